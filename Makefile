@@ -1,0 +1,62 @@
+# The project's verbs. `make help` lists them.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PROTO_FILES := $(wildcard protos/marketplace/v1/*.proto)
+GEN_DIR := generated
+
+.DEFAULT_GOAL := help
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(VENV)/.server-installed: pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -e '.[server]'
+	@touch $@
+
+$(VENV)/.dev-installed: pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@ $(VENV)/.server-installed
+
+install: $(VENV)/.server-installed ## install mp and mp-server into .venv
+
+dev: $(VENV)/.dev-installed ## install everything a developer needs into .venv
+
+run: $(VENV)/.server-installed ## start mp-server (gRPC 127.0.0.1:50051, REST 127.0.0.1:3010, SQLite in the data dir)
+	$(VENV)/bin/mp-server
+
+test: $(VENV)/.dev-installed ## run the whole suite (SQLite and PostgreSQL, CLI end to end)
+	$(PY) -m pytest
+
+test-fast: $(VENV)/.dev-installed ## run the suite without the slow end-to-end tests
+	$(PY) -m pytest -m 'not e2e'
+
+protos: $(VENV)/.dev-installed ## regenerate generated/ from protos/
+	$(MAKE) --no-print-directory _protoc OUT=$(GEN_DIR)
+
+_protoc:
+	$(PY) -m grpc_tools.protoc -I protos \
+	  -I $$($(PY) -c 'import google.api.annotations_pb2 as a, pathlib; print(pathlib.Path(a.__file__).parents[2])') \
+	  --python_out=$(OUT) --pyi_out=$(OUT) --grpc_python_out=$(OUT) $(PROTO_FILES)
+
+check-protos: $(VENV)/.dev-installed ## fail when generated/ differs from what protos/ produce
+	@tmp=$$(mktemp -d); \
+	$(MAKE) --no-print-directory -s _protoc OUT=$$tmp && \
+	diff -r -x '__init__.py' -x '__pycache__' $$tmp/marketplace $(GEN_DIR)/marketplace \
+	  && echo "generated/ matches protos/"; rc=$$?; rm -rf $$tmp; exit $$rc
+
+lint: $(VENV)/.dev-installed ## ruff and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+bench: $(VENV)/.dev-installed ## print the benchmarks' figures
+	$(PY) -m bench.auth_overhead
+
+clean: ## remove the virtualenv and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+
+.PHONY: help install dev run test test-fast protos _protoc check-protos lint bench clean

@@ -1,0 +1,1 @@
+"""The marketplace's contracts: code generated from protos/ (the proto package `marketplace`)."""
