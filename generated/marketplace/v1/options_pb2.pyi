@@ -15,6 +15,7 @@ class PrincipalKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PRINCIPAL_KIND_VENDOR: _ClassVar[PrincipalKind]
     PRINCIPAL_KIND_DEPLOYMENT: _ClassVar[PrincipalKind]
     PRINCIPAL_KIND_RUN: _ClassVar[PrincipalKind]
+    PRINCIPAL_KIND_SERVICE: _ClassVar[PrincipalKind]
 
 class RateClass(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -28,6 +29,7 @@ PRINCIPAL_KIND_ADMIN: PrincipalKind
 PRINCIPAL_KIND_VENDOR: PrincipalKind
 PRINCIPAL_KIND_DEPLOYMENT: PrincipalKind
 PRINCIPAL_KIND_RUN: PrincipalKind
+PRINCIPAL_KIND_SERVICE: PrincipalKind
 RATE_CLASS_UNSPECIFIED: RateClass
 RATE_CLASS_READ: RateClass
 RATE_CLASS_WRITE: RateClass

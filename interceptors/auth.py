@@ -1,0 +1,62 @@
+"""Authentication and authorisation of every call, from the method's `access` option.
+
+bearer token → introspection (cached) → caller kind and scopes checked → principal set for the call.
+Missing, malformed, unknown, expired or revoked tokens are UNAUTHENTICATED; a valid token that may
+not call the method is PERMISSION_DENIED.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import grpc
+
+from interceptors.introspection import Introspector
+from interceptors.principal import set_principal
+from interceptors.rules import MethodRules
+from interceptors.wrapping import BeforeCall, GuardingInterceptor
+from marketplace.v1.options_pb2 import PrincipalKind
+from server.errors import PermissionDenied, Unauthenticated
+
+
+def bearer_token(metadata: Any) -> str | None:
+    for key, value in metadata or ():
+        if key == "authorization":
+            scheme, _, token = value.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise Unauthenticated("the authorization header must be `Bearer <token>`")
+            return token.strip()
+    return None
+
+
+def kind_name(kind: PrincipalKind.ValueType) -> str:
+    return PrincipalKind.Name(kind).removeprefix("PRINCIPAL_KIND_").lower()
+
+
+class AuthInterceptor(GuardingInterceptor):
+    def __init__(self, rules: MethodRules, introspector: Introspector) -> None:
+        self._rules = rules
+        self._introspector = introspector
+
+    def guard(self, method: str, context: grpc.aio.ServicerContext) -> AbstractAsyncContextManager[Any]:
+        return BeforeCall(self._authorise(method, context))
+
+    async def _authorise(self, method: str, context: grpc.aio.ServicerContext) -> None:
+        rule = self._rules.get(method)
+        if rule is None:
+            raise PermissionDenied(f"{method} has no access rule, so nobody may call it")
+        if rule.public:
+            return
+        token = bearer_token(context.invocation_metadata())
+        if token is None:
+            raise Unauthenticated("this call needs a token: send the metadata `authorization: Bearer <token>`")
+        principal = await self._introspector.introspect(token)
+        if principal is None:
+            raise Unauthenticated("the token is not valid: unknown, expired or revoked")
+        set_principal(principal)  # before the checks, so a refusal is logged with who was refused
+        if principal.kind not in rule.callers:
+            raise PermissionDenied(f"a {kind_name(principal.kind)} token cannot call {rule.short_name}")
+        missing = principal.missing_scopes(rule.scopes)
+        if missing:
+            raise PermissionDenied(f"{rule.short_name} needs the scope {', '.join(missing)}, which this token lacks")

@@ -1,0 +1,95 @@
+"""Token buckets per principal and rate class. Over the limit: RESOURCE_EXHAUSTED with the delay,
+as `retry-after-ms` trailing metadata and a google.rpc.RetryInfo detail.
+
+The limiter sits behind a small interface so a shared store (Redis) can replace the in-memory one
+when several replicas must share limits.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import cachetools
+import grpc
+from google.protobuf import duration_pb2
+from google.rpc import error_details_pb2
+
+from interceptors.principal import Principal, current_principal
+from interceptors.rules import MethodRules
+from interceptors.wrapping import BeforeCall, GuardingInterceptor
+from server.clock import Clock, system_clock
+from server.errors import ResourceExhausted
+from server.settings import RateLimit
+
+
+class RateLimiter(Protocol):
+    async def acquire(self, key: str, limit: RateLimit) -> float:
+        """Takes one token; returns 0 when allowed, else the seconds to wait."""
+        ...
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    updated: float
+
+
+class InMemoryRateLimiter:
+    def __init__(self, clock: Clock = system_clock, max_keys: int = 100_000) -> None:
+        self._clock = clock
+        # An idle bucket refills within burst/rate seconds, after which forgetting it changes nothing.
+        self._buckets: cachetools.TTLCache[str, _Bucket] = cachetools.TTLCache(max_keys, ttl=3600, timer=clock)
+
+    async def acquire(self, key: str, limit: RateLimit) -> float:
+        now = self._clock()
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = _Bucket(tokens=limit.burst, updated=now)
+        else:
+            bucket.tokens = min(limit.burst, bucket.tokens + (now - bucket.updated) * limit.per_second)
+            bucket.updated = now
+        self._buckets[key] = bucket
+        if bucket.tokens >= 1:
+            bucket.tokens -= 1
+            return 0.0
+        return (1 - bucket.tokens) / limit.per_second
+
+
+def limit_key(principal: Principal, rate_class: str) -> str:
+    owner = principal.deployment_id or principal.run_id or principal.vendor_id or principal.token_id
+    return f"{rate_class}:{owner}"
+
+
+class RateLimitInterceptor(GuardingInterceptor):
+    def __init__(self, rules: MethodRules, limiter: RateLimiter, limits: Mapping[str, RateLimit]) -> None:
+        self._rules = rules
+        self._limiter = limiter
+        self._limits = limits
+
+    def guard(self, method: str, context: grpc.aio.ServicerContext) -> AbstractAsyncContextManager[Any]:
+        return BeforeCall(self._check(method))
+
+    async def _check(self, method: str) -> None:
+        rule = self._rules.get(method)
+        principal = current_principal()
+        if rule is None or not rule.rate_class or principal is None or principal.is_admin:
+            return
+        wait = await self._limiter.acquire(limit_key(principal, rule.rate_class), self._limits[rule.rate_class])
+        if wait > 0:
+            raise rate_limited(rule.rate_class, wait)
+
+
+def rate_limited(rate_class: str, wait: float) -> ResourceExhausted:
+    millis = max(1, math.ceil(wait * 1000))
+    retry = error_details_pb2.RetryInfo(
+        retry_delay=duration_pb2.Duration(seconds=millis // 1000, nanos=(millis % 1000) * 1_000_000)
+    )
+    return ResourceExhausted(
+        f"rate limit for {rate_class.replace('_', ' ')} calls reached; retry in {millis / 1000:.3f}s",
+        details=[retry],
+        trailing_metadata=[("retry-after-ms", str(millis))],
+    )

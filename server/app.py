@@ -1,0 +1,97 @@
+"""Composition root: settings → platform → gRPC server + HTTP app → running until told to stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import uvicorn
+
+from server.clock import Clock, system_clock
+from server.grpc_server import build_grpc_server
+from server.http_app import build_http_app
+from server.platform import issue_admin_token, open_platform
+from server.settings import Settings
+
+log = logging.getLogger("mp.server")
+
+
+@dataclass(frozen=True)
+class Listening:
+    grpc_port: int
+    http_port: int
+    admin_token: str | None  # only on the very first start
+
+
+def _bind(addr: str) -> socket.socket:
+    host, _, port = addr.rpartition(":")
+    host = host.strip("[]")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, int(port)))
+    except OSError as error:
+        sock.close()
+        raise SystemExit(f"cannot listen on {addr}: {error.strerror} (set MP_HTTP_ADDR to another port)") from None
+    return sock
+
+
+def grpc_target_for(settings: Settings, grpc_port: int) -> Callable[[str], str]:
+    """What discovery tells clients: the configured public target, else the bound host and port."""
+    if settings.grpc_public_target:
+        return lambda _request_host: settings.grpc_public_target
+    bound_host = settings.grpc_addr.rpartition(":")[0]
+    wildcard = bound_host in ("0.0.0.0", "[::]", "::")
+
+    def target(request_host: str) -> str:
+        host = request_host if wildcard else bound_host
+        return f"{host}:{grpc_port}"
+
+    return target
+
+
+async def serve(
+    settings: Settings,
+    *,
+    on_ready: Callable[[Listening], None],
+    stop: asyncio.Event | None = None,
+    clock: Clock = system_clock,
+) -> None:
+    stop = stop or asyncio.Event()
+    platform = await open_platform(settings, clock)
+    try:
+        admin_token = await issue_admin_token(platform, display_name="first admin token", only_if_none=True)
+        grpc_server = await build_grpc_server(platform)
+        grpc_port = grpc_server.add_insecure_port(settings.grpc_addr)
+        if grpc_port == 0:
+            raise SystemExit(f"cannot listen on {settings.grpc_addr} (set MP_GRPC_ADDR to another port)")
+        http_socket = _bind(settings.http_addr)
+        http_app = build_http_app(grpc_target=grpc_target_for(settings, grpc_port), introspector=platform.introspector)
+        http_server = uvicorn.Server(
+            uvicorn.Config(http_app, log_config=None, access_log=False, lifespan="off", server_header=False)
+        )
+        await grpc_server.start()
+        http_task = asyncio.create_task(http_server.serve(sockets=[http_socket]))
+        while not http_server.started and not http_task.done():
+            await asyncio.sleep(0.01)
+        if http_task.done():
+            await http_task  # raises what stopped it
+        on_ready(Listening(grpc_port, http_socket.getsockname()[1], admin_token))
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(signum, stop.set)
+            except (NotImplementedError, RuntimeError):  # not the main thread (tests)
+                break
+        await stop.wait()
+        log.info("shutting down: finishing in-flight calls (grace %.0fs)", settings.shutdown_grace)
+        http_server.should_exit = True
+        await grpc_server.stop(settings.shutdown_grace)
+        await http_task
+    finally:
+        await platform.close()

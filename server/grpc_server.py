@@ -1,0 +1,78 @@
+"""The gRPC server: our services behind the interceptor chain, plus health and reflection."""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf.descriptor import ServiceDescriptor
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+from grpc_reflection.v1alpha import reflection
+
+from interceptors.access_log import AccessLogInterceptor
+from interceptors.auth import AuthInterceptor
+from interceptors.error_mapping import ErrorMappingInterceptor
+from interceptors.rate_limit import InMemoryRateLimiter, RateLimitInterceptor
+from interceptors.rules import MethodRules
+from marketplace.v1 import (
+    auth_pb2,
+    auth_pb2_grpc,
+    catalog_pb2,
+    datasets_pb2,
+    deployments_pb2,
+    signals_pb2,
+    training_pb2,
+)
+from server.platform import Platform
+from server.services.auth import AuthServicer
+
+# Every service of the contract; access rules are read from all of them.
+SERVICES: tuple[ServiceDescriptor, ...] = (
+    auth_pb2.DESCRIPTOR.services_by_name["AuthService"],
+    catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"],
+    datasets_pb2.DESCRIPTOR.services_by_name["DatasetService"],
+    training_pb2.DESCRIPTOR.services_by_name["TrainingService"],
+    deployments_pb2.DESCRIPTOR.services_by_name["DeploymentService"],
+    signals_pb2.DESCRIPTOR.services_by_name["SignalService"],
+)
+IMPLEMENTED = (auth_pb2.DESCRIPTOR.services_by_name["AuthService"],)
+
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+
+def interceptor_chain(platform: Platform) -> list[grpc.aio.ServerInterceptor]:
+    """Outermost first: the access log sees the final status; error mapping covers auth and limits."""
+    rules = MethodRules.from_services(SERVICES)
+    return [
+        AccessLogInterceptor(),
+        ErrorMappingInterceptor(),
+        AuthInterceptor(rules, platform.introspector),
+        RateLimitInterceptor(rules, InMemoryRateLimiter(platform.clock), platform.settings.rate_limits),
+    ]
+
+
+async def build_grpc_server(
+    platform: Platform, interceptors: list[grpc.aio.ServerInterceptor] | None = None
+) -> grpc.aio.Server:
+    server = grpc.aio.server(
+        interceptors=interceptor_chain(platform) if interceptors is None else interceptors,
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ],
+    )
+    auth_pb2_grpc.add_AuthServiceServicer_to_server(
+        AuthServicer(platform.sessions, platform.digester, platform.introspector, platform.clock), server
+    )
+    health = health_aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    for service in ("", *(s.full_name for s in IMPLEMENTED)):
+        await health.set(service, health_pb2.HealthCheckResponse.SERVING)
+    reflection.enable_server_reflection(
+        [
+            *(s.full_name for s in IMPLEMENTED),
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ],
+        server,
+    )
+    return server

@@ -1,0 +1,81 @@
+"""Introspection against the local database: a token's digest → its principal, if active."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from interceptors.principal import Principal
+from marketplace.v1.options_pb2 import PrincipalKind
+from server.clock import Clock, system_clock
+from server.models import ApiToken, Vendor
+from server.store import api_tokens
+from server.tokens import TokenDigester, TokenType, token_type_of
+
+
+def api_token_principal(token: ApiToken, vendor: Vendor | None) -> Principal:
+    scopes = frozenset(token.scopes.split())
+    if vendor is not None:
+        kind = PrincipalKind.PRINCIPAL_KIND_VENDOR
+    elif "admin" in scopes:
+        kind = PrincipalKind.PRINCIPAL_KIND_ADMIN
+    else:
+        kind = PrincipalKind.PRINCIPAL_KIND_SERVICE
+    return Principal(
+        token_id=token.id,
+        kind=kind,
+        scopes=scopes,
+        vendor_id=vendor.id if vendor else "",
+        vendor_slug=vendor.slug if vendor else "",
+        vendor_display_name=vendor.display_name if vendor else "",
+        expires_at=token.expires_at.timestamp() if token.expires_at else None,
+    )
+
+
+class DatabaseIntrospector:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], digester: TokenDigester, clock: Clock = system_clock
+    ):
+        self._sessions = sessions
+        self._digester = digester
+        self._clock = clock
+
+    async def introspect(self, token: str) -> Principal | None:
+        token_type = token_type_of(token)
+        if token_type is None:
+            return None  # malformed or mistyped: no database look-up
+        digest = self._digester.digest(token)
+        async with self._sessions() as session:
+            if token_type is TokenType.API:
+                return await self._api_principal(session, digest)
+            if token_type is TokenType.DEPLOYMENT:
+                return await self._deployment_principal(session, digest)
+        return None  # run tokens arrive with the training runs
+
+    async def _api_principal(self, session: AsyncSession, digest: str) -> Principal | None:
+        found = await api_tokens.find_by_digest(session, digest)
+        if found is None:
+            return None
+        token, vendor = found
+        if token.revoked_at is not None:
+            return None
+        if token.expires_at is not None and token.expires_at.timestamp() <= self._clock():
+            return None
+        return api_token_principal(token, vendor)
+
+    async def _deployment_principal(self, session: AsyncSession, digest: str) -> Principal | None:
+        found = await api_tokens.find_deployment_token(session, digest)
+        if found is None:
+            return None
+        token, deployment, vendor = found
+        if token.revoked_at is not None or deployment.deleted_at is not None:
+            return None
+        return Principal(
+            token_id=token.id,
+            kind=PrincipalKind.PRINCIPAL_KIND_DEPLOYMENT,
+            scopes=frozenset({"signals:write"}),
+            vendor_id=vendor.id,
+            vendor_slug=vendor.slug,
+            vendor_display_name=vendor.display_name,
+            deployment_id=deployment.id,
+            run_id=deployment.run_id or "",
+        )

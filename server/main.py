@@ -1,0 +1,133 @@
+"""`mp-server`: run the platform, migrate its database, issue an operator token."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+import click
+
+SERVER_EXTRA_HINT = "mp-server needs the server extra: pip install 'ml-marketplace[server]'"
+
+
+def _settings():
+    from server.settings import Settings, SettingsError
+
+    try:
+        return Settings.from_env(os.environ)
+    except SettingsError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _run_async(coroutine):
+    from server.db import SchemaBehind
+
+    try:
+        return asyncio.run(coroutine)
+    except SchemaBehind as error:
+        raise click.ClickException(error.message) from None
+    except KeyboardInterrupt:
+        return None
+
+
+def _print_token_box(token: str, heading: str) -> None:
+    click.echo(
+        f"\n{heading}\n\n    {token}\n\n"
+        "It is shown only now; the server keeps only a digest. Log in with:\n"
+        f"    mp login --api-url http://<MP_HTTP_ADDR> --token {token}\n",
+    )
+
+
+@click.group(invoke_without_command=True)
+@click.version_option(package_name="ml-marketplace", prog_name="mp-server")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """ML Marketplace server: gRPC API, REST gateway and storage in one process.
+
+    With no command, runs the server (same as `mp-server run`). Configuration comes from MP_*
+    environment variables only; see the README for the table.
+    """
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(run)
+
+
+@cli.command()
+def run() -> None:
+    """Start serving. First start with no configuration creates the data dir, a SQLite database,
+    a secret key and one admin token, printed once."""
+    from server.app import Listening, serve
+    from server.logs import configure_logging
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+
+    def ready(listening: Listening) -> None:
+        if listening.admin_token:
+            _print_token_box(listening.admin_token, "First start: this is the admin token.")
+        http_host = settings.http_addr.rpartition(":")[0]
+        click.echo(f"mp-server {_version()}: data in {settings.data_dir}")
+        click.echo(f"gRPC listening on {settings.grpc_addr.rpartition(':')[0]}:{listening.grpc_port}")
+        click.echo(f"HTTP listening on http://{http_host}:{listening.http_port}")
+        sys.stdout.flush()
+
+    _run_async(serve(settings, on_ready=ready))
+    click.echo("mp-server stopped")
+
+
+@cli.command()
+def migrate() -> None:
+    """Upgrade the database (MP_DATABASE_URL) to this version's schema. Back it up first."""
+    from server.db import create_engine
+    from server.db import migrate as upgrade
+
+    settings = _settings()
+
+    async def go() -> tuple[str | None, str]:
+        engine = create_engine(settings.database_url)
+        try:
+            return await upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    before, after = _run_async(go())
+    if before == after:
+        click.echo(f"database already at revision {after}")
+    else:
+        click.echo(f"database migrated from {before or 'empty'} to revision {after}")
+
+
+@cli.command("create-admin-token")
+@click.option("--name", default="operator token", show_default=True, help="A label shown in token lists.")
+def create_admin_token(name: str) -> None:
+    """Print a fresh admin token (for operators who lost the first one). Needs only the database."""
+    from server.platform import issue_admin_token, open_platform
+
+    settings = _settings()
+
+    async def go() -> str | None:
+        platform = await open_platform(settings)
+        try:
+            return await issue_admin_token(platform, display_name=name)
+        finally:
+            await platform.close()
+
+    token = _run_async(go())
+    if token:
+        _print_token_box(token, "New admin token:")
+
+
+def _version() -> str:
+    from server.version import SERVER_VERSION
+
+    return SERVER_VERSION
+
+
+def main() -> None:
+    try:
+        import alembic  # noqa: F401
+        import sqlalchemy  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        sys.exit(SERVER_EXTRA_HINT)
+    cli()

@@ -1,0 +1,44 @@
+"""AIP-158 pagination: opaque page tokens bound to the request's filters."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass
+
+from server.errors import InvalidArgument
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+
+
+@dataclass(frozen=True)
+class Page:
+    offset: int
+    size: int
+    filter_key: str
+
+    def next_token(self, rows_fetched: int) -> str:
+        """Call with the number of rows fetched with `limit = size + 1`: a token only if more remain."""
+        if rows_fetched <= self.size:
+            return ""
+        payload = json.dumps({"o": self.offset + self.size, "f": self.filter_key}).encode()
+        return base64.urlsafe_b64encode(payload).decode().rstrip("=")
+
+
+def read_page(page_size: int, page_token: str, *filters: object) -> Page:
+    if page_size < 0:
+        raise InvalidArgument("page_size must not be negative")
+    size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    filter_key = hashlib.sha256(json.dumps([str(f) for f in filters]).encode()).hexdigest()[:16]
+    if not page_token:
+        return Page(0, size, filter_key)
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(page_token + "=" * (-len(page_token) % 4)))
+        offset, token_filters = int(payload["o"]), str(payload["f"])
+    except (ValueError, KeyError, TypeError):
+        raise InvalidArgument("page_token is not one this server issued") from None
+    if token_filters != filter_key or offset < 0:
+        raise InvalidArgument("page_token belongs to a request with other filters; start again without it")
+    return Page(offset, size, filter_key)

@@ -1,0 +1,74 @@
+"""The platform's shared parts, opened once per process: database, keys, introspection."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from interceptors.introspection import CachingIntrospector, Introspector, RemoteIntrospector
+from server import accounts
+from server.clock import Clock, system_clock, to_datetime
+from server.db import create_engine, ensure_schema_current, migrate, session_factory
+from server.introspection import DatabaseIntrospector
+from server.keys import load_secret_key
+from server.models import ApiToken
+from server.settings import Settings
+from server.tokens import TokenDigester, TokenType, new_token
+
+
+@dataclass
+class Platform:
+    settings: Settings
+    clock: Clock
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    digester: TokenDigester
+    introspector: CachingIntrospector
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+async def open_platform(settings: Settings, clock: Clock = system_clock) -> Platform:
+    engine = create_engine(settings.database_url)
+    try:
+        if settings.uses_default_database:
+            await migrate(engine)  # the embedded default keeps itself current
+        else:
+            await ensure_schema_current(engine, settings.database_url)
+    except BaseException:
+        await engine.dispose()
+        raise
+    sessions = session_factory(engine)
+    digester = TokenDigester(load_secret_key(settings))
+    source: Introspector
+    if settings.introspection_url:
+        source = RemoteIntrospector(settings.introspection_url, settings.introspection_token)
+    else:
+        source = DatabaseIntrospector(sessions, digester, clock)
+    introspector = CachingIntrospector(
+        source, ttl=settings.introspection_ttl, negative_ttl=settings.introspection_negative_ttl, clock=clock
+    )
+    return Platform(settings, clock, engine, sessions, digester, introspector)
+
+
+async def issue_admin_token(platform: Platform, *, display_name: str, only_if_none: bool = False) -> str | None:
+    """A new operator token (scope `admin`); with only_if_none, only on a database with no tokens yet."""
+    secret = new_token(TokenType.API)
+    async with platform.sessions.begin() as session:
+        if only_if_none and await session.scalar(select(func.count()).select_from(ApiToken)):
+            return None
+        await accounts.issue_api_token(
+            session,
+            platform.digester,
+            secret=secret,
+            vendor_ref="",
+            scopes=["admin"],
+            display_name=display_name,
+            ttl=None,
+            actor="mp-server",
+            now=to_datetime(platform.clock()),
+        )
+    return secret

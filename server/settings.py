@@ -1,0 +1,158 @@
+"""The server's configuration: one frozen object built once from `MP_*` environment variables.
+
+Nothing else reads the environment. Bad values fail start-up with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import platformdirs
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or malformed; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    per_second: float
+    burst: float
+
+
+DEFAULT_RATE_LIMITS = {
+    "read": RateLimit(per_second=20.0, burst=40.0),
+    "write": RateLimit(per_second=5.0, burst=20.0),
+    "signal_ingest": RateLimit(per_second=50.0, burst=100.0),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    """Where the SQLite database, the local blob store and the generated secret key live."""
+    database_url: str
+    """SQLAlchemy URL; `postgresql://` is normalised to the psycopg 3 driver."""
+    grpc_addr: str = "127.0.0.1:50051"
+    http_addr: str = "127.0.0.1:3010"
+    grpc_public_target: str = ""
+    """The gRPC target clients are told to use (discovery); empty: derived from `grpc_addr`."""
+    log_level: str = "INFO"
+    production: bool = False
+    secret_key: bytes | None = None
+    """Keys token digests (and later URL signatures). Empty: generated into the data dir."""
+    introspection_ttl: float = 60.0
+    introspection_negative_ttl: float = 5.0
+    introspection_url: str = ""
+    """A remote RFC 7662 endpoint; empty: introspect against the local database."""
+    introspection_token: str = ""
+    """Bearer token presented to the remote introspection endpoint."""
+    shutdown_grace: float = 10.0
+    rate_limits: Mapping[str, RateLimit] = field(default_factory=lambda: dict(DEFAULT_RATE_LIMITS))
+    """Token buckets per principal and rate class (calls per second, burst)."""
+
+    @property
+    def uses_default_database(self) -> bool:
+        return self.database_url == default_database_url(self.data_dir)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        env = {k: v for k, v in environ.items() if k.startswith("MP_") and v != ""}
+        production = _parse_choice(env, "MP_ENV", {"development", "production"}, "development") == "production"
+        if production:
+            missing = [name for name in ("MP_SECRET_KEY", "MP_DATABASE_URL") if name not in env]
+            if missing:
+                raise SettingsError(
+                    f"MP_ENV=production needs {', '.join(missing)} set (for example through your secrets "
+                    "manager: `doppler run -- mp-server`); refusing to start with generated secrets."
+                )
+        data_dir = Path(env.get("MP_DATA_DIR") or platformdirs.user_data_dir("ml-marketplace")).expanduser()
+        database_url = normalise_database_url(env.get("MP_DATABASE_URL") or default_database_url(data_dir))
+        secret = env.get("MP_SECRET_KEY")
+        if secret is not None and len(secret) < 32:
+            raise SettingsError("MP_SECRET_KEY must be at least 32 characters of random text.")
+        limits = {
+            name: RateLimit(
+                _parse_float(env, f"MP_RATE_{name.upper()}", default.per_second),
+                _parse_float(env, f"MP_RATE_{name.upper()}_BURST", default.burst),
+            )
+            for name, default in DEFAULT_RATE_LIMITS.items()
+        }
+        return cls(
+            data_dir=data_dir,
+            database_url=database_url,
+            grpc_addr=_parse_addr(env, "MP_GRPC_ADDR", "127.0.0.1:50051"),
+            http_addr=_parse_addr(env, "MP_HTTP_ADDR", "127.0.0.1:3010"),
+            grpc_public_target=env.get("MP_GRPC_PUBLIC_TARGET", ""),
+            log_level=_parse_choice(env, "MP_LOG_LEVEL", {"DEBUG", "INFO", "WARNING", "ERROR"}, "INFO", upper=True),
+            production=production,
+            secret_key=secret.encode() if secret else None,
+            introspection_ttl=parse_duration(env.get("MP_INTROSPECTION_TTL", "60s"), "MP_INTROSPECTION_TTL"),
+            introspection_negative_ttl=parse_duration(
+                env.get("MP_INTROSPECTION_NEGATIVE_TTL", "5s"), "MP_INTROSPECTION_NEGATIVE_TTL"
+            ),
+            introspection_url=env.get("MP_INTROSPECTION_URL", ""),
+            introspection_token=env.get("MP_INTROSPECTION_TOKEN", ""),
+            shutdown_grace=parse_duration(env.get("MP_SHUTDOWN_GRACE", "10s"), "MP_SHUTDOWN_GRACE"),
+            rate_limits=limits,
+        )
+
+
+def default_database_url(data_dir: Path) -> str:
+    return f"sqlite+aiosqlite:///{data_dir / 'marketplace.db'}"
+
+
+def normalise_database_url(url: str) -> str:
+    for plain in ("postgresql://", "postgres://", "postgresql+psycopg2://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg://" + url[len(plain) :]
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+    if not url.startswith(("postgresql+psycopg://", "sqlite+aiosqlite://")):
+        raise SettingsError(
+            f"MP_DATABASE_URL must start with postgresql:// or sqlite:///, not {url.split(':', 1)[0]!r}."
+        )
+    return url
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def parse_duration(text: str, name: str = "duration") -> float:
+    """'90' and '90s' are seconds; 'ms', 'm', 'h' and 'd' are understood too."""
+    match = _DURATION.match(text)
+    if not match:
+        raise SettingsError(f"{name}={text!r} is not a duration; use e.g. 60s, 5m, 1h or 7d.")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def _parse_float(env: Mapping[str, str], name: str, default: float) -> float:
+    if name not in env:
+        return default
+    try:
+        value = float(env[name])
+    except ValueError:
+        raise SettingsError(f"{name}={env[name]!r} is not a number.") from None
+    if value <= 0:
+        raise SettingsError(f"{name} must be greater than 0.")
+    return value
+
+
+def _parse_choice(env: Mapping[str, str], name: str, choices: set[str], default: str, *, upper: bool = False) -> str:
+    value = env.get(name, default)
+    value = value.upper() if upper else value.lower()
+    if value not in choices:
+        raise SettingsError(f"{name}={env[name]!r} is not one of {', '.join(sorted(choices))}.")
+    return value
+
+
+def _parse_addr(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name, default)
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise SettingsError(f"{name}={value!r} must be HOST:PORT, e.g. 127.0.0.1:50051 (port 0 picks a free one).")
+    return value
