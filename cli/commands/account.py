@@ -1,0 +1,123 @@
+"""`mp login`, `mp logout`, `mp whoami`."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from cli import config, output
+from cli.output import json_option
+
+
+def _principal_summary(principal) -> str:
+    from marketplace.v1 import options_pb2
+
+    kind = options_pb2.PrincipalKind.Name(principal.kind).removeprefix("PRINCIPAL_KIND_").lower()
+    if principal.vendor.slug:
+        return f"vendor {principal.vendor.slug} ({principal.vendor.display_name})"
+    if kind == "admin":
+        return "an operator (admin)"
+    return f"a {kind} token"
+
+
+def _whoami(session):
+    from marketplace.v1 import auth_pb2, auth_pb2_grpc
+
+    return session.call(auth_pb2_grpc.AuthServiceStub(session.channel).WhoAmI, auth_pb2.WhoAmIRequest())
+
+
+@click.command()
+@click.option(
+    "--api-url",
+    envvar="MP_API_URL",
+    default=config.DEFAULT_API_URL,
+    show_default=True,
+    help="The marketplace: http(s)://HOST:PORT (its REST gateway) or grpc(s)://HOST:PORT.",
+)
+@click.option(
+    "--token",
+    help="Your API token. Omit it to be prompted (hidden input), or pipe it in on stdin.",
+)
+@json_option
+def login(api_url: str, token: str | None, as_json: bool) -> None:
+    """Check a token against the marketplace and store it for later commands.
+
+    The credentials file is written with mode 0600 under MP_CONFIG_DIR (default: your user config
+    dir). MP_API_URL and MP_TOKEN, when set, override what is stored.
+
+    \b
+    Examples:
+      mp login --api-url http://localhost:3010              # prompts for the token
+      echo "$TOKEN" | mp login --api-url grpc://infra:50051
+    """
+    from cli.client import Session, resolve
+
+    if not token:
+        token = os.environ.get("MP_TOKEN") or (
+            sys.stdin.readline().strip()
+            if not sys.stdin.isatty()
+            else click.prompt("API token", hide_input=True, err=True)
+        )
+    token = token.strip()
+    if not token:
+        raise click.UsageError("no token given")
+    endpoint = resolve(api_url)
+    session = Session(endpoint, token)
+    try:
+        principal = _whoami(session)
+    finally:
+        session.close()
+    credentials = config.Credentials(
+        api_url=api_url.rstrip("/"), token=token, grpc_target=endpoint.grpc_target, tls=endpoint.tls
+    )
+    path = config.save(credentials)
+    if as_json:
+        output.emit_json(
+            {
+                "apiUrl": credentials.api_url,
+                "grpcTarget": endpoint.grpc_target,
+                "principal": output.to_dict(principal),
+                "credentialsFile": str(path),
+            }
+        )
+        return
+    output.echo(f"Logged in to {credentials.api_url} (gRPC {endpoint.grpc_target}) as {_principal_summary(principal)}.")
+    output.echo(f"Scopes: {' '.join(principal.scopes)}")
+    output.note(f"Credentials saved to {path} (mode 0600).")
+
+
+@click.command()
+def logout() -> None:
+    """Forget the stored credentials."""
+    if config.forget():
+        output.echo(f"Logged out; removed {config.credentials_path()}.")
+    else:
+        output.echo("Not logged in; nothing to remove.")
+
+
+@click.command()
+@json_option
+def whoami(as_json: bool) -> None:
+    """Show who the current token belongs to and what it may do."""
+    from cli.client import open_session
+
+    with open_session() as session:
+        principal = _whoami(session)
+        endpoint = session.endpoint
+    if as_json:
+        output.emit_json({"apiUrl": endpoint.api_url, "grpcTarget": endpoint.grpc_target, **output.to_dict(principal)})
+        return
+    expires = (
+        principal.expire_time.ToDatetime().strftime("%Y-%m-%d %H:%M UTC")
+        if principal.HasField("expire_time")
+        else "never"
+    )
+    output.echo(f"You are {_principal_summary(principal)}.")
+    if principal.vendor.id:
+        output.echo(f"Vendor id:  {principal.vendor.id}")
+    output.echo(f"Token id:   {principal.token_id}")
+    output.echo(f"Scopes:     {' '.join(principal.scopes)}")
+    output.echo(f"Expires:    {expires}")
+    output.echo(f"Server:     {endpoint.api_url} (gRPC {endpoint.grpc_target})")

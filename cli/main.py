@@ -1,0 +1,32 @@
+"""`mp`: the marketplace's command line for vendors and operators."""
+
+from __future__ import annotations
+
+import click
+
+from cli.commands.account import login, logout, whoami
+from cli.commands.admin import admin
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="ml-marketplace", prog_name="mp")
+def cli() -> None:
+    """ML Marketplace: pull dataset rounds, train trading-signal models, deploy them, stream signals.
+
+    \b
+    Start here:
+      mp login --api-url http://localhost:3010     # store your token (prompted)
+      mp whoami                                    # who you are, what you may do
+
+    Every command takes --help; listing commands take --json for scripts.
+    """
+
+
+cli.add_command(login)
+cli.add_command(logout)
+cli.add_command(whoami)
+cli.add_command(admin)
+
+
+def main() -> None:
+    cli()
