@@ -41,7 +41,8 @@ protos: $(VENV)/.dev-installed ## regenerate generated/ from protos/
 _protoc:
 	$(PY) -m grpc_tools.protoc -I protos \
 	  -I $$($(PY) -c 'import google.api.annotations_pb2 as a, pathlib; print(pathlib.Path(a.__file__).parents[2])') \
-	  --python_out=$(OUT) --pyi_out=$(OUT) --grpc_python_out=$(OUT) $(PROTO_FILES)
+	  --plugin=protoc-gen-mypy=$(VENV)/bin/protoc-gen-mypy --plugin=protoc-gen-mypy_grpc=$(VENV)/bin/protoc-gen-mypy_grpc \
+	  --python_out=$(OUT) --grpc_python_out=$(OUT) --mypy_out=quiet:$(OUT) --mypy_grpc_out=quiet:$(OUT) $(PROTO_FILES)
 
 check-protos: $(VENV)/.dev-installed ## fail when generated/ differs from what protos/ produce
 	@tmp=$$(mktemp -d); \

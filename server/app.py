@@ -14,7 +14,7 @@ import uvicorn
 from server.clock import Clock, system_clock
 from server.grpc_server import build_grpc_server
 from server.http_app import build_http_app
-from server.platform import issue_admin_token, open_platform
+from server.platform import Platform, issue_admin_token, open_platform
 from server.settings import Settings
 
 log = logging.getLogger("mp.server")
@@ -25,6 +25,7 @@ class Listening:
     grpc_port: int
     http_port: int
     admin_token: str | None  # only on the very first start
+    platform: Platform
 
 
 def _bind(addr: str) -> socket.socket:
@@ -81,7 +82,7 @@ async def serve(
             await asyncio.sleep(0.01)
         if http_task.done():
             await http_task  # raises what stopped it
-        on_ready(Listening(grpc_port, http_socket.getsockname()[1], admin_token))
+        on_ready(Listening(grpc_port, http_socket.getsockname()[1], admin_token, platform))
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             try:

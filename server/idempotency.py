@@ -80,10 +80,12 @@ async def create_once(
                     )
                 )
             return response
-        except IntegrityError:
-            # A concurrent retry won the race; the next attempt replays its record
-            # (or the create itself reports the conflict in words).
+        except (IntegrityError, AlreadyExists) as conflict:
+            # Perhaps a concurrent retry of this very request won the race: it commits its record
+            # with what it created, so the second attempt finds the record and replays it.
             if attempt == 1:
+                if isinstance(conflict, AlreadyExists):
+                    raise
                 raise AlreadyExists(f"request_id {request_id!r} is being used by a concurrent request") from None
     raise AssertionError("unreachable")
 

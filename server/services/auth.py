@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from interceptors.introspection import CachingIntrospector
 from interceptors.principal import Principal, require_principal
 from marketplace.v1 import auth_pb2, auth_pb2_grpc, common_pb2
+from marketplace.v1.options_pb2 import PrincipalKind
 from server import accounts
 from server.clock import Clock, to_datetime
 from server.convert import timestamp, vendor_proto
@@ -38,8 +39,8 @@ def introspection_response(principal: Principal | None) -> auth_pb2.IntrospectTo
     if principal is None:
         return auth_pb2.IntrospectTokenResponse(active=False)
     token_type = {
-        auth_pb2.PrincipalKind.PRINCIPAL_KIND_DEPLOYMENT: "deployment",
-        auth_pb2.PrincipalKind.PRINCIPAL_KIND_RUN: "run",
+        PrincipalKind.PRINCIPAL_KIND_DEPLOYMENT: "deployment",
+        PrincipalKind.PRINCIPAL_KIND_RUN: "run",
     }.get(principal.kind, "api")
     return auth_pb2.IntrospectTokenResponse(
         active=True,
