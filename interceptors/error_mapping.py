@@ -13,6 +13,7 @@ import grpc
 from google.protobuf import any_pb2
 from google.rpc import status_pb2
 
+from interceptors.redaction import redact
 from interceptors.wrapping import GuardingInterceptor
 from server.errors import DomainError
 
@@ -24,7 +25,7 @@ STATUS_DETAILS_KEY = "grpc-status-details-bin"
 def status_trailers(error: DomainError) -> tuple[tuple[str, str | bytes], ...]:
     trailers: tuple[tuple[str, str | bytes], ...] = tuple(error.trailing_metadata)
     if error.details:
-        status = status_pb2.Status(code=error.grpc_code.value[0], message=error.message)
+        status = status_pb2.Status(code=error.grpc_code.value[0], message=redact(error.message))
         for detail in error.details:
             packed = any_pb2.Any()
             packed.Pack(detail)
@@ -39,7 +40,7 @@ class ErrorMappingInterceptor(GuardingInterceptor):
         try:
             yield
         except DomainError as error:
-            await context.abort(error.grpc_code, error.message, trailing_metadata=status_trailers(error))
+            await context.abort(error.grpc_code, redact(error.message), trailing_metadata=status_trailers(error))
         except (grpc.aio.AbortError, asyncio.CancelledError):
             raise
         except Exception:

@@ -3,12 +3,16 @@
 import logging
 import sys
 
+from interceptors.redaction import RedactingFilter
+
 
 def configure_logging(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("uvicorn.error", "sqlalchemy.engine", "alembic"):
+    # aiosqlite logs every statement with its parameters at DEBUG.
+    for noisy in ("uvicorn.error", "sqlalchemy.engine", "alembic", "aiosqlite"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))

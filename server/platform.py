@@ -26,8 +26,11 @@ class Platform:
     sessions: async_sessionmaker[AsyncSession]
     digester: TokenDigester
     introspector: CachingIntrospector
+    remote_introspector: RemoteIntrospector | None = None
 
     async def close(self) -> None:
+        if self.remote_introspector is not None:
+            await self.remote_introspector.aclose()
         await self.engine.dispose()
 
 
@@ -43,15 +46,16 @@ async def open_platform(settings: Settings, clock: Clock = system_clock) -> Plat
         raise
     sessions = session_factory(engine)
     digester = TokenDigester(load_secret_key(settings))
-    source: Introspector
-    if settings.introspection_url:
-        source = RemoteIntrospector(settings.introspection_url, settings.introspection_token)
-    else:
-        source = DatabaseIntrospector(sessions, digester, clock)
+    remote = (
+        RemoteIntrospector(settings.introspection_url, settings.introspection_token)
+        if settings.introspection_url
+        else None
+    )
+    source: Introspector = remote or DatabaseIntrospector(sessions, digester, clock)
     introspector = CachingIntrospector(
         source, ttl=settings.introspection_ttl, negative_ttl=settings.introspection_negative_ttl, clock=clock
     )
-    return Platform(settings, clock, engine, sessions, digester, introspector)
+    return Platform(settings, clock, engine, sessions, digester, introspector, remote)
 
 
 async def issue_admin_token(platform: Platform, *, display_name: str, only_if_none: bool = False) -> str | None:

@@ -71,6 +71,11 @@ class Settings:
                 )
         data_dir = Path(env.get("MP_DATA_DIR") or platformdirs.user_data_dir("ml-marketplace")).expanduser()
         database_url = normalise_database_url(env.get("MP_DATABASE_URL") or default_database_url(data_dir))
+        if "MP_INTROSPECTION_URL" in env and "MP_INTROSPECTION_TOKEN" not in env:
+            raise SettingsError(
+                "MP_INTROSPECTION_URL needs MP_INTROSPECTION_TOKEN: a token with the auth:introspect scope "
+                "on the server that answers introspection."
+            )
         secret = env.get("MP_SECRET_KEY")
         if secret is not None and len(secret) < 32:
             raise SettingsError("MP_SECRET_KEY must be at least 32 characters of random text.")

@@ -71,7 +71,8 @@ class ServerThread:
 
     @property
     def admin_token(self) -> str:
-        assert self.listening is not None and self.listening.admin_token is not None
+        assert self.listening is not None
+        assert self.listening.admin_token is not None
         return self.listening.admin_token
 
 

@@ -78,7 +78,8 @@ def test_revoking_a_token_takes_effect_at_once(server, auth, admin, vendor):
     code, details = code_of(
         auth.RevokeApiToken, auth_pb2.RevokeApiTokenRequest(token_id=vendor.token.id), metadata=admin
     )
-    assert code == grpc.StatusCode.FAILED_PRECONDITION and "already revoked" in details
+    assert code == grpc.StatusCode.FAILED_PRECONDITION
+    assert "already revoked" in details
 
 
 def test_a_second_call_is_served_from_the_cache(server, auth, vendor):
@@ -141,9 +142,11 @@ def test_a_deployment_token_cannot_call_vendor_or_admin_methods(server, auth, ve
 
     server.run_in_loop(insert_deployment)
     principal = auth.WhoAmI(WHOAMI, metadata=bearer(secret))
-    assert principal.kind == PrincipalKind.PRINCIPAL_KIND_DEPLOYMENT and principal.deployment_id == "dep_t1"
+    assert principal.kind == PrincipalKind.PRINCIPAL_KIND_DEPLOYMENT
+    assert principal.deployment_id == "dep_t1"
     code, details = code_of(auth.ListVendors, auth_pb2.ListVendorsRequest(), metadata=bearer(secret))
-    assert code == grpc.StatusCode.PERMISSION_DENIED and "deployment token cannot call" in details
+    assert code == grpc.StatusCode.PERMISSION_DENIED
+    assert "deployment token cannot call" in details
     code, _ = code_of(auth.CreateApiToken, auth_pb2.CreateApiTokenRequest(scopes=["admin"]), metadata=bearer(secret))
     assert code == grpc.StatusCode.PERMISSION_DENIED
 
@@ -154,7 +157,8 @@ def test_vendor_creation_validates_and_refuses_duplicates(auth, admin):
     code, details = code_of(
         auth.CreateVendor, auth_pb2.CreateVendorRequest(slug="acme", display_name="Other"), metadata=admin
     )
-    assert code == grpc.StatusCode.ALREADY_EXISTS and vendor.id in details
+    assert code == grpc.StatusCode.ALREADY_EXISTS
+    assert vendor.id in details
     for bad in ("A", "Acme", "1acme", "ac me", "a" * 41):
         code, _ = code_of(auth.CreateVendor, auth_pb2.CreateVendorRequest(slug=bad, display_name="x"), metadata=admin)
         assert code == grpc.StatusCode.INVALID_ARGUMENT
@@ -188,7 +192,8 @@ def test_a_retried_create_returns_the_first_result_and_the_same_secret(auth, adm
     assert auth.WhoAmI(WHOAMI, metadata=bearer(again.secret)).token_id == first.token.id
     changed = auth_pb2.CreateApiTokenRequest(request_id="retry-1", vendor="acme", scopes=["catalog:read"])
     code, details = code_of(auth.CreateApiToken, changed, metadata=admin)
-    assert code == grpc.StatusCode.ALREADY_EXISTS and "different request" in details
+    assert code == grpc.StatusCode.ALREADY_EXISTS
+    assert "different request" in details
 
 
 def test_concurrent_retries_of_one_create_make_one_row(server, auth, admin):
@@ -230,10 +235,14 @@ def test_lists_are_paginated_and_tokens_bound_to_their_filters(auth, admin):
 
 def test_introspection_answers_in_rfc7662_shape(auth, admin, vendor):
     active = auth.IntrospectToken(auth_pb2.IntrospectTokenRequest(token=vendor.secret), metadata=admin)
-    assert active.active and active.sub == vendor.token.id and active.token_type == "api"
-    assert active.vendor_slug == "acme" and "data:read" in active.scope.split()
+    assert active.active
+    assert active.sub == vendor.token.id
+    assert active.token_type == "api"
+    assert active.vendor_slug == "acme"
+    assert "data:read" in active.scope.split()
     inactive = auth.IntrospectToken(auth_pb2.IntrospectTokenRequest(token="mpat_nope"), metadata=admin)
-    assert not inactive.active and not inactive.sub
+    assert not inactive.active
+    assert not inactive.sub
 
 
 def test_a_platform_token_without_vendor_or_admin_is_a_service(auth, admin):
@@ -241,4 +250,5 @@ def test_a_platform_token_without_vendor_or_admin_is_a_service(auth, admin):
         auth_pb2.CreateApiTokenRequest(scopes=["catalog:read", "signals:read"]), metadata=admin
     )
     principal = auth.WhoAmI(WHOAMI, metadata=bearer(created.secret))
-    assert principal.kind == PrincipalKind.PRINCIPAL_KIND_SERVICE and not principal.vendor.id
+    assert principal.kind == PrincipalKind.PRINCIPAL_KIND_SERVICE
+    assert not principal.vendor.id

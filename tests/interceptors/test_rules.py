@@ -21,13 +21,15 @@ def test_rules_carry_scopes_callers_and_rate_class_from_the_proto():
     assert store.callers == frozenset({PrincipalKind.PRINCIPAL_KIND_DEPLOYMENT})
     assert store.rate_class == "signal_ingest"
     create_vendor = rules.get("/marketplace.v1.AuthService/CreateVendor")
-    assert create_vendor is not None and create_vendor.scopes == ("admin",)
+    assert create_vendor is not None
+    assert create_vendor.scopes == ("admin",)
 
 
 def test_health_is_public_and_unknown_methods_have_no_rule():
     rules = MethodRules.from_services(SERVICES)
     health = rules.get("/grpc.health.v1.Health/Check")
-    assert health is not None and health.public
+    assert health is not None
+    assert health.public
     assert rules.get("/marketplace.v1.AuthService/Nope") is None
 
 
@@ -40,3 +42,14 @@ def test_a_method_without_the_option_fails_at_start_up():
     pool.Add(file)
     with pytest.raises(ValueError, match="/bare.Bare/Open"):
         MethodRules.from_services([pool.FindServiceByName("bare.Bare")])
+
+
+def test_redaction_hides_tokens_and_bearer_values():
+    from interceptors.redaction import redact
+    from server.tokens import TokenType, new_token
+
+    token = new_token(TokenType.API)
+    text = redact(f"no vendor {token!r}; header was Bearer abc.def")
+    assert token[5:] not in text
+    assert "abc.def" not in text
+    assert "mpat_[REDACTED]" in text

@@ -1,0 +1,97 @@
+"""The real programs as a user runs them: `mp-server` and `mp` as subprocesses."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MP_")}
+    env.update(extra)
+    return env
+
+
+class ServerProcess:
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self.process = subprocess.Popen(
+            [str(BIN / "mp-server")],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self._pump_thread = threading.Thread(target=self._pump, daemon=True)
+        self._pump_thread.start()
+        self.admin_token = ""
+        self.grpc_port = self.http_port = 0
+        self._wait_until_listening()
+
+    def _pump(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._queue.put(line)
+        self._queue.put(None)
+
+    def _wait_until_listening(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.http_port:
+            try:
+                line = self._queue.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                raise TimeoutError("mp-server did not start:\n" + "".join(self.lines)) from None
+            if line is None:
+                raise RuntimeError("mp-server exited:\n" + "".join(self.lines))
+            self.lines.append(line)
+            if token := re.search(r"\b(mpat_\w+)", line):
+                self.admin_token = self.admin_token or token.group(1)
+            if grpc_port := re.search(r"gRPC listening on [\d.]+:(\d+)", line):
+                self.grpc_port = int(grpc_port.group(1))
+            if http_port := re.search(r"HTTP listening on http://[\d.]+:(\d+)", line):
+                self.http_port = int(http_port.group(1))
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def output(self) -> str:
+        while True:
+            try:
+                line = self._queue.get_nowait()
+            except queue.Empty:
+                return "".join(self.lines)
+            if line is None:
+                return "".join(self.lines)
+            self.lines.append(line)
+
+    def stop(self, timeout: float = 20) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise
+        finally:
+            self._pump_thread.join(5)
+            assert self.process.stdout is not None
+            self.process.stdout.close()
+
+
+def run(program: str, *args: str, env: dict[str, str], input: str | None = None, timeout: float = 60):
+    return subprocess.run(
+        [str(BIN / program), *args], env=env, input=input, capture_output=True, text=True, timeout=timeout
+    )

@@ -1,0 +1,40 @@
+import asyncio
+from dataclasses import replace
+
+import pytest
+
+from server.db import SchemaBehind, create_engine, current_revision, head_revision
+from server.platform import open_platform
+from server.settings import Settings, default_database_url
+from tests.postgres import fresh_database
+
+
+@pytest.mark.postgres
+def test_start_up_refuses_a_database_whose_schema_is_behind(postgres_admin_url, tmp_path):
+    with fresh_database(postgres_admin_url) as url:
+        settings = Settings(data_dir=tmp_path, database_url=url.replace("postgresql://", "postgresql+psycopg://"))
+        with pytest.raises(SchemaBehind, match="mp-server migrate") as caught:
+            asyncio.run(open_platform(settings))
+        assert "none (empty database)" in caught.value.message
+
+
+def test_the_embedded_default_migrates_itself(tmp_path):
+    settings = Settings(data_dir=tmp_path / "data", database_url=default_database_url(tmp_path / "data"))
+
+    async def scenario() -> str | None:
+        platform = await open_platform(settings)
+        await platform.close()
+        engine = create_engine(settings.database_url)
+        try:
+            return await current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(scenario()) == head_revision()
+
+
+def test_another_sqlite_file_is_not_migrated_silently(tmp_path):
+    data = tmp_path / "data"
+    settings = Settings(data_dir=data, database_url=default_database_url(tmp_path / "elsewhere"))
+    with pytest.raises(SchemaBehind):
+        asyncio.run(open_platform(replace(settings)))
