@@ -7,7 +7,6 @@ not call the method is PERMISSION_DENIED.
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import grpc
@@ -15,7 +14,6 @@ import grpc
 from interceptors.introspection import Introspector
 from interceptors.principal import set_principal
 from interceptors.rules import MethodRules
-from interceptors.wrapping import BeforeCall, GuardingInterceptor
 from marketplace.v1.options_pb2 import PrincipalKind
 from server.errors import PermissionDenied, Unauthenticated
 
@@ -34,15 +32,12 @@ def kind_name(kind: PrincipalKind.ValueType) -> str:
     return PrincipalKind.Name(kind).removeprefix("PRINCIPAL_KIND_").lower()
 
 
-class AuthInterceptor(GuardingInterceptor):
+class AuthCheck:
     def __init__(self, rules: MethodRules, introspector: Introspector) -> None:
         self._rules = rules
         self._introspector = introspector
 
-    def guard(self, method: str, context: grpc.aio.ServicerContext) -> AbstractAsyncContextManager[Any]:
-        return BeforeCall(self._authorise(method, context))
-
-    async def _authorise(self, method: str, context: grpc.aio.ServicerContext) -> None:
+    async def __call__(self, method: str, context: grpc.aio.ServicerContext) -> None:
         rule = self._rules.get(method)
         if rule is None:
             raise PermissionDenied(f"{method} has no access rule, so nobody may call it")

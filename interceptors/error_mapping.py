@@ -3,18 +3,14 @@ reference the operator can find in the log; their text never reaches the caller.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import status_pb2
 
 from interceptors.redaction import redact
-from interceptors.wrapping import GuardingInterceptor
 from server.errors import DomainError
 
 log = logging.getLogger("mp.errors")
@@ -23,6 +19,7 @@ STATUS_DETAILS_KEY = "grpc-status-details-bin"
 
 
 def status_trailers(error: DomainError) -> tuple[tuple[str, str | bytes], ...]:
+    """The error's trailing metadata, plus its details as a google.rpc.Status (grpc-status-details-bin)."""
     trailers: tuple[tuple[str, str | bytes], ...] = tuple(error.trailing_metadata)
     if error.details:
         status = status_pb2.Status(code=error.grpc_code.value[0], message=redact(error.message))
@@ -34,19 +31,12 @@ def status_trailers(error: DomainError) -> tuple[tuple[str, str | bytes], ...]:
     return trailers
 
 
-class ErrorMappingInterceptor(GuardingInterceptor):
-    @asynccontextmanager
-    async def guard(self, method: str, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
-        try:
-            yield
-        except DomainError as error:
-            await context.abort(error.grpc_code, redact(error.message), trailing_metadata=status_trailers(error))
-        except (grpc.aio.AbortError, asyncio.CancelledError):
-            raise
-        except Exception:
-            reference = secrets.token_hex(4)
-            log.exception("unhandled error in %s (reference %s)", method, reference)
-            await context.abort(
-                grpc.StatusCode.INTERNAL,
-                f"internal error (reference {reference}); the server log has the details",
-            )
+async def abort_with(context: grpc.aio.ServicerContext, error: DomainError | None, *, method: str = "") -> None:
+    """Aborts the call (raises grpc.aio.AbortError). `None`: an unexpected failure, logged with a reference."""
+    if error is not None:
+        await context.abort(error.grpc_code, redact(error.message), trailing_metadata=status_trailers(error))
+    reference = secrets.token_hex(4)
+    log.exception("unhandled error in %s (reference %s)", method, reference)
+    await context.abort(
+        grpc.StatusCode.INTERNAL, f"internal error (reference {reference}); the server log has the details"
+    )

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import cachetools
 import grpc
@@ -20,7 +19,6 @@ from google.rpc import error_details_pb2
 
 from interceptors.principal import Principal, current_principal
 from interceptors.rules import MethodRules
-from interceptors.wrapping import BeforeCall, GuardingInterceptor
 from server.clock import Clock, system_clock
 from server.errors import ResourceExhausted
 from server.settings import RateLimit
@@ -64,16 +62,13 @@ def limit_key(principal: Principal, rate_class: str) -> str:
     return f"{rate_class}:{owner}"
 
 
-class RateLimitInterceptor(GuardingInterceptor):
+class RateLimitCheck:
     def __init__(self, rules: MethodRules, limiter: RateLimiter, limits: Mapping[str, RateLimit]) -> None:
         self._rules = rules
         self._limiter = limiter
         self._limits = limits
 
-    def guard(self, method: str, context: grpc.aio.ServicerContext) -> AbstractAsyncContextManager[Any]:
-        return BeforeCall(self._check(method))
-
-    async def _check(self, method: str) -> None:
+    async def __call__(self, method: str, context: grpc.aio.ServicerContext) -> None:
         rule = self._rules.get(method)
         principal = current_principal()
         if rule is None or not rule.rate_class or principal is None or principal.is_admin:

@@ -8,10 +8,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
-from interceptors.access_log import AccessLogInterceptor
-from interceptors.auth import AuthInterceptor
-from interceptors.error_mapping import ErrorMappingInterceptor
-from interceptors.rate_limit import InMemoryRateLimiter, RateLimitInterceptor
+from interceptors.auth import AuthCheck
+from interceptors.chain import PolicyInterceptor
+from interceptors.rate_limit import InMemoryRateLimiter, RateLimitCheck
 from interceptors.rules import MethodRules
 from marketplace.v1 import (
     auth_pb2,
@@ -40,19 +39,25 @@ MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 
 def interceptor_chain(platform: Platform) -> list[grpc.aio.ServerInterceptor]:
-    """Outermost first: the access log sees the final status; error mapping covers auth and limits."""
+    """Access log and error mapping around auth, then rate limiting (see interceptors/chain.py)."""
     rules = MethodRules.from_services(SERVICES)
     return [
-        AccessLogInterceptor(),
-        ErrorMappingInterceptor(),
-        AuthInterceptor(rules, platform.introspector),
-        RateLimitInterceptor(rules, InMemoryRateLimiter(platform.clock), platform.settings.rate_limits),
+        PolicyInterceptor(
+            checks=[
+                AuthCheck(rules, platform.introspector),
+                RateLimitCheck(rules, InMemoryRateLimiter(platform.clock), platform.settings.rate_limits),
+            ]
+        )
     ]
 
 
 async def build_grpc_server(
-    platform: Platform, interceptors: list[grpc.aio.ServerInterceptor] | None = None
+    platform: Platform,
+    *,
+    interceptors: list[grpc.aio.ServerInterceptor] | None = None,
+    auth_servicer: AuthServicer | None = None,
 ) -> grpc.aio.Server:
+    """The server, not yet bound; `interceptors` and `auth_servicer` replace the defaults (benchmarks)."""
     server = grpc.aio.server(
         interceptors=interceptor_chain(platform) if interceptors is None else interceptors,
         options=[
@@ -61,7 +66,8 @@ async def build_grpc_server(
         ],
     )
     auth_pb2_grpc.add_AuthServiceServicer_to_server(
-        AuthServicer(platform.sessions, platform.digester, platform.introspector, platform.clock), server
+        auth_servicer or AuthServicer(platform.sessions, platform.digester, platform.introspector, platform.clock),
+        server,
     )
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)

@@ -1,0 +1,172 @@
+"""Auth-chain benchmark: prints figures and ratios, asserts nothing.
+
+1. Unary calls/s through the full interceptor chain (cache hit) vs. the same servicer with no
+   interceptors, on the same machine in the same process.
+2. A cache-hit introspection's cost in µs.
+3. A cache-miss introspection's cost (database look-up) on SQLite and on PostgreSQL.
+
+Run: make bench   (PostgreSQL from MP_TEST_POSTGRES_URL or 127.0.0.1:5432; skipped if absent)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import grpc
+
+from interceptors.principal import current_principal
+from marketplace.v1 import auth_pb2
+from server.grpc_server import build_grpc_server
+from server.introspection import DatabaseIntrospector
+from server.platform import Platform, issue_admin_token, open_platform
+from server.services.auth import AuthServicer
+from server.settings import RateLimit, Settings, default_database_url, normalise_database_url
+
+CONCURRENCY = 16
+ROUND_SECONDS = 3.0
+ROUNDS = 5
+
+
+class BenchAuthServicer(AuthServicer):
+    """WhoAmI that answers without a principal too, so the bare server runs the same code path."""
+
+    async def WhoAmI(self, request, context):
+        if current_principal() is None:
+            return auth_pb2.Principal(token_id="bare")
+        return await super().WhoAmI(request, context)
+
+
+async def _serve(platform: Platform, interceptors: list) -> tuple[grpc.aio.Server, int]:
+    servicer = BenchAuthServicer(platform.sessions, platform.digester, platform.introspector, platform.clock)
+    server = await build_grpc_server(platform, interceptors=interceptors, auth_servicer=servicer)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    return server, port
+
+
+async def _calls_per_second(port: int, token: str) -> float:
+    """Drives the server from a separate process (see bench/load.py) while this loop serves."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.load",
+        f"127.0.0.1:{port}",
+        token,
+        str(ROUND_SECONDS),
+        str(CONCURRENCY),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await process.communicate()
+    return float(out)
+
+
+async def chain_vs_bare(platform: Platform, token: str) -> tuple[float, float]:
+    from server.grpc_server import interceptor_chain
+
+    chain_server, chain_port = await _serve(platform, interceptor_chain(platform))
+    bare_server, bare_port = await _serve(platform, [])
+    try:
+        chain, bare = [], []
+        for _ in range(ROUNDS):  # interleaved, best of several: the machine is shared and noisy
+            bare.append(await _calls_per_second(bare_port, token))
+            chain.append(await _calls_per_second(chain_port, token))
+        return max(chain), max(bare)
+    finally:
+        await chain_server.stop(0)
+        await bare_server.stop(0)
+
+
+async def cache_hit_micros(platform: Platform, token: str, n: int = 200_000) -> float:
+    introspector = platform.introspector
+    await introspector.introspect(token)
+    started = time.perf_counter()
+    for _ in range(n):
+        await introspector.introspect(token)
+    return (time.perf_counter() - started) / n * 1e6
+
+
+async def cache_miss_millis(platform: Platform, token: str, n: int = 500) -> tuple[float, float]:
+    source = DatabaseIntrospector(platform.sessions, platform.digester, platform.clock)
+    samples = []
+    for _ in range(n):
+        started = time.perf_counter()
+        assert await source.introspect(token) is not None
+        samples.append((time.perf_counter() - started) * 1000)
+    samples.sort()
+    return statistics.median(samples), samples[int(len(samples) * 0.99) - 1]
+
+
+async def open_bench_platform(database_url: str, data_dir: Path) -> tuple[Platform, str]:
+    settings = Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        rate_limits={name: RateLimit(1e9, 1e9) for name in ("read", "write", "signal_ingest")},
+    )
+    if not settings.uses_default_database:
+        from server.db import create_engine, migrate
+
+        engine = create_engine(database_url)
+        await migrate(engine)
+        await engine.dispose()
+    platform = await open_platform(settings)
+    token = await issue_admin_token(platform, display_name="bench")
+    assert token is not None
+    return platform, token
+
+
+def main() -> None:
+    import logging
+
+    logging.getLogger("mp.access").addHandler(logging.NullHandler())
+    logging.getLogger("mp.access").propagate = False
+    logging.getLogger("mp.access").setLevel(logging.INFO)  # the line is formatted, as in production
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp)
+
+        async def sqlite_part() -> None:
+            platform, token = await open_bench_platform(default_database_url(data), data)
+            try:
+                chain, bare = await chain_vs_bare(platform, token)
+                rounds = f"best of {ROUNDS} interleaved rounds of {ROUND_SECONDS:.0f}s"
+                print(f"unary WhoAmI from a client process, {CONCURRENCY} in flight, {rounds}")
+                print(f"  bare server (no interceptors)   {bare:9.0f} calls/s")
+                print(f"  full chain (log, errors, auth, rate limit; cache hit) {chain:9.0f} calls/s")
+                print(f"  ratio chain/bare                {chain / bare:9.2f}   (target >= 0.80)")
+                hit = await cache_hit_micros(platform, token)
+                print(f"cache-hit introspection           {hit:9.2f} µs  (target <= 50 µs)")
+                p50, p99 = await cache_miss_millis(platform, token)
+                print(f"cache-miss introspection, SQLite  {p50:9.3f} ms p50, {p99:.3f} ms p99")
+            finally:
+                await platform.close()
+
+        asyncio.run(sqlite_part())
+
+        try:
+            from tests.postgres import PostgresUnavailable, fresh_database, postgres_server
+        except ImportError:
+            print("cache-miss introspection, PostgreSQL: skipped (run from the repository root)")
+            return
+        try:
+            with postgres_server() as admin_url, fresh_database(admin_url) as url:
+
+                async def postgres_part() -> None:
+                    platform, token = await open_bench_platform(normalise_database_url(url), data / "pg")
+                    try:
+                        p50, p99 = await cache_miss_millis(platform, token)
+                        print(f"cache-miss introspection, PostgreSQL {p50:6.3f} ms p50, {p99:.3f} ms p99")
+                    finally:
+                        await platform.close()
+
+                asyncio.run(postgres_part())
+        except PostgresUnavailable as error:
+            print(f"cache-miss introspection, PostgreSQL: skipped ({error})")
+
+
+if __name__ == "__main__":
+    main()

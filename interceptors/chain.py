@@ -1,0 +1,130 @@
+"""The one gRPC interceptor: runs the call policies around every method of every arity.
+
+Order, outermost first: access log (sees the final status) → error mapping (so failures raised by
+the checks are mapped too) → checks in order (auth, then rate limit) → the servicer. They are
+composed inside one grpc.aio interceptor rather than stacked as four: each stacked layer costs
+about 20 µs a call on its own (measured by bench/auth_overhead.py), more than the checks do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, Protocol
+
+import grpc
+
+from interceptors.access_log import AccessLog
+from interceptors.error_mapping import abort_with
+from server.errors import DomainError
+
+
+class Check(Protocol):
+    """Runs before the servicer; refuses a call by raising a DomainError."""
+
+    async def __call__(self, method: str, context: grpc.aio.ServicerContext) -> None: ...
+
+
+class PolicyInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, checks: Sequence[Check], access_log: AccessLog | None = None) -> None:
+        self._checks = tuple(checks)
+        self._log = access_log or AccessLog()
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        method = handler_call_details.method
+        # A method's handler is the same object call after call, so it is wrapped once.
+        cached = self._wrapped.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = self._wrap(method, handler)
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+    def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        checks, log = self._checks, self._log
+
+        if handler.unary_unary or handler.stream_unary:
+            behavior = handler.unary_unary or handler.stream_unary
+
+            async def unary_response(argument: Any, context: grpc.aio.ServicerContext) -> Any:
+                started, code = time.perf_counter(), grpc.StatusCode.OK
+                try:
+                    for check in checks:
+                        await check(method, context)
+                    return await _call(behavior, argument, context)
+                except BaseException as error:
+                    code = _status_of(error, context)
+                    await _fail(method, context, error)
+                finally:
+                    log.record(method, context, code, started)
+
+            field = "unary_unary" if handler.unary_unary else "stream_unary"
+            return handler._replace(**{field: unary_response})  # type: ignore[attr-defined]
+
+        stream_behavior = handler.unary_stream or handler.stream_stream
+
+        async def stream_response(argument: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            # The guard stays open while messages flow, so errors mid-stream are mapped too.
+            started, code = time.perf_counter(), grpc.StatusCode.OK
+            try:
+                for check in checks:
+                    await check(method, context)
+                async for item in _stream(stream_behavior, argument, context):
+                    yield item
+            except BaseException as error:
+                code = _status_of(error, context)
+                await _fail(method, context, error)
+            finally:
+                log.record(method, context, code, started)
+
+        field = "unary_stream" if handler.unary_stream else "stream_stream"
+        return handler._replace(**{field: stream_response})  # type: ignore[attr-defined]
+
+
+def _status_of(error: BaseException, context: grpc.aio.ServicerContext) -> grpc.StatusCode:
+    if isinstance(error, DomainError):
+        return error.grpc_code
+    if isinstance(error, grpc.aio.AbortError):
+        return context.code() or grpc.StatusCode.UNKNOWN
+    if isinstance(error, asyncio.CancelledError | GeneratorExit):
+        return grpc.StatusCode.CANCELLED
+    return grpc.StatusCode.INTERNAL
+
+
+async def _fail(method: str, context: grpc.aio.ServicerContext, error: BaseException) -> None:
+    """Ends the call with the error's status: domain errors as themselves, anything unknown as
+    INTERNAL; aborts, cancellations and generator exits pass through untouched."""
+    if isinstance(error, DomainError):
+        await abort_with(context, error)
+    elif isinstance(error, Exception) and not isinstance(error, grpc.aio.AbortError):
+        await abort_with(context, None, method=method)
+    raise error
+
+
+async def _call(behavior: Callable[..., Any], argument: Any, context: Any) -> Any:
+    result = behavior(argument, context)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+async def _stream(behavior: Callable[..., Any], argument: Any, context: Any) -> AsyncIterator[Any]:
+    result = behavior(argument, context)
+    if hasattr(result, "__aiter__"):
+        async for item in result:
+            yield item
+    elif inspect.isawaitable(result):
+        await result
+    else:
+        for item in result:
+            yield item
