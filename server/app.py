@@ -9,10 +9,11 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import grpc
 import uvicorn
 
 from server.clock import Clock, system_clock
-from server.grpc_server import build_grpc_server
+from server.grpc_server import SERVICES, build_grpc_server
 from server.http_app import build_http_app
 from server.platform import Platform, issue_admin_token, open_platform
 from server.settings import Settings
@@ -42,6 +43,64 @@ def _bind(addr: str) -> socket.socket:
     return sock
 
 
+def _loopback_host(grpc_addr: str) -> str:
+    host = grpc_addr.rpartition(":")[0]
+    return "127.0.0.1" if host in ("0.0.0.0", "[::]", "::", "") else host
+
+
+def _http_server(app: object) -> uvicorn.Server:
+    return uvicorn.Server(
+        uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", server_header=False)  # type: ignore[arg-type]
+    )
+
+
+async def serve_gateway(
+    settings: Settings,
+    grpc_target: str,
+    *,
+    tls: bool,
+    on_ready: Callable[[int], None],
+    stop: asyncio.Event | None = None,
+) -> None:
+    """The HTTP side alone, in front of other replicas' gRPC (`mp-server gateway`)."""
+    stop = stop or asyncio.Event()
+    channel = (
+        grpc.aio.secure_channel(grpc_target, grpc.ssl_channel_credentials())
+        if tls
+        else grpc.aio.insecure_channel(grpc_target)
+    )
+    http_socket = _bind(settings.http_addr)
+    public_target = settings.grpc_public_target or grpc_target
+    http_app = build_http_app(
+        channel=channel,
+        services=SERVICES,
+        grpc_target=lambda _host: public_target,
+        cors_origins=settings.cors_origins,
+        default_timeout=settings.gateway_timeout,
+    )
+    http_server = _http_server(http_app)
+    task = asyncio.create_task(http_server.serve(sockets=[http_socket]))
+    while not http_server.started and not task.done():
+        await asyncio.sleep(0.01)
+    if task.done():
+        await task
+    on_ready(http_socket.getsockname()[1])
+    _stop_on_signals(stop)
+    await stop.wait()
+    http_server.should_exit = True
+    await task
+    await channel.close()
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(signum, stop.set)
+        except (NotImplementedError, RuntimeError):  # not the main thread (tests)
+            break
+
+
 def grpc_target_for(settings: Settings, grpc_port: int) -> Callable[[str], str]:
     """What discovery tells clients: the configured public target, else the bound host and port."""
     if settings.grpc_public_target:
@@ -65,6 +124,8 @@ async def serve(
 ) -> None:
     stop = stop or asyncio.Event()
     platform = await open_platform(settings, clock)
+    grpc_server: grpc.aio.Server | None = None
+    loopback: grpc.aio.Channel | None = None
     try:
         admin_token = await issue_admin_token(platform, display_name="first admin token", only_if_none=True)
         grpc_server = await build_grpc_server(platform)
@@ -72,27 +133,32 @@ async def serve(
         if grpc_port == 0:
             raise SystemExit(f"cannot listen on {settings.grpc_addr} (set MP_GRPC_ADDR to another port)")
         http_socket = _bind(settings.http_addr)
-        http_app = build_http_app(grpc_target=grpc_target_for(settings, grpc_port), introspector=platform.introspector)
-        http_server = uvicorn.Server(
-            uvicorn.Config(http_app, log_config=None, access_log=False, lifespan="off", server_header=False)
-        )
         await grpc_server.start()
+        # The gateway reaches the gRPC server over loopback, like any other client.
+        loopback = grpc.aio.insecure_channel(f"{_loopback_host(settings.grpc_addr)}:{grpc_port}")
+        http_app = build_http_app(
+            channel=loopback,
+            services=SERVICES,
+            grpc_target=grpc_target_for(settings, grpc_port),
+            cors_origins=settings.cors_origins,
+            default_timeout=settings.gateway_timeout,
+        )
+        http_server = _http_server(http_app)
         http_task = asyncio.create_task(http_server.serve(sockets=[http_socket]))
         while not http_server.started and not http_task.done():
             await asyncio.sleep(0.01)
         if http_task.done():
             await http_task  # raises what stopped it
         on_ready(Listening(grpc_port, http_socket.getsockname()[1], admin_token, platform))
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            try:
-                loop.add_signal_handler(signum, stop.set)
-            except (NotImplementedError, RuntimeError):  # not the main thread (tests)
-                break
+        _stop_on_signals(stop)
         await stop.wait()
         log.info("shutting down: finishing in-flight calls (grace %.0fs)", settings.shutdown_grace)
         http_server.should_exit = True
         await grpc_server.stop(settings.shutdown_grace)
         await http_task
     finally:
+        if grpc_server is not None:
+            await grpc_server.stop(0)  # no-op after a clean stop; on a failed start, releases the port
+        if loopback is not None:
+            await loopback.close()
         await platform.close()

@@ -67,3 +67,8 @@ class ResourceExhausted(DomainError):
 class Unavailable(DomainError):
     grpc_code = grpc.StatusCode.UNAVAILABLE
     http_status = 503
+
+
+class Unimplemented(DomainError):
+    grpc_code = grpc.StatusCode.UNIMPLEMENTED
+    http_status = 501

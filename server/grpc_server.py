@@ -23,6 +23,7 @@ from marketplace.v1 import (
 )
 from server.platform import Platform
 from server.services.auth import AuthServicer
+from server.services.unimplemented import unimplemented_handler
 
 # Every service of the contract; access rules are read from all of them.
 SERVICES: tuple[ServiceDescriptor, ...] = (
@@ -69,13 +70,16 @@ async def build_grpc_server(
         auth_servicer or AuthServicer(platform.sessions, platform.digester, platform.introspector, platform.clock),
         server,
     )
+    for service in SERVICES:
+        if service not in IMPLEMENTED:
+            server.add_generic_rpc_handlers([unimplemented_handler(service)])
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
-    for service in ("", *(s.full_name for s in IMPLEMENTED)):
-        await health.set(service, health_pb2.HealthCheckResponse.SERVING)
+    for name in ("", *(s.full_name for s in IMPLEMENTED)):
+        await health.set(name, health_pb2.HealthCheckResponse.SERVING)
     reflection.enable_server_reflection(
         [
-            *(s.full_name for s in IMPLEMENTED),
+            *(s.full_name for s in SERVICES),  # the whole contract, served or not yet
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         ],

@@ -1,57 +1,117 @@
-"""The HTTP side of mp-server: discovery and the RFC 7662 introspection endpoint.
+"""The HTTP side of mp-server: the transcoding gateway, its OpenAPI document and docs page,
+discovery, and the RFC 7662 introspection endpoint. A pure gRPC client: everything goes through
+the channel it is given (in-process loopback, or other replicas for `mp-server gateway`).
 
-(The REST transcoding gateway mounts here too once it exists.) Starlette: a small, typed ASGI
-toolkit whose routing and streaming responses are all the gateway needs, served by uvicorn.
+Starlette + uvicorn: Starlette is a small, typed ASGI toolkit whose routing, streaming responses
+and CORS middleware are all the gateway needs; uvicorn is the common, well-kept ASGI server.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from urllib.parse import parse_qs
 
-from google.protobuf import json_format
+import grpc
+from google.protobuf.descriptor import ServiceDescriptor
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from interceptors.auth import bearer_token
-from interceptors.introspection import Introspector
-from server.errors import DomainError
-from server.services.auth import introspection_response
+from marketplace.v1 import auth_pb2, auth_pb2_grpc, options_pb2
+from server.gateway.app import Gateway, json_response
+from server.gateway.docs import render_docs
+from server.gateway.openapi import openapi_document
 from server.version import API_VERSION, SERVER_VERSION
 
 
-def build_http_app(*, grpc_target: Callable[[str], str], introspector: Introspector) -> Starlette:
-    async def discovery(request: Request) -> JSONResponse:
+def is_public(method) -> bool:
+    options = method.GetOptions()
+    return options.HasExtension(options_pb2.access) and options.Extensions[options_pb2.access].public
+
+
+def build_http_app(
+    *,
+    channel: grpc.aio.Channel,
+    services: Iterable[ServiceDescriptor],
+    grpc_target: Callable[[str], str],
+    cors_origins: tuple[str, ...] = (),
+    default_timeout: float = 30.0,
+) -> Starlette:
+    gateway = Gateway(services, channel, default_timeout=default_timeout)
+    document = openapi_document(gateway.routes, title="ML Marketplace API", version=SERVER_VERSION, is_public=is_public)
+    document["paths"]["/api/discovery"] = {
+        "get": {
+            "operationId": "Discovery",
+            "summary": "Where the gRPC API is, and which versions answer",
+            "tags": ["Discovery"],
+            "security": [],
+            "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {
+                "type": "object",
+                "properties": {k: {"type": "string"} for k in ("grpcTarget", "apiVersion", "serverVersion")},
+            }}}}},
+        }
+    }  # fmt: skip
+    docs_page = render_docs(document)
+    introspection = auth_pb2_grpc.AuthServiceStub(channel)
+
+    async def discovery(request: Request) -> Response:
         host = request.url.hostname or "127.0.0.1"
-        return JSONResponse(
+        return json_response(
             {"grpcTarget": grpc_target(host), "apiVersion": API_VERSION, "serverVersion": SERVER_VERSION}
         )
 
-    async def introspect(request: Request) -> JSONResponse:
-        """RFC 7662 §2: form-encoded `token`, caller authenticated by a token with `auth:introspect`."""
-        try:
-            caller_token = bearer_token([("authorization", request.headers.get("authorization", ""))])
-        except DomainError:
-            caller_token = None
-        caller = await introspector.introspect(caller_token) if caller_token else None
-        if caller is None:
-            return JSONResponse(
-                {"error": "invalid_token"}, status_code=401, headers={"WWW-Authenticate": 'Bearer realm="mp"'}
-            )
-        if not caller.has_scope("auth:introspect"):
-            return JSONResponse({"error": "insufficient_scope", "scope": "auth:introspect"}, status_code=403)
+    async def introspect(request: Request) -> Response:
+        """RFC 7662 §2: form-encoded `token`; the caller's own token needs `auth:introspect`."""
         # parse_qs rather than request.form(): no multipart dependency for one urlencoded field.
         token = parse_qs((await request.body()).decode("utf-8", "replace")).get("token", [""])[0]
+        authorization = request.headers.get("authorization", "")
+        if not authorization:
+            return JSONResponse({"error": "invalid_token"}, 401, {"WWW-Authenticate": 'Bearer realm="mp"'})
         if not token:
-            return JSONResponse({"error": "invalid_request", "error_description": "missing token"}, status_code=400)
-        answer = introspection_response(await introspector.introspect(token))
-        return JSONResponse(json_format.MessageToDict(answer, preserving_proto_field_name=True))
+            return JSONResponse({"error": "invalid_request", "error_description": "missing token"}, 400)
+        try:
+            answer = await introspection.IntrospectToken(
+                auth_pb2.IntrospectTokenRequest(token=token), metadata=(("authorization", authorization),), timeout=10
+            )
+        except grpc.aio.AioRpcError as error:
+            if error.code() == grpc.StatusCode.UNAUTHENTICATED:
+                return JSONResponse({"error": "invalid_token"}, 401, {"WWW-Authenticate": 'Bearer realm="mp"'})
+            if error.code() == grpc.StatusCode.PERMISSION_DENIED:
+                return JSONResponse({"error": "insufficient_scope", "scope": "auth:introspect"}, 403)
+            return JSONResponse({"error": "temporarily_unavailable"}, 503)
+        if not answer.active:
+            return JSONResponse({"active": False})
+        fields = {field.name: value for field, value in answer.ListFields()}
+        return JSONResponse(fields)
 
+    async def openapi(_request: Request) -> Response:
+        return json_response(document)
+
+    async def docs(_request: Request) -> Response:
+        return HTMLResponse(docs_page)
+
+    middleware = []
+    if cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(cors_origins),
+                allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                allow_headers=["Authorization", "Content-Type", "Grpc-Timeout", "X-Request-Id"],
+                expose_headers=["X-Request-Id", "Retry-After", "WWW-Authenticate"],
+                max_age=600,
+            )
+        )
     return Starlette(
         routes=[
             Route("/api/discovery", discovery, methods=["GET"]),
             Route("/oauth2/introspect", introspect, methods=["POST"]),
-        ]
+            Route("/openapi.json", openapi, methods=["GET"]),
+            Route("/docs", docs, methods=["GET"]),
+            Route("/{path:path}", gateway.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+        ],
+        middleware=middleware,
     )

@@ -76,6 +76,30 @@ def run() -> None:
 
 
 @cli.command()
+@click.option("--grpc-target", required=True, help="HOST:PORT of the gRPC server(s) to front, e.g. a load balancer.")
+@click.option("--tls", is_flag=True, help="Reach the gRPC target over TLS.")
+def gateway(grpc_target: str, tls: bool) -> None:
+    """Run only the HTTP side (REST gateway, OpenAPI, discovery) in front of other replicas.
+
+    Needs no database. Listens on MP_HTTP_ADDR; discovery hands clients MP_GRPC_PUBLIC_TARGET,
+    or --grpc-target when that is unset.
+    """
+    from server.app import serve_gateway
+    from server.logs import configure_logging
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+
+    def ready(port: int) -> None:
+        click.echo(f"mp-server gateway {_version()}: in front of {grpc_target}")
+        click.echo(f"HTTP listening on http://{settings.http_addr.rpartition(':')[0]}:{port}")
+        sys.stdout.flush()
+
+    _run_async(serve_gateway(settings, grpc_target, tls=tls, on_ready=ready))
+    click.echo("mp-server gateway stopped")
+
+
+@cli.command()
 def migrate() -> None:
     """Upgrade the database (MP_DATABASE_URL) to this version's schema. Back it up first."""
     from server.db import create_engine

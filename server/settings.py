@@ -51,6 +51,10 @@ class Settings:
     introspection_token: str = ""
     """Bearer token presented to the remote introspection endpoint."""
     shutdown_grace: float = 10.0
+    cors_origins: tuple[str, ...] = ()
+    """Frontend origins allowed to call the HTTP API from a browser."""
+    gateway_timeout: float = 30.0
+    """Deadline of a unary call through the gateway when the request sends no Grpc-Timeout."""
     rate_limits: Mapping[str, RateLimit] = field(default_factory=lambda: dict(DEFAULT_RATE_LIMITS))
     """Token buckets per principal and rate class (calls per second, burst)."""
 
@@ -103,6 +107,8 @@ class Settings:
             introspection_token=env.get("MP_INTROSPECTION_TOKEN", ""),
             shutdown_grace=parse_duration(env.get("MP_SHUTDOWN_GRACE", "10s"), "MP_SHUTDOWN_GRACE"),
             rate_limits=limits,
+            cors_origins=_parse_origins(env.get("MP_CORS_ORIGINS", "")),
+            gateway_timeout=parse_duration(env.get("MP_GATEWAY_TIMEOUT", "30s"), "MP_GATEWAY_TIMEOUT"),
         )
 
 
@@ -133,6 +139,14 @@ def parse_duration(text: str, name: str = "duration") -> float:
     if not match:
         raise SettingsError(f"{name}={text!r} is not a duration; use e.g. 60s, 5m, 1h or 7d.")
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def _parse_origins(text: str) -> tuple[str, ...]:
+    origins = tuple(origin.strip().rstrip("/") for origin in text.split(",") if origin.strip())
+    for origin in origins:
+        if origin != "*" and not re.match(r"^https?://[^/\s]+$", origin):
+            raise SettingsError(f"MP_CORS_ORIGINS: {origin!r} is not an origin such as https://trade.example.com")
+    return origins
 
 
 def _parse_float(env: Mapping[str, str], name: str, default: float) -> float:

@@ -1,0 +1,200 @@
+"""The transcoding gateway: an HTTP/JSON endpoint for every annotated RPC of the given services,
+calling them over a gRPC channel. It knows nothing of our services beyond their descriptors.
+
+Headers: `Authorization` → `authorization`; `Grpc-Metadata-<k>` → `<k>` (`-bin` is base64);
+`Grpc-Timeout` (e.g. `5S`, `250m`) → the deadline, else the configured default (unary calls only);
+response metadata → `Grpc-Metadata-<k>`; `X-Request-Id` echoed (one is made when absent).
+Server streams are newline-delimited JSON: `{"result": …}` per message, then `{"error": …}` if the
+stream fails after its first message. Client streams take newline-delimited JSON messages.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+import grpc
+from google.protobuf.descriptor import ServiceDescriptor
+from google.protobuf.message import Message
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from server.gateway.errors import HTTP_STATUS, details_from_trailers, error_document, error_headers
+from server.gateway.routes import MethodNotAllowed, NoRoute, Route, Router, routes_from_services
+from server.gateway.transcode import BadRequest, build_request, message_class, response_json
+
+MAX_BODY_BYTES = 16 * 1024 * 1024
+_TIMEOUT = re.compile(r"^(\d{1,8})([HMSmun])$")
+_TIMEOUT_UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def json_response(document: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        json.dumps(document, separators=(",", ":")), status_code=status, headers=headers,
+        media_type="application/json",
+    )  # fmt: skip
+
+
+def parse_grpc_timeout(value: str) -> float:
+    match = _TIMEOUT.match(value.strip())
+    if not match:
+        raise BadRequest(f"Grpc-Timeout {value!r} is not a gRPC timeout such as 5S or 250m")
+    return int(match.group(1)) * _TIMEOUT_UNITS[match.group(2)]
+
+
+class Gateway:
+    def __init__(
+        self, services: Iterable[ServiceDescriptor], channel: grpc.aio.Channel, *, default_timeout: float = 30.0
+    ) -> None:
+        self.routes = routes_from_services(services)
+        self._router = Router(self.routes)
+        self._channel = channel
+        self._default_timeout = default_timeout
+        self._callables: dict[str, Any] = {}
+
+    def _callable(self, route: Route) -> Any:
+        found = self._callables.get(route.grpc_path)
+        if found is None:
+            method = route.method
+            factory = {
+                (False, False): self._channel.unary_unary,
+                (False, True): self._channel.unary_stream,
+                (True, False): self._channel.stream_unary,
+                (True, True): self._channel.stream_stream,
+            }[(method.client_streaming, method.server_streaming)]
+            found = factory(
+                route.grpc_path,
+                request_serializer=lambda message: message.SerializeToString(),
+                response_deserializer=message_class(method.output_type).FromString,
+            )
+            self._callables[route.grpc_path] = found
+        return found
+
+    async def handle(self, request: Request) -> Response:
+        request_id = request.headers.get("x-request-id", "")
+        if not _REQUEST_ID.match(request_id):
+            request_id = uuid.uuid4().hex
+        echo = {"X-Request-Id": request_id}
+        raw_path = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1").split("?", 1)[0]
+        try:
+            route, path_values = self._router.match(request.method, raw_path)
+        except NoRoute:
+            document = error_document(grpc.StatusCode.NOT_FOUND, f"no route for {request.method} {request.url.path}")
+            return json_response(document, 404, echo)
+        except MethodNotAllowed as refused:
+            document = error_document(
+                grpc.StatusCode.UNIMPLEMENTED, f"{request.method} is not allowed here; use {refused.allowed[0]}"
+            )
+            return json_response(document, 405, {**echo, "Allow": ", ".join(refused.allowed)})
+        try:
+            metadata = self._metadata(request, request_id)
+            timeout = self._timeout(request, route)
+            body = await request.body()
+            if len(body) > MAX_BODY_BYTES:
+                document = error_document(grpc.StatusCode.INVALID_ARGUMENT, "the body is larger than 16 MiB")
+                return json_response(document, 413, echo)
+            query = list(request.query_params.multi_items())
+            if route.method.client_streaming:
+                messages = [
+                    build_request(route, path_values, query, line) for line in body.splitlines() if line.strip()
+                ]
+                argument: Any = _iterate(messages)
+            else:
+                argument = build_request(route, path_values, query, body)
+        except BadRequest as error:
+            return json_response(error_document(grpc.StatusCode.INVALID_ARGUMENT, str(error)), 400, echo)
+        call = self._callable(route)(argument, metadata=metadata, timeout=timeout)
+        if route.method.server_streaming:
+            return await self._stream(route, call, echo)
+        try:
+            response = await call
+            headers = {**echo, **_metadata_headers(await call.initial_metadata(), await call.trailing_metadata())}
+        except grpc.aio.AioRpcError as error:
+            return _error_response(error, echo)
+        return json_response(response_json(route, response), 200, headers)
+
+    async def _stream(self, route: Route, call: Any, echo: dict[str, str]) -> Response:
+        messages = call.__aiter__()
+        try:
+            first: Message | None = await messages.__anext__()
+        except StopAsyncIteration:
+            first = None
+        except grpc.aio.AioRpcError as error:
+            return _error_response(error, echo)
+        headers = {**echo, **_metadata_headers(await call.initial_metadata(), ())}
+
+        async def lines() -> AsyncIterator[bytes]:
+            try:
+                if first is not None:
+                    yield _line({"result": response_json(route, first)})
+                    async for message in messages:
+                        yield _line({"result": response_json(route, message)})
+            except grpc.aio.AioRpcError as error:
+                yield _line({"error": error_document(error.code(), error.details() or "", _details(error))})
+            finally:
+                call.cancel()  # the client went away, or the stream ended: nothing keeps running
+
+        return StreamingResponse(lines(), media_type="application/x-ndjson", headers=headers)
+
+    def _metadata(self, request: Request, request_id: str) -> list[tuple[str, str | bytes]]:
+        metadata: list[tuple[str, str | bytes]] = [("x-request-id", request_id)]
+        authorization = request.headers.get("authorization")
+        if authorization:
+            metadata.append(("authorization", authorization))
+        for key, value in request.headers.items():
+            if not key.startswith("grpc-metadata-"):
+                continue
+            name = key.removeprefix("grpc-metadata-")
+            if not name or name.startswith("grpc-") or name in ("authorization", "x-request-id"):
+                continue
+            if name.endswith("-bin"):
+                try:
+                    metadata.append((name, base64.b64decode(value, validate=True)))
+                except binascii.Error:
+                    raise BadRequest(f"header Grpc-Metadata-{name} must be base64") from None
+            else:
+                metadata.append((name, value))
+        return metadata
+
+    def _timeout(self, request: Request, route: Route) -> float | None:
+        header = request.headers.get("grpc-timeout")
+        if header is not None:
+            return parse_grpc_timeout(header)
+        return None if route.method.server_streaming else self._default_timeout
+
+
+async def _iterate(messages: list[Message]) -> AsyncIterator[Message]:
+    for message in messages:
+        yield message
+
+
+def _line(document: Any) -> bytes:
+    return json.dumps(document, separators=(",", ":")).encode() + b"\n"
+
+
+def _details(error: grpc.aio.AioRpcError) -> list[dict[str, Any]]:
+    return details_from_trailers(error.trailing_metadata())
+
+
+def _error_response(error: grpc.aio.AioRpcError, echo: dict[str, str]) -> Response:
+    code = error.code()
+    trailers = error.trailing_metadata()
+    headers = {**echo, **error_headers(code, trailers), **_metadata_headers((), trailers)}
+    return json_response(error_document(code, error.details() or "", _details(error)), HTTP_STATUS[code], headers)
+
+
+def _metadata_headers(initial: Any, trailing: Any) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for key, value in [*(initial or ()), *(trailing or ())]:
+        if key.startswith("grpc-") or key == "x-request-id":
+            continue
+        if isinstance(value, bytes):
+            value = base64.b64encode(value).decode()
+        headers[f"Grpc-Metadata-{key}"] = value
+    return headers

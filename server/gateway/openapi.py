@@ -1,0 +1,205 @@
+"""An OpenAPI 3.1 document for the gateway's routes, built from the same descriptors, following
+the proto3 JSON mapping (int64 as strings, enums by name, well-known types as their JSON forms)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor
+
+from server.gateway.routes import Route, resolve_field_path
+
+_F = FieldDescriptor
+_SCALARS: dict[int, dict[str, Any]] = {
+    _F.TYPE_DOUBLE: {"type": "number", "format": "double"},
+    _F.TYPE_FLOAT: {"type": "number", "format": "float"},
+    _F.TYPE_INT32: {"type": "integer", "format": "int32"},
+    _F.TYPE_SINT32: {"type": "integer", "format": "int32"},
+    _F.TYPE_SFIXED32: {"type": "integer", "format": "int32"},
+    _F.TYPE_UINT32: {"type": "integer", "minimum": 0},
+    _F.TYPE_FIXED32: {"type": "integer", "minimum": 0},
+    _F.TYPE_INT64: {"type": "string", "format": "int64"},
+    _F.TYPE_SINT64: {"type": "string", "format": "int64"},
+    _F.TYPE_SFIXED64: {"type": "string", "format": "int64"},
+    _F.TYPE_UINT64: {"type": "string", "format": "uint64"},
+    _F.TYPE_FIXED64: {"type": "string", "format": "uint64"},
+    _F.TYPE_BOOL: {"type": "boolean"},
+    _F.TYPE_STRING: {"type": "string"},
+    _F.TYPE_BYTES: {"type": "string", "format": "byte"},
+}
+_WELL_KNOWN: dict[str, dict[str, Any]] = {
+    "google.protobuf.Timestamp": {"type": "string", "format": "date-time"},
+    "google.protobuf.Duration": {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]{1,9})?s$", "example": "1.5s"},
+    "google.protobuf.FieldMask": {"type": "string", "description": "comma-separated field paths"},
+    "google.protobuf.Struct": {"type": "object", "additionalProperties": True},
+    "google.protobuf.Value": {},
+    "google.protobuf.ListValue": {"type": "array", "items": {}},
+    "google.protobuf.Empty": {"type": "object"},
+    "google.protobuf.Any": {
+        "type": "object",
+        "properties": {"@type": {"type": "string"}},
+        "additionalProperties": True,
+    },
+}
+_WRAPPED = {
+    "DoubleValue": _F.TYPE_DOUBLE, "FloatValue": _F.TYPE_FLOAT, "Int64Value": _F.TYPE_INT64,
+    "UInt64Value": _F.TYPE_UINT64, "Int32Value": _F.TYPE_INT32, "UInt32Value": _F.TYPE_UINT32,
+    "BoolValue": _F.TYPE_BOOL, "StringValue": _F.TYPE_STRING, "BytesValue": _F.TYPE_BYTES,
+}  # fmt: skip
+ERROR_SCHEMA = {
+    "type": "object",
+    "description": "A google.rpc.Status: the gRPC code, a message safe to show, typed details.",
+    "properties": {
+        "code": {"type": "integer", "description": "gRPC status code"},
+        "message": {"type": "string"},
+        "details": {"type": "array", "items": _WELL_KNOWN["google.protobuf.Any"]},
+    },
+    "required": ["code", "message", "details"],
+}
+MAX_QUERY_DEPTH = 3
+
+
+class _Schemas:
+    def __init__(self) -> None:
+        self.components: dict[str, Any] = {}
+
+    def message(self, descriptor: Descriptor) -> dict[str, Any]:
+        name = descriptor.full_name
+        if name in _WELL_KNOWN:
+            return dict(_WELL_KNOWN[name])
+        if name.startswith("google.protobuf.") and descriptor.name in _WRAPPED:
+            return {"anyOf": [dict(_SCALARS[_WRAPPED[descriptor.name]]), {"type": "null"}]}
+        if name not in self.components:
+            self.components[name] = {}  # placeholder first: messages may refer to themselves
+            self.components[name] = {
+                "type": "object",
+                "properties": {field.json_name: self.field(field) for field in descriptor.fields},
+            }
+        return {"$ref": f"#/components/schemas/{name}"}
+
+    def field(self, field: FieldDescriptor) -> dict[str, Any]:
+        message_type = field.message_type
+        if message_type is not None and message_type.GetOptions().map_entry:
+            return {"type": "object", "additionalProperties": self.field(message_type.fields_by_name["value"])}
+        if field.type == _F.TYPE_ENUM:
+            assert field.enum_type is not None
+            single: dict[str, Any] = {"type": "string", "enum": [value.name for value in field.enum_type.values]}
+        elif message_type is not None:
+            single = self.message(message_type)
+        else:
+            single = dict(_SCALARS[field.type])
+        if field.is_repeated:
+            return {"type": "array", "items": single}
+        return single
+
+
+def _is_leaf_for_query(field: FieldDescriptor) -> bool:
+    message_type = field.message_type
+    return (
+        message_type is None
+        or message_type.full_name in _WELL_KNOWN
+        or (message_type.full_name.startswith("google.protobuf.") and message_type.name in _WRAPPED)
+    )
+
+
+def _query_fields(descriptor: Descriptor, prefix: str, depth: int) -> Iterable[tuple[str, FieldDescriptor]]:
+    for field in descriptor.fields:
+        name = prefix + field.json_name
+        message_type = field.message_type
+        if message_type is not None and message_type.GetOptions().map_entry:
+            continue
+        if _is_leaf_for_query(field):
+            if not field.is_repeated or message_type is None:
+                yield name, field
+        elif message_type is not None and not field.is_repeated and depth < MAX_QUERY_DEPTH:
+            yield from _query_fields(message_type, name + ".", depth + 1)
+
+
+def _operation(route: Route, schemas: _Schemas, operation_id: str, public: bool) -> dict[str, Any]:
+    method = route.method
+    request_type = method.input_type
+    parameters = []
+    bound = set()
+    for variable in route.template.variables:
+        fields = resolve_field_path(request_type, variable)
+        bound.add(".".join(f.json_name for f in fields))
+        parameters.append({"name": variable, "in": "path", "required": True, "schema": schemas.field(fields[-1])})
+    if route.body != "*":
+        body_json = request_type.fields_by_name[route.body].json_name if route.body else None
+        for name, field in _query_fields(request_type, "", 0):
+            if name in bound or (body_json and name.split(".")[0] == body_json):
+                continue
+            parameter = {"name": name, "in": "query", "required": False, "schema": schemas.field(field)}
+            if field.is_repeated:
+                parameter.update(style="form", explode=True)
+            parameters.append(parameter)
+    operation: dict[str, Any] = {
+        "operationId": operation_id,
+        "summary": f"{method.containing_service.name}.{method.name}",
+        "tags": [method.containing_service.name],
+        "parameters": parameters,
+        "responses": {
+            "200": _response(route, schemas),
+            "default": {
+                "description": "An error: the gRPC status mapped to HTTP (404, 400, 401, 403, 409, 429, 501, 503, …)",
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Status"}}},
+            },
+        },
+    }
+    if route.body:
+        schema = (
+            schemas.message(request_type)
+            if route.body == "*"
+            else schemas.field(request_type.fields_by_name[route.body])
+        )
+        media = "application/x-ndjson" if method.client_streaming else "application/json"
+        operation["requestBody"] = {"required": route.body != "*", "content": {media: {"schema": schema}}}
+    if public:
+        operation["security"] = []
+    return operation
+
+
+def _response(route: Route, schemas: _Schemas) -> dict[str, Any]:
+    output = route.method.output_type
+    schema = (
+        schemas.field(output.fields_by_name[route.response_body]) if route.response_body else schemas.message(output)
+    )
+    if route.method.server_streaming:
+        line = {
+            "type": "object",
+            "properties": {"result": schema, "error": {"$ref": "#/components/schemas/Status"}},
+        }
+        return {"description": "One JSON object per line", "content": {"application/x-ndjson": {"schema": line}}}
+    return {"description": "OK", "content": {"application/json": {"schema": schema}}}
+
+
+def openapi_document(
+    routes: Iterable[Route],
+    *,
+    title: str,
+    version: str,
+    is_public: Callable[[MethodDescriptor], bool] = lambda _method: False,
+) -> dict[str, Any]:
+    schemas = _Schemas()
+    paths: dict[str, dict[str, Any]] = {}
+    used_ids: set[str] = set()
+    for route in sorted(routes, key=lambda r: (r.template.openapi_path(), r.http_method)):
+        base_id = f"{route.method.containing_service.name}_{route.method.name}"
+        operation_id, suffix = base_id, 2
+        while operation_id in used_ids:
+            operation_id, suffix = f"{base_id}{suffix}", suffix + 1
+        used_ids.add(operation_id)
+        paths.setdefault(route.template.openapi_path(), {})[route.http_method.lower()] = _operation(
+            route, schemas, operation_id, is_public(route.method)
+        )
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version},
+        "paths": paths,
+        "components": {
+            "schemas": {**dict(sorted(schemas.components.items())), "Status": ERROR_SCHEMA},
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"bearerAuth": []}],
+    }
