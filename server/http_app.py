@@ -26,6 +26,20 @@ from server.gateway.docs import render_docs
 from server.gateway.openapi import openapi_document
 from server.version import API_VERSION, SERVER_VERSION
 
+ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"]
+
+
+def _only(path: str, method: str, endpoint: Callable) -> Route:
+    """A fixed endpoint that answers other methods itself with 405 (the gateway's catch-all would say 404)."""
+
+    async def guarded(request: Request) -> Response:
+        if request.method != method:
+            document = {"code": 12, "message": f"{request.method} is not allowed here; use {method}", "details": []}
+            return json_response(document, 405, {"Allow": method})
+        return await endpoint(request)
+
+    return Route(path, guarded, methods=ALL_METHODS)
+
 
 def is_public(method) -> bool:
     options = method.GetOptions()
@@ -107,11 +121,12 @@ def build_http_app(
         )
     return Starlette(
         routes=[
-            Route("/api/discovery", discovery, methods=["GET"]),
-            Route("/oauth2/introspect", introspect, methods=["POST"]),
-            Route("/openapi.json", openapi, methods=["GET"]),
-            Route("/docs", docs, methods=["GET"]),
-            Route("/{path:path}", gateway.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+            _only("/api/discovery", "GET", discovery),
+            _only("/oauth2/introspect", "POST", introspect),
+            _only("/openapi.json", "GET", openapi),
+            _only("/docs", "GET", docs),
+            # Every method reaches the gateway, whose router answers 405 with the path's own Allow.
+            Route("/{path:path}", gateway.handle, methods=ALL_METHODS),
         ],
         middleware=middleware,
     )

@@ -22,12 +22,14 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 class ServerProcess:
-    def __init__(self, env: dict[str, str]) -> None:
+    """`mp-server` (or `mp-server gateway …` with args) running until stop(); its output is parsed."""
+
+    def __init__(self, env: dict[str, str], *args: str) -> None:
         self.env = env
         self.lines: list[str] = []
         self._queue: queue.Queue[str | None] = queue.Queue()
         self.process = subprocess.Popen(
-            [str(BIN / "mp-server")],
+            [str(BIN / "mp-server"), *args],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

@@ -1,0 +1,44 @@
+"""Schemathesis against the live /openapi.json: requests generated for every served operation get no
+5xx, and every response matches the document (status, content type, headers, body schema).
+
+Run through its CLI (its pytest plugin does not support pytest 9). Left out:
+- operations of services not served yet: they answer 501 by design until their issues land;
+- the two request-strictness checks: the document does not carry value constraints (slug pattern,
+  page_size ≥ 0), so some schema-valid requests are rightly refused with 400, and proto3 JSON
+  accepts `null` as a field's default, which the strict schemas do not show. Wrong types → 400 is
+  covered by tests/gateway/test_transcoding.py.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from server.settings import Settings, default_database_url
+from tests.support import ServerThread
+
+pytestmark = pytest.mark.e2e
+
+SERVED_TAGS = ("AuthService", "Discovery")
+
+
+def test_no_server_errors_and_responses_match_the_document(tmp_path: Path):
+    server = ServerThread(Settings(data_dir=tmp_path, database_url=default_database_url(tmp_path))).start()
+    try:
+        tags = [arg for tag in SERVED_TAGS for arg in ("--include-tag", tag)]
+        result = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "st"), "run", server.http_url + "/openapi.json", *tags,
+                "-H", f"Authorization: Bearer {server.admin_token}",
+                "--max-examples", "20", "--seed", "20261125", "--no-color",
+                "--exclude-checks", "positive_data_acceptance,negative_data_rejection",
+                "--report-dir", str(tmp_path / "report"),
+            ],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+    finally:
+        server.stop()
+    assert result.returncode == 0, result.stdout[-6000:]
