@@ -95,15 +95,21 @@ class CachingIntrospector:
             self._cache.pop(key, None)
         return len(keys)
 
-    def forget_all(self) -> None:
-        self._cache.clear()
-
 
 _TOKEN_TYPES = {
     "api": None,  # admin or vendor, decided by scopes and vendor
     "deployment": PrincipalKind.PRINCIPAL_KIND_DEPLOYMENT,
     "run": PrincipalKind.PRINCIPAL_KIND_RUN,
 }
+
+
+def api_token_kind(has_vendor: bool, scopes: frozenset[str]) -> PrincipalKind.ValueType:
+    """An API token is a vendor's when it has a vendor, else an operator's with `admin`, else a service's."""
+    if has_vendor:
+        return PrincipalKind.PRINCIPAL_KIND_VENDOR
+    if "admin" in scopes:
+        return PrincipalKind.PRINCIPAL_KIND_ADMIN
+    return PrincipalKind.PRINCIPAL_KIND_SERVICE
 
 
 def principal_from_rfc7662(body: dict) -> Principal | None:
@@ -114,9 +120,7 @@ def principal_from_rfc7662(body: dict) -> Principal | None:
     if token_type not in _TOKEN_TYPES:
         return None
     scopes = frozenset(str(body.get("scope", "")).split())
-    kind = _TOKEN_TYPES[token_type]
-    if kind is None:
-        kind = PrincipalKind.PRINCIPAL_KIND_VENDOR if body.get("vendor_id") else PrincipalKind.PRINCIPAL_KIND_ADMIN
+    kind = _TOKEN_TYPES[token_type] or api_token_kind(bool(body.get("vendor_id")), scopes)
     exp = body.get("exp")
     return Principal(
         token_id=str(body.get("sub", "")),

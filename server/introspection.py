@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from interceptors.introspection import api_token_kind
 from interceptors.principal import Principal
 from marketplace.v1.options_pb2 import PrincipalKind
 from server.clock import Clock, system_clock
@@ -14,15 +15,9 @@ from server.tokens import TokenDigester, TokenType, token_type_of
 
 def api_token_principal(token: ApiToken, vendor: Vendor | None) -> Principal:
     scopes = frozenset(token.scopes.split())
-    if vendor is not None:
-        kind = PrincipalKind.PRINCIPAL_KIND_VENDOR
-    elif "admin" in scopes:
-        kind = PrincipalKind.PRINCIPAL_KIND_ADMIN
-    else:
-        kind = PrincipalKind.PRINCIPAL_KIND_SERVICE
     return Principal(
         token_id=token.id,
-        kind=kind,
+        kind=api_token_kind(vendor is not None, scopes),
         scopes=scopes,
         vendor_id=vendor.id if vendor else "",
         vendor_slug=vendor.slug if vendor else "",

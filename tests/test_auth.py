@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
@@ -11,12 +12,13 @@ from google.protobuf.duration_pb2 import Duration
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy import func, select
 
-from marketplace.v1 import auth_pb2
+from marketplace.v1 import auth_pb2, auth_pb2_grpc
 from marketplace.v1.options_pb2 import PrincipalKind
-from server.models import ApiToken, Deployment, DeploymentToken, Vendor
+from server.clock import ManualClock
+from server.models import Deployment, DeploymentToken, Vendor
 from server.tokens import TokenType, hint, new_token
 from tests.conftest import create_vendor_token
-from tests.support import bearer
+from tests.support import ServerThread, bearer
 
 WHOAMI = auth_pb2.WhoAmIRequest()
 
@@ -91,22 +93,21 @@ def test_a_second_call_is_served_from_the_cache(server, auth, vendor):
     assert introspector.source_calls == before
 
 
-def test_an_expired_token_is_unauthenticated(server, auth, admin):
-    # A token that expires in one second; the database check refuses it once that second is past.
-    short = create_vendor_token(auth, admin, ttl=Duration(seconds=1))
-    assert auth.WhoAmI(WHOAMI, metadata=bearer(short.secret)).HasField("expire_time")
-    expired_at = short.token.expire_time.ToDatetime(tzinfo=UTC)
-
-    async def expire():
-        async with server.listening.platform.sessions.begin() as session:
-            token = await session.get(ApiToken, short.token.id)
-            token.expires_at = datetime(2000, 1, 1, tzinfo=UTC)
-
-    server.run_in_loop(expire)
-    server.listening.platform.introspector.forget_all()
-    code, _ = code_of(auth.WhoAmI, WHOAMI, metadata=bearer(short.secret))
-    assert code == grpc.StatusCode.UNAUTHENTICATED
-    assert expired_at > datetime(2000, 1, 1, tzinfo=UTC)
+def test_an_expired_token_is_unauthenticated_from_its_expiry_on(settings):
+    clock = ManualClock(start=time.time())
+    server = ServerThread(settings, clock=clock).start()
+    try:
+        with grpc.insecure_channel(server.grpc_target) as channel:
+            auth = auth_pb2_grpc.AuthServiceStub(channel)
+            short = create_vendor_token(auth, bearer(server.admin_token), ttl=Duration(seconds=120))
+            assert auth.WhoAmI(WHOAMI, metadata=bearer(short.secret)).HasField("expire_time")  # cached now
+            clock.advance(119)
+            auth.WhoAmI(WHOAMI, metadata=bearer(short.secret))
+            clock.advance(2)  # past the expiry, well inside the 60 s cache TTL of the first answer
+            code, _ = code_of(auth.WhoAmI, WHOAMI, metadata=bearer(short.secret))
+            assert code == grpc.StatusCode.UNAUTHENTICATED
+    finally:
+        server.stop()
 
 
 def test_a_deployment_token_cannot_call_vendor_or_admin_methods(server, auth, vendor):

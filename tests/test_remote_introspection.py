@@ -1,5 +1,6 @@
 """A second replica that trusts the first one's RFC 7662 endpoint instead of its own database."""
 
+import time
 from dataclasses import replace
 
 import grpc
@@ -7,6 +8,7 @@ import httpx
 import pytest
 
 from marketplace.v1 import auth_pb2, auth_pb2_grpc
+from server.clock import ManualClock
 from server.settings import Settings, default_database_url
 from tests.conftest import create_vendor_token
 from tests.support import ServerThread, bearer
@@ -31,9 +33,9 @@ def test_a_replica_authenticates_through_a_remote_endpoint(server, auth, admin, 
         Settings(data_dir=tmp_path / "b", database_url=default_database_url(tmp_path / "b")),
         introspection_url=f"{server.http_url}/oauth2/introspect",
         introspection_token=introspector_token,
-        introspection_negative_ttl=0.001,
     )
-    replica = ServerThread(replica_settings).start()
+    clock = ManualClock(start=time.time())
+    replica = ServerThread(replica_settings, clock=clock).start()
     try:
         with grpc.insecure_channel(replica.grpc_target) as channel:
             remote = auth_pb2_grpc.AuthServiceStub(channel)
@@ -42,7 +44,7 @@ def test_a_replica_authenticates_through_a_remote_endpoint(server, auth, admin, 
             other = create_vendor_token(auth, admin, slug="other")
             assert remote.WhoAmI(auth_pb2.WhoAmIRequest(), metadata=bearer(other.secret)).vendor.slug == "other"
             auth.RevokeApiToken(auth_pb2.RevokeApiTokenRequest(token_id=other.token.id), metadata=admin)
-            replica.listening.platform.introspector.forget_all()  # what the TTL does on its own
+            clock.advance(replica_settings.introspection_ttl + 1)  # the replica's cached answer runs out
             with pytest.raises(grpc.RpcError) as caught:
                 remote.WhoAmI(auth_pb2.WhoAmIRequest(), metadata=bearer(other.secret))
             assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED

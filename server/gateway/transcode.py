@@ -159,6 +159,3 @@ def response_json(route: Route, response: Message) -> Any:
         return document.get(field.json_name)
     return document
 
-
-def message_json(response: Message) -> dict[str, Any]:
-    return json_format.MessageToDict(response, always_print_fields_with_no_presence=True)

@@ -141,3 +141,17 @@ def test_write_scopes_imply_read_and_admin_implies_all(scope: str):
     assert Principal("a", PrincipalKind.PRINCIPAL_KIND_ADMIN, frozenset({"admin"})).has_scope("deploy:write")
     reader = Principal("r", PrincipalKind.PRINCIPAL_KIND_VENDOR, frozenset({scope}))
     assert not reader.has_scope(scope.replace("read", "write"))
+
+
+def test_remote_answers_map_to_the_same_token_kinds_as_local_ones():
+    from interceptors.introspection import principal_from_rfc7662
+
+    def kind(**body):
+        return principal_from_rfc7662({"active": True, **body}).kind
+
+    assert kind(scope="admin") == PrincipalKind.PRINCIPAL_KIND_ADMIN
+    assert kind(scope="catalog:read signals:read") == PrincipalKind.PRINCIPAL_KIND_SERVICE
+    assert kind(scope="data:read", vendor_id="vnd_1") == PrincipalKind.PRINCIPAL_KIND_VENDOR
+    assert kind(scope="signals:write", token_type="deployment") == PrincipalKind.PRINCIPAL_KIND_DEPLOYMENT
+    assert principal_from_rfc7662({"active": False, "scope": "admin"}) is None
+    assert principal_from_rfc7662({"active": True, "token_type": "weird"}) is None
