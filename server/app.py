@@ -64,6 +64,7 @@ async def serve_gateway(
 ) -> None:
     """The HTTP side alone, in front of other replicas' gRPC (`mp-server gateway`)."""
     stop = stop or asyncio.Event()
+    _stop_on_signals(stop)
     channel = (
         grpc.aio.secure_channel(grpc_target, grpc.ssl_channel_credentials())
         if tls
@@ -85,7 +86,6 @@ async def serve_gateway(
     if task.done():
         await task
     on_ready(http_socket.getsockname()[1])
-    _stop_on_signals(stop)
     await stop.wait()
     http_server.should_exit = True
     await task
@@ -123,6 +123,7 @@ async def serve(
     clock: Clock = system_clock,
 ) -> None:
     stop = stop or asyncio.Event()
+    _stop_on_signals(stop)  # first: a SIGTERM during start-up still ends in a clean stop
     platform = await open_platform(settings, clock)
     grpc_server: grpc.aio.Server | None = None
     loopback: grpc.aio.Channel | None = None
@@ -150,7 +151,6 @@ async def serve(
         if http_task.done():
             await http_task  # raises what stopped it
         on_ready(Listening(grpc_port, http_socket.getsockname()[1], admin_token, platform))
-        _stop_on_signals(stop)
         await stop.wait()
         log.info("shutting down: finishing in-flight calls (grace %.0fs)", settings.shutdown_grace)
         http_server.should_exit = True
