@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import grpc
 import uvicorn
 
+from server.blob_downloads import blob_download_route
 from server.clock import Clock, system_clock
 from server.grpc_server import SERVICES, build_grpc_server
 from server.http_app import build_http_app
@@ -129,11 +130,13 @@ async def serve(
     loopback: grpc.aio.Channel | None = None
     try:
         admin_token = await issue_admin_token(platform, display_name="first admin token", only_if_none=True)
-        grpc_server = await build_grpc_server(platform)
+        http_socket = _bind(settings.http_addr)
+        http_port = http_socket.getsockname()[1]
+        public_url = settings.public_url or f"http://{_loopback_host(settings.http_addr)}:{http_port}"
+        grpc_server = await build_grpc_server(platform, public_url=public_url)
         grpc_port = grpc_server.add_insecure_port(settings.grpc_addr)
         if grpc_port == 0:
             raise SystemExit(f"cannot listen on {settings.grpc_addr} (set MP_GRPC_ADDR to another port)")
-        http_socket = _bind(settings.http_addr)
         await grpc_server.start()
         # The gateway reaches the gRPC server over loopback, like any other client.
         loopback = grpc.aio.insecure_channel(f"{_loopback_host(settings.grpc_addr)}:{grpc_port}")
@@ -143,6 +146,7 @@ async def serve(
             grpc_target=grpc_target_for(settings, grpc_port),
             cors_origins=settings.cors_origins,
             default_timeout=settings.gateway_timeout,
+            extra_routes=[blob_download_route(platform.blobs, platform.signer)],
         )
         http_server = _http_server(http_app)
         http_task = asyncio.create_task(http_server.serve(sockets=[http_socket]))
@@ -150,7 +154,7 @@ async def serve(
             await asyncio.sleep(0.01)
         if http_task.done():
             await http_task  # raises what stopped it
-        on_ready(Listening(grpc_port, http_socket.getsockname()[1], admin_token, platform))
+        on_ready(Listening(grpc_port, http_port, admin_token, platform))
         await stop.wait()
         log.info("shutting down: finishing in-flight calls (grace %.0fs)", settings.shutdown_grace)
         http_server.should_exit = True

@@ -17,12 +17,14 @@ from marketplace.v1 import (
     auth_pb2_grpc,
     catalog_pb2,
     datasets_pb2,
+    datasets_pb2_grpc,
     deployments_pb2,
     signals_pb2,
     training_pb2,
 )
 from server.platform import Platform
 from server.services.auth import AuthServicer
+from server.services.datasets import DatasetServicer
 from server.services.unimplemented import unimplemented_handler
 
 # Every service of the contract; access rules are read from all of them.
@@ -34,7 +36,10 @@ SERVICES: tuple[ServiceDescriptor, ...] = (
     deployments_pb2.DESCRIPTOR.services_by_name["DeploymentService"],
     signals_pb2.DESCRIPTOR.services_by_name["SignalService"],
 )
-IMPLEMENTED = (auth_pb2.DESCRIPTOR.services_by_name["AuthService"],)
+IMPLEMENTED = (
+    auth_pb2.DESCRIPTOR.services_by_name["AuthService"],
+    datasets_pb2.DESCRIPTOR.services_by_name["DatasetService"],
+)
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
@@ -57,6 +62,7 @@ async def build_grpc_server(
     *,
     interceptors: list[grpc.aio.ServerInterceptor] | None = None,
     auth_servicer: AuthServicer | None = None,
+    public_url: str = "http://127.0.0.1:3010",
 ) -> grpc.aio.Server:
     """The server, not yet bound; `interceptors` and `auth_servicer` replace the defaults (benchmarks)."""
     server = grpc.aio.server(
@@ -69,6 +75,9 @@ async def build_grpc_server(
     auth_pb2_grpc.add_AuthServiceServicer_to_server(
         auth_servicer or AuthServicer(platform.sessions, platform.digester, platform.introspector, platform.clock),
         server,
+    )
+    datasets_pb2_grpc.add_DatasetServiceServicer_to_server(
+        DatasetServicer(platform.sessions, platform.blobs, platform.signer, public_url, platform.clock), server
     )
     for service in SERVICES:
         if service not in IMPLEMENTED:

@@ -53,6 +53,7 @@ def build_http_app(
     grpc_target: Callable[[str], str],
     cors_origins: tuple[str, ...] = (),
     default_timeout: float = 30.0,
+    extra_routes: Iterable[Route] = (),
 ) -> Starlette:
     gateway = Gateway(services, channel, default_timeout=default_timeout)
     document = openapi_document(gateway.routes, title="ML Marketplace API", version=SERVER_VERSION, is_public=is_public)
@@ -125,6 +126,7 @@ def build_http_app(
             _only("/oauth2/introspect", "POST", introspect),
             _only("/openapi.json", "GET", openapi),
             _only("/docs", "GET", docs),
+            *extra_routes,
             # Every method reaches the gateway, whose router answers 405 with the path's own Allow.
             Route("/{path:path}", gateway.handle, methods=ALL_METHODS),
         ],

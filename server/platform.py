@@ -9,12 +9,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from interceptors.introspection import CachingIntrospector, Introspector, RemoteIntrospector
 from server import accounts
+from server.blobs import LocalBlobStore
 from server.clock import Clock, system_clock, to_datetime
 from server.db import create_engine, ensure_schema_current, migrate, session_factory
 from server.introspection import DatabaseIntrospector
 from server.keys import load_secret_key
 from server.models import ApiToken
 from server.settings import Settings
+from server.signing import UrlSigner, derived_signing_key, parse_signing_keys
 from server.tokens import TokenDigester, TokenType, new_token
 
 
@@ -26,6 +28,8 @@ class Platform:
     sessions: async_sessionmaker[AsyncSession]
     digester: TokenDigester
     introspector: CachingIntrospector
+    blobs: LocalBlobStore
+    signer: UrlSigner
     remote_introspector: RemoteIntrospector | None = None
 
     async def close(self) -> None:
@@ -45,7 +49,11 @@ async def open_platform(settings: Settings, clock: Clock = system_clock) -> Plat
         await engine.dispose()
         raise
     sessions = session_factory(engine)
-    digester = TokenDigester(load_secret_key(settings))
+    secret_key = load_secret_key(settings)
+    digester = TokenDigester(secret_key)
+    signing_keys = (
+        parse_signing_keys(settings.signing_keys) if settings.signing_keys else [derived_signing_key(secret_key)]
+    )
     remote = (
         RemoteIntrospector(settings.introspection_url, settings.introspection_token)
         if settings.introspection_url
@@ -55,7 +63,10 @@ async def open_platform(settings: Settings, clock: Clock = system_clock) -> Plat
     introspector = CachingIntrospector(
         source, ttl=settings.introspection_ttl, negative_ttl=settings.introspection_negative_ttl, clock=clock
     )
-    return Platform(settings, clock, engine, sessions, digester, introspector, remote)
+    blobs = LocalBlobStore(settings.data_dir / "blobs")
+    return Platform(
+        settings, clock, engine, sessions, digester, introspector, blobs, UrlSigner(signing_keys, clock), remote
+    )
 
 
 async def issue_admin_token(platform: Platform, *, display_name: str, only_if_none: bool = False) -> str | None:

@@ -55,6 +55,10 @@ class Settings:
     """Frontend origins allowed to call the HTTP API from a browser."""
     gateway_timeout: float = 30.0
     """Deadline of a unary call through the gateway when the request sends no Grpc-Timeout."""
+    public_url: str = ""
+    """The HTTP address clients use, for links the server hands out; empty: the bound HTTP address."""
+    signing_keys: str = ""
+    """`kid:secret,…` for signed download URLs, the first signing; empty: one derived from the secret key."""
     rate_limits: Mapping[str, RateLimit] = field(default_factory=lambda: dict(DEFAULT_RATE_LIMITS))
     """Token buckets per principal and rate class (calls per second, burst)."""
 
@@ -109,6 +113,8 @@ class Settings:
             rate_limits=limits,
             cors_origins=_parse_origins(env.get("MP_CORS_ORIGINS", "")),
             gateway_timeout=parse_duration(env.get("MP_GATEWAY_TIMEOUT", "30s"), "MP_GATEWAY_TIMEOUT"),
+            public_url=_parse_public_url(env.get("MP_PUBLIC_URL", "")),
+            signing_keys=_checked_signing_keys(env.get("MP_SIGNING_KEYS", "")),
         )
 
 
@@ -139,6 +145,23 @@ def parse_duration(text: str, name: str = "duration") -> float:
     if not match:
         raise SettingsError(f"{name}={text!r} is not a duration; use e.g. 60s, 5m, 1h or 7d.")
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def _parse_public_url(text: str) -> str:
+    if text and not re.match(r"^https?://[^/\s]+(/[^\s]*)?$", text):
+        raise SettingsError(f"MP_PUBLIC_URL={text!r} is not an http(s) URL such as https://mp.example.com")
+    return text.rstrip("/")
+
+
+def _checked_signing_keys(text: str) -> str:
+    from server.signing import parse_signing_keys
+
+    if text:
+        try:
+            parse_signing_keys(text)
+        except ValueError as error:
+            raise SettingsError(str(error)) from None
+    return text
 
 
 def _parse_origins(text: str) -> tuple[str, ...]:

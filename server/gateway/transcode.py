@@ -158,4 +158,3 @@ def response_json(route: Route, response: Message) -> Any:
         field = route.method.output_type.fields_by_name[route.response_body]
         return document.get(field.json_name)
     return document
-
