@@ -14,6 +14,7 @@ import uvicorn
 
 from server.blob_downloads import blob_download_route
 from server.clock import Clock, system_clock
+from server.demo import publish_demo_round
 from server.grpc_server import SERVICES, build_grpc_server
 from server.http_app import build_http_app
 from server.platform import Platform, issue_admin_token, open_platform
@@ -130,6 +131,8 @@ async def serve(
     loopback: grpc.aio.Channel | None = None
     try:
         admin_token = await issue_admin_token(platform, display_name="first admin token", only_if_none=True)
+        if settings.demo_round:
+            await publish_demo_round(platform)
         http_socket = _bind(settings.http_addr)
         http_port = http_socket.getsockname()[1]
         public_url = settings.public_url or f"http://{_loopback_host(settings.http_addr)}:{http_port}"

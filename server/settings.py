@@ -57,6 +57,8 @@ class Settings:
     """Deadline of a unary call through the gateway when the request sends no Grpc-Timeout."""
     public_url: str = ""
     """The HTTP address clients use, for links the server hands out; empty: the bound HTTP address."""
+    demo_round: bool = True
+    """Publish a demo round (synthetic prices) on a database that has none."""
     signing_keys: str = ""
     """`kid:secret,…` for signed download URLs, the first signing; empty: one derived from the secret key."""
     rate_limits: Mapping[str, RateLimit] = field(default_factory=lambda: dict(DEFAULT_RATE_LIMITS))
@@ -115,6 +117,7 @@ class Settings:
             gateway_timeout=parse_duration(env.get("MP_GATEWAY_TIMEOUT", "30s"), "MP_GATEWAY_TIMEOUT"),
             public_url=_parse_public_url(env.get("MP_PUBLIC_URL", "")),
             signing_keys=_checked_signing_keys(env.get("MP_SIGNING_KEYS", "")),
+            demo_round=_parse_bool(env, "MP_DEMO_ROUND", True),
         )
 
 
@@ -145,6 +148,15 @@ def parse_duration(text: str, name: str = "duration") -> float:
     if not match:
         raise SettingsError(f"{name}={text!r} is not a duration; use e.g. 60s, 5m, 1h or 7d.")
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def _parse_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    value = env.get(name)
+    if value is None:
+        return default
+    if value.lower() not in ("true", "false", "1", "0"):
+        raise SettingsError(f"{name}={value!r} must be true or false")
+    return value.lower() in ("true", "1")
 
 
 def _parse_public_url(text: str) -> str:

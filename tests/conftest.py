@@ -55,7 +55,8 @@ def migrated(url: str) -> None:
 def settings(database_url: str, tmp_path: Path) -> Settings:
     if database_url.startswith("postgresql"):
         migrated(database_url)
-    return Settings(data_dir=tmp_path / "data", database_url=database_url, log_level="INFO")
+    # No demo round: tests publish exactly what they need (tests/test_demo_round.py covers it).
+    return Settings(data_dir=tmp_path / "data", database_url=database_url, log_level="INFO", demo_round=False)
 
 
 @pytest.fixture

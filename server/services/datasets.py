@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from urllib.parse import quote
@@ -21,6 +20,7 @@ from server.errors import InvalidArgument, NotFound, Unimplemented
 from server.idempotency import create_once
 from server.models import DatasetFile, DatasetRound
 from server.pagination import read_page
+from server.publishing import RoundFacts, store_round
 from server.signing import DEFAULT_TTL, MAX_TTL, UrlSigner
 from server.store import rounds as store
 
@@ -142,20 +142,17 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
                                        list(declared.columns), declared.row_count)
                 )  # fmt: skip
             rounds.check_planned_files(planned)
-            attempt = uuid.uuid4().hex[:12]  # one folder per attempt: a losing race overwrites nothing
+            facts = RoundFacts(
+                number=header.number, opens_at=_time(header, "open_time"), closes_at=_time(header, "close_time"),
+                symbols=list(header.symbols), data_start=_time(header, "data_start_time"),
+                data_end=_time(header, "data_end_time"), synthetic=header.synthetic, description=header.description,
+            )  # fmt: skip
 
             async def create(session: AsyncSession, _seed: bytes) -> datasets_pb2.Round:
-                row, keyed = await rounds.publish(
-                    session, number=header.number, opens_at=_time(header, "open_time"),
-                    closes_at=_time(header, "close_time"), files=planned,
-                    key_for=lambda number, p: f"rounds/{number}/{attempt}/{p.name}.{p.format}",
-                    symbols=list(header.symbols), data_start=_time(header, "data_start_time"),
-                    data_end=_time(header, "data_end_time"), synthetic=header.synthetic,
-                    description=header.description, actor=principal.token_id, now=self._now(),
+                row = await store_round(
+                    session, self._blobs, facts=facts, planned=planned, staged=staged, committed=committed,
+                    actor=principal.token_id, now=self._now(),
                 )  # fmt: skip
-                for planned_file, key in keyed:
-                    await asyncio.to_thread(self._blobs.commit, staged[planned_file.name], key)
-                    committed.append(key)
                 return await self._round_with_files(session, row)
 
             return await create_once(

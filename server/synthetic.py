@@ -1,0 +1,34 @@
+"""Synthetic OHLCV prices (geometric Brownian motion) for the demo round of a fresh install.
+
+They are not market data, and everything built from them says so: the symbols start with `SYN`,
+and the round is marked synthetic and described as such.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+SYMBOLS = ("SYNAAA", "SYNBBB", "SYNCCC", "SYNDDD", "SYNEEE", "SYNFFF")
+DESCRIPTION = "Demo round from SYNTHETIC prices (geometric Brownian motion), not market data."
+
+
+def synthetic_prices(days: int = 400, seed: int = 7) -> list[pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+    times = pd.date_range(end=pd.Timestamp.now(tz="UTC").normalize(), periods=days, freq="B")
+    frames = []
+    for symbol in SYMBOLS:
+        drift, volatility = rng.uniform(-0.0002, 0.0006), rng.uniform(0.01, 0.03)
+        log_returns = rng.normal(drift, volatility, days)
+        close = 100 * np.exp(np.cumsum(log_returns))
+        open_ = close * np.exp(rng.normal(0, volatility / 3, days))
+        high = np.maximum(open_, close) * (1 + rng.uniform(0, volatility, days))
+        low = np.minimum(open_, close) * (1 - rng.uniform(0, volatility, days))
+        volume = rng.lognormal(13, 0.4, days).round()
+        frames.append(
+            pd.DataFrame(
+                {"time": times, "open": open_, "high": high, "low": low, "close": close, "volume": volume,
+                 "symbol": symbol}
+            )
+        )  # fmt: skip
+    return frames

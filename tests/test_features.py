@@ -1,0 +1,87 @@
+"""The feature builder on a small hand-made price file, checked against values worked out by hand."""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+import pytest
+
+from server.features import TARGET, PriceDataError, build_round, read_prices
+
+# 60 daily bars: close = 100 + i, high/low = close ± 1, volume 1000, open = close.
+ROWS = [f"2026-01-{1 + i:02d}" if i < 31 else f"2026-02-{i - 30:02d}" for i in range(59)] + ["2026-03-01"]
+CSV = "Date,Open,High,Low,Close,Volume\n" + "".join(
+    f"{day},{100 + i},{101 + i},{99 + i},{100 + i},1000\n" for i, day in enumerate(ROWS)
+)
+
+
+def close(i: int) -> float:
+    return 100.0 + i
+
+
+@pytest.fixture(scope="module")
+def built():
+    return build_round([read_prices("abc.csv", CSV)])
+
+
+def row_at(built, split: str, i: int):
+    table = built.tables[split]
+    return table[table["time"].dt.strftime("%Y-%m-%d") == ROWS[i]].iloc[0]
+
+
+def test_features_match_the_hand_computation(built):
+    row = row_at(built, "train", 25)
+    assert row["symbol"] == "ABC"  # from the file name
+    assert row["ret_1"] == pytest.approx(close(25) / close(24) - 1)
+    assert row["ret_5"] == pytest.approx(close(25) / close(20) - 1)
+    assert row["ret_20"] == pytest.approx(close(25) / close(5) - 1)
+    daily = [close(k) / close(k - 1) - 1 for k in range(6, 26)]  # the 20 daily returns up to bar 25
+    assert row["volatility_20"] == pytest.approx(statistics.stdev(daily))
+    assert row["volume_ratio_20"] == pytest.approx(1.0)
+    assert row["range"] == pytest.approx(2 / close(25))
+    assert row[TARGET] == pytest.approx(close(30) / close(25) - 1)
+
+
+def test_splits_follow_time_with_no_look_ahead(built):
+    # Usable bars are 20..59 (a 20-bar warm-up): train 20..43, validation 44..51, live 52..59;
+    # the last 5 bars of train and validation are dropped, their targets reaching the next split.
+    def days(split):
+        return sorted(built.tables[split]["time"].dt.strftime("%Y-%m-%d"))
+
+    assert days("train") == ROWS[20:39]
+    assert days("validation") == ROWS[44:47]
+    assert days("live") == ROWS[52:60]
+    assert built.tables["live"][TARGET].isna().all()  # the future is not in the live file
+    assert built.tables["train"][TARGET].notna().all()
+
+
+@pytest.mark.parametrize(
+    ("csv", "message"),
+    [
+        ("Date,Open,High,Low,Close\n2026-01-01,1,1,1,1\n", "abc.csv: missing column Volume"),
+        ("Open,High,Low,Close,Volume\n1,1,1,1,1\n", "missing column Date"),
+        (CSV.replace("2026-01-04,", "04/31/2026,", 1), "abc.csv line 5, column Date: '04/31/2026' is not a date"),
+        (CSV.replace(",103,1000", ",abc,1000", 1), "abc.csv line 5, column Close: 'abc' is not a number"),
+        (CSV.replace(",1000\n", ",-5\n", 1), "line 2, column Volume: '-5' is negative"),
+        (CSV + "2026-03-01,1,1,1,1,1\n", "line 62, column Date: '2026-03-01' repeats an earlier time"),
+    ],
+)
+def test_bad_price_files_name_file_line_and_column(csv, message):
+    with pytest.raises(PriceDataError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        read_prices("abc.csv", csv)
+
+
+def test_too_little_history_is_refused():
+    short = "Date,Open,High,Low,Close,Volume\n" + "".join(f"2026-01-{d:02d},1,1,1,1,1\n" for d in range(1, 25))
+    with pytest.raises(PriceDataError, match="too little history"):
+        build_round([read_prices("x.csv", short)])
+
+
+def test_a_symbol_column_names_the_symbols():
+    text = "symbol,timestamp,open,high,low,close,volume\n" + "".join(
+        f"{s},2026-01-01T{h:02d}:00:00Z,1,2,1,{1 + h + (s == 'B')},10\n" for s in "AB" for h in range(24)
+    )
+    frame = read_prices("mixed.csv", text)
+    assert sorted(frame["symbol"].unique()) == ["A", "B"]
+    assert not math.isnan(frame["close"].iloc[0])
