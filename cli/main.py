@@ -6,6 +6,7 @@ import click
 
 from cli.commands.account import login, logout, whoami
 from cli.commands.admin import admin
+from cli.commands.data import data
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -17,6 +18,7 @@ def cli() -> None:
     Start here:
       mp login --api-url http://localhost:3010     # store your token (prompted)
       mp whoami                                    # who you are, what you may do
+      mp data pull --round current                 # the current round's files, verified
 
     Every command takes --help; listing commands take --json for scripts.
     """
@@ -26,6 +28,7 @@ cli.add_command(login)
 cli.add_command(logout)
 cli.add_command(whoami)
 cli.add_command(admin)
+cli.add_command(data)
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ import uuid
 import click
 
 from cli import output
+from cli.commands.rounds_admin import rounds
 from cli.output import json_option
 
 
@@ -32,7 +33,10 @@ def _when(stamp, has: bool) -> str:
 
 @click.group()
 def admin() -> None:
-    """Operator commands: vendors and API tokens."""
+    """Operator commands: vendors, API tokens, dataset rounds."""
+
+
+admin.add_command(rounds)
 
 
 @admin.group()

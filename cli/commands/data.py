@@ -1,0 +1,160 @@
+"""`mp data`: a vendor's view of dataset rounds: list, info, pull, verify."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from cli import output
+from cli.output import json_option
+from cli.rounds_view import fetch_round, parse_round, print_round, print_rounds
+
+round_option = click.option(
+    "--round", "round_ref", default="current", show_default=True, help="'current' or a round number."
+)
+
+
+def _dest(dest: Path | None, number: int) -> Path:
+    return dest or Path("mp-data") / f"round-{number}"
+
+
+@click.group()
+def data() -> None:
+    """Dataset rounds: list them, inspect one, pull its files, verify them on disk."""
+
+
+@data.command("list")
+@json_option
+def list_rounds(as_json: bool) -> None:
+    """Rounds, newest first: number, state, opening and closing times, files, sizes."""
+    from cli.client import open_session
+    from marketplace.v1 import datasets_pb2, datasets_pb2_grpc
+
+    with open_session() as session:
+        stub = datasets_pb2_grpc.DatasetServiceStub(session.channel)
+        response = session.call(stub.ListRounds, datasets_pb2.ListRoundsRequest(page_size=100))
+    if as_json:
+        output.emit_json([output.to_dict(r) for r in response.rounds])
+    else:
+        print_rounds(response.rounds)
+
+
+@data.command()
+@round_option
+@json_option
+def info(round_ref: str, as_json: bool) -> None:
+    """One round: files with size and sha256, columns, symbols, time range."""
+    from cli.client import open_session
+
+    with open_session() as session:
+        round_ = fetch_round(session, parse_round(round_ref))
+    if as_json:
+        output.emit_json(output.to_dict(round_))
+    else:
+        print_round(round_)
+
+
+@data.command()
+@round_option
+@click.option("--dest", type=click.Path(file_okay=False, path_type=Path), help="Folder. Default: mp-data/round-N.")
+@click.option("--file", "files", multiple=True, help="Only this file (repeatable), e.g. --file live.")
+@click.option("--parallel", default=4, show_default=True, type=click.IntRange(1, 16), help="Files at once.")
+@click.option("--limit-rate", default="0", help="Cap per file, bytes/s with K/M suffix (e.g. 5M). 0: none.")
+@json_option
+def pull(round_ref: str, dest: Path | None, files: tuple[str, ...], parallel: int, limit_rate: str, as_json: bool):
+    """Download a round's files, verified against the manifest's sha256.
+
+    Files are written to NAME.part and renamed once they verify. Run it again after an
+    interruption: it resumes from the bytes on disk and skips files that are complete.
+    """
+    from cli.client import open_session
+    from cli.download import DownloadFailed, Wanted, download_all
+    from cli.progress import TransferProgress
+    from marketplace.v1 import datasets_pb2, datasets_pb2_grpc
+
+    rate = _parse_rate(limit_rate)
+    with open_session() as session:
+        round_ = fetch_round(session, parse_round(round_ref))
+        by_name = {f.name: f for f in round_.files}
+        unknown = [name for name in files if name not in by_name]
+        if unknown:
+            raise click.ClickException(
+                f"round {round_.number} has no file {', '.join(unknown)}; it has {', '.join(by_name)}"
+            )
+        stub = datasets_pb2_grpc.DatasetServiceStub(session.channel)
+
+        def sign(names: list[str]):
+            request = datasets_pb2.CreateSignedUrlsRequest(round_number=round_.number, files=names)
+            return {u.file: u.url for u in session.call(stub.CreateSignedUrls, request).urls}
+
+        names = list(files) or list(by_name)
+        urls = sign(names)
+        folder = _dest(dest, round_.number)
+        wanted = [
+            Wanted(name, folder / f"{name}.{by_name[name].format}", by_name[name].digest.size_bytes,
+                   by_name[name].digest.sha256, urls[name])
+            for name in names
+        ]  # fmt: skip
+        with TransferProgress({w.name: w.size for w in wanted}, enabled=not as_json) as progress:
+            try:
+                outcomes = download_all(
+                    wanted, lambda name: sign([name])[name], progress.update, parallel=parallel, rate_limit=rate
+                )
+            except DownloadFailed as error:
+                raise click.ClickException(f"{error}. Run the same command again to resume.") from None
+    if as_json:
+        output.emit_json({"round": round_.number, "dest": str(folder), "files": [o.__dict__ for o in outcomes]})
+        return
+    for outcome in outcomes:
+        extra = f" (resumed from byte {outcome.resumed_from:,})" if outcome.resumed_from else ""
+        output.echo(f"{outcome.name:12} {outcome.status}{extra}  {outcome.path}")
+    output.echo(f"Round {round_.number}: {len(outcomes)} file(s) in {folder}, sha256 verified.")
+
+
+@data.command()
+@round_option
+@click.option("--dest", type=click.Path(file_okay=False, path_type=Path), help="Folder. Default: mp-data/round-N.")
+@json_option
+def verify(round_ref: str, dest: Path | None, as_json: bool) -> None:
+    """Re-hash the files on disk against the server's manifest. Exit code 1 when any is off."""
+    from cli.client import open_session
+    from cli.download import hash_file
+
+    with open_session() as session:
+        round_ = fetch_round(session, parse_round(round_ref))
+    folder = _dest(dest, round_.number)
+    results = []
+    for file in round_.files:
+        path = folder / f"{file.name}.{file.format}"
+        if not path.exists():
+            status = "missing"
+        elif path.stat().st_size != file.digest.size_bytes or hash_file(path).hexdigest() != file.digest.sha256:
+            status = "mismatch"
+        else:
+            status = "ok"
+        results.append({"file": file.name, "path": str(path), "status": status})
+    bad = [r for r in results if r["status"] != "ok"]
+    if as_json:
+        output.emit_json({"round": round_.number, "ok": not bad, "files": results})
+    else:
+        for result in results:
+            output.echo(f"{result['file']:12} {result['status']:9} {result['path']}")
+        output.echo(
+            f"Round {round_.number}: "
+            + ("all files match the manifest." if not bad else f"{len(bad)} file(s) do not match; run mp data pull.")
+        )
+    if bad:
+        sys.exit(1)
+
+
+def _parse_rate(text: str) -> float:
+    units = {"K": 1024, "M": 1024**2, "G": 1024**3}
+    cleaned = text.strip().upper().removesuffix("B")
+    try:
+        if cleaned and cleaned[-1] in units:
+            return float(cleaned[:-1]) * units[cleaned[-1]]
+        return float(cleaned)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a rate such as 500K or 5M", param_hint="--limit-rate") from None

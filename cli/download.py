@@ -1,0 +1,138 @@
+"""Resumable, verified, parallel downloads of a round's files from signed URLs.
+
+Each file is written to `NAME.part` and renamed only once its sha256 matches the manifest. An
+interrupted pull resumes from the bytes on disk with a Range request; an expired link is signed
+again and the download goes on; complete files are skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+CHUNK = 256 * 1024
+MAX_RESIGNS = 3
+
+
+class DownloadFailed(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Wanted:
+    name: str  # the round's file name, e.g. "train"
+    target: Path  # where it ends up, e.g. DEST/train.parquet
+    size: int
+    sha256: str
+    url: str
+
+
+@dataclass
+class Outcome:
+    name: str
+    path: str
+    size: int
+    sha256: str
+    status: str  # "downloaded", "resumed", "already complete"
+    resumed_from: int = 0
+
+
+def hash_file(path: Path, digest: Any = None, on_bytes: Callable[[int], None] | None = None) -> Any:
+    """Feeds the file into `digest` (a new sha256 when None) and returns it."""
+    digest = digest or hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(CHUNK):
+            digest.update(block)
+            if on_bytes:
+                on_bytes(len(block))
+    return digest
+
+
+class Throttle:
+    """Keeps a stream under `bytes_per_second` (0: no limit)."""
+
+    def __init__(self, bytes_per_second: float) -> None:
+        self._rate = bytes_per_second
+        self._started = time.monotonic()
+        self._sent = 0
+
+    def __call__(self, count: int) -> None:
+        if not self._rate:
+            return
+        self._sent += count
+        ahead = self._sent / self._rate - (time.monotonic() - self._started)
+        if ahead > 0:
+            time.sleep(ahead)
+
+
+def download(
+    wanted: Wanted,
+    client: httpx.Client,
+    resign: Callable[[str], str],
+    progress: Callable[[str, int, int], None],
+    rate_limit: float = 0,
+) -> Outcome:
+    """Fetches one file; `resign(name)` returns a fresh URL; `progress(name, done, total)`."""
+    if wanted.target.exists() and wanted.target.stat().st_size == wanted.size:
+        if hash_file(wanted.target).hexdigest() == wanted.sha256:
+            progress(wanted.name, wanted.size, wanted.size)
+            return Outcome(wanted.name, str(wanted.target), wanted.size, wanted.sha256, "already complete")
+    part = wanted.target.with_name(wanted.target.name + ".part")
+    url, resigns = wanted.url, 0
+    for _attempt in range(2):  # a second, clean attempt if the first one's bytes do not verify
+        have = part.stat().st_size if part.exists() else 0
+        if have > wanted.size:
+            part.unlink()
+            have = 0
+        resumed_from = have
+        digest = hashlib.sha256()
+        if have:
+            hash_file(part, digest)  # the bytes already on disk count towards the checksum
+        progress(wanted.name, have, wanted.size)
+        while have < wanted.size:
+            headers = {"Range": f"bytes={have}-"} if have else {}
+            with client.stream("GET", url, headers=headers) as response:
+                if response.status_code == 403 and resigns < MAX_RESIGNS:
+                    url, resigns = resign(wanted.name), resigns + 1  # expired: ask for a new link, go on
+                    continue
+                if response.status_code not in (200, 206):
+                    raise DownloadFailed(f"{wanted.name}: the server answered HTTP {response.status_code}")
+                if response.status_code == 200 and have:  # the server ignored the Range: start over
+                    have, resumed_from, digest = 0, 0, hashlib.sha256()
+                throttle = Throttle(rate_limit)
+                with open(part, "ab" if have else "wb") as handle:
+                    for block in response.iter_bytes(CHUNK):
+                        handle.write(block)
+                        digest.update(block)
+                        have += len(block)
+                        progress(wanted.name, have, wanted.size)
+                        throttle(len(block))
+        if digest.hexdigest() == wanted.sha256 and have == wanted.size:
+            os.replace(part, wanted.target)
+            status = "resumed" if resumed_from else "downloaded"
+            return Outcome(wanted.name, str(wanted.target), wanted.size, wanted.sha256, status, resumed_from)
+        part.unlink(missing_ok=True)  # damaged bytes: never renamed; try once more from zero
+    raise DownloadFailed(f"{wanted.name}: the downloaded bytes do not match the manifest's sha256 (twice)")
+
+
+def download_all(
+    files: list[Wanted],
+    resign: Callable[[str], str],
+    progress: Callable[[str, int, int], None],
+    parallel: int = 4,
+    rate_limit: float = 0,
+) -> list[Outcome]:
+    for wanted in files:
+        wanted.target.parent.mkdir(parents=True, exist_ok=True)
+    with httpx.Client(timeout=httpx.Timeout(30.0, read=60.0), follow_redirects=True) as client:
+        with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+            futures = [pool.submit(download, w, client, resign, progress, rate_limit) for w in files]
+            return [future.result() for future in futures]

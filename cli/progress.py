@@ -1,0 +1,36 @@
+"""Progress bars for transfers (rich, on stderr so stdout stays clean): one per file and a total."""
+
+from __future__ import annotations
+
+import threading
+from types import TracebackType
+
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+
+class TransferProgress:
+    def __init__(self, sizes: dict[str, int], enabled: bool = True) -> None:
+        console = Console(stderr=True)
+        self._enabled = enabled and console.is_terminal
+        self._lock = threading.Lock()
+        self._done = dict.fromkeys(sizes, 0)
+        self._progress = Progress(
+            TextColumn("{task.description:>12}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+            TimeRemainingColumn(), console=console, disable=not self._enabled,
+        )  # fmt: skip
+        self._total = self._progress.add_task("total", total=sum(sizes.values()))
+        self._tasks = {name: self._progress.add_task(name, total=size) for name, size in sizes.items()}
+
+    def update(self, name: str, done: int, _total: int) -> None:
+        with self._lock:
+            self._done[name] = done
+            self._progress.update(self._tasks[name], completed=done)
+            self._progress.update(self._total, completed=sum(self._done.values()))
+
+    def __enter__(self) -> TransferProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None):
+        self._progress.stop()
