@@ -1,0 +1,122 @@
+"""Rounds through the real CLI against a real server: publish → list → info → pull → verify, resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.processes import BIN, ServerProcess, clean_env, run
+
+pytestmark = pytest.mark.e2e
+
+
+def write_prices(folder: Path, symbols=("AAPL", "MSFT"), bars: int = 120) -> list[Path]:
+    paths = []
+    for offset, symbol in enumerate(symbols):
+        lines = ["Date,Open,High,Low,Close,Volume"]
+        for day in range(bars):
+            close = 100 + offset + day * 0.5 + (day % 7) * 0.3
+            lines.append(
+                f"2026-{1 + day // 28:02d}-{1 + day % 28:02d},{close},{close + 1},{close - 1},{close},{1000 + day}"
+            )
+        path = folder / f"{symbol}.csv"
+        path.write_text("\n".join(lines) + "\n")
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture
+def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
+    env = clean_env(MP_DATA_DIR=str(tmp_path / "data"), MP_GRPC_ADDR="127.0.0.1:0", MP_HTTP_ADDR="127.0.0.1:0",
+                    MP_DEMO_ROUND="false")  # fmt: skip
+    if database_url.startswith("postgresql"):
+        env["MP_DATABASE_URL"] = database_url
+        assert run("mp-server", "migrate", env=env).returncode == 0
+    process = ServerProcess(env)
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def mp_env(server: ServerProcess, tmp_path: Path) -> dict[str, str]:
+    return clean_env(MP_CONFIG_DIR=str(tmp_path / "cfg"), MP_API_URL=server.api_url, MP_TOKEN=server.admin_token)
+
+
+def mp(env: dict[str, str], *args: str, cwd: Path | None = None, ok: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run([str(BIN / "mp"), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
+    if ok:
+        assert result.returncode == 0, f"mp {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def test_publish_list_info_pull_verify(mp_env, tmp_path):
+    csvs = write_prices(tmp_path)
+    published = json.loads(
+        mp(mp_env, "admin", "rounds", "publish", *(a for p in csvs for a in ("--from-csv", str(p))),
+           "--closes", "+3d", "--json").stdout
+    )  # fmt: skip
+    assert published["number"] == 1
+    assert published["symbols"] == ["AAPL", "MSFT"]
+    listed = mp(mp_env, "data", "list").stdout
+    assert "open" in listed.splitlines()[1]
+    info = json.loads(mp(mp_env, "data", "info", "--round", "current", "--json").stdout)
+    assert [f["name"] for f in info["files"]] == ["train", "validation", "live"]
+    assert "target_fwd_ret_5" in info["files"][0]["columns"]
+
+    work = tmp_path / "vendor"
+    work.mkdir()
+    pulled = json.loads(mp(mp_env, "data", "pull", "--round", "current", "--json", cwd=work).stdout)
+    assert [f["status"] for f in pulled["files"]] == ["downloaded"] * 3
+    folder = work / "mp-data" / "round-1"
+    assert sorted(p.name for p in folder.iterdir()) == ["live.parquet", "train.parquet", "validation.parquet"]
+    assert json.loads(mp(mp_env, "data", "verify", "--json", cwd=work).stdout)["ok"] is True
+    again = json.loads(mp(mp_env, "data", "pull", "--json", cwd=work).stdout)
+    assert [f["status"] for f in again["files"]] == ["already complete"] * 3
+
+    (folder / "live.parquet").write_bytes(b"tampered")
+    verify = mp(mp_env, "data", "verify", cwd=work, ok=False)
+    assert verify.returncode == 1
+    assert "mismatch" in verify.stdout
+
+
+def test_a_bad_csv_publishes_nothing(mp_env, tmp_path):
+    good, _ = write_prices(tmp_path)
+    bad = tmp_path / "BAD.csv"
+    bad.write_text(good.read_text().replace(",1003\n", ",lots\n", 1))
+    result = mp(mp_env, "admin", "rounds", "publish", "--from-csv", str(good), "--from-csv", str(bad), ok=False)
+    assert result.returncode == 1
+    assert "BAD.csv line 5, column Volume: 'lots' is not a number. Nothing was published." in result.stderr
+    assert "No rounds published yet." in mp(mp_env, "data", "list").stdout
+
+
+def test_a_killed_pull_resumes_from_the_bytes_on_disk(mp_env, tmp_path):
+    big = tmp_path / "big.csv"
+    big.write_bytes(os.urandom(6 * 1024 * 1024).hex().encode()[: 6 * 1024 * 1024])
+    mp(mp_env, "admin", "rounds", "publish", "--file", str(big))
+    work = tmp_path / "vendor"
+    work.mkdir()
+    part = work / "mp-data" / "round-1" / "big.csv.part"
+    slow = subprocess.Popen(
+        [str(BIN / "mp"), "data", "pull", "--limit-rate", "1M"], env=mp_env, cwd=work,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while (not part.exists() or part.stat().st_size < 1024 * 1024) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    slow.send_signal(signal.SIGKILL)
+    slow.wait()
+    kept = part.stat().st_size
+    assert 1024 * 1024 <= kept < 6 * 1024 * 1024
+    pulled = json.loads(mp(mp_env, "data", "pull", "--json", cwd=work).stdout)
+    outcome = pulled["files"][0]
+    assert outcome["status"] == "resumed"
+    assert outcome["resumed_from"] == kept  # exactly the bytes the killed pull left
+    assert (work / "mp-data" / "round-1" / "big.csv").read_bytes() == big.read_bytes()
+    assert not part.exists()
