@@ -57,6 +57,7 @@ lint: $(VENV)/.dev-installed ## ruff and mypy
 bench: $(VENV)/.dev-installed ## print the benchmarks' figures
 	$(PY) -m bench.auth_overhead
 	$(PY) -m bench.gateway
+	$(PY) -m bench.datasets
 
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -43,9 +43,10 @@ def start_server(data_dir: str) -> tuple[subprocess.Popen, str, int, int]:
     return process, token, grpc_port, http_port
 
 
-def load(kind: str, target: str, token: str) -> dict[str, float]:
+def load_with(kind: str, target: str, token: str, *, concurrency: int, seconds: float) -> dict[str, float]:
+    """Runs bench/load.py in its own process and returns its figures."""
     out = subprocess.run(
-        [sys.executable, "-m", "bench.load", kind, target, token, str(SECONDS), str(CONCURRENCY)],
+        [sys.executable, "-m", "bench.load", kind, target, token, str(seconds), str(concurrency)],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     return json.loads(out.stdout)
@@ -61,8 +62,10 @@ def main() -> None:
                 for index in range(ENTRIES):
                     client.post("/api/admin/vendors", json={"slug": f"vendor-{index:04d}", "displayName": f"V{index}"})
             time.sleep(0.5)
-            rest = load("http-get", f"{base}/api/admin/vendors?pageSize=50", token)
-            grpc = load("grpc-list-vendors", f"127.0.0.1:{grpc_port}", token)
+            rest = load_with("http-get", f"{base}/api/admin/vendors?pageSize=50", token, concurrency=CONCURRENCY,
+                             seconds=SECONDS)  # fmt: skip
+            grpc = load_with("grpc-list-vendors", f"127.0.0.1:{grpc_port}", token, concurrency=CONCURRENCY,
+                             seconds=SECONDS)  # fmt: skip
         finally:
             process.terminate()
             process.wait(30)

@@ -37,6 +37,9 @@ def _bind(addr: str) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Accepted connections inherit this. Without it a kept-alive client waits ~40 ms a request:
+    # the response leaves as headers then body, and Nagle holds the body for the delayed ACK.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind((host, int(port)))
     except OSError as error:

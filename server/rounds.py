@@ -75,15 +75,14 @@ async def require_round(session: AsyncSession, number: int) -> DatasetRound:
     return row
 
 
-async def current_round(session: AsyncSession, now: datetime) -> DatasetRound:
-    """The open round with the highest number, else the latest round whatever its state."""
-    rows = await store.list_rounds(session, 0, 50)
-    if not rows:
+def current_round(latest: list[DatasetRound], now: datetime) -> DatasetRound:
+    """Among the latest rounds (newest first): the open one with the highest number, else the newest."""
+    if not latest:
         raise NotFound("no round has been published yet")
-    for row in rows:
+    for row in latest:
         if state_of(row, now) == RoundState.ROUND_STATE_OPEN:
             return row
-    return rows[0]
+    return latest[0]
 
 
 async def publish(

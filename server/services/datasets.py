@@ -21,6 +21,7 @@ from server.idempotency import create_once
 from server.models import DatasetFile, DatasetRound
 from server.pagination import read_page
 from server.publishing import RoundFacts, store_round
+from server.round_cache import RoundCache
 from server.signing import DEFAULT_TTL, MAX_TTL, UrlSigner
 from server.store import rounds as store
 
@@ -64,6 +65,7 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
         self._signer = signer
         self._public_url = public_url.rstrip("/")
         self._clock = clock
+        self._cache = RoundCache(sessions, clock)
 
     def _now(self) -> datetime:
         return to_datetime(self._clock())
@@ -72,13 +74,23 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
         files = (await store.files_of(session, [row.number]))[row.number]
         return round_proto(row, files, self._now())
 
-    async def GetCurrentRound(self, request, context: grpc.aio.ServicerContext) -> datasets_pb2.Round:
+    async def _round(self, number: int) -> tuple[DatasetRound, list[DatasetFile]]:
+        """Round `number` (0: the current one) with its files, from the snapshot when it is there."""
+        latest, files = await self._cache.latest()
+        if number == 0:
+            row = rounds.current_round(latest, self._now())
+            return row, files[row.number]
+        if number in files:
+            return next(row for row in latest if row.number == number), files[number]
         async with self._sessions() as session:
-            return await self._round_with_files(session, await rounds.current_round(session, self._now()))
+            row = await rounds.require_round(session, number)
+            return row, (await store.files_of(session, [number]))[number]
+
+    async def GetCurrentRound(self, request, context: grpc.aio.ServicerContext) -> datasets_pb2.Round:
+        return round_proto(*await self._round(0), self._now())
 
     async def GetRound(self, request, context: grpc.aio.ServicerContext) -> datasets_pb2.Round:
-        async with self._sessions() as session:
-            return await self._round_with_files(session, await rounds.require_round(session, request.number))
+        return round_proto(*await self._round(request.number), self._now())
 
     async def ListRounds(self, request, context: grpc.aio.ServicerContext) -> datasets_pb2.ListRoundsResponse:
         page = read_page(request.page_size, request.page_token, request.state)
@@ -95,13 +107,7 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
         ttl = request.expires_in.ToTimedelta().total_seconds() if request.HasField("expires_in") else DEFAULT_TTL
         if not 0 < ttl <= MAX_TTL:
             raise InvalidArgument("expires_in must be more than 0 and at most 7 days")
-        async with self._sessions() as session:
-            row = (
-                await rounds.require_round(session, request.round_number)
-                if request.round_number
-                else await rounds.current_round(session, self._now())
-            )
-            files = (await store.files_of(session, [row.number]))[row.number]
+        row, files = await self._round(request.round_number)
         by_name = {f.name: f for f in files}
         wanted = list(dict.fromkeys(request.files)) or list(by_name)
         unknown = [name for name in wanted if name not in by_name]
@@ -155,10 +161,12 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
                 )  # fmt: skip
                 return await self._round_with_files(session, row)
 
-            return await create_once(
+            published = await create_once(
                 self._sessions, principal_id=principal.token_id, method="PublishRound", request=header,
                 response_type=datasets_pb2.Round, create=create, clock=self._clock,
             )  # fmt: skip
+            self._cache.invalidate()
+            return published
         except BaseException:
             for key in committed:  # the transaction did not commit: take the files back out
                 self._blobs.delete(key)
@@ -199,7 +207,9 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
         principal = require_principal()
         async with self._sessions.begin() as session:
             row = await rounds.close(session, request.number, actor=principal.token_id, now=self._now())
-            return await self._round_with_files(session, row)
+            closed = await self._round_with_files(session, row)
+        self._cache.invalidate()
+        return closed
 
     async def ResolveRound(self, request, context: grpc.aio.ServicerContext) -> datasets_pb2.Round:
         raise Unimplemented("resolving rounds (realised returns, live scores) is not served by this version yet")
