@@ -2,7 +2,8 @@
 5xx, and every response matches the document (status, content type, headers, body schema).
 
 Run through its CLI (its pytest plugin does not support pytest 9). Left out:
-- operations of services not served yet: they answer 501 by design until their issues land;
+- operations not served yet: they answer 501 by design until their issues land;
+- client-streaming operations, whose NDJSON bodies schemathesis cannot generate;
 - the two request-strictness checks: the document does not carry value constraints (slug pattern,
   page_size ≥ 0), so some schema-valid requests are rightly refused with 400, and proto3 JSON
   accepts `null` as a field's default, which the strict schemas do not show. Wrong types → 400 is
@@ -22,13 +23,18 @@ from tests.support import ServerThread
 
 pytestmark = pytest.mark.e2e
 
-SERVED_TAGS = ("AuthService", "Discovery")
+SERVED_TAGS = ("AuthService", "DatasetService", "Discovery")
+NOT_GENERATED = (
+    "DatasetService_ResolveRound",  # answers 501 until live scores are served
+    "DatasetService_PublishRound",  # a client stream (NDJSON body), which schemathesis cannot build
+)
 
 
 def test_no_server_errors_and_responses_match_the_document(tmp_path: Path):
     server = ServerThread(Settings(data_dir=tmp_path, database_url=default_database_url(tmp_path))).start()
     try:
         tags = [arg for tag in SERVED_TAGS for arg in ("--include-tag", tag)]
+        tags += [arg for operation in NOT_GENERATED for arg in ("--exclude-operation-id", operation)]
         result = subprocess.run(
             [
                 str(Path(sys.executable).parent / "st"), "run", server.http_url + "/openapi.json", *tags,
