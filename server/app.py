@@ -13,6 +13,7 @@ import grpc
 import uvicorn
 
 from server.blob_downloads import blob_download_route
+from server.blobs import LocalBlobStore
 from server.clock import Clock, system_clock
 from server.demo import publish_demo_round
 from server.grpc_server import SERVICES, build_grpc_server
@@ -152,7 +153,11 @@ async def serve(
             grpc_target=grpc_target_for(settings, grpc_port),
             cors_origins=settings.cors_origins,
             default_timeout=settings.gateway_timeout,
-            extra_routes=[blob_download_route(platform.blobs, platform.signer)],
+            extra_routes=(
+                [blob_download_route(platform.blobs, platform.signer)]
+                if isinstance(platform.blobs, LocalBlobStore)
+                else []  # S3 serves its own presigned URLs
+            ),
         )
         http_server = _http_server(http_app)
         http_task = asyncio.create_task(http_server.serve(sockets=[http_socket]))

@@ -1,8 +1,9 @@
-"""Blob storage for dataset files and model artifacts: a local directory by default.
+"""Blob storage for dataset files and model artifacts, behind one small interface (BlobStore):
+a local directory by default, an S3-compatible bucket when MP_S3_BUCKET is set (server/s3_blobs.py).
 
 Keys are relative, slash-separated names (`rounds/12/train.parquet`). A key that could leave the
 store's root (`..`, absolute paths, backslashes, or a symlink pointing out) is refused, never read.
-Writes go to a staging file first and are moved into place whole.
+Writes go to a local staging file first (hashed as they arrive) and are moved into place whole.
 """
 
 from __future__ import annotations
@@ -10,10 +11,9 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from server.errors import InvalidArgument, NotFound
 
@@ -62,6 +62,22 @@ class StagedWrite:
         self.path.unlink(missing_ok=True)
 
 
+class BlobStore(Protocol):
+    def stage(self) -> StagedWrite:
+        """A new staging file to write into."""
+        ...
+
+    def commit(self, staged: StagedWrite, key: str) -> None:
+        """Stores a finished staging file under `key` (blocking I/O: call it from a thread)."""
+        ...
+
+    def delete(self, key: str) -> None: ...
+
+    def presigned_url(self, key: str, ttl_seconds: float) -> tuple[str, int] | None:
+        """The store's own download URL and its expiry, or None to serve through /blobs/."""
+        ...
+
+
 class LocalBlobStore:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -93,7 +109,5 @@ class LocalBlobStore:
         check_key(key)
         (self.root / key).unlink(missing_ok=True)
 
-    @contextmanager
-    def open(self, key: str) -> Iterator[object]:
-        with open(self.path_of(key), "rb") as handle:
-            yield handle
+    def presigned_url(self, key: str, ttl_seconds: float) -> tuple[str, int] | None:
+        return None  # served by mp-server itself, through signed /blobs/ URLs

@@ -9,12 +9,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from interceptors.introspection import CachingIntrospector, Introspector, RemoteIntrospector
 from server import accounts
-from server.blobs import LocalBlobStore
+from server.blobs import BlobStore, LocalBlobStore
 from server.clock import Clock, system_clock, to_datetime
 from server.db import create_engine, ensure_schema_current, migrate, session_factory
 from server.introspection import DatabaseIntrospector
 from server.keys import load_secret_key
 from server.models import ApiToken
+from server.s3_blobs import S3BlobStore
 from server.settings import Settings
 from server.signing import UrlSigner, derived_signing_key, parse_signing_keys
 from server.tokens import TokenDigester, TokenType, new_token
@@ -28,7 +29,7 @@ class Platform:
     sessions: async_sessionmaker[AsyncSession]
     digester: TokenDigester
     introspector: CachingIntrospector
-    blobs: LocalBlobStore
+    blobs: BlobStore
     signer: UrlSigner
     remote_introspector: RemoteIntrospector | None = None
 
@@ -63,7 +64,9 @@ async def open_platform(settings: Settings, clock: Clock = system_clock) -> Plat
     introspector = CachingIntrospector(
         source, ttl=settings.introspection_ttl, negative_ttl=settings.introspection_negative_ttl, clock=clock
     )
-    blobs = LocalBlobStore(settings.data_dir / "blobs")
+    blobs: BlobStore = LocalBlobStore(settings.data_dir / "blobs")
+    if settings.s3 is not None:
+        blobs = S3BlobStore(staging=settings.data_dir / "blobs-staging", **vars(settings.s3))
     return Platform(
         settings, clock, engine, sessions, digester, introspector, blobs, UrlSigner(signing_keys, clock), remote
     )

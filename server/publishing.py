@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import rounds
-from server.blobs import LocalBlobStore, StagedWrite
+from server.blobs import BlobStore, StagedWrite
 from server.models import DatasetRound
 
 
@@ -29,7 +29,7 @@ class RoundFacts:
 
 async def store_round(
     session: AsyncSession,
-    blobs: LocalBlobStore,
+    blobs: BlobStore,
     *,
     facts: RoundFacts,
     planned: list[rounds.PlannedFile],

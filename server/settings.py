@@ -23,6 +23,16 @@ class RateLimit:
     burst: float
 
 
+@dataclass(frozen=True)
+class S3Settings:
+    bucket: str
+    endpoint_url: str = ""
+    region: str = "us-east-1"
+    access_key_id: str = ""
+    secret_access_key: str = ""
+    prefix: str = ""
+
+
 DEFAULT_RATE_LIMITS = {
     "read": RateLimit(per_second=20.0, burst=40.0),
     "write": RateLimit(per_second=5.0, burst=20.0),
@@ -59,6 +69,8 @@ class Settings:
     """The HTTP address clients use, for links the server hands out; empty: the bound HTTP address."""
     demo_round: bool = True
     """Publish a demo round (synthetic prices) on a database that has none."""
+    s3: S3Settings | None = None
+    """An S3-compatible bucket for blobs (MP_S3_BUCKET and friends); None: the data dir."""
     signing_keys: str = ""
     """`kid:secret,…` for signed download URLs, the first signing; empty: one derived from the secret key."""
     rate_limits: Mapping[str, RateLimit] = field(default_factory=lambda: dict(DEFAULT_RATE_LIMITS))
@@ -118,6 +130,16 @@ class Settings:
             public_url=_parse_public_url(env.get("MP_PUBLIC_URL", "")),
             signing_keys=_checked_signing_keys(env.get("MP_SIGNING_KEYS", "")),
             demo_round=_parse_bool(env, "MP_DEMO_ROUND", True),
+            s3=S3Settings(
+                bucket=env["MP_S3_BUCKET"],
+                endpoint_url=env.get("MP_S3_ENDPOINT", ""),
+                region=env.get("MP_S3_REGION", "us-east-1"),
+                access_key_id=env.get("MP_S3_ACCESS_KEY_ID", ""),
+                secret_access_key=env.get("MP_S3_SECRET_ACCESS_KEY", ""),
+                prefix=env.get("MP_S3_PREFIX", ""),
+            )
+            if "MP_S3_BUCKET" in env
+            else None,
         )
 
 

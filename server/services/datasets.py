@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from interceptors.principal import require_principal
 from marketplace.v1 import common_pb2, datasets_pb2, datasets_pb2_grpc
 from server import rounds
-from server.blobs import LocalBlobStore, StagedWrite
+from server.blobs import BlobStore, StagedWrite
 from server.clock import Clock, to_datetime
 from server.convert import timestamp
 from server.errors import InvalidArgument, NotFound, Unimplemented
@@ -55,7 +55,7 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
-        blobs: LocalBlobStore,
+        blobs: BlobStore,
         signer: UrlSigner,
         public_url: str,
         clock: Clock,
@@ -116,11 +116,15 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
         urls = []
         for name in wanted:
             file = by_name[name]
-            path = "/blobs/" + quote(file.blob_key, safe="/")
-            query, expires = self._signer.sign("GET", path, ttl)
+            presigned = self._blobs.presigned_url(file.blob_key, ttl)  # S3 signs its own
+            if presigned is None:
+                path = "/blobs/" + quote(file.blob_key, safe="/")
+                query, expires = self._signer.sign("GET", path, ttl)
+                presigned = f"{self._public_url}{path}?{query}", expires
+            url, expires = presigned
             urls.append(
                 datasets_pb2.SignedUrl(
-                    file=name, url=f"{self._public_url}{path}?{query}", expire_time=timestamp(to_datetime(expires)),
+                    file=name, url=url, expire_time=timestamp(to_datetime(expires)),
                     digest=common_pb2.FileDigest(size_bytes=file.size_bytes, sha256=file.sha256),
                 )
             )  # fmt: skip
