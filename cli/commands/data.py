@@ -34,7 +34,7 @@ def list_rounds(as_json: bool) -> None:
 
     with open_session() as session:
         stub = datasets_pb2_grpc.DatasetServiceStub(session.channel)
-        response = session.call(stub.ListRounds, datasets_pb2.ListRoundsRequest(page_size=100))
+        response = session.call(stub.ListRounds, datasets_pb2.ListRoundsRequest(page_size=200))
     if as_json:
         output.emit_json([output.to_dict(r) for r in response.rounds])
     else:

@@ -11,8 +11,9 @@ from pathlib import Path
 import click
 
 from cli import output
+from cli.commands.data import list_rounds
 from cli.output import json_option
-from cli.rounds_view import print_round, print_rounds
+from cli.rounds_view import print_round
 
 UPLOAD_CHUNK = 1024 * 1024
 _RELATIVE = re.compile(r"^\+(\d+(?:\.\d+)?)([dhm])$")
@@ -193,17 +194,4 @@ def close(number: int, as_json: bool) -> None:
         output.echo(f"Round {closed.number} is closed.")
 
 
-@rounds.command("list")
-@json_option
-def list_rounds(as_json: bool) -> None:
-    """All rounds, newest first."""
-    from cli.client import open_session
-    from marketplace.v1 import datasets_pb2, datasets_pb2_grpc
-
-    with open_session() as session:
-        stub = datasets_pb2_grpc.DatasetServiceStub(session.channel)
-        response = session.call(stub.ListRounds, datasets_pb2.ListRoundsRequest(page_size=500))
-    if as_json:
-        output.emit_json([output.to_dict(r) for r in response.rounds])
-    else:
-        print_rounds(response.rounds)
+rounds.add_command(list_rounds, name="list")  # the same listing vendors get from `mp data list`
