@@ -159,6 +159,9 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
             )  # fmt: skip
 
             async def create(session: AsyncSession, _seed: bytes) -> datasets_pb2.Round:
+                for key in committed:  # left by an attempt whose transaction rolled back
+                    await asyncio.to_thread(self._blobs.delete, key)
+                committed.clear()
                 row = await store_round(
                     session, self._blobs, facts=facts, planned=planned, staged=staged, committed=committed,
                     actor=principal.token_id, now=self._now(),
