@@ -21,10 +21,12 @@ from marketplace.v1 import (
     deployments_pb2,
     signals_pb2,
     training_pb2,
+    training_pb2_grpc,
 )
 from server.platform import Platform
 from server.services.auth import AuthServicer
 from server.services.datasets import DatasetServicer
+from server.services.training import TrainingServicer
 from server.services.unimplemented import unimplemented_handler
 
 # Every service of the contract; access rules are read from all of them.
@@ -39,6 +41,7 @@ SERVICES: tuple[ServiceDescriptor, ...] = (
 IMPLEMENTED = (
     auth_pb2.DESCRIPTOR.services_by_name["AuthService"],
     datasets_pb2.DESCRIPTOR.services_by_name["DatasetService"],
+    training_pb2.DESCRIPTOR.services_by_name["TrainingService"],
 )
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
@@ -78,6 +81,9 @@ async def build_grpc_server(
     )
     datasets_pb2_grpc.add_DatasetServiceServicer_to_server(
         DatasetServicer(platform.sessions, platform.blobs, platform.signer, public_url, platform.clock), server
+    )
+    training_pb2_grpc.add_TrainingServiceServicer_to_server(
+        TrainingServicer(platform.sessions, platform.blobs, platform.clock), server
     )
     for service in SERVICES:
         if service not in IMPLEMENTED:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import grpc
 import pytest
-from marketplace.v1 import datasets_pb2, datasets_pb2_grpc
 
+from marketplace.v1 import datasets_pb2, datasets_pb2_grpc
 from tests.e2e.processes import ServerProcess, clean_env
 from tests.support import bearer
 from tests.test_datasets import publish_request

@@ -1,0 +1,273 @@
+"""TrainingService: runs, their lifecycle, metrics, logs, artifact and the live event stream."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import grpc
+from google.protobuf import json_format
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from interceptors.principal import Principal, require_principal
+from marketplace.v1 import common_pb2, training_pb2, training_pb2_grpc
+from server import rounds, training
+from server.blobs import BlobStore, check_key
+from server.clock import Clock, to_datetime
+from server.convert import timestamp
+from server.errors import FailedPrecondition, InvalidArgument
+from server.idempotency import create_once
+from server.models import RunEvent, TrainingRun
+from server.pagination import read_page
+from server.store import rounds as round_store
+from server.store import runs as store
+
+WATCH_POLL = 0.25
+State = training_pb2.RunState
+
+
+def state_value(name: str) -> State.ValueType:
+    return State.Value(f"RUN_STATE_{name.upper()}")
+
+
+def state_text(value: State.ValueType) -> str:
+    return State.Name(value).removeprefix("RUN_STATE_").lower()
+
+
+def run_proto(run: TrainingRun) -> training_pb2.TrainingRun:
+    proto = training_pb2.TrainingRun(
+        id=run.id, vendor_id=run.vendor_id, task=run.task, round_number=run.round_number, provider=run.provider,
+        state=state_value(run.state), latest_metrics=run.latest_metrics or {}, artifact_uri=run.artifact_key or "",
+        create_time=timestamp(run.created_at), start_time=timestamp(run.started_at), end_time=timestamp(run.ended_at),
+        lease_expire_time=timestamp(run.lease_expires_at), message=run.message, exit_code=run.exit_code or 0,
+        gpu_type=run.gpu_type, external_id=run.external_id, project=run.project,
+    )  # fmt: skip
+    for key, value in (run.hyperparameters or {}).items():
+        json_format.ParseDict(value, proto.hyperparameters[key])
+    if run.artifact_sha256:
+        proto.artifact.CopyFrom(common_pb2.FileDigest(size_bytes=run.artifact_size or 0, sha256=run.artifact_sha256))
+    return proto
+
+
+def event_proto(event: RunEvent) -> training_pb2.RunEvent:
+    proto = training_pb2.RunEvent(sequence=event.sequence, time=timestamp(event.occurred_at))
+    data = event.data
+    if event.kind == "state":
+        proto.state_change.CopyFrom(
+            training_pb2.RunStateChange(
+                from_state=state_value(data["from"]) if data["from"] else State.RUN_STATE_UNSPECIFIED,
+                to_state=state_value(data["to"]), message=data.get("message", ""),
+            )
+        )  # fmt: skip
+    elif event.kind == "metric":
+        proto.metric.CopyFrom(
+            training_pb2.Metric(key=data["key"], value=data["value"], step=data["step"],
+                                time=timestamp(datetime.fromisoformat(data["time"])))
+        )  # fmt: skip
+    else:
+        proto.log.CopyFrom(
+            training_pb2.LogLine(
+                stream=data["stream"], text=data["text"], time=timestamp(datetime.fromisoformat(data["time"]))
+            )
+        )
+    return proto
+
+
+def _owner(principal: Principal) -> str | None:
+    """Whose runs the caller sees: a vendor its own, operators and the platform all."""
+    return principal.vendor_id or None
+
+
+def _when(stamp, fallback: datetime) -> datetime:
+    return stamp.ToDatetime(tzinfo=UTC) if stamp.seconds or stamp.nanos else fallback
+
+
+class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], blobs: BlobStore, clock: Clock) -> None:
+        self._sessions = sessions
+        self._blobs = blobs
+        self._clock = clock
+
+    def _now(self) -> datetime:
+        return to_datetime(self._clock())
+
+    async def _settle(self, run: TrainingRun) -> TrainingRun:
+        """A running run whose lease has run out is lost, whoever looks first."""
+        now = self._now()
+        if run.state == "running" and run.lease_expires_at is not None and run.lease_expires_at < now:
+            async with self._sessions.begin() as session:
+                locked = await training.require_run(session, run.id, None, for_update=True)
+                if locked.state == "running" and locked.lease_expires_at and locked.lease_expires_at < now:
+                    await training.expire_leases(session, now)
+                run = locked
+        return run
+
+    async def CreateTrainingRun(self, request, context: grpc.aio.ServicerContext) -> training_pb2.TrainingRun:
+        principal = require_principal()
+        if not principal.vendor_id:
+            raise FailedPrecondition("training runs belong to vendors: use a vendor's token")
+        hyperparameters = {key: json_format.MessageToDict(value) for key, value in request.hyperparameters.items()}
+
+        async def create(session: AsyncSession, _seed: bytes) -> training_pb2.TrainingRun:
+            if request.round_number:
+                round_row = await rounds.require_round(session, request.round_number)
+            else:
+                round_row = rounds.current_round(await round_store.list_rounds(session, 0, 50), self._now())
+            run = await training.create_run(
+                session, vendor_id=principal.vendor_id, task=request.task or "signal", round_number=round_row.number,
+                provider=request.provider or "local", hyperparameters=hyperparameters, gpu_type=request.gpu_type,
+                project=request.project, actor=principal.token_id, now=self._now(),
+            )  # fmt: skip
+            return run_proto(run)
+
+        return await create_once(
+            self._sessions, principal_id=principal.token_id, method="CreateTrainingRun", request=request,
+            response_type=training_pb2.TrainingRun, create=create, clock=self._clock,
+        )  # fmt: skip
+
+    async def ListTrainingRuns(self, request, context: grpc.aio.ServicerContext):
+        principal = require_principal()
+        state = state_text(request.state) if request.state else None
+        page = read_page(request.page_size, request.page_token, state, request.round_number)
+        async with self._sessions() as session:
+            rows = await store.list_runs(
+                session, _owner(principal), state, request.round_number, page.offset, page.size + 1
+            )
+        runs = [run_proto(await self._settle(row)) for row in rows[: page.size]]
+        return training_pb2.ListTrainingRunsResponse(runs=runs, next_page_token=page.next_token(len(rows)))
+
+    async def GetTrainingRun(self, request, context: grpc.aio.ServicerContext) -> training_pb2.TrainingRun:
+        principal = require_principal()
+        async with self._sessions() as session:
+            run = await training.require_run(session, request.run_id, _owner(principal))
+        return run_proto(await self._settle(run))
+
+    async def _mutate(self, run_id: str, change) -> TrainingRun:
+        principal = require_principal()
+        async with self._sessions.begin() as session:
+            run = await training.require_run(session, run_id, _owner(principal), for_update=True)
+            if run.state == "running" and run.lease_expires_at and run.lease_expires_at < self._now():
+                await training.transition(
+                    session, run, "lost", self._now(), message="no heartbeat before the lease ran out"
+                )
+                return run
+            await change(session, run)
+            return run
+
+    async def CancelTrainingRun(self, request, context: grpc.aio.ServicerContext) -> training_pb2.TrainingRun:
+        reason = request.reason or "cancelled by the vendor"
+
+        async def change(session: AsyncSession, run: TrainingRun) -> None:
+            await training.transition(session, run, "cancelled", self._now(), message=reason)
+
+        return run_proto(await self._mutate(request.run_id, change))
+
+    async def TransitionTrainingRun(self, request, context: grpc.aio.ServicerContext) -> training_pb2.TrainingRun:
+        if request.state == State.RUN_STATE_UNSPECIFIED:
+            raise InvalidArgument("state is required")
+        to = state_text(request.state)
+        if to == "lost":
+            raise InvalidArgument("lost is the server's verdict on a silent run; report failed instead")
+        exit_code = request.exit_code if to in ("succeeded", "failed") else None
+
+        async def change(session: AsyncSession, run: TrainingRun) -> None:
+            await training.transition(session, run, to, self._now(), message=request.message, exit_code=exit_code,
+                                      external_id=request.external_id)  # fmt: skip
+
+        return run_proto(await self._mutate(request.run_id, change))
+
+    async def HeartbeatTrainingRun(self, request, context: grpc.aio.ServicerContext):
+        run = await self._mutate(request.run_id, lambda session, run: training.heartbeat(session, run, self._now()))
+        return training_pb2.HeartbeatTrainingRunResponse(
+            lease_expire_time=timestamp(run.lease_expires_at), cancel_requested=run.state in training.TERMINAL
+        )
+
+    async def ReportMetrics(self, request, context: grpc.aio.ServicerContext):
+        now = self._now()
+        points = [(m.key, m.value, m.step, _when(m.time, now)) for m in request.metrics]
+        counted: list[int] = []
+
+        async def change(session: AsyncSession, run: TrainingRun) -> None:
+            counted.append(await training.report_metrics(session, run, points, now))
+
+        run = await self._mutate(request.run_id, change)
+        if not counted:
+            raise FailedPrecondition(f"run {run.id} is {run.state}; metrics are no longer taken")
+        return training_pb2.ReportMetricsResponse(accepted=counted[0])
+
+    async def AppendRunLogs(self, request, context: grpc.aio.ServicerContext):
+        now = self._now()
+        lines = [(line.stream, line.text, _when(line.time, now)) for line in request.lines]
+        counted: list[int] = []
+
+        async def change(session: AsyncSession, run: TrainingRun) -> None:
+            counted.append(await training.append_logs(session, run, lines, now))
+
+        run = await self._mutate(request.run_id, change)
+        if not counted:
+            raise FailedPrecondition(f"run {run.id} is {run.state}; logs are no longer taken")
+        return training_pb2.AppendRunLogsResponse(accepted=counted[0])
+
+    async def UploadRunArtifact(self, request_iterator: AsyncIterator, context: grpc.aio.ServicerContext):
+        principal = require_principal()
+        header, staged = None, None
+        try:
+            async for part in request_iterator:
+                if part.HasField("header"):
+                    if header is not None:
+                        raise InvalidArgument("the header must come once, first")
+                    header = part.header
+                    name = header.file_name or "model.bin"
+                    check_key(name)
+                    if "/" in name:
+                        raise InvalidArgument("file_name is a plain file name, without folders")
+                    async with self._sessions() as session:
+                        await training.require_run(session, header.run_id, _owner(principal))
+                    staged = self._blobs.stage()
+                    continue
+                if staged is None:
+                    raise InvalidArgument("the first message must be the header")
+                await asyncio.to_thread(staged.write, part.chunk)
+            if header is None or staged is None:
+                raise InvalidArgument("nothing was sent: the first message must be the header")
+            stored = await asyncio.to_thread(staged.finish)
+            expected = header.expected
+            if expected.sha256 and (expected.sha256, expected.size_bytes) != (stored.sha256, stored.size_bytes):
+                raise InvalidArgument(
+                    f"the artifact arrived damaged: {stored.size_bytes} bytes, sha256 {stored.sha256}; expected "
+                    f"{expected.size_bytes} bytes, sha256 {expected.sha256}"
+                )
+            key = f"runs/{header.run_id}/{uuid.uuid4().hex[:12]}/{header.file_name or 'model.bin'}"
+            await asyncio.to_thread(self._blobs.commit, staged, key)
+            try:
+                async with self._sessions.begin() as session:
+                    run = await training.require_run(session, header.run_id, _owner(principal), for_update=True)
+                    run.artifact_key, run.artifact_size, run.artifact_sha256 = key, stored.size_bytes, stored.sha256
+                    return run_proto(run)
+            except BaseException:
+                await asyncio.to_thread(self._blobs.delete, key)
+                raise
+        finally:
+            if staged is not None:
+                staged.abandon()
+
+    async def WatchTrainingRun(
+        self, request, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[training_pb2.RunEvent]:
+        principal = require_principal()
+        after = request.after_sequence
+        while True:
+            async with self._sessions() as session:
+                run = await training.require_run(session, request.run_id, _owner(principal))
+                events = await store.events_after(session, run.id, after)
+            for event in events:
+                yield event_proto(event)
+                after = event.sequence
+            if events:
+                continue  # more may be waiting; the state is looked at once the log is drained
+            run = await self._settle(run)
+            if run.state in training.TERMINAL and run.event_count <= after:
+                return
+            await asyncio.sleep(WATCH_POLL)

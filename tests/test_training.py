@@ -1,0 +1,210 @@
+"""TrainingService through a real server on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+import pytest
+from google.protobuf import struct_pb2
+from sqlalchemy import func, select
+
+from marketplace.v1 import common_pb2, datasets_pb2_grpc, training_pb2, training_pb2_grpc
+from server.clock import ManualClock
+from server.models import TrainingRun
+from tests.conftest import create_vendor_token
+from tests.support import ServerThread, bearer
+from tests.test_datasets import publish_request
+
+State = training_pb2.RunState
+
+
+def value(python) -> struct_pb2.Value:
+    from google.protobuf import json_format
+
+    return json_format.ParseDict(python, struct_pb2.Value())
+
+
+@pytest.fixture
+def runs(channel, admin) -> training_pb2_grpc.TrainingServiceStub:
+    datasets_pb2_grpc.DatasetServiceStub(channel).PublishRound(publish_request({"train": b"x"}), metadata=admin)
+    return training_pb2_grpc.TrainingServiceStub(channel)
+
+
+@pytest.fixture
+def acme(auth, admin):
+    return bearer(create_vendor_token(auth, admin, slug="acme", scopes=("data:read", "training:write")).secret)
+
+
+def start(runs, who, **fields) -> training_pb2.TrainingRun:
+    request = training_pb2.CreateTrainingRunRequest(task="signal", **fields)
+    request.hyperparameters["lr"].CopyFrom(value(0.001))
+    request.hyperparameters["layers"].CopyFrom(value([64, 32]))
+    return runs.CreateTrainingRun(request, metadata=who)
+
+
+def test_a_run_goes_through_its_lifecycle_with_typed_hyperparameters(runs, acme):
+    run = start(runs, acme)
+    assert (run.state, run.round_number, run.provider) == (State.RUN_STATE_QUEUED, 1, "local")
+    assert run.hyperparameters["lr"].number_value == 0.001
+    assert [v.number_value for v in run.hyperparameters["layers"].list_value.values] == [64, 32]
+    running = runs.TransitionTrainingRun(
+        training_pb2.TransitionTrainingRunRequest(run_id=run.id, state=State.RUN_STATE_RUNNING), metadata=acme
+    )
+    assert running.HasField("start_time")
+    done = runs.TransitionTrainingRun(
+        training_pb2.TransitionTrainingRunRequest(run_id=run.id, state=State.RUN_STATE_SUCCEEDED, exit_code=0),
+        metadata=acme,
+    )
+    assert done.state == State.RUN_STATE_SUCCEEDED
+    with pytest.raises(grpc.RpcError) as caught:
+        runs.TransitionTrainingRun(
+            training_pb2.TransitionTrainingRunRequest(run_id=run.id, state=State.RUN_STATE_RUNNING), metadata=acme
+        )
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "already ended (succeeded)" in caught.value.details()
+
+
+def test_another_vendors_run_does_not_exist_for_you(runs, acme, auth, admin):
+    run = start(runs, acme)
+    other = bearer(create_vendor_token(auth, admin, slug="other", scopes=("training:write",)).secret)
+    for call, request in (
+        (runs.GetTrainingRun, training_pb2.GetTrainingRunRequest(run_id=run.id)),
+        (runs.CancelTrainingRun, training_pb2.CancelTrainingRunRequest(run_id=run.id)),
+    ):
+        with pytest.raises(grpc.RpcError) as caught:
+            call(request, metadata=other)
+        assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    assert runs.ListTrainingRuns(training_pb2.ListTrainingRunsRequest(), metadata=other).runs == []
+    assert [r.id for r in runs.ListTrainingRuns(training_pb2.ListTrainingRunsRequest(), metadata=admin).runs] == [
+        run.id
+    ]
+
+
+def test_concurrent_retries_of_one_create_make_one_run(server, runs, acme):
+    request = training_pb2.CreateTrainingRunRequest(request_id="same-command", task="signal")
+    with ThreadPoolExecutor(6) as pool:
+        ids = {r.id for r in pool.map(lambda _: runs.CreateTrainingRun(request, metadata=acme), range(6))}
+    assert len(ids) == 1
+    changed = training_pb2.CreateTrainingRunRequest(request_id="same-command", task="other")
+    with pytest.raises(grpc.RpcError) as caught:
+        runs.CreateTrainingRun(changed, metadata=acme)
+    assert caught.value.code() == grpc.StatusCode.ALREADY_EXISTS
+
+    async def count():
+        async with server.listening.platform.sessions() as session:
+            return await session.scalar(select(func.count()).select_from(TrainingRun))
+
+    assert server.run_in_loop(count) == 1
+
+
+def test_metrics_and_logs_stream_to_a_watcher_until_the_run_ends(runs, acme):
+    run = start(runs, acme)
+    runs.TransitionTrainingRun(
+        training_pb2.TransitionTrainingRunRequest(run_id=run.id, state=State.RUN_STATE_RUNNING), metadata=acme
+    )
+    seen: list[training_pb2.RunEvent] = []
+    watcher = threading.Thread(
+        target=lambda: seen.extend(
+            runs.WatchTrainingRun(training_pb2.WatchTrainingRunRequest(run_id=run.id), metadata=acme)
+        )
+    )
+    watcher.start()
+    metrics = [training_pb2.Metric(key="corr", value=0.01 * step, step=step) for step in range(1, 4)]
+    assert (
+        runs.ReportMetrics(training_pb2.ReportMetricsRequest(run_id=run.id, metrics=metrics), metadata=acme).accepted
+        == 3
+    )
+    runs.AppendRunLogs(
+        training_pb2.AppendRunLogsRequest(run_id=run.id, lines=[training_pb2.LogLine(stream="stdout", text="epoch 1")]),
+        metadata=acme,
+    )
+    runs.TransitionTrainingRun(
+        training_pb2.TransitionTrainingRunRequest(run_id=run.id, state=State.RUN_STATE_FAILED, exit_code=3,
+                                                  message="train.py exited with 3"), metadata=acme,
+    )  # fmt: skip
+    watcher.join(10)
+    assert not watcher.is_alive(), "the watch stream ends with the run"
+    kinds = [event.WhichOneof("event") for event in seen]
+    assert kinds == ["state_change", "state_change", "metric", "metric", "metric", "log", "state_change"]
+    assert [e.sequence for e in seen] == list(range(1, 8))
+    assert seen[-1].state_change.to_state == State.RUN_STATE_FAILED
+    got = runs.GetTrainingRun(training_pb2.GetTrainingRunRequest(run_id=run.id), metadata=acme)
+    assert (got.latest_metrics["corr"], got.exit_code, got.message) == (
+        pytest.approx(0.03),
+        3,
+        "train.py exited with 3",
+    )
+    replay = list(
+        runs.WatchTrainingRun(training_pb2.WatchTrainingRunRequest(run_id=run.id, after_sequence=5), metadata=acme)
+    )
+    assert [e.sequence for e in replay] == [6, 7]
+
+
+def test_a_run_whose_heartbeat_stops_becomes_lost(settings):
+    clock = ManualClock(start=time.time())
+    server = ServerThread(settings, clock=clock).start()
+    try:
+        with grpc.insecure_channel(server.grpc_target) as channel:
+            from marketplace.v1 import auth_pb2_grpc
+
+            admin = bearer(server.admin_token)
+            datasets_pb2_grpc.DatasetServiceStub(channel).PublishRound(publish_request({"a": b"x"}), metadata=admin)
+            acme = bearer(create_vendor_token(auth_pb2_grpc.AuthServiceStub(channel), admin).secret)
+            runs = training_pb2_grpc.TrainingServiceStub(channel)
+            run = start(runs, acme)
+            runs.TransitionTrainingRun(
+                training_pb2.TransitionTrainingRunRequest(run_id=run.id, state=State.RUN_STATE_RUNNING), metadata=acme
+            )
+            clock.advance(50)
+            beat = runs.HeartbeatTrainingRun(training_pb2.HeartbeatTrainingRunRequest(run_id=run.id), metadata=acme)
+            assert not beat.cancel_requested
+            clock.advance(50)  # 100 s after start, 50 s after the heartbeat: inside the 60 s lease
+            assert (
+                runs.GetTrainingRun(training_pb2.GetTrainingRunRequest(run_id=run.id), metadata=acme).state
+                == State.RUN_STATE_RUNNING
+            )
+            clock.advance(11)
+            lost = runs.GetTrainingRun(training_pb2.GetTrainingRunRequest(run_id=run.id), metadata=acme)
+            assert lost.state == State.RUN_STATE_LOST
+            assert "no heartbeat" in lost.message
+    finally:
+        server.stop()
+
+
+def test_cancel_tells_the_executor_through_its_heartbeat(runs, acme):
+    run = start(runs, acme)
+    runs.TransitionTrainingRun(
+        training_pb2.TransitionTrainingRunRequest(run_id=run.id, state=State.RUN_STATE_RUNNING), metadata=acme
+    )
+    cancelled = runs.CancelTrainingRun(
+        training_pb2.CancelTrainingRunRequest(run_id=run.id, reason="Ctrl-C"), metadata=acme
+    )
+    assert (cancelled.state, cancelled.message) == (State.RUN_STATE_CANCELLED, "Ctrl-C")
+    assert runs.HeartbeatTrainingRun(
+        training_pb2.HeartbeatTrainingRunRequest(run_id=run.id), metadata=acme
+    ).cancel_requested
+
+
+def test_an_artifact_is_stored_with_its_size_and_sha256(runs, acme):
+    run = start(runs, acme)
+    data = b"model weights" * 10_000
+
+    def upload(expected_sha: str):
+        header = training_pb2.UploadRunArtifactRequest.Header(
+            run_id=run.id, file_name="model.joblib",
+            expected=common_pb2.FileDigest(size_bytes=len(data), sha256=expected_sha),
+        )  # fmt: skip
+        yield training_pb2.UploadRunArtifactRequest(header=header)
+        for start_at in range(0, len(data), 32_768):
+            yield training_pb2.UploadRunArtifactRequest(chunk=data[start_at : start_at + 32_768])
+
+    with pytest.raises(grpc.RpcError) as caught:
+        runs.UploadRunArtifact(upload("0" * 64), metadata=acme)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    stored = runs.UploadRunArtifact(upload(hashlib.sha256(data).hexdigest()), metadata=acme)
+    assert (stored.artifact.size_bytes, stored.artifact.sha256) == (len(data), hashlib.sha256(data).hexdigest())
+    assert stored.artifact_uri.endswith("/model.joblib")
