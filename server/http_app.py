@@ -131,4 +131,12 @@ def build_http_app(
             Route("/{path:path}", gateway.handle, methods=ALL_METHODS),
         ],
         middleware=middleware,
+        # Paths the routes cannot even parse (e.g. an encoded newline) get the same JSON 404.
+        exception_handlers={404: _not_found},
+    )
+
+
+async def _not_found(request: Request, _error: Exception) -> Response:
+    return json_response(
+        {"code": 5, "message": f"no route for {request.method} {request.url.path}", "details": []}, 404
     )

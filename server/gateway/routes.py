@@ -126,10 +126,17 @@ def routes_from_services(services: Iterable[ServiceDescriptor]) -> list[Route]:
 class Router:
     def __init__(self, routes: Iterable[Route]) -> None:
         self.routes = sorted(routes, key=lambda route: route.template.specificity, reverse=True)
+        self._verbs = {route.template.verb for route in self.routes if route.template.verb}
 
     def match(self, http_method: str, raw_path: str) -> tuple[Route, dict[str, str]]:
+        # A trailing `:verb` that some rule declares is that verb, never part of a verb-less rule's
+        # last value; an undeclared one (`/things/a:other`) is part of the value.
+        last = raw_path.rsplit("/", 1)[-1]
+        declared_verb = ":" in last and last.rsplit(":", 1)[1] in self._verbs
         allowed: set[str] = set()
         for route in self.routes:
+            if declared_verb and not route.template.verb:
+                continue
             values = route.template.match(raw_path)
             if values is None:
                 continue

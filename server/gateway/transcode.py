@@ -142,6 +142,8 @@ def _query_document(
         last = fields[-1]
         if last.message_type is not None and last.message_type.GetOptions().map_entry:
             continue  # maps are not query-bindable
+        if text == "" and last.type != FieldDescriptor.TYPE_STRING:
+            continue  # `?n=` leaves a number, enum or time unset, as an empty form field does
         value = scalar_from_text(last, text, f"query {key}")
         if last.is_repeated:
             values = repeated_values.setdefault(dotted, [])

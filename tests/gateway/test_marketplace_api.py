@@ -139,3 +139,9 @@ def test_discovery_is_public(api):
     body = httpx.get(api.http_url + "/api/discovery").json()
     assert body["grpcTarget"] == api.grpc_target
     assert body["apiVersion"] == "v1"
+
+
+def test_unparseable_paths_get_the_json_404(api):
+    response = httpx.post(api.http_url + "/api/training/runs/%0Abad/metrics", json={})
+    assert response.status_code == 404
+    assert response.json()["code"] == 5

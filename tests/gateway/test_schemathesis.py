@@ -23,10 +23,11 @@ from tests.support import ServerThread
 
 pytestmark = pytest.mark.e2e
 
-SERVED_TAGS = ("AuthService", "DatasetService", "Discovery")
+SERVED_TAGS = ("AuthService", "DatasetService", "TrainingService", "Discovery")
 NOT_GENERATED = (
     "DatasetService_ResolveRound",  # answers 501 until live scores are served
-    "DatasetService_PublishRound",  # a client stream (NDJSON body), which schemathesis cannot build
+    "DatasetService_PublishRound",  # client streams (NDJSON bodies), which schemathesis cannot build
+    "TrainingService_UploadRunArtifact",
 )
 
 

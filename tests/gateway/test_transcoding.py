@@ -223,3 +223,17 @@ def test_the_client_going_away_cancels_the_grpc_call(gateway):
 def test_client_streams_take_newline_delimited_json(gateway):
     response = httpx.post(gateway.url + "/v1/collect", content=b'{"name": "a"}\n\n{"name": "b"}\n')
     assert response.json()["thing"]["tags"] == ["a", "b"]
+
+
+def test_a_declared_verb_is_never_swallowed_by_a_verb_less_rule(gateway):
+    archived = httpx.post(gateway.url + "/v1/things/x:archive", json={})
+    assert archived.json()["rpc"] == "Archive"
+    wrong = httpx.get(gateway.url + "/v1/things/x:archive")  # not GetThing with id "x:archive"
+    assert wrong.status_code == 405
+    assert wrong.headers["allow"] == "POST"
+
+
+def test_empty_query_values_leave_non_string_fields_unset(gateway):
+    thing = get(gateway, "/v1/things/x?count=&color=&when=&name=").json()["thing"]
+    assert (thing["count"], thing["color"], thing["name"]) == (0, "COLOR_UNSPECIFIED", "")
+    assert "when" not in thing
