@@ -98,7 +98,7 @@ class Session:
 
     def __init__(self, endpoint: Endpoint, token: str) -> None:
         self.endpoint = endpoint
-        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        self.metadata: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {token}"),) if token else ()
         credentials = grpc.ssl_channel_credentials() if endpoint.tls else None
         options = [("grpc.service_config", _SERVICE_CONFIG), ("grpc.enable_retries", 1)]
         self.channel = (
@@ -109,7 +109,7 @@ class Session:
 
     def call(self, method, request, timeout: float = DEFAULT_TIMEOUT):
         with translate_errors(self.endpoint):
-            return method(request, metadata=self._metadata, timeout=timeout)
+            return method(request, metadata=self.metadata, timeout=timeout)
 
     def close(self) -> None:
         self.channel.close()

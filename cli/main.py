@@ -7,6 +7,7 @@ import click
 from cli.commands.account import login, logout, whoami
 from cli.commands.admin import admin
 from cli.commands.data import data
+from cli.commands.train import train
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -29,6 +30,7 @@ cli.add_command(logout)
 cli.add_command(whoami)
 cli.add_command(admin)
 cli.add_command(data)
+cli.add_command(train)
 
 
 def main() -> None:
