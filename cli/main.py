@@ -7,6 +7,7 @@ import click
 from cli.commands.account import login, logout, whoami
 from cli.commands.admin import admin
 from cli.commands.data import data
+from cli.commands.init import init
 from cli.commands.train import train
 
 
@@ -31,6 +32,7 @@ cli.add_command(whoami)
 cli.add_command(admin)
 cli.add_command(data)
 cli.add_command(train)
+cli.add_command(init)
 
 
 def main() -> None:

@@ -67,6 +67,8 @@ class Settings:
     """Deadline of a unary call through the gateway when the request sends no Grpc-Timeout."""
     public_url: str = ""
     """The HTTP address clients use, for links the server hands out; empty: the bound HTTP address."""
+    run_lease: float = 60.0
+    """A running training run that sends no heartbeat for this long is lost."""
     demo_round: bool = True
     """Publish a demo round (synthetic prices) on a database that has none."""
     s3: S3Settings | None = None
@@ -130,6 +132,7 @@ class Settings:
             public_url=_parse_public_url(env.get("MP_PUBLIC_URL", "")),
             signing_keys=_checked_signing_keys(env.get("MP_SIGNING_KEYS", "")),
             demo_round=_parse_bool(env, "MP_DEMO_ROUND", True),
+            run_lease=parse_duration(env.get("MP_RUN_LEASE", "60s"), "MP_RUN_LEASE"),
             s3=S3Settings(
                 bucket=env["MP_S3_BUCKET"],
                 endpoint_url=env.get("MP_S3_ENDPOINT", ""),

@@ -20,7 +20,7 @@ from server.models import RunEvent, TrainingRun
 from server.store import audit
 from server.store import runs as store
 
-LEASE = timedelta(seconds=60)
+LEASE = timedelta(seconds=60)  # the default; mp-server passes MP_RUN_LEASE
 TERMINAL = frozenset({"succeeded", "failed", "cancelled", "lost"})
 TRANSITIONS = {
     "queued": frozenset({"running", "failed", "cancelled"}),
@@ -57,6 +57,7 @@ async def create_run(
     project: str,
     actor: str,
     now: datetime,
+    lease: timedelta = LEASE,
 ) -> TrainingRun:
     if not _NAME.match(task):
         raise InvalidArgument(f"task {task!r} is not valid: letters, digits, '.', '_' or '-' (e.g. signal)")
@@ -68,7 +69,7 @@ async def create_run(
     run = TrainingRun(
         id=new_id("run"), vendor_id=vendor_id, task=task, round_number=round_number, provider=provider,
         state="queued", project=project[:200], hyperparameters=hyperparameters, latest_metrics={},
-        gpu_type=gpu_type[:64], external_id="", message="", created_at=now, lease_expires_at=now + LEASE,
+        gpu_type=gpu_type[:64], external_id="", message="", created_at=now, lease_expires_at=now + lease,
         event_count=0,
     )  # fmt: skip
     session.add(run)
@@ -90,7 +91,7 @@ async def require_run(
 
 async def transition(
     session: AsyncSession, run: TrainingRun, to: str, now: datetime, *, message: str = "", exit_code: int | None = None,
-    external_id: str = "",
+    external_id: str = "", lease: timedelta = LEASE,
 ) -> TrainingRun:  # fmt: skip
     if to not in TRANSITIONS.get(run.state, frozenset()):
         if run.state in TERMINAL:
@@ -103,17 +104,17 @@ async def transition(
     if external_id:
         run.external_id = external_id[:128]
     if to == "running":
-        run.started_at, run.lease_expires_at = now, now + LEASE
+        run.started_at, run.lease_expires_at = now, now + lease
     if to in TERMINAL:
         run.ended_at, run.lease_expires_at = now, None
     await record(session, run, [("state", {"from": previous, "to": to, "message": message[:2000]})], now)
     return run
 
 
-async def heartbeat(session: AsyncSession, run: TrainingRun, now: datetime) -> TrainingRun:
+async def heartbeat(session: AsyncSession, run: TrainingRun, now: datetime, lease: timedelta = LEASE) -> TrainingRun:
     if run.state in TERMINAL:
         return run  # the executor learns from the state that it should stop
-    run.lease_expires_at = now + LEASE
+    run.lease_expires_at = now + lease
     return run
 
 

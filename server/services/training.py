@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import grpc
 from google.protobuf import json_format
@@ -85,10 +85,13 @@ def _when(stamp, fallback: datetime) -> datetime:
 
 
 class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], blobs: BlobStore, clock: Clock) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], blobs: BlobStore, clock: Clock, lease_seconds: float = 60.0
+    ) -> None:
         self._sessions = sessions
         self._blobs = blobs
         self._clock = clock
+        self._lease = timedelta(seconds=lease_seconds)
 
     def _now(self) -> datetime:
         return to_datetime(self._clock())
@@ -118,7 +121,7 @@ class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):
             run = await training.create_run(
                 session, vendor_id=principal.vendor_id, task=request.task or "signal", round_number=round_row.number,
                 provider=request.provider or "local", hyperparameters=hyperparameters, gpu_type=request.gpu_type,
-                project=request.project, actor=principal.token_id, now=self._now(),
+                project=request.project, actor=principal.token_id, now=self._now(), lease=self._lease,
             )  # fmt: skip
             return run_proto(run)
 
@@ -174,12 +177,14 @@ class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):
 
         async def change(session: AsyncSession, run: TrainingRun) -> None:
             await training.transition(session, run, to, self._now(), message=request.message, exit_code=exit_code,
-                                      external_id=request.external_id)  # fmt: skip
+                                      external_id=request.external_id, lease=self._lease)  # fmt: skip
 
         return run_proto(await self._mutate(request.run_id, change))
 
     async def HeartbeatTrainingRun(self, request, context: grpc.aio.ServicerContext):
-        run = await self._mutate(request.run_id, lambda session, run: training.heartbeat(session, run, self._now()))
+        run = await self._mutate(
+            request.run_id, lambda session, run: training.heartbeat(session, run, self._now(), self._lease)
+        )
         return training_pb2.HeartbeatTrainingRunResponse(
             lease_expire_time=timestamp(run.lease_expires_at), cancel_requested=run.state in training.TERMINAL
         )

@@ -1,0 +1,99 @@
+"""A vendor's project: `mp init` templates, and the `mp.yaml` that `mp train` and `mp deploy` read."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import click
+import yaml
+
+PROJECT_FILE = "mp.yaml"
+_NAME = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
+
+
+@dataclass(frozen=True)
+class Template:
+    name: str
+    summary: str
+    path: Path
+
+
+def templates() -> list[Template]:
+    root = Path(str(resources.files("cli") / "templates"))
+    found = []
+    for folder in sorted(p for p in root.iterdir() if (p / "template.json").exists()):
+        meta = json.loads((folder / "template.json").read_text())
+        found.append(Template(meta["name"], meta["summary"], folder))
+    return found
+
+
+def create_project(template: Template, dest: Path, *, force: bool) -> list[Path]:
+    """Copies the template into `dest` (refusing a non-empty folder without force); returns the files."""
+    name = dest.resolve().name.lower().replace("_", "-")
+    if not _NAME.match(name):
+        raise click.BadParameter(f"{dest.name!r} cannot name a project: use lowercase letters, digits and '-'")
+    if dest.exists() and any(dest.iterdir()) and not force:
+        raise click.ClickException(f"{dest} is not empty; pick a new folder, or pass --force to write into it")
+    written = []
+    for source in sorted(template.path.rglob("*")):
+        relative = source.relative_to(template.path)
+        if source.is_dir() or relative.name == "template.json" or "__pycache__" in relative.parts:
+            continue
+        target = dest / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.suffix in (".yaml", ".md"):
+            target.write_text(source.read_text().replace("{{name}}", name))
+        else:
+            shutil.copyfile(source, target)
+        written.append(target)
+    return written
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+    name: str
+    task: str
+    train_command: str
+    serve_command: str
+    image: str
+    gpu: str
+
+
+def load_project(start: Path | None = None) -> Project:
+    """The mp.yaml in this folder or the nearest parent."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        path = folder / PROJECT_FILE
+        if path.exists():
+            break
+    else:
+        raise click.ClickException(
+            f"no {PROJECT_FILE} here or above; create a project with: mp init --template NAME DIR"
+        )
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+        return Project(
+            root=folder, name=str(data["name"]), task=str(data.get("task", "signal")),
+            train_command=str(data["train"]["command"]), serve_command=str(data.get("serve", {}).get("command", "")),
+            image=str(data.get("image", "")), gpu=str(data.get("resources", {}).get("gpu", "")),
+        )  # fmt: skip
+    except (yaml.YAMLError, KeyError, TypeError) as error:
+        raise click.ClickException(f"{path} is not a valid project file ({type(error).__name__}: {error})") from None
+
+
+def parse_hyperparameter(text: str) -> tuple[str, object]:
+    """`lr=0.001` → a number, `layers=[64,32]` → a list, `flag=true` → a boolean, anything else a string."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise click.BadParameter(f"{text!r} is not NAME=VALUE", param_hint="--hp")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw
+    return key.strip(), value
