@@ -176,3 +176,132 @@ def cancel(run_id: str, reason: str, as_json: bool) -> None:
         output.emit_json(output.to_dict(run))
     else:
         output.echo(f"Run {run.id} is {_state(run)}.")
+
+
+@train.command()
+@click.option("--task", help="What the model does (default: mp.yaml's task, e.g. signal).")
+@click.option("--round", "round_ref", default="current", show_default=True, help="'current' or a round number.")
+@click.option(
+    "--hp",
+    "hps",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A hyperparameter (repeatable): lr=0.001 is a number, layers=[64,32] a list, else a string.",
+)
+@click.option(
+    "--provider",
+    type=click.Choice(["local", "runpod"]),
+    default="local",
+    show_default=True,
+    help="Where to train: this machine, or a RunPod GPU pod.",
+)
+@click.option("--gpu", default="", help="GPU type for --provider runpod, e.g. 'NVIDIA A40'.")
+@click.option("--detach", is_flag=True, help="Print the run id once the run exists; train in the background.")
+@json_option
+def start(task, round_ref, hps, provider, gpu, detach, as_json) -> None:  # fmt: skip
+    """Train the project in this folder (mp.yaml) against a round, recorded as a run.
+
+    Pulls the round's files if needed, creates the run, runs mp.yaml's train command with the round's
+    folder, the hyperparameters and an artifact folder in its environment, streams its output and
+    metrics to the run, uploads the model it writes, and exits with the run's outcome (0 succeeded,
+    1 failed, 130 cancelled). Ctrl-C cancels the run.
+    """
+    import json
+    import uuid
+
+    from google.protobuf import json_format, struct_pb2
+
+    from cli.client import open_session
+    from cli.project import load_project, parse_hyperparameter
+    from cli.rounds_view import fetch_round, parse_round
+    from marketplace.v1 import training_pb2
+
+    if provider == "runpod":
+        raise click.ClickException("the RunPod provider is not built yet; train with --provider local")
+    project = load_project()
+    hyperparameters = dict(parse_hyperparameter(text) for text in hps)
+    with open_session() as session:
+        round_ = fetch_round(session, parse_round(round_ref))
+        round_dir = _pull_round(session, round_, project.root / ".mp" / "rounds" / f"round-{round_.number}", as_json)
+        request = training_pb2.CreateTrainingRunRequest(
+            request_id=str(uuid.uuid4()), task=task or project.task, round_number=round_.number, provider=provider,
+            gpu_type=gpu, project=project.name,
+        )  # fmt: skip
+        for key, value in hyperparameters.items():
+            request.hyperparameters[key].CopyFrom(json_format.ParseDict(value, struct_pb2.Value()))  # type: ignore[arg-type]
+        run = session.call(_stub(session).CreateTrainingRun, request)
+        artifact_dir = project.root / ".mp" / "runs" / run.id / "artifacts"
+        if detach:
+            _spawn_executor(run.id, project.root, round_dir, artifact_dir, json.dumps(hyperparameters))
+            output.emit_json(output.to_dict(run)) if as_json else output.echo(run.id)
+            return
+        output.note(f"run {run.id}: training {project.name} on round {round_.number} ({project.train_command})")
+        state = _execute_run(session, run.id, project, round_dir, artifact_dir, hyperparameters, quiet=as_json)
+        final = session.call(_stub(session).GetTrainingRun, training_pb2.GetTrainingRunRequest(run_id=run.id))
+    if as_json:
+        output.emit_json(output.to_dict(final))
+    else:
+        output.echo(f"Run {run.id} {state}." + (f" {final.message}" if final.message and state != "succeeded" else ""))
+    sys.exit(EXIT_CODES.get(state, 1))
+
+
+@train.command("_execute", hidden=True)
+@click.argument("run_id")
+@click.option("--round-dir", type=click.Path(path_type=__import__("pathlib").Path), required=True)
+@click.option("--artifact-dir", type=click.Path(path_type=__import__("pathlib").Path), required=True)
+@click.option("--hyperparameters", default="{}")
+def execute(run_id, round_dir, artifact_dir, hyperparameters) -> None:  # fmt: skip
+    """The background half of `mp train start --detach`."""
+    import json
+
+    from cli.client import open_session
+    from cli.project import load_project
+
+    with open_session() as session:
+        state = _execute_run(session, run_id, load_project(), round_dir, artifact_dir, json.loads(hyperparameters))
+    sys.exit(EXIT_CODES.get(state, 1))
+
+
+def _execute_run(session, run_id, project, round_dir, artifact_dir, hyperparameters, quiet: bool = False) -> str:
+    from cli.executor import LocalExecutor
+
+    executor = LocalExecutor(
+        call=session.call, stub=_stub(session), run_id=run_id, command=project.train_command, cwd=project.root,
+        round_dir=round_dir, artifact_dir=artifact_dir, hyperparameters=hyperparameters,
+        echo=(lambda _line: None) if quiet else output.note,
+    )  # fmt: skip
+    return executor.run()
+
+
+def _pull_round(session, round_, folder, quiet: bool):
+    """The round's files in `folder` (downloaded or resumed as needed, sha256 checked)."""
+    from cli.download import Wanted, download_all
+    from cli.progress import TransferProgress
+    from marketplace.v1 import datasets_pb2, datasets_pb2_grpc
+
+    stub = datasets_pb2_grpc.DatasetServiceStub(session.channel)
+
+    def sign(names):
+        request = datasets_pb2.CreateSignedUrlsRequest(round_number=round_.number, files=names)
+        return {u.file: u.url for u in session.call(stub.CreateSignedUrls, request).urls}
+
+    urls = sign([f.name for f in round_.files])
+    wanted = [Wanted(f.name, folder / f"{f.name}.{f.format}", f.digest.size_bytes, f.digest.sha256, urls[f.name])
+              for f in round_.files]  # fmt: skip
+    with TransferProgress({w.name: w.size for w in wanted}, enabled=not quiet) as progress:
+        download_all(wanted, lambda name: sign([name])[name], progress.update)
+    return folder
+
+
+def _spawn_executor(run_id, root, round_dir, artifact_dir, hyperparameters_json) -> None:
+    import subprocess
+
+    log = root / ".mp" / "runs" / run_id / "executor.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as sink:
+        subprocess.Popen(
+            [sys.executable, "-c", "from cli.main import main; main()", "train", "_execute", run_id,
+             "--round-dir", str(round_dir), "--artifact-dir", str(artifact_dir), "--hyperparameters",
+             hyperparameters_json],
+            cwd=root, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink, start_new_session=True,
+        )  # fmt: skip
