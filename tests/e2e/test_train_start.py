@@ -1,0 +1,115 @@
+"""`mp init` + `mp train start` through the real CLI against a real server (issue 4's local path)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.processes import BIN, ServerProcess, clean_env, run
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
+    env = clean_env(MP_DATA_DIR=str(tmp_path / "data"), MP_GRPC_ADDR="127.0.0.1:0", MP_HTTP_ADDR="127.0.0.1:0",
+                    MP_RUN_LEASE="3s")  # fmt: skip
+    if database_url.startswith("postgresql"):
+        env["MP_DATABASE_URL"] = database_url
+        assert run("mp-server", "migrate", env=env).returncode == 0
+    process = ServerProcess(env)
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def project(server: ServerProcess, tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    admin = clean_env(MP_CONFIG_DIR=str(tmp_path / "admin"), MP_API_URL=server.api_url, MP_TOKEN=server.admin_token)
+    assert run("mp", "admin", "vendors", "create", "acme", "--display-name", "Acme", env=admin).returncode == 0
+    token = run("mp", "admin", "tokens", "create", "--vendor", "acme", "--scopes", "data:read,training:write",
+                env=admin).stdout.strip()  # fmt: skip
+    env = clean_env(MP_CONFIG_DIR=str(tmp_path / "vendor"), PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+    assert run("mp", "login", "--api-url", server.api_url, env=env, input=token + "\n").returncode == 0
+    assert run("mp", "init", "--template", "runpod-signal-http", str(tmp_path / "my-model"), env=env).returncode == 0
+    folder = tmp_path / "my-model"
+    assert subprocess.run([sys.executable, "-m", "pytest", "-q"], cwd=folder, capture_output=True).returncode == 0
+    return folder, env
+
+
+def mp_in(folder: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / "mp"), *args], cwd=folder, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_a_local_run_records_metrics_and_its_model(project, tmp_path):
+    folder, env = project
+    started = mp_in(folder, env, "train", "start", "--hp", "l2=0.5", "--hp", "layers=[64,32]", "--json")
+    assert started.returncode == 0, started.stderr
+    finished = json.loads(started.stdout)
+    assert finished["state"] == "RUN_STATE_SUCCEEDED"
+    assert finished["hyperparameters"] == {"l2": 0.5, "layers": [64.0, 32.0]}
+    assert set(finished["latestMetrics"]) == {"val_corr", "val_hit_rate"}
+    model = folder / ".mp" / "runs" / finished["id"] / "artifacts" / "model.json"
+    assert finished["artifact"]["sha256"] == hashlib.sha256(model.read_bytes()).hexdigest()
+    logs = mp_in(folder, env, "train", "logs", finished["id"]).stdout
+    assert "training on" in logs
+    assert "state  succeeded" in logs
+    token = json.loads((tmp_path / "vendor" / "credentials.json").read_text())["token"]
+    for path in folder.rglob("*"):
+        if path.is_file():
+            assert token[5:25].encode() not in path.read_bytes(), f"the token leaked into {path}"
+
+
+def test_a_failing_train_script_fails_the_run_with_its_last_lines(project):
+    folder, env = project
+    script = folder / "train.py"
+    script.write_text(
+        script.read_text().replace(
+            "    model = Model.fit(", "    raise SystemExit('no convergence')\n    model = Model.fit("
+        )
+    )
+    result = mp_in(folder, env, "train", "start")
+    assert result.returncode == 1
+    listed = json.loads(mp_in(folder, env, "train", "list", "--json").stdout)
+    assert listed[0]["state"] == "RUN_STATE_FAILED"
+    assert "no convergence" in listed[0]["message"]
+    assert listed[0]["exitCode"] == 1
+
+
+def test_a_killed_executor_leaves_a_lost_run(project):
+    folder, env = project
+    script = folder / "train.py"
+    script.write_text(
+        "import os, time\n"
+        "open('train.pid', 'w').write(str(os.getpid()))\n"
+        "print('working', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    detached = mp_in(folder, env, "train", "start", "--detach")
+    assert detached.returncode == 0, detached.stderr
+    run_id = detached.stdout.strip()
+    assert run_id.startswith("run_")
+    deadline = time.monotonic() + 20
+    while json.loads(mp_in(folder, env, "train", "status", run_id, "--json").stdout)["state"] != "RUN_STATE_RUNNING":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    executor = subprocess.run(["pgrep", "-f", f"_execute {run_id}"], capture_output=True, text=True).stdout.split()
+    assert executor, "the background executor is running"
+    for pid in executor:
+        os.kill(int(pid), signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while (
+        state := json.loads(mp_in(folder, env, "train", "status", run_id, "--json").stdout)["state"]
+    ) == "RUN_STATE_RUNNING":
+        assert time.monotonic() < deadline, "the run should be lost once its lease runs out"
+        time.sleep(0.5)
+    assert state == "RUN_STATE_LOST"
+    os.kill(int((folder / "train.pid").read_text()), signal.SIGKILL)  # the orphaned train command
