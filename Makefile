@@ -58,6 +58,7 @@ bench: $(VENV)/.dev-installed ## print the benchmarks' figures
 	$(PY) -m bench.auth_overhead
 	$(PY) -m bench.gateway
 	$(PY) -m bench.datasets
+	$(PY) -m bench.training
 
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

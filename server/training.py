@@ -12,6 +12,7 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -31,18 +32,17 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 MAX_LOG_LINE = 8192
 
 
-def _add_events(
-    session: AsyncSession, run: TrainingRun, first: int, events: list[tuple[str, dict]], now: datetime
-) -> None:
-    for offset, (kind, data) in enumerate(events):
-        session.add(RunEvent(run_id=run.id, sequence=first + offset, occurred_at=now, kind=kind, data=data))
-
-
 async def record(
     session: AsyncSession, run: TrainingRun, events: list[tuple[str, dict[str, Any]]], now: datetime
 ) -> None:
+    """Appends events to the run's log: one multi-row INSERT per batch, not one ORM object per event."""
     if events:
-        _add_events(session, run, store.reserve_sequences(run, len(events)), events, now)
+        first = store.reserve_sequences(run, len(events))
+        rows = [
+            {"run_id": run.id, "sequence": first + offset, "occurred_at": now, "kind": kind, "data": data}
+            for offset, (kind, data) in enumerate(events)
+        ]
+        await session.execute(insert(RunEvent), rows)
 
 
 async def create_run(
