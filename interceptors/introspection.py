@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -86,11 +87,14 @@ class CachingIntrospector:
 
     def forget_token(self, token_id: str) -> int:
         """Drops every cached answer for the token id (on revocation); returns how many."""
-        keys = [
-            key
-            for key, answer in list(self._cache.items())
-            if answer.principal and answer.principal.token_id == token_id
-        ]
+        return self._forget(lambda principal: principal.token_id == token_id)
+
+    def forget_run(self, run_id: str) -> int:
+        """Drops cached answers for a run's tokens (they die with the run); returns how many."""
+        return self._forget(lambda principal: principal.run_id == run_id)
+
+    def _forget(self, matches: Callable[[Principal], bool]) -> int:
+        keys = [key for key, answer in list(self._cache.items()) if answer.principal and matches(answer.principal)]
         for key in keys:
             self._cache.pop(key, None)
         return len(keys)

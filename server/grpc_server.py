@@ -83,7 +83,15 @@ async def build_grpc_server(
         DatasetServicer(platform.sessions, platform.blobs, platform.signer, public_url, platform.clock), server
     )
     training_pb2_grpc.add_TrainingServiceServicer_to_server(
-        TrainingServicer(platform.sessions, platform.blobs, platform.clock, platform.settings.run_lease), server
+        TrainingServicer(
+            platform.sessions,
+            platform.blobs,
+            platform.clock,
+            platform.digester,
+            platform.settings.run_lease,
+            on_run_ended=platform.introspector.forget_run,
+        ),
+        server,
     )
     for service in SERVICES:
         if service not in IMPLEMENTED:

@@ -44,7 +44,7 @@ class DatabaseIntrospector:
                 return await self._api_principal(session, digest)
             if token_type is TokenType.DEPLOYMENT:
                 return await self._deployment_principal(session, digest)
-        return None  # run tokens arrive with the training runs
+            return await self._run_principal(session, digest)
 
     async def _api_principal(self, session: AsyncSession, digest: str) -> Principal | None:
         found = await api_tokens.find_by_digest(session, digest)
@@ -56,6 +56,24 @@ class DatabaseIntrospector:
         if token.expires_at is not None and token.expires_at.timestamp() <= self._clock():
             return None
         return api_token_principal(token, vendor)
+
+    async def _run_principal(self, session: AsyncSession, digest: str) -> Principal | None:
+        found = await api_tokens.find_run_token(session, digest)
+        if found is None:
+            return None
+        token, run, vendor = found
+        if run.state in ("succeeded", "failed", "cancelled", "lost") or token.expires_at.timestamp() <= self._clock():
+            return None  # a run token dies with its run
+        return Principal(
+            token_id=token.id,
+            kind=PrincipalKind.PRINCIPAL_KIND_RUN,
+            scopes=frozenset({"training:write"}),
+            vendor_id=vendor.id,
+            vendor_slug=vendor.slug,
+            vendor_display_name=vendor.display_name,
+            run_id=run.id,
+            expires_at=token.expires_at.timestamp(),
+        )
 
     async def _deployment_principal(self, session: AsyncSession, digest: str) -> Principal | None:
         found = await api_tokens.find_deployment_token(session, digest)

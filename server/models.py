@@ -138,6 +138,19 @@ class TrainingRun(Base):
     event_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
+class RunToken(Base):
+    """A token confined to one training run, for a remote trainer; it dies with the run."""
+
+    __tablename__ = "run_tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    hint: Mapped[str] = mapped_column(String(32))
+    run_id: Mapped[str] = mapped_column(ForeignKey("training_runs.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class RunEvent(Base):
     """What happened to a run, in order: state changes, metric points, log lines."""
 

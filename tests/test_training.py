@@ -208,3 +208,38 @@ def test_an_artifact_is_stored_with_its_size_and_sha256(runs, acme):
     stored = runs.UploadRunArtifact(upload(hashlib.sha256(data).hexdigest()), metadata=acme)
     assert (stored.artifact.size_bytes, stored.artifact.sha256) == (len(data), hashlib.sha256(data).hexdigest())
     assert stored.artifact_uri.endswith("/model.joblib")
+
+
+def test_a_run_token_reaches_its_own_run_only_and_dies_with_it(runs, acme, auth):
+    from marketplace.v1 import auth_pb2
+    from marketplace.v1.options_pb2 import PrincipalKind
+
+    run, other = start(runs, acme), start(runs, acme)
+    issued = runs.IssueRunToken(training_pb2.IssueRunTokenRequest(run_id=run.id), metadata=acme)
+    assert issued.token.startswith("mprt_")
+    remote = bearer(issued.token)
+    me = auth.WhoAmI(auth_pb2.WhoAmIRequest(), metadata=remote)
+    assert (me.kind, me.run_id, me.vendor.slug) == (PrincipalKind.PRINCIPAL_KIND_RUN, run.id, "acme")
+    runs.TransitionTrainingRun(
+        training_pb2.TransitionTrainingRunRequest(run_id=run.id, state=State.RUN_STATE_RUNNING), metadata=remote
+    )
+    runs.ReportMetrics(training_pb2.ReportMetricsRequest(
+        run_id=run.id, metrics=[training_pb2.Metric(key="corr", value=0.1)]), metadata=remote)  # fmt: skip
+    with pytest.raises(grpc.RpcError) as caught:
+        runs.GetTrainingRun(training_pb2.GetTrainingRunRequest(run_id=other.id), metadata=remote)
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    for call, request in (
+        (runs.ListTrainingRuns, training_pb2.ListTrainingRunsRequest()),
+        (runs.CreateTrainingRun, training_pb2.CreateTrainingRunRequest(task="signal")),
+        (runs.IssueRunToken, training_pb2.IssueRunTokenRequest(run_id=run.id)),
+        (auth.ListVendors, auth_pb2.ListVendorsRequest()),
+    ):
+        with pytest.raises(grpc.RpcError) as caught:
+            call(request, metadata=remote)
+        assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    runs.TransitionTrainingRun(
+        training_pb2.TransitionTrainingRunRequest(run_id=run.id, state=State.RUN_STATE_SUCCEEDED), metadata=remote
+    )
+    with pytest.raises(grpc.RpcError) as caught:  # it was cached as valid; the run's end ends it at once
+        runs.GetTrainingRun(training_pb2.GetTrainingRunRequest(run_id=run.id), metadata=remote)
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED

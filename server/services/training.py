@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 
 import grpc
@@ -17,14 +17,18 @@ from server import rounds, training
 from server.blobs import BlobStore, check_key
 from server.clock import Clock, to_datetime
 from server.convert import timestamp
-from server.errors import FailedPrecondition, InvalidArgument
+from server.errors import FailedPrecondition, InvalidArgument, NotFound
 from server.idempotency import create_once
-from server.models import RunEvent, TrainingRun
+from server.ids import new_id
+from server.models import RunEvent, RunToken, TrainingRun
 from server.pagination import read_page
+from server.store import audit
 from server.store import rounds as round_store
 from server.store import runs as store
+from server.tokens import TokenDigester, TokenType, hint, new_token
 
 WATCH_POLL = 0.25
+RUN_TOKEN_TTL = timedelta(days=7)  # a ceiling: the token dies with its run anyway
 State = training_pb2.RunState
 
 
@@ -80,14 +84,28 @@ def _owner(principal: Principal) -> str | None:
     return principal.vendor_id or None
 
 
+def _confine(principal: Principal, run_id: str) -> None:
+    """A run token reaches its own run and nothing else."""
+    if principal.run_id and principal.run_id != run_id:
+        raise NotFound(f"no training run {run_id!r}; this token belongs to another run")
+
+
 def _when(stamp, fallback: datetime) -> datetime:
     return stamp.ToDatetime(tzinfo=UTC) if stamp.seconds or stamp.nanos else fallback
 
 
 class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], blobs: BlobStore, clock: Clock, lease_seconds: float = 60.0
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        blobs: BlobStore,
+        clock: Clock,
+        digester: TokenDigester,
+        lease_seconds: float = 60.0,
+        on_run_ended: Callable[[str], object] = lambda _run_id: None,
     ) -> None:
+        self._digester = digester
+        self._on_run_ended = on_run_ended
         self._sessions = sessions
         self._blobs = blobs
         self._clock = clock
@@ -105,6 +123,8 @@ class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):
                 if locked.state == "running" and locked.lease_expires_at and locked.lease_expires_at < now:
                     await training.expire_leases(session, now)
                 run = locked
+            if run.state in training.TERMINAL:
+                self._on_run_ended(run.id)
         return run
 
     async def CreateTrainingRun(self, request, context: grpc.aio.ServicerContext) -> training_pb2.TrainingRun:
@@ -143,12 +163,14 @@ class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):
 
     async def GetTrainingRun(self, request, context: grpc.aio.ServicerContext) -> training_pb2.TrainingRun:
         principal = require_principal()
+        _confine(principal, request.run_id)
         async with self._sessions() as session:
             run = await training.require_run(session, request.run_id, _owner(principal))
         return run_proto(await self._settle(run))
 
     async def _mutate(self, run_id: str, change) -> TrainingRun:
         principal = require_principal()
+        _confine(principal, run_id)
         async with self._sessions.begin() as session:
             run = await training.require_run(session, run_id, _owner(principal), for_update=True)
             if run.state == "running" and run.lease_expires_at and run.lease_expires_at < self._now():
@@ -157,7 +179,9 @@ class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):
                 )
                 return run
             await change(session, run)
-            return run
+        if run.state in training.TERMINAL:
+            self._on_run_ended(run.id)  # its run tokens stop working here at once
+        return run
 
     async def CancelTrainingRun(self, request, context: grpc.aio.ServicerContext) -> training_pb2.TrainingRun:
         reason = request.reason or "cancelled by the vendor"
@@ -224,6 +248,7 @@ class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):
                     if header is not None:
                         raise InvalidArgument("the header must come once, first")
                     header = part.header
+                    _confine(principal, header.run_id)
                     name = header.file_name or "model.bin"
                     check_key(name)
                     if "/" in name:
@@ -257,6 +282,20 @@ class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):
         finally:
             if staged is not None:
                 staged.abandon()
+
+    async def IssueRunToken(self, request, context: grpc.aio.ServicerContext) -> training_pb2.IssueRunTokenResponse:
+        principal = require_principal()
+        now = self._now()
+        secret = new_token(TokenType.RUN)
+        async with self._sessions.begin() as session:
+            run = await training.require_run(session, request.run_id, _owner(principal))
+            if run.state in training.TERMINAL:
+                raise FailedPrecondition(f"run {run.id} already ended ({run.state}); it needs no token")
+            expires = now + RUN_TOKEN_TTL
+            session.add(RunToken(id=new_id("rtk"), digest=self._digester.digest(secret), hint=hint(secret),
+                                 run_id=run.id, created_at=now, expires_at=expires))  # fmt: skip
+            audit.record(session, actor=principal.token_id, action="run.token", target=run.id, at=now)
+        return training_pb2.IssueRunTokenResponse(token=secret, expire_time=timestamp(expires))
 
     async def WatchTrainingRun(
         self, request, context: grpc.aio.ServicerContext

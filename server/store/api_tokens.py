@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.models import ApiToken, Deployment, DeploymentToken, Vendor
+from server.models import ApiToken, Deployment, DeploymentToken, RunToken, TrainingRun, Vendor
 
 
 async def find_by_digest(session: AsyncSession, digest: str) -> tuple[ApiToken, Vendor | None] | None:
@@ -45,3 +45,15 @@ async def list_tokens(
         query = query.where(ApiToken.revoked_at.is_(None))
     rows = await session.execute(query.order_by(ApiToken.created_at, ApiToken.id).offset(offset).limit(limit))
     return [(token, vendor) for token, vendor in rows]
+
+
+async def find_run_token(session: AsyncSession, digest: str) -> tuple[RunToken, TrainingRun, Vendor] | None:
+    row = (
+        await session.execute(
+            select(RunToken, TrainingRun, Vendor)
+            .join(TrainingRun, RunToken.run_id == TrainingRun.id)
+            .join(Vendor, TrainingRun.vendor_id == Vendor.id)
+            .where(RunToken.digest == digest)
+        )
+    ).first()
+    return (row[0], row[1], row[2]) if row else None

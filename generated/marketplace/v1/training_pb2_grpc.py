@@ -79,6 +79,11 @@ class TrainingServiceStub:
                 request_serializer=marketplace_dot_v1_dot_training__pb2.UploadRunArtifactRequest.SerializeToString,
                 response_deserializer=marketplace_dot_v1_dot_training__pb2.TrainingRun.FromString,
                 _registered_method=True)
+        self.IssueRunToken = channel.unary_unary(
+                '/marketplace.v1.TrainingService/IssueRunToken',
+                request_serializer=marketplace_dot_v1_dot_training__pb2.IssueRunTokenRequest.SerializeToString,
+                response_deserializer=marketplace_dot_v1_dot_training__pb2.IssueRunTokenResponse.FromString,
+                _registered_method=True)
         self.WatchTrainingRun = channel.unary_stream(
                 '/marketplace.v1.TrainingService/WatchTrainingRun',
                 request_serializer=marketplace_dot_v1_dot_training__pb2.WatchTrainingRunRequest.SerializeToString,
@@ -147,6 +152,14 @@ class TrainingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def IssueRunToken(self, request, context):
+        """A token that can report on this run only (for remote trainers such as RunPod pods). It stops
+        working when the run ends. Shown once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def WatchTrainingRun(self, request, context):
         """Events of a run from `after_sequence` on, then live ones until the run ends.
         """
@@ -201,6 +214,11 @@ def add_TrainingServiceServicer_to_server(servicer, server):
                     servicer.UploadRunArtifact,
                     request_deserializer=marketplace_dot_v1_dot_training__pb2.UploadRunArtifactRequest.FromString,
                     response_serializer=marketplace_dot_v1_dot_training__pb2.TrainingRun.SerializeToString,
+            ),
+            'IssueRunToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssueRunToken,
+                    request_deserializer=marketplace_dot_v1_dot_training__pb2.IssueRunTokenRequest.FromString,
+                    response_serializer=marketplace_dot_v1_dot_training__pb2.IssueRunTokenResponse.SerializeToString,
             ),
             'WatchTrainingRun': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchTrainingRun,
@@ -451,6 +469,33 @@ class TrainingService:
             '/marketplace.v1.TrainingService/UploadRunArtifact',
             marketplace_dot_v1_dot_training__pb2.UploadRunArtifactRequest.SerializeToString,
             marketplace_dot_v1_dot_training__pb2.TrainingRun.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IssueRunToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketplace.v1.TrainingService/IssueRunToken',
+            marketplace_dot_v1_dot_training__pb2.IssueRunTokenRequest.SerializeToString,
+            marketplace_dot_v1_dot_training__pb2.IssueRunTokenResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -44,6 +44,10 @@ class TrainingServiceStub:
     AppendRunLogs: _grpc.UnaryUnaryMultiCallable[_training_pb2.AppendRunLogsRequest, _training_pb2.AppendRunLogsResponse]
     UploadRunArtifact: _grpc.StreamUnaryMultiCallable[_training_pb2.UploadRunArtifactRequest, _training_pb2.TrainingRun]
     """Uploads the run's model artifact: a header message, then chunks."""
+    IssueRunToken: _grpc.UnaryUnaryMultiCallable[_training_pb2.IssueRunTokenRequest, _training_pb2.IssueRunTokenResponse]
+    """A token that can report on this run only (for remote trainers such as RunPod pods). It stops
+    working when the run ends. Shown once.
+    """
     WatchTrainingRun: _grpc.UnaryStreamMultiCallable[_training_pb2.WatchTrainingRunRequest, _training_pb2.RunEvent]
     """Events of a run from `after_sequence` on, then live ones until the run ends."""
 
@@ -63,6 +67,10 @@ class TrainingServiceAsyncStub(TrainingServiceStub):
     AppendRunLogs: _aio.UnaryUnaryMultiCallable[_training_pb2.AppendRunLogsRequest, _training_pb2.AppendRunLogsResponse]  # type: ignore[assignment]
     UploadRunArtifact: _aio.StreamUnaryMultiCallable[_training_pb2.UploadRunArtifactRequest, _training_pb2.TrainingRun]  # type: ignore[assignment]
     """Uploads the run's model artifact: a header message, then chunks."""
+    IssueRunToken: _aio.UnaryUnaryMultiCallable[_training_pb2.IssueRunTokenRequest, _training_pb2.IssueRunTokenResponse]  # type: ignore[assignment]
+    """A token that can report on this run only (for remote trainers such as RunPod pods). It stops
+    working when the run ends. Shown once.
+    """
     WatchTrainingRun: _aio.UnaryStreamMultiCallable[_training_pb2.WatchTrainingRunRequest, _training_pb2.RunEvent]  # type: ignore[assignment]
     """Events of a run from `after_sequence` on, then live ones until the run ends."""
 
@@ -133,6 +141,16 @@ class TrainingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_training_pb2.TrainingRun, _abc.Awaitable[_training_pb2.TrainingRun]]:
         """Uploads the run's model artifact: a header message, then chunks."""
+
+    @_abc_1.abstractmethod
+    def IssueRunToken(
+        self,
+        request: _training_pb2.IssueRunTokenRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_training_pb2.IssueRunTokenResponse, _abc.Awaitable[_training_pb2.IssueRunTokenResponse]]:
+        """A token that can report on this run only (for remote trainers such as RunPod pods). It stops
+        working when the run ends. Shown once.
+        """
 
     @_abc_1.abstractmethod
     def WatchTrainingRun(
