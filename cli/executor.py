@@ -52,12 +52,12 @@ class LocalExecutor:
 
         return getattr(training_pb2, name)(**fields)
 
-    def _transition(self, state: str, message: str = "", exit_code: int = 0) -> Any:
+    def _transition(self, state: str, message: str = "", exit_code: int = 0, external_id: str = "") -> Any:
         from marketplace.v1 import training_pb2
 
         request = training_pb2.TransitionTrainingRunRequest(
             run_id=self.run_id, state=training_pb2.RunState.Value(f"RUN_STATE_{state.upper()}"), message=message,
-            exit_code=exit_code,
+            exit_code=exit_code, external_id=external_id,
         )  # fmt: skip
         return self._call(self._stub.TransitionTrainingRun, request)
 
@@ -65,7 +65,7 @@ class LocalExecutor:
         """Runs the command to its end; returns the run's final state."""
         self._artifacts.mkdir(parents=True, exist_ok=True)
         beat = self._heartbeat()
-        self._transition("running")
+        self._transition("running", external_id=os.environ.get("RUNPOD_POD_ID", ""))  # set inside a RunPod pod
         env = {k: v for k, v in os.environ.items() if k not in ("MP_TOKEN", "MP_API_URL", "MP_CONFIG_DIR")}
         env.update(
             MP_RUN_ID=self.run_id, MP_ROUND_DIR=str(self._round_dir), MP_ARTIFACT_DIR=str(self._artifacts),

@@ -67,7 +67,7 @@ class DatabaseIntrospector:
         return Principal(
             token_id=token.id,
             kind=PrincipalKind.PRINCIPAL_KIND_RUN,
-            scopes=frozenset({"training:write"}),
+            scopes=frozenset({"training:write", "data:read"}),  # a remote trainer reads its round
             vendor_id=vendor.id,
             vendor_slug=vendor.slug,
             vendor_display_name=vendor.display_name,

@@ -216,10 +216,11 @@ def start(task, round_ref, hps, provider, gpu, detach, as_json) -> None:  # fmt:
     from cli.rounds_view import fetch_round, parse_round
     from marketplace.v1 import training_pb2
 
-    if provider == "runpod":
-        raise click.ClickException("the RunPod provider is not built yet; train with --provider local")
     project = load_project()
     hyperparameters = dict(parse_hyperparameter(text) for text in hps)
+    if provider == "runpod":
+        _start_on_runpod(project, round_ref, task, hyperparameters, gpu or project.gpu, detach, as_json)
+        return
     with open_session() as session:
         round_ = fetch_round(session, parse_round(round_ref))
         round_dir = _pull_round(session, round_, project.root / ".mp" / "rounds" / f"round-{round_.number}", as_json)
@@ -305,3 +306,135 @@ def _spawn_executor(run_id, root, round_dir, artifact_dir, hyperparameters_json)
              hyperparameters_json],
             cwd=root, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink, start_new_session=True,
         )  # fmt: skip
+
+
+def _start_on_runpod(project, round_ref, task, hyperparameters, gpu, detach, as_json) -> None:
+    """Creates the run, a token for it alone, and a RunPod pod that trains; follows it to the end."""
+    import json
+    import uuid
+
+    from google.protobuf import json_format, struct_pb2
+
+    from cli.client import open_session
+    from cli.rounds_view import fetch_round, parse_round
+    from cli.runpod import RunPodClient, RunPodError, api_key, training_pod_spec
+    from marketplace.v1 import training_pb2
+
+    if not project.image or "YOUR-ORG" in project.image:
+        raise click.ClickException("mp.yaml's image is not set: build the Dockerfile, push it, and put its name there")
+    if not gpu:
+        raise click.ClickException("say which GPU: --gpu 'NVIDIA A40' (or resources.gpu in mp.yaml)")
+    try:
+        runpod = RunPodClient(api_key())
+    except RunPodError as error:
+        raise click.ClickException(str(error)) from None
+    with open_session() as session:
+        stub = _stub(session)
+        round_ = fetch_round(session, parse_round(round_ref))
+        request = training_pb2.CreateTrainingRunRequest(
+            request_id=str(uuid.uuid4()), task=task or project.task, round_number=round_.number, provider="runpod",
+            gpu_type=gpu, project=project.name,
+        )  # fmt: skip
+        for key, value in hyperparameters.items():
+            request.hyperparameters[key].CopyFrom(json_format.ParseDict(value, struct_pb2.Value()))  # type: ignore[arg-type]
+        run = session.call(stub.CreateTrainingRun, request)
+        token = session.call(stub.IssueRunToken, training_pb2.IssueRunTokenRequest(run_id=run.id)).token
+        env = {  # the run's own token: never the vendor's
+            "MP_API_URL": session.endpoint.api_url, "MP_RUN_ID": run.id, "MP_TOKEN": token,
+            "MP_ROUND": str(round_.number), "MP_HYPERPARAMETERS": json.dumps(hyperparameters),
+        }  # fmt: skip
+        try:
+            pod = runpod.create_pod(training_pod_spec(name=f"mp-{run.id}", image=project.image, gpu=gpu, env=env))
+        except RunPodError as error:
+            failed = training_pb2.TransitionTrainingRunRequest(
+                run_id=run.id, state=training_pb2.RunState.RUN_STATE_FAILED, message=str(error)[:2000]
+            )
+            session.call(stub.TransitionTrainingRun, failed)
+            raise click.ClickException(f"{error}. Run {run.id} is marked failed.") from None
+        output.note(f"run {run.id}: RunPod pod {pod['id']} ({gpu}, {project.image})")
+        if detach:
+            output.emit_json(output.to_dict(run)) if as_json else output.echo(run.id)
+            return
+        state = _follow_pod(session, runpod, run.id, pod["id"], quiet=as_json)
+        final = session.call(stub.GetTrainingRun, training_pb2.GetTrainingRunRequest(run_id=run.id))
+    if as_json:
+        output.emit_json(output.to_dict(final))
+    else:
+        output.echo(f"Run {run.id} {state}." + (f" {final.message}" if final.message and state != "succeeded" else ""))
+    sys.exit(EXIT_CODES.get(state, 1))
+
+
+def _follow_pod(session, runpod, run_id: str, pod_id: str, quiet: bool, every: float = 1.0) -> str:
+    """Prints the run's events until it ends, then terminates the pod. A pod that stops first fails
+    the run; Ctrl-C cancels the run and terminates the pod."""
+    import threading
+    import time
+
+    from cli.runpod import RunPodError
+    from marketplace.v1 import training_pb2
+
+    stub = _stub(session)
+    if not quiet:
+        watch = training_pb2.WatchTrainingRunRequest(run_id=run_id)
+        stream = stub.WatchTrainingRun(watch, metadata=session.metadata)
+
+        def show() -> None:
+            import grpc
+
+            try:
+                for event in stream:
+                    _print_event(event, False)
+            except grpc.RpcError:
+                pass  # the channel closed as the command ends
+
+        threading.Thread(target=show, daemon=True).start()
+    state = "queued"
+    try:
+        while True:
+            run = session.call(stub.GetTrainingRun, training_pb2.GetTrainingRunRequest(run_id=run_id))
+            state = _state(run)
+            if state in EXIT_CODES:
+                break
+            pod = runpod.get_pod(pod_id)
+            if pod.get("desiredStatus") in ("EXITED", "TERMINATED"):
+                time.sleep(every)  # its last report may still be on the way
+                run = session.call(stub.GetTrainingRun, training_pb2.GetTrainingRunRequest(run_id=run_id))
+                state = _state(run)
+                if state not in EXIT_CODES:
+                    message = f"the RunPod pod {pod_id} stopped ({pod.get('desiredStatus')}) before the run ended"
+                    session.call(stub.TransitionTrainingRun, training_pb2.TransitionTrainingRunRequest(
+                        run_id=run_id, state=training_pb2.RunState.RUN_STATE_FAILED, message=message))  # fmt: skip
+                    state = "failed"
+                break
+            time.sleep(every)
+    except KeyboardInterrupt:
+        cancel = training_pb2.CancelTrainingRunRequest(run_id=run_id, reason="interrupted (Ctrl-C)")
+        session.call(stub.CancelTrainingRun, cancel)
+        state = "cancelled"
+    finally:
+        try:
+            runpod.terminate_pod(pod_id)
+        except RunPodError as error:
+            output.note(f"could not terminate pod {pod_id}: {error}; terminate it in RunPod's console")
+    return state
+
+
+@train.command("_remote", hidden=True)
+def remote() -> None:
+    """Inside a RunPod pod: pull the round and train, reporting with the run's own token."""
+    import json
+    import os
+
+    from cli.client import open_session
+    from cli.project import load_project
+    from cli.rounds_view import fetch_round
+
+    run_id = os.environ["MP_RUN_ID"]
+    project = load_project()
+    with open_session() as session:  # MP_API_URL and MP_TOKEN (the run token) from the pod's environment
+        round_ = fetch_round(session, int(os.environ.get("MP_ROUND", "0")))
+        round_dir = _pull_round(session, round_, project.root / ".mp" / "rounds" / f"round-{round_.number}", True)
+        artifacts = project.root / ".mp" / "runs" / run_id / "artifacts"
+        state = _execute_run(session, run_id, project, round_dir, artifacts,
+                             json.loads(os.environ.get("MP_HYPERPARAMETERS", "{}")))  # fmt: skip
+    sys.exit(EXIT_CODES.get(state, 1))

@@ -113,3 +113,38 @@ def test_a_killed_executor_leaves_a_lost_run(project):
         time.sleep(0.5)
     assert state == "RUN_STATE_LOST"
     os.kill(int((folder / "train.pid").read_text()), signal.SIGKILL)  # the orphaned train command
+
+
+def test_a_runpod_run_trains_in_a_pod_with_a_token_of_its_own(project, tmp_path):
+    from tests.fakes.runpod_api import FakeRunPod
+
+    folder, env = project
+    image = "ghcr.io/acme/my-model:1"
+    (folder / "mp.yaml").write_text((folder / "mp.yaml").read_text().replace("ghcr.io/YOUR-ORG/my-model:latest", image))
+    fake = FakeRunPod(key="rp-secret-key-123", images={image: folder}, workdir=tmp_path / "pods", path_prefix=str(BIN))
+    fake.start()
+    try:
+        env = {**env, "RUNPOD_API_KEY": "rp-secret-key-123", "RUNPOD_API_BASE_URL": fake.base_url}
+        result = mp_in(folder, env, "train", "start", "--provider", "runpod", "--gpu", "NVIDIA A40", "--hp", "l2=2")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "rp-secret-key-123" not in result.stdout + result.stderr
+        method, path, body = fake.requests[0]
+        assert (method, path) == ("POST", "/pods")
+        assert body["imageName"] == image
+        assert body["gpuTypeIds"] == ["NVIDIA A40"]
+        assert body["env"]["MP_TOKEN"].startswith("mprt_")  # the run's own token, not the vendor's
+        vendor_token = json.loads((tmp_path / "vendor" / "credentials.json").read_text())["token"]
+        assert vendor_token not in json.dumps(body)
+        assert ("DELETE", f"/pods/{next(iter(fake.pods))}", None) in fake.requests  # terminated at the end
+        listed = json.loads(mp_in(folder, env, "train", "list", "--json").stdout)[0]
+        assert listed["state"] == "RUN_STATE_SUCCEEDED"
+        assert listed["provider"] == "runpod"
+        assert listed["externalId"] == next(iter(fake.pods))
+        assert "val_corr" in listed["latestMetrics"]
+        assert listed["artifact"]["sha256"]
+        refused = mp_in(folder, env, "train", "start", "--provider", "runpod", "--gpu", "NVIDIA H999")
+        assert refused.returncode == 1
+        assert "unknown GPU type" in refused.stderr
+        assert "is marked failed" in refused.stderr
+    finally:
+        fake.stop()
