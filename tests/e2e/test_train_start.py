@@ -148,3 +148,29 @@ def test_a_runpod_run_trains_in_a_pod_with_a_token_of_its_own(project, tmp_path)
         assert "is marked failed" in refused.stderr
     finally:
         fake.stop()
+
+
+def test_ctrl_c_cancels_the_run_and_stops_the_train_command(project):
+    folder, env = project
+    (folder / "train.py").write_text(
+        "import os, time\n"
+        "open('train.pid', 'w').write(str(os.getpid()))\n"
+        "print('working', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    started = subprocess.Popen([str(BIN / "mp"), "train", "start"], cwd=folder, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not (folder / "train.pid").exists():
+        assert time.monotonic() < deadline, "the train command should have started"
+        time.sleep(0.1)
+    time.sleep(0.5)
+    started.send_signal(signal.SIGINT)
+    out, err = started.communicate(timeout=30)
+    assert started.returncode == 130, err
+    listed = json.loads(mp_in(folder, env, "train", "list", "--json").stdout)[0]
+    assert listed["state"] == "RUN_STATE_CANCELLED"
+    assert listed["message"] == "interrupted (Ctrl-C)"
+    pid = int((folder / "train.pid").read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # the train command is gone too
