@@ -26,6 +26,15 @@ class StoredFile:
     sha256: str
 
 
+def check_arrived(stored: StoredFile, expected_size: int, expected_sha256: str, what: str) -> None:
+    """Refuses bytes that do not match what the sender declared (when it declared a digest)."""
+    if expected_sha256 and (stored.sha256, stored.size_bytes) != (expected_sha256, expected_size):
+        raise InvalidArgument(
+            f"{what} arrived damaged: {stored.size_bytes} bytes, sha256 {stored.sha256}; "
+            f"expected {expected_size} bytes, sha256 {expected_sha256}. Nothing was stored."
+        )
+
+
 class UnsafeKey(InvalidArgument):
     """A key that would reach outside the store."""
 

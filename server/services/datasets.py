@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from interceptors.principal import require_principal
 from marketplace.v1 import common_pb2, datasets_pb2, datasets_pb2_grpc
 from server import rounds
-from server.blobs import BlobStore, StagedWrite
+from server.blobs import BlobStore, StagedWrite, check_arrived
 from server.clock import Clock, to_datetime
 from server.convert import timestamp
 from server.errors import InvalidArgument, NotFound, Unimplemented
@@ -141,12 +141,7 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
                 if write is None:
                     raise InvalidArgument(f"file {declared.name!r} was declared but no bytes arrived")
                 stored = await asyncio.to_thread(write.finish)
-                expected = declared.digest
-                if expected.sha256 and (stored.sha256, stored.size_bytes) != (expected.sha256, expected.size_bytes):
-                    raise InvalidArgument(
-                        f"file {declared.name!r} arrived damaged: {stored.size_bytes} bytes, sha256 {stored.sha256}; "
-                        f"expected {expected.size_bytes} bytes, sha256 {expected.sha256}. Nothing was published."
-                    )
+                check_arrived(stored, declared.digest.size_bytes, declared.digest.sha256, f"file {declared.name!r}")
                 planned.append(
                     rounds.PlannedFile(declared.name, declared.format or "parquet", stored.size_bytes, stored.sha256,
                                        list(declared.columns), declared.row_count)

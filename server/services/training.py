@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from interceptors.principal import Principal, require_principal
 from marketplace.v1 import common_pb2, training_pb2, training_pb2_grpc
 from server import rounds, training
-from server.blobs import BlobStore, check_key
+from server.blobs import BlobStore, check_arrived, check_key
 from server.clock import Clock, to_datetime
 from server.convert import timestamp
 from server.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -263,12 +263,7 @@ class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):
             if header is None or staged is None:
                 raise InvalidArgument("nothing was sent: the first message must be the header")
             stored = await asyncio.to_thread(staged.finish)
-            expected = header.expected
-            if expected.sha256 and (expected.sha256, expected.size_bytes) != (stored.sha256, stored.size_bytes):
-                raise InvalidArgument(
-                    f"the artifact arrived damaged: {stored.size_bytes} bytes, sha256 {stored.sha256}; expected "
-                    f"{expected.size_bytes} bytes, sha256 {expected.sha256}"
-                )
+            check_arrived(stored, header.expected.size_bytes, header.expected.sha256, "the artifact")
             key = f"runs/{header.run_id}/{uuid.uuid4().hex[:12]}/{header.file_name or 'model.bin'}"
             await asyncio.to_thread(self._blobs.commit, staged, key)
             try:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.processes import BIN, ServerProcess, clean_env, run
+from tests.e2e.processes import BIN, ServerProcess, clean_env, start_server
 
 pytestmark = pytest.mark.e2e
 
@@ -34,12 +34,7 @@ def write_prices(folder: Path, symbols=("AAPL", "MSFT"), bars: int = 120) -> lis
 
 @pytest.fixture
 def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    env = clean_env(MP_DATA_DIR=str(tmp_path / "data"), MP_GRPC_ADDR="127.0.0.1:0", MP_HTTP_ADDR="127.0.0.1:0",
-                    MP_DEMO_ROUND="false")  # fmt: skip
-    if database_url.startswith("postgresql"):
-        env["MP_DATABASE_URL"] = database_url
-        assert run("mp-server", "migrate", env=env).returncode == 0
-    process = ServerProcess(env)
+    process = start_server(database_url, tmp_path / "data", MP_DEMO_ROUND="false")
     yield process
     process.stop()
 

@@ -16,7 +16,7 @@ import pytest
 
 from marketplace.v1 import auth_pb2_grpc, training_pb2, training_pb2_grpc
 from tests.conftest import create_vendor_token
-from tests.e2e.processes import BIN, ServerProcess, clean_env, run
+from tests.e2e.processes import BIN, ServerProcess, clean_env, run, start_server
 from tests.support import bearer
 
 pytestmark = pytest.mark.e2e
@@ -25,11 +25,7 @@ State = training_pb2.RunState
 
 @pytest.fixture
 def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    env = clean_env(MP_DATA_DIR=str(tmp_path / "data"), MP_GRPC_ADDR="127.0.0.1:0", MP_HTTP_ADDR="127.0.0.1:0")
-    if database_url.startswith("postgresql"):
-        env["MP_DATABASE_URL"] = database_url
-        assert run("mp-server", "migrate", env=env).returncode == 0
-    process = ServerProcess(env)
+    process = start_server(database_url, tmp_path / "data")
     yield process
     process.stop()
 
