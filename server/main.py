@@ -31,11 +31,11 @@ def _run_async(coroutine):
         return None
 
 
-def _print_token_box(token: str, heading: str) -> None:
+def _print_token_box(token: str, heading: str, api_url: str = "http://HOST:3010") -> None:
     click.echo(
         f"\n{heading}\n\n    {token}\n\n"
         "It is shown only now; the server keeps only a digest. Log in with:\n"
-        f"    mp login --api-url http://<MP_HTTP_ADDR> --token {token}\n",
+        f"    mp login --api-url {api_url} --token {token}\n",
     )
 
 
@@ -63,9 +63,11 @@ def run() -> None:
     configure_logging(settings.log_level)
 
     def ready(listening: Listening) -> None:
-        if listening.admin_token:
-            _print_token_box(listening.admin_token, "First start: this is the admin token.")
         http_host = settings.http_addr.rpartition(":")[0]
+        local = "localhost" if http_host in ("0.0.0.0", "127.0.0.1") else http_host
+        api_url = settings.public_url or f"http://{local}:{listening.http_port}"
+        if listening.admin_token:
+            _print_token_box(listening.admin_token, "First start: this is the admin token.", api_url)
         click.echo(f"mp-server {_version()}: data in {settings.data_dir}")
         click.echo(f"gRPC listening on {settings.grpc_addr.rpartition(':')[0]}:{listening.grpc_port}")
         click.echo(f"HTTP listening on http://{http_host}:{listening.http_port}")
