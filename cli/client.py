@@ -87,8 +87,13 @@ def current_credentials() -> Credentials:
     env_url, env_token = os.environ.get("MP_API_URL"), os.environ.get("MP_TOKEN")
     if stored is None and not env_token:
         raise click.ClickException("not logged in. Run: mp login --api-url http://HOST:3010 (or set MP_TOKEN)")
-    if env_url and (stored is None or env_url != stored.api_url):
-        return Credentials(api_url=env_url, token=env_token or (stored.token if stored else ""))
+    if env_url and (stored is None or env_url.rstrip("/") != stored.api_url):
+        if not env_token:  # a stored token goes only to the server it was stored for
+            raise click.ClickException(
+                f"MP_API_URL ({env_url}) is not the server you logged in to ({stored.api_url if stored else '-'}); "
+                "set MP_TOKEN for it too, or run mp login --api-url " + env_url
+            )
+        return Credentials(api_url=env_url, token=env_token)
     base = stored or Credentials(api_url=config.DEFAULT_API_URL, token="")
     return Credentials(base.api_url, env_token or base.token, base.grpc_target, base.tls)
 

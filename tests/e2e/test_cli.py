@@ -143,3 +143,11 @@ def test_version_and_help(cli_env: dict[str, str]):
     for command in ("login", "whoami", "admin"):
         assert command in help_text
     assert "--scopes" in mp("admin", "tokens", "create", "--help", env=cli_env).stdout
+
+
+def test_a_stored_token_is_not_sent_to_another_server(mp_server: ServerProcess, cli_env: dict[str, str]):
+    mp("login", "--api-url", mp_server.api_url, "--token", mp_server.admin_token, env=cli_env)
+    elsewhere = {**cli_env, "MP_API_URL": "http://127.0.0.1:9"}
+    result = mp("whoami", env=elsewhere, ok=False)
+    assert result.returncode == 1
+    assert "is not the server you logged in to" in result.stderr
