@@ -22,6 +22,7 @@ class Credentials:
     token: str
     grpc_target: str = ""  # resolved at login; empty: ask the gateway's discovery endpoint
     tls: bool = False
+    runpod_api_key: str = ""  # for --provider runpod; RUNPOD_API_KEY takes precedence
 
 
 def config_dir() -> Path:
@@ -36,7 +37,8 @@ def load_stored() -> Credentials | None:
     path = credentials_path()
     try:
         data = json.loads(path.read_text())
-        return Credentials(**{k: data[k] for k in ("api_url", "token", "grpc_target", "tls") if k in data})
+        fields = ("api_url", "token", "grpc_target", "tls", "runpod_api_key")
+        return Credentials(**{k: data[k] for k in fields if k in data})
     except FileNotFoundError:
         return None
     except (ValueError, TypeError, KeyError):

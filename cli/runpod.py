@@ -24,16 +24,22 @@ class RunPodError(Exception):
 
 
 def api_key() -> str:
+    """RUNPOD_API_KEY, else the key `mp login --runpod-api-key` stored, else RunPod's own config."""
+    from cli import config
+
     key = os.environ.get("RUNPOD_API_KEY", "")
     if key:
         return key
-    config = Path.home() / ".runpod" / "config.toml"
-    if config.exists():
+    stored = config.load_stored()
+    if stored is not None and stored.runpod_api_key:
+        return stored.runpod_api_key
+    runpod_config = Path.home() / ".runpod" / "config.toml"  # RunPod's own tools keep it here
+    if runpod_config.exists():
         try:
-            return str(tomllib.loads(config.read_text()).get("default", {}).get("api_key", ""))
+            return str(tomllib.loads(runpod_config.read_text()).get("default", {}).get("api_key", ""))
         except tomllib.TOMLDecodeError:
             pass
-    raise RunPodError("no RunPod API key: set RUNPOD_API_KEY, or store one with RunPod's `runpodctl config`")
+    raise RunPodError("no RunPod API key: set RUNPOD_API_KEY, or store one with mp login --runpod-api-key")
 
 
 class RunPodClient:

@@ -40,8 +40,12 @@ def _whoami(session):
     "--token",
     help="Your API token. Omit it to be prompted (hidden input), or pipe it in on stdin.",
 )
+@click.option(
+    "--runpod-api-key",
+    help="Also keep a RunPod API key (for mp train start --provider runpod). '-' prompts for it (hidden).",
+)
 @json_option
-def login(api_url: str, token: str | None, as_json: bool) -> None:
+def login(api_url: str, token: str | None, runpod_api_key: str | None, as_json: bool) -> None:
     """Check a token against the marketplace and store it for later commands.
 
     The credentials file is written with mode 0600 under MP_CONFIG_DIR (default: your user config
@@ -69,8 +73,15 @@ def login(api_url: str, token: str | None, as_json: bool) -> None:
         principal = _whoami(session)
     finally:
         session.close()
+    if runpod_api_key == "-":
+        runpod_api_key = click.prompt("RunPod API key", hide_input=True, err=True)
+    previous = config.load_stored()
     credentials = config.Credentials(
-        api_url=api_url.rstrip("/"), token=token, grpc_target=endpoint.grpc_target, tls=endpoint.tls
+        api_url=api_url.rstrip("/"),
+        token=token,
+        grpc_target=endpoint.grpc_target,
+        tls=endpoint.tls,
+        runpod_api_key=runpod_api_key or (previous.runpod_api_key if previous else ""),
     )
     path = config.save(credentials)
     if as_json:

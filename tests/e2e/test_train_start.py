@@ -137,6 +137,16 @@ def test_a_runpod_run_trains_in_a_pod_with_a_token_of_its_own(project, tmp_path)
         assert listed["externalId"] == next(iter(fake.pods))
         assert "val_corr" in listed["latestMetrics"]
         assert listed["artifact"]["sha256"]
+        # The key can live in the CLI's own credentials instead of the environment.
+        login = subprocess.run(
+            [str(BIN / "mp"), "login", "--api-url",
+             json.loads((tmp_path / "vendor" / "credentials.json").read_text())["api_url"],
+             "--runpod-api-key", "rp-secret-key-123"],
+            env={k: v for k, v in env.items() if k != "RUNPOD_API_KEY"}, input=vendor_token + "\n",
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert login.returncode == 0, login.stderr
+        env = {k: v for k, v in env.items() if k != "RUNPOD_API_KEY"}
         refused = mp_in(folder, env, "train", "start", "--provider", "runpod", "--gpu", "NVIDIA H999")
         assert refused.returncode == 1
         assert "unknown GPU type" in refused.stderr
