@@ -70,40 +70,15 @@ def pull(round_ref: str, dest: Path | None, files: tuple[str, ...], parallel: in
     interruption: it resumes from the bytes on disk and skips files that are complete.
     """
     from cli.client import open_session
-    from cli.download import DownloadFailed, Wanted, download_all
-    from cli.progress import TransferProgress
-    from marketplace.v1 import datasets_pb2, datasets_pb2_grpc
+    from cli.pull import pull_round
 
     rate = _parse_rate(limit_rate)
     with open_session() as session:
         round_ = fetch_round(session, parse_round(round_ref))
-        by_name = {f.name: f for f in round_.files}
-        unknown = [name for name in files if name not in by_name]
-        if unknown:
-            raise click.ClickException(
-                f"round {round_.number} has no file {', '.join(unknown)}; it has {', '.join(by_name)}"
-            )
-        stub = datasets_pb2_grpc.DatasetServiceStub(session.channel)
-
-        def sign(names: list[str]):
-            request = datasets_pb2.CreateSignedUrlsRequest(round_number=round_.number, files=names)
-            return {u.file: u.url for u in session.call(stub.CreateSignedUrls, request).urls}
-
-        names = list(files) or list(by_name)
-        urls = sign(names)
         folder = _dest(dest, round_.number)
-        wanted = [
-            Wanted(name, folder / f"{name}.{by_name[name].format}", by_name[name].digest.size_bytes,
-                   by_name[name].digest.sha256, urls[name])
-            for name in names
-        ]  # fmt: skip
-        with TransferProgress({w.name: w.size for w in wanted}, enabled=not as_json) as progress:
-            try:
-                outcomes = download_all(
-                    wanted, lambda name: sign([name])[name], progress.update, parallel=parallel, rate_limit=rate
-                )
-            except DownloadFailed as error:
-                raise click.ClickException(f"{error}. Run the same command again to resume.") from None
+        outcomes = pull_round(
+            session, round_, folder, list(files), parallel=parallel, rate_limit=rate, show_progress=not as_json
+        )
     if as_json:
         output.emit_json({"round": round_.number, "dest": str(folder), "files": [o.__dict__ for o in outcomes]})
         return

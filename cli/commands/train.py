@@ -276,21 +276,9 @@ def _execute_run(session, run_id, project, round_dir, artifact_dir, hyperparamet
 
 def _pull_round(session, round_, folder, quiet: bool):
     """The round's files in `folder` (downloaded or resumed as needed, sha256 checked)."""
-    from cli.download import Wanted, download_all
-    from cli.progress import TransferProgress
-    from marketplace.v1 import datasets_pb2, datasets_pb2_grpc
+    from cli.pull import pull_round
 
-    stub = datasets_pb2_grpc.DatasetServiceStub(session.channel)
-
-    def sign(names):
-        request = datasets_pb2.CreateSignedUrlsRequest(round_number=round_.number, files=names)
-        return {u.file: u.url for u in session.call(stub.CreateSignedUrls, request).urls}
-
-    urls = sign([f.name for f in round_.files])
-    wanted = [Wanted(f.name, folder / f"{f.name}.{f.format}", f.digest.size_bytes, f.digest.sha256, urls[f.name])
-              for f in round_.files]  # fmt: skip
-    with TransferProgress({w.name: w.size for w in wanted}, enabled=not quiet) as progress:
-        download_all(wanted, lambda name: sign([name])[name], progress.update)
+    pull_round(session, round_, folder, show_progress=not quiet)
     return folder
 
 

@@ -1,0 +1,48 @@
+"""Pulling a round's files into a folder: signed links, verified resumable downloads, progress.
+
+Shared by `mp data pull` and `mp train start` (which pulls before it trains, locally or in a pod).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cli.download import DownloadFailed, Outcome, Wanted, download_all
+from cli.progress import TransferProgress
+
+
+def pull_round(
+    session, round_, folder: Path, names: list[str] | None = None, *, parallel: int = 4, rate_limit: float = 0,
+    show_progress: bool = True,
+) -> list[Outcome]:  # fmt: skip
+    """Downloads `names` (default: every file) of `round_` into `folder`, each sha256-checked."""
+    from marketplace.v1 import datasets_pb2, datasets_pb2_grpc
+
+    by_name = {f.name: f for f in round_.files}
+    names = names or list(by_name)
+    unknown = [name for name in names if name not in by_name]
+    if unknown:
+        raise click.ClickException(
+            f"round {round_.number} has no file {', '.join(unknown)}; it has {', '.join(by_name)}"
+        )
+    stub = datasets_pb2_grpc.DatasetServiceStub(session.channel)
+
+    def sign(wanted_names: list[str]) -> dict[str, str]:
+        request = datasets_pb2.CreateSignedUrlsRequest(round_number=round_.number, files=wanted_names)
+        return {u.file: u.url for u in session.call(stub.CreateSignedUrls, request).urls}
+
+    urls = sign(names)
+    wanted = [
+        Wanted(name, folder / f"{name}.{by_name[name].format}", by_name[name].digest.size_bytes,
+               by_name[name].digest.sha256, urls[name])
+        for name in names
+    ]  # fmt: skip
+    with TransferProgress({w.name: w.size for w in wanted}, enabled=show_progress) as progress:
+        try:
+            return download_all(
+                wanted, lambda name: sign([name])[name], progress.update, parallel=parallel, rate_limit=rate_limit
+            )
+        except DownloadFailed as error:
+            raise click.ClickException(f"{error}. Run the same command again to resume.") from None
