@@ -28,6 +28,7 @@ TRANSITIONS = {
     "running": frozenset({"succeeded", "failed", "cancelled", "lost"}),
 }
 PROVIDERS = ("local", "runpod")
+LOST_MESSAGE = "no heartbeat before the lease ran out; the executor is gone"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 MAX_LOG_LINE = 8192
 

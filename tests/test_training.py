@@ -6,6 +6,7 @@ import hashlib
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import grpc
 import pytest
@@ -146,7 +147,8 @@ def test_metrics_and_logs_stream_to_a_watcher_until_the_run_ends(runs, acme):
 
 def test_a_run_whose_heartbeat_stops_becomes_lost(settings):
     clock = ManualClock(start=time.time())
-    server = ServerThread(settings, clock=clock).start()
+    # A cache TTL far past the lease: only the run's end, not the cache, can end its token's life.
+    server = ServerThread(replace(settings, introspection_ttl=600), clock=clock).start()
     try:
         with grpc.insecure_channel(server.grpc_target) as channel:
             from marketplace.v1 import auth_pb2_grpc
@@ -171,6 +173,26 @@ def test_a_run_whose_heartbeat_stops_becomes_lost(settings):
             lost = runs.GetTrainingRun(training_pb2.GetTrainingRunRequest(run_id=run.id), metadata=acme)
             assert lost.state == State.RUN_STATE_LOST
             assert "no heartbeat" in lost.message
+
+            # A late report on a run whose lease ran out: refused, the verdict stays, its token dies.
+            late = start(runs, acme)
+            token = bearer(runs.IssueRunToken(training_pb2.IssueRunTokenRequest(run_id=late.id), metadata=acme).token)
+            runs.TransitionTrainingRun(
+                training_pb2.TransitionTrainingRunRequest(run_id=late.id, state=State.RUN_STATE_RUNNING), metadata=token
+            )
+            clock.advance(61)
+            with pytest.raises(grpc.RpcError) as caught:
+                runs.TransitionTrainingRun(
+                    training_pb2.TransitionTrainingRunRequest(run_id=late.id, state=State.RUN_STATE_SUCCEEDED),
+                    metadata=token,
+                )
+            assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+            assert "is lost" in caught.value.details()
+            got = runs.GetTrainingRun(training_pb2.GetTrainingRunRequest(run_id=late.id), metadata=acme)
+            assert got.state == State.RUN_STATE_LOST
+            with pytest.raises(grpc.RpcError) as caught:
+                runs.GetTrainingRun(training_pb2.GetTrainingRunRequest(run_id=late.id), metadata=token)
+            assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
     finally:
         server.stop()
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import grpc
 from google.protobuf import json_format
@@ -27,6 +28,8 @@ from server.store import rounds as round_store
 from server.store import runs as store
 from server.tokens import TokenDigester, TokenType, hint, new_token
 
+T = TypeVar("T")
+Change = Callable[[AsyncSession, TrainingRun], Awaitable[T]]
 WATCH_POLL = 0.25
 RUN_TOKEN_TTL = timedelta(days=7)  # a ceiling: the token dies with its run anyway
 State = training_pb2.RunState
@@ -168,28 +171,36 @@ class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):
             run = await training.require_run(session, request.run_id, _owner(principal))
         return run_proto(await self._settle(run))
 
-    async def _mutate(self, run_id: str, change) -> TrainingRun:
+    async def _mutate(self, run_id: str, change: Change[T]) -> tuple[TrainingRun, T | None]:
+        """Runs `change` on the row-locked run; the result is None when the run turned out lost
+        (its lease had run out), in which case the lost verdict is what gets committed."""
         principal = require_principal()
         _confine(principal, run_id)
+        result: T | None = None
         async with self._sessions.begin() as session:
             run = await training.require_run(session, run_id, _owner(principal), for_update=True)
             if run.state == "running" and run.lease_expires_at and run.lease_expires_at < self._now():
-                await training.transition(
-                    session, run, "lost", self._now(), message="no heartbeat before the lease ran out"
-                )
-                return run
-            await change(session, run)
+                await training.transition(session, run, "lost", self._now(), message=training.LOST_MESSAGE)
+            else:
+                result = await change(session, run)
         if run.state in training.TERMINAL:
             self._on_run_ended(run.id)  # its run tokens stop working here at once
-        return run
+        return run, result
+
+    async def _apply(self, run_id: str, change: Change[T], what: str) -> tuple[TrainingRun, T]:
+        """_mutate for writes that must happen: a run found lost is FAILED_PRECONDITION."""
+        run, result = await self._mutate(run_id, change)
+        if result is None:
+            raise FailedPrecondition(f"run {run.id} is lost ({training.LOST_MESSAGE}); {what} no longer taken")
+        return run, result
 
     async def CancelTrainingRun(self, request, context: grpc.aio.ServicerContext) -> training_pb2.TrainingRun:
         reason = request.reason or "cancelled by the vendor"
 
-        async def change(session: AsyncSession, run: TrainingRun) -> None:
-            await training.transition(session, run, "cancelled", self._now(), message=reason)
+        async def change(session: AsyncSession, run: TrainingRun) -> TrainingRun:
+            return await training.transition(session, run, "cancelled", self._now(), message=reason)
 
-        return run_proto(await self._mutate(request.run_id, change))
+        return run_proto((await self._apply(request.run_id, change, "a cancel is"))[0])
 
     async def TransitionTrainingRun(self, request, context: grpc.aio.ServicerContext) -> training_pb2.TrainingRun:
         if request.state == State.RUN_STATE_UNSPECIFIED:
@@ -199,14 +210,16 @@ class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):
             raise InvalidArgument("lost is the server's verdict on a silent run; report failed instead")
         exit_code = request.exit_code if to in ("succeeded", "failed") else None
 
-        async def change(session: AsyncSession, run: TrainingRun) -> None:
-            await training.transition(session, run, to, self._now(), message=request.message, exit_code=exit_code,
-                                      external_id=request.external_id, lease=self._lease)  # fmt: skip
+        async def change(session: AsyncSession, run: TrainingRun) -> TrainingRun:
+            return await training.transition(
+                session, run, to, self._now(), message=request.message, exit_code=exit_code,
+                external_id=request.external_id, lease=self._lease,
+            )  # fmt: skip
 
-        return run_proto(await self._mutate(request.run_id, change))
+        return run_proto((await self._apply(request.run_id, change, "state changes are"))[0])
 
     async def HeartbeatTrainingRun(self, request, context: grpc.aio.ServicerContext):
-        run = await self._mutate(
+        run, _ = await self._mutate(
             request.run_id, lambda session, run: training.heartbeat(session, run, self._now(), self._lease)
         )
         return training_pb2.HeartbeatTrainingRunResponse(
@@ -216,28 +229,22 @@ class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):
     async def ReportMetrics(self, request, context: grpc.aio.ServicerContext):
         now = self._now()
         points = [(m.key, m.value, m.step, _when(m.time, now)) for m in request.metrics]
-        counted: list[int] = []
 
-        async def change(session: AsyncSession, run: TrainingRun) -> None:
-            counted.append(await training.report_metrics(session, run, points, now))
+        async def change(session: AsyncSession, run: TrainingRun) -> int:
+            return await training.report_metrics(session, run, points, now)
 
-        run = await self._mutate(request.run_id, change)
-        if not counted:
-            raise FailedPrecondition(f"run {run.id} is {run.state}; metrics are no longer taken")
-        return training_pb2.ReportMetricsResponse(accepted=counted[0])
+        _run, accepted = await self._apply(request.run_id, change, "metrics are")
+        return training_pb2.ReportMetricsResponse(accepted=accepted)
 
     async def AppendRunLogs(self, request, context: grpc.aio.ServicerContext):
         now = self._now()
         lines = [(line.stream, line.text, _when(line.time, now)) for line in request.lines]
-        counted: list[int] = []
 
-        async def change(session: AsyncSession, run: TrainingRun) -> None:
-            counted.append(await training.append_logs(session, run, lines, now))
+        async def change(session: AsyncSession, run: TrainingRun) -> int:
+            return await training.append_logs(session, run, lines, now)
 
-        run = await self._mutate(request.run_id, change)
-        if not counted:
-            raise FailedPrecondition(f"run {run.id} is {run.state}; logs are no longer taken")
-        return training_pb2.AppendRunLogsResponse(accepted=counted[0])
+        _run, accepted = await self._apply(request.run_id, change, "logs are")
+        return training_pb2.AppendRunLogsResponse(accepted=accepted)
 
     async def UploadRunArtifact(self, request_iterator: AsyncIterator, context: grpc.aio.ServicerContext):
         principal = require_principal()
