@@ -16,18 +16,24 @@ from marketplace.v1 import (
     auth_pb2,
     auth_pb2_grpc,
     catalog_pb2,
+    catalog_pb2_grpc,
     datasets_pb2,
     datasets_pb2_grpc,
     deployments_pb2,
+    deployments_pb2_grpc,
     signals_pb2,
+    signals_pb2_grpc,
     training_pb2,
     training_pb2_grpc,
 )
+from server.ingest import SignalBudget, SignalIngest
 from server.platform import Platform
 from server.services.auth import AuthServicer
+from server.services.catalog import CatalogServicer
 from server.services.datasets import DatasetServicer
+from server.services.deployments import DeploymentServicer
+from server.services.signals import SignalServicer
 from server.services.training import TrainingServicer
-from server.services.unimplemented import unimplemented_handler
 
 # Every service of the contract; access rules are read from all of them.
 SERVICES: tuple[ServiceDescriptor, ...] = (
@@ -37,11 +43,6 @@ SERVICES: tuple[ServiceDescriptor, ...] = (
     training_pb2.DESCRIPTOR.services_by_name["TrainingService"],
     deployments_pb2.DESCRIPTOR.services_by_name["DeploymentService"],
     signals_pb2.DESCRIPTOR.services_by_name["SignalService"],
-)
-IMPLEMENTED = (
-    auth_pb2.DESCRIPTOR.services_by_name["AuthService"],
-    datasets_pb2.DESCRIPTOR.services_by_name["DatasetService"],
-    training_pb2.DESCRIPTOR.services_by_name["TrainingService"],
 )
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
@@ -80,7 +81,10 @@ async def build_grpc_server(
         server,
     )
     datasets_pb2_grpc.add_DatasetServiceServicer_to_server(
-        DatasetServicer(platform.sessions, platform.blobs, platform.signer, public_url, platform.clock), server
+        DatasetServicer(
+            platform.sessions, platform.blobs, platform.signer, public_url, platform.clock, platform.rounds
+        ),
+        server,
     )
     training_pb2_grpc.add_TrainingServiceServicer_to_server(
         TrainingServicer(
@@ -93,16 +97,32 @@ async def build_grpc_server(
         ),
         server,
     )
-    for service in SERVICES:
-        if service not in IMPLEMENTED:
-            server.add_generic_rpc_handlers([unimplemented_handler(service)])
+    settings = platform.settings
+    deployments_pb2_grpc.add_DeploymentServiceServicer_to_server(
+        DeploymentServicer(platform.sessions, platform.digester, platform.clock, settings.heartbeat_timeout,
+                           forget_token=platform.introspector.forget_token),
+        server,
+    )  # fmt: skip
+    ingest = SignalIngest(
+        platform.sessions,
+        platform.rounds,
+        platform.hub,
+        platform.clock,
+        SignalBudget(settings.signal_rate, platform.clock),
+    )
+    signals_pb2_grpc.add_SignalServiceServicer_to_server(
+        SignalServicer(platform.sessions, ingest, platform.hub), server
+    )
+    catalog_pb2_grpc.add_CatalogServiceServicer_to_server(
+        CatalogServicer(platform.sessions, platform.clock, settings.heartbeat_timeout), server
+    )
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
-    for name in ("", *(s.full_name for s in IMPLEMENTED)):
+    for name in ("", *(s.full_name for s in SERVICES)):
         await health.set(name, health_pb2.HealthCheckResponse.SERVING)
     reflection.enable_server_reflection(
         [
-            *(s.full_name for s in SERVICES),  # the whole contract, served or not yet
+            *(s.full_name for s in SERVICES),
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         ],

@@ -181,6 +181,10 @@ class Deployment(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Kept up to date by each stored batch, so the catalog never counts the signals table.
+    signal_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    last_signal_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_sequence: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class DeploymentToken(Base):
@@ -199,7 +203,7 @@ class Signal(Base):
     __table_args__ = (
         Index("ix_signals_symbol_stored", "symbol", "stored_at"),
         Index("ix_signals_vendor_stored", "vendor_id", "stored_at"),
-        Index("ix_signals_deployment_sequence", "deployment_id", "batch_sequence"),
+        Index("ix_signals_deployment_round", "deployment_id", "round_number"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -216,6 +220,30 @@ class Signal(Base):
     model_version: Mapped[str] = mapped_column(String(64))
     batch_sequence: Mapped[int] = mapped_column(BigInteger)
     stored_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SignalBatch(Base):
+    """One stored batch per (deployment, sequence): what makes a resent batch a duplicate."""
+
+    __tablename__ = "signal_batches"
+
+    deployment_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    sequence: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    accepted: Mapped[int] = mapped_column(Integer)
+    rejected: Mapped[int] = mapped_column(Integer)
+    stored_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class DeploymentScore(Base):
+    """A deployment's live score for one resolved round, computed when the round is resolved."""
+
+    __tablename__ = "deployment_scores"
+
+    deployment_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    round_number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    score: Mapped[float] = mapped_column(Float)
+    symbols: Mapped[int] = mapped_column(Integer)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class AuditEvent(Base):

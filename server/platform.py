@@ -15,8 +15,10 @@ from server.db import create_engine, ensure_schema_current, migrate, session_fac
 from server.introspection import DatabaseIntrospector
 from server.keys import load_secret_key
 from server.models import ApiToken
+from server.round_cache import RoundCache
 from server.s3_blobs import S3BlobStore
 from server.settings import Settings
+from server.signal_hub import SignalHub
 from server.signing import UrlSigner, derived_signing_key, parse_signing_keys
 from server.tokens import TokenDigester, TokenType, new_token
 
@@ -31,6 +33,8 @@ class Platform:
     introspector: CachingIntrospector
     blobs: BlobStore
     signer: UrlSigner
+    rounds: RoundCache
+    hub: SignalHub
     remote_introspector: RemoteIntrospector | None = None
 
     async def close(self) -> None:
@@ -68,8 +72,9 @@ async def open_platform(settings: Settings, clock: Clock = system_clock) -> Plat
     if settings.s3 is not None:
         blobs = S3BlobStore(staging=settings.data_dir / "blobs-staging", **vars(settings.s3))
     return Platform(
-        settings, clock, engine, sessions, digester, introspector, blobs, UrlSigner(signing_keys, clock), remote
-    )
+        settings, clock, engine, sessions, digester, introspector, blobs, UrlSigner(signing_keys, clock),
+        RoundCache(sessions, clock), SignalHub(), remote,
+    )  # fmt: skip
 
 
 async def issue_admin_token(platform: Platform, *, display_name: str, only_if_none: bool = False) -> str | None:

@@ -7,6 +7,7 @@ upcoming before. "Current" is the open round, or else the latest round with its 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,8 +67,8 @@ def check_planned_files(files: list[PlannedFile]) -> None:
             raise InvalidArgument(f"file {planned.name!r}: format must be parquet or csv, not {planned.format!r}")
 
 
-async def require_round(session: AsyncSession, number: int) -> DatasetRound:
-    row = await store.get_round(session, number)
+async def require_round(session: AsyncSession, number: int, *, for_update: bool = False) -> DatasetRound:
+    row = await store.get_round(session, number, for_update=for_update)
     if row is None:
         latest = await store.latest_number(session)
         hint = f"the latest round is {latest}" if latest else "no round has been published yet"
@@ -142,4 +143,32 @@ async def close(session: AsyncSession, number: int, *, actor: str, now: datetime
     row.state = "closed"
     row.closes_at = min(row.closes_at, now)
     audit.record(session, actor=actor, action="round.close", target=str(number), at=now)
+    return row
+
+
+async def resolve(
+    session: AsyncSession, number: int, returns: dict[str, float], *, actor: str, now: datetime
+) -> DatasetRound:
+    """Records the round's realised returns (closing it if it was still open)."""
+    row = await require_round(session, number, for_update=True)
+    if row.resolved_at is not None:
+        raise FailedPrecondition(f"round {number} was already resolved on {row.resolved_at:%Y-%m-%d %H:%M} UTC")
+    if state_of(row, now) == RoundState.ROUND_STATE_UPCOMING:
+        raise FailedPrecondition(f"round {number} has not opened yet (opens {row.opens_at:%Y-%m-%d %H:%M} UTC)")
+    unknown = sorted(set(returns) - set(row.symbols))
+    if unknown:
+        raise InvalidArgument(f"not symbols of round {number}: {', '.join(unknown[:10])}")
+    missing = sorted(set(row.symbols) - set(returns))
+    if missing:
+        raise InvalidArgument(
+            f"round {number} needs a realised return for every symbol; missing: {', '.join(missing[:10])}"
+        )
+    bad = sorted(symbol for symbol, value in returns.items() if not math.isfinite(value))
+    if bad:
+        raise InvalidArgument(f"realised returns must be finite numbers; not so for {', '.join(bad[:10])}")
+    row.realized_returns = dict(sorted(returns.items()))
+    row.resolved_at = now
+    row.closes_at = min(row.closes_at, now)
+    row.state = "closed"
+    audit.record(session, actor=actor, action="round.resolve", target=str(number), at=now, symbols=len(returns))
     return row

@@ -33,6 +33,7 @@ class S3Settings:
     prefix: str = ""
 
 
+DEFAULT_SIGNAL_RATE = RateLimit(per_second=10_000.0, burst=20_000.0)
 DEFAULT_RATE_LIMITS = {
     "read": RateLimit(per_second=20.0, burst=40.0),
     "write": RateLimit(per_second=5.0, burst=20.0),
@@ -77,6 +78,10 @@ class Settings:
     """`kid:secret,…` for signed download URLs, the first signing; empty: one derived from the secret key."""
     rate_limits: Mapping[str, RateLimit] = field(default_factory=lambda: dict(DEFAULT_RATE_LIMITS))
     """Token buckets per principal and rate class (calls per second, burst)."""
+    signal_rate: RateLimit = DEFAULT_SIGNAL_RATE
+    """Signals per second (and burst) one deployment may store; faster streams are told to slow down."""
+    heartbeat_timeout: float = 90.0
+    """A live deployment with no heartbeat for this long shows as unhealthy."""
 
     @property
     def uses_default_database(self) -> bool:
@@ -133,6 +138,13 @@ class Settings:
             signing_keys=_checked_signing_keys(env.get("MP_SIGNING_KEYS", "")),
             demo_round=_parse_bool(env, "MP_DEMO_ROUND", True),
             run_lease=parse_duration(env.get("MP_RUN_LEASE", "60s"), "MP_RUN_LEASE"),
+            signal_rate=RateLimit(
+                _parse_float(env, "MP_SIGNAL_RATE", DEFAULT_SIGNAL_RATE.per_second),
+                _parse_float(env, "MP_SIGNAL_RATE_BURST", DEFAULT_SIGNAL_RATE.burst),
+            ),
+            heartbeat_timeout=parse_duration(
+                env.get("MP_DEPLOYMENT_HEARTBEAT_TIMEOUT", "90s"), "MP_DEPLOYMENT_HEARTBEAT_TIMEOUT"
+            ),
             s3=S3Settings(
                 bucket=env["MP_S3_BUCKET"],
                 endpoint_url=env.get("MP_S3_ENDPOINT", ""),

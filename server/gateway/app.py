@@ -24,6 +24,7 @@ from google.protobuf.message import Message
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from marketplace.v1 import options_pb2
 from server.gateway.errors import HTTP_STATUS, details_from_trailers, error_document, error_headers
 from server.gateway.routes import MethodNotAllowed, NoRoute, Route, Router, routes_from_services
 from server.gateway.transcode import BadRequest, build_request, message_class, response_json
@@ -108,6 +109,11 @@ class Gateway:
             else:
                 argument = build_request(route, path_values, query, body)
         except BadRequest as error:
+            if _needs_token(route) and "authorization" not in request.headers:
+                # Without a token, say so first: the body's shape is none of an anonymous caller's business.
+                code = grpc.StatusCode.UNAUTHENTICATED
+                document = error_document(code, "this call needs a token: send `Authorization: Bearer <token>`")
+                return json_response(document, 401, {**echo, **error_headers(code, ())})
             return json_response(error_document(grpc.StatusCode.INVALID_ARGUMENT, str(error)), 400, echo)
         call = self._callable(route)(argument, metadata=metadata, timeout=timeout)
         if route.method.server_streaming:
@@ -176,6 +182,11 @@ async def _iterate(messages: list[Message]) -> AsyncIterator[Message]:
 
 def _line(document: Any) -> bytes:
     return json.dumps(document, separators=(",", ":")).encode() + b"\n"
+
+
+def _needs_token(route: Route) -> bool:
+    options = route.method.GetOptions()
+    return options.HasExtension(options_pb2.access) and not options.Extensions[options_pb2.access].public
 
 
 def _details(error: grpc.aio.AioRpcError) -> list[dict[str, Any]]:

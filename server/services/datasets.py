@@ -12,11 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from interceptors.principal import require_principal
 from marketplace.v1 import common_pb2, datasets_pb2, datasets_pb2_grpc
-from server import rounds
+from server import rounds, scoring
 from server.blobs import BlobStore, StagedWrite, check_arrived
 from server.clock import Clock, to_datetime
 from server.convert import timestamp
-from server.errors import InvalidArgument, NotFound, Unimplemented
+from server.errors import InvalidArgument, NotFound
 from server.idempotency import create_once
 from server.models import DatasetFile, DatasetRound
 from server.pagination import read_page
@@ -59,13 +59,14 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
         signer: UrlSigner,
         public_url: str,
         clock: Clock,
+        cache: RoundCache,
     ) -> None:
         self._sessions = sessions
         self._blobs = blobs
         self._signer = signer
         self._public_url = public_url.rstrip("/")
         self._clock = clock
-        self._cache = RoundCache(sessions, clock)
+        self._cache = cache
 
     def _now(self) -> datetime:
         return to_datetime(self._clock())
@@ -214,7 +215,19 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
         return closed
 
     async def ResolveRound(self, request, context: grpc.aio.ServicerContext) -> datasets_pb2.Round:
-        raise Unimplemented("resolving rounds (realised returns, live scores) is not served by this version yet")
+        principal = require_principal()
+        returns: dict[str, float] = {}
+        for item in request.returns:
+            if item.symbol in returns:
+                raise InvalidArgument(f"{item.symbol} is listed twice")
+            returns[item.symbol] = item.realized_return
+        now = self._now()
+        async with self._sessions.begin() as session:
+            row = await rounds.resolve(session, request.number, returns, actor=principal.token_id, now=now)
+            await scoring.score_round(session, row.number, returns, now)
+            resolved = await self._round_with_files(session, row)
+        self._cache.invalidate()
+        return resolved
 
 
 def _time(message, field: str) -> datetime | None:

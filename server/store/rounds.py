@@ -8,8 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.models import DatasetFile, DatasetRound
 
 
-async def get_round(session: AsyncSession, number: int) -> DatasetRound | None:
-    return await session.get(DatasetRound, number)
+async def get_round(session: AsyncSession, number: int, *, for_update: bool = False) -> DatasetRound | None:
+    return await session.get(DatasetRound, number, with_for_update=for_update)
 
 
 async def latest_number(session: AsyncSession) -> int:

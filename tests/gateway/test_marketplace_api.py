@@ -72,6 +72,13 @@ def test_signals_store_takes_only_deployment_tokens(api):
     assert call(api, "POST", "/api/signals/store", json={"signals": []}).status_code == 401
 
 
+def test_a_malformed_body_without_a_token_is_401_not_400(api):
+    anonymous = call(api, "POST", "/api/signals/store", json={"signals": [], "sequence": ""})
+    assert anonymous.status_code == 401
+    token = vendor_token(api, scopes=["deploy:write"])
+    assert call(api, "POST", "/api/signals/store", token, json={"sequence": ""}).status_code == 400
+
+
 def test_over_the_rate_limit_is_429_with_retry_after(api):
     token = vendor_token(api, scopes=["catalog:read"])
     statuses = [call(api, "GET", "/api/whoami", token) for _ in range(4)]

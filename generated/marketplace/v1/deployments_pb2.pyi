@@ -94,6 +94,9 @@ class Deployment(_message.Message):
     LAST_HEARTBEAT_TIME_FIELD_NUMBER: _builtins.int
     MESSAGE_FIELD_NUMBER: _builtins.int
     TOKEN_HINT_FIELD_NUMBER: _builtins.int
+    LAST_SEQUENCE_FIELD_NUMBER: _builtins.int
+    SIGNAL_COUNT_FIELD_NUMBER: _builtins.int
+    LAST_SIGNAL_TIME_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """"dep_…" """
     vendor_id: _builtins.str
@@ -106,6 +109,9 @@ class Deployment(_message.Message):
     """e.g. a RunPod pod or endpoint id"""
     message: _builtins.str
     token_hint: _builtins.str
+    last_sequence: _builtins.int
+    """The highest batch sequence stored for this deployment: a restarted publisher continues after it."""
+    signal_count: _builtins.int
     @_builtins.property
     def links(self) -> Global___DeploymentLinks: ...
     @_builtins.property
@@ -114,6 +120,8 @@ class Deployment(_message.Message):
     def update_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def last_heartbeat_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def last_signal_time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -130,10 +138,13 @@ class Deployment(_message.Message):
         last_heartbeat_time: _timestamp_pb2.Timestamp | None = ...,
         message: _builtins.str = ...,
         token_hint: _builtins.str = ...,
+        last_sequence: _builtins.int = ...,
+        signal_count: _builtins.int = ...,
+        last_signal_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "last_heartbeat_time", b"last_heartbeat_time", "links", b"links", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "last_heartbeat_time", b"last_heartbeat_time", "last_signal_time", b"last_signal_time", "links", b"links", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "external_id", b"external_id", "id", b"id", "last_heartbeat_time", b"last_heartbeat_time", "links", b"links", "message", b"message", "name", b"name", "provider", b"provider", "run_id", b"run_id", "state", b"state", "token_hint", b"token_hint", "update_time", b"update_time", "vendor_id", b"vendor_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "external_id", b"external_id", "id", b"id", "last_heartbeat_time", b"last_heartbeat_time", "last_sequence", b"last_sequence", "last_signal_time", b"last_signal_time", "links", b"links", "message", b"message", "name", b"name", "provider", b"provider", "run_id", b"run_id", "signal_count", b"signal_count", "state", b"state", "token_hint", b"token_hint", "update_time", b"update_time", "vendor_id", b"vendor_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

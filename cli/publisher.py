@@ -1,0 +1,316 @@
+"""SignalPublisher: how a deployed model sends its signals, from our library.
+
+    publisher = SignalPublisher.from_env()      # MP_API_URL / MP_GRPC_TARGET and MP_DEPLOYMENT_TOKEN
+    publisher.publish({"symbol": "AAPL", "score": 0.4, "confidence": 0.7})
+    publisher.flush()                           # every signal so far acknowledged (or rejected)
+
+Signals are cut into numbered batches and streamed over StreamSignals. A batch stays in memory until
+the server acknowledges it (after its commit); when the connection drops, the publisher reconnects
+with back-off and resends every unacknowledged batch, and the server's de-duplication on
+(deployment, sequence) makes the resend safe. Numbering continues after the deployment's last stored
+sequence, which the heartbeat reports, so a restarted model never reuses a number.
+
+A heartbeat every HEARTBEAT seconds keeps the deployment live and brings its links: when an operator
+points the signals elsewhere (`mp link-infra`), the next batch goes there — another gRPC target, or
+an HTTP endpoint taking POSTed batches.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import httpx
+from google.protobuf import json_format
+
+from marketplace.v1 import deployments_pb2, deployments_pb2_grpc, signals_pb2, signals_pb2_grpc
+
+log = logging.getLogger("mp.publisher")
+HEARTBEAT = 15.0
+RETRYABLE = {
+    grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.ABORTED, grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.CANCELLED,
+}  # fmt: skip
+ACTIONS = {"buy": signals_pb2.ACTION_BUY, "sell": signals_pb2.ACTION_SELL, "hold": signals_pb2.ACTION_HOLD}
+
+
+class PublisherStopped(RuntimeError):
+    """The server refused the deployment for good (revoked token, deleted or stopped deployment)."""
+
+
+def to_signal(item: signals_pb2.Signal | dict[str, Any]) -> signals_pb2.Signal:
+    """A Signal from a proto or a plain dict ({"symbol", "score", "action": "buy", "confidence", …})."""
+    if isinstance(item, signals_pb2.Signal):
+        return item
+    fields = dict(item)
+    action = fields.pop("action", None)
+    signal = json_format.ParseDict(fields, signals_pb2.Signal())
+    if action is not None:
+        signal.action = ACTIONS[action] if isinstance(action, str) else action
+    return signal
+
+
+@dataclass
+class Totals:
+    accepted: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    reconnects: int = 0
+    last_rejections: list[signals_pb2.SignalRejection] = field(default_factory=list)
+
+
+class Backoff:
+    def __init__(self, first: float = 0.1, ceiling: float = 5.0) -> None:
+        self._first, self._ceiling, self._next = first, ceiling, first
+
+    def wait(self, stop: threading.Event) -> None:
+        stop.wait(self._next * random.uniform(0.5, 1.0))  # jitter: replicas do not retry in step
+        self._next = min(self._ceiling, self._next * 2)
+
+    def reset(self) -> None:
+        self._next = self._first
+
+
+class SignalPublisher:
+    def __init__(
+        self,
+        target: str,
+        token: str,
+        *,
+        batch_size: int = 1000,
+        linger: float = 0.05,
+        secure: bool = False,
+        heartbeat: float = HEARTBEAT,
+        model_version: str = "",
+        on_ack: Callable[[signals_pb2.SignalAck], None] | None = None,
+    ) -> None:
+        self._home = target  # the marketplace: heartbeats always go here
+        self._token = token
+        self._metadata = (("authorization", f"Bearer {token}"),)
+        self._batch_size, self._linger, self._secure = batch_size, linger, secure
+        self._heartbeat_every, self._model_version, self._on_ack = heartbeat, model_version, on_ack
+        self._lock = threading.Condition()
+        self._pending: list[signals_pb2.Signal] = []
+        self._unacked: OrderedDict[int, signals_pb2.SignalBatch] = OrderedDict()
+        self._next_sequence = 0  # known after the first heartbeat
+        self._not_before = 0.0  # the server's slow_down
+        self._links = deployments_pb2.DeploymentLinks()
+        self._stop = threading.Event()
+        self._failure: BaseException | None = None
+        self.totals = Totals()
+        self._threads = [
+            threading.Thread(target=self._send_loop, name="mp-publisher", daemon=True),
+            threading.Thread(target=self._heartbeat_loop, name="mp-heartbeat", daemon=True),
+        ]
+        self._home_channel = self._channel(target)
+        self._beat = threading.Event()
+        for thread in self._threads:
+            thread.start()
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **options: Any) -> SignalPublisher:
+        import os
+
+        env = os.environ if environ is None else environ
+        token = env.get("MP_DEPLOYMENT_TOKEN", "")
+        target = env.get("MP_GRPC_TARGET", "")
+        if not token or not target:
+            raise RuntimeError("MP_DEPLOYMENT_TOKEN and MP_GRPC_TARGET must be set (mp deploy sets both)")
+        return cls(target, token, secure=env.get("MP_GRPC_SECURE") == "1", **options)
+
+    def _channel(self, target: str, secure: bool | None = None) -> grpc.Channel:
+        if secure if secure is not None else self._secure:
+            return grpc.secure_channel(target, grpc.ssl_channel_credentials())
+        return grpc.insecure_channel(target)
+
+    # -- the model's side -------------------------------------------------------------------------
+
+    def publish(self, *signals: signals_pb2.Signal | dict[str, Any]) -> None:
+        converted = [to_signal(item) for item in signals]
+        with self._lock:
+            self._raise_if_failed()
+            self._pending.extend(converted)
+            self._lock.notify_all()
+
+    def flush(self, timeout: float = 60.0) -> bool:
+        """Waits until everything published so far is acknowledged; False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while self._pending or self._unacked:
+                self._raise_if_failed()
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._lock.wait(min(left, 0.1))
+            return True
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Flushes what it can within `timeout`, then stops; what is still unacknowledged is lost with the
+        process, so a model that must not lose signals checks flush() first."""
+        try:
+            self.flush(timeout)
+        except PublisherStopped:
+            pass  # already reported by publish()/flush(); closing must still release everything
+        finally:
+            self._stop.set()
+            with self._lock:
+                self._lock.notify_all()
+            for thread in self._threads:
+                thread.join(timeout)
+            self._home_channel.close()
+
+    @property
+    def links(self) -> deployments_pb2.DeploymentLinks:
+        return self._links
+
+    def _raise_if_failed(self) -> None:
+        if self._failure is not None:
+            reason = self._failure.details() if isinstance(self._failure, grpc.RpcError) else str(self._failure)
+            raise PublisherStopped(f"the marketplace refused this deployment: {reason}") from self._failure
+
+    # -- heartbeat ----------------------------------------------------------------------------------
+
+    def _heartbeat_loop(self) -> None:
+        stub = deployments_pb2_grpc.DeploymentServiceStub(self._home_channel)
+        backoff = Backoff()
+        while not self._stop.is_set():
+            try:
+                deployment = stub.DeploymentHeartbeat(
+                    deployments_pb2.DeploymentHeartbeatRequest(model_version=self._model_version),
+                    metadata=self._metadata, timeout=10,
+                )  # fmt: skip
+            except grpc.RpcError as error:
+                if error.code() not in RETRYABLE:
+                    self._fail(error)
+                    return
+                backoff.wait(self._stop)
+                continue
+            backoff.reset()
+            with self._lock:
+                if not self._next_sequence:
+                    self._next_sequence = deployment.last_sequence + 1
+                if deployment.links != self._links:
+                    self._links = deployment.links
+                self._lock.notify_all()
+            self._beat.set()
+            self._stop.wait(self._heartbeat_every)
+
+    def _fail(self, error: BaseException) -> None:
+        log.error(
+            "the marketplace refused this deployment: %s",
+            error.details() if isinstance(error, grpc.RpcError) else error,
+        )
+        with self._lock:
+            self._failure = error
+            self._lock.notify_all()
+        self._stop.set()
+
+    # -- sending -------------------------------------------------------------------------------------
+
+    def _next_batch(self, links: deployments_pb2.DeploymentLinks) -> signals_pb2.SignalBatch | None:
+        """Cuts the next batch once the pending signals fill one or have lingered; None when stopping
+        or when the links changed. Holds back while the server asked to slow down."""
+        with self._lock:
+            first_wait = None
+            while not self._stop.is_set() and self._links == links:
+                now = time.monotonic()
+                ready = self._next_sequence and self._pending and now >= self._not_before
+                if ready:
+                    first_wait = first_wait or now
+                    if len(self._pending) >= self._batch_size or now - first_wait >= self._linger:
+                        signals, self._pending = self._pending[: self._batch_size], self._pending[self._batch_size :]
+                        batch = signals_pb2.SignalBatch(sequence=self._next_sequence, signals=signals)
+                        self._next_sequence += 1
+                        self._unacked[batch.sequence] = batch
+                        return batch
+                self._lock.wait(max(0.001, min(self._linger, self._not_before - now) if ready else 0.1))
+            return None
+
+    def _send_loop(self) -> None:
+        backoff = Backoff()
+        while not self._stop.is_set():
+            links = self._links
+            try:
+                if links.signals_url:
+                    self._send_http(links.signals_url, backoff)
+                else:
+                    self._send_grpc(links.signals_target, backoff)
+            except grpc.RpcError as error:
+                if error.code() not in RETRYABLE:
+                    self._fail(error)
+                    return
+                log.warning("signal stream interrupted (%s); reconnecting", error.code().name)
+            except httpx.HTTPError as error:
+                log.warning("posting signals failed (%s); retrying", type(error).__name__)
+            self.totals.reconnects += 1
+            backoff.wait(self._stop)
+
+    def _resend_then_new(self, links: deployments_pb2.DeploymentLinks) -> Iterator[signals_pb2.SignalBatch]:
+        with self._lock:
+            waiting = list(self._unacked.values())
+        yield from waiting  # unacknowledged batches first, in order
+        while (batch := self._next_batch(links)) is not None:
+            yield batch
+
+    def _send_grpc(self, target: str, backoff: Backoff) -> None:
+        links = self._links
+        channel = self._channel(target.split("://", 1)[1], target.startswith("grpcs")) if target else None
+        try:
+            stub = signals_pb2_grpc.SignalServiceStub(channel or self._home_channel)
+            for ack in stub.StreamSignals(self._resend_then_new(links), metadata=self._metadata):
+                backoff.reset()
+                self._acknowledged(
+                    ack.sequence,
+                    ack.committed_sequence,
+                    ack.accepted,
+                    ack.rejections,
+                    ack.duplicate,
+                    ack.slow_down.ToNanoseconds() / 1e9 if ack.HasField("slow_down") else 0.0,
+                )
+                if self._on_ack:
+                    self._on_ack(ack)
+        finally:
+            if channel is not None:
+                channel.close()
+
+    def _send_http(self, url: str, backoff: Backoff) -> None:
+        links = self._links
+        with httpx.Client(timeout=30) as client:
+            for batch in self._resend_then_new(links):
+                body = json_format.MessageToDict(
+                    signals_pb2.StoreSignalsRequest(sequence=batch.sequence, signals=batch.signals)
+                )
+                response = client.post(url, json=body, headers={"Authorization": f"Bearer {self._token}"})
+                if response.status_code == 429 or response.status_code >= 500:
+                    raise httpx.HTTPStatusError("retry", request=response.request, response=response)
+                if response.status_code >= 400:
+                    self._fail(RuntimeError(f"{url} refused a batch: HTTP {response.status_code}"))
+                    return
+                stored = json_format.ParseDict(
+                    response.json(), signals_pb2.StoreSignalsResponse(), ignore_unknown_fields=True
+                )
+                backoff.reset()
+                self._acknowledged(
+                    batch.sequence, batch.sequence, stored.accepted, stored.rejections, stored.duplicate, 0.0
+                )
+
+    def _acknowledged(self, sequence, committed, accepted, rejections, duplicate, slow_down) -> None:
+        with self._lock:
+            for done in [s for s in self._unacked if s <= max(sequence, committed)]:
+                del self._unacked[done]
+            self.totals.accepted += accepted if not duplicate else 0
+            self.totals.duplicates += int(duplicate)
+            self.totals.rejected += len(rejections)
+            if rejections:
+                self.totals.last_rejections = list(rejections)
+                log.warning("batch %d: %d signals rejected, e.g. %s", sequence, len(rejections), rejections[0].reason)
+            if slow_down:
+                self._not_before = time.monotonic() + slow_down
+            self._lock.notify_all()

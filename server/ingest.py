@@ -1,0 +1,138 @@
+"""Signal ingest: judge a batch, store it in one transaction, hand it to subscribers.
+
+The result is known only after the commit, which is what lets the stream acknowledge a batch as
+stored. A batch with a sequence number is stored at most once per deployment; a resent one is
+answered as a duplicate with the counts of the first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import cachetools
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from marketplace.v1 import signals_pb2
+from server import deployments
+from server.clock import Clock, to_datetime
+from server.convert import timestamp
+from server.errors import FailedPrecondition, InvalidArgument
+from server.models import Deployment
+from server.round_cache import RoundCache
+from server.settings import RateLimit
+from server.signal_hub import SignalHub
+from server.signals import MAX_BATCH, Judged, OpenRounds, Writer, judge
+from server.store import signals as store
+
+WRITABLE = tuple(sorted(deployments.WRITABLE))
+
+
+@dataclass
+class Stored:
+    accepted: int
+    rejections: list[signals_pb2.SignalRejection] = field(default_factory=list)
+    duplicate: bool = False
+
+
+@dataclass(frozen=True)
+class Attribution:
+    vendor_slug: str
+    vendor_display_name: str
+
+
+class SignalBudget:
+    """A token bucket of signals per deployment. It may go into debt: a batch is never split or
+    dropped for the limit; the writer is told how long to wait for the debt to clear instead."""
+
+    def __init__(self, limit: RateLimit, clock: Clock) -> None:
+        self._limit = limit
+        self._clock = clock
+        self._buckets: cachetools.TTLCache[str, tuple[float, float]] = cachetools.TTLCache(100_000, 3600, clock)
+
+    def _level(self, key: str) -> float:
+        tokens, updated = self._buckets.get(key, (self._limit.burst, self._clock()))
+        return min(self._limit.burst, tokens + (self._clock() - updated) * self._limit.per_second)
+
+    def wait_for(self, key: str, count: int) -> float:
+        """Seconds until `count` signals fit, without taking them (0: they fit now)."""
+        missing = min(count, self._limit.burst) - self._level(key)
+        return max(0.0, missing / self._limit.per_second)
+
+    def take(self, key: str, count: int) -> float:
+        """Takes `count` signals; returns how long the writer should wait before its next batch."""
+        tokens = self._level(key) - count
+        self._buckets[key] = (tokens, self._clock())
+        return max(0.0, -tokens / self._limit.per_second)
+
+
+class SignalIngest:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        rounds: RoundCache,
+        hub: SignalHub,
+        clock: Clock,
+        budget: SignalBudget,
+    ) -> None:
+        self._sessions = sessions
+        self._rounds = rounds
+        self._hub = hub
+        self._clock = clock
+        self.budget = budget
+
+    async def store(
+        self, writer: Writer, attribution: Attribution, sequence: int, signals: Sequence[signals_pb2.Signal]
+    ) -> Stored:
+        if sequence < 0:
+            raise InvalidArgument("sequence must not be negative")
+        if len(signals) > MAX_BATCH:
+            raise InvalidArgument(f"a batch holds at most {MAX_BATCH} signals, not {len(signals)}")
+        now = to_datetime(self._clock())
+        latest, _files = await self._rounds.latest()
+        judged = judge(signals, writer, sequence, OpenRounds.of(latest, now), now)
+        accepted = len(judged.rows)
+        async with self._sessions.begin() as session:
+            if sequence and not await store.claim_batch(
+                session, writer.deployment_id, sequence, accepted, len(judged.rejections), now
+            ):
+                first = await store.stored_batch(session, writer.deployment_id, sequence)
+                return Stored(accepted=first.accepted if first else 0, duplicate=True)
+            if not await store.count_batch(session, writer.deployment_id, sequence, accepted, now, WRITABLE):
+                raise await self._refusal(session, writer.deployment_id)
+            ids = await store.insert_rows(session, judged.rows, now)
+        self._hub.publish(lambda: _protos(judged, ids, writer, attribution, now))
+        return Stored(accepted=accepted, rejections=judged.rejections)
+
+    @staticmethod
+    async def _refusal(session: AsyncSession, deployment_id: str) -> FailedPrecondition:
+        found = await session.get(Deployment, deployment_id)
+        if found is None or found.deleted_at is not None:
+            return FailedPrecondition(f"deployment {deployment_id} was deleted; its signals are no longer taken")
+        return FailedPrecondition(
+            f"deployment {deployment_id} is {found.state}; signals are taken while it is pending, starting or live"
+        )
+
+
+def _protos(
+    judged: Judged, ids: list[int], writer: Writer, attribution: Attribution, now: datetime
+) -> list[signals_pb2.Signal]:
+    by = signals_pb2.Attribution(
+        vendor_id=writer.vendor_id, vendor_slug=attribution.vendor_slug,
+        vendor_display_name=attribution.vendor_display_name, deployment_id=writer.deployment_id,
+        run_id=writer.run_id,
+    )  # fmt: skip
+    stored = timestamp(now)
+    return [signal_proto(new_id, row, by, stored) for new_id, row in zip(ids, judged.rows, strict=True)]
+
+
+def signal_proto(new_id: int, row: tuple, by: signals_pb2.Attribution, stored) -> signals_pb2.Signal:
+    (_, _, _, _, symbol, action, score, confidence, horizon, generated, number, version, _, _) = row
+    proto = signals_pb2.Signal(
+        id=str(new_id), symbol=symbol, action=action, score=score, confidence=confidence,
+        generate_time=timestamp(generated), round_number=number, model_version=version, attribution=by,
+        store_time=stored,
+    )  # fmt: skip
+    proto.horizon.FromNanoseconds(round(horizon * 1e9))
+    return proto

@@ -1,0 +1,186 @@
+"""DeploymentService: deployments, their state and links, and their one token."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+import grpc
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from interceptors.principal import Principal, require_principal
+from marketplace.v1 import deployments_pb2, deployments_pb2_grpc
+from server import deployments
+from server.clock import Clock, to_datetime
+from server.convert import timestamp
+from server.errors import FailedPrecondition, InvalidArgument
+from server.idempotency import create_once
+from server.models import Deployment
+from server.pagination import read_page
+from server.store import audit
+from server.store import deployments as store
+from server.tokens import TokenDigester, TokenType, new_token
+
+State = deployments_pb2.DeploymentState
+
+
+def state_value(name: str) -> State.ValueType:
+    return State.Value(f"DEPLOYMENT_STATE_{name.upper()}")
+
+
+def state_text(value: State.ValueType) -> str:
+    return State.Name(value).removeprefix("DEPLOYMENT_STATE_").lower()
+
+
+def links_dict(links: deployments_pb2.DeploymentLinks) -> dict[str, str]:
+    return {field: getattr(links, field) for field in deployments.LINK_FIELDS}
+
+
+def deployment_proto(
+    deployment: Deployment, now: datetime, heartbeat_timeout: timedelta, token_hint: str = ""
+) -> deployments_pb2.Deployment:
+    return deployments_pb2.Deployment(
+        id=deployment.id, vendor_id=deployment.vendor_id, run_id=deployment.run_id or "", name=deployment.name,
+        provider=deployment.provider, state=state_value(deployments.health_state(deployment, now, heartbeat_timeout)),
+        links=deployments_pb2.DeploymentLinks(**(deployment.links or {})), external_id=deployment.external_id,
+        create_time=timestamp(deployment.created_at), update_time=timestamp(deployment.updated_at),
+        last_heartbeat_time=timestamp(deployment.last_heartbeat_at), message=deployment.message,
+        token_hint=token_hint, last_sequence=deployment.last_sequence, signal_count=deployment.signal_count,
+        last_signal_time=timestamp(deployment.last_signal_at),
+    )  # fmt: skip
+
+
+def _owner(principal: Principal) -> str | None:
+    return principal.vendor_id or None
+
+
+class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        digester: TokenDigester,
+        clock: Clock,
+        heartbeat_timeout: float,
+        forget_token: Callable[[str], object] = lambda _token_id: None,
+    ) -> None:
+        self._sessions = sessions
+        self._digester = digester
+        self._clock = clock
+        self._timeout = timedelta(seconds=heartbeat_timeout)
+        self._forget_token = forget_token  # drops a revoked token from the introspection cache at once
+
+    def _now(self) -> datetime:
+        return to_datetime(self._clock())
+
+    def _proto(self, deployment: Deployment, token_hint: str = "") -> deployments_pb2.Deployment:
+        return deployment_proto(deployment, self._now(), self._timeout, token_hint)
+
+    async def CreateDeployment(self, request, context: grpc.aio.ServicerContext):
+        principal = require_principal()
+        if not principal.vendor_id:
+            raise FailedPrecondition("deployments belong to vendors: use a vendor's token")
+
+        async def create(session: AsyncSession, seed: bytes) -> deployments_pb2.CreateDeploymentResponse:
+            deployment, secret, token_hint = await deployments.create(
+                session, self._digester, vendor_id=principal.vendor_id, run_id=request.run_id, name=request.name,
+                provider=request.provider or "local", links=links_dict(request.links),
+                external_id=request.external_id, seed=seed, actor=principal.token_id, now=self._now(),
+            )  # fmt: skip
+            return deployments_pb2.CreateDeploymentResponse(
+                deployment=self._proto(deployment, token_hint), token=secret
+            )
+
+        def restore(response: deployments_pb2.CreateDeploymentResponse, seed: bytes) -> None:
+            response.token = new_token(TokenType.DEPLOYMENT, seed, self._digester.seed_key)
+
+        return await create_once(
+            self._sessions, principal_id=principal.token_id, method="CreateDeployment", request=request,
+            response_type=deployments_pb2.CreateDeploymentResponse, create=create, clock=self._clock,
+            secret_field="token", restore_secret=restore,
+        )  # fmt: skip
+
+    async def ListDeployments(self, request, context: grpc.aio.ServicerContext):
+        principal = require_principal()
+        state = state_text(request.state) if request.state else None
+        page = read_page(request.page_size, request.page_token, state)
+        async with self._sessions() as session:
+            rows = await store.list_deployments(session, _owner(principal), page.offset, page.size + 1)
+        shown = [self._proto(row) for row in rows[: page.size]]
+        if state:  # health is derived, so the state filter is applied to what is shown
+            shown = [proto for proto in shown if proto.state == request.state]
+        return deployments_pb2.ListDeploymentsResponse(deployments=shown, next_page_token=page.next_token(len(rows)))
+
+    async def GetDeployment(self, request, context: grpc.aio.ServicerContext):
+        principal = require_principal()
+        async with self._sessions() as session:
+            deployment = await deployments.require(session, request.deployment_id, _owner(principal))
+            token_hint = await deployments.token_hint(session, deployment.id)
+        return self._proto(deployment, token_hint)
+
+    async def _change(self, deployment_id: str, change: Callable[[AsyncSession, Deployment], Awaitable[None]]):
+        principal = require_principal()
+        async with self._sessions.begin() as session:
+            deployment = await deployments.require(session, deployment_id, _owner(principal), for_update=True)
+            await change(session, deployment)
+            audit.record(session, actor=principal.token_id, action="deployment.change", target=deployment_id,
+                         at=self._now())  # fmt: skip
+        return self._proto(deployment)
+
+    async def UpdateDeploymentLinks(self, request, context: grpc.aio.ServicerContext):
+        links = deployments.check_links(links_dict(request.links))
+
+        async def change(_session: AsyncSession, deployment: Deployment) -> None:
+            deployment.links = links
+            deployment.updated_at = self._now()
+
+        return await self._change(request.deployment_id, change)
+
+    async def TransitionDeployment(self, request, context: grpc.aio.ServicerContext):
+        if request.state in (State.DEPLOYMENT_STATE_UNSPECIFIED, State.DEPLOYMENT_STATE_UNHEALTHY):
+            raise InvalidArgument("state must be starting, live, stopped or failed (unhealthy is the server's view)")
+        to = state_text(request.state)
+
+        async def change(_session: AsyncSession, deployment: Deployment) -> None:
+            deployments.transition(deployment, to, self._now(), message=request.message,
+                                   external_id=request.external_id)  # fmt: skip
+
+        return await self._change(request.deployment_id, change)
+
+    async def DeleteDeployment(self, request, context: grpc.aio.ServicerContext):
+        token_ids: list[str] = []
+
+        async def change(session: AsyncSession, deployment: Deployment) -> None:
+            token_ids.extend(await store.active_token_ids(session, deployment.id))
+            await deployments.revoke_tokens(session, deployment.id, self._now())
+            deployment.deleted_at = deployment.updated_at = self._now()
+            if deployment.state not in ("stopped", "failed"):
+                deployment.state = "stopped"
+
+        deleted = await self._change(request.deployment_id, change)
+        for token_id in token_ids:
+            self._forget_token(token_id)
+        return deleted
+
+    async def RotateDeploymentToken(self, request, context: grpc.aio.ServicerContext):
+        secret = new_token(TokenType.DEPLOYMENT)
+        token_ids: list[str] = []
+        token_hint = ""
+
+        async def change(session: AsyncSession, deployment: Deployment) -> None:
+            nonlocal token_hint
+            token_ids.extend(await store.active_token_ids(session, deployment.id))
+            await deployments.revoke_tokens(session, deployment.id, self._now())
+            token_hint = deployments.issue_token(session, self._digester, deployment.id, secret, self._now())
+
+        rotated = await self._change(request.deployment_id, change)
+        for token_id in token_ids:
+            self._forget_token(token_id)
+        rotated.token_hint = token_hint
+        return deployments_pb2.CreateDeploymentResponse(deployment=rotated, token=secret)
+
+    async def DeploymentHeartbeat(self, request, context: grpc.aio.ServicerContext):
+        principal = require_principal()
+        async with self._sessions.begin() as session:
+            deployment = await deployments.require(session, principal.deployment_id, None, for_update=True)
+            deployment.last_heartbeat_at = self._now()
+        return self._proto(deployment)

@@ -1,0 +1,115 @@
+"""Signal rules: which signals of a batch are stored, and why the others are not.
+
+Each signal is judged on its own; a bad one is rejected with a reason and the rest of its batch is
+stored. Attribution (vendor, deployment, run) comes from the writer's token, never the message.
+A signal goes to the round it names, which must be open, or with no round to the open round.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from marketplace.v1 import signals_pb2
+from server.models import DatasetRound
+from server.rounds import state_name, state_of
+
+MAX_FUTURE = timedelta(minutes=5)  # clock skew allowed between a deployment and the server
+MAX_BATCH = 10_000
+MAX_MODEL_VERSION = 64
+ACTIONS = frozenset(signals_pb2.Action.values()) - {signals_pb2.ACTION_UNSPECIFIED}
+# Column order of a stored signal row (see store/signals.py).
+COLUMNS = (
+    "id", "deployment_id", "vendor_id", "run_id", "symbol", "action", "score", "confidence", "horizon_seconds",
+    "generated_at", "round_number", "model_version", "batch_sequence", "stored_at",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Writer:
+    """Who writes, from the token: the deployment and what it belongs to."""
+
+    deployment_id: str
+    vendor_id: str
+    run_id: str
+
+
+@dataclass(frozen=True)
+class OpenRounds:
+    symbols: dict[int, frozenset[str]]  # open round number → its symbols
+    states: dict[int, str]  # every known round's state, for the reason a signal is refused
+    current: int | None  # the open round a signal without a round number goes to
+
+    @classmethod
+    def of(cls, latest: Sequence[DatasetRound], now: datetime) -> OpenRounds:
+        states = {row.number: state_name(state_of(row, now)) for row in latest}
+        symbols = {row.number: frozenset(row.symbols) for row in latest if states[row.number] == "open"}
+        return cls(symbols, states, max(symbols) if symbols else None)
+
+
+@dataclass(frozen=True)
+class Judged:
+    rows: list[tuple]  # in COLUMNS order, with id and stored_at still to be filled (None)
+    rejections: list[signals_pb2.SignalRejection]
+
+
+def _round_problem(number: int, rounds: OpenRounds) -> str:
+    if not number:
+        return "no round is open, so no signal can be taken now"
+    state = rounds.states.get(number)
+    where = f"; signals go to the open round {rounds.current}" if rounds.current else "; no round is open now"
+    return f"round {number} is {state}{where}" if state else f"there is no round {number}{where}"
+
+
+def _problem(signal: signals_pb2.Signal, symbols: frozenset[str], number: int, now: datetime) -> str | None:
+    if not signal.symbol:
+        return "symbol is required"
+    if signal.symbol not in symbols:
+        return f"{signal.symbol} is not a symbol of round {number}"
+    has_score = signal.HasField("score")
+    if has_score and not -1.0 <= signal.score <= 1.0:  # also false for NaN
+        return f"score {signal.score} is outside [-1, 1]"
+    if signal.action and signal.action not in ACTIONS:
+        return f"action {signal.action} is not buy, sell or hold"
+    if not has_score and not signal.action:
+        return "a signal needs an action (buy, sell, hold) or a score"
+    if not 0.0 <= signal.confidence <= 1.0:
+        return f"confidence {signal.confidence} is outside [0, 1]"
+    if signal.horizon.seconds < 0 or signal.horizon.nanos < 0:
+        return "horizon must not be negative"
+    if signal.HasField("generate_time") and signal.generate_time.ToDatetime(tzinfo=UTC) > now + MAX_FUTURE:
+        return "generate_time is more than 5 minutes ahead of the server's clock"
+    if len(signal.model_version) > MAX_MODEL_VERSION:
+        return f"model_version is longer than {MAX_MODEL_VERSION} characters"
+    return None
+
+
+def judge(
+    signals: Sequence[signals_pb2.Signal], writer: Writer, sequence: int, rounds: OpenRounds, now: datetime
+) -> Judged:
+    rows: list[tuple] = []
+    rejections: list[signals_pb2.SignalRejection] = []
+    first_index: dict[tuple[int, str], int] = {}
+    run_id = writer.run_id or None
+    for index, signal in enumerate(signals):
+        number = signal.round_number or rounds.current or 0
+        symbols = rounds.symbols.get(number)
+        problem = _round_problem(signal.round_number, rounds) if symbols is None else None
+        if problem is None and symbols is not None:
+            problem = _problem(signal, symbols, number, now)
+        if problem is None:
+            seen = first_index.setdefault((number, signal.symbol), index)
+            if seen != index:
+                problem = f"{signal.symbol} is already in this batch (index {seen})"
+        if problem is not None:
+            rejections.append(signals_pb2.SignalRejection(index=index, symbol=signal.symbol[:64], reason=problem))
+            continue
+        generated = signal.generate_time.ToDatetime(tzinfo=UTC) if signal.HasField("generate_time") else now
+        score = signal.score if signal.HasField("score") else None
+        horizon = signal.horizon.seconds + signal.horizon.nanos / 1e9
+        rows.append(
+            (None, writer.deployment_id, writer.vendor_id, run_id, signal.symbol, signal.action, score,
+             signal.confidence, horizon, generated, number, signal.model_version, sequence, None)
+        )  # fmt: skip
+    return Judged(rows, rejections)

@@ -1,0 +1,38 @@
+"""Deployment rows and their tokens."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.models import Deployment, DeploymentToken
+
+
+async def list_deployments(session: AsyncSession, vendor_id: str | None, offset: int, limit: int) -> list[Deployment]:
+    query = select(Deployment).where(Deployment.deleted_at.is_(None))
+    if vendor_id is not None:
+        query = query.where(Deployment.vendor_id == vendor_id)
+    rows = await session.scalars(
+        query.order_by(Deployment.created_at.desc(), Deployment.id).offset(offset).limit(limit)
+    )
+    return list(rows)
+
+
+async def active_token_ids(session: AsyncSession, deployment_id: str) -> list[str]:
+    rows = await session.scalars(
+        select(DeploymentToken.id).where(
+            DeploymentToken.deployment_id == deployment_id, DeploymentToken.revoked_at.is_(None)
+        )
+    )
+    return list(rows)
+
+
+async def of_vendors(session: AsyncSession, vendor_ids: list[str]) -> list[Deployment]:
+    if not vendor_ids:
+        return []
+    rows = await session.scalars(
+        select(Deployment)
+        .where(Deployment.vendor_id.in_(vendor_ids), Deployment.deleted_at.is_(None))
+        .order_by(Deployment.created_at, Deployment.id)
+    )
+    return list(rows)

@@ -1,0 +1,382 @@
+"""Deployments and signal ingest through a real server, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, replace
+
+import grpc
+import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+from sqlalchemy import func, select
+
+from marketplace.v1 import (
+    catalog_pb2,
+    catalog_pb2_grpc,
+    datasets_pb2,
+    datasets_pb2_grpc,
+    deployments_pb2,
+    deployments_pb2_grpc,
+    signals_pb2,
+    signals_pb2_grpc,
+)
+from server.models import Signal
+from server.settings import RateLimit
+from tests.conftest import create_vendor_token
+from tests.support import ServerThread, bearer
+from tests.test_datasets import publish_request
+
+SYMBOLS = ["AAA", "BBB", "CCC", "DDD"]
+State = deployments_pb2.DeploymentState
+
+
+@dataclass
+class Market:
+    server: ServerThread
+    deployments: deployments_pb2_grpc.DeploymentServiceStub
+    signals: signals_pb2_grpc.SignalServiceStub
+    catalog: catalog_pb2_grpc.CatalogServiceStub
+    datasets: datasets_pb2_grpc.DatasetServiceStub
+    admin: tuple
+    acme: tuple  # the vendor's token
+
+    def deploy(self, who=None, **fields) -> deployments_pb2.CreateDeploymentResponse:
+        request = deployments_pb2.CreateDeploymentRequest(provider="local", **fields)
+        return self.deployments.CreateDeployment(request, metadata=who or self.acme)
+
+    def stream(self, token: str, batches: list[signals_pb2.SignalBatch]) -> list[signals_pb2.SignalAck]:
+        return list(self.signals.StreamSignals(iter(batches), metadata=bearer(token), timeout=20))
+
+
+@pytest.fixture
+def market(server, channel, auth, admin) -> Market:
+    datasets = datasets_pb2_grpc.DatasetServiceStub(channel)
+    datasets.PublishRound(publish_request({"train": b"x"}, symbols=SYMBOLS), metadata=admin)
+    token = create_vendor_token(auth, admin, scopes=("deploy:write", "signals:read", "catalog:read")).secret
+    return Market(
+        server, deployments_pb2_grpc.DeploymentServiceStub(channel), signals_pb2_grpc.SignalServiceStub(channel),
+        catalog_pb2_grpc.CatalogServiceStub(channel), datasets, admin, bearer(token),
+    )  # fmt: skip
+
+
+def signal(symbol: str, score: float | None = 0.5, **fields) -> signals_pb2.Signal:
+    return signals_pb2.Signal(symbol=symbol, score=score, confidence=fields.pop("confidence", 0.8), **fields)
+
+
+def batch(sequence: int, *signals: signals_pb2.Signal) -> signals_pb2.SignalBatch:
+    return signals_pb2.SignalBatch(sequence=sequence, signals=signals)
+
+
+def stored_count(server: ServerThread) -> int:
+    async def count():
+        async with server.listening.platform.sessions() as session:  # type: ignore[union-attr]
+            return await session.scalar(select(func.count()).select_from(Signal))
+
+    return server.run_in_loop(count)
+
+
+def test_streamed_signals_are_stored_with_the_tokens_attribution(market):
+    created = market.deploy(name="ridge-v1")
+    assert created.token.startswith("mpdt_")
+    assert created.deployment.state == State.DEPLOYMENT_STATE_PENDING
+    acks = market.stream(created.token, [batch(1, signal("AAA"), signal("BBB", action=signals_pb2.ACTION_SELL))])
+    assert [(a.sequence, a.committed_sequence, a.accepted, a.duplicate) for a in acks] == [(1, 1, 2, False)]
+    listed = market.signals.ListSignals(signals_pb2.ListSignalsRequest(symbol="AAA"), metadata=market.admin)
+    (stored,) = listed.signals
+    assert stored.attribution.vendor_slug == "acme"
+    assert stored.attribution.deployment_id == created.deployment.id
+    assert (stored.round_number, stored.score, stored.confidence) == (1, 0.5, pytest.approx(0.8))
+    shown = market.deployments.GetDeployment(
+        deployments_pb2.GetDeploymentRequest(deployment_id=created.deployment.id), metadata=market.acme
+    )
+    assert (shown.signal_count, shown.last_sequence) == (2, 1)
+    assert shown.token_hint.startswith("mpdt_")
+    assert created.token not in str(shown)
+
+
+def test_bad_signals_are_rejected_one_by_one_and_the_rest_stored(market):
+    token = market.deploy().token
+    future = Timestamp()
+    future.FromSeconds(int(time.time()) + 3600)
+    (ack,) = market.stream(
+        token,
+        [batch(
+            1, signal("AAA"), signal("ZZZ"), signal("BBB", score=1.5), signal("CCC", generate_time=future),
+            signal("AAA", score=-0.1), signal("DDD", score=None), signal("DDD", round_number=7),
+            signal("DDD", confidence=2.0), signal("DDD", action=signals_pb2.ACTION_BUY, score=None),
+        )],
+    )  # fmt: skip
+    assert ack.accepted == 2
+    reasons = {r.index: r.reason for r in ack.rejections}
+    assert "ZZZ is not a symbol of round 1" in reasons[1]
+    assert "outside [-1, 1]" in reasons[2]
+    assert "ahead of the server's clock" in reasons[3]
+    assert "already in this batch (index 0)" in reasons[4]
+    assert "needs an action" in reasons[5]
+    assert "there is no round 7; signals go to the open round 1" in reasons[6]
+    assert "confidence" in reasons[7]
+    assert sorted(reasons) == [1, 2, 3, 4, 5, 6, 7]
+    assert stored_count(market.server) == 2
+
+
+def test_a_resent_batch_is_stored_once(market):
+    token = market.deploy().token
+    first = market.stream(token, [batch(1, signal("AAA")), batch(2, signal("BBB"), signal("CCC"))])
+    again = market.stream(token, [batch(2, signal("BBB"), signal("CCC")), batch(3, signal("DDD"))])
+    assert [a.duplicate for a in first + again] == [False, False, True, False]
+    assert again[0].accepted == 2  # the first delivery's count
+    assert stored_count(market.server) == 4
+    posted = market.signals.StoreSignals(
+        signals_pb2.StoreSignalsRequest(sequence=3, signals=[signal("DDD")]), metadata=bearer(token)
+    )
+    assert posted.duplicate
+    assert stored_count(market.server) == 4
+
+
+def test_a_deployment_token_writes_only_its_own_signals_and_calls_nothing_else(market):
+    first, second = market.deploy(name="one"), market.deploy(name="two")
+    market.stream(second.token, [batch(1, signal("AAA"))])
+    market.stream(first.token, [batch(1, signal("AAA"))])  # same sequence, other deployment: not a duplicate
+    rows = market.signals.ListSignals(signals_pb2.ListSignalsRequest(), metadata=market.admin).signals
+    assert sorted(s.attribution.deployment_id for s in rows) == sorted([first.deployment.id, second.deployment.id])
+    who = bearer(first.token)
+    refused = [
+        lambda: market.deployments.ListDeployments(deployments_pb2.ListDeploymentsRequest(), metadata=who),
+        lambda: market.deployments.DeleteDeployment(
+            deployments_pb2.DeleteDeploymentRequest(deployment_id=second.deployment.id), metadata=who
+        ),
+        lambda: market.signals.ListSignals(signals_pb2.ListSignalsRequest(), metadata=who),
+        lambda: market.catalog.ListCatalog(catalog_pb2.ListCatalogRequest(), metadata=who),
+        lambda: market.datasets.ResolveRound(datasets_pb2.ResolveRoundRequest(number=1), metadata=who),
+    ]
+    for call in refused:
+        with pytest.raises(grpc.RpcError) as caught:
+            call()
+        assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert "deployment token cannot call" in caught.value.details()
+
+
+def test_deleting_a_deployment_revokes_its_token_at_once_and_keeps_its_signals(market):
+    created = market.deploy()
+    market.stream(created.token, [batch(1, signal("AAA"))])
+    market.deployments.DeleteDeployment(
+        deployments_pb2.DeleteDeploymentRequest(deployment_id=created.deployment.id), metadata=market.acme
+    )
+    with pytest.raises(grpc.RpcError) as caught:
+        market.stream(created.token, [batch(2, signal("BBB"))])
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert stored_count(market.server) == 1
+
+
+def test_a_rotated_token_replaces_the_old_one(market):
+    created = market.deploy()
+    rotated = market.deployments.RotateDeploymentToken(
+        deployments_pb2.RotateDeploymentTokenRequest(deployment_id=created.deployment.id), metadata=market.acme
+    )
+    assert rotated.token != created.token
+    assert rotated.deployment.token_hint.endswith(rotated.token[-4:])
+    with pytest.raises(grpc.RpcError) as caught:
+        market.stream(created.token, [batch(1, signal("AAA"))])
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert market.stream(rotated.token, [batch(1, signal("AAA"))])[0].accepted == 1
+
+
+def test_a_stopped_deployment_takes_no_signals(market):
+    created = market.deploy()
+    market.deployments.TransitionDeployment(
+        deployments_pb2.TransitionDeploymentRequest(deployment_id=created.deployment.id,
+                                                    state=State.DEPLOYMENT_STATE_STOPPED),
+        metadata=market.acme,
+    )  # fmt: skip
+    with pytest.raises(grpc.RpcError) as caught:
+        market.stream(created.token, [batch(1, signal("AAA"))])
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "is stopped" in caught.value.details()
+    assert stored_count(market.server) == 0
+
+
+def test_links_are_checked_and_handed_to_the_deployment_on_heartbeat(market):
+    created = market.deploy()
+    dep_id = created.deployment.id
+    for links, message in [
+        ({"signals_url": "ftp://x/y"}, "not a http/https URL"),
+        ({"signals_target": "grpc://infra"}, "grpc://host:port"),
+        ({"signals_url": "http://a/b", "signals_target": "grpc://b:1"}, "not both"),
+    ]:
+        with pytest.raises(grpc.RpcError) as caught:
+            market.deployments.UpdateDeploymentLinks(
+                deployments_pb2.UpdateDeploymentLinksRequest(
+                    deployment_id=dep_id, links=deployments_pb2.DeploymentLinks(**links)
+                ),
+                metadata=market.acme,
+            )
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert message in caught.value.details()
+    market.deployments.UpdateDeploymentLinks(
+        deployments_pb2.UpdateDeploymentLinksRequest(
+            deployment_id=dep_id, links=deployments_pb2.DeploymentLinks(signals_target="grpc://infra:50051")
+        ),
+        metadata=market.acme,
+    )
+    beat = market.deployments.DeploymentHeartbeat(
+        deployments_pb2.DeploymentHeartbeatRequest(), metadata=bearer(created.token)
+    )
+    assert beat.links.signals_target == "grpc://infra:50051"
+    assert beat.HasField("last_heartbeat_time")
+
+
+def test_a_live_deployment_without_heartbeats_shows_unhealthy(settings):
+    from server.clock import ManualClock
+
+    clock = ManualClock(time.time())
+    server = ServerThread(replace(settings, heartbeat_timeout=30), clock=clock).start()
+    try:
+        with grpc.insecure_channel(server.grpc_target) as channel:
+            from marketplace.v1 import auth_pb2_grpc
+
+            acme = bearer(
+                create_vendor_token(auth_pb2_grpc.AuthServiceStub(channel), bearer(server.admin_token)).secret
+            )
+            stub = deployments_pb2_grpc.DeploymentServiceStub(channel)
+            created = stub.CreateDeployment(deployments_pb2.CreateDeploymentRequest(provider="local"), metadata=acme)
+            get = deployments_pb2.GetDeploymentRequest(deployment_id=created.deployment.id)
+            stub.TransitionDeployment(
+                deployments_pb2.TransitionDeploymentRequest(
+                    deployment_id=created.deployment.id, state=State.DEPLOYMENT_STATE_LIVE
+                ),
+                metadata=acme,
+            )
+            clock.advance(31)
+            assert stub.GetDeployment(get, metadata=acme).state == State.DEPLOYMENT_STATE_UNHEALTHY
+            stub.DeploymentHeartbeat(deployments_pb2.DeploymentHeartbeatRequest(), metadata=bearer(created.token))
+            assert stub.GetDeployment(get, metadata=acme).state == State.DEPLOYMENT_STATE_LIVE
+            with pytest.raises(grpc.RpcError) as caught:
+                stub.TransitionDeployment(
+                    deployments_pb2.TransitionDeploymentRequest(
+                        deployment_id=created.deployment.id, state=State.DEPLOYMENT_STATE_PENDING
+                    ),
+                    metadata=acme,
+                )
+            assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    finally:
+        server.stop()
+
+
+def test_subscribers_get_new_signals_that_match_their_filters(market):
+    token = market.deploy().token
+    received: queue.Queue = queue.Queue()
+    call = market.signals.SubscribeSignals(signals_pb2.SubscribeSignalsRequest(symbol="BBB"), metadata=market.admin)
+
+    def read():
+        try:
+            for item in call:
+                received.put(item)
+        except grpc.RpcError:
+            pass  # the cancel below ends the call
+
+    threading.Thread(target=read, daemon=True).start()
+    deadline = time.time() + 10
+    while not received.qsize() and time.time() < deadline:
+        market.stream(token, [batch(int(time.time() * 1000), signal("AAA"), signal("BBB"))])
+        time.sleep(0.2)
+    got = received.get(timeout=5)
+    call.cancel()
+    assert got.symbol == "BBB"
+    assert got.attribution.vendor_slug == "acme"
+    assert got.id
+
+
+def test_list_pages_newest_first_and_vendors_see_only_their_own(market, auth, admin):
+    token = market.deploy().token
+    for sequence in range(1, 4):
+        market.stream(token, [batch(sequence, signal("AAA"), signal("BBB"))])
+    first = market.signals.ListSignals(signals_pb2.ListSignalsRequest(page_size=4), metadata=market.admin)
+    rest = market.signals.ListSignals(
+        signals_pb2.ListSignalsRequest(page_size=4, page_token=first.next_page_token), metadata=market.admin
+    )
+    ids = [int(s.id) for s in [*first.signals, *rest.signals]]
+    assert ids == sorted(ids, reverse=True)
+    assert len(ids) == 6
+    assert not rest.next_page_token
+    other = bearer(create_vendor_token(auth, admin, slug="zeta", scopes=("signals:read",)).secret)
+    assert not market.signals.ListSignals(signals_pb2.ListSignalsRequest(), metadata=other).signals
+    with pytest.raises(grpc.RpcError) as caught:
+        market.signals.ListSignals(signals_pb2.ListSignalsRequest(vendor="acme"), metadata=other)
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def resolve(market: Market, returns: dict[str, float], number: int = 1) -> datasets_pb2.Round:
+    request = datasets_pb2.ResolveRoundRequest(
+        number=number, returns=[datasets_pb2.SymbolReturn(symbol=s, realized_return=r) for s, r in returns.items()]
+    )
+    return market.datasets.ResolveRound(request, metadata=market.admin)
+
+
+def test_resolving_a_round_scores_the_deployments_in_the_catalog(market):
+    good, bad = market.deploy(name="good"), market.deploy(name="bad")
+    market.stream(
+        good.token, [batch(1, *(signal(s, score=v) for s, v in zip(SYMBOLS, [0.9, 0.1, -0.2, -0.8], strict=False)))]
+    )
+    market.stream(
+        bad.token, [batch(1, *(signal(s, score=v) for s, v in zip(SYMBOLS, [-0.9, -0.1, 0.2, 0.8], strict=False)))]
+    )
+    before = market.catalog.GetCatalogEntry(catalog_pb2.GetCatalogEntryRequest(vendor="acme"), metadata=market.acme)
+    assert {m.name: m.HasField("live_score") for m in before.models} == {"good": False, "bad": False}
+    resolved = resolve(market, {"AAA": 0.05, "BBB": 0.01, "CCC": -0.02, "DDD": -0.04})
+    assert resolved.state == datasets_pb2.ROUND_STATE_RESOLVED
+    entry = market.catalog.ListCatalog(catalog_pb2.ListCatalogRequest(), metadata=market.acme).entries[0]
+    scores = {m.name: (round(m.live_score, 2), m.scored_rounds) for m in entry.models}
+    assert scores["good"][0] > 0.9
+    assert scores["bad"][0] < -0.9
+    assert scores["good"][1] == 1
+    assert (entry.signal_count, list(entry.rounds_entered), entry.vendor.slug) == (8, [1], "acme")
+    (ack,) = market.stream(good.token, [batch(2, signal("AAA"))])
+    assert "round 1 is resolved" in ack.rejections[0].reason or "no round is open" in ack.rejections[0].reason
+
+
+def test_bad_resolutions_are_refused_and_change_nothing(market):
+    for returns, message in [
+        ({"AAA": 0.1}, "missing: BBB, CCC, DDD"),
+        ({**dict.fromkeys(SYMBOLS, 0.0), "ZZZ": 1.0}, "not symbols of round 1: ZZZ"),
+        ({**dict.fromkeys(SYMBOLS, 0.0), "AAA": float("nan")}, "finite"),
+    ]:
+        with pytest.raises(grpc.RpcError) as caught:
+            resolve(market, returns)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert message in caught.value.details()
+    resolve(market, dict.fromkeys(SYMBOLS, 0.01))
+    with pytest.raises(grpc.RpcError) as caught:
+        resolve(market, dict.fromkeys(SYMBOLS, 0.02))
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_fast_stream_is_told_to_slow_down_and_loses_nothing(settings):
+    server = ServerThread(replace(settings, signal_rate=RateLimit(per_second=200, burst=100))).start()
+    try:
+        with grpc.insecure_channel(server.grpc_target) as channel:
+            from marketplace.v1 import auth_pb2_grpc
+
+            admin = bearer(server.admin_token)
+            datasets_pb2_grpc.DatasetServiceStub(channel).PublishRound(
+                publish_request({"train": b"x"}, symbols=SYMBOLS), metadata=admin
+            )
+            acme = bearer(create_vendor_token(auth_pb2_grpc.AuthServiceStub(channel), admin).secret)
+            token = (
+                deployments_pb2_grpc.DeploymentServiceStub(channel)
+                .CreateDeployment(deployments_pb2.CreateDeploymentRequest(provider="local"), metadata=acme)
+                .token
+            )
+            batches = [batch(n, *(signal(s) for s in SYMBOLS)) for n in range(1, 51)]  # 200 signals
+            acks = list(
+                signals_pb2_grpc.SignalServiceStub(channel).StreamSignals(iter(batches), metadata=bearer(token))
+            )
+            assert sum(a.accepted for a in acks) == 200
+            slowed = [a for a in acks if a.HasField("slow_down")]
+            assert slowed
+            assert slowed[-1].slow_down.ToNanoseconds() > 0
+            assert stored_count(server) == 200
+    finally:
+        server.stop()
