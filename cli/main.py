@@ -7,7 +7,10 @@ import click
 from cli.commands.account import login, logout, whoami
 from cli.commands.admin import admin
 from cli.commands.data import data
+from cli.commands.deploy import deploy, link_infra
+from cli.commands.deployments import deployments
 from cli.commands.init import init
+from cli.commands.signals import signals
 from cli.commands.train import train
 
 
@@ -21,6 +24,10 @@ def cli() -> None:
       mp login --api-url http://localhost:3010     # store your token (prompted)
       mp whoami                                    # who you are, what you may do
       mp data pull --round current                 # the current round's files, verified
+      mp init --template runpod-signal-http my-model && cd my-model
+      mp train start                               # train here, recorded as a run
+      mp deploy                                    # serve it; its signals stream in
+      mp signals tail                              # watch signals arrive, with attribution
 
     Every command takes --help; listing commands take --json for scripts.
     """
@@ -33,6 +40,10 @@ cli.add_command(admin)
 cli.add_command(data)
 cli.add_command(train)
 cli.add_command(init)
+cli.add_command(deploy)
+cli.add_command(link_infra)
+cli.add_command(deployments)
+cli.add_command(signals)
 
 
 def main() -> None:

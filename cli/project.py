@@ -61,6 +61,7 @@ class Project:
     task: str
     train_command: str
     serve_command: str
+    serve_port: int
     image: str
     gpu: str
 
@@ -81,9 +82,10 @@ def load_project(start: Path | None = None) -> Project:
         return Project(
             root=folder, name=str(data["name"]), task=str(data.get("task", "signal")),
             train_command=str(data["train"]["command"]), serve_command=str(data.get("serve", {}).get("command", "")),
+            serve_port=int(data.get("serve", {}).get("port", 8080)),
             image=str(data.get("image", "")), gpu=str(data.get("resources", {}).get("gpu", "")),
         )  # fmt: skip
-    except (yaml.YAMLError, KeyError, TypeError) as error:
+    except (yaml.YAMLError, KeyError, TypeError, ValueError) as error:
         raise click.ClickException(f"{path} is not a valid project file ({type(error).__name__}: {error})") from None
 
 

@@ -85,7 +85,7 @@ class DatabaseIntrospector:
         return Principal(
             token_id=token.id,
             kind=PrincipalKind.PRINCIPAL_KIND_DEPLOYMENT,
-            scopes=frozenset({"signals:write"}),
+            scopes=frozenset({"signals:write", "data:read"}),  # a deployed model reads the round it signals for
             vendor_id=vendor.id,
             vendor_slug=vendor.slug,
             vendor_display_name=vendor.display_name,

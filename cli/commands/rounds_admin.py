@@ -194,4 +194,60 @@ def close(number: int, as_json: bool) -> None:
         output.echo(f"Round {closed.number} is closed.")
 
 
+@rounds.command()
+@click.argument("number", type=click.IntRange(min=1))
+@click.option("--returns", "returns_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CSV with columns symbol,realized_return: one row per symbol of the round.")  # fmt: skip
+@click.option("--return", "pairs", multiple=True, metavar="SYMBOL=VALUE", help="One realised return (repeatable).")
+@json_option
+def resolve(number: int, returns_file: Path | None, pairs: tuple[str, ...], as_json: bool) -> None:
+    """Record round NUMBER's realised returns; deployments that signalled in it get their live scores.
+
+    \b
+    mp admin rounds resolve 12 --returns realised.csv
+    mp admin rounds resolve 12 --return AAPL=0.031 --return MSFT=-0.012 ...
+    """
+    from cli.client import open_session
+    from marketplace.v1 import datasets_pb2, datasets_pb2_grpc
+
+    returns = _read_returns(returns_file, pairs)
+    if not returns:
+        raise click.UsageError("give the realised returns: --returns FILE.csv or --return SYMBOL=VALUE")
+    request = datasets_pb2.ResolveRoundRequest(
+        number=number, returns=[datasets_pb2.SymbolReturn(symbol=s, realized_return=r) for s, r in returns.items()]
+    )
+    with open_session() as session:
+        stub = datasets_pb2_grpc.DatasetServiceStub(session.channel)
+        resolved = session.call(stub.ResolveRound, request)
+    if as_json:
+        output.emit_json(output.to_dict(resolved))
+    else:
+        output.echo(f"Round {resolved.number} is resolved ({len(returns)} realised returns); live scores updated.")
+        output.note("See them with: curl -H 'Authorization: Bearer …' $API/api/catalog")
+
+
+def _read_returns(path: Path | None, pairs: tuple[str, ...]) -> dict[str, float]:
+    import csv
+
+    returns: dict[str, float] = {}
+    rows: list[tuple[str, str, str]] = []
+    if path is not None:
+        with open(path, newline="") as source:
+            reader = csv.DictReader(source)
+            if not reader.fieldnames or not {"symbol", "realized_return"} <= set(reader.fieldnames):
+                raise click.BadParameter(f"{path} needs the columns symbol,realized_return", param_hint="--returns")
+            rows += [(row["symbol"], row["realized_return"], f"{path}:{n}") for n, row in enumerate(reader, 2)]
+    for pair in pairs:
+        symbol, sep, value = pair.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{pair!r} is not SYMBOL=VALUE", param_hint="--return")
+        rows.append((symbol, value, "--return"))
+    for symbol, value, where in rows:
+        try:
+            returns[symbol.strip()] = float(value)
+        except ValueError:
+            raise click.BadParameter(f"{where}: {value!r} is not a number") from None
+    return returns
+
+
 rounds.add_command(list_rounds, name="list")  # the same listing vendors get from `mp data list`

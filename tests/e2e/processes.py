@@ -101,7 +101,9 @@ def run(program: str, *args: str, env: dict[str, str], input: str | None = None,
 
 def start_server(database_url: str, data_dir: Path, **extra_env: str) -> ServerProcess:
     """mp-server on free ports over the test's database (migrated first when it is PostgreSQL)."""
-    env = clean_env(MP_DATA_DIR=str(data_dir), MP_GRPC_ADDR="127.0.0.1:0", MP_HTTP_ADDR="127.0.0.1:0", **extra_env)
+    env = clean_env(
+        **{"MP_DATA_DIR": str(data_dir), "MP_GRPC_ADDR": "127.0.0.1:0", "MP_HTTP_ADDR": "127.0.0.1:0", **extra_env}
+    )
     if database_url.startswith("postgresql"):
         env["MP_DATABASE_URL"] = database_url
         migrated = run("mp-server", "migrate", env=env)

@@ -1,12 +1,19 @@
-"""The inference server RunPod runs: GET /ping (200 ready, 204 loading), POST /predict.
+"""The inference server `mp deploy` starts: GET /ping (200 ready, 204 loading), POST /predict, and
+live signals.
 
 POST /predict {"rows": [{"symbol": "AAPL", "ret_1": ..., ...}, ...]}
   → {"signals": [{"symbol": "AAPL", "score": 0.12, "action": "buy"}, ...]}
+
+Deployed (MP_DEPLOYMENT_TOKEN set by `mp deploy`), it also scores the round's live symbols every
+MP_SIGNAL_INTERVAL seconds and publishes the signals with the marketplace's SignalPublisher, which
+batches them, resends what was not acknowledged and follows `mp link-infra`.
 """
 
 import json
+import logging
 import os
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -36,6 +43,32 @@ def predict(rows: list[dict]) -> list[dict]:
         }
         for row, score in zip(rows, scores, strict=True)
     ]
+
+
+def live_rows(round_dir: Path) -> pd.DataFrame:
+    """The newest row of each symbol in the round's live file: what the model scores now."""
+    live = pd.read_parquet(round_dir / "live.parquet")
+    return live.sort_values("time").groupby("symbol", as_index=False).tail(1)
+
+
+def publish_signals(interval: float) -> None:
+    from cli.publisher import SignalPublisher  # the marketplace's package (see the Dockerfile)
+
+    round_dir = Path(os.environ.get("MP_ROUND_DIR", "data"))
+    round_number = int(os.environ.get("MP_ROUND", "0"))
+    version = os.environ.get("MP_MODEL_VERSION", "")
+    publisher = SignalPublisher.from_env(model_version=version)
+    while MODEL is None:
+        time.sleep(0.1)
+    rows = live_rows(round_dir)
+    while True:
+        predicted = predict(rows.to_dict("records"))
+        publisher.publish(*(
+            {"symbol": p["symbol"], "score": p["score"], "action": p["action"], "confidence": min(1.0, abs(p["score"])),
+             "horizon": "432000s", "roundNumber": round_number, "modelVersion": version}
+            for p in predicted
+        ))  # fmt: skip
+        time.sleep(interval)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -69,7 +102,11 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     threading.Thread(target=load_model, daemon=True).start()
+    if os.environ.get("MP_DEPLOYMENT_TOKEN"):
+        interval = float(os.environ.get("MP_SIGNAL_INTERVAL", "60"))
+        threading.Thread(target=publish_signals, args=(interval,), daemon=True).start()
     server = ThreadingHTTPServer(("0.0.0.0", int(os.environ.get("PORT", "8080"))), Handler)
     server.serve_forever()
 

@@ -76,6 +76,7 @@ class DatasetServiceServicer:
 
     def GetCurrentRound(self, request, context):
         """The open round; when none is open, the latest published round with its state.
+        Run and deployment tokens may read rounds: a remote trainer and a deployed model need the data.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -32,7 +32,9 @@ class DatasetServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> DatasetServiceAsyncStub: ...
     GetCurrentRound: _grpc.UnaryUnaryMultiCallable[_datasets_pb2.GetCurrentRoundRequest, _datasets_pb2.Round]
-    """The open round; when none is open, the latest published round with its state."""
+    """The open round; when none is open, the latest published round with its state.
+    Run and deployment tokens may read rounds: a remote trainer and a deployed model need the data.
+    """
     GetRound: _grpc.UnaryUnaryMultiCallable[_datasets_pb2.GetRoundRequest, _datasets_pb2.Round]
     ListRounds: _grpc.UnaryUnaryMultiCallable[_datasets_pb2.ListRoundsRequest, _datasets_pb2.ListRoundsResponse]
     """Newest first."""
@@ -50,7 +52,9 @@ class DatasetServiceStub:
 class DatasetServiceAsyncStub(DatasetServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     GetCurrentRound: _aio.UnaryUnaryMultiCallable[_datasets_pb2.GetCurrentRoundRequest, _datasets_pb2.Round]  # type: ignore[assignment]
-    """The open round; when none is open, the latest published round with its state."""
+    """The open round; when none is open, the latest published round with its state.
+    Run and deployment tokens may read rounds: a remote trainer and a deployed model need the data.
+    """
     GetRound: _aio.UnaryUnaryMultiCallable[_datasets_pb2.GetRoundRequest, _datasets_pb2.Round]  # type: ignore[assignment]
     ListRounds: _aio.UnaryUnaryMultiCallable[_datasets_pb2.ListRoundsRequest, _datasets_pb2.ListRoundsResponse]  # type: ignore[assignment]
     """Newest first."""
@@ -71,7 +75,9 @@ class DatasetServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _datasets_pb2.GetCurrentRoundRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_datasets_pb2.Round, _abc.Awaitable[_datasets_pb2.Round]]:
-        """The open round; when none is open, the latest published round with its state."""
+        """The open round; when none is open, the latest published round with its state.
+        Run and deployment tokens may read rounds: a remote trainer and a deployed model need the data.
+        """
 
     @_abc_1.abstractmethod
     def GetRound(

@@ -1,0 +1,249 @@
+"""`mp deploy` and `mp link-infra`: put a trained model live, and say where its signals go."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cli import output
+from cli.output import json_option
+
+
+def deployment_stub(session):
+    from marketplace.v1 import deployments_pb2_grpc
+
+    return deployments_pb2_grpc.DeploymentServiceStub(session.channel)
+
+
+def state_name(deployment) -> str:
+    from marketplace.v1 import deployments_pb2
+
+    return deployments_pb2.DeploymentState.Name(deployment.state).removeprefix("DEPLOYMENT_STATE_").lower()
+
+
+def _transition(session, deployment_id: str, state: str, message: str = "", external_id: str = ""):
+    from marketplace.v1 import deployments_pb2
+
+    request = deployments_pb2.TransitionDeploymentRequest(
+        deployment_id=deployment_id, state=deployments_pb2.DeploymentState.Value(f"DEPLOYMENT_STATE_{state.upper()}"),
+        message=message[:2000], external_id=external_id,
+    )  # fmt: skip
+    return session.call(deployment_stub(session).TransitionDeployment, request)
+
+
+def _model_run(session, project, run_id: str | None):
+    """The run whose model is deployed: the given one, else this project's newest succeeded run."""
+    from marketplace.v1 import training_pb2, training_pb2_grpc
+
+    stub = training_pb2_grpc.TrainingServiceStub(session.channel)
+    if run_id:
+        return session.call(stub.GetTrainingRun, training_pb2.GetTrainingRunRequest(run_id=run_id))
+    listed = training_pb2.ListTrainingRunsRequest(state=training_pb2.RunState.RUN_STATE_SUCCEEDED, page_size=200)
+    for run in session.call(stub.ListTrainingRuns, listed).runs:
+        if run.project == project.name:
+            return run
+    raise click.ClickException(f"no succeeded training run of {project.name} yet: train first with mp train start")
+
+
+@click.command()
+@click.option("--provider", type=click.Choice(["local", "runpod"]), default="local", show_default=True,
+              help="Serve on this machine, or in a RunPod pod.")  # fmt: skip
+@click.option(
+    "--run", "run_id", help="The training run whose model to serve. Default: the project's newest succeeded run."
+)
+@click.option("--name", default="", help="A name for the deployment. Default: the project's name.")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), help="Local port. Default: a free one (runpod: mp.yaml's serve.port)."
+)
+@click.option("--gpu", default="", help="GPU type for --provider runpod. Default: mp.yaml's resources.gpu.")
+@click.option("--signal-interval", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
+              help="Seconds between the model's signal rounds.")  # fmt: skip
+@json_option
+def deploy(provider, run_id, name, port, gpu, signal_interval, as_json) -> None:  # fmt: skip
+    """Serve the project's model and stream its signals into the marketplace.
+
+    Registers a deployment, starts mp.yaml's serve command with the deployment's token in its
+    environment (and nowhere else), waits for its /ping to answer 200, then marks it live. Its signals
+    go to the marketplace until `mp link-infra` says otherwise. Stop it with `mp deployments stop`.
+    """
+    import uuid
+
+    from cli.client import open_session
+    from cli.project import load_project
+    from cli.pull import pull_round
+    from cli.rounds_view import fetch_round
+    from marketplace.v1 import deployments_pb2
+
+    project = load_project()
+    if not project.serve_command:
+        raise click.ClickException("mp.yaml has no serve.command; add one (e.g. `python serve.py`)")
+    with open_session() as session:
+        run = _model_run(session, project, run_id)
+        if provider == "local":
+            model = project.root / ".mp" / "runs" / run.id / "artifacts" / "model.json"
+            if not model.exists():
+                raise click.ClickException(f"run {run.id}'s model is not in this project ({model}); "
+                                           "a model trained elsewhere deploys with --provider runpod")  # fmt: skip
+            round_ = fetch_round(session, 0)
+            round_dir = project.root / ".mp" / "rounds" / f"round-{round_.number}"
+            pull_round(session, round_, round_dir, show_progress=not as_json)
+        request = deployments_pb2.CreateDeploymentRequest(
+            request_id=str(uuid.uuid4()), run_id=run.id, name=name or project.name, provider=provider
+        )
+        created = session.call(deployment_stub(session).CreateDeployment, request)
+        deployment, token = created.deployment, created.token
+        env = {"MP_DEPLOYMENT_TOKEN": token, "MP_GRPC_TARGET": session.endpoint.grpc_target,
+               "MP_GRPC_SECURE": "1" if session.endpoint.tls else "0", "MP_DEPLOYMENT_ID": deployment.id,
+               "MP_SIGNAL_INTERVAL": str(signal_interval), "MP_MODEL_VERSION": run.id}  # fmt: skip
+        try:
+            if provider == "local":
+                env |= {"MP_MODEL_PATH": str(model), "MP_ROUND_DIR": str(round_dir), "MP_ROUND": str(round_.number)}
+                live = _deploy_local(session, deployment, project, port, env, as_json)
+            else:
+                live = _deploy_runpod(session, deployment, project, gpu or project.gpu, env, as_json)
+        except (click.ClickException, KeyboardInterrupt) as error:
+            reason = error.message if isinstance(error, click.ClickException) else "interrupted (Ctrl-C)"
+            _transition(session, deployment.id, "failed", reason)
+            raise click.ClickException(f"deployment {deployment.id} failed: {reason}") from None
+    if as_json:
+        output.emit_json(output.to_dict(live))
+        return
+    output.echo(f"Deployment {live.id} is live at {live.links.endpoint_url} (model of run {run.id}).")
+    output.note("Its signals stream to the marketplace. Next: mp signals tail · mp deployments status "
+                f"{live.id} · mp deployments logs {live.id} · mp deployments stop {live.id}")  # fmt: skip
+
+
+def _deploy_local(session, deployment, project, port, env, quiet: bool):
+    from cli.serving import LocalRecord, alive, free_port, log_tail, start_local, wait_for_ping
+    from marketplace.v1 import deployments_pb2
+
+    port = port or free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    _links(session, deployment.id, deployments_pb2.DeploymentLinks(endpoint_url=endpoint))
+    _transition(session, deployment.id, "starting")
+    record = start_local(deployment.id, project.serve_command, project.root, port, env)
+    if not quiet:
+        output.note(
+            f"deployment {deployment.id}: starting `{project.serve_command}` on port {port} (log: {record.log})"
+        )
+
+    def exited() -> str:
+        if alive(record.pid) and not _exited(record):
+            return ""
+        return "the inference server exited before answering /ping:\n" + log_tail(Path(record.log))
+
+    try:
+        wait_for_ping(endpoint, exited)
+    except BaseException:
+        from cli.serving import stop_local
+
+        stop_local(LocalRecord.load(deployment.id) or record)
+        raise
+    return _transition(session, deployment.id, "live", external_id=f"pid:{record.pid}")
+
+
+def _exited(record) -> bool:
+    import os
+
+    try:
+        pid, _status = os.waitpid(record.pid, os.WNOHANG)
+    except ChildProcessError:
+        return False
+    return pid == record.pid
+
+
+def _deploy_runpod(session, deployment, project, gpu, env, quiet: bool):
+    import shlex
+
+    from cli.runpod import RunPodClient, RunPodError, api_key
+    from cli.serving import runpod_endpoint, serving_pod_spec, wait_for_ping
+    from marketplace.v1 import deployments_pb2
+
+    if not project.image or "YOUR-ORG" in project.image:
+        raise click.ClickException("mp.yaml's image is not set: build the Dockerfile, push it, and put its name there")
+    if not gpu:
+        raise click.ClickException("say which GPU: --gpu 'NVIDIA A40' (or resources.gpu in mp.yaml)")
+    try:
+        runpod = RunPodClient(api_key())
+        # In the pod, `mp deployments _serve` pulls the current round with the deployment's token, then serves.
+        command = ["mp", "deployments", "_serve", "--", *shlex.split(project.serve_command)]
+        pod_env = {**env, "MP_API_URL": session.endpoint.api_url}
+        spec = serving_pod_spec(name=f"mp-{deployment.id}", image=project.image, gpu=gpu, env=pod_env,
+                                port=project.serve_port, command=command)  # fmt: skip
+        pod = runpod.create_pod(spec)
+    except RunPodError as error:
+        raise click.ClickException(str(error)) from None
+    endpoint = runpod_endpoint(pod["id"], project.serve_port)
+    _links(session, deployment.id, deployments_pb2.DeploymentLinks(endpoint_url=endpoint))
+    _transition(session, deployment.id, "starting", external_id=pod["id"])
+    if not quiet:
+        output.note(
+            f"deployment {deployment.id}: RunPod pod {pod['id']} ({gpu}, {project.image}); waiting for {endpoint}/ping"
+        )
+
+    def pod_problem() -> str:
+        status = runpod.get_pod(pod["id"]).get("desiredStatus")
+        return "" if status == "RUNNING" else f"the RunPod pod {pod['id']} is {status}"
+
+    try:
+        wait_for_ping(endpoint, pod_problem, timeout=600)
+    except BaseException:
+        try:
+            runpod.terminate_pod(pod["id"])
+        except RunPodError as error:
+            output.note(f"could not terminate pod {pod['id']}: {error}; terminate it in RunPod's console")
+        raise
+    return _transition(session, deployment.id, "live")
+
+
+def _links(session, deployment_id: str, links):
+    from marketplace.v1 import deployments_pb2
+
+    request = deployments_pb2.UpdateDeploymentLinksRequest(deployment_id=deployment_id, links=links)
+    return session.call(deployment_stub(session).UpdateDeploymentLinks, request)
+
+
+@click.command("link-infra")
+@click.option("--deployment", "deployment_id", help="Default: the project's newest deployment.")
+@click.option("--signals-url", default="", help="An HTTP endpoint taking POSTed signal batches.")
+@click.option("--signals-target", default="", help="A gRPC server taking StreamSignals: grpc://HOST:PORT.")
+@json_option
+def link_infra(deployment_id, signals_url, signals_target, as_json) -> None:  # fmt: skip
+    """Say where a deployment's signals go: the marketplace (no option), or other infrastructure.
+
+    The running deployment picks the change up with its next heartbeat (within 15 s).
+    """
+    from cli.client import open_session
+    from marketplace.v1 import deployments_pb2
+
+    if signals_url and signals_target:
+        raise click.UsageError("give --signals-url or --signals-target, not both")
+    with open_session() as session:
+        deployment_id = deployment_id or _project_deployment(session)
+        current = session.call(
+            deployment_stub(session).GetDeployment, deployments_pb2.GetDeploymentRequest(deployment_id=deployment_id)
+        )
+        links = deployments_pb2.DeploymentLinks(
+            signals_url=signals_url, signals_target=signals_target, endpoint_url=current.links.endpoint_url
+        )
+        updated = _links(session, deployment_id, links)
+    if as_json:
+        output.emit_json(output.to_dict(updated))
+        return
+    where = signals_url or signals_target or "the marketplace"
+    output.echo(f"Deployment {updated.id} now sends its signals to {where}; it follows within 15 s.")
+
+
+def _project_deployment(session) -> str:
+    from cli.project import load_project
+    from marketplace.v1 import deployments_pb2
+
+    project = load_project()
+    listed = session.call(
+        deployment_stub(session).ListDeployments, deployments_pb2.ListDeploymentsRequest(page_size=500)
+    )
+    for deployment in listed.deployments:
+        if deployment.name == project.name:
+            return deployment.id
+    raise click.ClickException(f"no deployment of {project.name}; pass --deployment ID (mp deployments list)")

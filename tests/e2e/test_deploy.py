@@ -1,0 +1,119 @@
+"""The external developer's whole flow through the real CLI against a real server:
+init → train → deploy → signals with attribution → /api/signals → resolve → a score in the catalog."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from server.synthetic import SYMBOLS
+from tests.e2e.processes import BIN, ServerProcess, clean_env, run, start_server
+from tests.e2e.test_train_start import mp_in
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
+    process = start_server(database_url, tmp_path / "data")
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def vendor_project(server: ServerProcess, tmp_path: Path) -> tuple[Path, dict[str, str], dict[str, str]]:
+    admin = clean_env(MP_CONFIG_DIR=str(tmp_path / "admin"), MP_API_URL=server.api_url, MP_TOKEN=server.admin_token)
+    assert run("mp", "admin", "vendors", "create", "acme", "--display-name", "Acme Quant", env=admin).returncode == 0
+    token = run("mp", "admin", "tokens", "create", "--vendor", "acme", "--scopes",
+                "data:read,training:write,deploy:write,signals:read,catalog:read", env=admin).stdout.strip()  # fmt: skip
+    env = clean_env(MP_CONFIG_DIR=str(tmp_path / "vendor"), MP_STATE_DIR=str(tmp_path / "state"),
+                    PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")  # fmt: skip
+    assert run("mp", "login", "--api-url", server.api_url, env=env, input=token + "\n").returncode == 0
+    assert run("mp", "init", "--template", "runpod-signal-http", str(tmp_path / "my-model"), env=env).returncode == 0
+    folder = tmp_path / "my-model"
+    trained = mp_in(folder, env, "train", "start")
+    assert trained.returncode == 0, trained.stderr
+    return folder, env, admin
+
+
+def wait_for(condition, timeout: float = 30.0, every: float = 0.3):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(every)
+
+
+def test_deploy_stream_resolve_and_score(server, vendor_project, tmp_path):
+    folder, env, admin = vendor_project
+    deployed = mp_in(folder, env, "deploy", "--signal-interval", "0.5", "--json")
+    assert deployed.returncode == 0, deployed.stderr
+    deployment = json.loads(deployed.stdout)
+    assert deployment["state"] == "DEPLOYMENT_STATE_LIVE"
+    try:
+        headers = {"Authorization": f"Bearer {server.admin_token}"}
+        stored = wait_for(lambda: httpx.get(server.api_url + "/api/signals", headers=headers,
+                                            params={"symbol": SYMBOLS[0]}).json().get("signals"))  # fmt: skip
+        first = stored[0]
+        assert first["attribution"]["vendorSlug"] == "acme"
+        assert first["attribution"]["vendorDisplayName"] == "Acme Quant"
+        assert first["attribution"]["deploymentId"] == deployment["id"]
+        assert first["attribution"]["runId"] == deployment["runId"] and first["roundNumber"] == 1
+        assert -1 <= first["score"] <= 1
+        listed = json.loads(mp_in(folder, env, "deployments", "list", "--json").stdout)
+        assert listed[0]["id"] == deployment["id"] and int(listed[0]["signalCount"]) > 0
+        with subprocess.Popen([str(BIN / "mp"), "signals", "tail", "--json"], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True) as tail:  # fmt: skip
+            try:
+                line = tail.stdout.readline()  # type: ignore[union-attr]
+            finally:
+                tail.terminate()
+        assert json.loads(line)["attribution"]["vendorSlug"] == "acme"
+        token = deployment_token_leaks(folder, tmp_path)
+        assert not token, f"the deployment token leaked into {token}"
+    finally:
+        stopped = mp_in(folder, env, "deployments", "stop", deployment["id"])
+        assert stopped.returncode == 0, stopped.stderr
+    returns = tmp_path / "realised.csv"
+    returns.write_text("symbol,realized_return\n" + "".join(f"{s},{(i - 2.5) / 100}\n" for i, s in enumerate(SYMBOLS)))
+    resolved = run("mp", "admin", "rounds", "resolve", "1", "--returns", str(returns), env=admin)
+    assert resolved.returncode == 0, resolved.stderr
+    catalog = httpx.get(server.api_url + "/api/catalog", headers=headers).json()
+    (entry,) = catalog["entries"]
+    (model,) = entry["models"]
+    assert entry["vendor"]["slug"] == "acme" and entry["roundsEntered"] == [1]
+    assert model["scoredRounds"] == 1 and -1 <= model["liveScore"] <= 1
+    assert model["state"] == "DEPLOYMENT_STATE_STOPPED"
+
+
+def deployment_token_leaks(folder: Path, tmp_path: Path) -> str:
+    """A file of the project or the CLI's state holding a deployment token, if any."""
+    for root in (folder, tmp_path / "state", tmp_path / "vendor"):
+        for path in root.rglob("*"):
+            if path.is_file() and b"mpdt_" in path.read_bytes():
+                return str(path)
+    return ""
+
+
+def test_deploy_refuses_a_project_without_a_trained_model(server, tmp_path):
+    admin = clean_env(MP_CONFIG_DIR=str(tmp_path / "admin"), MP_API_URL=server.api_url, MP_TOKEN=server.admin_token)
+    created = run("mp", "admin", "vendors", "create", "zeta", "--display-name", "Zeta", env=admin)
+    assert created.returncode == 0, created.stderr
+    token = run("mp", "admin", "tokens", "create", "--vendor", "zeta", "--scopes", "data:read,training:write,deploy:write",
+                env=admin).stdout.strip()  # fmt: skip
+    env = clean_env(MP_CONFIG_DIR=str(tmp_path / "vendor"), MP_STATE_DIR=str(tmp_path / "state"))
+    logged_in = run("mp", "login", "--api-url", server.api_url, env=env, input=token + "\n")
+    assert logged_in.returncode == 0, logged_in.stderr
+    run("mp", "init", "--template", "runpod-signal-http", str(tmp_path / "fresh"), env=env)
+    refused = mp_in(tmp_path / "fresh", env, "deploy")
+    assert refused.returncode == 1
+    assert "train first with mp train start" in refused.stderr
