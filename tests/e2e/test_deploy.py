@@ -31,8 +31,8 @@ def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
 def vendor_project(server: ServerProcess, tmp_path: Path) -> tuple[Path, dict[str, str], dict[str, str]]:
     admin = clean_env(MP_CONFIG_DIR=str(tmp_path / "admin"), MP_API_URL=server.api_url, MP_TOKEN=server.admin_token)
     assert run("mp", "admin", "vendors", "create", "acme", "--display-name", "Acme Quant", env=admin).returncode == 0
-    token = run("mp", "admin", "tokens", "create", "--vendor", "acme", "--scopes",
-                "data:read,training:write,deploy:write,signals:read,catalog:read", env=admin).stdout.strip()  # fmt: skip
+    scopes = "data:read,training:write,deploy:write,signals:read,catalog:read"
+    token = run("mp", "admin", "tokens", "create", "--vendor", "acme", "--scopes", scopes, env=admin).stdout.strip()
     env = clean_env(MP_CONFIG_DIR=str(tmp_path / "vendor"), MP_STATE_DIR=str(tmp_path / "state"),
                     PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")  # fmt: skip
     assert run("mp", "login", "--api-url", server.api_url, env=env, input=token + "\n").returncode == 0
@@ -67,10 +67,12 @@ def test_deploy_stream_resolve_and_score(server, vendor_project, tmp_path):
         assert first["attribution"]["vendorSlug"] == "acme"
         assert first["attribution"]["vendorDisplayName"] == "Acme Quant"
         assert first["attribution"]["deploymentId"] == deployment["id"]
-        assert first["attribution"]["runId"] == deployment["runId"] and first["roundNumber"] == 1
+        assert first["attribution"]["runId"] == deployment["runId"]
+        assert first["roundNumber"] == 1
         assert -1 <= first["score"] <= 1
         listed = json.loads(mp_in(folder, env, "deployments", "list", "--json").stdout)
-        assert listed[0]["id"] == deployment["id"] and int(listed[0]["signalCount"]) > 0
+        assert listed[0]["id"] == deployment["id"]
+        assert int(listed[0]["signalCount"]) > 0
         with subprocess.Popen([str(BIN / "mp"), "signals", "tail", "--json"], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.DEVNULL, text=True) as tail:  # fmt: skip
             try:
@@ -90,8 +92,10 @@ def test_deploy_stream_resolve_and_score(server, vendor_project, tmp_path):
     catalog = httpx.get(server.api_url + "/api/catalog", headers=headers).json()
     (entry,) = catalog["entries"]
     (model,) = entry["models"]
-    assert entry["vendor"]["slug"] == "acme" and entry["roundsEntered"] == [1]
-    assert model["scoredRounds"] == 1 and -1 <= model["liveScore"] <= 1
+    assert entry["vendor"]["slug"] == "acme"
+    assert entry["roundsEntered"] == [1]
+    assert model["scoredRounds"] == 1
+    assert -1 <= model["liveScore"] <= 1
     assert model["state"] == "DEPLOYMENT_STATE_STOPPED"
 
 
@@ -108,8 +112,8 @@ def test_deploy_refuses_a_project_without_a_trained_model(server, tmp_path):
     admin = clean_env(MP_CONFIG_DIR=str(tmp_path / "admin"), MP_API_URL=server.api_url, MP_TOKEN=server.admin_token)
     created = run("mp", "admin", "vendors", "create", "zeta", "--display-name", "Zeta", env=admin)
     assert created.returncode == 0, created.stderr
-    token = run("mp", "admin", "tokens", "create", "--vendor", "zeta", "--scopes", "data:read,training:write,deploy:write",
-                env=admin).stdout.strip()  # fmt: skip
+    scopes = "data:read,training:write,deploy:write"
+    token = run("mp", "admin", "tokens", "create", "--vendor", "zeta", "--scopes", scopes, env=admin).stdout.strip()
     env = clean_env(MP_CONFIG_DIR=str(tmp_path / "vendor"), MP_STATE_DIR=str(tmp_path / "state"))
     logged_in = run("mp", "login", "--api-url", server.api_url, env=env, input=token + "\n")
     assert logged_in.returncode == 0, logged_in.stderr
