@@ -121,3 +121,42 @@ def test_deploy_refuses_a_project_without_a_trained_model(server, tmp_path):
     refused = mp_in(tmp_path / "fresh", env, "deploy")
     assert refused.returncode == 1
     assert "train first with mp train start" in refused.stderr
+
+
+def test_a_runpod_deployment_serves_from_a_pod_with_its_own_token(server, vendor_project, tmp_path):
+    from cli.serving import free_port
+    from tests.fakes.runpod_api import FakeRunPod
+
+    folder, env, _admin = vendor_project
+    image, port = "ghcr.io/acme/my-model:2", free_port()
+    text = (folder / "mp.yaml").read_text().replace("ghcr.io/YOUR-ORG/my-model:latest", image)
+    (folder / "mp.yaml").write_text(text.replace("port: 8080", f"port: {port}"))
+    run_id = json.loads(mp_in(folder, env, "train", "list", "--json").stdout)[0]["id"]
+    (folder / "artifacts").mkdir(exist_ok=True)  # the model goes into the image, as the template's README says
+    (folder / "artifacts" / "model.json").write_bytes(
+        (folder / ".mp" / "runs" / run_id / "artifacts" / "model.json").read_bytes()
+    )
+    fake = FakeRunPod(key="rp-key-456", images={image: folder}, workdir=tmp_path / "pods", path_prefix=str(BIN)).start()
+    env = {**env, "RUNPOD_API_KEY": "rp-key-456", "RUNPOD_API_BASE_URL": fake.base_url,
+           "MP_RUNPOD_PROXY_URL": "http://127.0.0.1:{port}"}  # fmt: skip
+    try:
+        deployed = mp_in(folder, env, "deploy", "--provider", "runpod", "--gpu", "NVIDIA A40", "--signal-interval",
+                         "0.5", "--json")  # fmt: skip
+        assert deployed.returncode == 0, deployed.stderr
+        deployment = json.loads(deployed.stdout)
+        (pod_id,) = fake.pods
+        assert (deployment["state"], deployment["externalId"]) == ("DEPLOYMENT_STATE_LIVE", pod_id)
+        method, path, body = fake.requests[0]
+        assert (method, path, body["ports"], body["imageName"]) == ("POST", "/pods", [f"{port}/http"], image)
+        assert body["env"]["MP_DEPLOYMENT_TOKEN"].startswith("mpdt_")
+        vendor_token = json.loads((tmp_path / "vendor" / "credentials.json").read_text())["token"]
+        assert vendor_token not in json.dumps(body) and "rp-key-456" not in deployed.stderr
+        headers = {"Authorization": f"Bearer {server.admin_token}"}
+        signals = wait_for(lambda: httpx.get(server.api_url + "/api/signals", headers=headers,
+                                             params={"deploymentId": deployment["id"]}).json().get("signals"))  # fmt: skip
+        assert signals[0]["attribution"]["vendorSlug"] == "acme"
+        stopped = mp_in(folder, env, "deployments", "stop", deployment["id"])
+        assert stopped.returncode == 0, stopped.stderr
+        assert ("DELETE", f"/pods/{pod_id}", None) in fake.requests
+    finally:
+        fake.stop()

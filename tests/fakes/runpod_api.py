@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -51,6 +52,11 @@ def shape_errors(body: object) -> list[str]:
     command = body.get("dockerStartCmd", [])
     if not isinstance(command, list) or not all(isinstance(part, str) for part in command):
         errors.append("dockerStartCmd must be a list of strings")
+    ports = body.get("ports", [])
+    if not isinstance(ports, list) or not all(
+        isinstance(port, str) and re.fullmatch(r"\d{1,5}/(http|tcp)", port) for port in ports
+    ):
+        errors.append('ports must be a list such as ["8080/http", "22/tcp"]')
     if not isinstance(body.get("containerDiskInGb", 20), int):
         errors.append("containerDiskInGb must be an integer")
     return errors
