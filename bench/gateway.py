@@ -23,9 +23,10 @@ SECONDS = 5.0
 ENTRIES = 1000
 
 
-def start_server(data_dir: str) -> tuple[subprocess.Popen, str, int, int]:
+def start_server(data_dir: str, **extra_env: str) -> tuple[subprocess.Popen, str, int, int]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MP_")}
     env.update(MP_DATA_DIR=data_dir, MP_GRPC_ADDR="127.0.0.1:0", MP_HTTP_ADDR="127.0.0.1:0", MP_LOG_LEVEL="WARNING")
+    env.update(extra_env)
     process = subprocess.Popen(
         [os.path.join(os.path.dirname(sys.executable), "mp-server")], env=env, stdout=subprocess.PIPE, text=True
     )

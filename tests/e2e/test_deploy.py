@@ -150,10 +150,13 @@ def test_a_runpod_deployment_serves_from_a_pod_with_its_own_token(server, vendor
         assert (method, path, body["ports"], body["imageName"]) == ("POST", "/pods", [f"{port}/http"], image)
         assert body["env"]["MP_DEPLOYMENT_TOKEN"].startswith("mpdt_")
         vendor_token = json.loads((tmp_path / "vendor" / "credentials.json").read_text())["token"]
-        assert vendor_token not in json.dumps(body) and "rp-key-456" not in deployed.stderr
+        assert vendor_token not in json.dumps(body)
+        assert "rp-key-456" not in deployed.stderr
         headers = {"Authorization": f"Bearer {server.admin_token}"}
-        signals = wait_for(lambda: httpx.get(server.api_url + "/api/signals", headers=headers,
-                                             params={"deploymentId": deployment["id"]}).json().get("signals"))  # fmt: skip
+        mine = {"deploymentId": deployment["id"]}
+        signals = wait_for(
+            lambda: httpx.get(server.api_url + "/api/signals", headers=headers, params=mine).json().get("signals")
+        )
         assert signals[0]["attribution"]["vendorSlug"] == "acme"
         stopped = mp_in(folder, env, "deployments", "stop", deployment["id"])
         assert stopped.returncode == 0, stopped.stderr
