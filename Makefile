@@ -59,6 +59,7 @@ bench: $(VENV)/.dev-installed ## print the benchmarks' figures
 	$(PY) -m bench.gateway
 	$(PY) -m bench.datasets
 	$(PY) -m bench.training
+	$(PY) -m bench.signals
 
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -101,7 +101,7 @@ class SignalIngest:
                 return Stored(accepted=first.accepted if first else 0, duplicate=True)
             if not await store.count_batch(session, writer.deployment_id, sequence, accepted, now, WRITABLE):
                 raise await self._refusal(session, writer.deployment_id)
-            ids = await store.insert_rows(session, judged.rows, now)
+            ids = await store.insert_rows(session, judged.rows, now, want_ids=self._hub.has_subscribers)
         self._hub.publish(lambda: _protos(judged, ids, writer, attribution, now))
         return Stored(accepted=accepted, rejections=judged.rejections)
 
@@ -118,6 +118,8 @@ class SignalIngest:
 def _protos(
     judged: Judged, ids: list[int], writer: Writer, attribution: Attribution, now: datetime
 ) -> list[signals_pb2.Signal]:
+    if len(ids) != len(judged.rows):
+        return []  # the first subscriber arrived while this batch was written without ids: it starts after it
     by = signals_pb2.Attribution(
         vendor_id=writer.vendor_id, vendor_slug=attribution.vendor_slug,
         vendor_display_name=attribution.vendor_display_name, deployment_id=writer.deployment_id,

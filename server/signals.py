@@ -62,7 +62,7 @@ def _round_problem(number: int, rounds: OpenRounds) -> str:
     return f"round {number} is {state}{where}" if state else f"there is no round {number}{where}"
 
 
-def _problem(signal: signals_pb2.Signal, symbols: frozenset[str], number: int, now: datetime) -> str | None:
+def _problem(signal: signals_pb2.Signal, symbols: frozenset[str], number: int, latest: int) -> str | None:
     if not signal.symbol:
         return "symbol is required"
     if signal.symbol not in symbols:
@@ -78,7 +78,7 @@ def _problem(signal: signals_pb2.Signal, symbols: frozenset[str], number: int, n
         return f"confidence {signal.confidence} is outside [0, 1]"
     if signal.horizon.seconds < 0 or signal.horizon.nanos < 0:
         return "horizon must not be negative"
-    if signal.HasField("generate_time") and signal.generate_time.ToDatetime(tzinfo=UTC) > now + MAX_FUTURE:
+    if signal.generate_time.seconds > latest:  # compared in whole seconds: no datetime per signal
         return "generate_time is more than 5 minutes ahead of the server's clock"
     if len(signal.model_version) > MAX_MODEL_VERSION:
         return f"model_version is longer than {MAX_MODEL_VERSION} characters"
@@ -92,12 +92,13 @@ def judge(
     rejections: list[signals_pb2.SignalRejection] = []
     first_index: dict[tuple[int, str], int] = {}
     run_id = writer.run_id or None
+    latest = int((now + MAX_FUTURE).timestamp())
     for index, signal in enumerate(signals):
         number = signal.round_number or rounds.current or 0
         symbols = rounds.symbols.get(number)
         problem = _round_problem(signal.round_number, rounds) if symbols is None else None
         if problem is None and symbols is not None:
-            problem = _problem(signal, symbols, number, now)
+            problem = _problem(signal, symbols, number, latest)
         if problem is None:
             seen = first_index.setdefault((number, signal.symbol), index)
             if seen != index:
@@ -105,7 +106,8 @@ def judge(
         if problem is not None:
             rejections.append(signals_pb2.SignalRejection(index=index, symbol=signal.symbol[:64], reason=problem))
             continue
-        generated = signal.generate_time.ToDatetime(tzinfo=UTC) if signal.HasField("generate_time") else now
+        stamp = signal.generate_time
+        generated = datetime.fromtimestamp(stamp.seconds + stamp.nanos / 1e9, UTC) if stamp.seconds else now
         score = signal.score if signal.HasField("score") else None
         horizon = signal.horizon.seconds + signal.horizon.nanos / 1e9
         rows.append(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import case, func, insert, select, text, update
+from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,7 +18,8 @@ from server.models import Deployment, Signal, SignalBatch, Vendor
 from server.signals import COLUMNS
 
 _COPY = f"COPY signals ({', '.join(COLUMNS)}) FROM STDIN"
-_NEXT_IDS = text("SELECT nextval(pg_get_serial_sequence('signals', 'id')) FROM generate_series(1, :n)")
+_COPY_NUMBERED_BY_THE_DATABASE = f"COPY signals ({', '.join(COLUMNS[1:])}) FROM STDIN"
+_NEXT_IDS = "SELECT nextval(pg_get_serial_sequence('signals', 'id')) FROM generate_series(1, %(n)s)"
 
 
 def _dialect(session: AsyncSession) -> str:
@@ -67,18 +68,27 @@ def _greatest(session: AsyncSession, column, value: int):
     return func.greatest(column, value) if _dialect(session) == "postgresql" else func.max(column, value)
 
 
-async def insert_rows(session: AsyncSession, rows: list[tuple], stored_at: datetime) -> list[int]:
-    """Writes the rows (COLUMNS order, id and stored_at unset); returns their new ids."""
+async def insert_rows(session: AsyncSession, rows: list[tuple], stored_at: datetime, *, want_ids: bool) -> list[int]:
+    """Writes the rows (COLUMNS order, id and stored_at unset); returns their new ids when asked
+    (subscribers need them; without subscribers PostgreSQL numbers the rows itself)."""
     if not rows:
         return []
     if _dialect(session) == "postgresql":
-        ids = list((await session.execute(_NEXT_IDS, {"n": len(rows)})).scalars())
         connection = await session.connection()
         raw = (await connection.get_raw_connection()).driver_connection
         assert raw is not None
-        async with raw.cursor() as cursor, cursor.copy(_COPY) as copy:
-            for new_id, row in zip(ids, rows, strict=True):
-                await copy.write_row((new_id, *row[1:-1], stored_at))
+        async with raw.cursor() as cursor:
+            ids: list[int] = []
+            if want_ids:
+                await cursor.execute(_NEXT_IDS, {"n": len(rows)})
+                ids = [found for (found,) in await cursor.fetchall()]
+                async with cursor.copy(_COPY) as copy:
+                    for new_id, row in zip(ids, rows, strict=True):
+                        await copy.write_row((new_id, *row[1:-1], stored_at))
+            else:
+                async with cursor.copy(_COPY_NUMBERED_BY_THE_DATABASE) as copy:
+                    for row in rows:
+                        await copy.write_row((*row[1:-1], stored_at))
         return ids
     # SQLite: the batch row above already holds the write lock, so nobody else takes these ids.
     first = int(await session.scalar(select(func.coalesce(func.max(Signal.id), 0))) or 0) + 1
