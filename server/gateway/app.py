@@ -10,6 +10,7 @@ stream fails after its first message. Client streams take newline-delimited JSON
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -126,17 +127,30 @@ class Gateway:
         return json_response(response_json(route, response), 200, headers)
 
     async def _stream(self, route: Route, call: Any, echo: dict[str, str]) -> Response:
+        """200 and the headers as soon as the server sends its headers or a first message, whichever
+        comes first: a subscription that is quiet for a while must not leave the client without an
+        answer. An error before either is an ordinary error response."""
         messages = call.__aiter__()
-        try:
-            first: Message | None = await messages.__anext__()
-        except StopAsyncIteration:
-            first = None
-        except grpc.aio.AioRpcError as error:
-            return _error_response(error, echo)
-        headers = {**echo, **_metadata_headers(await call.initial_metadata(), ())}
+        first_message = asyncio.ensure_future(messages.__anext__())
+        headers_sent = asyncio.ensure_future(call.initial_metadata())
+        await asyncio.wait({first_message, headers_sent}, return_when=asyncio.FIRST_COMPLETED)
+        if not first_message.done():
+            await asyncio.sleep(0)  # a refused call delivers its empty headers and its status together
+        if call.done() and not first_message.done():
+            await asyncio.wait({first_message})
+        if first_message.done():
+            error = first_message.exception()
+            if isinstance(error, grpc.aio.AioRpcError):
+                headers_sent.cancel()
+                return _error_response(error, echo)
+        headers = {**echo, **_metadata_headers(await headers_sent, ())}
 
         async def lines() -> AsyncIterator[bytes]:
             try:
+                try:
+                    first: Message | None = await first_message
+                except StopAsyncIteration:
+                    first = None
                 if first is not None:
                     yield _line({"result": response_json(route, first)})
                     async for message in messages:

@@ -129,6 +129,9 @@ class SignalServicer(signals_pb2_grpc.SignalServiceServicer):
                 raise PermissionDenied("a vendor's token follows only its own vendor's signals")
             vendor = principal.vendor_id
         subscription = self._hub.subscribe(request.symbol, vendor)
+        await context.send_initial_metadata(
+            ()
+        )  # subscribed: a gateway client gets its 200 now, not at the first signal
         try:
             while True:
                 signal = await subscription.queue.get()
