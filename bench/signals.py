@@ -51,9 +51,11 @@ def prepare(grpc_port: int, admin_token: str) -> str:
         auth.CreateVendor(auth_pb2.CreateVendorRequest(slug="bench", display_name="Bench"), metadata=admin)
         vendor = auth.CreateApiToken(auth_pb2.CreateApiTokenRequest(vendor="bench", scopes=["deploy:write"]),
                                      metadata=admin).secret  # fmt: skip
-        return deployments_pb2_grpc.DeploymentServiceStub(channel).CreateDeployment(
-            deployments_pb2.CreateDeploymentRequest(provider="local"), metadata=bearer(vendor)
-        ).token
+        return (
+            deployments_pb2_grpc.DeploymentServiceStub(channel)
+            .CreateDeployment(deployments_pb2.CreateDeploymentRequest(provider="local"), metadata=bearer(vendor))
+            .token
+        )
 
 
 def signal_batch(sequence: int, size: int) -> signals_pb2.SignalBatch:
