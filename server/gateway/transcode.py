@@ -16,6 +16,7 @@ from google.protobuf import json_format, message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
+from server.gateway.json_encoding import message_to_json
 from server.gateway.routes import Route, resolve_field_path
 
 
@@ -155,7 +156,7 @@ def _query_document(
 
 
 def response_json(route: Route, response: Message) -> Any:
-    document = json_format.MessageToDict(response, always_print_fields_with_no_presence=True)
+    document = message_to_json(response)
     if route.response_body:
         field = route.method.output_type.fields_by_name[route.response_body]
         return document.get(field.json_name)

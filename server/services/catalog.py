@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
+import cachetools
 import grpc
+from google.protobuf.message import Message
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from marketplace.v1 import catalog_pb2, catalog_pb2_grpc
@@ -18,26 +21,47 @@ from server.services.deployments import state_value
 from server.store import catalog as store
 from server.store import vendors as vendor_store
 
+# The catalog is the same for every caller and read far more often than it changes: answers are
+# kept this long, so the frontend's polling costs one set of queries per second, not one per call.
+FRESHNESS = 1.0
+
 
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock, heartbeat_timeout: float) -> None:
         self._sessions = sessions
         self._clock = clock
         self._timeout = timedelta(seconds=heartbeat_timeout)
+        self._answers: cachetools.TTLCache[bytes, Message] = cachetools.TTLCache(1024, FRESHNESS, timer=clock)
+
+    async def _answer(self, request: Message, build: Callable[[], Awaitable[Message]]) -> Message:
+        key = type(request).__name__.encode() + request.SerializeToString(deterministic=True)
+        found = self._answers.get(key)
+        if found is None:
+            found = self._answers[key] = await build()
+        return found
 
     async def ListCatalog(self, request, context: grpc.aio.ServicerContext) -> catalog_pb2.ListCatalogResponse:
         page = read_page(request.page_size, request.page_token, request.vendor, request.live_only)
-        async with self._sessions() as session:
-            vendors = await store.list_vendors(session, request.vendor, request.live_only, page.offset, page.size + 1)
-            entries = await self._entries(session, vendors[: page.size])
-        return catalog_pb2.ListCatalogResponse(entries=entries, next_page_token=page.next_token(len(vendors)))
+
+        async def build() -> catalog_pb2.ListCatalogResponse:
+            async with self._sessions() as session:
+                vendors = await store.list_vendors(
+                    session, request.vendor, request.live_only, page.offset, page.size + 1
+                )
+                entries = await self._entries(session, vendors[: page.size])
+            return catalog_pb2.ListCatalogResponse(entries=entries, next_page_token=page.next_token(len(vendors)))
+
+        return await self._answer(request, build)  # type: ignore[return-value]
 
     async def GetCatalogEntry(self, request, context: grpc.aio.ServicerContext) -> catalog_pb2.CatalogEntry:
-        async with self._sessions() as session:
-            vendor = await vendor_store.find_vendor(session, request.vendor)
-            if vendor is None:
-                raise NotFound(f"no vendor {request.vendor!r} in the catalog")
-            return (await self._entries(session, [vendor]))[0]
+        async def build() -> catalog_pb2.CatalogEntry:
+            async with self._sessions() as session:
+                vendor = await vendor_store.find_vendor(session, request.vendor)
+                if vendor is None:
+                    raise NotFound(f"no vendor {request.vendor!r} in the catalog")
+                return (await self._entries(session, [vendor]))[0]
+
+        return await self._answer(request, build)  # type: ignore[return-value]
 
     async def _entries(self, session: AsyncSession, vendors: list[Vendor]) -> list[catalog_pb2.CatalogEntry]:
         vendor_ids = [vendor.id for vendor in vendors]
