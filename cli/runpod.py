@@ -82,9 +82,26 @@ def _reason(response: httpx.Response) -> str:
     return str(body)[:300]
 
 
-def training_pod_spec(*, name: str, image: str, gpu: str, env: dict[str, str], disk_gb: int = 20) -> dict[str, Any]:
-    """A pod that runs the project's image with `mp train _remote` (RunPod's REST pod-create input)."""
-    return {
+def client_for(project: Any, gpu: str) -> RunPodClient:
+    """A client, once the project names an image and a GPU type is known; else a message saying what to do."""
+    import click
+
+    if not project.image or "YOUR-ORG" in project.image:
+        raise click.ClickException("mp.yaml's image is not set: build the Dockerfile, push it, and put its name there")
+    if not gpu:
+        raise click.ClickException("say which GPU: --gpu 'NVIDIA A40' (or resources.gpu in mp.yaml)")
+    try:
+        return RunPodClient(api_key())
+    except RunPodError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def pod_spec(
+    *, name: str, image: str, gpu: str, env: dict[str, str], command: list[str], port: int = 0, disk_gb: int = 20
+) -> dict[str, Any]:
+    """A pod running the project's image with `command` (RunPod's REST pod-create input); with a port,
+    serving HTTP on it."""
+    spec: dict[str, Any] = {
         "name": name,
         "imageName": image,
         "gpuTypeIds": [gpu],
@@ -93,5 +110,9 @@ def training_pod_spec(*, name: str, image: str, gpu: str, env: dict[str, str], d
         "computeType": "GPU",
         "containerDiskInGb": disk_gb,
         "env": env,
-        "dockerStartCmd": ["mp", "train", "_remote"],
+        "dockerStartCmd": command,
     }
+    if port:
+        spec["ports"] = [f"{port}/http"]
+        spec["env"] = {**env, "PORT": str(port), "PORT_HEALTH": str(port)}
+    return spec

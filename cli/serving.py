@@ -133,24 +133,6 @@ def wait_for_ping(url: str, still_running, timeout: float = PING_TIMEOUT) -> Non
     raise click.ClickException(f"{url}/ping did not answer 200 within {timeout:.0f} s (last: {last})")
 
 
-def serving_pod_spec(
-    *, name: str, image: str, gpu: str, env: dict[str, str], port: int, command: list[str], disk_gb: int = 20
-) -> dict[str, object]:
-    """A pod serving the project's image on `port` over HTTP (RunPod's REST pod-create input)."""
-    return {
-        "name": name,
-        "imageName": image,
-        "gpuTypeIds": [gpu],
-        "gpuCount": 1,
-        "cloudType": "SECURE",
-        "computeType": "GPU",
-        "containerDiskInGb": disk_gb,
-        "ports": [f"{port}/http"],
-        "env": {**env, "PORT": str(port), "PORT_HEALTH": str(port)},
-        "dockerStartCmd": command,
-    }
-
-
 def runpod_endpoint(pod_id: str, port: int) -> str:
     template = os.environ.get("MP_RUNPOD_PROXY_URL", RUNPOD_PROXY)  # tests point it at a local fake
     return template.format(pod_id=pod_id, port=port)

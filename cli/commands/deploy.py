@@ -78,6 +78,11 @@ def deploy(provider, run_id, name, port, gpu, signal_interval, as_json) -> None:
     project = load_project()
     if not project.serve_command:
         raise click.ClickException("mp.yaml has no serve.command; add one (e.g. `python serve.py`)")
+    gpu = gpu or project.gpu
+    if provider == "runpod":
+        from cli.runpod import client_for
+
+        runpod = client_for(project, gpu)  # a missing image, GPU or key is said before anything is created
     with open_session() as session:
         run = _model_run(session, project, run_id)
         if provider == "local":
@@ -101,7 +106,7 @@ def deploy(provider, run_id, name, port, gpu, signal_interval, as_json) -> None:
                 env |= {"MP_MODEL_PATH": str(model), "MP_ROUND_DIR": str(round_dir), "MP_ROUND": str(round_.number)}
                 live = _deploy_local(session, deployment, project, port, env, as_json)
             else:
-                live = _deploy_runpod(session, deployment, project, gpu or project.gpu, env, as_json)
+                live = _deploy_runpod(session, runpod, deployment, project, gpu, env, as_json)
         except (click.ClickException, KeyboardInterrupt) as error:
             reason = error.message if isinstance(error, click.ClickException) else "interrupted (Ctrl-C)"
             _transition(session, deployment.id, "failed", reason)
@@ -153,24 +158,19 @@ def _exited(record) -> bool:
     return pid == record.pid
 
 
-def _deploy_runpod(session, deployment, project, gpu, env, quiet: bool):
+def _deploy_runpod(session, runpod, deployment, project, gpu, env, quiet: bool):
     import shlex
 
-    from cli.runpod import RunPodClient, RunPodError, api_key
-    from cli.serving import runpod_endpoint, serving_pod_spec, wait_for_ping
+    from cli.runpod import RunPodError, pod_spec
+    from cli.serving import runpod_endpoint, wait_for_ping
     from marketplace.v1 import deployments_pb2
 
-    if not project.image or "YOUR-ORG" in project.image:
-        raise click.ClickException("mp.yaml's image is not set: build the Dockerfile, push it, and put its name there")
-    if not gpu:
-        raise click.ClickException("say which GPU: --gpu 'NVIDIA A40' (or resources.gpu in mp.yaml)")
     try:
-        runpod = RunPodClient(api_key())
         # In the pod, `mp deployments _serve` pulls the current round with the deployment's token, then serves.
         command = ["mp", "deployments", "_serve", "--", *shlex.split(project.serve_command)]
         pod_env = {**env, "MP_API_URL": session.endpoint.api_url}
-        spec = serving_pod_spec(name=f"mp-{deployment.id}", image=project.image, gpu=gpu, env=pod_env,
-                                port=project.serve_port, command=command)  # fmt: skip
+        spec = pod_spec(name=f"mp-{deployment.id}", image=project.image, gpu=gpu, env=pod_env, command=command,
+                        port=project.serve_port)  # fmt: skip
         pod = runpod.create_pod(spec)
     except RunPodError as error:
         raise click.ClickException(str(error)) from None

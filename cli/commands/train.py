@@ -305,17 +305,10 @@ def _start_on_runpod(project, round_ref, task, hyperparameters, gpu, detach, as_
 
     from cli.client import open_session
     from cli.rounds_view import fetch_round, parse_round
-    from cli.runpod import RunPodClient, RunPodError, api_key, training_pod_spec
+    from cli.runpod import RunPodError, client_for, pod_spec
     from marketplace.v1 import training_pb2
 
-    if not project.image or "YOUR-ORG" in project.image:
-        raise click.ClickException("mp.yaml's image is not set: build the Dockerfile, push it, and put its name there")
-    if not gpu:
-        raise click.ClickException("say which GPU: --gpu 'NVIDIA A40' (or resources.gpu in mp.yaml)")
-    try:
-        runpod = RunPodClient(api_key())
-    except RunPodError as error:
-        raise click.ClickException(str(error)) from None
+    runpod = client_for(project, gpu)
     with open_session() as session:
         stub = _stub(session)
         round_ = fetch_round(session, parse_round(round_ref))
@@ -332,7 +325,9 @@ def _start_on_runpod(project, round_ref, task, hyperparameters, gpu, detach, as_
             "MP_ROUND": str(round_.number), "MP_HYPERPARAMETERS": json.dumps(hyperparameters),
         }  # fmt: skip
         try:
-            pod = runpod.create_pod(training_pod_spec(name=f"mp-{run.id}", image=project.image, gpu=gpu, env=env))
+            pod = runpod.create_pod(
+                pod_spec(name=f"mp-{run.id}", image=project.image, gpu=gpu, env=env, command=["mp", "train", "_remote"])
+            )
         except RunPodError as error:
             failed = training_pb2.TransitionTrainingRunRequest(
                 run_id=run.id, state=training_pb2.RunState.RUN_STATE_FAILED, message=str(error)[:2000]
