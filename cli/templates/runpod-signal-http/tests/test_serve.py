@@ -31,3 +31,14 @@ def test_ping_says_loading_then_ready_and_predict_returns_signals(tmp_path, monk
         assert all(-1 <= s["score"] <= 1 and s["action"] in ("buy", "sell", "hold") for s in signals)
     finally:
         server.shutdown()
+
+
+def test_live_rows_are_the_newest_row_of_each_symbol(tmp_path):
+    times = pd.to_datetime(["2026-01-01", "2026-01-02", "2026-01-01", "2026-01-03"], utc=True)
+    live = pd.DataFrame(
+        {"symbol": ["AAA", "AAA", "BBB", "BBB"], "time": times, **{name: [1.0, 2.0, 3.0, 4.0] for name in FEATURES}}
+    )
+    live.to_parquet(tmp_path / "live.parquet")
+    rows = serve.live_rows(tmp_path).sort_values("symbol")
+    assert list(rows["symbol"]) == ["AAA", "BBB"]
+    assert list(rows["ret_1"]) == [2.0, 4.0]
