@@ -171,8 +171,8 @@ def delete(deployment_id: str, yes: bool, as_json: bool) -> None:
 def rotate_token(deployment_id: str) -> None:
     """Issue DEPLOYMENT_ID a new token (printed once) and revoke the old one.
 
-    The running server still holds the old token: restart it with the new one (mp deploy does this
-    for you), or use this for deployments you run yourself.
+    A server still running with the old token is refused from now on: use this when a token leaked,
+    or for deployments you run yourself with MP_DEPLOYMENT_TOKEN; otherwise deploy anew (mp deploy).
     """
     from cli.client import open_session
     from marketplace.v1 import deployments_pb2
