@@ -250,6 +250,13 @@ def test_a_live_deployment_without_heartbeats_shows_unhealthy(settings):
             )
             clock.advance(31)
             assert stub.GetDeployment(get, metadata=acme).state == State.DEPLOYMENT_STATE_UNHEALTHY
+
+            def listed(state):
+                request = deployments_pb2.ListDeploymentsRequest(state=state)
+                return [d.id for d in stub.ListDeployments(request, metadata=acme).deployments]
+
+            assert listed(State.DEPLOYMENT_STATE_UNHEALTHY) == [created.deployment.id]
+            assert listed(State.DEPLOYMENT_STATE_LIVE) == []
             stub.DeploymentHeartbeat(deployments_pb2.DeploymentHeartbeatRequest(), metadata=bearer(created.token))
             assert stub.GetDeployment(get, metadata=acme).state == State.DEPLOYMENT_STATE_LIVE
             with pytest.raises(grpc.RpcError) as caught:

@@ -104,10 +104,10 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
         state = state_text(request.state) if request.state else None
         page = read_page(request.page_size, request.page_token, state)
         async with self._sessions() as session:
-            rows = await store.list_deployments(session, _owner(principal), page.offset, page.size + 1)
+            rows = await store.list_deployments(
+                session, _owner(principal), state, self._now() - self._timeout, page.offset, page.size + 1
+            )
         shown = [self._proto(row) for row in rows[: page.size]]
-        if state:  # health is derived, so the state filter is applied to what is shown
-            shown = [proto for proto in shown if proto.state == request.state]
         return deployments_pb2.ListDeploymentsResponse(deployments=shown, next_page_token=page.next_token(len(rows)))
 
     async def GetDeployment(self, request, context: grpc.aio.ServicerContext):

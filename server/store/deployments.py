@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.models import Deployment, DeploymentToken
 
 
-async def list_deployments(session: AsyncSession, vendor_id: str | None, offset: int, limit: int) -> list[Deployment]:
+async def list_deployments(
+    session: AsyncSession, vendor_id: str | None, state: str | None, healthy_since: datetime, offset: int, limit: int
+) -> list[Deployment]:
+    """`state` may be the derived ones too: `live` with a heartbeat since `healthy_since`, else `unhealthy`."""
     query = select(Deployment).where(Deployment.deleted_at.is_(None))
     if vendor_id is not None:
         query = query.where(Deployment.vendor_id == vendor_id)
+    if state == "unhealthy":
+        query = query.where(Deployment.state == "live", Deployment.last_heartbeat_at < healthy_since)
+    elif state == "live":
+        query = query.where(Deployment.state == "live", Deployment.last_heartbeat_at >= healthy_since)
+    elif state:
+        query = query.where(Deployment.state == state)
     rows = await session.scalars(
         query.order_by(Deployment.created_at.desc(), Deployment.id).offset(offset).limit(limit)
     )
