@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from sqlalchemy import exists, func, select, union
+from sqlalchemy import exists, func, select, true, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.models import Deployment, DeploymentScore, Signal, TrainingRun, Vendor
+from server.models import DatasetRound, Deployment, DeploymentScore, Signal, TrainingRun, Vendor
 
 
 async def list_vendors(session: AsyncSession, slug: str, live_only: bool, offset: int, limit: int) -> list[Vendor]:
@@ -43,9 +43,14 @@ async def scores_of(session: AsyncSession, deployment_ids: list[str]) -> dict[st
 
 
 async def rounds_entered(session: AsyncSession, vendor_ids: list[str]) -> dict[str, list[int]]:
-    """Rounds a vendor trained on or sent signals for."""
+    """Rounds a vendor trained on or sent signals for. Signals are probed per (deployment, round)
+    through their index, never scanned: rounds are few, signals are many."""
+    signalled = exists().where(Signal.deployment_id == Deployment.id, Signal.round_number == DatasetRound.number)
     entered = union(
-        select(Signal.vendor_id, Signal.round_number).where(Signal.vendor_id.in_(vendor_ids)),
+        select(Deployment.vendor_id, DatasetRound.number)
+        .select_from(Deployment)
+        .join(DatasetRound, true())  # every (deployment, round) pair is a candidate
+        .where(Deployment.vendor_id.in_(vendor_ids), signalled),
         select(TrainingRun.vendor_id, TrainingRun.round_number).where(TrainingRun.vendor_id.in_(vendor_ids)),
     )
     grouped: dict[str, list[int]] = defaultdict(list)
