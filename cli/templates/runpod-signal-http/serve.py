@@ -61,6 +61,7 @@ def publish_signals(interval: float) -> None:
     while MODEL is None:
         time.sleep(0.1)
     rows = live_rows(round_dir)
+    logging.info("publishing signals for %d symbols of round %d every %gs", len(rows), round_number, interval)
     while True:
         predicted = predict(rows.to_dict("records"))
         publisher.publish(*(
@@ -108,6 +109,7 @@ def main() -> None:
         interval = float(os.environ.get("MP_SIGNAL_INTERVAL", "60"))
         threading.Thread(target=publish_signals, args=(interval,), daemon=True).start()
     server = ThreadingHTTPServer(("0.0.0.0", int(os.environ.get("PORT", "8080"))), Handler)
+    logging.info("serving /ping and /predict on port %d", server.server_address[1])
     server.serve_forever()
 
 
