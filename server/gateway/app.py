@@ -19,6 +19,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
+import cachetools
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import Message
@@ -33,6 +34,14 @@ from server.gateway.transcode import BadRequest, build_request, message_class, r
 MAX_BODY_BYTES = 16 * 1024 * 1024
 _TIMEOUT = re.compile(r"^(\d{1,8})([HMSmun])$")
 _TIMEOUT_UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
+KEPT_ANSWERS = 256
+MAX_KEPT_ANSWER = 64 * 1024  # bytes of protobuf; larger answers are encoded every time
+
+
+def _raw(data: bytes) -> bytes:
+    return data
+
+
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -59,6 +68,7 @@ class Gateway:
         self._channel = channel
         self._default_timeout = default_timeout
         self._callables: dict[str, Any] = {}
+        self._bodies: cachetools.LRUCache[tuple[str, str, bytes], bytes] = cachetools.LRUCache(KEPT_ANSWERS)
 
     def _callable(self, route: Route) -> Any:
         found = self._callables.get(route.grpc_path)
@@ -73,7 +83,11 @@ class Gateway:
             found = factory(
                 route.grpc_path,
                 request_serializer=lambda message: message.SerializeToString(),
-                response_deserializer=message_class(method.output_type).FromString,
+                # A unary answer stays bytes until _unary_body needs it parsed: an answer seen before is
+                # answered from its bytes without parsing or encoding.
+                response_deserializer=_raw
+                if not method.server_streaming
+                else message_class(method.output_type).FromString,
             )
             self._callables[route.grpc_path] = found
         return found
@@ -120,11 +134,23 @@ class Gateway:
         if route.method.server_streaming:
             return await self._stream(route, call, echo)
         try:
-            response = await call
+            raw = await call
             headers = {**echo, **_metadata_headers(await call.initial_metadata(), await call.trailing_metadata())}
         except grpc.aio.AioRpcError as error:
             return _error_response(error, echo)
-        return json_response(response_json(route, response), 200, headers)
+        return Response(self._unary_body(route, raw), headers=headers, media_type="application/json")
+
+    def _unary_body(self, route: Route, raw: bytes) -> bytes:
+        """The JSON of a unary answer. Answers repeat (a cached catalog page, the current round), and
+        JSON encoding is the gateway's largest cost, so recent bodies are kept by the answer's bytes."""
+        key = (route.grpc_path, route.response_body, raw)
+        body = self._bodies.get(key)
+        if body is None:
+            message = message_class(route.method.output_type).FromString(raw)
+            body = json.dumps(response_json(route, message), separators=(",", ":")).encode()
+            if len(raw) <= MAX_KEPT_ANSWER:
+                self._bodies[key] = body
+        return body
 
     async def _stream(self, route: Route, call: Any, echo: dict[str, str]) -> Response:
         """200 and the headers as soon as the server sends its headers or a first message, whichever

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import math
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +24,7 @@ Convert = Callable[[Any], Any]
 _PLANS: dict[str, list[tuple[str, str, bool, str, Convert, Convert | None]]] = {}
 _CONVERTERS: dict[str, Convert] = {}
 _INT64 = {FieldDescriptor.CPPTYPE_INT64, FieldDescriptor.CPPTYPE_UINT64}
+_FOUR_DIGIT_YEARS = (-30_610_224_000, 253_402_300_800)  # 1000-01-01, 10000-01-01 in seconds since the epoch
 _SPECIAL_FLOATS = {math.inf: "Infinity", -math.inf: "-Infinity"}
 
 
@@ -33,7 +35,9 @@ def message_to_json(message: Message) -> Any:
 def _message_converter(descriptor: Any) -> Convert:  # a Descriptor (pure Python or upb)
     found = _CONVERTERS.get(descriptor.full_name)
     if found is None:
-        if descriptor.full_name in ("google.protobuf.Timestamp", "google.protobuf.Duration"):
+        if descriptor.full_name == "google.protobuf.Timestamp":
+            found = _timestamp
+        elif descriptor.full_name == "google.protobuf.Duration":
             found = _json_string
         elif descriptor.full_name.startswith("google.protobuf."):
             found = _well_known
@@ -46,6 +50,21 @@ def _message_converter(descriptor: Any) -> Convert:  # a Descriptor (pure Python
 
 def _json_string(value: Any) -> str:
     return value.ToJsonString()
+
+
+def _timestamp(value: Any) -> str:
+    """Timestamp.ToJsonString's text, without its datetime arithmetic (years 1000-9999; others go to it)."""
+    seconds, nanos = value.seconds, value.nanos
+    if not _FOUR_DIGIT_YEARS[0] <= seconds < _FOUR_DIGIT_YEARS[1] or not 0 <= nanos < 1_000_000_000:
+        return value.ToJsonString()
+    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    if nanos == 0:
+        return text + "Z"
+    if nanos % 1_000_000 == 0:
+        return f"{text}.{nanos // 1_000_000:03d}Z"
+    if nanos % 1_000 == 0:
+        return f"{text}.{nanos // 1_000:06d}Z"
+    return f"{text}.{nanos:09d}Z"
 
 
 def _well_known(value: Message) -> Any:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 
-from google.protobuf import json_format
+from google.protobuf import json_format, timestamp_pb2
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from marketplace.v1 import catalog_pb2, common_pb2, deployments_pb2, signals_pb2, training_pb2
 from server.gateway.json_encoding import message_to_json
@@ -56,3 +57,9 @@ def _comparable(document):
     if isinstance(document, float) and math.isnan(document):
         return "nan"
     return document
+
+
+@given(st.integers(-62135596800, 253402300799), st.integers(0, 999_999_999) | st.sampled_from([0, 5_000_000, 7_000]))
+def test_timestamps_read_as_protobuf_writes_them(seconds, nanos):
+    stamp = timestamp_pb2.Timestamp(seconds=seconds, nanos=nanos)
+    assert message_to_json(signals_pb2.Signal(generate_time=stamp))["generateTime"] == stamp.ToJsonString()
