@@ -46,3 +46,21 @@ def pull_round(
             )
         except DownloadFailed as error:
             raise click.ClickException(f"{error}. Run the same command again to resume.") from None
+
+
+def pull_model(session, run_id: str, folder: Path) -> Path:
+    """The run's model artifact in `folder` (sha256-checked); returns its path."""
+    from marketplace.v1 import training_pb2, training_pb2_grpc
+
+    stub = training_pb2_grpc.TrainingServiceStub(session.channel)
+
+    def sign() -> training_pb2.ArtifactUrl:
+        return session.call(stub.CreateArtifactUrl, training_pb2.CreateArtifactUrlRequest(run_id=run_id))
+
+    link = sign()
+    wanted = Wanted("model", folder / link.file_name, link.digest.size_bytes, link.digest.sha256, link.url)
+    try:
+        download_all([wanted], lambda _name: sign().url, lambda *_progress: None, parallel=1)
+    except DownloadFailed as error:
+        raise click.ClickException(f"the model of run {run_id} could not be fetched: {error}") from None
+    return wanted.target

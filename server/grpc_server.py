@@ -94,6 +94,8 @@ async def build_grpc_server(
             platform.digester,
             platform.settings.run_lease,
             on_run_ended=platform.introspector.forget_run,
+            signer=platform.signer,
+            public_url=public_url,
         ),
         server,
     )

@@ -85,7 +85,8 @@ class DatabaseIntrospector:
         return Principal(
             token_id=token.id,
             kind=PrincipalKind.PRINCIPAL_KIND_DEPLOYMENT,
-            scopes=frozenset({"signals:write", "data:read"}),  # a deployed model reads the round it signals for
+            # A deployed model reads the round it signals for, and its own run's model (CreateArtifactUrl).
+            scopes=frozenset({"signals:write", "data:read", "training:read"}),
             vendor_id=vendor.id,
             vendor_slug=vendor.slug,
             vendor_display_name=vendor.display_name,

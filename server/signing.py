@@ -12,9 +12,13 @@ import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from urllib.parse import urlencode
+from typing import TYPE_CHECKING
+from urllib.parse import quote, urlencode
 
 from server.clock import Clock, system_clock
+
+if TYPE_CHECKING:
+    from server.blobs import BlobStore
 
 DEFAULT_TTL = 15 * 60
 MAX_TTL = 7 * 24 * 3600
@@ -78,3 +82,13 @@ def parse_signing_keys(text: str) -> list[SigningKey]:
 
 def derived_signing_key(secret_key: bytes) -> SigningKey:
     return SigningKey("k1", hmac.digest(secret_key, b"marketplace url signing v1", hashlib.sha256))
+
+
+def download_url(blobs: BlobStore, signer: UrlSigner, public_url: str, key: str, ttl: float) -> tuple[str, int]:
+    """(URL, expiry) for a blob: the store's own presigned URL (S3), else ours under /blobs/."""
+    presigned = blobs.presigned_url(key, ttl)
+    if presigned is not None:
+        return presigned
+    path = "/blobs/" + quote(key, safe="/")
+    query, expires = signer.sign("GET", path, ttl)
+    return f"{public_url}{path}?{query}", expires

@@ -265,3 +265,41 @@ def test_a_run_token_reaches_its_own_run_only_and_dies_with_it(runs, acme, auth)
     with pytest.raises(grpc.RpcError) as caught:  # it was cached as valid; the run's end ends it at once
         runs.GetTrainingRun(training_pb2.GetTrainingRunRequest(run_id=run.id), metadata=remote)
     assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def succeeded_run_with_model(runs, who, data: bytes) -> training_pb2.TrainingRun:
+    run = start(runs, who)
+    for state in (State.RUN_STATE_RUNNING, State.RUN_STATE_SUCCEEDED):
+        runs.TransitionTrainingRun(training_pb2.TransitionTrainingRunRequest(run_id=run.id, state=state), metadata=who)
+    header = training_pb2.UploadRunArtifactRequest.Header(
+        run_id=run.id, file_name="model.json",
+        expected=common_pb2.FileDigest(size_bytes=len(data), sha256=hashlib.sha256(data).hexdigest()),
+    )  # fmt: skip
+    parts = [training_pb2.UploadRunArtifactRequest(header=header), training_pb2.UploadRunArtifactRequest(chunk=data)]
+    return runs.UploadRunArtifact(iter(parts), metadata=who)
+
+
+def test_a_deployment_fetches_its_own_runs_model_and_no_other(server, runs, auth, admin):
+    import httpx
+
+    from marketplace.v1 import deployments_pb2, deployments_pb2_grpc
+
+    vendor = bearer(create_vendor_token(auth, admin, slug="acme", scopes=("training:write", "deploy:write")).secret)
+    mine, other = succeeded_run_with_model(runs, vendor, b'{"w": 1}'), succeeded_run_with_model(runs, vendor, b"{}")
+    with grpc.insecure_channel(server.grpc_target) as channel:
+        token = (
+            deployments_pb2_grpc.DeploymentServiceStub(channel)
+            .CreateDeployment(
+                deployments_pb2.CreateDeploymentRequest(provider="runpod", run_id=mine.id), metadata=vendor
+            )
+            .token
+        )
+    link = runs.CreateArtifactUrl(training_pb2.CreateArtifactUrlRequest(run_id=mine.id), metadata=bearer(token))
+    assert (link.file_name, link.digest.sha256) == ("model.json", hashlib.sha256(b'{"w": 1}').hexdigest())
+    assert httpx.get(link.url).content == b'{"w": 1}'
+    with pytest.raises(grpc.RpcError) as caught:
+        runs.CreateArtifactUrl(training_pb2.CreateArtifactUrlRequest(run_id=other.id), metadata=bearer(token))
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.RpcError) as caught:
+        runs.GetTrainingRun(training_pb2.GetTrainingRunRequest(run_id=mine.id), metadata=bearer(token))
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED

@@ -166,9 +166,10 @@ def _deploy_runpod(session, runpod, deployment, project, gpu, env, quiet: bool):
     from marketplace.v1 import deployments_pb2
 
     try:
-        # In the pod, `mp deployments _serve` pulls the current round with the deployment's token, then serves.
+        # In the pod, `mp deployments _serve` pulls the current round and the run's model with the
+        # deployment's token, then serves.
         command = ["mp", "deployments", "_serve", "--", *shlex.split(project.serve_command)]
-        pod_env = {**env, "MP_API_URL": session.endpoint.api_url}
+        pod_env = {**env, "MP_API_URL": session.endpoint.api_url, "MP_MODEL_RUN": deployment.run_id}
         spec = pod_spec(name=f"mp-{deployment.id}", image=project.image, gpu=gpu, env=pod_env, command=command,
                         port=project.serve_port)  # fmt: skip
         pod = runpod.create_pod(spec)

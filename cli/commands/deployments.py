@@ -187,12 +187,13 @@ def rotate_token(deployment_id: str) -> None:
 @deployments.command("_serve", hidden=True, context_settings={"ignore_unknown_options": True})
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
 def serve(command: tuple[str, ...]) -> None:
-    """Inside a pod: pull the current round with the deployment's token, then run the serve command."""
+    """Inside a pod: pull the current round and the run's model with the deployment's token, then
+    run the serve command."""
     import os
 
     from cli.client import open_session
     from cli.config import Credentials
-    from cli.pull import pull_round
+    from cli.pull import pull_model, pull_round
     from cli.rounds_view import fetch_round
 
     token = os.environ["MP_DEPLOYMENT_TOKEN"]
@@ -202,6 +203,9 @@ def serve(command: tuple[str, ...]) -> None:
         round_ = fetch_round(session, 0)
         folder = Path.cwd() / ".mp" / "rounds" / f"round-{round_.number}"
         pull_round(session, round_, folder, show_progress=False)
-    env = {**os.environ, "MP_ROUND_DIR": str(folder), "MP_ROUND": str(round_.number)}
+        env = {**os.environ, "MP_ROUND_DIR": str(folder), "MP_ROUND": str(round_.number)}
+        run_id = os.environ.get("MP_MODEL_RUN", "")
+        if run_id:  # the model of the deployed run, unless the image brings its own
+            env["MP_MODEL_PATH"] = str(pull_model(session, run_id, Path.cwd() / ".mp" / "runs" / run_id / "artifacts"))
     os.execvpe(command[0], list(command), env)
     sys.exit(127)  # not reached: exec replaces this process

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from urllib.parse import quote
 
 import grpc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -22,7 +21,7 @@ from server.models import DatasetFile, DatasetRound
 from server.pagination import read_page
 from server.publishing import RoundFacts, store_round
 from server.round_cache import RoundCache
-from server.signing import DEFAULT_TTL, MAX_TTL, UrlSigner
+from server.signing import DEFAULT_TTL, MAX_TTL, UrlSigner, download_url
 from server.store import rounds as store
 
 
@@ -117,12 +116,7 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
         urls = []
         for name in wanted:
             file = by_name[name]
-            presigned = self._blobs.presigned_url(file.blob_key, ttl)  # S3 signs its own
-            if presigned is None:
-                path = "/blobs/" + quote(file.blob_key, safe="/")
-                query, expires = self._signer.sign("GET", path, ttl)
-                presigned = f"{self._public_url}{path}?{query}", expires
-            url, expires = presigned
+            url, expires = download_url(self._blobs, self._signer, self._public_url, file.blob_key, ttl)
             urls.append(
                 datasets_pb2.SignedUrl(
                     file=name, url=url, expire_time=timestamp(to_datetime(expires)),

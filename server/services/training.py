@@ -23,6 +23,7 @@ from server.idempotency import create_once
 from server.ids import new_id
 from server.models import RunEvent, RunToken, TrainingRun
 from server.pagination import read_page
+from server.signing import UrlSigner, download_url
 from server.store import audit
 from server.store import rounds as round_store
 from server.store import runs as store
@@ -31,6 +32,7 @@ from server.tokens import TokenDigester, TokenType, hint, new_token
 T = TypeVar("T")
 Change = Callable[[AsyncSession, TrainingRun], Awaitable[T]]
 WATCH_POLL = 0.25
+ARTIFACT_URL_TTL = 15 * 60
 RUN_TOKEN_TTL = timedelta(days=7)  # a ceiling: the token dies with its run anyway
 State = training_pb2.RunState
 
@@ -106,7 +108,12 @@ class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):
         digester: TokenDigester,
         lease_seconds: float = 60.0,
         on_run_ended: Callable[[str], object] = lambda _run_id: None,
+        *,
+        signer: UrlSigner,
+        public_url: str,
     ) -> None:
+        self._signer = signer
+        self._public_url = public_url.rstrip("/")
         self._digester = digester
         self._on_run_ended = on_run_ended
         self._sessions = sessions
@@ -298,6 +305,22 @@ class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):
                                  run_id=run.id, created_at=now, expires_at=expires))  # fmt: skip
             audit.record(session, actor=principal.token_id, action="run.token", target=run.id, at=now)
         return training_pb2.IssueRunTokenResponse(token=secret, expire_time=timestamp(expires))
+
+    async def CreateArtifactUrl(self, request, context: grpc.aio.ServicerContext) -> training_pb2.ArtifactUrl:
+        principal = require_principal()
+        if principal.deployment_id and request.run_id != principal.run_id:
+            raise NotFound(f"no training run {request.run_id!r}; a deployment's token reaches its own model only")
+        async with self._sessions() as session:
+            run = await training.require_run(session, request.run_id, _owner(principal))
+        if not run.artifact_key:
+            raise FailedPrecondition(
+                f"run {run.id} has no model artifact ({run.state}); it uploads one when it succeeds"
+            )
+        url, expires = download_url(self._blobs, self._signer, self._public_url, run.artifact_key, ARTIFACT_URL_TTL)
+        return training_pb2.ArtifactUrl(
+            url=url, file_name=run.artifact_key.rsplit("/", 1)[-1], expire_time=timestamp(to_datetime(expires)),
+            digest=common_pb2.FileDigest(size_bytes=run.artifact_size or 0, sha256=run.artifact_sha256 or ""),
+        )  # fmt: skip
 
     async def WatchTrainingRun(
         self, request, context: grpc.aio.ServicerContext

@@ -131,11 +131,7 @@ def test_a_runpod_deployment_serves_from_a_pod_with_its_own_token(server, vendor
     image, port = "ghcr.io/acme/my-model:2", free_port()
     text = (folder / "mp.yaml").read_text().replace("ghcr.io/YOUR-ORG/my-model:latest", image)
     (folder / "mp.yaml").write_text(text.replace("port: 8080", f"port: {port}"))
-    run_id = json.loads(mp_in(folder, env, "train", "list", "--json").stdout)[0]["id"]
-    (folder / "artifacts").mkdir(exist_ok=True)  # the model goes into the image, as the template's README says
-    (folder / "artifacts" / "model.json").write_bytes(
-        (folder / ".mp" / "runs" / run_id / "artifacts" / "model.json").read_bytes()
-    )
+    assert not (folder / "artifacts").exists()  # the pod fetches the run's model itself (the fake drops .mp/)
     fake = FakeRunPod(key="rp-key-456", images={image: folder}, workdir=tmp_path / "pods", path_prefix=str(BIN)).start()
     env = {**env, "RUNPOD_API_KEY": "rp-key-456", "RUNPOD_API_BASE_URL": fake.base_url,
            "MP_RUNPOD_PROXY_URL": "http://127.0.0.1:{port}"}  # fmt: skip

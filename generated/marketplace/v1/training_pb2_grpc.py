@@ -84,6 +84,11 @@ class TrainingServiceStub:
                 request_serializer=marketplace_dot_v1_dot_training__pb2.IssueRunTokenRequest.SerializeToString,
                 response_deserializer=marketplace_dot_v1_dot_training__pb2.IssueRunTokenResponse.FromString,
                 _registered_method=True)
+        self.CreateArtifactUrl = channel.unary_unary(
+                '/marketplace.v1.TrainingService/CreateArtifactUrl',
+                request_serializer=marketplace_dot_v1_dot_training__pb2.CreateArtifactUrlRequest.SerializeToString,
+                response_deserializer=marketplace_dot_v1_dot_training__pb2.ArtifactUrl.FromString,
+                _registered_method=True)
         self.WatchTrainingRun = channel.unary_stream(
                 '/marketplace.v1.TrainingService/WatchTrainingRun',
                 request_serializer=marketplace_dot_v1_dot_training__pb2.WatchTrainingRunRequest.SerializeToString,
@@ -160,6 +165,14 @@ class TrainingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateArtifactUrl(self, request, context):
+        """A short-lived download URL for the run's model artifact. A deployment's token reaches the
+        model of its own run only: that is how a model serving in a pod gets its weights.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def WatchTrainingRun(self, request, context):
         """Events of a run from `after_sequence` on, then live ones until the run ends.
         """
@@ -219,6 +232,11 @@ def add_TrainingServiceServicer_to_server(servicer, server):
                     servicer.IssueRunToken,
                     request_deserializer=marketplace_dot_v1_dot_training__pb2.IssueRunTokenRequest.FromString,
                     response_serializer=marketplace_dot_v1_dot_training__pb2.IssueRunTokenResponse.SerializeToString,
+            ),
+            'CreateArtifactUrl': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateArtifactUrl,
+                    request_deserializer=marketplace_dot_v1_dot_training__pb2.CreateArtifactUrlRequest.FromString,
+                    response_serializer=marketplace_dot_v1_dot_training__pb2.ArtifactUrl.SerializeToString,
             ),
             'WatchTrainingRun': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchTrainingRun,
@@ -496,6 +514,33 @@ class TrainingService:
             '/marketplace.v1.TrainingService/IssueRunToken',
             marketplace_dot_v1_dot_training__pb2.IssueRunTokenRequest.SerializeToString,
             marketplace_dot_v1_dot_training__pb2.IssueRunTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateArtifactUrl(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketplace.v1.TrainingService/CreateArtifactUrl',
+            marketplace_dot_v1_dot_training__pb2.CreateArtifactUrlRequest.SerializeToString,
+            marketplace_dot_v1_dot_training__pb2.ArtifactUrl.FromString,
             options,
             channel_credentials,
             insecure,

@@ -48,6 +48,10 @@ class TrainingServiceStub:
     """A token that can report on this run only (for remote trainers such as RunPod pods). It stops
     working when the run ends. Shown once.
     """
+    CreateArtifactUrl: _grpc.UnaryUnaryMultiCallable[_training_pb2.CreateArtifactUrlRequest, _training_pb2.ArtifactUrl]
+    """A short-lived download URL for the run's model artifact. A deployment's token reaches the
+    model of its own run only: that is how a model serving in a pod gets its weights.
+    """
     WatchTrainingRun: _grpc.UnaryStreamMultiCallable[_training_pb2.WatchTrainingRunRequest, _training_pb2.RunEvent]
     """Events of a run from `after_sequence` on, then live ones until the run ends."""
 
@@ -70,6 +74,10 @@ class TrainingServiceAsyncStub(TrainingServiceStub):
     IssueRunToken: _aio.UnaryUnaryMultiCallable[_training_pb2.IssueRunTokenRequest, _training_pb2.IssueRunTokenResponse]  # type: ignore[assignment]
     """A token that can report on this run only (for remote trainers such as RunPod pods). It stops
     working when the run ends. Shown once.
+    """
+    CreateArtifactUrl: _aio.UnaryUnaryMultiCallable[_training_pb2.CreateArtifactUrlRequest, _training_pb2.ArtifactUrl]  # type: ignore[assignment]
+    """A short-lived download URL for the run's model artifact. A deployment's token reaches the
+    model of its own run only: that is how a model serving in a pod gets its weights.
     """
     WatchTrainingRun: _aio.UnaryStreamMultiCallable[_training_pb2.WatchTrainingRunRequest, _training_pb2.RunEvent]  # type: ignore[assignment]
     """Events of a run from `after_sequence` on, then live ones until the run ends."""
@@ -150,6 +158,16 @@ class TrainingServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_training_pb2.IssueRunTokenResponse, _abc.Awaitable[_training_pb2.IssueRunTokenResponse]]:
         """A token that can report on this run only (for remote trainers such as RunPod pods). It stops
         working when the run ends. Shown once.
+        """
+
+    @_abc_1.abstractmethod
+    def CreateArtifactUrl(
+        self,
+        request: _training_pb2.CreateArtifactUrlRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_training_pb2.ArtifactUrl, _abc.Awaitable[_training_pb2.ArtifactUrl]]:
+        """A short-lived download URL for the run's model artifact. A deployment's token reaches the
+        model of its own run only: that is how a model serving in a pod gets its weights.
         """
 
     @_abc_1.abstractmethod
