@@ -39,7 +39,15 @@ class ServerProcess:
         self._pump_thread.start()
         self.admin_token = ""
         self.grpc_port = self.http_port = 0
-        self._wait_until_listening()
+        try:
+            self._wait_until_listening()
+        except BaseException:
+            self.process.kill()
+            self.process.wait()
+            self._pump_thread.join(5)
+            assert self.process.stdout is not None
+            self.process.stdout.close()  # no pipe left for the garbage collector to complain about later
+            raise
 
     def _pump(self) -> None:
         assert self.process.stdout is not None
