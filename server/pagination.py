@@ -42,3 +42,21 @@ def read_page(page_size: int, page_token: str, *filters: object) -> Page:
     if token_filters != filter_key or offset < 0:
         raise InvalidArgument("page_token belongs to a request with other filters; start again without it")
     return Page(offset, size, filter_key)
+
+
+def keyset_token(filter_key: str, last_id: int) -> str:
+    """A token continuing after `last_id`, for listings that page by id rather than by offset."""
+    return base64.urlsafe_b64encode(f"{filter_key}:{last_id}".encode()).decode().rstrip("=")
+
+
+def read_keyset_token(page_token: str, filter_key: str) -> int | None:
+    if not page_token:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(page_token + "=" * (-len(page_token) % 4)).decode()
+        key, _, last_id = raw.partition(":")
+        if key != filter_key:
+            raise ValueError
+        return int(last_id)
+    except ValueError:
+        raise InvalidArgument("page_token is not one this server issued for these filters") from None

@@ -303,6 +303,11 @@ def test_list_pages_newest_first_and_vendors_see_only_their_own(market, auth, ad
     rest = market.signals.ListSignals(
         signals_pb2.ListSignalsRequest(page_size=4, page_token=first.next_page_token), metadata=market.admin
     )
+    for token, symbol in ((first.next_page_token, "AAA"), ("not-a-token", "")):
+        with pytest.raises(grpc.RpcError) as caught:  # another filter's token, or none of ours
+            market.signals.ListSignals(signals_pb2.ListSignalsRequest(symbol=symbol, page_token=token),
+                                       metadata=market.admin)  # fmt: skip
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     ids = [int(s.id) for s in [*first.signals, *rest.signals]]
     assert ids == sorted(ids, reverse=True)
     assert len(ids) == 6

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 from collections.abc import AsyncIterator
 
 import grpc
+from google.protobuf.duration_pb2 import Duration
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from interceptors.principal import Principal, require_principal
@@ -15,7 +15,7 @@ from marketplace.v1 import signals_pb2, signals_pb2_grpc
 from server.convert import timestamp
 from server.errors import InvalidArgument, PermissionDenied, ResourceExhausted
 from server.ingest import Attribution, SignalIngest, signal_proto
-from server.pagination import read_page
+from server.pagination import keyset_token, read_keyset_token, read_page
 from server.signal_hub import SignalHub
 from server.signals import Writer
 from server.store import signals as store
@@ -29,25 +29,10 @@ def _writer(principal: Principal) -> tuple[Writer, Attribution]:
     )
 
 
-def _duration(seconds: float):
-    from google.protobuf.duration_pb2 import Duration
-
+def _duration(seconds: float) -> Duration:
     duration = Duration()
     duration.FromNanoseconds(round(seconds * 1e9))
     return duration
-
-
-def _before_id(page_token: str, filter_key: str) -> int | None:
-    """Signals page by id (newest first), so new arrivals never shift a page being read."""
-    if not page_token:
-        return None
-    try:
-        key, _, before = base64.urlsafe_b64decode(page_token + "=" * (-len(page_token) % 4)).decode().partition(":")
-        if key != filter_key:
-            raise ValueError
-        return int(before)
-    except ValueError:
-        raise InvalidArgument("page_token is not one this server issued for these filters") from None
 
 
 class SignalServicer(signals_pb2_grpc.SignalServiceServicer):
@@ -93,9 +78,10 @@ class SignalServicer(signals_pb2_grpc.SignalServiceServicer):
 
     async def ListSignals(self, request, context: grpc.aio.ServicerContext):
         principal = require_principal()
+        # Paged by id, newest first: signals arriving meanwhile never shift a page being read.
         page = read_page(request.page_size, "", request.symbol, request.vendor, request.deployment_id,
                          request.round_number)  # fmt: skip
-        before = _before_id(request.page_token, page.filter_key)
+        before = read_keyset_token(request.page_token, page.filter_key)
         async with self._sessions() as session:
             vendor_id = await self._vendor_filter(session, principal, request.vendor)
             rows = await store.list_signals(
@@ -103,9 +89,7 @@ class SignalServicer(signals_pb2_grpc.SignalServiceServicer):
                 round_number=request.round_number, before_id=before, limit=page.size + 1,
             )  # fmt: skip
         shown = rows[: page.size]
-        next_token = ""
-        if len(rows) > page.size:
-            next_token = base64.urlsafe_b64encode(f"{page.filter_key}:{shown[-1][0].id}".encode()).decode().rstrip("=")
+        next_token = keyset_token(page.filter_key, shown[-1][0].id) if len(rows) > page.size else ""
         return signals_pb2.ListSignalsResponse(
             signals=[_stored_proto(signal, vendor) for signal, vendor in shown], next_page_token=next_token
         )
