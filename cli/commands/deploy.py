@@ -73,7 +73,7 @@ def deploy(provider, run_id, name, port, gpu, signal_interval, as_json) -> None:
     from cli.project import load_project
     from cli.pull import pull_round
     from cli.rounds_view import fetch_round
-    from marketplace.v1 import deployments_pb2
+    from marketplace.v1 import datasets_pb2, deployments_pb2
 
     project = load_project()
     if not project.serve_command:
@@ -85,12 +85,16 @@ def deploy(provider, run_id, name, port, gpu, signal_interval, as_json) -> None:
         runpod = client_for(project, gpu)  # a missing image, GPU or key is said before anything is created
     with open_session() as session:
         run = _model_run(session, project, run_id)
+        round_ = fetch_round(session, 0)
+        if round_.state != datasets_pb2.ROUND_STATE_OPEN and not as_json:
+            state = datasets_pb2.RoundState.Name(round_.state).removeprefix("ROUND_STATE_").lower()
+            output.note(f"warning: no round is open (the latest, {round_.number}, is {state}); the model's "
+                        "signals are refused until one opens")  # fmt: skip
         if provider == "local":
             model = project.root / ".mp" / "runs" / run.id / "artifacts" / "model.json"
             if not model.exists():
                 raise click.ClickException(f"run {run.id}'s model is not in this project ({model}); "
                                            "a model trained elsewhere deploys with --provider runpod")  # fmt: skip
-            round_ = fetch_round(session, 0)
             round_dir = project.root / ".mp" / "rounds" / f"round-{round_.number}"
             pull_round(session, round_, round_dir, show_progress=not as_json)
         request = deployments_pb2.CreateDeploymentRequest(
@@ -120,6 +124,7 @@ def deploy(provider, run_id, name, port, gpu, signal_interval, as_json) -> None:
 
 
 def _deploy_local(session, deployment, project, port, env, quiet: bool):
+    from cli.progress import waiting
     from cli.serving import LocalRecord, alive, free_port, log_tail, start_local, wait_for_ping
     from marketplace.v1 import deployments_pb2
 
@@ -139,7 +144,8 @@ def _deploy_local(session, deployment, project, port, env, quiet: bool):
         return "the inference server exited before answering /ping:\n" + log_tail(Path(record.log))
 
     try:
-        wait_for_ping(endpoint, exited)
+        with waiting(f"waiting for {endpoint}/ping to answer 200 (the model is loading)", enabled=not quiet):
+            wait_for_ping(endpoint, exited)
     except BaseException:
         from cli.serving import stop_local
 
@@ -161,6 +167,7 @@ def _exited(record) -> bool:
 def _deploy_runpod(session, runpod, deployment, project, gpu, env, quiet: bool):
     import shlex
 
+    from cli.progress import waiting
     from cli.runpod import RunPodError, pod_spec
     from cli.serving import runpod_endpoint, wait_for_ping
     from marketplace.v1 import deployments_pb2
@@ -188,7 +195,8 @@ def _deploy_runpod(session, runpod, deployment, project, gpu, env, quiet: bool):
         return "" if status == "RUNNING" else f"the RunPod pod {pod['id']} is {status}"
 
     try:
-        wait_for_ping(endpoint, pod_problem, timeout=600)
+        with waiting(f"waiting for the pod: {endpoint}/ping must answer 200", enabled=not quiet):
+            wait_for_ping(endpoint, pod_problem, timeout=600)
     except BaseException:
         try:
             runpod.terminate_pod(pod["id"])
