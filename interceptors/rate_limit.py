@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Protocol
 
 import cachetools
@@ -30,31 +29,38 @@ class RateLimiter(Protocol):
         ...
 
 
-@dataclass
-class _Bucket:
-    tokens: float
-    updated: float
+class TokenBuckets:
+    """Token buckets by key, refilled from the clock. A bucket may go below zero (debt) when a
+    caller takes more than it holds; it refills from there. Idle buckets are forgotten after an
+    hour, by which time any bucket is full again."""
+
+    def __init__(self, clock: Clock = system_clock, max_keys: int = 100_000) -> None:
+        self._clock = clock
+        self._buckets: cachetools.TTLCache[str, tuple[float, float]] = cachetools.TTLCache(
+            max_keys, ttl=3600, timer=clock
+        )
+
+    def level(self, key: str, limit: RateLimit) -> float:
+        tokens, updated = self._buckets.get(key, (limit.burst, self._clock()))
+        return min(limit.burst, tokens + (self._clock() - updated) * limit.per_second)
+
+    def take(self, key: str, limit: RateLimit, count: float) -> float:
+        """Takes `count` tokens (into debt if need be); returns what is left."""
+        left = self.level(key, limit) - count
+        self._buckets[key] = (left, self._clock())
+        return left
 
 
 class InMemoryRateLimiter:
     def __init__(self, clock: Clock = system_clock, max_keys: int = 100_000) -> None:
-        self._clock = clock
-        # An idle bucket refills within burst/rate seconds, after which forgetting it changes nothing.
-        self._buckets: cachetools.TTLCache[str, _Bucket] = cachetools.TTLCache(max_keys, ttl=3600, timer=clock)
+        self._buckets = TokenBuckets(clock, max_keys)
 
     async def acquire(self, key: str, limit: RateLimit) -> float:
-        now = self._clock()
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            bucket = _Bucket(tokens=limit.burst, updated=now)
-        else:
-            bucket.tokens = min(limit.burst, bucket.tokens + (now - bucket.updated) * limit.per_second)
-            bucket.updated = now
-        self._buckets[key] = bucket
-        if bucket.tokens >= 1:
-            bucket.tokens -= 1
+        level = self._buckets.level(key, limit)
+        if level >= 1:
+            self._buckets.take(key, limit, 1)
             return 0.0
-        return (1 - bucket.tokens) / limit.per_second
+        return (1 - level) / limit.per_second
 
 
 def limit_key(principal: Principal, rate_class: str) -> str:

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import cachetools
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from interceptors.rate_limit import TokenBuckets
 from marketplace.v1 import signals_pb2
 from server import deployments
 from server.clock import Clock, to_datetime
@@ -43,28 +43,21 @@ class Attribution:
 
 
 class SignalBudget:
-    """A token bucket of signals per deployment. It may go into debt: a batch is never split or
-    dropped for the limit; the writer is told how long to wait for the debt to clear instead."""
+    """Signals per second per deployment. A batch is never split or dropped for the limit: its
+    signals are taken even into debt, and the writer is told how long to wait for the debt to clear."""
 
     def __init__(self, limit: RateLimit, clock: Clock) -> None:
         self._limit = limit
-        self._clock = clock
-        self._buckets: cachetools.TTLCache[str, tuple[float, float]] = cachetools.TTLCache(100_000, 3600, clock)
-
-    def _level(self, key: str) -> float:
-        tokens, updated = self._buckets.get(key, (self._limit.burst, self._clock()))
-        return min(self._limit.burst, tokens + (self._clock() - updated) * self._limit.per_second)
+        self._buckets = TokenBuckets(clock)
 
     def wait_for(self, key: str, count: int) -> float:
         """Seconds until `count` signals fit, without taking them (0: they fit now)."""
-        missing = min(count, self._limit.burst) - self._level(key)
+        missing = min(count, self._limit.burst) - self._buckets.level(key, self._limit)
         return max(0.0, missing / self._limit.per_second)
 
     def take(self, key: str, count: int) -> float:
         """Takes `count` signals; returns how long the writer should wait before its next batch."""
-        tokens = self._level(key) - count
-        self._buckets[key] = (tokens, self._clock())
-        return max(0.0, -tokens / self._limit.per_second)
+        return max(0.0, -self._buckets.take(key, self._limit, count) / self._limit.per_second)
 
 
 class SignalIngest:
