@@ -96,12 +96,12 @@ def judge(
     for index, signal in enumerate(signals):
         number = signal.round_number or rounds.current or 0
         symbols = rounds.symbols.get(number)
-        problem = _round_problem(signal.round_number, rounds) if symbols is None else None
-        if problem is None and symbols is not None:
+        problem: str | None
+        if symbols is None:
+            problem = _round_problem(signal.round_number, rounds)
+        else:
             problem = _problem(signal, symbols, number, latest)
-        if problem is None:
-            seen = first_index.setdefault((number, signal.symbol), index)
-            if seen != index:
+            if problem is None and (seen := first_index.setdefault((number, signal.symbol), index)) != index:
                 problem = f"{signal.symbol} is already in this batch (index {seen})"
         if problem is not None:
             rejections.append(signals_pb2.SignalRejection(index=index, symbol=signal.symbol[:64], reason=problem))

@@ -97,9 +97,7 @@ class SignalServicer(signals_pb2_grpc.SignalServiceServicer):
     async def _vendor_filter(self, session: AsyncSession, principal: Principal, vendor: str) -> str | None:
         """A vendor reads its own signals; operators and the platform anyone's, or one vendor's."""
         if principal.vendor_id:
-            if vendor and vendor not in (principal.vendor_id, principal.vendor_slug):
-                raise PermissionDenied("a vendor's token reads only its own vendor's signals")
-            return principal.vendor_id
+            return _own_vendor(principal, vendor)
         if not vendor:
             return None
         found = await vendor_store.find_vendor(session, vendor)
@@ -107,15 +105,9 @@ class SignalServicer(signals_pb2_grpc.SignalServiceServicer):
 
     async def SubscribeSignals(self, request, context: grpc.aio.ServicerContext):
         principal = require_principal()
-        vendor = request.vendor
-        if principal.vendor_id:
-            if vendor and vendor not in (principal.vendor_id, principal.vendor_slug):
-                raise PermissionDenied("a vendor's token follows only its own vendor's signals")
-            vendor = principal.vendor_id
+        vendor = _own_vendor(principal, request.vendor) if principal.vendor_id else request.vendor
         subscription = self._hub.subscribe(request.symbol, vendor)
-        await context.send_initial_metadata(
-            ()
-        )  # subscribed: a gateway client gets its 200 now, not at the first signal
+        await context.send_initial_metadata(())  # subscribed: a gateway client gets its 200 now, not at a first signal
         try:
             while True:
                 signal = await subscription.queue.get()
@@ -124,6 +116,13 @@ class SignalServicer(signals_pb2_grpc.SignalServiceServicer):
                 yield signal
         finally:
             self._hub.unsubscribe(subscription)
+
+
+def _own_vendor(principal: Principal, asked: str) -> str:
+    """A vendor's token reaches its own vendor's signals only."""
+    if asked and asked not in (principal.vendor_id, principal.vendor_slug):
+        raise PermissionDenied("a vendor's token reads only its own vendor's signals")
+    return principal.vendor_id
 
 
 def _stored_proto(signal, vendor) -> signals_pb2.Signal:
