@@ -79,6 +79,13 @@ def start_local(deployment_id: str, command: str, cwd: Path, port: int, env: dic
 
 
 def alive(pid: int) -> bool:
+    """Whether the process still runs. A child of this process that exited is reaped here, since
+    until then it would still answer as a zombie."""
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass  # not our child (a deployment started by an earlier command)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -93,19 +100,10 @@ def stop_local(record: LocalRecord, grace: float = 10.0) -> None:
         os.killpg(record.pid, signal.SIGTERM)
         deadline = time.monotonic() + grace
         while alive(record.pid) and time.monotonic() < deadline:
-            _reap(record.pid)
             time.sleep(0.1)
         if alive(record.pid):
             os.killpg(record.pid, signal.SIGKILL)
-    _reap(record.pid)
     record.forget()
-
-
-def _reap(pid: int) -> None:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def log_tail(path: Path, lines: int = 20) -> str:

@@ -139,7 +139,7 @@ def _deploy_local(session, deployment, project, port, env, quiet: bool):
         )
 
     def exited() -> str:
-        if alive(record.pid) and not _exited(record):
+        if alive(record.pid):
             return ""
         return "the inference server exited before answering /ping:\n" + log_tail(Path(record.log))
 
@@ -152,16 +152,6 @@ def _deploy_local(session, deployment, project, port, env, quiet: bool):
         stop_local(LocalRecord.load(deployment.id) or record)
         raise
     return _transition(session, deployment.id, "live", external_id=f"pid:{record.pid}")
-
-
-def _exited(record) -> bool:
-    import os
-
-    try:
-        pid, _status = os.waitpid(record.pid, os.WNOHANG)
-    except ChildProcessError:
-        return False
-    return pid == record.pid
 
 
 def _deploy_runpod(session, runpod, deployment, project, gpu, env, quiet: bool):

@@ -159,3 +159,15 @@ def test_a_runpod_deployment_serves_from_a_pod_with_its_own_token(server, vendor
         assert ("DELETE", f"/pods/{pod_id}", None) in fake.requests
     finally:
         fake.stop()
+
+
+def test_a_server_that_dies_before_ping_fails_the_deployment_with_its_last_lines(server, vendor_project):
+    folder, env, _admin = vendor_project
+    (folder / "serve.py").write_text("import sys\nprint('cannot load the model: disk full', flush=True)\nsys.exit(3)\n")
+    refused = mp_in(folder, env, "deploy")
+    assert refused.returncode == 1
+    assert "exited before answering /ping" in refused.stderr
+    assert "cannot load the model: disk full" in refused.stderr
+    (listed,) = json.loads(mp_in(folder, env, "deployments", "list", "--json").stdout)
+    assert listed["state"] == "DEPLOYMENT_STATE_FAILED"
+    assert "disk full" in listed["message"]
