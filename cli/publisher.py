@@ -18,6 +18,7 @@ an HTTP endpoint taking POSTed batches.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import threading
 import time
@@ -116,8 +117,6 @@ class SignalPublisher:
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **options: Any) -> SignalPublisher:
-        import os
-
         env = os.environ if environ is None else environ
         token = env.get("MP_DEPLOYMENT_TOKEN", "")
         target = env.get("MP_GRPC_TARGET", "")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -132,21 +132,3 @@ def transition(deployment: Deployment, to: str, now: datetime, *, message: str =
     if to == "live":
         deployment.last_heartbeat_at = now  # the provider's /ping just answered
     deployment.updated_at = now
-
-
-async def revoke_tokens(session: AsyncSession, deployment_id: str, now: datetime) -> None:
-    await session.execute(
-        update(DeploymentToken)
-        .where(DeploymentToken.deployment_id == deployment_id, DeploymentToken.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
-
-
-async def token_hint(session: AsyncSession, deployment_id: str) -> str:
-    found = await session.scalar(
-        select(DeploymentToken.hint)
-        .where(DeploymentToken.deployment_id == deployment_id, DeploymentToken.revoked_at.is_(None))
-        .order_by(DeploymentToken.created_at.desc())
-        .limit(1)
-    )
-    return found or ""

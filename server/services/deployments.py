@@ -114,15 +114,17 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
         principal = require_principal()
         async with self._sessions() as session:
             deployment = await deployments.require(session, request.deployment_id, _owner(principal))
-            token_hint = await deployments.token_hint(session, deployment.id)
+            token_hint = await store.token_hint(session, deployment.id)
         return self._proto(deployment, token_hint)
 
-    async def _change(self, deployment_id: str, change: Callable[[AsyncSession, Deployment], Awaitable[None]]):
+    async def _change(
+        self, deployment_id: str, action: str, change: Callable[[AsyncSession, Deployment], Awaitable[None]]
+    ) -> deployments_pb2.Deployment:
         principal = require_principal()
         async with self._sessions.begin() as session:
             deployment = await deployments.require(session, deployment_id, _owner(principal), for_update=True)
             await change(session, deployment)
-            audit.record(session, actor=principal.token_id, action="deployment.change", target=deployment_id,
+            audit.record(session, actor=principal.token_id, action=f"deployment.{action}", target=deployment_id,
                          at=self._now())  # fmt: skip
         return self._proto(deployment)
 
@@ -133,7 +135,7 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
             deployment.links = links
             deployment.updated_at = self._now()
 
-        return await self._change(request.deployment_id, change)
+        return await self._change(request.deployment_id, "links", change)
 
     async def TransitionDeployment(self, request, context: grpc.aio.ServicerContext):
         if request.state in (State.DEPLOYMENT_STATE_UNSPECIFIED, State.DEPLOYMENT_STATE_UNHEALTHY):
@@ -144,19 +146,19 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
             deployments.transition(deployment, to, self._now(), message=request.message,
                                    external_id=request.external_id)  # fmt: skip
 
-        return await self._change(request.deployment_id, change)
+        return await self._change(request.deployment_id, "transition", change)
 
     async def DeleteDeployment(self, request, context: grpc.aio.ServicerContext):
         token_ids: list[str] = []
 
         async def change(session: AsyncSession, deployment: Deployment) -> None:
             token_ids.extend(await store.active_token_ids(session, deployment.id))
-            await deployments.revoke_tokens(session, deployment.id, self._now())
+            await store.revoke_tokens(session, deployment.id, self._now())
             deployment.deleted_at = deployment.updated_at = self._now()
             if deployment.state not in ("stopped", "failed"):
                 deployment.state = "stopped"
 
-        deleted = await self._change(request.deployment_id, change)
+        deleted = await self._change(request.deployment_id, "delete", change)
         for token_id in token_ids:
             self._forget_token(token_id)
         return deleted
@@ -169,10 +171,10 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
         async def change(session: AsyncSession, deployment: Deployment) -> None:
             nonlocal token_hint
             token_ids.extend(await store.active_token_ids(session, deployment.id))
-            await deployments.revoke_tokens(session, deployment.id, self._now())
+            await store.revoke_tokens(session, deployment.id, self._now())
             token_hint = deployments.issue_token(session, self._digester, deployment.id, secret, self._now())
 
-        rotated = await self._change(request.deployment_id, change)
+        rotated = await self._change(request.deployment_id, "rotate-token", change)
         for token_id in token_ids:
             self._forget_token(token_id)
         rotated.token_hint = token_hint

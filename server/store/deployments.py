@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.models import Deployment, DeploymentToken
@@ -47,3 +47,21 @@ async def of_vendors(session: AsyncSession, vendor_ids: list[str]) -> list[Deplo
         .order_by(Deployment.created_at, Deployment.id)
     )
     return list(rows)
+
+
+async def revoke_tokens(session: AsyncSession, deployment_id: str, now: datetime) -> None:
+    await session.execute(
+        update(DeploymentToken)
+        .where(DeploymentToken.deployment_id == deployment_id, DeploymentToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+
+
+async def token_hint(session: AsyncSession, deployment_id: str) -> str:
+    found = await session.scalar(
+        select(DeploymentToken.hint)
+        .where(DeploymentToken.deployment_id == deployment_id, DeploymentToken.revoked_at.is_(None))
+        .order_by(DeploymentToken.created_at.desc())
+        .limit(1)
+    )
+    return found or ""
