@@ -176,6 +176,7 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
         self, request_iterator: AsyncIterator
     ) -> tuple[datasets_pb2.PublishRoundRequest.Header, dict[str, StagedWrite]]:
         header = None
+        declared: set[str] = set()
         staged: dict[str, StagedWrite] = {}
         try:
             async for part in request_iterator:
@@ -183,11 +184,12 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
                     if header is not None:
                         raise InvalidArgument("the header must come once, first")
                     header = part.header
+                    declared = {f.name for f in header.files}
                     continue
                 if header is None:
                     raise InvalidArgument("the first message must be the header")
                 name = part.chunk.file
-                if name not in {f.name for f in header.files}:
+                if name not in declared:
                     raise InvalidArgument(f"bytes for {name!r}, which the header does not declare")
                 if name not in staged:
                     staged[name] = self._blobs.stage()
