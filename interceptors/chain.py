@@ -18,6 +18,9 @@ import grpc
 
 from interceptors.access_log import AccessLog
 from interceptors.error_mapping import abort_with
+from interceptors.principal import begin_call
+from interceptors.streams import OpenStreams
+from server.completion import finish_even_if_cancelled
 from server.errors import DomainError
 
 
@@ -28,9 +31,12 @@ class Check(Protocol):
 
 
 class PolicyInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, checks: Sequence[Check], access_log: AccessLog | None = None) -> None:
+    def __init__(
+        self, checks: Sequence[Check], access_log: AccessLog | None = None, streams: OpenStreams | None = None
+    ) -> None:
         self._checks = tuple(checks)
         self._log = access_log or AccessLog()
+        self.streams = OpenStreams() if streams is None else streams
         self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     async def intercept_service(
@@ -51,22 +57,21 @@ class PolicyInterceptor(grpc.aio.ServerInterceptor):
         return wrapped
 
     def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-        checks, log = self._checks, self._log
+        checks, log, streams = self._checks, self._log, self.streams
 
         if handler.unary_unary or handler.stream_unary:
             behavior = handler.unary_unary or handler.stream_unary
 
             async def unary_response(argument: Any, context: grpc.aio.ServicerContext) -> Any:
-                started, code = time.perf_counter(), grpc.StatusCode.OK
+                started, code, peer = time.perf_counter(), grpc.StatusCode.OK, context.peer()
+                begin_call()
                 try:
-                    for check in checks:
-                        await check(method, context)
-                    return await _call(behavior, argument, context)
+                    return await finish_even_if_cancelled(_checked_call(checks, method, behavior, argument, context))
                 except BaseException as error:
                     code = _status_of(error, context)
                     await _fail(method, context, error)
                 finally:
-                    log.record(method, context, code, started)
+                    log.record(method, peer, code, started)
 
             field = "unary_unary" if handler.unary_unary else "stream_unary"
             return handler._replace(**{field: unary_response})  # type: ignore[attr-defined]
@@ -75,17 +80,24 @@ class PolicyInterceptor(grpc.aio.ServerInterceptor):
 
         async def stream_response(argument: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             # The guard stays open while messages flow, so errors mid-stream are mapped too.
-            started, code = time.perf_counter(), grpc.StatusCode.OK
+            started, code, peer = time.perf_counter(), grpc.StatusCode.OK, context.peer()
+            stream = streams.open(method, begin_call())
             try:
-                for check in checks:
-                    await check(method, context)
+                await finish_even_if_cancelled(_run_checks(checks, method, context))
                 async for item in _stream(stream_behavior, argument, context):
+                    stream.writing = True
                     yield item
+                    stream.writing = False
+                    if stream.ending is not None:
+                        raise stream.ending
             except BaseException as error:
+                if stream.ending is not None and isinstance(error, asyncio.CancelledError):
+                    error = stream.ending  # ended from outside (shutdown, revocation): the client learns why
                 code = _status_of(error, context)
                 await _fail(method, context, error)
             finally:
-                log.record(method, context, code, started)
+                streams.close(stream)
+                log.record(method, peer, code, started)
 
         field = "unary_stream" if handler.unary_stream else "stream_stream"
         return handler._replace(**{field: stream_response})  # type: ignore[attr-defined]
@@ -109,6 +121,19 @@ async def _fail(method: str, context: grpc.aio.ServicerContext, error: BaseExcep
     elif isinstance(error, Exception) and not isinstance(error, grpc.aio.AbortError):
         await abort_with(context, None, method=method)
     raise error
+
+
+async def _run_checks(checks: Sequence[Check], method: str, context: grpc.aio.ServicerContext) -> None:
+    for check in checks:
+        await check(method, context)
+
+
+async def _checked_call(
+    checks: Sequence[Check], method: str, behavior: Callable[..., Any], argument: Any, context: Any
+) -> Any:
+    """A unary response's whole handling, run to its end even if the client cancels (server/completion.py)."""
+    await _run_checks(checks, method, context)
+    return await _call(behavior, argument, context)
 
 
 async def _call(behavior: Callable[..., Any], argument: Any, context: Any) -> Any:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -15,7 +16,9 @@ import uvicorn
 from server.blob_downloads import blob_download_route
 from server.blobs import LocalBlobStore
 from server.clock import Clock, system_clock
+from server.completion import drain_unfinished
 from server.demo import publish_demo_round
+from server.errors import Unavailable
 from server.grpc_server import SERVICES, build_grpc_server
 from server.http_app import build_http_app
 from server.platform import Platform, issue_admin_token, open_platform
@@ -54,9 +57,16 @@ def _loopback_host(grpc_addr: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "[::]", "::", "") else host
 
 
-def _http_server(app: object) -> uvicorn.Server:
+def _http_server(app: object, grace: float) -> uvicorn.Server:
     return uvicorn.Server(
-        uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", server_header=False)  # type: ignore[arg-type]
+        uvicorn.Config(
+            app,  # type: ignore[arg-type]
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            server_header=False,
+            timeout_graceful_shutdown=max(1, round(grace)),
+        )
     )
 
 
@@ -85,7 +95,7 @@ async def serve_gateway(
         cors_origins=settings.cors_origins,
         default_timeout=settings.gateway_timeout,
     )
-    http_server = _http_server(http_app)
+    http_server = _http_server(http_app, settings.shutdown_grace)
     task = asyncio.create_task(http_server.serve(sockets=[http_socket]))
     while not http_server.started and not task.done():
         await asyncio.sleep(0.01)
@@ -105,6 +115,29 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
             loop.add_signal_handler(signum, stop.set)
         except (NotImplementedError, RuntimeError):  # not the main thread (tests)
             break
+
+
+async def _shut_down(
+    settings: Settings,
+    platform: Platform,
+    grpc_server: grpc.aio.Server,
+    http_server: uvicorn.Server,
+    http_task: asyncio.Task,
+) -> None:
+    """Streams end first (they would hold the grace period to its end), then unary calls in flight
+    get what is left of the grace, then units of work whose callers left; then the process exits."""
+    deadline = time.monotonic() + settings.shutdown_grace
+    ended = platform.streams.end_all(Unavailable("mp-server is shutting down; reconnect in a moment"))
+    log.info(
+        "shutting down: %d stream(s) ended, finishing calls in flight (grace %.0fs)", ended, settings.shutdown_grace
+    )
+    http_server.should_exit = True
+    await grpc_server.stop(max(0.0, deadline - time.monotonic()))
+    await drain_unfinished(max(0.1, deadline - time.monotonic()))
+    try:
+        await asyncio.wait_for(http_task, max(0.1, deadline - time.monotonic()))
+    except TimeoutError:
+        log.warning("HTTP connections still open at the end of the grace period were closed")
 
 
 def grpc_target_for(settings: Settings, grpc_port: int) -> Callable[[str], str]:
@@ -159,7 +192,7 @@ async def serve(
                 else []  # S3 serves its own presigned URLs
             ),
         )
-        http_server = _http_server(http_app)
+        http_server = _http_server(http_app, settings.shutdown_grace)
         http_task = asyncio.create_task(http_server.serve(sockets=[http_socket]))
         while not http_server.started and not http_task.done():
             await asyncio.sleep(0.01)
@@ -167,10 +200,7 @@ async def serve(
             await http_task  # raises what stopped it
         on_ready(Listening(grpc_port, http_port, admin_token, platform))
         await stop.wait()
-        log.info("shutting down: finishing in-flight calls (grace %.0fs)", settings.shutdown_grace)
-        http_server.should_exit = True
-        await grpc_server.stop(settings.shutdown_grace)
-        await http_task
+        await _shut_down(settings, platform, grpc_server, http_server, http_task)
     finally:
         if grpc_server is not None:
             await grpc_server.stop(0)  # no-op after a clean stop; on a failed start, releases the port

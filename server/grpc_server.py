@@ -56,7 +56,8 @@ def interceptor_chain(platform: Platform) -> list[grpc.aio.ServerInterceptor]:
             checks=[
                 AuthCheck(rules, platform.introspector),
                 RateLimitCheck(rules, InMemoryRateLimiter(platform.clock), platform.settings.rate_limits),
-            ]
+            ],
+            streams=platform.streams,
         )
     ]
 

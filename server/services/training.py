@@ -17,6 +17,7 @@ from marketplace.v1 import common_pb2, training_pb2, training_pb2_grpc
 from server import rounds, training
 from server.blobs import BlobStore, check_arrived, check_key
 from server.clock import Clock, to_datetime
+from server.completion import finish_even_if_cancelled
 from server.convert import timestamp
 from server.errors import FailedPrecondition, InvalidArgument, NotFound
 from server.idempotency import create_once
@@ -322,21 +323,24 @@ class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):
             digest=common_pb2.FileDigest(size_bytes=run.artifact_size or 0, sha256=run.artifact_sha256 or ""),
         )  # fmt: skip
 
+    async def _events_after(self, run_id: str, principal: Principal, after: int):
+        async with self._sessions() as session:
+            run = await training.require_run(session, run_id, _owner(principal))
+            return run, await store.events_after(session, run.id, after)
+
     async def WatchTrainingRun(
         self, request, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[training_pb2.RunEvent]:
         principal = require_principal()
         after = request.after_sequence
         while True:
-            async with self._sessions() as session:
-                run = await training.require_run(session, request.run_id, _owner(principal))
-                events = await store.events_after(session, run.id, after)
+            run, events = await finish_even_if_cancelled(self._events_after(request.run_id, principal, after))
             for event in events:
                 yield event_proto(event)
                 after = event.sequence
             if events:
                 continue  # more may be waiting; the state is looked at once the log is drained
-            run = await self._settle(run)
+            run = await finish_even_if_cancelled(self._settle(run))
             if run.state in training.TERMINAL and run.event_count <= after:
                 return
             await asyncio.sleep(WATCH_POLL)
