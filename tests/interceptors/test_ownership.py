@@ -5,9 +5,19 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from marketplace.v1 import auth_pb2, deployments_pb2, deployments_pb2_grpc, training_pb2, training_pb2_grpc
+from marketplace.v1 import (
+    auth_pb2,
+    datasets_pb2_grpc,
+    deployments_pb2,
+    deployments_pb2_grpc,
+    training_pb2,
+    training_pb2_grpc,
+)
+from marketplace.v1.options_pb2 import OwnedKind
+from server.store.owners import OwnerLookup
 from tests.conftest import create_vendor_token
 from tests.support import bearer
+from tests.test_datasets import publish_request
 
 VENDOR_SCOPES = ("catalog:read", "data:read", "training:write", "deploy:write", "signals:read")
 
@@ -61,3 +71,26 @@ def test_another_vendors_deployment_does_not_exist_for_you(channel, auth, admin,
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
     assert dep in caught.value.details()
     assert "acme" not in caught.value.details()
+
+
+def test_the_owner_lookup_finds_each_objects_vendor_and_nothing_for_unknown_ids(server, channel, auth, acme_deployment):
+    """The resolver's query on SQLite and PostgreSQL (the `server` fixture runs on both)."""
+    admin = bearer(server.admin_token)
+    datasets_pb2_grpc.DatasetServiceStub(channel).PublishRound(publish_request({"a": b"x"}), metadata=admin)
+    acme = bearer(create_vendor_token(auth, admin, slug="acme", scopes=VENDOR_SCOPES).secret)
+    run = training_pb2_grpc.TrainingServiceStub(channel).CreateTrainingRun(
+        training_pb2.CreateTrainingRunRequest(), metadata=acme
+    )
+    lookup = OwnerLookup(server.listening.platform.sessions)
+    deployment = acme_deployment.deployment
+
+    async def ask():
+        return [
+            await lookup.owner_of(OwnedKind.OWNED_KIND_DEPLOYMENT, deployment.id),
+            await lookup.owner_of(OwnedKind.OWNED_KIND_RUN, run.id),
+            await lookup.owner_of(OwnedKind.OWNED_KIND_RUN, deployment.id),  # a deployment's id is no run's
+            await lookup.owner_of(OwnedKind.OWNED_KIND_DEPLOYMENT, "dep_unknown"),
+        ]
+
+    assert server.run_in_loop(ask) == [deployment.vendor_id, run.vendor_id, None, None]
+    assert deployment.vendor_id == run.vendor_id
