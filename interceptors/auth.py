@@ -56,10 +56,12 @@ class AuthCheck:
         if principal is None:
             raise Unauthenticated("the token is not valid: unknown, expired or revoked")
         set_principal(principal)  # before the checks, so a refusal is logged with who was refused
+        reasons = []  # both, when both apply: a token of the right kind still needs the scope
         if principal.kind not in rule.callers:
-            raise PermissionDenied(
-                f"a {kind_name(principal.kind)} token cannot call {rule.short_name}: it takes {_kinds(rule.callers)}"
-            )
+            kind = kind_name(principal.kind)
+            reasons.append(f"a {kind} token cannot call {rule.short_name}: it takes {_kinds(rule.callers)}")
         missing = principal.missing_scopes(rule.scopes)
         if missing:
-            raise PermissionDenied(f"{rule.short_name} needs the scope {', '.join(missing)}, which this token lacks")
+            reasons.append(f"{rule.short_name} needs the scope {', '.join(missing)}, which this token lacks")
+        if reasons:
+            raise PermissionDenied("; ".join(reasons))
