@@ -21,8 +21,9 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from marketplace.v1 import auth_pb2, auth_pb2_grpc, options_pb2
-from server.gateway.app import Gateway, json_response
+from server.gateway.app import Gateway, TooLarge, json_response, read_body
 from server.gateway.docs import render_docs
+from server.gateway.errors import error_document
 from server.gateway.openapi import openapi_document
 from server.version import API_VERSION, SERVER_VERSION
 
@@ -34,7 +35,9 @@ def _only(path: str, method: str, endpoint: Callable) -> Route:
 
     async def guarded(request: Request) -> Response:
         if request.method != method:
-            document = {"code": 12, "message": f"{request.method} is not allowed here; use {method}", "details": []}
+            document = error_document(
+                grpc.StatusCode.UNIMPLEMENTED, f"{request.method} is not allowed here; use {method}"
+            )
             return json_response(document, 405, {"Allow": method})
         return await endpoint(request)
 
@@ -81,7 +84,11 @@ def build_http_app(
     async def introspect(request: Request) -> Response:
         """RFC 7662 §2: form-encoded `token`; the caller's own token needs `auth:introspect`."""
         # parse_qs rather than request.form(): no multipart dependency for one urlencoded field.
-        token = parse_qs((await request.body()).decode("utf-8", "replace")).get("token", [""])[0]
+        try:
+            body = await read_body(request, 64 * 1024)
+        except TooLarge as refused:
+            return JSONResponse({"error": "invalid_request", "error_description": str(refused)}, 413)
+        token = parse_qs(body.decode("utf-8", "replace")).get("token", [""])[0]
         authorization = request.headers.get("authorization", "")
         if not authorization:
             return JSONResponse({"error": "invalid_token"}, 401, {"WWW-Authenticate": 'Bearer realm="mp"'})
@@ -138,5 +145,5 @@ def build_http_app(
 
 async def _not_found(request: Request, _error: Exception) -> Response:
     return json_response(
-        {"code": 5, "message": f"no route for {request.method} {request.url.path}", "details": []}, 404
+        error_document(grpc.StatusCode.NOT_FOUND, f"no route for {request.method} {request.url.path}"), 404
     )

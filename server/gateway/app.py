@@ -32,7 +32,13 @@ from server.gateway.routes import MethodNotAllowed, NoRoute, Route, Router, rout
 from server.gateway.transcode import BadRequest, build_request, message_class, response_json
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
-_TIMEOUT = re.compile(r"^(\d{1,8})([HMSmun])$")
+# gRPC refuses metadata past 8 KiB at random and past 16 KiB always (RESOURCE_EXHAUSTED, which reads as
+# rate limiting): the gateway refuses more than the soft limit itself, saying which header is too large.
+MAX_METADATA_BYTES = 8 * 1024
+_METADATA_ENTRY_OVERHEAD = 32  # what gRPC adds per entry when it sizes metadata (HPACK's rule)
+MAX_TIMEOUT_SECONDS = 24 * 3600.0  # a longer Grpc-Timeout is cut to this
+# The gRPC spec: TimeoutValue is at most 8 ASCII digits, then one unit letter.
+_TIMEOUT = re.compile(r"([0-9]{1,8})([HMSmun])")
 _TIMEOUT_UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
 KEPT_ANSWERS = 256
 MAX_KEPT_ANSWER = 64 * 1024  # bytes of protobuf; larger answers are encoded every time
@@ -52,11 +58,36 @@ def json_response(document: Any, status: int = 200, headers: dict[str, str] | No
     )  # fmt: skip
 
 
+class TooLarge(BadRequest):
+    """A request part over its limit: 413 for the body, 431 for headers."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 def parse_grpc_timeout(value: str) -> float:
-    match = _TIMEOUT.match(value.strip())
+    match = _TIMEOUT.fullmatch(value)
     if not match:
-        raise BadRequest(f"Grpc-Timeout {value!r} is not a gRPC timeout such as 5S or 250m")
-    return int(match.group(1)) * _TIMEOUT_UNITS[match.group(2)]
+        raise BadRequest(f"Grpc-Timeout {value!r} is not a gRPC timeout: up to 8 digits and a unit, e.g. 5S or 250m")
+    return min(int(match.group(1)) * _TIMEOUT_UNITS[match.group(2)], MAX_TIMEOUT_SECONDS)
+
+
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The body, refused (413) from its Content-Length before any of it is read, or as soon as a
+    chunked body passes the limit; the rest is never read."""
+    refused = TooLarge(f"the body is larger than {limit // (1024 * 1024)} MiB", 413)
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+        raise refused
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise refused
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class Gateway:
@@ -111,10 +142,7 @@ class Gateway:
         try:
             metadata = self._metadata(request, request_id)
             timeout = self._timeout(request, route)
-            body = await request.body()
-            if len(body) > MAX_BODY_BYTES:
-                document = error_document(grpc.StatusCode.INVALID_ARGUMENT, "the body is larger than 16 MiB")
-                return json_response(document, 413, echo)
+            body = await read_body(request)
             query = list(request.query_params.multi_items())
             if route.method.client_streaming:
                 messages = [
@@ -129,7 +157,7 @@ class Gateway:
                 code = grpc.StatusCode.UNAUTHENTICATED
                 document = error_document(code, "this call needs a token: send `Authorization: Bearer <token>`")
                 return json_response(document, 401, {**echo, **error_headers(code, ())})
-            return json_response(error_document(grpc.StatusCode.INVALID_ARGUMENT, str(error)), 400, echo)
+            return json_response(error_document(grpc.StatusCode.INVALID_ARGUMENT, str(error)), error.status, echo)
         call = self._callable(route)(argument, metadata=metadata, timeout=timeout)
         if route.method.server_streaming:
             return await self._stream(route, call, echo)
@@ -206,6 +234,7 @@ class Gateway:
                     raise BadRequest(f"header Grpc-Metadata-{name} must be base64") from None
             else:
                 metadata.append((name, value))
+        _check_metadata_size(metadata)
         return metadata
 
     def _timeout(self, request: Request, route: Route) -> float | None:
@@ -213,6 +242,22 @@ class Gateway:
         if header is not None:
             return parse_grpc_timeout(header)
         return None if route.method.server_streaming else self._default_timeout
+
+
+def _check_metadata_size(metadata: list[tuple[str, str | bytes]]) -> None:
+    total = 0
+    for key, value in metadata:
+        size = len(key) + len(value) + _METADATA_ENTRY_OVERHEAD
+        if size > MAX_METADATA_BYTES:
+            header = "Authorization" if key == "authorization" else f"Grpc-Metadata-{key}"
+            raise TooLarge(f"header {header} is {len(value)} bytes; at most {MAX_METADATA_BYTES} are forwarded", 431)
+        total += size
+    if total > MAX_METADATA_BYTES:
+        raise TooLarge(
+            f"the Authorization and Grpc-Metadata-* headers add up to {total} bytes; "
+            f"at most {MAX_METADATA_BYTES} are forwarded",
+            431,
+        )
 
 
 async def _iterate(messages: list[Message]) -> AsyncIterator[Message]:
