@@ -21,12 +21,18 @@ from server.clock import Clock, system_clock
 from server.completion import drain_unfinished
 from server.demo import publish_demo_round
 from server.errors import Unavailable
-from server.grpc_server import SERVICES, build_grpc_server
+from server.grpc_server import MAX_MESSAGE_BYTES, SERVICES, build_grpc_server
 from server.http_app import build_http_app
 from server.platform import Platform, issue_admin_token, open_platform
 from server.settings import Settings
 
 log = logging.getLogger("mp.server")
+# The gateway takes what the server sends: with gRPC's 4 MiB receive default, a large answer to a
+# committed call would fail in the gateway after the server had done the work.
+GATEWAY_CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+]
 
 
 @dataclass(frozen=True)
@@ -84,9 +90,9 @@ async def serve_gateway(
     stop = stop or asyncio.Event()
     _stop_on_signals(stop)
     channel = (
-        grpc.aio.secure_channel(grpc_target, grpc.ssl_channel_credentials())
+        grpc.aio.secure_channel(grpc_target, grpc.ssl_channel_credentials(), options=GATEWAY_CHANNEL_OPTIONS)
         if tls
-        else grpc.aio.insecure_channel(grpc_target)
+        else grpc.aio.insecure_channel(grpc_target, options=GATEWAY_CHANNEL_OPTIONS)
     )
     http_socket = _bind(settings.http_addr)
     public_target = settings.grpc_public_target or grpc_target
@@ -200,7 +206,9 @@ async def serve(
             raise SystemExit(f"cannot listen on {settings.grpc_addr} (set MP_GRPC_ADDR to another port)")
         await grpc_server.start()
         # The gateway reaches the gRPC server over loopback, like any other client.
-        loopback = grpc.aio.insecure_channel(f"{_loopback_host(settings.grpc_addr)}:{grpc_port}")
+        loopback = grpc.aio.insecure_channel(
+            f"{_loopback_host(settings.grpc_addr)}:{grpc_port}", options=GATEWAY_CHANNEL_OPTIONS
+        )
         http_app = build_http_app(
             channel=loopback,
             services=SERVICES,

@@ -39,6 +39,8 @@ _METADATA_ENTRY_OVERHEAD = 32  # what gRPC adds per entry when it sizes metadata
 MAX_TIMEOUT_SECONDS = 24 * 3600.0  # a longer Grpc-Timeout is cut to this
 # The gRPC spec: TimeoutValue is at most 8 ASCII digits, then one unit letter.
 _TIMEOUT = re.compile(r"([0-9]{1,8})([HMSmun])")
+# gRPC's words for a message over a channel's limit ("CLIENT: Received …" is the gateway's own side).
+_TOO_LARGE = re.compile(r"(Received|Sent) message larger than max \((\d+) vs\. (\d+)\)")
 _TIMEOUT_UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
 KEPT_ANSWERS = 256
 MAX_KEPT_ANSWER = 64 * 1024  # bytes of protobuf; larger answers are encoded every time
@@ -210,7 +212,7 @@ class Gateway:
                     async for message in messages:
                         yield _line({"result": response_json(route, message)})
             except grpc.aio.AioRpcError as error:
-                yield _line({"error": error_document(error.code(), error.details() or "", _details(error))})
+                yield _error_line(error)
             finally:
                 call.cancel()  # the client went away, or the stream ended: nothing keeps running
 
@@ -279,10 +281,32 @@ def _details(error: grpc.aio.AioRpcError) -> list[dict[str, Any]]:
 
 
 def _error_response(error: grpc.aio.AioRpcError, echo: dict[str, str]) -> Response:
+    if oversized := _oversized_answer(error):
+        return json_response(error_document(grpc.StatusCode.INTERNAL, oversized), 502, echo)
     code = error.code()
     trailers = error.trailing_metadata()
     headers = {**echo, **error_headers(code, trailers), **_metadata_headers((), trailers)}
     return json_response(error_document(code, error.details() or "", _details(error)), HTTP_STATUS[code], headers)
+
+
+def _error_line(error: grpc.aio.AioRpcError) -> bytes:
+    if oversized := _oversized_answer(error):
+        return _line({"error": error_document(grpc.StatusCode.INTERNAL, oversized)})
+    return _line({"error": error_document(error.code(), error.details() or "", _details(error))})
+
+
+def _oversized_answer(error: grpc.aio.AioRpcError) -> str:
+    """A message too large for the channel is RESOURCE_EXHAUSTED, like rate limiting, which clients
+    retry; but the server has already run the call. The message for such a failure, else ""."""
+    if error.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return ""
+    found = _TOO_LARGE.search(error.details() or "")
+    if not found:
+        return ""
+    return (
+        f"the call completed on the server, but its answer ({found.group(2)} bytes) is larger than the gateway "
+        f"takes ({found.group(3)}); do not repeat it: read the result back (for example with a smaller page)"
+    )
 
 
 def _metadata_headers(initial: Any, trailing: Any) -> dict[str, str]:

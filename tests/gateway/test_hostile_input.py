@@ -155,3 +155,11 @@ def test_a_chunked_body_is_counted_while_it_streams(gateway):
 def test_a_body_at_the_limit_is_still_read(gateway):
     body = b'{"id":"big"}' + b" " * (MAX_BODY_BYTES - 12)
     assert httpx.post(gateway.url + "/v1/things", content=body).json()["thing"]["id"] == "big"
+
+
+def test_an_answer_over_the_channel_limit_is_not_reported_as_rate_limiting(gateway):
+    """The harness's channel keeps gRPC's 4 MiB receive default: the call ran, its answer could not be read."""
+    response = httpx.post(gateway.url + "/v1/things", json={"name": "n" * (5 * 1024 * 1024)}, timeout=60)
+    body = assert_refused(response, 502, "completed on the server")
+    assert body["code"] == 13
+    assert "retry-after" not in response.headers
