@@ -11,9 +11,11 @@ import grpc
 import httpx
 import pytest
 
+from marketplace.v1 import training_pb2
 from server.settings import RateLimit, Settings, default_database_url
 from tests.gateway.test_signal_api import deployment_token
 from tests.support import ServerThread, bearer
+from tests.test_training import acme, runs, start  # noqa: F401  (fixtures)
 
 NESTED_GROUPS = b"\x7b" * 200 + b"\x7c" * 200  # field 15 as groups, 200 deep: past protobuf's limit of 100
 GARBAGE = (b"\xff\xff\xff", b"\x0a\x05ab", NESTED_GROUPS)
@@ -89,3 +91,23 @@ def test_reflection_still_answers(mp_server):
         with pytest.raises(grpc.RpcError) as refused:
             list(info(iter([NESTED_GROUPS]), timeout=10))
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_a_huge_metric_key_is_400_with_a_bounded_message(server, runs, acme):  # noqa: F811
+    """The server's message quotes the key: unbounded, it overflowed gRPC's metadata limit (seen as 429)."""
+    run = start(runs, acme)
+    key = "k" * 100_000
+    response = httpx.post(
+        f"{server.http_url}/api/training/runs/{run.id}/metrics",
+        json={"metrics": [{"key": key, "value": 1.0, "step": "1"}]},
+        headers={"Authorization": acme[0][1]},
+    )
+    assert response.status_code == 400, response.text[:300]
+    assert "metric name" in response.json()["message"]
+    assert len(response.content) < 2048
+    with pytest.raises(grpc.RpcError) as refused:
+        runs.ReportMetrics(
+            training_pb2.ReportMetricsRequest(run_id=run.id, metrics=[training_pb2.Metric(key=key, value=1.0)]),
+            metadata=acme,
+        )
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
