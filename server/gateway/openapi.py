@@ -11,6 +11,8 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescri
 from server.gateway.routes import Route, resolve_field_path
 
 _F = FieldDescriptor
+# 64-bit integers are JSON strings of ASCII digits, which is all the gateway reads there.
+_INT64, _UINT64 = r"^-?[0-9]+$", r"^[0-9]+$"
 _SCALARS: dict[int, dict[str, Any]] = {
     _F.TYPE_DOUBLE: {"type": "number", "format": "double"},
     _F.TYPE_FLOAT: {"type": "number", "format": "float"},
@@ -19,11 +21,11 @@ _SCALARS: dict[int, dict[str, Any]] = {
     _F.TYPE_SFIXED32: {"type": "integer", "format": "int32"},
     _F.TYPE_UINT32: {"type": "integer", "minimum": 0},
     _F.TYPE_FIXED32: {"type": "integer", "minimum": 0},
-    _F.TYPE_INT64: {"type": "string", "format": "int64"},
-    _F.TYPE_SINT64: {"type": "string", "format": "int64"},
-    _F.TYPE_SFIXED64: {"type": "string", "format": "int64"},
-    _F.TYPE_UINT64: {"type": "string", "format": "uint64"},
-    _F.TYPE_FIXED64: {"type": "string", "format": "uint64"},
+    _F.TYPE_INT64: {"type": "string", "format": "int64", "pattern": _INT64},
+    _F.TYPE_SINT64: {"type": "string", "format": "int64", "pattern": _INT64},
+    _F.TYPE_SFIXED64: {"type": "string", "format": "int64", "pattern": _INT64},
+    _F.TYPE_UINT64: {"type": "string", "format": "uint64", "pattern": _UINT64},
+    _F.TYPE_FIXED64: {"type": "string", "format": "uint64", "pattern": _UINT64},
     _F.TYPE_BOOL: {"type": "boolean"},
     _F.TYPE_STRING: {"type": "string"},
     _F.TYPE_BYTES: {"type": "string", "format": "byte"},

@@ -163,3 +163,19 @@ def test_an_answer_over_the_channel_limit_is_not_reported_as_rate_limiting(gatew
     body = assert_refused(response, 502, "completed on the server")
     assert body["code"] == 13
     assert "retry-after" not in response.headers
+
+
+def test_the_document_says_64_bit_integers_are_digit_strings(gateway, things):
+    """Schemathesis took `"sequence": ""` as schema-valid: the document promised any string."""
+    import re
+
+    from server.gateway.openapi import openapi_document
+    from server.gateway.routes import routes_from_services
+
+    routes = routes_from_services([things[0].DESCRIPTOR.services_by_name["Things"]])
+    document = openapi_document(routes, title="t", version="1", is_public=lambda _method: True)
+    big = document["components"]["schemas"]["gwtest.v1.Thing"]["properties"]["big"]
+    assert re.fullmatch(big["pattern"].strip("^$"), "-9007199254740993")
+    for text in ("", "\u0661", "1.5", " 1"):
+        assert not re.search(big["pattern"], text)
+        assert httpx.post(gateway.url + "/v1/things", json={"big": text}).status_code == 400

@@ -4,10 +4,12 @@
 Run through its CLI (its pytest plugin does not support pytest 9). Left out:
 - SubscribeSignals, a stream that never ends by itself;
 - client-streaming operations, whose NDJSON bodies schemathesis cannot generate;
-- the two request-strictness checks: the document does not carry value constraints (slug pattern,
-  page_size ≥ 0), so some schema-valid requests are rightly refused with 400, and proto3 JSON
-  accepts `null` as a field's default, which the strict schemas do not show. Wrong types → 400 is
-  covered by tests/gateway/test_transcoding.py.
+- the two request-strictness checks. Run with them (2026-12-01, after int64 strings got their
+  digit pattern), they find nothing the gateway gets wrong: schema-valid requests refused for
+  value constraints the document does not carry yet (page_size ≥ 0, slug, scopes, URL, state
+  subsets, Duration range), FAILED_PRECONDITION (400 by the transcoding table) for state such as
+  an already closed round, and `null` accepted as a field's default (proto3 JSON), which the
+  schemas do not show. Wrong types → 400: tests/gateway/test_transcoding.py.
 """
 
 from __future__ import annotations
