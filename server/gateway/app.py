@@ -296,11 +296,17 @@ def _error_line(error: grpc.aio.AioRpcError) -> bytes:
 
 
 def _oversized_answer(error: grpc.aio.AioRpcError) -> str:
-    """A message too large for the channel is RESOURCE_EXHAUSTED, like rate limiting, which clients
-    retry; but the server has already run the call. The message for such a failure, else ""."""
+    """A message or metadata over a gRPC limit is RESOURCE_EXHAUSTED, like rate limiting, which
+    clients retry; but the server has already run the call. The message for such a failure, else ""."""
     if error.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
         return ""
-    found = _TOO_LARGE.search(error.details() or "")
+    details = error.details() or ""
+    if "received metadata size exceeds" in details:
+        return (
+            "the server answered with more metadata than gRPC lets the gateway read; the call may have "
+            "completed on the server: check its result before repeating it"
+        )
+    found = _TOO_LARGE.search(details)
     if not found:
         return ""
     return (

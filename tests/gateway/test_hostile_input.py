@@ -179,3 +179,10 @@ def test_the_document_says_64_bit_integers_are_digit_strings(gateway, things):
     for text in ("", "\u0661", "1.5", " 1"):
         assert not re.search(big["pattern"], text)
         assert httpx.post(gateway.url + "/v1/things", json={"big": text}).status_code == 400
+
+
+def test_answer_metadata_over_grpcs_limit_is_not_reported_as_rate_limiting(gateway):
+    """Things' Fail quotes the unknown code name in its status message, a trailer over gRPC's 16 KiB."""
+    response = httpx.get(gateway.url + "/v1/fail/" + "A" * 20_000)
+    assert_refused(response, 502, "may have completed on the server")
+    assert "retry-after" not in response.headers
