@@ -138,9 +138,17 @@ def build_http_app(
             Route("/{path:path}", gateway.handle, methods=ALL_METHODS),
         ],
         middleware=middleware,
-        # Paths the routes cannot even parse (e.g. an encoded newline) get the same JSON 404.
-        exception_handlers={404: _not_found},
+        # Paths the routes cannot even parse (e.g. an encoded newline) get the same JSON 404; a failure
+        # no one foresaw is still an error document (the traceback goes to the log), never plain text.
+        exception_handlers={404: _not_found, Exception: _internal_error},
     )
+
+
+async def _internal_error(_request: Request, _error: Exception) -> Response:
+    document = error_document(
+        grpc.StatusCode.INTERNAL, "internal error in the HTTP gateway; the server log has the details"
+    )
+    return json_response(document, 500)
 
 
 async def _not_found(request: Request, _error: Exception) -> Response:
