@@ -87,7 +87,8 @@ def build_http_app(
         try:
             body = await read_body(request, 64 * 1024)
         except TooLarge as refused:
-            return JSONResponse({"error": "invalid_request", "error_description": str(refused)}, 413)
+            document = {"error": "invalid_request", "error_description": str(refused)}
+            return JSONResponse(document, 413, {"Connection": "close"})
         token = parse_qs(body.decode("utf-8", "replace")).get("token", [""])[0]
         authorization = request.headers.get("authorization", "")
         if not authorization:

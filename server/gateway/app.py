@@ -158,8 +158,9 @@ class Gateway:
                 # Without a token, say so first: the body's shape is none of an anonymous caller's business.
                 code = grpc.StatusCode.UNAUTHENTICATED
                 document = error_document(code, "this call needs a token: send `Authorization: Bearer <token>`")
-                return json_response(document, 401, {**echo, **error_headers(code, ())})
-            return json_response(error_document(grpc.StatusCode.INVALID_ARGUMENT, str(error)), error.status, echo)
+                return json_response(document, 401, {**echo, **error_headers(code, ()), **_closing(error)})
+            document = error_document(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+            return json_response(document, error.status, {**echo, **_closing(error)})
         call = self._callable(route)(argument, metadata=metadata, timeout=timeout)
         if route.method.server_streaming:
             return await self._stream(route, call, echo)
@@ -244,6 +245,11 @@ class Gateway:
         if header is not None:
             return parse_grpc_timeout(header)
         return None if route.method.server_streaming else self._default_timeout
+
+
+def _closing(error: BadRequest) -> dict[str, str]:
+    """A refused body is left unread: the connection closes rather than take the rest to reach the next request."""
+    return {"Connection": "close"} if error.status == 413 else {}
 
 
 def _check_metadata_size(metadata: list[tuple[str, str | bytes]]) -> None:
