@@ -14,7 +14,7 @@ from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 from interceptors.auth import AuthCheck
-from interceptors.chain import PolicyInterceptor
+from interceptors.chain import PolicyInterceptor, RequestReader
 from interceptors.ownership import OwnershipCheck
 from interceptors.rate_limit import InMemoryRateLimiter, RateLimitCheck
 from interceptors.rules import MethodRules
@@ -32,6 +32,7 @@ from marketplace.v1 import (
     training_pb2,
     training_pb2_grpc,
 )
+from server.errors import InvalidArgument
 from server.ingest import SignalBudget, SignalIngest
 from server.platform import Platform
 from server.services.auth import AuthServicer
@@ -65,6 +66,10 @@ class _Undecodable:
     def __init__(self, reason: str) -> None:
         self.reason = reason
 
+    @property
+    def message(self) -> str:
+        return f"the request is not a valid protobuf message: {self.reason}"
+
 
 def _tolerant(from_string: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
     def decode(data: bytes) -> Any:
@@ -77,9 +82,23 @@ def _tolerant(from_string: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
 
 
 async def _refuse(context: grpc.aio.ServicerContext, request: _Undecodable) -> None:
-    await context.abort(
-        grpc.StatusCode.INVALID_ARGUMENT, f"the request is not a valid protobuf message: {request.reason}"
-    )
+    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message)
+
+
+class DecodedBeforeOwnership:
+    """A request check in front of the ownership check, which reads an id from the request (a client
+    stream's first message) before the servicer, and so before refusing_undecodable's behavior."""
+
+    def __init__(self, rules: MethodRules) -> None:
+        self._rules = rules
+
+    async def __call__(self, method: str, context: grpc.aio.ServicerContext, request: RequestReader) -> None:
+        rule = self._rules.get(method)
+        if rule is None or rule.owner is None:
+            return  # nothing reads this request before the servicer
+        first = await request()
+        if isinstance(first, _Undecodable):
+            raise InvalidArgument(first.message)
 
 
 async def _decoded(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
@@ -164,7 +183,7 @@ def interceptor_chain(platform: Platform) -> list[grpc.aio.ServerInterceptor]:
                 RateLimitCheck(rules, InMemoryRateLimiter(platform.clock), platform.settings.rate_limits),
             ],
             streams=platform.streams,
-            request_checks=[OwnershipCheck(rules, OwnerLookup(platform.sessions))],
+            request_checks=[DecodedBeforeOwnership(rules), OwnershipCheck(rules, OwnerLookup(platform.sessions))],
         )
     ]
 

@@ -32,7 +32,12 @@ def mp_server(tmp_path_factory) -> Iterator[ServerThread]:
 @pytest.mark.parametrize("payload", GARBAGE)
 @pytest.mark.parametrize(
     "method",
-    ["/marketplace.v1.AuthService/WhoAmI", "/marketplace.v1.DatasetService/ListRounds", "/grpc.health.v1.Health/Check"],
+    [
+        "/marketplace.v1.AuthService/WhoAmI",
+        "/marketplace.v1.DatasetService/ListRounds",
+        "/marketplace.v1.TrainingService/GetTrainingRun",  # its ownership check reads the request first
+        "/grpc.health.v1.Health/Check",
+    ],
 )
 def test_undecodable_unary_requests_are_invalid_argument(mp_server, method, payload):
     with grpc.insecure_channel(mp_server.grpc_target) as channel:
@@ -46,10 +51,15 @@ def test_undecodable_unary_requests_are_invalid_argument(mp_server, method, payl
 @pytest.mark.parametrize("payload", GARBAGE)
 def test_undecodable_stream_requests_are_invalid_argument(mp_server, payload):
     with grpc.insecure_channel(mp_server.grpc_target) as channel:
-        upload = channel.stream_unary("/marketplace.v1.DatasetService/PublishRound", request_serializer=None)
-        with pytest.raises(grpc.RpcError) as refused:
-            upload(iter([payload]), metadata=bearer(mp_server.admin_token), timeout=10)
-        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT, refused.value.details()
+        # PublishRound's servicer reads the stream; UploadRunArtifact's ownership check reads it first.
+        for method in (
+            "/marketplace.v1.DatasetService/PublishRound",
+            "/marketplace.v1.TrainingService/UploadRunArtifact",
+        ):
+            upload = channel.stream_unary(method, request_serializer=None)
+            with pytest.raises(grpc.RpcError) as refused:
+                upload(iter([payload]), metadata=bearer(mp_server.admin_token), timeout=10)
+            assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT, refused.value.details()
         watch = channel.unary_stream("/grpc.health.v1.Health/Watch", request_serializer=None)
         with pytest.raises(grpc.RpcError) as refused:
             list(watch(payload, timeout=10))
