@@ -1,9 +1,10 @@
 """The transcoding gateway: an HTTP/JSON endpoint for every annotated RPC of the given services,
 calling them over a gRPC channel. It knows nothing of our services beyond their descriptors.
 
-Headers: `Authorization` → `authorization`; `Grpc-Metadata-<k>` → `<k>` (`-bin` is base64);
-`Grpc-Timeout` (e.g. `5S`, `250m`) → the deadline, else the configured default (unary calls only);
-response metadata → `Grpc-Metadata-<k>`; `X-Request-Id` echoed (one is made when absent).
+Headers: `Authorization` → `authorization`; `Grpc-Metadata-<k>` → `<k>` (`-bin` is base64), 8 KiB
+in all or 431; `Grpc-Timeout` (e.g. `5S`, `250m`, at most 24 h) → the deadline, else the configured
+default (unary calls only); response metadata → `Grpc-Metadata-<k>`; `X-Request-Id` echoed (one is
+made when absent). Bodies over 16 MiB are refused (413) unread.
 Server streams are newline-delimited JSON: `{"result": …}` per message, then `{"error": …}` if the
 stream fails after its first message. Client streams take newline-delimited JSON messages.
 """
@@ -71,7 +72,9 @@ class TooLarge(BadRequest):
 def parse_grpc_timeout(value: str) -> float:
     match = _TIMEOUT.fullmatch(value)
     if not match:
-        raise BadRequest(f"Grpc-Timeout {value!r} is not a gRPC timeout: up to 8 digits and a unit, e.g. 5S or 250m")
+        raise BadRequest(
+            f"Grpc-Timeout {value[:40]!r} is not a gRPC timeout: up to 8 digits and a unit, e.g. 5S or 250m"
+        )
     return min(int(match.group(1)) * _TIMEOUT_UNITS[match.group(2)], MAX_TIMEOUT_SECONDS)
 
 
