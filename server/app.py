@@ -15,6 +15,7 @@ import uvicorn
 from server.blob_downloads import blob_download_route
 from server.blobs import LocalBlobStore
 from server.clock import Clock, system_clock
+from server.deliveries import DeliveryWorker
 from server.demo import publish_demo_round
 from server.grpc_server import SERVICES, build_grpc_server
 from server.http_app import build_http_app
@@ -133,6 +134,7 @@ async def serve(
     platform = await open_platform(settings, clock)
     grpc_server: grpc.aio.Server | None = None
     loopback: grpc.aio.Channel | None = None
+    deliveries: DeliveryWorker | None = None
     try:
         admin_token = await issue_admin_token(platform, display_name="first admin token", only_if_none=True)
         if settings.demo_round:
@@ -145,6 +147,8 @@ async def serve(
         if grpc_port == 0:
             raise SystemExit(f"cannot listen on {settings.grpc_addr} (set MP_GRPC_ADDR to another port)")
         await grpc_server.start()
+        deliveries = DeliveryWorker(platform.sessions, platform.digester.seed_key, clock)
+        deliveries.start()
         # The gateway reaches the gRPC server over loopback, like any other client.
         loopback = grpc.aio.insecure_channel(f"{_loopback_host(settings.grpc_addr)}:{grpc_port}")
         http_app = build_http_app(
@@ -176,4 +180,6 @@ async def serve(
             await grpc_server.stop(0)  # no-op after a clean stop; on a failed start, releases the port
         if loopback is not None:
             await loopback.close()
+        if deliveries is not None:
+            await deliveries.stop()
         await platform.close()

@@ -131,3 +131,15 @@ def signal_proto(new_id: int, row: tuple, by: signals_pb2.Attribution, stored) -
     )  # fmt: skip
     proto.horizon.FromNanoseconds(round(horizon * 1e9))
     return proto
+
+
+def stored_signal_proto(signal, vendor) -> signals_pb2.Signal:
+    by = signals_pb2.Attribution(
+        vendor_id=vendor.id, vendor_slug=vendor.slug, vendor_display_name=vendor.display_name,
+        deployment_id=signal.deployment_id, run_id=signal.run_id or "",
+    )  # fmt: skip
+    row = (
+        None, None, None, None, signal.symbol, signal.action, signal.score, signal.confidence,
+        signal.horizon_seconds, signal.generated_at, signal.round_number, signal.model_version, None, None,
+    )  # fmt: skip
+    return signal_proto(signal.id, row, by, timestamp(signal.stored_at))

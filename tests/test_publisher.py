@@ -1,11 +1,7 @@
-"""The library's SignalPublisher against a real server: batching, acknowledgements, links."""
+"""The library's SignalPublisher against a real server: batching, acknowledgements. That it sends to the
+marketplace only, whatever is linked, is tested in tests/test_deliveries.py."""
 
 from __future__ import annotations
-
-import json
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -47,54 +43,6 @@ def test_published_signals_are_batched_and_all_acknowledged(wide_market):
     finally:
         again.close()
     assert (again.totals.accepted, again.totals.duplicates) == (1, 0)
-
-
-class Receiver(BaseHTTPRequestHandler):
-    batches: list[dict] = []
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        Receiver.batches.append({"body": body, "authorization": self.headers["Authorization"]})
-        payload = json.dumps({"accepted": len(body["signals"])}).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *_args) -> None:
-        pass
-
-
-def test_linking_other_infrastructure_moves_the_running_stream(market):  # noqa: F811
-    created = market.deploy()
-    Receiver.batches.clear()
-    infra = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=infra.serve_forever, daemon=True).start()
-    publisher = SignalPublisher(market.server.grpc_target, created.token, heartbeat=0.1)
-    try:
-        publisher.publish({"symbol": "AAA", "score": 0.2})
-        assert publisher.flush(timeout=30)
-        url = f"http://127.0.0.1:{infra.server_port}/api/signals/store"
-        market.deployments.UpdateDeploymentLinks(
-            deployments_pb2.UpdateDeploymentLinksRequest(
-                deployment_id=created.deployment.id, links=deployments_pb2.DeploymentLinks(signals_url=url)
-            ),
-            metadata=market.acme,
-        )
-        deadline = time.time() + 10
-        while publisher.links.signals_url != url and time.time() < deadline:
-            time.sleep(0.05)
-        publisher.publish({"symbol": "BBB", "score": -0.2})
-        assert publisher.flush(timeout=30)
-    finally:
-        publisher.close()
-        infra.shutdown()
-        infra.server_close()
-    assert stored_count(market.server) == 1  # the second signal went to the other infrastructure
-    (posted,) = Receiver.batches
-    assert posted["body"]["signals"][0]["symbol"] == "BBB"
-    assert posted["body"]["sequence"] == "2"
-    assert posted["authorization"] == f"Bearer {created.token}"
 
 
 def test_a_deleted_deployment_stops_the_publisher_with_a_clear_error(market):  # noqa: F811

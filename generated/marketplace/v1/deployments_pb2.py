@@ -25,9 +25,10 @@ _sym_db = _symbol_database.Default()
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from marketplace.v1 import options_pb2 as marketplace_dot_v1_dot_options__pb2
+from marketplace.v1 import signals_pb2 as marketplace_dot_v1_dot_signals__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n marketplace/v1/deployments.proto\x12\x0emarketplace.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cmarketplace/v1/options.proto\"T\n\x0f\x44\x65ploymentLinks\x12\x13\n\x0bsignals_url\x18\x01 \x01(\t\x12\x16\n\x0esignals_target\x18\x02 \x01(\t\x12\x14\n\x0c\x65ndpoint_url\x18\x03 \x01(\t\"\xf3\x03\n\nDeployment\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tvendor_id\x18\x02 \x01(\t\x12\x0e\n\x06run_id\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x10\n\x08provider\x18\x05 \x01(\t\x12.\n\x05state\x18\x06 \x01(\x0e\x32\x1f.marketplace.v1.DeploymentState\x12.\n\x05links\x18\x07 \x01(\x0b\x32\x1f.marketplace.v1.DeploymentLinks\x12\x13\n\x0b\x65xternal_id\x18\x08 \x01(\t\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x37\n\x13last_heartbeat_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07message\x18\x0c \x01(\t\x12\x12\n\ntoken_hint\x18\r \x01(\t\x12\x15\n\rlast_sequence\x18\x0e \x01(\x03\x12\x14\n\x0csignal_count\x18\x0f \x01(\x03\x12\x34\n\x10last_signal_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa2\x01\n\x17\x43reateDeploymentRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x10\n\x08provider\x18\x04 \x01(\t\x12.\n\x05links\x18\x05 \x01(\x0b\x32\x1f.marketplace.v1.DeploymentLinks\x12\x13\n\x0b\x65xternal_id\x18\x06 \x01(\t\"Y\n\x18\x43reateDeploymentResponse\x12.\n\ndeployment\x18\x01 \x01(\x0b\x32\x1a.marketplace.v1.Deployment\x12\r\n\x05token\x18\x02 \x01(\t\"o\n\x16ListDeploymentsRequest\x12.\n\x05state\x18\x01 \x01(\x0e\x32\x1f.marketplace.v1.DeploymentState\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"c\n\x17ListDeploymentsResponse\x12/\n\x0b\x64\x65ployments\x18\x01 \x03(\x0b\x32\x1a.marketplace.v1.Deployment\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"-\n\x14GetDeploymentRequest\x12\x15\n\rdeployment_id\x18\x01 \x01(\t\"e\n\x1cUpdateDeploymentLinksRequest\x12\x15\n\rdeployment_id\x18\x01 \x01(\t\x12.\n\x05links\x18\x02 \x01(\x0b\x32\x1f.marketplace.v1.DeploymentLinks\"\x8a\x01\n\x1bTransitionDeploymentRequest\x12\x15\n\rdeployment_id\x18\x01 \x01(\t\x12.\n\x05state\x18\x02 \x01(\x0e\x32\x1f.marketplace.v1.DeploymentState\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x13\n\x0b\x65xternal_id\x18\x04 \x01(\t\"0\n\x17\x44\x65leteDeploymentRequest\x12\x15\n\rdeployment_id\x18\x01 \x01(\t\"5\n\x1cRotateDeploymentTokenRequest\x12\x15\n\rdeployment_id\x18\x01 \x01(\t\"3\n\x1a\x44\x65ploymentHeartbeatRequest\x12\x15\n\rmodel_version\x18\x01 \x01(\t*\xe6\x01\n\x0f\x44\x65ploymentState\x12 \n\x1c\x44\x45PLOYMENT_STATE_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x44\x45PLOYMENT_STATE_PENDING\x10\x01\x12\x1d\n\x19\x44\x45PLOYMENT_STATE_STARTING\x10\x02\x12\x19\n\x15\x44\x45PLOYMENT_STATE_LIVE\x10\x03\x12\x1c\n\x18\x44\x45PLOYMENT_STATE_STOPPED\x10\x04\x12\x1b\n\x17\x44\x45PLOYMENT_STATE_FAILED\x10\x05\x12\x1e\n\x1a\x44\x45PLOYMENT_STATE_UNHEALTHY\x10\x06\x32\x9f\n\n\x11\x44\x65ploymentService\x12\x96\x01\n\x10\x43reateDeployment\x12\'.marketplace.v1.CreateDeploymentRequest\x1a(.marketplace.v1.CreateDeploymentResponse\"/\xca\xf3\x18\x10\x12\x0c\x64\x65ploy:write \x02\x82\xd3\xe4\x93\x02\x15\"\x10/api/deployments:\x01*\x12\x8f\x01\n\x0fListDeployments\x12&.marketplace.v1.ListDeploymentsRequest\x1a\'.marketplace.v1.ListDeploymentsResponse\"+\xca\xf3\x18\x0f\x12\x0b\x64\x65ploy:read \x01\x82\xd3\xe4\x93\x02\x12\x12\x10/api/deployments\x12\x8e\x01\n\rGetDeployment\x12$.marketplace.v1.GetDeploymentRequest\x1a\x1a.marketplace.v1.Deployment\";\xca\xf3\x18\x0f\x12\x0b\x64\x65ploy:read \x01\x82\xd3\xe4\x93\x02\"\x12 /api/deployments/{deployment_id}\x12\xa8\x01\n\x15UpdateDeploymentLinks\x12,.marketplace.v1.UpdateDeploymentLinksRequest\x1a\x1a.marketplace.v1.Deployment\"E\xca\xf3\x18\x10\x12\x0c\x64\x65ploy:write \x02\x82\xd3\xe4\x93\x02+2&/api/deployments/{deployment_id}/links:\x01*\x12\xab\x01\n\x14TransitionDeployment\x12+.marketplace.v1.TransitionDeploymentRequest\x1a\x1a.marketplace.v1.Deployment\"J\xca\xf3\x18\x10\x12\x0c\x64\x65ploy:write \x02\x82\xd3\xe4\x93\x02\x30\"+/api/deployments/{deployment_id}:transition:\x01*\x12\x95\x01\n\x10\x44\x65leteDeployment\x12\'.marketplace.v1.DeleteDeploymentRequest\x1a\x1a.marketplace.v1.Deployment\"<\xca\xf3\x18\x10\x12\x0c\x64\x65ploy:write \x02\x82\xd3\xe4\x93\x02\"* /api/deployments/{deployment_id}\x12\xbd\x01\n\x15RotateDeploymentToken\x12,.marketplace.v1.RotateDeploymentTokenRequest\x1a(.marketplace.v1.CreateDeploymentResponse\"L\xca\xf3\x18\x10\x12\x0c\x64\x65ploy:write \x02\x82\xd3\xe4\x93\x02\x32\"-/api/deployments/{deployment_id}:rotate-token:\x01*\x12\x9c\x01\n\x13\x44\x65ploymentHeartbeat\x12*.marketplace.v1.DeploymentHeartbeatRequest\x1a\x1a.marketplace.v1.Deployment\"=\xca\xf3\x18\x14\x12\rsignals:write\x1a\x01\x03 \x02\x82\xd3\xe4\x93\x02\x1f\"\x1a/api/deployments:heartbeat:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n marketplace/v1/deployments.proto\x12\x0emarketplace.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cmarketplace/v1/options.proto\x1a\x1cmarketplace/v1/signals.proto\"P\n\x0f\x44\x65ploymentLinks\x12\x14\n\x0c\x65ndpoint_url\x18\x03 \x01(\tJ\x04\x08\x01\x10\x02J\x04\x08\x02\x10\x03R\x0bsignals_urlR\x0esignals_target\"\xb9\x02\n\x0cLinkDelivery\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x30\n\x05state\x18\x03 \x01(\x0e\x32!.marketplace.v1.LinkDeliveryState\x12\x19\n\x11\x64\x65livered_through\x18\x04 \x01(\t\x12\x12\n\nlast_error\x18\x05 \x01(\t\x12\x35\n\x11last_attempt_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x61ttempts\x18\x07 \x01(\x05\x12\x35\n\x11next_attempt_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"}\n\x0eSignalDelivery\x12\x13\n\x0b\x64\x65livery_id\x18\x01 \x01(\t\x12\x15\n\rdeployment_id\x18\x02 \x01(\t\x12\x16\n\x0e\x64\x65stination_id\x18\x03 \x01(\t\x12\'\n\x07signals\x18\x04 \x03(\x0b\x32\x16.marketplace.v1.Signal\"\xa5\x04\n\nDeployment\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tvendor_id\x18\x02 \x01(\t\x12\x0e\n\x06run_id\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x10\n\x08provider\x18\x05 \x01(\t\x12.\n\x05state\x18\x06 \x01(\x0e\x32\x1f.marketplace.v1.DeploymentState\x12.\n\x05links\x18\x07 \x01(\x0b\x32\x1f.marketplace.v1.DeploymentLinks\x12\x13\n\x0b\x65xternal_id\x18\x08 \x01(\t\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x37\n\x13last_heartbeat_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07message\x18\x0c \x01(\t\x12\x12\n\ntoken_hint\x18\r \x01(\t\x12\x15\n\rlast_sequence\x18\x0e \x01(\x03\x12\x14\n\x0csignal_count\x18\x0f \x01(\x03\x12\x34\n\x10last_signal_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\ndeliveries\x18\x11 \x03(\x0b\x32\x1c.marketplace.v1.LinkDelivery\"\xa2\x01\n\x17\x43reateDeploymentRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x10\n\x08provider\x18\x04 \x01(\t\x12.\n\x05links\x18\x05 \x01(\x0b\x32\x1f.marketplace.v1.DeploymentLinks\x12\x13\n\x0b\x65xternal_id\x18\x06 \x01(\t\"Y\n\x18\x43reateDeploymentResponse\x12.\n\ndeployment\x18\x01 \x01(\x0b\x32\x1a.marketplace.v1.Deployment\x12\r\n\x05token\x18\x02 \x01(\t\"o\n\x16ListDeploymentsRequest\x12.\n\x05state\x18\x01 \x01(\x0e\x32\x1f.marketplace.v1.DeploymentState\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"c\n\x17ListDeploymentsResponse\x12/\n\x0b\x64\x65ployments\x18\x01 \x03(\x0b\x32\x1a.marketplace.v1.Deployment\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"-\n\x14GetDeploymentRequest\x12\x15\n\rdeployment_id\x18\x01 \x01(\t\"e\n\x1cUpdateDeploymentLinksRequest\x12\x15\n\rdeployment_id\x18\x01 \x01(\t\x12.\n\x05links\x18\x02 \x01(\x0b\x32\x1f.marketplace.v1.DeploymentLinks\"A\n\x1b\x41\x64\x64SignalDestinationRequest\x12\x15\n\rdeployment_id\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\"\x99\x01\n\x1c\x41\x64\x64SignalDestinationResponse\x12.\n\ndeployment\x18\x01 \x01(\x0b\x32\x1a.marketplace.v1.Deployment\x12\x31\n\x0b\x64\x65stination\x18\x02 \x01(\x0b\x32\x1c.marketplace.v1.LinkDelivery\x12\x16\n\x0esigning_secret\x18\x03 \x01(\t\"D\n\x1eRemoveSignalDestinationRequest\x12\x15\n\rdeployment_id\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\"\x8a\x01\n\x1bTransitionDeploymentRequest\x12\x15\n\rdeployment_id\x18\x01 \x01(\t\x12.\n\x05state\x18\x02 \x01(\x0e\x32\x1f.marketplace.v1.DeploymentState\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x13\n\x0b\x65xternal_id\x18\x04 \x01(\t\"0\n\x17\x44\x65leteDeploymentRequest\x12\x15\n\rdeployment_id\x18\x01 \x01(\t\"5\n\x1cRotateDeploymentTokenRequest\x12\x15\n\rdeployment_id\x18\x01 \x01(\t\"3\n\x1a\x44\x65ploymentHeartbeatRequest\x12\x15\n\rmodel_version\x18\x01 \x01(\t*\xe6\x01\n\x0f\x44\x65ploymentState\x12 \n\x1c\x44\x45PLOYMENT_STATE_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x44\x45PLOYMENT_STATE_PENDING\x10\x01\x12\x1d\n\x19\x44\x45PLOYMENT_STATE_STARTING\x10\x02\x12\x19\n\x15\x44\x45PLOYMENT_STATE_LIVE\x10\x03\x12\x1c\n\x18\x44\x45PLOYMENT_STATE_STOPPED\x10\x04\x12\x1b\n\x17\x44\x45PLOYMENT_STATE_FAILED\x10\x05\x12\x1e\n\x1a\x44\x45PLOYMENT_STATE_UNHEALTHY\x10\x06*\x97\x01\n\x11LinkDeliveryState\x12#\n\x1fLINK_DELIVERY_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16LINK_DELIVERY_STATE_OK\x10\x01\x12 \n\x1cLINK_DELIVERY_STATE_RETRYING\x10\x02\x12\x1f\n\x1bLINK_DELIVERY_STATE_FAILING\x10\x03\x32\x94\r\n\x11\x44\x65ploymentService\x12\x96\x01\n\x10\x43reateDeployment\x12\'.marketplace.v1.CreateDeploymentRequest\x1a(.marketplace.v1.CreateDeploymentResponse\"/\xca\xf3\x18\x10\x12\x0c\x64\x65ploy:write \x02\x82\xd3\xe4\x93\x02\x15\"\x10/api/deployments:\x01*\x12\x8f\x01\n\x0fListDeployments\x12&.marketplace.v1.ListDeploymentsRequest\x1a\'.marketplace.v1.ListDeploymentsResponse\"+\xca\xf3\x18\x0f\x12\x0b\x64\x65ploy:read \x01\x82\xd3\xe4\x93\x02\x12\x12\x10/api/deployments\x12\x8e\x01\n\rGetDeployment\x12$.marketplace.v1.GetDeploymentRequest\x1a\x1a.marketplace.v1.Deployment\";\xca\xf3\x18\x0f\x12\x0b\x64\x65ploy:read \x01\x82\xd3\xe4\x93\x02\"\x12 /api/deployments/{deployment_id}\x12\xa8\x01\n\x15UpdateDeploymentLinks\x12,.marketplace.v1.UpdateDeploymentLinksRequest\x1a\x1a.marketplace.v1.Deployment\"E\xca\xf3\x18\x10\x12\x0c\x64\x65ploy:write \x02\x82\xd3\xe4\x93\x02+2&/api/deployments/{deployment_id}/links:\x01*\x12\xbf\x01\n\x14\x41\x64\x64SignalDestination\x12+.marketplace.v1.AddSignalDestinationRequest\x1a,.marketplace.v1.AddSignalDestinationResponse\"L\xca\xf3\x18\x10\x12\x0c\x64\x65ploy:write \x02\x82\xd3\xe4\x93\x02\x32\"-/api/deployments/{deployment_id}/destinations:\x01*\x12\xb0\x01\n\x17RemoveSignalDestination\x12..marketplace.v1.RemoveSignalDestinationRequest\x1a\x1a.marketplace.v1.Deployment\"I\xca\xf3\x18\x10\x12\x0c\x64\x65ploy:write \x02\x82\xd3\xe4\x93\x02/*-/api/deployments/{deployment_id}/destinations\x12\xab\x01\n\x14TransitionDeployment\x12+.marketplace.v1.TransitionDeploymentRequest\x1a\x1a.marketplace.v1.Deployment\"J\xca\xf3\x18\x10\x12\x0c\x64\x65ploy:write \x02\x82\xd3\xe4\x93\x02\x30\"+/api/deployments/{deployment_id}:transition:\x01*\x12\x95\x01\n\x10\x44\x65leteDeployment\x12\'.marketplace.v1.DeleteDeploymentRequest\x1a\x1a.marketplace.v1.Deployment\"<\xca\xf3\x18\x10\x12\x0c\x64\x65ploy:write \x02\x82\xd3\xe4\x93\x02\"* /api/deployments/{deployment_id}\x12\xbd\x01\n\x15RotateDeploymentToken\x12,.marketplace.v1.RotateDeploymentTokenRequest\x1a(.marketplace.v1.CreateDeploymentResponse\"L\xca\xf3\x18\x10\x12\x0c\x64\x65ploy:write \x02\x82\xd3\xe4\x93\x02\x32\"-/api/deployments/{deployment_id}:rotate-token:\x01*\x12\x9c\x01\n\x13\x44\x65ploymentHeartbeat\x12*.marketplace.v1.DeploymentHeartbeatRequest\x1a\x1a.marketplace.v1.Deployment\"=\xca\xf3\x18\x14\x12\rsignals:write\x1a\x01\x03 \x02\x82\xd3\xe4\x93\x02\x1f\"\x1a/api/deployments:heartbeat:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,6 +43,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DEPLOYMENTSERVICE'].methods_by_name['GetDeployment']._serialized_options = b'\312\363\030\017\022\013deploy:read \001\202\323\344\223\002\"\022 /api/deployments/{deployment_id}'
   _globals['_DEPLOYMENTSERVICE'].methods_by_name['UpdateDeploymentLinks']._loaded_options = None
   _globals['_DEPLOYMENTSERVICE'].methods_by_name['UpdateDeploymentLinks']._serialized_options = b'\312\363\030\020\022\014deploy:write \002\202\323\344\223\002+2&/api/deployments/{deployment_id}/links:\001*'
+  _globals['_DEPLOYMENTSERVICE'].methods_by_name['AddSignalDestination']._loaded_options = None
+  _globals['_DEPLOYMENTSERVICE'].methods_by_name['AddSignalDestination']._serialized_options = b'\312\363\030\020\022\014deploy:write \002\202\323\344\223\0022\"-/api/deployments/{deployment_id}/destinations:\001*'
+  _globals['_DEPLOYMENTSERVICE'].methods_by_name['RemoveSignalDestination']._loaded_options = None
+  _globals['_DEPLOYMENTSERVICE'].methods_by_name['RemoveSignalDestination']._serialized_options = b'\312\363\030\020\022\014deploy:write \002\202\323\344\223\002/*-/api/deployments/{deployment_id}/destinations'
   _globals['_DEPLOYMENTSERVICE'].methods_by_name['TransitionDeployment']._loaded_options = None
   _globals['_DEPLOYMENTSERVICE'].methods_by_name['TransitionDeployment']._serialized_options = b'\312\363\030\020\022\014deploy:write \002\202\323\344\223\0020\"+/api/deployments/{deployment_id}:transition:\001*'
   _globals['_DEPLOYMENTSERVICE'].methods_by_name['DeleteDeployment']._loaded_options = None
@@ -50,32 +55,44 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DEPLOYMENTSERVICE'].methods_by_name['RotateDeploymentToken']._serialized_options = b'\312\363\030\020\022\014deploy:write \002\202\323\344\223\0022\"-/api/deployments/{deployment_id}:rotate-token:\001*'
   _globals['_DEPLOYMENTSERVICE'].methods_by_name['DeploymentHeartbeat']._loaded_options = None
   _globals['_DEPLOYMENTSERVICE'].methods_by_name['DeploymentHeartbeat']._serialized_options = b'\312\363\030\024\022\rsignals:write\032\001\003 \002\202\323\344\223\002\037\"\032/api/deployments:heartbeat:\001*'
-  _globals['_DEPLOYMENTSTATE']._serialized_start=1653
-  _globals['_DEPLOYMENTSTATE']._serialized_end=1883
-  _globals['_DEPLOYMENTLINKS']._serialized_start=145
-  _globals['_DEPLOYMENTLINKS']._serialized_end=229
-  _globals['_DEPLOYMENT']._serialized_start=232
-  _globals['_DEPLOYMENT']._serialized_end=731
-  _globals['_CREATEDEPLOYMENTREQUEST']._serialized_start=734
-  _globals['_CREATEDEPLOYMENTREQUEST']._serialized_end=896
-  _globals['_CREATEDEPLOYMENTRESPONSE']._serialized_start=898
-  _globals['_CREATEDEPLOYMENTRESPONSE']._serialized_end=987
-  _globals['_LISTDEPLOYMENTSREQUEST']._serialized_start=989
-  _globals['_LISTDEPLOYMENTSREQUEST']._serialized_end=1100
-  _globals['_LISTDEPLOYMENTSRESPONSE']._serialized_start=1102
-  _globals['_LISTDEPLOYMENTSRESPONSE']._serialized_end=1201
-  _globals['_GETDEPLOYMENTREQUEST']._serialized_start=1203
-  _globals['_GETDEPLOYMENTREQUEST']._serialized_end=1248
-  _globals['_UPDATEDEPLOYMENTLINKSREQUEST']._serialized_start=1250
-  _globals['_UPDATEDEPLOYMENTLINKSREQUEST']._serialized_end=1351
-  _globals['_TRANSITIONDEPLOYMENTREQUEST']._serialized_start=1354
-  _globals['_TRANSITIONDEPLOYMENTREQUEST']._serialized_end=1492
-  _globals['_DELETEDEPLOYMENTREQUEST']._serialized_start=1494
-  _globals['_DELETEDEPLOYMENTREQUEST']._serialized_end=1542
-  _globals['_ROTATEDEPLOYMENTTOKENREQUEST']._serialized_start=1544
-  _globals['_ROTATEDEPLOYMENTTOKENREQUEST']._serialized_end=1597
-  _globals['_DEPLOYMENTHEARTBEATREQUEST']._serialized_start=1599
-  _globals['_DEPLOYMENTHEARTBEATREQUEST']._serialized_end=1650
-  _globals['_DEPLOYMENTSERVICE']._serialized_start=1886
-  _globals['_DEPLOYMENTSERVICE']._serialized_end=3197
+  _globals['_DEPLOYMENTSTATE']._serialized_start=2465
+  _globals['_DEPLOYMENTSTATE']._serialized_end=2695
+  _globals['_LINKDELIVERYSTATE']._serialized_start=2698
+  _globals['_LINKDELIVERYSTATE']._serialized_end=2849
+  _globals['_DEPLOYMENTLINKS']._serialized_start=175
+  _globals['_DEPLOYMENTLINKS']._serialized_end=255
+  _globals['_LINKDELIVERY']._serialized_start=258
+  _globals['_LINKDELIVERY']._serialized_end=571
+  _globals['_SIGNALDELIVERY']._serialized_start=573
+  _globals['_SIGNALDELIVERY']._serialized_end=698
+  _globals['_DEPLOYMENT']._serialized_start=701
+  _globals['_DEPLOYMENT']._serialized_end=1250
+  _globals['_CREATEDEPLOYMENTREQUEST']._serialized_start=1253
+  _globals['_CREATEDEPLOYMENTREQUEST']._serialized_end=1415
+  _globals['_CREATEDEPLOYMENTRESPONSE']._serialized_start=1417
+  _globals['_CREATEDEPLOYMENTRESPONSE']._serialized_end=1506
+  _globals['_LISTDEPLOYMENTSREQUEST']._serialized_start=1508
+  _globals['_LISTDEPLOYMENTSREQUEST']._serialized_end=1619
+  _globals['_LISTDEPLOYMENTSRESPONSE']._serialized_start=1621
+  _globals['_LISTDEPLOYMENTSRESPONSE']._serialized_end=1720
+  _globals['_GETDEPLOYMENTREQUEST']._serialized_start=1722
+  _globals['_GETDEPLOYMENTREQUEST']._serialized_end=1767
+  _globals['_UPDATEDEPLOYMENTLINKSREQUEST']._serialized_start=1769
+  _globals['_UPDATEDEPLOYMENTLINKSREQUEST']._serialized_end=1870
+  _globals['_ADDSIGNALDESTINATIONREQUEST']._serialized_start=1872
+  _globals['_ADDSIGNALDESTINATIONREQUEST']._serialized_end=1937
+  _globals['_ADDSIGNALDESTINATIONRESPONSE']._serialized_start=1940
+  _globals['_ADDSIGNALDESTINATIONRESPONSE']._serialized_end=2093
+  _globals['_REMOVESIGNALDESTINATIONREQUEST']._serialized_start=2095
+  _globals['_REMOVESIGNALDESTINATIONREQUEST']._serialized_end=2163
+  _globals['_TRANSITIONDEPLOYMENTREQUEST']._serialized_start=2166
+  _globals['_TRANSITIONDEPLOYMENTREQUEST']._serialized_end=2304
+  _globals['_DELETEDEPLOYMENTREQUEST']._serialized_start=2306
+  _globals['_DELETEDEPLOYMENTREQUEST']._serialized_end=2354
+  _globals['_ROTATEDEPLOYMENTTOKENREQUEST']._serialized_start=2356
+  _globals['_ROTATEDEPLOYMENTTOKENREQUEST']._serialized_end=2409
+  _globals['_DEPLOYMENTHEARTBEATREQUEST']._serialized_start=2411
+  _globals['_DEPLOYMENTHEARTBEATREQUEST']._serialized_end=2462
+  _globals['_DEPLOYMENTSERVICE']._serialized_start=2852
+  _globals['_DEPLOYMENTSERVICE']._serialized_end=4536
 # @@protoc_insertion_point(module_scope)
