@@ -291,3 +291,40 @@ def test_a_restarted_server_resumes_a_delivery_where_it_stopped(settings, clock,
     accepted = receiver.accepted()
     assert len({r.headers["X-MP-Delivery-Id"] for r in accepted}) == len(accepted) == 2
     assert delivered_signals(accepted) == [("1", "AAA"), ("2", "BBB"), ("3", "CCC")]  # nothing lost, in order
+
+
+def test_the_migration_drops_old_signal_links_and_keeps_the_endpoint(database_url):
+    import asyncio
+
+    from alembic import command
+    from sqlalchemy import text
+
+    from server.db import _alembic_config, create_engine, migrate
+
+    async def scenario() -> tuple[object, object]:
+        engine = create_engine(database_url)
+        try:
+            async with engine.begin() as conn:
+                await conn.run_sync(lambda sync: command.upgrade(_alembic_config(sync), "0004"))
+                await conn.execute(text("INSERT INTO marketplace_vendors VALUES ('vnd_1', 'acme', 'Acme', :now)"),
+                                   {"now": "2026-12-01T00:00:00+00:00"})  # fmt: skip
+                for dep_id, links in [
+                    ("dep_old", '{"signals_url": "http://infra/x", "endpoint_url": "http://127.0.0.1:8080"}'),
+                    ("dep_grpc", '{"signals_target": "grpc://infra:50051"}'),
+                ]:
+                    await conn.execute(
+                        text("INSERT INTO deployments (id, vendor_id, name, provider, state, links, external_id, "
+                             "message, created_at, updated_at, signal_count, last_sequence) VALUES (:id, 'vnd_1', "
+                             "'m', 'local', 'live', :links, '', '', :now, :now, 0, 0)"),
+                        {"id": dep_id, "links": links, "now": "2026-12-01T00:00:00+00:00"},
+                    )  # fmt: skip
+            await migrate(engine)
+            async with engine.connect() as conn:
+                rows = dict((await conn.execute(text("SELECT id, links FROM deployments"))).all())
+            return rows["dep_old"], rows["dep_grpc"]
+        finally:
+            await engine.dispose()
+
+    old, grpc_only = (json.loads(v) if isinstance(v, str) else v for v in asyncio.run(scenario()))  # SQLite: text
+    assert old == {"endpoint_url": "http://127.0.0.1:8080"}
+    assert grpc_only == {}
