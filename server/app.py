@@ -15,7 +15,7 @@ import uvicorn
 from server.blob_downloads import blob_download_route
 from server.blobs import LocalBlobStore
 from server.clock import Clock, system_clock
-from server.deliveries import DeliveryWorker
+from server.deliveries import DeliveryPolicy, DeliveryWorker
 from server.demo import publish_demo_round
 from server.grpc_server import SERVICES, build_grpc_server
 from server.http_app import build_http_app
@@ -147,7 +147,8 @@ async def serve(
         if grpc_port == 0:
             raise SystemExit(f"cannot listen on {settings.grpc_addr} (set MP_GRPC_ADDR to another port)")
         await grpc_server.start()
-        deliveries = DeliveryWorker(platform.sessions, platform.digester.seed_key, clock)
+        policy = DeliveryPolicy(to_private_addresses=settings.deliver_to_private)
+        deliveries = DeliveryWorker(platform.sessions, platform.digester.seed_key, clock, policy)
         deliveries.start()
         # The gateway reaches the gRPC server over loopback, like any other client.
         loopback = grpc.aio.insecure_channel(f"{_loopback_host(settings.grpc_addr)}:{grpc_port}")

@@ -13,9 +13,11 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import secrets
+import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -49,6 +51,8 @@ class DeliveryPolicy:
     lease: float = 60.0  # longer than an attempt: a crashed worker's destination is taken over after it
     poll: float = 0.5  # how often the worker looks for new signals
     concurrency: int = 16  # destinations delivered at once
+    # Off in production: a vendor's URL must not reach the marketplace's own network (or cloud metadata).
+    to_private_addresses: bool = False
 
 
 def check_url(url: str) -> str:
@@ -108,6 +112,24 @@ def describe_failure(error: Exception | None, response: httpx.Response | None) -
     if isinstance(error, httpx.ConnectError):
         return "connection refused or host unreachable"
     return redact(type(error).__name__)[:100]
+
+
+async def non_public_address(url: str) -> str:
+    """Why the marketplace refuses to POST to `url` ("" when every address it resolves to is public)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        found = await asyncio.get_running_loop().getaddrinfo(
+            host, parts.port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM
+        )
+    except OSError:
+        return f"cannot resolve {host}"[:100]
+    for *_, address in found:
+        ip = ipaddress.ip_address(address[0])
+        mapped = getattr(ip, "ipv4_mapped", None)
+        if not (mapped or ip).is_global:
+            return f"refused: {host} is not a public address"[:100]
+    return ""
 
 
 def delivery_body(destination: SignalDestination, rows) -> tuple[str, bytes]:
@@ -242,6 +264,8 @@ class DeliveryWorker:
             "X-MP-Deployment-Id": destination.deployment_id,
             "X-MP-Signature": signature(secret, int(self._clock()), body),
         }
+        if not self.policy.to_private_addresses and (refused := await non_public_address(url)):
+            return refused
         try:
             response = await self._client.post(url, content=body, headers=headers)
         except httpx.HTTPError as error:

@@ -8,7 +8,8 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,12 @@ class Receiver:
     def close(self) -> None:
         self._http.shutdown()
         self._http.server_close()
+
+
+@pytest.fixture
+def settings(settings):
+    """The receivers listen on 127.0.0.1, which production refuses (see the test of that below)."""
+    return replace(settings, deliver_to_private=True)
 
 
 @pytest.fixture
@@ -203,8 +210,8 @@ def open_market(server: ServerThread, admin: tuple, acme: tuple) -> tuple[Market
     ), channel  # fmt: skip
 
 
-@pytest.fixture
-def clocked(settings, clock) -> Iterator[Market]:
+@contextmanager
+def running_market(settings, clock: ManualClock) -> Iterator[Market]:
     """A market whose server runs on a manual clock: a retry is due only when the test moves time."""
     from tests.test_datasets import publish_request
     from tests.test_signals import SYMBOLS
@@ -215,10 +222,18 @@ def clocked(settings, clock) -> Iterator[Market]:
         auth = auth_pb2_grpc.AuthServiceStub(channel)
         acme = bearer(create_vendor_token(auth, admin, scopes=("deploy:write", "signals:read")).secret)
     opened, channel = open_market(server, admin, acme)
-    opened.datasets.PublishRound(publish_request({"train": b"x"}, symbols=SYMBOLS), metadata=admin)
-    yield opened
-    channel.close()
-    opened.server.stop()
+    try:
+        opened.datasets.PublishRound(publish_request({"train": b"x"}, symbols=SYMBOLS), metadata=admin)
+        yield opened
+    finally:
+        channel.close()
+        opened.server.stop()
+
+
+@pytest.fixture
+def clocked(settings, clock) -> Iterator[Market]:
+    with running_market(settings, clock) as opened:
+        yield opened
 
 
 def retry_when_due(market: Market, clock: ManualClock, dep_id: str, attempts: int):  # noqa: F811
@@ -291,6 +306,18 @@ def test_a_restarted_server_resumes_a_delivery_where_it_stopped(settings, clock,
     accepted = receiver.accepted()
     assert len({r.headers["X-MP-Delivery-Id"] for r in accepted}) == len(accepted) == 2
     assert delivered_signals(accepted) == [("1", "AAA"), ("2", "BBB"), ("3", "CCC")]  # nothing lost, in order
+
+
+def test_by_default_nothing_is_delivered_to_a_loopback_or_private_address(settings, clock, receiver):
+    with running_market(replace(settings, deliver_to_private=False), clock) as market:  # noqa: F811
+        created = market.deploy()
+        link(market, created.deployment.id, receiver.url)
+        market.stream(created.token, [batch(1, signal("AAA"))])
+        refused = wait_for_delivery(market, created.deployment.id, lambda d: d.attempts == 1)
+        assert refused.last_error == "refused: 127.0.0.1 is not a public address"
+        assert refused.state == Delivery.LINK_DELIVERY_STATE_RETRYING
+        assert stored_count(market.server) == 1
+    assert receiver.requests == []
 
 
 def test_the_migration_drops_old_signal_links_and_keeps_the_endpoint(database_url):

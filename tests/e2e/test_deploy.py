@@ -22,7 +22,7 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture
 def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    process = start_server(database_url, tmp_path / "data")
+    process = start_server(database_url, tmp_path / "data", MP_DELIVER_TO_PRIVATE="1")  # receivers on 127.0.0.1
     yield process
     process.stop()
 
