@@ -10,7 +10,6 @@ Signals are stored whatever a destination does; the deployment's token never lea
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import hmac
 import ipaddress
@@ -76,8 +75,7 @@ def signing_key(seed_key: bytes) -> bytes:
 
 
 def signing_secret(key: bytes, destination_id: str, seed: bytes) -> str:
-    raw = hmac.digest(key, destination_id.encode() + b"\0" + seed, "sha256")
-    return f"{SECRET_PREFIX}_" + base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    return f"{SECRET_PREFIX}_" + hmac.new(key, destination_id.encode() + b"\0" + seed, hashlib.sha256).hexdigest()
 
 
 def new_seed() -> bytes:
@@ -107,7 +105,7 @@ def describe_failure(error: Exception | None, response: httpx.Response | None) -
     """Short and safe to show: the status, or the kind of network failure, never a body or header."""
     if response is not None:
         return f"HTTP {response.status_code} {response.reason_phrase}".strip()[:100]
-    if isinstance(error, httpx.TimeoutException):
+    if isinstance(error, httpx.TimeoutException | TimeoutError):
         return "timed out"
     if isinstance(error, httpx.ConnectError):
         return "connection refused or host unreachable"
@@ -267,7 +265,13 @@ class DeliveryWorker:
         if not self.policy.to_private_addresses and (refused := await non_public_address(url)):
             return refused
         try:
-            response = await self._client.post(url, content=body, headers=headers)
-        except httpx.HTTPError as error:
+            # One deadline for the whole attempt (httpx's applies per read), and the answer's body is never
+            # read: a slow or huge answer cannot hold the lease or the memory.
+            async with (
+                asyncio.timeout(self.policy.timeout),
+                self._client.stream("POST", url, content=body, headers=headers) as response,
+            ):
+                status = response.status_code
+        except (httpx.HTTPError, TimeoutError) as error:
             return describe_failure(error, None)
-        return "" if 200 <= response.status_code < 300 else describe_failure(None, response)
+        return "" if 200 <= status < 300 else describe_failure(None, response)

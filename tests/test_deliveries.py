@@ -18,8 +18,10 @@ import grpc
 import pytest
 
 from cli.publisher import SignalPublisher
+from interceptors.redaction import redact
 from marketplace.v1 import auth_pb2_grpc, deployments_pb2
 from server.clock import ManualClock
+from server.models import SignalDestination
 from tests.conftest import create_vendor_token
 from tests.support import ServerThread, bearer
 from tests.test_signals import Market, batch, market, signal, stored_count  # noqa: F401  (fixture)
@@ -127,6 +129,16 @@ def wait_for_delivery(market: Market, deployment_id: str, check: Callable[[Any],
         time.sleep(0.05)
 
 
+def stored_destination(market: Market, destination_id: str) -> dict[str, Any]:  # noqa: F811
+    async def read() -> dict[str, Any]:
+        async with market.server.listening.platform.sessions() as session:  # type: ignore[union-attr]
+            row = await session.get(SignalDestination, destination_id)
+            assert row is not None
+            return {column: getattr(row, column) for column in SignalDestination.__table__.columns.keys()}
+
+    return market.server.run_in_loop(read)
+
+
 def delivered_signals(received: list[Received]) -> list[tuple[str, str]]:
     return [(s["id"], s["symbol"]) for r in received for s in r.delivery["signals"]]
 
@@ -180,6 +192,8 @@ def test_destination_urls_are_checked_and_linking_again_issues_a_new_secret(mark
     first, again = link(market, dep_id, receiver.url), link(market, dep_id, receiver.url)
     assert first.destination.id == again.destination.id
     assert first.signing_secret != again.signing_secret
+    assert again.signing_secret not in redact(f"pasted into a log: {again.signing_secret}")
+    assert again.signing_secret not in repr(stored_destination(market, again.destination.id))  # a seed only
     assert [d.url for d in shown(market, dep_id).deliveries] == [receiver.url]
     remove = deployments_pb2.RemoveSignalDestinationRequest(deployment_id=dep_id, url=receiver.url)
     assert not market.deployments.RemoveSignalDestination(remove, metadata=market.acme).deliveries
