@@ -254,7 +254,7 @@ class DeliveryWorker:
     async def _post(self, url: str, destination: SignalDestination, rows, seed: bytes) -> str:
         """'' when the destination answered 2xx, else why not."""
         assert self._client is not None
-        delivery, body = delivery_body(destination, rows)
+        delivery, body = await asyncio.to_thread(delivery_body, destination, rows)  # ~50 ms of CPU per 500 signals
         secret = signing_secret(self._key, destination.id, seed)
         headers = {
             "Content-Type": "application/json",
