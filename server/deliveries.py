@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from interceptors.redaction import redact
 from marketplace.v1 import deployments_pb2
 from server.clock import Clock, to_datetime
-from server.errors import InvalidArgument
+from server.errors import FailedPrecondition, InvalidArgument
 from server.ids import new_id
 from server.ingest import stored_signal_proto
 from server.models import SignalDestination
@@ -39,6 +39,7 @@ log = logging.getLogger("mp.deliveries")
 SECRET_PREFIX = "mpws"
 FAILING_AFTER = 5  # failed attempts in a row before a destination shows as failing
 MAX_URL = 2000
+MAX_DESTINATIONS = 10  # per deployment
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,18 @@ def check_url(url: str) -> str:
     if parts.username or parts.password:
         raise InvalidArgument("put no credentials in a destination URL: verify the X-MP-Signature header instead")
     return url
+
+
+async def link(session: AsyncSession, deployment_id: str, url: str, seed: bytes, now: datetime) -> SignalDestination:
+    """Links `url` (again: a new secret seed, the same position) to the deployment."""
+    url = check_url(url)
+    linked = (await store.of_deployments(session, [deployment_id]))[deployment_id]
+    if url not in {destination.url for destination in linked} and len(linked) >= MAX_DESTINATIONS:
+        raise FailedPrecondition(
+            f"deployment {deployment_id} already has {MAX_DESTINATIONS} destinations; remove one first "
+            "(mp link-infra --remove URL)"
+        )
+    return await store.link(session, deployment_id, url, seed, now)
 
 
 def signing_key(seed_key: bytes) -> bytes:

@@ -178,7 +178,7 @@ def test_the_token_never_reaches_a_linked_destination_which_gets_signed_deliveri
     assert not beat.deliveries  # the deployment is not told where its signals are delivered
 
 
-def test_destination_urls_are_checked_and_linking_again_issues_a_new_secret(market, receiver):  # noqa: F811
+def test_destination_urls_are_checked_and_linking_again_issues_a_new_secret(market, receiver, monkeypatch):  # noqa: F811
     dep_id = market.deploy().deployment.id
     for url, message in [
         ("ftp://infra/x", "not an http(s) URL"),
@@ -195,6 +195,17 @@ def test_destination_urls_are_checked_and_linking_again_issues_a_new_secret(mark
     assert again.signing_secret not in redact(f"pasted into a log: {again.signing_secret}")
     assert again.signing_secret not in repr(stored_destination(market, again.destination.id))  # a seed only
     assert [d.url for d in shown(market, dep_id).deliveries] == [receiver.url]
+    monkeypatch.setattr("server.deliveries.MAX_DESTINATIONS", 2)  # the server runs in this process
+    link(market, dep_id, f"{receiver.url}?n=2")
+    with pytest.raises(grpc.RpcError) as caught:
+        link(market, dep_id, f"{receiver.url}?n=3")
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "already has 2 destinations" in caught.value.details()
+    link(market, dep_id, receiver.url)  # linking one again is no new destination
+    market.deployments.RemoveSignalDestination(
+        deployments_pb2.RemoveSignalDestinationRequest(deployment_id=dep_id, url=f"{receiver.url}?n=2"),
+        metadata=market.acme,
+    )
     remove = deployments_pb2.RemoveSignalDestinationRequest(deployment_id=dep_id, url=receiver.url)
     assert not market.deployments.RemoveSignalDestination(remove, metadata=market.acme).deliveries
     with pytest.raises(grpc.RpcError) as caught:

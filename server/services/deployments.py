@@ -164,12 +164,12 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
         return await self._change(request.deployment_id, "links", change)
 
     async def AddSignalDestination(self, request, context: grpc.aio.ServicerContext):
-        url = deliveries.check_url(request.url)
+        url = deliveries.check_url(request.url)  # before the deployment is looked up: a bad URL says so
         seed = deliveries.new_seed()
         added: list[SignalDestination] = []
 
         async def change(session: AsyncSession, deployment: Deployment) -> None:
-            added.append(await delivery_store.link(session, deployment.id, url, seed, self._now()))
+            added.append(await deliveries.link(session, deployment.id, url, seed, self._now()))
 
         linked = await self._change(request.deployment_id, "destination-add", change)
         (destination,) = added

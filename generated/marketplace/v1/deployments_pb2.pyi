@@ -113,7 +113,9 @@ class LinkDelivery(_message.Message):
     url: _builtins.str
     state: Global___LinkDeliveryState.ValueType
     delivered_through: _builtins.str
-    """id of the last signal the destination acknowledged ("" before the first)"""
+    """Id of the last signal the destination acknowledged; before the first delivery, of the last signal stored
+    when it was linked (deliveries start after it). "" when the deployment had no signal yet.
+    """
     last_error: _builtins.str
     """short, e.g. "HTTP 503" or "connection refused"; "" after a success"""
     attempts: _builtins.int
