@@ -220,6 +220,22 @@ def test_destination_urls_are_checked_and_linking_again_issues_a_new_secret(mark
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND  # another vendor's deployment
 
 
+def test_an_older_client_linking_a_signals_url_is_told_what_replaced_it(market, channel):  # noqa: F811
+    dep_id = market.deploy().deployment.id
+    url = b"http://infra/x"
+    old_links = b"\x0a" + bytes([len(url)]) + url  # DeploymentLinks.signals_url (field 1), as an older mp sent it
+    raw = deployments_pb2.UpdateDeploymentLinksRequest(deployment_id=dep_id).SerializeToString()
+    update = channel.unary_unary(
+        "/marketplace.v1.DeploymentService/UpdateDeploymentLinks",
+        request_serializer=lambda _: raw + b"\x12" + bytes([len(old_links)]) + old_links,
+        response_deserializer=deployments_pb2.Deployment.FromString,
+    )
+    with pytest.raises(grpc.RpcError) as caught:
+        update(None, metadata=market.acme)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "mp link-infra --add URL" in caught.value.details()
+
+
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(time.time())

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
 import grpc
+from google.protobuf.unknown_fields import UnknownFieldSet
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from interceptors.principal import Principal, require_principal
@@ -23,6 +24,7 @@ from server.store import deployments as store
 from server.tokens import TokenDigester, TokenType, new_token
 
 State = deployments_pb2.DeploymentState
+OLD_SIGNAL_LINKS = (1, 2)  # DeploymentLinks' reserved signals_url and signals_target
 DELIVERY_STATES = {
     "ok": deployments_pb2.LINK_DELIVERY_STATE_OK,
     "retrying": deployments_pb2.LINK_DELIVERY_STATE_RETRYING,
@@ -39,6 +41,12 @@ def state_text(value: State.ValueType) -> str:
 
 
 def links_dict(links: deployments_pb2.DeploymentLinks) -> dict[str, str]:
+    unknown = UnknownFieldSet(links)
+    if any(unknown[index].field_number in OLD_SIGNAL_LINKS for index in range(len(unknown))):  # an older client
+        raise InvalidArgument(
+            "signals_url and signals_target are no longer links: a deployment's signals go to the marketplace, "
+            "which delivers them to the URLs added with AddSignalDestination (`mp link-infra --add URL`)"
+        )
     return {field: getattr(links, field) for field in deployments.LINK_FIELDS}
 
 
