@@ -236,6 +236,23 @@ def test_an_older_client_linking_a_signals_url_is_told_what_replaced_it(market, 
     assert "mp link-infra --add URL" in caught.value.details()
 
 
+def test_destinations_over_the_http_api(market, receiver):  # noqa: F811
+    import httpx
+
+    dep_id = market.deploy().deployment.id
+    base = f"{market.server.http_url}/api/deployments/{dep_id}/destinations"
+    headers = {"Authorization": dict(market.acme)["authorization"]}
+    added = httpx.post(base, json={"url": receiver.url}, headers=headers)
+    assert added.status_code == 200, added.text
+    assert added.json()["signingSecret"].startswith("mpws_")
+    assert added.json()["deployment"]["deliveries"][0]["url"] == receiver.url
+    refused = httpx.post(base, json={"url": "grpc://infra:50051"}, headers=headers)
+    assert refused.status_code == 400
+    removed = httpx.delete(base, params={"url": receiver.url}, headers=headers)
+    assert removed.status_code == 200, removed.text
+    assert not removed.json().get("deliveries")
+
+
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(time.time())
