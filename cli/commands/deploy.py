@@ -269,6 +269,9 @@ def link_infra(deployment_id, add_url, remove_url, old_option, as_json) -> None:
         output.note("Signing secret (shown once; keep it with the receiver, link the URL again for a new one):")
         output.echo(added.signing_secret)
         output.note(VERIFY_HINT)
+        if added.destination.url.startswith("http://"):
+            output.note("warning: over http:// the signals travel unencrypted (the signature still proves who "
+                        "sent them); use https:// outside your own network")  # fmt: skip
     elif remove_url:
         output.echo(f"Unlinked {remove_url} from deployment {updated.id}; its signals stay in the marketplace.")
     else:
