@@ -14,7 +14,9 @@ log = logging.getLogger("mp.access")
 
 
 class AccessLog:
-    def record(self, method: str, context: grpc.aio.ServicerContext, code: grpc.StatusCode, started: float) -> None:
+    def record(self, method: str, peer: str, code: grpc.StatusCode, started: float) -> None:
+        """`peer` is read when the call starts: once a call has ended (a client that cancelled), its
+        context points at freed core state, and asking it for the peer crashes the process."""
         if not log.isEnabledFor(logging.INFO):
             return
         principal = current_principal()
@@ -24,6 +26,6 @@ class AccessLog:
             "vendor": (principal.vendor_slug or None) if principal else None,
             "code": code.name,
             "ms": round((time.perf_counter() - started) * 1000, 3),
-            "peer": context.peer(),
+            "peer": peer,
         }
         log.info(json.dumps(line))

@@ -36,20 +36,39 @@ class Principal:
         return [scope for scope in required if not self.has_scope(scope)]
 
 
-_current: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("principal", default=None)
+@dataclass
+class CallPrincipal:
+    principal: Principal | None = None
+
+
+# A holder rather than the principal itself: parts of a call that run in tasks of their own
+# (server/completion.py) see a copy of the call's context, and the holder is shared by those copies.
+_current: contextvars.ContextVar[CallPrincipal | None] = contextvars.ContextVar("principal", default=None)
+
+
+def begin_call() -> CallPrincipal:
+    """Starts a call with no principal; the interceptor calls it first, in the call's own task."""
+    holder = CallPrincipal()
+    _current.set(holder)
+    return holder
 
 
 def set_principal(principal: Principal | None) -> None:
-    _current.set(principal)
+    holder = _current.get()
+    if holder is None:
+        _current.set(CallPrincipal(principal))
+    else:
+        holder.principal = principal
 
 
 def current_principal() -> Principal | None:
-    return _current.get()
+    holder = _current.get()
+    return holder.principal if holder else None
 
 
 def require_principal() -> Principal:
     """The caller; a servicer behind the auth interceptor always has one (fail closed if not)."""
-    principal = _current.get()
+    principal = current_principal()
     if principal is None:
         raise Unauthenticated("this call needs a bearer token")
     return principal

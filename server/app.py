@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import socket
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -15,8 +18,10 @@ import uvicorn
 from server.blob_downloads import blob_download_route
 from server.blobs import LocalBlobStore
 from server.clock import Clock, system_clock
+from server.completion import drain_unfinished
 from server.deliveries import DeliveryPolicy, DeliveryWorker
 from server.demo import publish_demo_round
+from server.errors import Unavailable
 from server.grpc_server import SERVICES, build_grpc_server
 from server.http_app import build_http_app
 from server.platform import Platform, issue_admin_token, open_platform
@@ -55,9 +60,16 @@ def _loopback_host(grpc_addr: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "[::]", "::", "") else host
 
 
-def _http_server(app: object) -> uvicorn.Server:
+def _http_server(app: object, grace: float) -> uvicorn.Server:
     return uvicorn.Server(
-        uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", server_header=False)  # type: ignore[arg-type]
+        uvicorn.Config(
+            app,  # type: ignore[arg-type]
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            server_header=False,
+            timeout_graceful_shutdown=max(1, round(grace)),
+        )
     )
 
 
@@ -86,7 +98,7 @@ async def serve_gateway(
         cors_origins=settings.cors_origins,
         default_timeout=settings.gateway_timeout,
     )
-    http_server = _http_server(http_app)
+    http_server = _http_server(http_app, settings.shutdown_grace)
     task = asyncio.create_task(http_server.serve(sockets=[http_socket]))
     while not http_server.started and not task.done():
         await asyncio.sleep(0.01)
@@ -106,6 +118,45 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
             loop.add_signal_handler(signum, stop.set)
         except (NotImplementedError, RuntimeError):  # not the main thread (tests)
             break
+
+
+STUCK_SHUTDOWN_MARGIN = 5.0
+
+
+def _exit_after(seconds: float) -> None:
+    """A last resort that no call in flight can hold up: a thread, not a task of the loop."""
+
+    def exit_now() -> None:
+        log.error("shutdown still unfinished %.0fs after SIGTERM; exiting anyway", seconds)
+        logging.shutdown()
+        os._exit(1)
+
+    timer = threading.Timer(seconds, exit_now)
+    timer.daemon = True
+    timer.start()
+
+
+async def _shut_down(
+    settings: Settings,
+    platform: Platform,
+    grpc_server: grpc.aio.Server,
+    http_server: uvicorn.Server,
+    http_task: asyncio.Task,
+) -> None:
+    """Streams end first (they would hold the grace period to its end), then unary calls in flight
+    get what is left of the grace, then units of work whose callers left; then the process exits."""
+    deadline = time.monotonic() + settings.shutdown_grace
+    ended = platform.streams.end_all(Unavailable("mp-server is shutting down; reconnect in a moment"))
+    log.info(
+        "shutting down: %d stream(s) ended, finishing calls in flight (grace %.0fs)", ended, settings.shutdown_grace
+    )
+    http_server.should_exit = True
+    await grpc_server.stop(max(0.0, deadline - time.monotonic()))
+    await drain_unfinished(max(0.1, deadline - time.monotonic()))
+    try:
+        await asyncio.wait_for(http_task, max(0.1, deadline - time.monotonic()))
+    except TimeoutError:
+        log.warning("HTTP connections still open at the end of the grace period were closed")
 
 
 def grpc_target_for(settings: Settings, grpc_port: int) -> Callable[[str], str]:
@@ -128,7 +179,10 @@ async def serve(
     on_ready: Callable[[Listening], None],
     stop: asyncio.Event | None = None,
     clock: Clock = system_clock,
+    exit_if_stuck: bool = False,
 ) -> None:
+    """Serves until `stop` (or SIGTERM/SIGINT). `exit_if_stuck` (the mp-server process, not tests
+    running it in a thread): a shutdown still unfinished 5 s past its grace ends the process."""
     stop = stop or asyncio.Event()
     _stop_on_signals(stop)  # first: a SIGTERM during start-up still ends in a clean stop
     platform = await open_platform(settings, clock)
@@ -164,7 +218,7 @@ async def serve(
                 else []  # S3 serves its own presigned URLs
             ),
         )
-        http_server = _http_server(http_app)
+        http_server = _http_server(http_app, settings.shutdown_grace)
         http_task = asyncio.create_task(http_server.serve(sockets=[http_socket]))
         while not http_server.started and not http_task.done():
             await asyncio.sleep(0.01)
@@ -172,15 +226,14 @@ async def serve(
             await http_task  # raises what stopped it
         on_ready(Listening(grpc_port, http_port, admin_token, platform))
         await stop.wait()
-        log.info("shutting down: finishing in-flight calls (grace %.0fs)", settings.shutdown_grace)
-        http_server.should_exit = True
-        await grpc_server.stop(settings.shutdown_grace)
-        await http_task
+        if exit_if_stuck:
+            _exit_after(settings.shutdown_grace + STUCK_SHUTDOWN_MARGIN)
+        await _shut_down(settings, platform, grpc_server, http_server, http_task)
     finally:
         if grpc_server is not None:
             await grpc_server.stop(0)  # no-op after a clean stop; on a failed start, releases the port
         if loopback is not None:
             await loopback.close()
         if deliveries is not None:
-            await deliveries.stop()
+            await deliveries.stop(grace=1.0)  # the shutdown grace is spent: a cut attempt is resent later
         await platform.close()

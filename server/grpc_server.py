@@ -10,6 +10,7 @@ from grpc_reflection.v1alpha import reflection
 
 from interceptors.auth import AuthCheck
 from interceptors.chain import PolicyInterceptor
+from interceptors.ownership import OwnershipCheck
 from interceptors.rate_limit import InMemoryRateLimiter, RateLimitCheck
 from interceptors.rules import MethodRules
 from marketplace.v1 import (
@@ -34,6 +35,7 @@ from server.services.datasets import DatasetServicer
 from server.services.deployments import DeploymentServicer
 from server.services.signals import SignalServicer
 from server.services.training import TrainingServicer
+from server.store.owners import OwnerLookup
 
 # Every service of the contract; access rules are read from all of them.
 SERVICES: tuple[ServiceDescriptor, ...] = (
@@ -49,14 +51,16 @@ MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 
 def interceptor_chain(platform: Platform) -> list[grpc.aio.ServerInterceptor]:
-    """Access log and error mapping around auth, then rate limiting (see interceptors/chain.py)."""
+    """Access log and error mapping around auth, rate limiting, then ownership (see interceptors/chain.py)."""
     rules = MethodRules.from_services(SERVICES)
     return [
         PolicyInterceptor(
             checks=[
                 AuthCheck(rules, platform.introspector),
                 RateLimitCheck(rules, InMemoryRateLimiter(platform.clock), platform.settings.rate_limits),
-            ]
+            ],
+            streams=platform.streams,
+            request_checks=[OwnershipCheck(rules, OwnerLookup(platform.sessions))],
         )
     ]
 

@@ -17,6 +17,7 @@ from interceptors.rate_limit import TokenBuckets
 from marketplace.v1 import signals_pb2
 from server import deployments
 from server.clock import Clock, to_datetime
+from server.completion import finish_even_if_cancelled
 from server.convert import timestamp
 from server.errors import FailedPrecondition, InvalidArgument
 from server.models import Deployment
@@ -76,6 +77,13 @@ class SignalIngest:
         self.budget = budget
 
     async def store(
+        self, writer: Writer, attribution: Attribution, sequence: int, signals: Sequence[signals_pb2.Signal]
+    ) -> Stored:
+        """Stores one batch. A stream cancelled meanwhile stops waiting, but the batch's transaction
+        still ends (committed or rolled back), so a cancelled stream holds no lock or connection."""
+        return await finish_even_if_cancelled(self._store(writer, attribution, sequence, signals))
+
+    async def _store(
         self, writer: Writer, attribution: Attribution, sequence: int, signals: Sequence[signals_pb2.Signal]
     ) -> Stored:
         if sequence < 0:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from interceptors.introspection import CachingIntrospector, Introspector, RemoteIntrospector
+from interceptors.streams import OpenStreams
 from server import accounts
 from server.blobs import BlobStore, LocalBlobStore
 from server.clock import Clock, system_clock, to_datetime
@@ -36,6 +37,7 @@ class Platform:
     rounds: RoundCache
     hub: SignalHub
     remote_introspector: RemoteIntrospector | None = None
+    streams: OpenStreams = field(default_factory=OpenStreams)  # ended at shutdown and on revocation
 
     async def close(self) -> None:
         if self.remote_introspector is not None:

