@@ -3,6 +3,7 @@ marketplace only, whatever is linked, is tested in tests/test_deliveries.py."""
 
 from __future__ import annotations
 
+import grpc
 import pytest
 
 from cli.publisher import PublisherStopped, SignalPublisher
@@ -61,3 +62,49 @@ def test_a_deleted_deployment_stops_the_publisher_with_a_clear_error(market):  #
             publish_and_flush()
     finally:
         publisher.close(timeout=1)
+
+
+def test_a_heartbeat_naming_another_destination_never_takes_the_token_or_signals_there():
+    """An older marketplace's heartbeat still names signals_url (field 1 of the links): the publisher keeps
+    streaming to the marketplace it was given, and the named destination hears nothing."""
+    from concurrent import futures
+
+    from marketplace.v1 import signals_pb2
+    from tests.test_deliveries import Receiver
+
+    destination = Receiver()
+    url = destination.url.encode()
+    links = b"\x0a" + bytes([len(url)]) + url
+    streamed: list[tuple[str, signals_pb2.SignalBatch]] = []
+
+    def heartbeat(_request: bytes, _context) -> bytes:
+        return b"\x3a" + bytes([len(links)]) + links  # a Deployment whose links (field 7) name the destination
+
+    def stream(requests, context):
+        for raw in requests:
+            batch = signals_pb2.SignalBatch.FromString(raw)
+            streamed.append((dict(context.invocation_metadata())["authorization"], batch))
+            ack = signals_pb2.SignalAck(sequence=batch.sequence, committed_sequence=batch.sequence, accepted=1)
+            yield ack.SerializeToString()
+
+    marketplace = grpc.server(futures.ThreadPoolExecutor(4))
+    marketplace.add_generic_rpc_handlers((
+        grpc.method_handlers_generic_handler(
+            "marketplace.v1.DeploymentService", {"DeploymentHeartbeat": grpc.unary_unary_rpc_method_handler(heartbeat)}
+        ),
+        grpc.method_handlers_generic_handler(
+            "marketplace.v1.SignalService", {"StreamSignals": grpc.stream_stream_rpc_method_handler(stream)}
+        ),
+    ))  # fmt: skip
+    port = marketplace.add_insecure_port("127.0.0.1:0")
+    marketplace.start()
+    publisher = SignalPublisher(f"127.0.0.1:{port}", "mpdt_test", heartbeat=0.05)
+    try:
+        publisher.publish({"symbol": "AAA", "score": 0.2})
+        assert publisher.flush(timeout=30)
+    finally:
+        publisher.close()
+        marketplace.stop(0)
+        destination.close()
+    assert [(auth, batch.signals[0].symbol) for auth, batch in streamed] == [("Bearer mpdt_test", "AAA")]
+    assert destination.requests == []
