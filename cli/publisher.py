@@ -10,9 +10,9 @@ with back-off and resends every unacknowledged batch, and the server's de-duplic
 (deployment, sequence) makes the resend safe. Numbering continues after the deployment's last stored
 sequence, which the heartbeat reports, so a restarted model never reuses a number.
 
-A heartbeat every HEARTBEAT seconds keeps the deployment live and brings its links: when an operator
-points the signals elsewhere (`mp link-infra`), the next batch goes there — another gRPC target, or
-an HTTP endpoint taking POSTed batches.
+A heartbeat every HEARTBEAT seconds keeps the deployment live. Signals and the token only ever go to the
+marketplace given (MP_GRPC_TARGET); destinations linked with `mp link-infra` receive the signals from the
+marketplace, never from here.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
-import httpx
 from google.protobuf import json_format
 
 from marketplace.v1 import deployments_pb2, deployments_pb2_grpc, signals_pb2, signals_pb2_grpc
@@ -92,8 +91,7 @@ class SignalPublisher:
         model_version: str = "",
         on_ack: Callable[[signals_pb2.SignalAck], None] | None = None,
     ) -> None:
-        self._home = target  # the marketplace: heartbeats always go here
-        self._token = token
+        self._home = target  # the marketplace: heartbeats and signals go here, and nowhere else
         self._metadata = (("authorization", f"Bearer {token}"),)
         self._batch_size, self._linger, self._secure = batch_size, linger, secure
         self._heartbeat_every, self._model_version, self._on_ack = heartbeat, model_version, on_ack
@@ -102,7 +100,6 @@ class SignalPublisher:
         self._unacked: OrderedDict[int, signals_pb2.SignalBatch] = OrderedDict()
         self._next_sequence = 0  # known after the first heartbeat
         self._not_before = 0.0  # the server's slow_down
-        self._links = deployments_pb2.DeploymentLinks()
         self._stop = threading.Event()
         self._failure: BaseException | None = None
         self.totals = Totals()
@@ -165,10 +162,6 @@ class SignalPublisher:
                 thread.join(timeout)
             self._home_channel.close()
 
-    @property
-    def links(self) -> deployments_pb2.DeploymentLinks:
-        return self._links
-
     def _raise_if_failed(self) -> None:
         if self._failure is not None:
             reason = self._failure.details() if isinstance(self._failure, grpc.RpcError) else str(self._failure)
@@ -195,8 +188,6 @@ class SignalPublisher:
             with self._lock:
                 if not self._next_sequence:
                     self._next_sequence = deployment.last_sequence + 1
-                if deployment.links != self._links:
-                    self._links = deployment.links
                 self._lock.notify_all()
             self._beat.set()
             self._stop.wait(self._heartbeat_every)
@@ -213,12 +204,12 @@ class SignalPublisher:
 
     # -- sending -------------------------------------------------------------------------------------
 
-    def _next_batch(self, links: deployments_pb2.DeploymentLinks) -> signals_pb2.SignalBatch | None:
-        """Cuts the next batch once the pending signals fill one or have lingered; None when stopping
-        or when the links changed. Holds back while the server asked to slow down."""
+    def _next_batch(self) -> signals_pb2.SignalBatch | None:
+        """Cuts the next batch once the pending signals fill one or have lingered; None when stopping.
+        Holds back while the server asked to slow down."""
         with self._lock:
             first_wait = None
-            while not self._stop.is_set() and self._links == links:
+            while not self._stop.is_set():
                 now = time.monotonic()
                 ready = self._next_sequence and self._pending and now >= self._not_before
                 if ready:
@@ -235,70 +226,37 @@ class SignalPublisher:
     def _send_loop(self) -> None:
         backoff = Backoff()
         while not self._stop.is_set():
-            links = self._links
             try:
-                if links.signals_url:
-                    self._send_http(links.signals_url, backoff)
-                else:
-                    self._send_grpc(links.signals_target, backoff)
+                self._send_grpc(backoff)
             except grpc.RpcError as error:
                 if error.code() not in RETRYABLE:
                     self._fail(error)
                     return
                 log.warning("signal stream interrupted (%s); reconnecting", error.code().name)
-            except httpx.HTTPError as error:
-                log.warning("posting signals failed (%s); retrying", type(error).__name__)
             self.totals.reconnects += 1
             backoff.wait(self._stop)
 
-    def _resend_then_new(self, links: deployments_pb2.DeploymentLinks) -> Iterator[signals_pb2.SignalBatch]:
+    def _resend_then_new(self) -> Iterator[signals_pb2.SignalBatch]:
         with self._lock:
             waiting = list(self._unacked.values())
         yield from waiting  # unacknowledged batches first, in order
-        while (batch := self._next_batch(links)) is not None:
+        while (batch := self._next_batch()) is not None:
             yield batch
 
-    def _send_grpc(self, target: str, backoff: Backoff) -> None:
-        links = self._links
-        channel = self._channel(target.split("://", 1)[1], target.startswith("grpcs")) if target else None
-        try:
-            stub = signals_pb2_grpc.SignalServiceStub(channel or self._home_channel)
-            for ack in stub.StreamSignals(self._resend_then_new(links), metadata=self._metadata):
-                backoff.reset()
-                self._acknowledged(
-                    ack.sequence,
-                    ack.committed_sequence,
-                    ack.accepted,
-                    ack.rejections,
-                    ack.duplicate,
-                    ack.slow_down.ToNanoseconds() / 1e9 if ack.HasField("slow_down") else 0.0,
-                )
-                if self._on_ack:
-                    self._on_ack(ack)
-        finally:
-            if channel is not None:
-                channel.close()
-
-    def _send_http(self, url: str, backoff: Backoff) -> None:
-        links = self._links
-        with httpx.Client(timeout=30) as client:
-            for batch in self._resend_then_new(links):
-                body = json_format.MessageToDict(
-                    signals_pb2.StoreSignalsRequest(sequence=batch.sequence, signals=batch.signals)
-                )
-                response = client.post(url, json=body, headers={"Authorization": f"Bearer {self._token}"})
-                if response.status_code == 429 or response.status_code >= 500:
-                    raise httpx.HTTPStatusError("retry", request=response.request, response=response)
-                if response.status_code >= 400:
-                    self._fail(RuntimeError(f"{url} refused a batch: HTTP {response.status_code}"))
-                    return
-                stored = json_format.ParseDict(
-                    response.json(), signals_pb2.StoreSignalsResponse(), ignore_unknown_fields=True
-                )
-                backoff.reset()
-                self._acknowledged(
-                    batch.sequence, batch.sequence, stored.accepted, stored.rejections, stored.duplicate, 0.0
-                )
+    def _send_grpc(self, backoff: Backoff) -> None:
+        stub = signals_pb2_grpc.SignalServiceStub(self._home_channel)
+        for ack in stub.StreamSignals(self._resend_then_new(), metadata=self._metadata):
+            backoff.reset()
+            self._acknowledged(
+                ack.sequence,
+                ack.committed_sequence,
+                ack.accepted,
+                ack.rejections,
+                ack.duplicate,
+                ack.slow_down.ToNanoseconds() / 1e9 if ack.HasField("slow_down") else 0.0,
+            )
+            if self._on_ack:
+                self._on_ack(ack)
 
     def _acknowledged(self, sequence, committed, accepted, rejections, duplicate, slow_down) -> None:
         with self._lock:

@@ -100,6 +100,8 @@ class SignalIngest:
             ):
                 first = await store.stored_batch(session, writer.deployment_id, sequence)
                 return Stored(accepted=first.accepted if first else 0, duplicate=True)
+            # Locks the deployment's row before the rows get ids: a deployment's ids then grow in commit
+            # order, which deliveries rely on (server/store/deliveries.py).
             if not await store.count_batch(session, writer.deployment_id, sequence, accepted, now, WRITABLE):
                 raise await self._refusal(session, writer.deployment_id)
             ids = await store.insert_rows(session, judged.rows, now, want_ids=self._hub.has_subscribers)
@@ -139,3 +141,15 @@ def signal_proto(new_id: int, row: tuple, by: signals_pb2.Attribution, stored) -
     )  # fmt: skip
     proto.horizon.FromNanoseconds(round(horizon * 1e9))
     return proto
+
+
+def stored_signal_proto(signal, vendor) -> signals_pb2.Signal:
+    by = signals_pb2.Attribution(
+        vendor_id=vendor.id, vendor_slug=vendor.slug, vendor_display_name=vendor.display_name,
+        deployment_id=signal.deployment_id, run_id=signal.run_id or "",
+    )  # fmt: skip
+    row = (
+        None, None, None, None, signal.symbol, signal.action, signal.score, signal.confidence,
+        signal.horizon_seconds, signal.generated_at, signal.round_number, signal.model_version, None, None,
+    )  # fmt: skip
+    return signal_proto(signal.id, row, by, timestamp(signal.stored_at))

@@ -201,9 +201,8 @@ def test_links_are_checked_and_handed_to_the_deployment_on_heartbeat(market):
     created = market.deploy()
     dep_id = created.deployment.id
     for links, message in [
-        ({"signals_url": "ftp://x/y"}, "not a http/https URL"),
-        ({"signals_target": "grpc://infra"}, "grpc://host:port"),
-        ({"signals_url": "http://a/b", "signals_target": "grpc://b:1"}, "not both"),
+        ({"endpoint_url": "ftp://x/y"}, "not a http/https URL"),
+        ({"endpoint_url": "http://"}, "not a http/https URL"),
     ]:
         with pytest.raises(grpc.RpcError) as caught:
             market.deployments.UpdateDeploymentLinks(
@@ -216,14 +215,14 @@ def test_links_are_checked_and_handed_to_the_deployment_on_heartbeat(market):
         assert message in caught.value.details()
     market.deployments.UpdateDeploymentLinks(
         deployments_pb2.UpdateDeploymentLinksRequest(
-            deployment_id=dep_id, links=deployments_pb2.DeploymentLinks(signals_target="grpc://infra:50051")
+            deployment_id=dep_id, links=deployments_pb2.DeploymentLinks(endpoint_url="http://127.0.0.1:8080")
         ),
         metadata=market.acme,
     )
     beat = market.deployments.DeploymentHeartbeat(
         deployments_pb2.DeploymentHeartbeatRequest(), metadata=bearer(created.token)
     )
-    assert beat.links.signals_target == "grpc://infra:50051"
+    assert beat.links.endpoint_url == "http://127.0.0.1:8080"
     assert beat.HasField("last_heartbeat_time")
 
 
