@@ -7,8 +7,9 @@
 Signals are cut into numbered batches and streamed over StreamSignals. A batch stays in memory until
 the server acknowledges it (after its commit); when the connection drops, the publisher reconnects
 with back-off and resends every unacknowledged batch, and the server's de-duplication on
-(deployment, sequence) makes the resend safe. Numbering continues after the deployment's last stored
-sequence, which the heartbeat reports, so a restarted model never reuses a number.
+(deployment, publisher, sequence) makes the resend safe. Each publisher picks a random publisher_id
+and numbers its batches from 1, so replicas of a model, or a restart overlapping the old process,
+never take each other's batches for resends.
 
 A heartbeat every HEARTBEAT seconds keeps the deployment live and brings its links: when an operator
 points the signals elsewhere (`mp link-infra`), the next batch goes there — another gRPC target, or
@@ -20,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import secrets
 import threading
 import time
 from collections import OrderedDict
@@ -100,7 +102,8 @@ class SignalPublisher:
         self._lock = threading.Condition()
         self._pending: list[signals_pb2.Signal] = []
         self._unacked: OrderedDict[int, signals_pb2.SignalBatch] = OrderedDict()
-        self._next_sequence = 0  # known after the first heartbeat
+        self.publisher_id = secrets.token_hex(16)  # this instance's own numbering of batches
+        self._next_sequence = 1
         self._not_before = 0.0  # the server's slow_down
         self._links = deployments_pb2.DeploymentLinks()
         self._stop = threading.Event()
@@ -193,8 +196,6 @@ class SignalPublisher:
                 continue
             backoff.reset()
             with self._lock:
-                if not self._next_sequence:
-                    self._next_sequence = deployment.last_sequence + 1
                 if deployment.links != self._links:
                     self._links = deployment.links
                 self._lock.notify_all()
@@ -220,12 +221,14 @@ class SignalPublisher:
             first_wait = None
             while not self._stop.is_set() and self._links == links:
                 now = time.monotonic()
-                ready = self._next_sequence and self._pending and now >= self._not_before
+                ready = self._pending and now >= self._not_before
                 if ready:
                     first_wait = first_wait or now
                     if len(self._pending) >= self._batch_size or now - first_wait >= self._linger:
                         signals, self._pending = self._pending[: self._batch_size], self._pending[self._batch_size :]
-                        batch = signals_pb2.SignalBatch(sequence=self._next_sequence, signals=signals)
+                        batch = signals_pb2.SignalBatch(
+                            sequence=self._next_sequence, signals=signals, publisher_id=self.publisher_id
+                        )
                         self._next_sequence += 1
                         self._unacked[batch.sequence] = batch
                         return batch

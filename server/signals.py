@@ -7,17 +7,21 @@ A signal goes to the round it names, which must be open, or with no round to the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from marketplace.v1 import signals_pb2
+from server.errors import InvalidArgument
 from server.models import DatasetRound
 from server.rounds import state_name, state_of
 
 MAX_FUTURE = timedelta(minutes=5)  # clock skew allowed between a deployment and the server
 MAX_BATCH = 10_000
 MAX_MODEL_VERSION = 64
+MAX_SEQUENCE = 2**53  # far from int64's end, so no batch can pin a deployment's last sequence; exact in JSON
+_PUBLISHER = re.compile(r"[A-Za-z0-9_-]{1,64}")
 ACTIONS = frozenset(signals_pb2.Action.values()) - {signals_pb2.ACTION_UNSPECIFIED}
 # Column order of a stored signal row (see store/signals.py).
 COLUMNS = (
@@ -52,6 +56,11 @@ class OpenRounds:
 class Judged:
     rows: list[tuple]  # in COLUMNS order, with id and stored_at still to be filled (None)
     rejections: list[signals_pb2.SignalRejection]
+
+
+def check_publisher(publisher_id: str) -> None:
+    if publisher_id and not _PUBLISHER.fullmatch(publisher_id):
+        raise InvalidArgument(f"publisher_id {publisher_id[:70]!r} is not 1 to 64 of A-Z a-z 0-9 _ -")
 
 
 def _round_problem(number: int, rounds: OpenRounds) -> str:

@@ -113,3 +113,23 @@ def test_a_deleted_deployment_stops_the_publisher_with_a_clear_error(market):  #
             publish_and_flush()
     finally:
         publisher.close(timeout=1)
+
+
+def test_two_publishers_on_one_deployment_both_store_everything(wide_market):
+    """A restart overlapping the old process, or two replicas of a model: each publisher's batches are
+    its own, so neither is taken for a resend of the other's."""
+    token = wide_market.deploy().token
+    first, second = (SignalPublisher(wide_market.server.grpc_target, token, batch_size=10, heartbeat=0.2)
+                     for _ in range(2))  # fmt: skip
+    try:
+        for publisher in (first, second):
+            assert publisher._beat.wait(10)  # both have heard from the server before either sends
+        first.publish(*({"symbol": s, "score": 0.1, "round_number": 2} for s in SYMBOLS[:1000]))
+        second.publish(*({"symbol": s, "score": -0.1, "round_number": 2} for s in SYMBOLS[1000:]))
+        assert first.flush(timeout=60)
+        assert second.flush(timeout=60)
+    finally:
+        first.close()
+        second.close()
+    assert [(p.totals.accepted, p.totals.duplicates) for p in (first, second)] == [(1000, 0), (1000, 0)]
+    assert stored_count(wide_market.server) == 2000

@@ -65,8 +65,8 @@ def signal(symbol: str, score: float | None = 0.5, **fields) -> signals_pb2.Sign
     return signals_pb2.Signal(symbol=symbol, score=score, confidence=fields.pop("confidence", 0.8), **fields)
 
 
-def batch(sequence: int, *signals: signals_pb2.Signal) -> signals_pb2.SignalBatch:
-    return signals_pb2.SignalBatch(sequence=sequence, signals=signals)
+def batch(sequence: int, *signals: signals_pb2.Signal, publisher_id: str = "") -> signals_pb2.SignalBatch:
+    return signals_pb2.SignalBatch(sequence=sequence, signals=signals, publisher_id=publisher_id)
 
 
 def stored_count(server: ServerThread) -> int:
@@ -133,6 +133,44 @@ def test_a_resent_batch_is_stored_once(market):
     )
     assert posted.duplicate
     assert stored_count(market.server) == 4
+
+
+def test_publishers_of_one_deployment_number_their_batches_independently(market):
+    token = market.deploy().token
+    one = market.stream(
+        token, [batch(1, signal("AAA"), publisher_id="one"), batch(2, signal("BBB"), publisher_id="one")]
+    )
+    two = market.stream(
+        token, [batch(1, signal("CCC"), publisher_id="two"), batch(2, signal("DDD"), publisher_id="two")]
+    )
+    again = market.stream(token, [batch(2, signal("BBB"), publisher_id="one")])
+    assert [(a.accepted, a.duplicate) for a in one + two + again] == [(1, False)] * 4 + [(1, True)]
+    posted = market.signals.StoreSignals(
+        signals_pb2.StoreSignalsRequest(sequence=1, signals=[signal("AAA")], publisher_id="three"),
+        metadata=bearer(token),
+    )
+    assert (posted.accepted, posted.duplicate) == (1, False)
+    assert stored_count(market.server) == 5
+
+
+@pytest.mark.parametrize(
+    ("sequence", "publisher_id", "message"),
+    [(2**53 + 1, "", "outside 0..2^53"), (2**63 - 1, "", "outside 0..2^53"), (1, "x" * 65, "1 to 64 of"),
+     (1, "a b", "1 to 64 of")],
+)  # fmt: skip
+def test_a_batch_with_a_bad_sequence_or_publisher_is_refused_whole(market, sequence, publisher_id, message):
+    token = market.deploy().token
+    with pytest.raises(grpc.RpcError) as caught:
+        market.stream(token, [batch(sequence, signal("AAA"), publisher_id=publisher_id)])
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert message in caught.value.details()
+    with pytest.raises(grpc.RpcError) as caught:
+        market.signals.StoreSignals(
+            signals_pb2.StoreSignalsRequest(sequence=sequence, signals=[signal("AAA")], publisher_id=publisher_id),
+            metadata=bearer(token),
+        )
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert stored_count(market.server) == 0
 
 
 def test_a_deployment_token_writes_only_its_own_signals_and_calls_nothing_else(market):
