@@ -8,7 +8,9 @@ import time
 from dataclasses import dataclass, replace
 
 import grpc
+import httpx
 import pytest
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import func, select
 
@@ -119,6 +121,47 @@ def test_bad_signals_are_rejected_one_by_one_and_the_rest_stored(market):
     assert "confidence" in reasons[7]
     assert sorted(reasons) == [1, 2, 3, 4, 5, 6, 7]
     assert stored_count(market.server) == 2
+
+
+def test_values_the_api_could_not_return_are_rejected_one_by_one(market):
+    """Year 0, nanos past a second, horizons past 100 years (or past protobuf's Duration range), NaN,
+    strings a column cannot hold: each is a rejection of its own signal, and the listing stays readable."""
+    token = market.deploy().token
+
+    def horizon(seconds: int, nanos: int = 0) -> Duration:
+        return Duration(seconds=seconds, nanos=nanos)
+
+    huge = "A" * 100_000
+    bad = [
+        signal("BBB", generate_time=Timestamp(seconds=-62_198_755_200)),  # 0000-01-01
+        signal("BBB", generate_time=Timestamp(seconds=1_700_000_000, nanos=1_000_000_000)),
+        signal("BBB", horizon=horizon(315_576_000_001)),
+        signal("BBB", horizon=horizon(101 * 365 * 86_400)),
+        signal("BBB", horizon=horizon(60, 1_000_000_000)),
+        signal("BBB", score=float("nan")),
+        signal("BBB", confidence=float("inf")),
+        signal(huge),
+        signal("BBB", model_version="v" * 65),
+        signal("BBB", model_version="v1\x00"),
+    ]
+    (ack,) = market.stream(token, [batch(1, signal("AAA", horizon=horizon(3600)), *bad, signal("CCC"))])
+    assert ack.accepted == 2
+    reasons = {r.index: r.reason for r in ack.rejections}
+    assert sorted(reasons) == list(range(1, len(bad) + 1))
+    assert "0001-01-01" in reasons[1]
+    assert "nanos" in reasons[2]
+    assert all("100 years" in reasons[i] for i in (3, 4))
+    assert "horizon.nanos" in reasons[5]
+    assert "score nan" in reasons[6]
+    assert "confidence inf" in reasons[7]
+    assert "longer than 32 characters" in reasons[8]
+    assert all(len(r.reason) < 200 and len(r.symbol) <= 32 for r in ack.rejections)  # never echoes 100 KB
+    assert "longer than 64" in reasons[9]
+    assert "printable" in reasons[10]
+    assert stored_count(market.server) == 2
+    listed = httpx.get(f"{market.server.http_url}/api/signals", headers={"Authorization": market.admin[0][1]})
+    assert listed.status_code == 200, listed.text
+    assert sorted(s["symbol"] for s in listed.json()["signals"]) == ["AAA", "CCC"]
 
 
 def test_a_resent_batch_is_stored_once(market):
