@@ -37,15 +37,20 @@ from marketplace.v1 import deployments_pb2, deployments_pb2_grpc, signals_pb2, s
 
 log = logging.getLogger("mp.publisher")
 HEARTBEAT = 15.0
+# What can succeed when sent again: the server busy or away, a broken connection (CANCELLED: the stream
+# was reset under us; the publisher never cancels its own calls while running), an aborted transaction.
+# Anything else (INVALID_ARGUMENT, PERMISSION_DENIED, UNAUTHENTICATED, FAILED_PRECONDITION, INTERNAL, …)
+# would be refused again forever: it stops the publisher, and publish()/flush() raise PublisherStopped.
 RETRYABLE = {
     grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED,
-    grpc.StatusCode.ABORTED, grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.CANCELLED,
+    grpc.StatusCode.ABORTED, grpc.StatusCode.CANCELLED,
 }  # fmt: skip
 ACTIONS = {"buy": signals_pb2.ACTION_BUY, "sell": signals_pb2.ACTION_SELL, "hold": signals_pb2.ACTION_HOLD}
 
 
 class PublisherStopped(RuntimeError):
-    """The server refused the deployment for good (revoked token, deleted or stopped deployment)."""
+    """The server refused for good (revoked token, deleted or stopped deployment, a batch it cannot
+    take, a server error that retrying would repeat); what was not acknowledged is not stored."""
 
 
 def to_signal(item: signals_pb2.Signal | dict[str, Any]) -> signals_pb2.Signal:
@@ -108,6 +113,7 @@ class SignalPublisher:
         self._links = deployments_pb2.DeploymentLinks()
         self._stop = threading.Event()
         self._failure: BaseException | None = None
+        self._failure_message = ""
         self.totals = Totals()
         self._threads = [
             threading.Thread(target=self._send_loop, name="mp-publisher", daemon=True),
@@ -142,7 +148,8 @@ class SignalPublisher:
             self._lock.notify_all()
 
     def flush(self, timeout: float = 60.0) -> bool:
-        """Waits until everything published so far is acknowledged; False on timeout."""
+        """Waits until everything published so far is stored (or rejected one by one); False on timeout.
+        Raises PublisherStopped when the server refused for good."""
         deadline = time.monotonic() + timeout
         with self._lock:
             while self._pending or self._unacked:
@@ -174,8 +181,7 @@ class SignalPublisher:
 
     def _raise_if_failed(self) -> None:
         if self._failure is not None:
-            reason = self._failure.details() if isinstance(self._failure, grpc.RpcError) else str(self._failure)
-            raise PublisherStopped(f"the marketplace refused this deployment: {reason}") from self._failure
+            raise PublisherStopped(self._failure_message) from self._failure
 
     # -- heartbeat ----------------------------------------------------------------------------------
 
@@ -203,13 +209,19 @@ class SignalPublisher:
             self._stop.wait(self._heartbeat_every)
 
     def _fail(self, error: BaseException) -> None:
-        log.error(
-            "the marketplace refused this deployment: %s",
-            error.details() if isinstance(error, grpc.RpcError) else error,
-        )
+        if isinstance(error, grpc.RpcError):
+            reason = f"{error.code().name}: {error.details()}"
+        else:
+            reason = str(error)
         with self._lock:
+            lost = len(self._pending) + sum(len(batch.signals) for batch in self._unacked.values())
+            self._failure_message = (
+                f"the marketplace refused this publisher ({reason}); "
+                f"{lost} signal{' was' if lost == 1 else 's were'} not stored"
+            )
             self._failure = error
             self._lock.notify_all()
+        log.error("%s", self._failure_message)
         self._stop.set()
 
     # -- sending -------------------------------------------------------------------------------------

@@ -133,3 +133,47 @@ def test_two_publishers_on_one_deployment_both_store_everything(wide_market):
         second.close()
     assert [(p.totals.accepted, p.totals.duplicates) for p in (first, second)] == [(1000, 0), (1000, 0)]
     assert stored_count(wide_market.server) == 2000
+
+
+def test_a_server_error_that_retrying_cannot_fix_ends_the_publisher(market, monkeypatch):  # noqa: F811
+    created = market.deploy()
+    calls = []
+
+    def broken(*args, **kwargs):
+        calls.append(1)
+        raise RuntimeError("a bug on the server")  # answered INTERNAL
+
+    monkeypatch.setattr("server.ingest.judge", broken)
+    publisher = SignalPublisher(market.server.grpc_target, created.token, heartbeat=0.1)
+    try:
+        publisher.publish({"symbol": "AAA", "score": 0.2})
+        with pytest.raises(PublisherStopped, match=r"INTERNAL.*1 signal was not stored"):
+            publisher.flush(timeout=30)
+        with pytest.raises(PublisherStopped):
+            publisher.publish({"symbol": "BBB", "score": 0.2})
+    finally:
+        publisher.close(timeout=1)
+    assert len(calls) == 1  # not resent in a loop
+
+
+def test_a_busy_or_unavailable_server_is_retried_until_the_batch_is_stored(market, monkeypatch):  # noqa: F811
+    from server import errors, ingest
+
+    created = market.deploy()
+    refusals = [errors.Unavailable("the database is restarting"), errors.ResourceExhausted("too many writers")]
+
+    def busy_then_fine(*args, **kwargs):
+        if refusals:
+            raise refusals.pop()
+        return ingest_judge(*args, **kwargs)
+
+    ingest_judge = ingest.judge
+    monkeypatch.setattr("server.ingest.judge", busy_then_fine)
+    publisher = SignalPublisher(market.server.grpc_target, created.token, heartbeat=0.1)
+    try:
+        publisher.publish({"symbol": "AAA", "score": 0.2})
+        assert publisher.flush(timeout=30)
+    finally:
+        publisher.close(timeout=1)
+    assert (refusals, publisher.totals.accepted) == ([], 1)  # both refusals were met, then retried
+    assert stored_count(market.server) == 1
