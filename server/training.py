@@ -73,10 +73,11 @@ async def create_run(
     if provider not in PROVIDERS:
         raise InvalidArgument(f"provider {provider!r} is not one of {', '.join(PROVIDERS)}")
     _check_hyperparameters(hyperparameters)
-    if len(project) > MAX_PROJECT:
-        raise InvalidArgument(f"project is longer than {MAX_PROJECT} characters ({len(project)})")
-    if len(gpu_type) > MAX_GPU_TYPE:
-        raise InvalidArgument(f"gpu_type is longer than {MAX_GPU_TYPE} characters ({len(gpu_type)})")
+    for name, text, limit in (("project", project, MAX_PROJECT), ("gpu_type", gpu_type, MAX_GPU_TYPE)):
+        if len(text) > limit:
+            raise InvalidArgument(f"{name} is longer than {limit} characters ({len(text)})")
+        if not text.isprintable():
+            raise InvalidArgument(f"{name} has characters that are not printable")
     run = TrainingRun(
         id=new_id("run"), vendor_id=vendor_id, task=task, round_number=round_number, provider=provider,
         state="queued", project=project, hyperparameters=hyperparameters, latest_metrics={},
@@ -125,17 +126,23 @@ async def transition(
             raise FailedPrecondition(f"run {run.id} already ended ({run.state}); it cannot become {to}")
         raise FailedPrecondition(f"run {run.id} is {run.state}; it cannot become {to}")
     previous, run.state = run.state, to
-    run.message = message[:2000] or run.message
+    message = _storable(message, 2000)
+    run.message = message or run.message
     if exit_code is not None:
         run.exit_code = exit_code
     if external_id:
-        run.external_id = external_id[:128]
+        run.external_id = _storable(external_id, 128)
     if to == "running":
         run.started_at, run.lease_expires_at = now, now + lease
     if to in TERMINAL:
         run.ended_at, run.lease_expires_at = now, None
-    await record(session, run, [("state", {"from": previous, "to": to, "message": message[:2000]})], now)
+    await record(session, run, [("state", {"from": previous, "to": to, "message": message})], now)
     return run
+
+
+def _storable(text: str, limit: int) -> str:
+    # PostgreSQL text holds no NUL character, and a crashed script's last lines may have some.
+    return text[:limit].replace("\x00", "\ufffd")
 
 
 async def heartbeat(session: AsyncSession, run: TrainingRun, now: datetime, lease: timedelta = LEASE) -> TrainingRun:

@@ -320,6 +320,7 @@ def test_oversized_runs_are_refused_so_the_list_stays_readable(runs, acme):
         (not_finite, "lr"),
         (training_pb2.CreateTrainingRunRequest(task="signal", project="p" * 201), "project"),
         (training_pb2.CreateTrainingRunRequest(task="signal", gpu_type="g" * 65), "gpu_type"),
+        (training_pb2.CreateTrainingRunRequest(task="signal", project="p\x00"), "project has characters"),
     ]:
         with pytest.raises(grpc.RpcError) as caught:
             runs.CreateTrainingRun(request, metadata=acme)
@@ -365,3 +366,14 @@ def test_a_metric_that_is_not_a_finite_number_is_refused_on_both_databases(runs,
         )
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "metric loss is nan" in caught.value.details()
+
+
+def test_a_crash_message_with_nul_characters_still_ends_the_run(runs, acme):
+    run = start(runs, acme)
+    failed = runs.TransitionTrainingRun(
+        training_pb2.TransitionTrainingRunRequest(
+            run_id=run.id, state=State.RUN_STATE_FAILED, exit_code=1, message="Segfault\x00\x00 in train.py"
+        ),
+        metadata=acme,
+    )
+    assert (failed.state, failed.message) == (State.RUN_STATE_FAILED, "Segfault\ufffd\ufffd in train.py")
