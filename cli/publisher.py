@@ -7,8 +7,9 @@
 Signals are cut into numbered batches and streamed over StreamSignals. A batch stays in memory until
 the server acknowledges it (after its commit); when the connection drops, the publisher reconnects
 with back-off and resends every unacknowledged batch, and the server's de-duplication on
-(deployment, sequence) makes the resend safe. Numbering continues after the deployment's last stored
-sequence, which the heartbeat reports, so a restarted model never reuses a number.
+(deployment, publisher, sequence) makes the resend safe. Each publisher picks a random publisher_id
+and numbers its batches from 1, so replicas of a model, or a restart overlapping the old process,
+never take each other's batches for resends.
 
 A heartbeat every HEARTBEAT seconds keeps the deployment live. Signals and the token only ever go to the
 marketplace given (MP_GRPC_TARGET); destinations linked with `mp link-infra` receive the signals from the
@@ -20,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import secrets
 import threading
 import time
 from collections import OrderedDict
@@ -34,15 +36,20 @@ from marketplace.v1 import deployments_pb2, deployments_pb2_grpc, signals_pb2, s
 
 log = logging.getLogger("mp.publisher")
 HEARTBEAT = 15.0
+# What can succeed when sent again: the server busy or away, a broken connection (CANCELLED: the stream
+# was reset under us; the publisher never cancels its own calls while running), an aborted transaction.
+# Anything else (INVALID_ARGUMENT, PERMISSION_DENIED, UNAUTHENTICATED, FAILED_PRECONDITION, INTERNAL, …)
+# would be refused again forever: it stops the publisher, and publish()/flush() raise PublisherStopped.
 RETRYABLE = {
     grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED,
-    grpc.StatusCode.ABORTED, grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.CANCELLED,
+    grpc.StatusCode.ABORTED, grpc.StatusCode.CANCELLED,
 }  # fmt: skip
 ACTIONS = {"buy": signals_pb2.ACTION_BUY, "sell": signals_pb2.ACTION_SELL, "hold": signals_pb2.ACTION_HOLD}
 
 
 class PublisherStopped(RuntimeError):
-    """The server refused the deployment for good (revoked token, deleted or stopped deployment)."""
+    """The server refused for good (revoked token, deleted or stopped deployment, a batch it cannot
+    take, a server error that retrying would repeat); what was not acknowledged is not stored."""
 
 
 def to_signal(item: signals_pb2.Signal | dict[str, Any]) -> signals_pb2.Signal:
@@ -98,10 +105,12 @@ class SignalPublisher:
         self._lock = threading.Condition()
         self._pending: list[signals_pb2.Signal] = []
         self._unacked: OrderedDict[int, signals_pb2.SignalBatch] = OrderedDict()
-        self._next_sequence = 0  # known after the first heartbeat
+        self.publisher_id = secrets.token_hex(16)  # this instance's own numbering of batches
+        self._next_sequence = 1
         self._not_before = 0.0  # the server's slow_down
         self._stop = threading.Event()
         self._failure: BaseException | None = None
+        self._failure_message = ""
         self.totals = Totals()
         self._threads = [
             threading.Thread(target=self._send_loop, name="mp-publisher", daemon=True),
@@ -136,7 +145,8 @@ class SignalPublisher:
             self._lock.notify_all()
 
     def flush(self, timeout: float = 60.0) -> bool:
-        """Waits until everything published so far is acknowledged; False on timeout."""
+        """Waits until everything published so far is stored (or rejected one by one); False on timeout.
+        Raises PublisherStopped when the server refused for good."""
         deadline = time.monotonic() + timeout
         with self._lock:
             while self._pending or self._unacked:
@@ -164,8 +174,7 @@ class SignalPublisher:
 
     def _raise_if_failed(self) -> None:
         if self._failure is not None:
-            reason = self._failure.details() if isinstance(self._failure, grpc.RpcError) else str(self._failure)
-            raise PublisherStopped(f"the marketplace refused this deployment: {reason}") from self._failure
+            raise PublisherStopped(self._failure_message) from self._failure
 
     # -- heartbeat ----------------------------------------------------------------------------------
 
@@ -174,7 +183,7 @@ class SignalPublisher:
         backoff = Backoff()
         while not self._stop.is_set():
             try:
-                deployment = stub.DeploymentHeartbeat(
+                stub.DeploymentHeartbeat(
                     deployments_pb2.DeploymentHeartbeatRequest(model_version=self._model_version),
                     metadata=self._metadata, timeout=10,
                 )  # fmt: skip
@@ -185,21 +194,23 @@ class SignalPublisher:
                 backoff.wait(self._stop)
                 continue
             backoff.reset()
-            with self._lock:
-                if not self._next_sequence:
-                    self._next_sequence = deployment.last_sequence + 1
-                self._lock.notify_all()
             self._beat.set()
             self._stop.wait(self._heartbeat_every)
 
     def _fail(self, error: BaseException) -> None:
-        log.error(
-            "the marketplace refused this deployment: %s",
-            error.details() if isinstance(error, grpc.RpcError) else error,
-        )
+        if isinstance(error, grpc.RpcError):
+            reason = f"{error.code().name}: {error.details()}"
+        else:
+            reason = str(error)
         with self._lock:
+            lost = len(self._pending) + sum(len(batch.signals) for batch in self._unacked.values())
+            self._failure_message = (
+                f"the marketplace refused this publisher ({reason}); "
+                f"{lost} signal{' was' if lost == 1 else 's were'} not stored"
+            )
             self._failure = error
             self._lock.notify_all()
+        log.error("%s", self._failure_message)
         self._stop.set()
 
     # -- sending -------------------------------------------------------------------------------------
@@ -211,12 +222,14 @@ class SignalPublisher:
             first_wait = None
             while not self._stop.is_set():
                 now = time.monotonic()
-                ready = self._next_sequence and self._pending and now >= self._not_before
+                ready = self._pending and now >= self._not_before
                 if ready:
                     first_wait = first_wait or now
                     if len(self._pending) >= self._batch_size or now - first_wait >= self._linger:
                         signals, self._pending = self._pending[: self._batch_size], self._pending[self._batch_size :]
-                        batch = signals_pb2.SignalBatch(sequence=self._next_sequence, signals=signals)
+                        batch = signals_pb2.SignalBatch(
+                            sequence=self._next_sequence, signals=signals, publisher_id=self.publisher_id
+                        )
                         self._next_sequence += 1
                         self._unacked[batch.sequence] = batch
                         return batch

@@ -223,11 +223,13 @@ class Signal(Base):
 
 
 class SignalBatch(Base):
-    """One stored batch per (deployment, sequence): what makes a resent batch a duplicate."""
+    """One stored batch per (deployment, publisher, sequence): what makes a resent batch a duplicate.
+    Each publisher numbers its own batches, so two publishers of one deployment never collide."""
 
     __tablename__ = "signal_batches"
 
     deployment_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    publisher_id: Mapped[str] = mapped_column(String(64), primary_key=True, server_default="")
     sequence: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     accepted: Mapped[int] = mapped_column(Integer)
     rejected: Mapped[int] = mapped_column(Integer)

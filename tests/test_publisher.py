@@ -108,3 +108,67 @@ def test_a_heartbeat_naming_another_destination_never_takes_the_token_or_signals
         destination.close()
     assert [(auth, batch.signals[0].symbol) for auth, batch in streamed] == [("Bearer mpdt_test", "AAA")]
     assert destination.requests == []
+
+
+def test_two_publishers_on_one_deployment_both_store_everything(wide_market):
+    """A restart overlapping the old process, or two replicas of a model: each publisher's batches are
+    its own, so neither is taken for a resend of the other's."""
+    token = wide_market.deploy().token
+    first, second = (SignalPublisher(wide_market.server.grpc_target, token, batch_size=10, heartbeat=0.2)
+                     for _ in range(2))  # fmt: skip
+    try:
+        for publisher in (first, second):
+            assert publisher._beat.wait(10)  # both have heard from the server before either sends
+        first.publish(*({"symbol": s, "score": 0.1, "round_number": 2} for s in SYMBOLS[:1000]))
+        second.publish(*({"symbol": s, "score": -0.1, "round_number": 2} for s in SYMBOLS[1000:]))
+        assert first.flush(timeout=60)
+        assert second.flush(timeout=60)
+    finally:
+        first.close()
+        second.close()
+    assert [(p.totals.accepted, p.totals.duplicates) for p in (first, second)] == [(1000, 0), (1000, 0)]
+    assert stored_count(wide_market.server) == 2000
+
+
+def test_a_server_error_that_retrying_cannot_fix_ends_the_publisher(market, monkeypatch):  # noqa: F811
+    created = market.deploy()
+    calls = []
+
+    def broken(*args, **kwargs):
+        calls.append(1)
+        raise RuntimeError("a bug on the server")  # answered INTERNAL
+
+    monkeypatch.setattr("server.ingest.judge", broken)
+    publisher = SignalPublisher(market.server.grpc_target, created.token, heartbeat=0.1)
+    try:
+        publisher.publish({"symbol": "AAA", "score": 0.2})
+        with pytest.raises(PublisherStopped, match=r"INTERNAL.*1 signal was not stored"):
+            publisher.flush(timeout=30)
+        with pytest.raises(PublisherStopped):
+            publisher.publish({"symbol": "BBB", "score": 0.2})
+    finally:
+        publisher.close(timeout=1)
+    assert len(calls) == 1  # not resent in a loop
+
+
+def test_a_busy_or_unavailable_server_is_retried_until_the_batch_is_stored(market, monkeypatch):  # noqa: F811
+    from server import errors, ingest
+
+    created = market.deploy()
+    refusals = [errors.Unavailable("the database is restarting"), errors.ResourceExhausted("too many writers")]
+
+    def busy_then_fine(*args, **kwargs):
+        if refusals:
+            raise refusals.pop()
+        return ingest_judge(*args, **kwargs)
+
+    ingest_judge = ingest.judge
+    monkeypatch.setattr("server.ingest.judge", busy_then_fine)
+    publisher = SignalPublisher(market.server.grpc_target, created.token, heartbeat=0.1)
+    try:
+        publisher.publish({"symbol": "AAA", "score": 0.2})
+        assert publisher.flush(timeout=30)
+    finally:
+        publisher.close(timeout=1)
+    assert (refusals, publisher.totals.accepted) == ([], 1)  # both refusals were met, then retried
+    assert stored_count(market.server) == 1

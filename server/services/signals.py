@@ -46,7 +46,7 @@ class SignalServicer(signals_pb2_grpc.SignalServiceServicer):
         wait = self._ingest.budget.wait_for(writer.deployment_id, len(request.signals))
         if wait > 0:
             raise rate_limited("signal", wait)
-        stored = await self._ingest.store(writer, attribution, request.sequence, request.signals)
+        stored = await self._ingest.store(writer, attribution, request.sequence, request.signals, request.publisher_id)
         if not stored.duplicate:
             self._ingest.budget.take(writer.deployment_id, stored.accepted)
         return signals_pb2.StoreSignalsResponse(
@@ -61,8 +61,8 @@ class SignalServicer(signals_pb2_grpc.SignalServiceServicer):
         committed = 0
         async for batch in request_iterator:
             if batch.sequence <= 0:
-                raise InvalidArgument("each streamed batch needs a sequence number above 0, increasing per deployment")
-            stored = await self._ingest.store(writer, attribution, batch.sequence, batch.signals)
+                raise InvalidArgument("each streamed batch needs a sequence number above 0, increasing per publisher")
+            stored = await self._ingest.store(writer, attribution, batch.sequence, batch.signals, batch.publisher_id)
             committed = max(committed, batch.sequence)
             wait = 0.0 if stored.duplicate else self._ingest.budget.take(writer.deployment_id, stored.accepted)
             yield signals_pb2.SignalAck(

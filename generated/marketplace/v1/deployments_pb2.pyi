@@ -217,7 +217,7 @@ class Deployment(_message.Message):
     message: _builtins.str
     token_hint: _builtins.str
     last_sequence: _builtins.int
-    """The highest batch sequence stored for this deployment: a restarted publisher continues after it."""
+    """The highest batch sequence stored for this deployment, over all its publishers (each numbers its own)."""
     signal_count: _builtins.int
     @_builtins.property
     def links(self) -> Global___DeploymentLinks: ...
