@@ -65,6 +65,7 @@ HOSTILE_STRINGS: tuple[str, ...] = (
     "dep_",
     "tok_",
 )
+LONG_LIST = 100
 SMALL_INTS = (0, 1, 2, 3, -1, 50, 500, 501)
 
 _WELL_KNOWN_TIMES = {"google.protobuf.Timestamp", "google.protobuf.Duration"}
@@ -175,7 +176,7 @@ def _field(descriptor: FieldDescriptor, pools: Pools, depth: int) -> st.SearchSt
     single = _single(descriptor, pools, depth)
     if descriptor.is_repeated:
         # Mostly a few items; sometimes many copies of one, to find what a long list does.
-        return st.one_of(st.lists(single, max_size=3), single.map(lambda item: [item] * 300))
+        return st.one_of(st.lists(single, max_size=3), single.map(lambda item: [item] * LONG_LIST))
     return single
 
 

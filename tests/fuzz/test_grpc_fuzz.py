@@ -73,7 +73,7 @@ def test_raw_garbage_never_breaks_the_server(rpc: Rpc, fuzz_channel: grpc.Channe
 
 
 @pytest.mark.parametrize("rpc", RPCS, ids=str)
-@FUZZ
+@STREAMS
 @given(garbage=st.binary(min_size=1, max_size=300))
 def test_random_bytes_never_break_the_server(rpc: Rpc, garbage: bytes, fuzz_channel: grpc.Channel, world: World):
     error = call(fuzz_channel, rpc, [garbage], world.callers["vendor"])
