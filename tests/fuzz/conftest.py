@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import psycopg
@@ -28,8 +30,10 @@ TOKEN_SHAPE = re.compile(r"mp(at|dt|rt)_[0-9A-Za-z]{20,}")
 
 @pytest.fixture(scope="session")
 def fuzz_database(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[str]:
-    """SQLite by default; MP_FUZZ_DATABASE=postgresql fuzzes a fresh PostgreSQL database instead."""
-    if os.environ.get("MP_FUZZ_DATABASE", "sqlite") != "postgresql":
+    """A fresh PostgreSQL database in CI (MP_REQUIRE_POSTGRES=1), where NUL bytes and the like are refused by
+    the database itself; SQLite elsewhere. MP_FUZZ_DATABASE=sqlite or postgresql chooses either way."""
+    default = "postgresql" if os.environ.get("MP_REQUIRE_POSTGRES") == "1" else "sqlite"
+    if os.environ.get("MP_FUZZ_DATABASE", default) != "postgresql":
         yield ""
         return
     admin_url = request.getfixturevalue("postgres_admin_url")
@@ -63,8 +67,10 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory, fuzz_database: str) ->
     alive = server.process.poll() is None
     output = server.output()
     server.stop()
-    # Tracebacks behind "internal error (reference …)" answers, for whoever reads a failure.
-    (data_dir.parent / "mp-server.log").write_text(server.output())
+    # The tracebacks behind "internal error (reference …)" answers, for whoever reads a failure.
+    Path(os.environ.get("MP_FUZZ_SERVER_LOG", Path(tempfile.gettempdir()) / "mp-fuzz-server.log")).write_text(
+        server.output()
+    )
     assert alive, "mp-server died during the fuzz run:\n" + output[-4000:]
 
 
