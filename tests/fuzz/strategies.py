@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from google.protobuf import struct_pb2
@@ -78,12 +78,11 @@ class Pools:
 
     ids: Sequence[str] = ()
     tokens: Sequence[str] = ()
-    extra_strings: Sequence[str] = field(default_factory=tuple)
 
     @property
     def strings(self) -> tuple[str, ...]:
         near_tokens = [variant for token in self.tokens for variant in (token + "x", token[:-1], "x" + token)]
-        return (*HOSTILE_STRINGS, *self.ids, *self.tokens, *near_tokens, *self.extra_strings)
+        return (*HOSTILE_STRINGS, *self.ids, *self.tokens, *near_tokens)
 
 
 @dataclass(frozen=True)
