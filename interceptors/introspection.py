@@ -93,6 +93,13 @@ class CachingIntrospector:
         """Drops cached answers for a run's tokens (they die with the run); returns how many."""
         return self._forget(lambda principal: principal.run_id == run_id)
 
+    def forget_vendor(self, vendor_id: str) -> int:
+        """Drops cached answers for every token of a vendor (its own, its deployments', its runs')."""
+        return self._forget(lambda principal: principal.vendor_id == vendor_id)
+
+    def forget_deployment(self, deployment_id: str) -> int:
+        return self._forget(lambda principal: principal.deployment_id == deployment_id)
+
     def _forget(self, matches: Callable[[Principal], bool]) -> int:
         keys = [key for key, answer in list(self._cache.items()) if answer.principal and matches(answer.principal)]
         for key in keys:

@@ -8,7 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from interceptors.principal import CallPrincipal, Principal
-from server.errors import DomainError
+from server.clock import Clock, system_clock
+from server.errors import DomainError, Unauthenticated
 
 
 @dataclass(eq=False)
@@ -20,6 +21,7 @@ class OpenStream:
     # True while gRPC writes a message this stream yielded: a cancellation delivered then would land
     # inside gRPC's own send and end the call without a status, so ending waits for the write.
     writing: bool = False
+    expiry: asyncio.TimerHandle | None = None  # ends the stream when its token expires
 
     @property
     def principal(self) -> Principal | None:
@@ -34,19 +36,36 @@ class OpenStream:
 
 
 class OpenStreams:
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock = system_clock) -> None:
         self._open: set[OpenStream] = set()
+        self._clock = clock
 
     def __len__(self) -> int:
         return len(self._open)
 
-    def open(self, method: str, caller: CallPrincipal) -> OpenStream:
-        stream = OpenStream(method, caller)
+    def open(self, method: str, caller: CallPrincipal, *, cancel_to_end: bool = True) -> OpenStream:
+        """Without cancel_to_end (client streams), ending only marks the stream: its reader stops at the
+        next message (interceptors/chain.py), and its task, a unit of work, is never cancelled."""
+        stream = OpenStream(method, caller, asyncio.current_task() if cancel_to_end else None)
         self._open.add(stream)
         return stream
 
+    def admitted(self, stream: OpenStream) -> None:
+        """The checks let the stream in, so its caller is known: it ends when the caller's token expires."""
+        principal = stream.principal
+        if principal is None or principal.expires_at is None:
+            return
+        # One timer per stream rather than a sweep: nothing runs until a token actually expires.
+        stream.expiry = asyncio.get_running_loop().call_later(
+            max(0.0, principal.expires_at - self._clock()),
+            stream.end,
+            Unauthenticated("the token this stream used expired; reconnect with a current token"),
+        )
+
     def close(self, stream: OpenStream) -> None:
         self._open.discard(stream)
+        if stream.expiry is not None:
+            stream.expiry.cancel()
 
     def end_where(self, standing_on: Callable[[Principal], bool], error: DomainError) -> int:
         """Ends the streams whose caller matches; returns how many."""
