@@ -53,6 +53,7 @@ class CachingIntrospector:
         )
         self._in_flight: dict[bytes, asyncio.Future[Principal | None]] = {}
         self.source_calls = 0  # how many introspections reached the source (tests and benchmarks read it)
+        self._forgets = 0  # bumped by every forget_*: an answer read before one may predate a revocation
 
     def _expiry(self, _key: bytes, answer: _Answer, now: float) -> float:
         if answer.principal is None:
@@ -72,8 +73,7 @@ class CachingIntrospector:
         future: asyncio.Future[Principal | None] = asyncio.get_running_loop().create_future()
         self._in_flight[key] = future
         try:
-            self.source_calls += 1
-            principal = await self._source.introspect(token)
+            principal = await self._ask_source(token)
         except BaseException as error:
             future.set_exception(error)
             future.exception()  # marks it retrieved when nobody else was waiting
@@ -83,6 +83,17 @@ class CachingIntrospector:
         if principal is None or principal.expires_at is None or principal.expires_at > self._clock():
             self._cache[key] = _Answer(principal, self._clock())
         future.set_result(principal)
+        return principal
+
+    async def _ask_source(self, token: str) -> Principal | None:
+        """The source's answer, asked again while revocations land meanwhile: a revocation is forgotten
+        here after its commit, so an answer asked for after the forget sees it (bounded: 3 tries)."""
+        for _attempt in range(3):
+            forgets = self._forgets
+            self.source_calls += 1
+            principal = await self._source.introspect(token)
+            if principal is None or self._forgets == forgets:
+                break
         return principal
 
     def forget_token(self, token_id: str) -> int:
@@ -101,6 +112,7 @@ class CachingIntrospector:
         return self._forget(lambda principal: principal.deployment_id == deployment_id)
 
     def _forget(self, matches: Callable[[Principal], bool]) -> int:
+        self._forgets += 1
         keys = [key for key, answer in list(self._cache.items()) if answer.principal and matches(answer.principal)]
         for key in keys:
             self._cache.pop(key, None)

@@ -3,6 +3,7 @@ ended run ends every open stream standing on it within 1 s, UNAUTHENTICATED, say
 
 from __future__ import annotations
 
+import asyncio
 import json
 import queue
 import threading
@@ -15,6 +16,8 @@ import httpx
 import pytest
 from google.protobuf.duration_pb2 import Duration
 
+from interceptors.introspection import CachingIntrospector
+from interceptors.principal import Principal
 from marketplace.v1 import (
     auth_pb2,
     auth_pb2_grpc,
@@ -26,6 +29,7 @@ from marketplace.v1 import (
     training_pb2,
     training_pb2_grpc,
 )
+from marketplace.v1.options_pb2 import PrincipalKind
 from tests.conftest import create_vendor_token
 from tests.support import ServerThread, bearer
 from tests.test_datasets import publish_request
@@ -100,10 +104,10 @@ class Outbox:
             yield message
 
 
-def open_signal_stream(market: Market) -> tuple[str, Outbox, grpc.Future]:
+def open_signal_stream(market: Market, run_id: str = "") -> tuple[str, Outbox, grpc.Future]:
     """A new deployment's StreamSignals with one batch stored and acknowledged."""
     deployment = market.deployments.CreateDeployment(
-        deployments_pb2.CreateDeploymentRequest(provider="local"), metadata=market.acme
+        deployments_pb2.CreateDeploymentRequest(provider="local", run_id=run_id), metadata=market.acme
     )
     outbox = Outbox()
     call = market.signals.StreamSignals(iter(outbox), metadata=bearer(deployment.token), timeout=30)
@@ -221,3 +225,55 @@ def test_a_token_expiring_ends_its_open_subscription_at_expiry(market):
     assert call.code() == grpc.StatusCode.UNAUTHENTICATED, call.details()
     assert "the token this stream used expired" in call.details()
     assert -0.1 < late < BOUND, f"the stream ended {late:.2f} s after its token expired"
+
+
+def test_a_deployment_of_a_run_keeps_its_stream_when_the_run_is_told_it_ended(market):
+    # A deployment's principal carries its run's id, and calls on a finished run report it ended
+    # again: only the run's own tokens die with it.
+    run = market.runs.CreateTrainingRun(training_pb2.CreateTrainingRunRequest(task="signal"), metadata=market.acme)
+    for state in (training_pb2.RUN_STATE_RUNNING, training_pb2.RUN_STATE_SUCCEEDED):
+        market.runs.TransitionTrainingRun(
+            training_pb2.TransitionTrainingRunRequest(run_id=run.id, state=state), metadata=market.acme
+        )
+    _deployment_id, outbox, call = open_signal_stream(market, run_id=run.id)
+    heartbeat = market.runs.HeartbeatTrainingRun(
+        training_pb2.HeartbeatTrainingRunRequest(run_id=run.id), metadata=market.acme
+    )
+    assert heartbeat.cancel_requested  # the server looked at the run and found it ended
+    outbox.put(batch(2, signal("BBB")))
+    try:
+        assert next(call).sequence == 2
+    finally:
+        outbox.close()
+
+
+class RevokedWhileAsked:
+    """A token source whose first answer was read just before the token's revocation committed."""
+
+    def __init__(self) -> None:
+        self.answers: list[Principal | None] = [
+            Principal("tok_1", PrincipalKind.PRINCIPAL_KIND_VENDOR, frozenset()),
+            None,
+        ]
+        self.reading, self.release = asyncio.Event(), asyncio.Event()
+
+    async def introspect(self, token: str) -> Principal | None:
+        answer = self.answers.pop(0)
+        if answer is not None:
+            self.reading.set()
+            await self.release.wait()
+        return answer
+
+
+def test_an_answer_read_while_its_token_was_revoked_does_not_let_the_call_in():
+    async def scenario() -> None:
+        source = RevokedWhileAsked()
+        cache = CachingIntrospector(source)
+        lookup = asyncio.ensure_future(cache.introspect("mpat_x"))
+        await source.reading.wait()
+        cache.forget_token("tok_1")  # the revocation committed and is forgotten meanwhile
+        source.release.set()
+        assert await lookup is None
+        assert await cache.introspect("mpat_x") is None
+
+    asyncio.run(scenario())
