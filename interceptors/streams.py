@@ -75,7 +75,9 @@ class OpenStreams:
         return len(ended)
 
     def end_all(self, error: DomainError) -> int:
-        streams = list(self._open)
+        """Ends the server streams (at shutdown); client streams (uploads) finish in the grace period
+        as unary calls do."""
+        streams = [stream for stream in self._open if stream.task is not None]
         for stream in streams:
             stream.end(error)
         return len(streams)
