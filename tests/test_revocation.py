@@ -17,7 +17,9 @@ import pytest
 from google.protobuf.duration_pb2 import Duration
 
 from interceptors.introspection import CachingIntrospector
-from interceptors.principal import Principal
+from interceptors.principal import CallPrincipal, Principal
+from interceptors.revocation import Revocations
+from interceptors.streams import OpenStreams
 from marketplace.v1 import (
     auth_pb2,
     auth_pb2_grpc,
@@ -30,6 +32,7 @@ from marketplace.v1 import (
     training_pb2_grpc,
 )
 from marketplace.v1.options_pb2 import PrincipalKind
+from server.errors import Unauthenticated
 from tests.conftest import create_vendor_token
 from tests.support import ServerThread, bearer
 from tests.test_datasets import publish_request
@@ -275,5 +278,26 @@ def test_an_answer_read_while_its_token_was_revoked_does_not_let_the_call_in():
         source.release.set()
         assert await lookup is None
         assert await cache.introspect("mpat_x") is None
+
+    asyncio.run(scenario())
+
+
+def test_removing_a_vendor_ends_the_streams_of_all_its_tokens_and_no_others():
+    # No RPC removes a vendor yet; the hook is there for the one that will.
+    async def scenario() -> None:
+        streams = OpenStreams()
+        revocations = Revocations(CachingIntrospector(RevokedWhileAsked()), streams)
+
+        def opened(kind: PrincipalKind.ValueType, vendor_id: str):
+            principal = Principal(f"tok_{kind}_{vendor_id}", kind, frozenset(), vendor_id=vendor_id)
+            return streams.open("/m", CallPrincipal(principal), cancel_to_end=False)
+
+        kinds = (PrincipalKind.PRINCIPAL_KIND_VENDOR, PrincipalKind.PRINCIPAL_KIND_DEPLOYMENT,
+                 PrincipalKind.PRINCIPAL_KIND_RUN)  # fmt: skip
+        acme = [opened(kind, "ven_acme") for kind in kinds]
+        other = opened(PrincipalKind.PRINCIPAL_KIND_VENDOR, "ven_other")
+        assert revocations.vendor_removed("ven_acme") == 3
+        assert all(isinstance(stream.ending, Unauthenticated) for stream in acme)
+        assert other.ending is None
 
     asyncio.run(scenario())
