@@ -66,7 +66,7 @@ class PolicyInterceptor(grpc.aio.ServerInterceptor):
             async def unary_response(argument: Any, context: grpc.aio.ServicerContext) -> Any:
                 started, code, peer = time.perf_counter(), grpc.StatusCode.OK, context.peer()
                 caller = begin_call()
-                stream = streams.open(method, caller, cancel_to_end=False) if client_stream else None
+                stream = streams.open(method, caller, client_stream=True) if client_stream else None
                 try:
                     if stream is not None:
                         argument = _until_ended(argument, stream, streams)
@@ -151,12 +151,23 @@ async def _call(behavior: Callable[..., Any], argument: Any, context: Any) -> An
 
 
 async def _until_ended(requests: AsyncIterator[Any], stream: OpenStream, streams: OpenStreams) -> AsyncIterator[Any]:
-    """A client stream's messages until it is ended from outside; then the servicer's next read
-    raises why. The servicer reads only once the checks let the call in, so its caller is known."""
+    """A client stream's messages until it is ended from outside; then the servicer's read raises
+    why, at once if it was waiting. The servicer reads only once the checks let the call in."""
     streams.admitted(stream)
-    async for message in requests:
-        if stream.ending is not None:
-            raise stream.ending
+    messages = aiter(requests)
+    while stream.ending is None:
+        stream.task = task = asyncio.current_task()
+        try:
+            message = await anext(messages)
+        except StopAsyncIteration:
+            break
+        except asyncio.CancelledError:
+            if stream.ending is None or task is None:
+                raise
+            task.uncancel()  # the cancellation only carried the ending here
+            raise stream.ending from None
+        finally:
+            stream.task = None
         yield message
     if stream.ending is not None:
         raise stream.ending

@@ -1,5 +1,5 @@
-"""The server streams open in this process, so they can be ended from outside the call: all of
-them at shutdown, or those standing on a token, vendor, deployment or run that was revoked."""
+"""The streams open in this process, so they can be ended from outside the call: the server
+streams at shutdown, and any standing on a token, vendor, deployment or run that was revoked."""
 
 from __future__ import annotations
 
@@ -22,6 +22,9 @@ class OpenStream:
     # inside gRPC's own send and end the call without a status, so ending waits for the write.
     writing: bool = False
     expiry: asyncio.TimerHandle | None = None  # ends the stream when its token expires
+    # A client stream's call is a unit of work (server/completion.py): its task is set only while it
+    # waits for the client's next message, where a cancellation is as safe as the client's own.
+    client_stream: bool = False
 
     @property
     def principal(self) -> Principal | None:
@@ -43,10 +46,9 @@ class OpenStreams:
     def __len__(self) -> int:
         return len(self._open)
 
-    def open(self, method: str, caller: CallPrincipal, *, cancel_to_end: bool = True) -> OpenStream:
-        """Without cancel_to_end (client streams), ending only marks the stream: its reader stops at the
-        next message (interceptors/chain.py), and its task, a unit of work, is never cancelled."""
-        stream = OpenStream(method, caller, asyncio.current_task() if cancel_to_end else None)
+    def open(self, method: str, caller: CallPrincipal, *, client_stream: bool = False) -> OpenStream:
+        task = None if client_stream else asyncio.current_task()
+        stream = OpenStream(method, caller, task, client_stream=client_stream)
         self._open.add(stream)
         return stream
 
@@ -77,7 +79,7 @@ class OpenStreams:
     def end_all(self, error: DomainError) -> int:
         """Ends the server streams (at shutdown); client streams (uploads) finish in the grace period
         as unary calls do."""
-        streams = [stream for stream in self._open if stream.task is not None]
+        streams = [stream for stream in self._open if not stream.client_stream]
         for stream in streams:
             stream.end(error)
         return len(streams)

@@ -191,7 +191,8 @@ def upload_open(server: ServerThread) -> bool:
     return server.run_in_loop(look)
 
 
-def test_ending_a_run_ends_the_upload_its_run_token_has_open(market):
+@pytest.mark.parametrize("trainer", ["uploading", "quiet"])
+def test_ending_a_run_ends_the_upload_its_run_token_has_open(market, trainer):
     # WatchTrainingRun does not take run tokens; a run token's one stream is the artifact upload.
     run = market.runs.CreateTrainingRun(training_pb2.CreateTrainingRunRequest(task="signal"), metadata=market.acme)
     token = market.runs.IssueRunToken(training_pb2.IssueRunTokenRequest(run_id=run.id), metadata=market.acme).token
@@ -206,7 +207,8 @@ def test_ending_a_run_ends_the_upload_its_run_token_has_open(market):
         time.sleep(0.01)
     market.runs.CancelTrainingRun(training_pb2.CancelTrainingRunRequest(run_id=run.id), metadata=market.acme)
     cancelled = time.monotonic()
-    outbox.put(training_pb2.UploadRunArtifactRequest(chunk=b"w" * 1024))  # the trainer carries on uploading
+    if trainer == "uploading":
+        outbox.put(training_pb2.UploadRunArtifactRequest(chunk=b"w" * 1024))
     try:
         assert_ended_unauthenticated(upload, cancelled, f"the run {run.id} ended")
     finally:
@@ -290,7 +292,7 @@ def test_removing_a_vendor_ends_the_streams_of_all_its_tokens_and_no_others():
 
         def opened(kind: PrincipalKind.ValueType, vendor_id: str):
             principal = Principal(f"tok_{kind}_{vendor_id}", kind, frozenset(), vendor_id=vendor_id)
-            return streams.open("/m", CallPrincipal(principal), cancel_to_end=False)
+            return streams.open("/m", CallPrincipal(principal), client_stream=True)
 
         kinds = (PrincipalKind.PRINCIPAL_KIND_VENDOR, PrincipalKind.PRINCIPAL_KIND_DEPLOYMENT,
                  PrincipalKind.PRINCIPAL_KIND_RUN)  # fmt: skip
