@@ -14,7 +14,9 @@ import json
 import os
 import queue
 import shlex
+import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -73,7 +75,7 @@ class LocalExecutor:
         )  # fmt: skip
         process = subprocess.Popen(
             shlex.split(self._command), cwd=self._cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, bufsize=1, start_new_session=True,
+            text=True, bufsize=1, start_new_session=True, preexec_fn=_end_with_parent(),
         )  # fmt: skip
         readers = [
             threading.Thread(target=self._read, args=(process.stdout, "stdout"), daemon=True),
@@ -177,6 +179,27 @@ class LocalExecutor:
         self._call(self._stub.UploadRunArtifact, parts())
         self._echo(f"uploaded {model.name} ({len(data)} bytes, sha256 {hashlib.sha256(data).hexdigest()[:12]}…)")
         return model
+
+
+def _end_with_parent() -> Callable[[], None] | None:
+    """Linux: the train command gets SIGTERM when this executor dies, even by SIGKILL, so a killed
+    `mp train start` never leaves a training process behind (elsewhere: None, the lease still ends the run)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    parent = os.getpid()
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def in_child() -> None:
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the executor died before prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return in_child
+
+
+PR_SET_PDEATHSIG = 1
 
 
 def _stop(process: subprocess.Popen) -> None:

@@ -32,6 +32,12 @@ def kind_name(kind: PrincipalKind.ValueType) -> str:
     return PrincipalKind.Name(kind).removeprefix("PRINCIPAL_KIND_").lower()
 
 
+def _kinds(kinds: frozenset[PrincipalKind.ValueType]) -> str:
+    names = [kind_name(kind) for kind in sorted(kinds)]
+    listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+    return f"{'an' if listed[0] in 'aeiou' else 'a'} {listed} token"
+
+
 class AuthCheck:
     def __init__(self, rules: MethodRules, introspector: Introspector) -> None:
         self._rules = rules
@@ -50,8 +56,12 @@ class AuthCheck:
         if principal is None:
             raise Unauthenticated("the token is not valid: unknown, expired or revoked")
         set_principal(principal)  # before the checks, so a refusal is logged with who was refused
+        reasons = []  # both, when both apply: a token of the right kind still needs the scope
         if principal.kind not in rule.callers:
-            raise PermissionDenied(f"a {kind_name(principal.kind)} token cannot call {rule.short_name}")
+            kind = kind_name(principal.kind)
+            reasons.append(f"a {kind} token cannot call {rule.short_name}: it takes {_kinds(rule.callers)}")
         missing = principal.missing_scopes(rule.scopes)
         if missing:
-            raise PermissionDenied(f"{rule.short_name} needs the scope {', '.join(missing)}, which this token lacks")
+            reasons.append(f"{rule.short_name} needs the scope {', '.join(missing)}, which this token lacks")
+        if reasons:
+            raise PermissionDenied("; ".join(reasons))

@@ -1,9 +1,10 @@
 """The one gRPC interceptor: runs the call policies around every method of every arity.
 
 Order, outermost first: access log (sees the final status) → error mapping (so failures raised by
-the checks are mapped too) → checks in order (auth, then rate limit) → the servicer. They are
-composed inside one grpc.aio interceptor rather than stacked as four: each stacked layer costs
-about 20 µs a call on its own (measured by bench/auth_overhead.py), more than the checks do.
+the checks are mapped too) → checks in order (auth, then rate limit) → request checks (ownership),
+which see the request → the servicer. They are composed inside one grpc.aio interceptor rather than
+stacked as four: each stacked layer costs about 20 µs a call on its own (measured by
+bench/auth_overhead.py), more than the checks do.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import asyncio
 import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import grpc
 
@@ -30,11 +31,32 @@ class Check(Protocol):
     async def __call__(self, method: str, context: grpc.aio.ServicerContext) -> None: ...
 
 
+RequestReader = Callable[[], Awaitable[Any]]
+
+
+class RequestCheck(Protocol):
+    """A check that needs the request; runs after every Check, so only for an authenticated caller.
+
+    `request()` returns a unary request as it is. For a client stream it reads the first message,
+    once, only when awaited, and the servicer then receives it as the stream's first (None: the
+    stream ended empty); later messages are never checked, so a rule may address an object only
+    through a field of the first message. Servicers must read client streams from their iterator,
+    not with `context.read()`, or a peeked message would be lost.
+    """
+
+    async def __call__(self, method: str, context: grpc.aio.ServicerContext, request: RequestReader) -> None: ...
+
+
 class PolicyInterceptor(grpc.aio.ServerInterceptor):
     def __init__(
-        self, checks: Sequence[Check], access_log: AccessLog | None = None, streams: OpenStreams | None = None
+        self,
+        checks: Sequence[Check],
+        access_log: AccessLog | None = None,
+        streams: OpenStreams | None = None,
+        request_checks: Sequence[RequestCheck] = (),
     ) -> None:
         self._checks = tuple(checks)
+        self._request_checks = tuple(request_checks)
         self._log = access_log or AccessLog()
         self.streams = OpenStreams() if streams is None else streams
         self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
@@ -57,7 +79,9 @@ class PolicyInterceptor(grpc.aio.ServerInterceptor):
         return wrapped
 
     def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-        checks, log, streams = self._checks, self._log, self.streams
+        client_streams = bool(handler.stream_unary or handler.stream_stream)
+        checks = _Checks(self._checks, self._request_checks, client_streams)
+        log, streams = self._log, self.streams
 
         if handler.unary_unary or handler.stream_unary:
             behavior = handler.unary_unary or handler.stream_unary
@@ -89,7 +113,7 @@ class PolicyInterceptor(grpc.aio.ServerInterceptor):
             started, code, peer = time.perf_counter(), grpc.StatusCode.OK, context.peer()
             stream = streams.open(method, begin_call())
             try:
-                await finish_even_if_cancelled(_run_checks(checks, method, context))
+                argument = await finish_even_if_cancelled(_run_checks(checks, method, context, argument))
                 streams.admitted(stream)
                 async for item in _stream(stream_behavior, argument, context):
                     stream.writing = True
@@ -130,16 +154,63 @@ async def _fail(method: str, context: grpc.aio.ServicerContext, error: BaseExcep
     raise error
 
 
-async def _run_checks(checks: Sequence[Check], method: str, context: grpc.aio.ServicerContext) -> None:
-    for check in checks:
+class _Checks(NamedTuple):
+    """A method's checks: `request` ones get the request (a client stream's first message)."""
+
+    plain: tuple[Check, ...]
+    request: tuple[RequestCheck, ...]
+    client_streams: bool
+
+
+async def _run_checks(checks: _Checks, method: str, context: grpc.aio.ServicerContext, argument: Any) -> Any:
+    """Runs the checks, then the request checks; returns what the servicer gets (a client stream with
+    any peeked message put back)."""
+    for check in checks.plain:
         await check(method, context)
+    if not checks.request:
+        return argument
+    if not checks.client_streams:
+
+        async def unary() -> Any:
+            return argument
+
+        for request_check in checks.request:
+            await request_check(method, context, unary)
+        return argument
+    peek = _Peek(argument)
+    for request_check in checks.request:
+        await request_check(method, context, peek.first)
+    return peek.stream()
 
 
-async def _checked_call(
-    checks: Sequence[Check], method: str, behavior: Callable[..., Any], argument: Any, context: Any
-) -> Any:
+class _Peek:
+    """A client stream whose first message can be read ahead, once, and is still delivered."""
+
+    def __init__(self, requests: AsyncIterator[Any]) -> None:
+        self._requests = requests
+        self._iterator: AsyncIterator[Any] | None = None
+        self._first: Any = None
+
+    async def first(self) -> Any:
+        if self._iterator is None:
+            self._iterator = aiter(self._requests)
+            self._first = await anext(self._iterator, None)
+        return self._first
+
+    def stream(self) -> AsyncIterator[Any]:
+        return self._requests if self._iterator is None else self._replay(self._iterator)
+
+    async def _replay(self, rest: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        if self._first is None:
+            return
+        yield self._first
+        async for item in rest:
+            yield item
+
+
+async def _checked_call(checks: _Checks, method: str, behavior: Callable[..., Any], argument: Any, context: Any) -> Any:
     """A unary response's whole handling, run to its end even if the client cancels (server/completion.py)."""
-    await _run_checks(checks, method, context)
+    argument = await _run_checks(checks, method, context, argument)
     return await _call(behavior, argument, context)
 
 

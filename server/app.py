@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -117,6 +119,22 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
             break
 
 
+STUCK_SHUTDOWN_MARGIN = 5.0
+
+
+def _exit_after(seconds: float) -> None:
+    """A last resort that no call in flight can hold up: a thread, not a task of the loop."""
+
+    def exit_now() -> None:
+        log.error("shutdown still unfinished %.0fs after SIGTERM; exiting anyway", seconds)
+        logging.shutdown()
+        os._exit(1)
+
+    timer = threading.Timer(seconds, exit_now)
+    timer.daemon = True
+    timer.start()
+
+
 async def _shut_down(
     settings: Settings,
     platform: Platform,
@@ -160,7 +178,10 @@ async def serve(
     on_ready: Callable[[Listening], None],
     stop: asyncio.Event | None = None,
     clock: Clock = system_clock,
+    exit_if_stuck: bool = False,
 ) -> None:
+    """Serves until `stop` (or SIGTERM/SIGINT). `exit_if_stuck` (the mp-server process, not tests
+    running it in a thread): a shutdown still unfinished 5 s past its grace ends the process."""
     stop = stop or asyncio.Event()
     _stop_on_signals(stop)  # first: a SIGTERM during start-up still ends in a clean stop
     platform = await open_platform(settings, clock)
@@ -200,6 +221,8 @@ async def serve(
             await http_task  # raises what stopped it
         on_ready(Listening(grpc_port, http_port, admin_token, platform))
         await stop.wait()
+        if exit_if_stuck:
+            _exit_after(settings.shutdown_grace + STUCK_SHUTDOWN_MARGIN)
         await _shut_down(settings, platform, grpc_server, http_server, http_task)
     finally:
         if grpc_server is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +24,22 @@ class SchemaBehind(FailedPrecondition):
 
 def create_engine(database_url: str) -> AsyncEngine:
     if database_url.startswith("sqlite"):
-        Path(database_url.split("///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
+        _create_private(Path(database_url.split("///", 1)[1]))
         engine = create_async_engine(database_url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _configure_sqlite)
         return engine
     return create_async_engine(database_url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+
+def _create_private(path: Path) -> None:
+    """The database file, readable by its owner only (it holds token digests and every vendor's
+    rows); SQLite gives its -wal and -shm files the same mode."""
+    if str(path) in ("", ":memory:"):
+        return
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    if path.stat().st_mode & 0o077:  # made by an older version, or by hand
+        path.chmod(0o600)
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:

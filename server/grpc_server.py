@@ -10,6 +10,7 @@ from grpc_reflection.v1alpha import reflection
 
 from interceptors.auth import AuthCheck
 from interceptors.chain import PolicyInterceptor
+from interceptors.ownership import OwnershipCheck
 from interceptors.rate_limit import InMemoryRateLimiter, RateLimitCheck
 from interceptors.revocation import Revocations
 from interceptors.rules import MethodRules
@@ -35,6 +36,7 @@ from server.services.datasets import DatasetServicer
 from server.services.deployments import DeploymentServicer
 from server.services.signals import SignalServicer
 from server.services.training import TrainingServicer
+from server.store.owners import OwnerLookup
 
 # Every service of the contract; access rules are read from all of them.
 SERVICES: tuple[ServiceDescriptor, ...] = (
@@ -50,7 +52,7 @@ MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 
 def interceptor_chain(platform: Platform) -> list[grpc.aio.ServerInterceptor]:
-    """Access log and error mapping around auth, then rate limiting (see interceptors/chain.py)."""
+    """Access log and error mapping around auth, rate limiting, then ownership (see interceptors/chain.py)."""
     rules = MethodRules.from_services(SERVICES)
     return [
         PolicyInterceptor(
@@ -59,6 +61,7 @@ def interceptor_chain(platform: Platform) -> list[grpc.aio.ServerInterceptor]:
                 RateLimitCheck(rules, InMemoryRateLimiter(platform.clock), platform.settings.rate_limits),
             ],
             streams=platform.streams,
+            request_checks=[OwnershipCheck(rules, OwnerLookup(platform.sessions))],
         )
     ]
 

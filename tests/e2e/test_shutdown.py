@@ -52,3 +52,16 @@ def test_a_call_in_flight_at_sigterm_completes(tmp_path: Path):
     assert result["round"].number == 1
     assert exit_code == 0
     assert time.monotonic() - started >= 1.0  # it waited for the call rather than cutting it off
+
+
+def test_a_shutdown_that_cannot_finish_ends_the_process_anyway():
+    """The last resort behind the grace period: even a loop that never yields again is ended."""
+    import subprocess
+    import sys
+
+    hung = subprocess.run(
+        [sys.executable, "-c", "import time; from server.app import _exit_after; _exit_after(0.5); time.sleep(60)"],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert hung.returncode == 1
+    assert "shutdown still unfinished" in hung.stderr

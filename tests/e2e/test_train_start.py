@@ -107,7 +107,21 @@ def test_a_killed_executor_leaves_a_lost_run(project):
         assert time.monotonic() < deadline, "the run should be lost once its lease runs out"
         time.sleep(0.5)
     assert state == "RUN_STATE_LOST"
-    os.kill(int((folder / "train.pid").read_text()), signal.SIGKILL)  # the orphaned train command
+    train_pid = int((folder / "train.pid").read_text())
+    deadline = time.monotonic() + 10
+    while _alive(train_pid):
+        if time.monotonic() > deadline:
+            os.kill(train_pid, signal.SIGKILL)
+            pytest.fail("the train command outlived its killed executor")
+        time.sleep(0.1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def test_a_runpod_run_trains_in_a_pod_with_a_token_of_its_own(project, tmp_path):

@@ -1,4 +1,5 @@
-"""The policy interceptor wraps all four arities: checks run first, errors are mapped even mid-stream."""
+"""The policy interceptor wraps all four arities: checks run first, errors are mapped even mid-stream;
+request checks see the unary request or a client stream's first message, which still reaches the servicer."""
 
 from __future__ import annotations
 
@@ -41,6 +42,24 @@ class DenyNamed:
             raise PermissionDenied("not for you")
 
 
+class DenyRequest:
+    """Reads the request of "Peek" methods only; refuses b"deny-me"; remembers what it saw."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, bytes | None]] = []
+
+    async def __call__(self, method: str, context, request) -> None:
+        if "Peek" not in method:
+            return
+        first = await request()
+        self.seen.append((method, first))
+        if first == b"deny-me":
+            raise NotFound("no such thing")
+
+
+REQUESTS = DenyRequest()
+
+
 def _handlers() -> grpc.GenericRpcHandler:
     identity = {"request_deserializer": None, "response_serializer": None}
     return grpc.method_handlers_generic_handler(
@@ -52,6 +71,10 @@ def _handlers() -> grpc.GenericRpcHandler:
             "DenyUS": grpc.unary_stream_rpc_method_handler(_unary_stream, **identity),
             "SU": grpc.stream_unary_rpc_method_handler(_stream_unary, **identity),
             "SS": grpc.stream_stream_rpc_method_handler(_stream_stream, **identity),
+            "PeekUU": grpc.unary_unary_rpc_method_handler(_unary_unary, **identity),
+            "DenyPeekUU": grpc.unary_unary_rpc_method_handler(_unary_unary, **identity),
+            "PeekSU": grpc.stream_unary_rpc_method_handler(_stream_unary, **identity),
+            "PeekSS": grpc.stream_stream_rpc_method_handler(_stream_stream, **identity),
         },
     )
 
@@ -62,7 +85,7 @@ def target() -> Iterator[str]:
     state: dict = {}
 
     async def main() -> None:
-        server = grpc.aio.server(interceptors=[PolicyInterceptor(checks=[DenyNamed()])])
+        server = grpc.aio.server(interceptors=[PolicyInterceptor(checks=[DenyNamed()], request_checks=[REQUESTS])])
         server.add_generic_rpc_handlers([_handlers()])
         state["port"] = server.add_insecure_port("127.0.0.1:0")
         state["stop"] = asyncio.Event()
@@ -118,3 +141,32 @@ def test_an_unexpected_exception_is_internal_without_its_text(channel):
     assert caught.value.code() == grpc.StatusCode.INTERNAL
     assert "secret internals" not in caught.value.details()
     assert "reference" in caught.value.details()
+
+
+def _code(call) -> grpc.StatusCode:
+    with pytest.raises(grpc.RpcError) as caught:
+        call()
+    return caught.value.code()
+
+
+def test_a_request_check_sees_the_unary_request(channel):
+    assert channel.unary_unary("/test.Arity/PeekUU")(b"abc") == b"ABC"
+    assert _code(lambda: channel.unary_unary("/test.Arity/PeekUU")(b"deny-me")) == grpc.StatusCode.NOT_FOUND
+    assert ("/test.Arity/PeekUU", b"abc") in REQUESTS.seen
+
+
+def test_a_client_streams_first_message_is_checked_and_still_delivered(channel):
+    assert channel.stream_unary("/test.Arity/PeekSU")(iter([b"a", b"b", b"c"])) == b"a+b+c"
+    assert list(channel.stream_stream("/test.Arity/PeekSS")(iter([b"ab", b"cd"]))) == [b"ba", b"dc"]
+    refused = _code(lambda: channel.stream_unary("/test.Arity/PeekSU")(iter([b"deny-me", b"x"])))
+    assert refused == grpc.StatusCode.NOT_FOUND
+
+
+def test_an_empty_client_stream_reaches_the_check_as_none(channel):
+    assert list(channel.stream_stream("/test.Arity/PeekSS")(iter([]))) == []
+    assert ("/test.Arity/PeekSS", None) in REQUESTS.seen
+
+
+def test_request_checks_run_only_after_the_other_checks_let_the_call_in(channel):
+    assert _code(lambda: channel.unary_unary("/test.Arity/DenyPeekUU")(b"x")) == grpc.StatusCode.PERMISSION_DENIED
+    assert all(method != "/test.Arity/DenyPeekUU" for method, _ in REQUESTS.seen)
