@@ -17,6 +17,7 @@ from interceptors.auth import AuthCheck
 from interceptors.chain import PolicyInterceptor, RequestReader
 from interceptors.ownership import OwnershipCheck
 from interceptors.rate_limit import InMemoryRateLimiter, RateLimitCheck
+from interceptors.revocation import Revocations
 from interceptors.rules import MethodRules
 from marketplace.v1 import (
     auth_pb2,
@@ -204,8 +205,10 @@ async def build_grpc_server(
         ],
     )
     server: Any = _Registrar(grpc_server)
+    revocations = Revocations(platform.introspector, platform.streams)
     auth_pb2_grpc.add_AuthServiceServicer_to_server(
-        auth_servicer or AuthServicer(platform.sessions, platform.digester, platform.introspector, platform.clock),
+        auth_servicer
+        or AuthServicer(platform.sessions, platform.digester, platform.introspector, platform.clock, revocations),
         server,
     )
     datasets_pb2_grpc.add_DatasetServiceServicer_to_server(
@@ -221,7 +224,7 @@ async def build_grpc_server(
             platform.clock,
             platform.digester,
             platform.settings.run_lease,
-            on_run_ended=platform.introspector.forget_run,
+            on_run_ended=revocations.run_ended,
             signer=platform.signer,
             public_url=public_url,
         ),
@@ -230,7 +233,7 @@ async def build_grpc_server(
     settings = platform.settings
     deployments_pb2_grpc.add_DeploymentServiceServicer_to_server(
         DeploymentServicer(platform.sessions, platform.digester, platform.clock, settings.heartbeat_timeout,
-                           forget_token=platform.introspector.forget_token),
+                           revocations=revocations),
         server,
     )  # fmt: skip
     ingest = SignalIngest(

@@ -10,6 +10,7 @@ from google.protobuf.unknown_fields import UnknownFieldSet
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from interceptors.principal import require_principal
+from interceptors.revocation import Revocations
 from marketplace.v1 import deployments_pb2, deployments_pb2_grpc
 from server import deliveries, deployments
 from server.clock import Clock, to_datetime
@@ -86,13 +87,14 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
         digester: TokenDigester,
         clock: Clock,
         heartbeat_timeout: float,
-        forget_token: Callable[[str], object] = lambda _token_id: None,
+        *,
+        revocations: Revocations,
     ) -> None:
         self._sessions = sessions
         self._digester = digester
         self._clock = clock
         self._timeout = timedelta(seconds=heartbeat_timeout)
-        self._forget_token = forget_token  # drops a revoked token from the introspection cache at once
+        self._revocations = revocations  # a revoked token stops working at once, open streams included
 
     def _now(self) -> datetime:
         return to_datetime(self._clock())
@@ -203,18 +205,14 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
         return await self._change(request.deployment_id, "transition", change)
 
     async def DeleteDeployment(self, request, context: grpc.aio.ServicerContext):
-        token_ids: list[str] = []
-
         async def change(session: AsyncSession, deployment: Deployment) -> None:
-            token_ids.extend(await store.active_token_ids(session, deployment.id))
             await store.revoke_tokens(session, deployment.id, self._now())
             deployment.deleted_at = deployment.updated_at = self._now()
             if deployment.state not in ("stopped", "failed"):
                 deployment.state = "stopped"
 
         deleted = await self._change(request.deployment_id, "delete", change)
-        for token_id in token_ids:
-            self._forget_token(token_id)
+        self._revocations.deployment_removed(deleted.id)
         return deleted
 
     async def RotateDeploymentToken(self, request, context: grpc.aio.ServicerContext):
@@ -230,7 +228,7 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
 
         rotated = await self._change(request.deployment_id, "rotate-token", change)
         for token_id in token_ids:
-            self._forget_token(token_id)
+            self._revocations.token_rotated(token_id)
         rotated.token_hint = token_hint
         return deployments_pb2.CreateDeploymentResponse(deployment=rotated, token=secret)
 
