@@ -6,11 +6,19 @@ import base64
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import TypeVar
+
+from google.protobuf.message import Message
 
 from server.errors import InvalidArgument
 
+M = TypeVar("M", bound=Message)
+
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
+# A page also stops at this many bytes of items (at least one item), well under gRPC's 16 MiB
+# message limit: stored objects of the largest allowed size can never make a page unanswerable.
+MAX_PAGE_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -19,12 +27,24 @@ class Page:
     size: int
     filter_key: str
 
-    def next_token(self, rows_fetched: int) -> str:
-        """Call with the number of rows fetched with `limit = size + 1`: a token only if more remain."""
-        if rows_fetched <= self.size:
+    def next_token(self, rows_fetched: int, shown: int | None = None) -> str:
+        """Call with the number of rows fetched with `limit = size + 1` (and, when the page was cut
+        short by its bytes, how many it shows): a token only if more remain."""
+        shown = self.size if shown is None else shown
+        if rows_fetched <= shown:
             return ""
-        payload = json.dumps({"o": self.offset + self.size, "f": self.filter_key}).encode()
+        payload = json.dumps({"o": self.offset + shown, "f": self.filter_key}).encode()
         return base64.urlsafe_b64encode(payload).decode().rstrip("=")
+
+
+def within_page_bytes(items: list[M], limit: int = MAX_PAGE_BYTES) -> list[M]:
+    """The leading items whose serialized sizes add up to at most `limit`; the first always."""
+    total = 0
+    for index, item in enumerate(items):
+        total += item.ByteSize()
+        if total > limit and index > 0:
+            return items[:index]
+    return items
 
 
 def read_page(page_size: int, page_token: str, *filters: object) -> Page:

@@ -23,7 +23,7 @@ from server.errors import FailedPrecondition, InvalidArgument
 from server.idempotency import create_once
 from server.ids import new_id
 from server.models import RunEvent, RunToken, TrainingRun
-from server.pagination import read_page
+from server.pagination import read_page, within_page_bytes
 from server.signing import UrlSigner, download_url
 from server.store import audit
 from server.store import rounds as round_store
@@ -168,8 +168,8 @@ class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):
             rows = await store.list_runs(
                 session, principal.vendor_id or None, state, request.round_number, page.offset, page.size + 1
             )
-        runs = [run_proto(await self._settle(row)) for row in rows[: page.size]]
-        return training_pb2.ListTrainingRunsResponse(runs=runs, next_page_token=page.next_token(len(rows)))
+        runs = within_page_bytes([run_proto(await self._settle(row)) for row in rows[: page.size]])
+        return training_pb2.ListTrainingRunsResponse(runs=runs, next_page_token=page.next_token(len(rows), len(runs)))
 
     async def GetTrainingRun(self, request, context: grpc.aio.ServicerContext) -> training_pb2.TrainingRun:
         async with self._sessions() as session:

@@ -13,7 +13,6 @@ import pytest
 
 from marketplace.v1 import training_pb2
 from server.settings import RateLimit, Settings, default_database_url
-from tests.gateway.test_signal_api import deployment_token
 from tests.support import ServerThread, bearer
 from tests.test_training import acme, runs, start  # noqa: F401  (fixtures)
 
@@ -72,21 +71,48 @@ def test_well_formed_requests_still_pass(mp_server):
         assert call(b"", metadata=bearer(mp_server.admin_token), timeout=10)
 
 
-def test_a_committed_store_with_an_answer_over_4_mib_is_returned_through_the_gateway(settings, tmp_path: Path):
-    api = ServerThread(replace(settings, signal_rate=RateLimit(per_second=100_000, burst=100_000))).start()
+def test_a_list_answer_over_4_mib_is_returned_through_the_gateway(settings, tmp_path: Path):
+    """Runs with hyperparameters of the largest allowed size: their list page is several MiB, which
+    gRPC's 4 MiB default would have refused on the gateway's side as RESOURCE_EXHAUSTED (a 429)."""
+    from marketplace.v1 import auth_pb2_grpc, datasets_pb2_grpc, training_pb2_grpc
+    from tests.conftest import create_vendor_token
+    from tests.test_datasets import publish_request
+
+    unlimited = {kind: RateLimit(per_second=100_000, burst=100_000) for kind in settings.rate_limits}
+    api = ServerThread(replace(settings, rate_limits=unlimited)).start()
     try:
-        headers = {"Authorization": f"Bearer {deployment_token(api)}"}
-        # Every signal is rejected with its symbol in the reason: about 8 MB of answer, stored as one batch.
-        signals = [{"symbol": f"{index:05d}" + "Z" * 700, "score": 0.1} for index in range(10_000)]
-        body = {"sequence": "1", "signals": signals}
-        stored = httpx.post(api.http_url + "/api/signals/store", json=body, headers=headers, timeout=120)
-        assert stored.status_code == 200, stored.text[:300]
-        assert len(stored.content) > 4 * 1024 * 1024
-        assert len(stored.json()["rejections"]) == 10_000
-        again = httpx.post(api.http_url + "/api/signals/store", json=body, headers=headers, timeout=120)
-        assert again.json()["duplicate"] is True
+        with grpc.insecure_channel(api.grpc_target) as channel:
+            admin = bearer(api.admin_token)
+            datasets_pb2_grpc.DatasetServiceStub(channel).PublishRound(publish_request({"train": b"x"}), metadata=admin)
+            vendor = bearer(create_vendor_token(auth_pb2_grpc.AuthServiceStub(channel), admin).secret)
+            runs = training_pb2_grpc.TrainingServiceStub(channel)
+            for index in range(80):
+                request = training_pb2.CreateTrainingRunRequest(task="signal", request_id=f"big-{index}")
+                request.hyperparameters["notes"].string_value = "n" * 60_000
+                runs.CreateTrainingRun(request, metadata=vendor)
+        listed = httpx.get(api.http_url + "/api/training/runs", params={"pageSize": "100"},
+                           headers={"Authorization": vendor[0][1]}, timeout=60)  # fmt: skip
+        assert listed.status_code == 200, listed.text[:300]
+        assert len(listed.content) > 4 * 1024 * 1024
+        assert len(listed.json()["runs"]) == 80
     finally:
         api.stop()
+
+
+def test_a_list_page_stops_short_of_the_message_limit():
+    """However large the stored objects allowed, a page stays answerable: it is cut by bytes too, and
+    its token leads on to the rest."""
+    from dataclasses import replace as with_fields
+
+    from server import pagination
+
+    runs_pb = [training_pb2.TrainingRun(id=f"run_{i}", message="m" * 1000) for i in range(10)]
+    shown = pagination.within_page_bytes(runs_pb, limit=3_500)
+    assert [run.id for run in shown] == ["run_0", "run_1", "run_2"]
+    assert pagination.within_page_bytes(runs_pb[:1], limit=10) == runs_pb[:1]  # never an empty page
+    page = with_fields(pagination.read_page(10, ""), offset=20)
+    token = page.next_token(11, len(shown))
+    assert pagination.read_page(10, token).offset == 23
 
 
 def test_reflection_still_answers(mp_server):
