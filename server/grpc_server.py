@@ -13,6 +13,7 @@ from interceptors.chain import PolicyInterceptor
 from interceptors.ownership import OwnershipCheck
 from interceptors.rate_limit import InMemoryRateLimiter, RateLimitCheck
 from interceptors.rules import MethodRules
+from interceptors.validation import RequestValidator
 from marketplace.v1 import (
     auth_pb2,
     auth_pb2_grpc,
@@ -51,7 +52,8 @@ MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 
 def interceptor_chain(platform: Platform) -> list[grpc.aio.ServerInterceptor]:
-    """Access log and error mapping around auth, rate limiting, then ownership (see interceptors/chain.py)."""
+    """Access log and error mapping around auth, rate limiting, ownership, then request validation
+    (see interceptors/chain.py)."""
     rules = MethodRules.from_services(SERVICES)
     return [
         PolicyInterceptor(
@@ -61,6 +63,7 @@ def interceptor_chain(platform: Platform) -> list[grpc.aio.ServerInterceptor]:
             ],
             streams=platform.streams,
             request_checks=[OwnershipCheck(rules, OwnerLookup(platform.sessions))],
+            prepare=RequestValidator().wrap,
         )
     ]
 

@@ -1,0 +1,326 @@
+"""Request validation: every incoming message is checked against the contract's `(rule)` field
+options, and no string anywhere in it may hold a bearer token. Driven by the descriptors; the
+checks of a message type are worked out once, on its first request.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any
+
+import grpc
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.message import Message
+from google.rpc import error_details_pb2
+
+from marketplace.v1 import options_pb2
+from server.errors import InvalidArgument
+from server.tokens import TokenType, looks_like_token
+
+_F = FieldDescriptor
+_FLOATS = (_F.TYPE_DOUBLE, _F.TYPE_FLOAT)
+_NUMBERS = (
+    *_FLOATS, _F.TYPE_INT32, _F.TYPE_INT64, _F.TYPE_UINT32, _F.TYPE_UINT64, _F.TYPE_SINT32, _F.TYPE_SINT64,
+    _F.TYPE_FIXED32, _F.TYPE_FIXED64, _F.TYPE_SFIXED32, _F.TYPE_SFIXED64,
+)  # fmt: skip
+_TOKEN_MARKS = tuple(f"{t.value}_".encode() for t in TokenType)
+# The ranges google/protobuf/timestamp.proto and duration.proto define as valid.
+_MIN_SECONDS, _MAX_SECONDS = -62_135_596_800, 253_402_300_799  # 0001-01-01 … 9999-12-31T23:59:59 UTC
+_MAX_DURATION_SECONDS = 315_576_000_000  # 10,000 years
+_MAX_NANOS = 999_999_999
+_STRUCT_TYPES = ("google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue")
+
+Check = Callable[[Any, str], None]  # (value, its path in the request); raises InvalidArgument
+
+
+def refuse(path: str, problem: str) -> InvalidArgument:
+    violation = error_details_pb2.BadRequest.FieldViolation(field=path, description=problem)
+    return InvalidArgument(f"{path} {problem}", details=[error_details_pb2.BadRequest(field_violations=[violation])])
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else repr(value)
+
+
+def _token_check(value: str, path: str) -> None:
+    if looks_like_token(value):
+        raise refuse(path, "holds what looks like an API token; tokens belong only in the Authorization header")
+
+
+_RULES, _STRINGS = 0, 1  # the two passes over a message; the string pass runs first, so a token is never echoed
+_Step = tuple[str, bool, Check]  # field name, only when the field is set, the check of its value
+
+
+class RequestValidator:
+    def __init__(self) -> None:
+        # Per message type, its steps for each pass. The string pass runs only when the request's
+        # bytes hold a token's prefix at all, which keeps the token search off the common path.
+        self._plans: dict[str, tuple[tuple[_Step, ...], tuple[_Step, ...]]] = {}
+
+    def check(self, message: Message) -> None:
+        """Raises InvalidArgument naming the first field that holds a token or breaks a rule."""
+        raw = message.SerializeToString()
+        if any(mark in raw for mark in _TOKEN_MARKS):
+            self._walk(message, "", _STRINGS)
+        self._walk(message, "", _RULES)
+
+    def wrap(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        """The handler with its requests checked before the servicer sees them; for a request
+        stream, each message as it is read."""
+        check = self.check
+        if handler.request_streaming:
+            streaming = handler.stream_unary or handler.stream_stream
+
+            async def checked(requests: AsyncIterator[Message]) -> AsyncIterator[Message]:
+                async for message in requests:
+                    check(message)
+                    yield message
+
+            def behavior(requests: Any, context: Any) -> Any:
+                return streaming(checked(requests), context)
+
+            field = "stream_unary" if handler.stream_unary else "stream_stream"
+        else:
+            unary = handler.unary_unary or handler.unary_stream
+
+            def behavior(requests: Any, context: Any) -> Any:  # one request; named as above for mypy
+                check(requests)
+                return unary(requests, context)
+
+            field = "unary_unary" if handler.unary_unary else "unary_stream"
+        return handler._replace(**{field: behavior})  # type: ignore[attr-defined]
+
+    def _walk(self, message: Message, prefix: str, which: int) -> None:
+        descriptor: Descriptor = message.DESCRIPTOR  # type: ignore[assignment]
+        plans = self._plans.get(descriptor.full_name)
+        if plans is None:
+            plans = self._plans[descriptor.full_name] = self._build(descriptor)
+        for name, gated, check in plans[which]:
+            if gated and not message.HasField(name):
+                continue
+            check(getattr(message, name), prefix + name)
+
+    def _build(self, descriptor: Descriptor) -> tuple[tuple[_Step, ...], tuple[_Step, ...]]:
+        steps: tuple[list[_Step], list[_Step]] = ([], [])
+        for field in descriptor.fields:
+            options = field.GetOptions()
+            rule = options.Extensions[options_pb2.rule] if options.HasExtension(options_pb2.rule) else None
+            gated = field.message_type is not None and not field.is_repeated
+            for which, check in self._field_checks(field, rule):
+                # A `required` check must see the unset field; every other check only a set one.
+                steps[which].append((field.name, gated and check is not _required_message, check))
+        return tuple(steps[_RULES]), tuple(steps[_STRINGS])
+
+    def _field_checks(self, field: FieldDescriptor, rule: options_pb2.FieldRule | None) -> Iterable[tuple[int, Check]]:
+        message_type = field.message_type
+        if message_type is not None and message_type.GetOptions().map_entry:
+            yield from self._map_checks(message_type, rule)
+            return
+        if rule is not None and rule.required and not field.is_repeated:
+            yield _RULES, _required_message if message_type is not None else _required
+        if field.is_repeated:
+            if rule is not None and (rule.HasField("min_items") or rule.HasField("max_items") or rule.unique):
+                yield _RULES, _items_check(rule)
+            for which, element in self._value_checks(field, rule):
+                yield which, _each(element)
+            return
+        yield from self._value_checks(field, rule)
+
+    def _value_checks(self, field: FieldDescriptor, rule: options_pb2.FieldRule | None) -> Iterable[tuple[int, Check]]:
+        """Checks of one value of the field (of each element, for a repeated field)."""
+        message_type = field.message_type
+        if message_type is not None:
+            yield from self._message_checks(message_type, rule)
+        elif field.type == _F.TYPE_STRING:
+            if rule is None or not rule.token:
+                yield _STRINGS, _token_check
+            if rule is not None and (rule.HasField("min_length") or rule.HasField("max_length") or rule.pattern):
+                yield _RULES, _string_check(rule)
+        elif field.type in _NUMBERS:
+            if rule is not None and (rule.HasField("min") or rule.HasField("max") or rule.finite):
+                yield _RULES, _number_check(rule)
+        elif field.type == _F.TYPE_ENUM:
+            assert field.enum_type is not None
+            yield _RULES, _enum_check(frozenset(field.enum_type.values_by_number), field.enum_type.name)
+
+    def _message_checks(
+        self, message_type: Descriptor, rule: options_pb2.FieldRule | None
+    ) -> Iterable[tuple[int, Check]]:
+        name = message_type.full_name
+        if name == "google.protobuf.Timestamp":
+            yield _RULES, _timestamp_check
+        elif name == "google.protobuf.Duration":
+            yield _RULES, _duration_check(rule)
+        elif name in _STRUCT_TYPES:
+            finite = rule is not None and rule.finite
+            yield _STRINGS, lambda value, path: _walk_struct(value, path, False, True)
+            if finite:
+                yield _RULES, lambda value, path: _walk_struct(value, path, True, False)
+        else:
+            walk = self._walk
+            yield _STRINGS, lambda value, path: walk(value, path + ".", _STRINGS)
+            yield _RULES, lambda value, path: walk(value, path + ".", _RULES)
+
+    def _map_checks(self, entry: Descriptor, rule: options_pb2.FieldRule | None) -> Iterable[tuple[int, Check]]:
+        """Item counts and key rules from the map field's rule; the values' own checks per value."""
+        if rule is not None and (rule.HasField("min_items") or rule.HasField("max_items")):
+            yield _RULES, _items_check(rule)
+        if entry.fields_by_name["key"].type == _F.TYPE_STRING:
+            yield _STRINGS, _each_key(_token_check)
+            if rule is not None and (rule.HasField("min_length") or rule.HasField("max_length") or rule.pattern):
+                yield _RULES, _each_key(_string_check(rule))
+        value_rule = options_pb2.FieldRule(finite=True) if rule is not None and rule.finite else None
+        for which, check in self._value_checks(entry.fields_by_name["value"], value_rule):
+            yield which, _each_value(check)
+
+
+def _each(check: Check) -> Check:
+    def each(values: Any, path: str) -> None:
+        for index, value in enumerate(values):
+            check(value, f"{path}[{index}]")
+
+    return each
+
+
+def _each_key(check: Check) -> Check:
+    def each(values: Any, path: str) -> None:
+        for key in values:
+            check(key, f"{path} key")
+
+    return each
+
+
+def _each_value(check: Check) -> Check:
+    def each(values: Any, path: str) -> None:
+        for key, value in values.items():
+            check(value, f"{path}[{key!r}]")
+
+    return each
+
+
+def _required(value: Any, path: str) -> None:
+    if not value:
+        raise refuse(path, "is required")
+
+
+def _required_message(value: Message, path: str) -> None:
+    if not value.ByteSize():
+        raise refuse(path, "is required")
+
+
+def _enum_check(known: frozenset[int], enum_name: str) -> Check:
+    def enum(value: int, path: str) -> None:
+        if value not in known:
+            raise refuse(path, f"is {value}, not a known {enum_name}")
+
+    return enum
+
+
+def _items_check(rule: options_pb2.FieldRule) -> Check:
+    low = rule.min_items if rule.HasField("min_items") else 0
+    high = rule.max_items if rule.HasField("max_items") else math.inf
+    unique = rule.unique
+
+    def items(values: Any, path: str) -> None:
+        count = len(values)
+        if count < low:
+            raise refuse(path, f"needs at least {low} entries, not {count}")
+        if count > high:
+            raise refuse(path, f"holds at most {high} entries, not {count}")
+        if unique and len(set(values)) != count:
+            seen: set[Any] = set()
+            twice = next(v for v in values if v in seen or seen.add(v))  # type: ignore[func-returns-value]
+            raise refuse(path, f"lists {_shown(twice)} twice")
+
+    return items
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 66 else text[:64] + "…"
+
+
+def _string_check(rule: options_pb2.FieldRule) -> Check:
+    low = rule.min_length if rule.HasField("min_length") else 0
+    high = rule.max_length if rule.HasField("max_length") else math.inf
+    pattern = re.compile(rule.pattern) if rule.pattern else None
+    wanted = (
+        f"is not valid: use {rule.hint} (pattern {rule.pattern})" if rule.hint else f"does not match {rule.pattern}"
+    )
+
+    def string(value: str, path: str) -> None:
+        if not value:  # proto3: empty is "not given"; `required` is the rule for that
+            return
+        if len(value) > high:
+            raise refuse(path, f"must be at most {high} characters, not {len(value)}")
+        if len(value) < low:
+            raise refuse(path, f"must be at least {low} characters, not {len(value)}")
+        if pattern is not None and not pattern.fullmatch(value):
+            raise refuse(path, f"{_shown(value)} {wanted}")
+
+    return string
+
+
+def _number_check(rule: options_pb2.FieldRule) -> Check:
+    low = rule.min if rule.HasField("min") else -math.inf
+    high = rule.max if rule.HasField("max") else math.inf
+    finite = rule.finite
+
+    def number(value: float, path: str) -> None:
+        if finite and not math.isfinite(value):
+            raise refuse(path, f"must be a finite number, not {value}")
+        if value < low:
+            raise refuse(path, f"must be at least {_number(low)}, not {_number(value)}")
+        if value > high:
+            raise refuse(path, f"must be at most {_number(high)}, not {_number(value)}")
+
+    return number
+
+
+def _timestamp_check(value: Any, path: str) -> None:
+    if not 0 <= value.nanos <= _MAX_NANOS:
+        raise refuse(path, f"has nanos {value.nanos}; they must be 0 to {_MAX_NANOS}")
+    if not _MIN_SECONDS <= value.seconds <= _MAX_SECONDS:
+        raise refuse(path, "must lie between 0001-01-01 and 9999-12-31 UTC")
+
+
+def _duration_check(rule: options_pb2.FieldRule | None) -> Check:
+    low = rule.min if rule is not None and rule.HasField("min") else -math.inf
+    high = rule.max if rule is not None and rule.HasField("max") else math.inf
+
+    def duration(value: Any, path: str) -> None:
+        seconds, nanos = value.seconds, value.nanos
+        if not -_MAX_NANOS <= nanos <= _MAX_NANOS or (seconds and nanos and (seconds < 0) != (nanos < 0)):
+            raise refuse(path, f"has nanos {nanos}; they must be within ±{_MAX_NANOS}, with the sign of the seconds")
+        if not -_MAX_DURATION_SECONDS <= seconds <= _MAX_DURATION_SECONDS:
+            raise refuse(path, "must be within ±10,000 years")
+        total = seconds + nanos / 1e9
+        if total < low:
+            raise refuse(path, f"must be at least {_number(low)} s, not {_number(total)} s")
+        if total > high:
+            raise refuse(path, f"must be at most {_number(high)} s, not {_number(total)} s")
+
+    return duration
+
+
+def _walk_struct(value: Message, path: str, finite: bool, tokens: bool) -> None:
+    """A Struct, Value or ListValue: numbers finite when asked; strings and keys free of tokens."""
+    name = value.DESCRIPTOR.full_name
+    if name == "google.protobuf.Struct":
+        for key, item in value.fields.items():  # type: ignore[attr-defined]
+            if tokens:
+                _token_check(key, f"{path} key")
+            _walk_struct(item, f"{path}[{key!r}]", finite, tokens)
+    elif name == "google.protobuf.ListValue":
+        for index, item in enumerate(value.values):  # type: ignore[attr-defined]
+            _walk_struct(item, f"{path}[{index}]", finite, tokens)
+    else:
+        kind = value.WhichOneof("kind")
+        if kind == "number_value" and finite and not math.isfinite(value.number_value):  # type: ignore[attr-defined]
+            raise refuse(path, f"must be a finite number, not {value.number_value}")  # type: ignore[attr-defined]
+        elif kind == "string_value" and tokens:
+            _token_check(value.string_value, path)  # type: ignore[attr-defined]
+        elif kind in ("struct_value", "list_value"):
+            _walk_struct(getattr(value, kind), path, finite, tokens)
