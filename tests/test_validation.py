@@ -296,3 +296,23 @@ def test_requests_of_a_stream_are_each_checked(channel, admin):
         publish(iter([header, chunk]), metadata=admin)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert caught.value.details().startswith("chunk.file 'Not A Name' is not valid")
+
+
+def test_the_openapi_document_carries_the_constraints(server):
+    document = httpx.get(server.http_url + "/openapi.json").json()
+    schemas = document["components"]["schemas"]
+    vendor = schemas["marketplace.v1.CreateVendorRequest"]["properties"]
+    assert vendor["slug"]["pattern"] == "^[a-z][a-z0-9-]{1,39}$"
+    assert vendor["displayName"] == {"type": "string", "maxLength": 200, "minLength": 1}
+    page_size = next(p for p in document["paths"]["/api/admin/vendors"]["get"]["parameters"] if p["name"] == "pageSize")
+    assert page_size["schema"] == {"type": "integer", "format": "int32", "minimum": 0, "maximum": 1000}
+    signed = schemas["marketplace.v1.CreateSignedUrlsRequest"]["properties"]
+    assert signed["files"]["maxItems"] == 64
+    assert signed["files"]["uniqueItems"] is True
+    assert "from 1 to 604800 seconds" in signed["expiresIn"]["description"]
+    watch = document["paths"]["/api/training/runs/{run_id}:watch"]["get"]["parameters"]
+    assert next(p for p in watch if p["name"] == "afterSequence")["schema"]["pattern"] == "^[0-9]+$"
+    assert schemas["marketplace.v1.IntrospectTokenResponse"]["properties"]["exp"]["pattern"] == "^-?[0-9]+$"
+    run = schemas["marketplace.v1.CreateTrainingRunRequest"]["properties"]["hyperparameters"]
+    assert run["maxProperties"] == 100
+    assert run["propertyNames"]["pattern"] == "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
