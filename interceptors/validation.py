@@ -17,7 +17,7 @@ from google.rpc import error_details_pb2
 
 from marketplace.v1 import options_pb2
 from server.errors import InvalidArgument
-from server.tokens import TokenType, looks_like_token
+from server.tokens import looks_like_token
 
 _F = FieldDescriptor
 _FLOATS = (_F.TYPE_DOUBLE, _F.TYPE_FLOAT)
@@ -25,7 +25,6 @@ _NUMBERS = (
     *_FLOATS, _F.TYPE_INT32, _F.TYPE_INT64, _F.TYPE_UINT32, _F.TYPE_UINT64, _F.TYPE_SINT32, _F.TYPE_SINT64,
     _F.TYPE_FIXED32, _F.TYPE_FIXED64, _F.TYPE_SFIXED32, _F.TYPE_SFIXED64,
 )  # fmt: skip
-_TOKEN_MARKS = tuple(f"{t.value}_".encode() for t in TokenType)
 # The ranges google/protobuf/timestamp.proto and duration.proto define as valid.
 _MIN_SECONDS, _MAX_SECONDS = -62_135_596_800, 253_402_300_799  # 0001-01-01 … 9999-12-31T23:59:59 UTC
 _MAX_DURATION_SECONDS = 315_576_000_000  # 10,000 years
@@ -49,22 +48,22 @@ def _token_check(value: str, path: str) -> None:
         raise refuse(path, "holds what looks like an API token; tokens belong only in the Authorization header")
 
 
-_RULES, _STRINGS = 0, 1  # the two passes over a message; the string pass runs first, so a token is never echoed
+# What a field's checks look at: a string's token check comes before its rules, which may quote it.
+_TOKENS, _RULES = 0, 1
 _Step = tuple[str, bool, Check]  # field name, only when the field is set, the check of its value
 
 
 class RequestValidator:
     def __init__(self) -> None:
-        # Per message type, its steps for each pass. The string pass runs only when the request's
-        # bytes hold a token's prefix at all, which keeps the token search off the common path.
-        self._plans: dict[str, tuple[tuple[_Step, ...], tuple[_Step, ...]]] = {}
+        self._plans: dict[str, tuple[_Step, ...]] = {}  # per message type, its steps in order
 
     def check(self, message: Message) -> None:
         """Raises InvalidArgument naming the first field that holds a token or breaks a rule."""
-        raw = message.SerializeToString()
-        if any(mark in raw for mark in _TOKEN_MARKS):
-            self._walk(message, "", _STRINGS)
-        self._walk(message, "", _RULES)
+        try:
+            self._walk(message, "")
+        except InvalidArgument:
+            _find_token(message, "")  # a token anywhere is the first thing to fix, whatever else is wrong
+            raise
 
     def wrap(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         """The handler with its requests checked before the servicer sees them; for a request
@@ -92,26 +91,27 @@ class RequestValidator:
             field = "unary_unary" if handler.unary_unary else "unary_stream"
         return handler._replace(**{field: behavior})  # type: ignore[attr-defined]
 
-    def _walk(self, message: Message, prefix: str, which: int) -> None:
+    def _walk(self, message: Message, prefix: str) -> None:
         descriptor: Descriptor = message.DESCRIPTOR  # type: ignore[assignment]
-        plans = self._plans.get(descriptor.full_name)
-        if plans is None:
-            plans = self._plans[descriptor.full_name] = self._build(descriptor)
-        for name, gated, check in plans[which]:
+        plan = self._plans.get(descriptor.full_name)
+        if plan is None:
+            plan = self._plans[descriptor.full_name] = self._build(descriptor)
+        for name, gated, check in plan:
             if gated and not message.HasField(name):
                 continue
             check(getattr(message, name), prefix + name)
 
-    def _build(self, descriptor: Descriptor) -> tuple[tuple[_Step, ...], tuple[_Step, ...]]:
-        steps: tuple[list[_Step], list[_Step]] = ([], [])
+    def _build(self, descriptor: Descriptor) -> tuple[_Step, ...]:
+        steps: list[_Step] = []
         for field in descriptor.fields:
             options = field.GetOptions()
             rule = options.Extensions[options_pb2.rule] if options.HasExtension(options_pb2.rule) else None
             gated = field.message_type is not None and not field.is_repeated
-            for which, check in self._field_checks(field, rule):
+            checks = sorted(self._field_checks(field, rule), key=lambda pair: pair[0])  # stable: tokens first
+            for _, check in checks:
                 # A `required` check must see the unset field; every other check only a set one.
-                steps[which].append((field.name, gated and check is not _required_message, check))
-        return tuple(steps[_RULES]), tuple(steps[_STRINGS])
+                steps.append((field.name, gated and check is not _required_message, check))
+        return tuple(steps)
 
     def _field_checks(self, field: FieldDescriptor, rule: options_pb2.FieldRule | None) -> Iterable[tuple[int, Check]]:
         message_type = field.message_type
@@ -135,7 +135,7 @@ class RequestValidator:
             yield from self._message_checks(message_type, rule)
         elif field.type == _F.TYPE_STRING:
             if rule is None or not rule.token:
-                yield _STRINGS, _token_check
+                yield _TOKENS, _token_check
             if rule is not None and (rule.HasField("min_length") or rule.HasField("max_length") or rule.pattern):
                 yield _RULES, _string_check(rule)
         elif field.type in _NUMBERS:
@@ -155,20 +155,17 @@ class RequestValidator:
             yield _RULES, _duration_check(rule)
         elif name in _STRUCT_TYPES:
             finite = rule is not None and rule.finite
-            yield _STRINGS, lambda value, path: _walk_struct(value, path, False, True)
-            if finite:
-                yield _RULES, lambda value, path: _walk_struct(value, path, True, False)
+            yield _TOKENS, lambda value, path: _walk_struct(value, path, finite)
         else:
             walk = self._walk
-            yield _STRINGS, lambda value, path: walk(value, path + ".", _STRINGS)
-            yield _RULES, lambda value, path: walk(value, path + ".", _RULES)
+            yield _TOKENS, lambda value, path: walk(value, path + ".")
 
     def _map_checks(self, entry: Descriptor, rule: options_pb2.FieldRule | None) -> Iterable[tuple[int, Check]]:
         """Item counts and key rules from the map field's rule; the values' own checks per value."""
         if rule is not None and (rule.HasField("min_items") or rule.HasField("max_items")):
             yield _RULES, _items_check(rule)
         if entry.fields_by_name["key"].type == _F.TYPE_STRING:
-            yield _STRINGS, _each_key(_token_check)
+            yield _TOKENS, _each_key(_token_check)
             if rule is not None and (rule.HasField("min_length") or rule.HasField("max_length") or rule.pattern):
                 yield _RULES, _each_key(_string_check(rule))
         value_rule = options_pb2.FieldRule(finite=True) if rule is not None and rule.finite else None
@@ -238,6 +235,8 @@ def _items_check(rule: options_pb2.FieldRule) -> Check:
 
 
 def _shown(value: Any) -> str:
+    if isinstance(value, str) and looks_like_token(value):
+        return "a value that looks like a token"  # never echoed, whichever check runs first
     text = repr(value)
     return text if len(text) <= 66 else text[:64] + "…"
 
@@ -305,22 +304,50 @@ def _duration_check(rule: options_pb2.FieldRule | None) -> Check:
     return duration
 
 
-def _walk_struct(value: Message, path: str, finite: bool, tokens: bool) -> None:
-    """A Struct, Value or ListValue: numbers finite when asked; strings and keys free of tokens."""
+def _find_token(message: Message, prefix: str) -> None:
+    """The slow path, for a request already refused: raises for the first string holding a token."""
+    for field, value in message.ListFields():
+        path = prefix + field.name
+        options = field.GetOptions()
+        if options.HasExtension(options_pb2.rule) and options.Extensions[options_pb2.rule].token:
+            continue
+        entry = field.message_type
+        if entry is not None and entry.GetOptions().map_entry:
+            for key, item in value.items():
+                if isinstance(key, str):
+                    _token_check(key, f"{path} key")
+                _find_token_in(entry.fields_by_name["value"], item, f"{path}[{key!r}]")
+        elif field.is_repeated:
+            for index, item in enumerate(value):
+                _find_token_in(field, item, f"{path}[{index}]")
+        else:
+            _find_token_in(field, value, path)
+
+
+def _find_token_in(field: FieldDescriptor, value: Any, path: str) -> None:
+    if field.type == _F.TYPE_STRING:
+        _token_check(value, path)
+    elif field.message_type is not None and field.message_type.full_name in _STRUCT_TYPES:
+        _walk_struct(value, path, False)
+    elif field.message_type is not None:
+        _find_token(value, path + ".")
+
+
+def _walk_struct(value: Message, path: str, finite: bool) -> None:
+    """A Struct, Value or ListValue: strings and keys free of tokens; numbers finite when asked."""
     name = value.DESCRIPTOR.full_name
     if name == "google.protobuf.Struct":
         for key, item in value.fields.items():  # type: ignore[attr-defined]
-            if tokens:
-                _token_check(key, f"{path} key")
-            _walk_struct(item, f"{path}[{key!r}]", finite, tokens)
+            _token_check(key, f"{path} key")
+            _walk_struct(item, f"{path}[{key!r}]", finite)
     elif name == "google.protobuf.ListValue":
         for index, item in enumerate(value.values):  # type: ignore[attr-defined]
-            _walk_struct(item, f"{path}[{index}]", finite, tokens)
+            _walk_struct(item, f"{path}[{index}]", finite)
     else:
         kind = value.WhichOneof("kind")
         if kind == "number_value" and finite and not math.isfinite(value.number_value):  # type: ignore[attr-defined]
             raise refuse(path, f"must be a finite number, not {value.number_value}")  # type: ignore[attr-defined]
-        elif kind == "string_value" and tokens:
+        elif kind == "string_value":
             _token_check(value.string_value, path)  # type: ignore[attr-defined]
         elif kind in ("struct_value", "list_value"):
-            _walk_struct(getattr(value, kind), path, finite, tokens)
+            _walk_struct(getattr(value, kind), path, finite)

@@ -273,6 +273,22 @@ def test_contract_constraints_are_enforced(request_, message):
     assert caught.value.message.startswith(bad_request.field_violations[0].field)
 
 
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda t: datasets_pb2.ResolveRoundRequest(returns=[datasets_pb2.SymbolReturn(symbol=t)]),  # number missing
+        lambda t: auth_pb2.CreateApiTokenRequest(scopes=[t, t]),  # listed twice
+        lambda t: auth_pb2.CreateVendorRequest(slug="Not A Slug", display_name=t),
+    ],
+)
+def test_a_token_is_reported_before_any_other_problem_and_never_quoted(make):
+    token = new_token(TokenType.RUN)
+    with pytest.raises(InvalidArgument) as caught:
+        RequestValidator().check(make(token))
+    assert caught.value.message.endswith(TOKEN_REFUSAL)
+    assert token not in caught.value.message
+
+
 def test_constraint_violations_come_back_as_invalid_argument_with_field_details(channel, admin):
     runs = training_pb2_grpc.TrainingServiceStub(channel)
     with pytest.raises(grpc.RpcError) as caught:
