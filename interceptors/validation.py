@@ -15,6 +15,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 
+from interceptors.chain import RequestReader
 from marketplace.v1 import options_pb2
 from server.errors import InvalidArgument
 from server.tokens import looks_like_token
@@ -65,30 +66,29 @@ class RequestValidator:
             _find_token(message, "")  # a token anywhere is the first thing to fix, whatever else is wrong
             raise
 
+    async def __call__(self, method: str, context: grpc.aio.ServicerContext, request: RequestReader) -> None:
+        """As a request check of the chain: the request, or a client stream's first message, is
+        checked before any check that looks objects up by its fields."""
+        message = await request()
+        if message is not None:
+            self.check(message)
+
     def wrap(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-        """The handler with its requests checked before the servicer sees them; for a request
-        stream, each message as it is read."""
-        check = self.check
-        if handler.request_streaming:
-            streaming = handler.stream_unary or handler.stream_stream
+        """A client-streaming handler with every message checked as it is read (the first again,
+        cheaply); other handlers as they are, their one request being the request check's."""
+        if not handler.request_streaming:
+            return handler
+        check, streaming = self.check, handler.stream_unary or handler.stream_stream
 
-            async def checked(requests: AsyncIterator[Message]) -> AsyncIterator[Message]:
-                async for message in requests:
-                    check(message)
-                    yield message
+        async def checked(requests: AsyncIterator[Message]) -> AsyncIterator[Message]:
+            async for message in requests:
+                check(message)
+                yield message
 
-            def behavior(requests: Any, context: Any) -> Any:
-                return streaming(checked(requests), context)
+        def behavior(requests: Any, context: Any) -> Any:
+            return streaming(checked(requests), context)
 
-            field = "stream_unary" if handler.stream_unary else "stream_stream"
-        else:
-            unary = handler.unary_unary or handler.unary_stream
-
-            def behavior(requests: Any, context: Any) -> Any:  # one request; named as above for mypy
-                check(requests)
-                return unary(requests, context)
-
-            field = "unary_unary" if handler.unary_unary else "unary_stream"
+        field = "stream_unary" if handler.stream_unary else "stream_stream"
         return handler._replace(**{field: behavior})  # type: ignore[attr-defined]
 
     def _walk(self, message: Message, prefix: str) -> None:

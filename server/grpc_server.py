@@ -52,9 +52,10 @@ MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 
 def interceptor_chain(platform: Platform) -> list[grpc.aio.ServerInterceptor]:
-    """Access log and error mapping around auth, rate limiting, ownership, then request validation
+    """Access log and error mapping around auth, rate limiting, request validation, then ownership
     (see interceptors/chain.py)."""
     rules = MethodRules.from_services(SERVICES)
+    validator = RequestValidator()
     return [
         PolicyInterceptor(
             checks=[
@@ -62,8 +63,8 @@ def interceptor_chain(platform: Platform) -> list[grpc.aio.ServerInterceptor]:
                 RateLimitCheck(rules, InMemoryRateLimiter(platform.clock), platform.settings.rate_limits),
             ],
             streams=platform.streams,
-            request_checks=[OwnershipCheck(rules, OwnerLookup(platform.sessions))],
-            prepare=RequestValidator().wrap,
+            request_checks=[validator, OwnershipCheck(rules, OwnerLookup(platform.sessions))],
+            prepare=validator.wrap,
         )
     ]
 

@@ -12,6 +12,7 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from sqlalchemy import text
 
+from interceptors.rules import MethodRules
 from interceptors.validation import RequestValidator
 from marketplace.v1 import (
     auth_pb2,
@@ -31,8 +32,16 @@ from tests.conftest import create_vendor_token
 from tests.support import bearer
 
 TOKEN_REFUSAL = "holds what looks like an API token; tokens belong only in the Authorization header"
-# Callers that may reach each method; the rest are called with the admin token.
-DEPLOYMENT_ONLY = {"StoreSignals", "StreamSignals", "DeploymentHeartbeat"}
+RULES = MethodRules.from_services(SERVICES)
+Kind = options_pb2.PrincipalKind
+
+
+def caller_of(method: MethodDescriptor) -> int:
+    """Who may call the method, as the contract says: an operator when it may, else a vendor, else a deployment."""
+    rule = RULES.get(f"/{method.containing_service.full_name}/{method.name}")
+    assert rule is not None
+    preferred = (Kind.PRINCIPAL_KIND_ADMIN, Kind.PRINCIPAL_KIND_VENDOR, Kind.PRINCIPAL_KIND_DEPLOYMENT)
+    return next(kind for kind in preferred if kind in rule.callers)
 
 
 @pytest.mark.parametrize("token_type", list(TokenType))
@@ -141,21 +150,26 @@ def stored_rows(server) -> str:
 
 
 @pytest.fixture
-def deployment_token(channel, auth, admin) -> str:
+def callers(channel, auth, admin) -> dict[int, tuple[tuple[str, str], ...]]:
+    """Metadata for an operator, a vendor (acme) and a deployment of acme."""
     acme = bearer(create_vendor_token(auth, admin).secret)
     stub = deployments_pb2_grpc.DeploymentServiceStub(channel)
-    return stub.CreateDeployment(deployments_pb2.CreateDeploymentRequest(provider="local"), metadata=acme).token
+    token = stub.CreateDeployment(deployments_pb2.CreateDeploymentRequest(provider="local"), metadata=acme).token
+    return {
+        Kind.PRINCIPAL_KIND_ADMIN: admin,
+        Kind.PRINCIPAL_KIND_VENDOR: acme,
+        Kind.PRINCIPAL_KIND_DEPLOYMENT: bearer(token),
+    }
 
 
-def test_a_token_in_any_string_field_of_any_rpc_is_refused_and_not_stored(server, channel, admin, deployment_token):
+def test_a_token_in_any_string_field_of_any_rpc_is_refused_and_not_stored(server, channel, callers):
     before = stored_rows(server)
     token = new_token(TokenType.API)
     for method, _ in methods_with_strings():
         request = message_factory.GetMessageClass(method.input_type)()
         path = plant(request, f"pasted {token} here")
-        metadata = bearer(deployment_token) if method.name in DEPLOYMENT_ONLY else admin
         with pytest.raises(grpc.RpcError) as caught:
-            call(channel, method, request, metadata)
+            call(channel, method, request, callers[caller_of(method)])
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, method.name
         assert caught.value.details() == f"{path} {TOKEN_REFUSAL}", method.name
         assert token.partition("_")[2][:12] not in caught.value.debug_error_string()
@@ -206,17 +220,32 @@ def _run_with_hyperparameter(value: struct_pb2.Value) -> training_pb2.CreateTrai
         ("DeploymentHeartbeat", lambda t: deployments_pb2.DeploymentHeartbeatRequest(model_version=t), "model_version"),
     ],
 )
-def test_tokens_in_named_fields_are_refused(server, channel, auth, admin, deployment_token, method, make, field):
+def test_tokens_in_named_fields_are_refused(server, channel, callers, method, make, field):
     descriptor = next(m for s in SERVICES for m in s.methods if m.name == method)
-    vendor = bearer(create_vendor_token(auth, admin).secret)
-    metadata = bearer(deployment_token) if method in DEPLOYMENT_ONLY else vendor if "Vendor" not in method else admin
     before = stored_rows(server)
     token = new_token(TokenType.DEPLOYMENT)
     with pytest.raises(grpc.RpcError) as caught:
-        call(channel, descriptor, make(token), metadata)
+        call(channel, descriptor, make(token), callers[caller_of(descriptor)])
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert caught.value.details() == f"{field} {TOKEN_REFUSAL}"
     assert stored_rows(server) == before
+
+
+def test_requests_are_validated_before_the_objects_they_address_are_looked_up(channel, callers):
+    """A vendor's GetTrainingRun is checked for ownership by its run_id: validation comes first."""
+    acme = callers[Kind.PRINCIPAL_KIND_VENDOR]
+    runs = training_pb2_grpc.TrainingServiceStub(channel)
+    with pytest.raises(grpc.RpcError) as caught:
+        runs.GetTrainingRun(training_pb2.GetTrainingRunRequest(run_id=new_token(TokenType.RUN)), metadata=acme)
+    assert (caught.value.code(), caught.value.details()) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        f"run_id {TOKEN_REFUSAL}",
+    )
+    deployments = deployments_pb2_grpc.DeploymentServiceStub(channel)
+    with pytest.raises(grpc.RpcError) as caught:
+        deployments.GetDeployment(deployments_pb2.GetDeploymentRequest(deployment_id="x" * 65), metadata=acme)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.details() == "deployment_id must be at most 64 characters, not 65"
 
 
 def test_a_token_in_a_rest_body_gets_400_without_the_token(server, admin):
