@@ -1,6 +1,7 @@
 """Request validation: every incoming message is checked against the contract's `(rule)` field
 options, and no string anywhere in it may hold a bearer token. Driven by the descriptors; the
-checks of a message type are worked out once, on its first request.
+checks of a message type are worked out once, on its first request. Runs in the chain as the first
+request check (before ownership looks anything up) and, for client streams, on every message.
 """
 
 from __future__ import annotations
