@@ -7,12 +7,13 @@
 Signals are cut into numbered batches and streamed over StreamSignals. A batch stays in memory until
 the server acknowledges it (after its commit); when the connection drops, the publisher reconnects
 with back-off and resends every unacknowledged batch, and the server's de-duplication on
-(deployment, sequence) makes the resend safe. Numbering continues after the deployment's last stored
-sequence, which the heartbeat reports, so a restarted model never reuses a number.
+(deployment, publisher, sequence) makes the resend safe. Each publisher picks a random publisher_id
+and numbers its batches from 1, so replicas of a model, or a restart overlapping the old process,
+never take each other's batches for resends.
 
-A heartbeat every HEARTBEAT seconds keeps the deployment live and brings its links: when an operator
-points the signals elsewhere (`mp link-infra`), the next batch goes there — another gRPC target, or
-an HTTP endpoint taking POSTed batches.
+A heartbeat every HEARTBEAT seconds keeps the deployment live. Signals and the token only ever go to the
+marketplace given (MP_GRPC_TARGET); destinations linked with `mp link-infra` receive the signals from the
+marketplace, never from here.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import secrets
 import threading
 import time
 from collections import OrderedDict
@@ -28,22 +30,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
-import httpx
 from google.protobuf import json_format
 
 from marketplace.v1 import deployments_pb2, deployments_pb2_grpc, signals_pb2, signals_pb2_grpc
 
 log = logging.getLogger("mp.publisher")
 HEARTBEAT = 15.0
+# What can succeed when sent again: the server busy or away, a broken connection (CANCELLED: the stream
+# was reset under us; the publisher never cancels its own calls while running), an aborted transaction.
+# Anything else (INVALID_ARGUMENT, PERMISSION_DENIED, UNAUTHENTICATED, FAILED_PRECONDITION, INTERNAL, …)
+# would be refused again forever: it stops the publisher, and publish()/flush() raise PublisherStopped.
 RETRYABLE = {
     grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED,
-    grpc.StatusCode.ABORTED, grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.CANCELLED,
+    grpc.StatusCode.ABORTED, grpc.StatusCode.CANCELLED,
 }  # fmt: skip
 ACTIONS = {"buy": signals_pb2.ACTION_BUY, "sell": signals_pb2.ACTION_SELL, "hold": signals_pb2.ACTION_HOLD}
 
 
 class PublisherStopped(RuntimeError):
-    """The server refused the deployment for good (revoked token, deleted or stopped deployment)."""
+    """The server refused for good (revoked token, deleted or stopped deployment, a batch it cannot
+    take, a server error that retrying would repeat); what was not acknowledged is not stored."""
 
 
 def to_signal(item: signals_pb2.Signal | dict[str, Any]) -> signals_pb2.Signal:
@@ -92,19 +98,19 @@ class SignalPublisher:
         model_version: str = "",
         on_ack: Callable[[signals_pb2.SignalAck], None] | None = None,
     ) -> None:
-        self._home = target  # the marketplace: heartbeats always go here
-        self._token = token
+        self._home = target  # the marketplace: heartbeats and signals go here, and nowhere else
         self._metadata = (("authorization", f"Bearer {token}"),)
         self._batch_size, self._linger, self._secure = batch_size, linger, secure
         self._heartbeat_every, self._model_version, self._on_ack = heartbeat, model_version, on_ack
         self._lock = threading.Condition()
         self._pending: list[signals_pb2.Signal] = []
         self._unacked: OrderedDict[int, signals_pb2.SignalBatch] = OrderedDict()
-        self._next_sequence = 0  # known after the first heartbeat
+        self.publisher_id = secrets.token_hex(16)  # this instance's own numbering of batches
+        self._next_sequence = 1
         self._not_before = 0.0  # the server's slow_down
-        self._links = deployments_pb2.DeploymentLinks()
         self._stop = threading.Event()
         self._failure: BaseException | None = None
+        self._failure_message = ""
         self.totals = Totals()
         self._threads = [
             threading.Thread(target=self._send_loop, name="mp-publisher", daemon=True),
@@ -139,7 +145,8 @@ class SignalPublisher:
             self._lock.notify_all()
 
     def flush(self, timeout: float = 60.0) -> bool:
-        """Waits until everything published so far is acknowledged; False on timeout."""
+        """Waits until everything published so far is stored (or rejected one by one); False on timeout.
+        Raises PublisherStopped when the server refused for good."""
         deadline = time.monotonic() + timeout
         with self._lock:
             while self._pending or self._unacked:
@@ -165,14 +172,9 @@ class SignalPublisher:
                 thread.join(timeout)
             self._home_channel.close()
 
-    @property
-    def links(self) -> deployments_pb2.DeploymentLinks:
-        return self._links
-
     def _raise_if_failed(self) -> None:
         if self._failure is not None:
-            reason = self._failure.details() if isinstance(self._failure, grpc.RpcError) else str(self._failure)
-            raise PublisherStopped(f"the marketplace refused this deployment: {reason}") from self._failure
+            raise PublisherStopped(self._failure_message) from self._failure
 
     # -- heartbeat ----------------------------------------------------------------------------------
 
@@ -181,7 +183,7 @@ class SignalPublisher:
         backoff = Backoff()
         while not self._stop.is_set():
             try:
-                deployment = stub.DeploymentHeartbeat(
+                stub.DeploymentHeartbeat(
                     deployments_pb2.DeploymentHeartbeatRequest(model_version=self._model_version),
                     metadata=self._metadata, timeout=10,
                 )  # fmt: skip
@@ -192,40 +194,42 @@ class SignalPublisher:
                 backoff.wait(self._stop)
                 continue
             backoff.reset()
-            with self._lock:
-                if not self._next_sequence:
-                    self._next_sequence = deployment.last_sequence + 1
-                if deployment.links != self._links:
-                    self._links = deployment.links
-                self._lock.notify_all()
             self._beat.set()
             self._stop.wait(self._heartbeat_every)
 
     def _fail(self, error: BaseException) -> None:
-        log.error(
-            "the marketplace refused this deployment: %s",
-            error.details() if isinstance(error, grpc.RpcError) else error,
-        )
+        if isinstance(error, grpc.RpcError):
+            reason = f"{error.code().name}: {error.details()}"
+        else:
+            reason = str(error)
         with self._lock:
+            lost = len(self._pending) + sum(len(batch.signals) for batch in self._unacked.values())
+            self._failure_message = (
+                f"the marketplace refused this publisher ({reason}); "
+                f"{lost} signal{' was' if lost == 1 else 's were'} not stored"
+            )
             self._failure = error
             self._lock.notify_all()
+        log.error("%s", self._failure_message)
         self._stop.set()
 
     # -- sending -------------------------------------------------------------------------------------
 
-    def _next_batch(self, links: deployments_pb2.DeploymentLinks) -> signals_pb2.SignalBatch | None:
-        """Cuts the next batch once the pending signals fill one or have lingered; None when stopping
-        or when the links changed. Holds back while the server asked to slow down."""
+    def _next_batch(self) -> signals_pb2.SignalBatch | None:
+        """Cuts the next batch once the pending signals fill one or have lingered; None when stopping.
+        Holds back while the server asked to slow down."""
         with self._lock:
             first_wait = None
-            while not self._stop.is_set() and self._links == links:
+            while not self._stop.is_set():
                 now = time.monotonic()
-                ready = self._next_sequence and self._pending and now >= self._not_before
+                ready = self._pending and now >= self._not_before
                 if ready:
                     first_wait = first_wait or now
                     if len(self._pending) >= self._batch_size or now - first_wait >= self._linger:
                         signals, self._pending = self._pending[: self._batch_size], self._pending[self._batch_size :]
-                        batch = signals_pb2.SignalBatch(sequence=self._next_sequence, signals=signals)
+                        batch = signals_pb2.SignalBatch(
+                            sequence=self._next_sequence, signals=signals, publisher_id=self.publisher_id
+                        )
                         self._next_sequence += 1
                         self._unacked[batch.sequence] = batch
                         return batch
@@ -235,70 +239,37 @@ class SignalPublisher:
     def _send_loop(self) -> None:
         backoff = Backoff()
         while not self._stop.is_set():
-            links = self._links
             try:
-                if links.signals_url:
-                    self._send_http(links.signals_url, backoff)
-                else:
-                    self._send_grpc(links.signals_target, backoff)
+                self._send_grpc(backoff)
             except grpc.RpcError as error:
                 if error.code() not in RETRYABLE:
                     self._fail(error)
                     return
                 log.warning("signal stream interrupted (%s); reconnecting", error.code().name)
-            except httpx.HTTPError as error:
-                log.warning("posting signals failed (%s); retrying", type(error).__name__)
             self.totals.reconnects += 1
             backoff.wait(self._stop)
 
-    def _resend_then_new(self, links: deployments_pb2.DeploymentLinks) -> Iterator[signals_pb2.SignalBatch]:
+    def _resend_then_new(self) -> Iterator[signals_pb2.SignalBatch]:
         with self._lock:
             waiting = list(self._unacked.values())
         yield from waiting  # unacknowledged batches first, in order
-        while (batch := self._next_batch(links)) is not None:
+        while (batch := self._next_batch()) is not None:
             yield batch
 
-    def _send_grpc(self, target: str, backoff: Backoff) -> None:
-        links = self._links
-        channel = self._channel(target.split("://", 1)[1], target.startswith("grpcs")) if target else None
-        try:
-            stub = signals_pb2_grpc.SignalServiceStub(channel or self._home_channel)
-            for ack in stub.StreamSignals(self._resend_then_new(links), metadata=self._metadata):
-                backoff.reset()
-                self._acknowledged(
-                    ack.sequence,
-                    ack.committed_sequence,
-                    ack.accepted,
-                    ack.rejections,
-                    ack.duplicate,
-                    ack.slow_down.ToNanoseconds() / 1e9 if ack.HasField("slow_down") else 0.0,
-                )
-                if self._on_ack:
-                    self._on_ack(ack)
-        finally:
-            if channel is not None:
-                channel.close()
-
-    def _send_http(self, url: str, backoff: Backoff) -> None:
-        links = self._links
-        with httpx.Client(timeout=30) as client:
-            for batch in self._resend_then_new(links):
-                body = json_format.MessageToDict(
-                    signals_pb2.StoreSignalsRequest(sequence=batch.sequence, signals=batch.signals)
-                )
-                response = client.post(url, json=body, headers={"Authorization": f"Bearer {self._token}"})
-                if response.status_code == 429 or response.status_code >= 500:
-                    raise httpx.HTTPStatusError("retry", request=response.request, response=response)
-                if response.status_code >= 400:
-                    self._fail(RuntimeError(f"{url} refused a batch: HTTP {response.status_code}"))
-                    return
-                stored = json_format.ParseDict(
-                    response.json(), signals_pb2.StoreSignalsResponse(), ignore_unknown_fields=True
-                )
-                backoff.reset()
-                self._acknowledged(
-                    batch.sequence, batch.sequence, stored.accepted, stored.rejections, stored.duplicate, 0.0
-                )
+    def _send_grpc(self, backoff: Backoff) -> None:
+        stub = signals_pb2_grpc.SignalServiceStub(self._home_channel)
+        for ack in stub.StreamSignals(self._resend_then_new(), metadata=self._metadata):
+            backoff.reset()
+            self._acknowledged(
+                ack.sequence,
+                ack.committed_sequence,
+                ack.accepted,
+                ack.rejections,
+                ack.duplicate,
+                ack.slow_down.ToNanoseconds() / 1e9 if ack.HasField("slow_down") else 0.0,
+            )
+            if self._on_ack:
+                self._on_ack(ack)
 
     def _acknowledged(self, sequence, committed, accepted, rejections, duplicate, slow_down) -> None:
         with self._lock:

@@ -20,7 +20,7 @@ import grpc
 from interceptors.access_log import AccessLog
 from interceptors.error_mapping import abort_with
 from interceptors.principal import begin_call
-from interceptors.streams import OpenStreams
+from interceptors.streams import OpenStream, OpenStreams
 from server.completion import finish_even_if_cancelled
 from server.errors import DomainError
 
@@ -87,16 +87,22 @@ class PolicyInterceptor(grpc.aio.ServerInterceptor):
 
         if handler.unary_unary or handler.stream_unary:
             behavior = handler.unary_unary or handler.stream_unary
+            client_stream = handler.stream_unary is not None
 
             async def unary_response(argument: Any, context: grpc.aio.ServicerContext) -> Any:
                 started, code, peer = time.perf_counter(), grpc.StatusCode.OK, context.peer()
-                begin_call()
+                caller = begin_call()
+                stream = streams.open(method, caller, client_stream=True) if client_stream else None
                 try:
+                    if stream is not None:
+                        argument = _until_ended(argument, stream, streams)
                     return await finish_even_if_cancelled(_checked_call(checks, method, behavior, argument, context))
                 except BaseException as error:
                     code = _status_of(error, context)
                     await _fail(method, context, error)
                 finally:
+                    if stream is not None:
+                        streams.close(stream)
                     log.record(method, peer, code, started)
 
             field = "unary_unary" if handler.unary_unary else "stream_unary"
@@ -110,6 +116,7 @@ class PolicyInterceptor(grpc.aio.ServerInterceptor):
             stream = streams.open(method, begin_call())
             try:
                 argument = await finish_even_if_cancelled(_run_checks(checks, method, context, argument))
+                streams.admitted(stream)
                 async for item in _stream(stream_behavior, argument, context):
                     stream.writing = True
                     yield item
@@ -214,6 +221,29 @@ async def _call(behavior: Callable[..., Any], argument: Any, context: Any) -> An
     if inspect.isawaitable(result):
         result = await result
     return result
+
+
+async def _until_ended(requests: AsyncIterator[Any], stream: OpenStream, streams: OpenStreams) -> AsyncIterator[Any]:
+    """A client stream's messages until it is ended from outside; then the servicer's read raises
+    why, at once if it was waiting. The servicer reads only once the checks let the call in."""
+    streams.admitted(stream)
+    messages = aiter(requests)
+    while stream.ending is None:
+        stream.task = task = asyncio.current_task()
+        try:
+            message = await anext(messages)
+        except StopAsyncIteration:
+            break
+        except asyncio.CancelledError:
+            if stream.ending is None or task is None:
+                raise
+            task.uncancel()  # the cancellation only carried the ending here
+            raise stream.ending from None
+        finally:
+            stream.task = None
+        yield message
+    if stream.ending is not None:
+        raise stream.ending
 
 
 async def _stream(behavior: Callable[..., Any], argument: Any, context: Any) -> AsyncIterator[Any]:

@@ -53,6 +53,7 @@ class CachingIntrospector:
         )
         self._in_flight: dict[bytes, asyncio.Future[Principal | None]] = {}
         self.source_calls = 0  # how many introspections reached the source (tests and benchmarks read it)
+        self._forgets = 0  # bumped by every forget_*: an answer read before one may predate a revocation
 
     def _expiry(self, _key: bytes, answer: _Answer, now: float) -> float:
         if answer.principal is None:
@@ -72,8 +73,7 @@ class CachingIntrospector:
         future: asyncio.Future[Principal | None] = asyncio.get_running_loop().create_future()
         self._in_flight[key] = future
         try:
-            self.source_calls += 1
-            principal = await self._source.introspect(token)
+            principal = await self._ask_source(token)
         except BaseException as error:
             future.set_exception(error)
             future.exception()  # marks it retrieved when nobody else was waiting
@@ -85,6 +85,17 @@ class CachingIntrospector:
         future.set_result(principal)
         return principal
 
+    async def _ask_source(self, token: str) -> Principal | None:
+        """The source's answer, asked again while revocations land meanwhile: a revocation is forgotten
+        here after its commit, so an answer asked for after the forget sees it (bounded: 3 tries)."""
+        for _attempt in range(3):
+            forgets = self._forgets
+            self.source_calls += 1
+            principal = await self._source.introspect(token)
+            if principal is None or self._forgets == forgets:
+                break
+        return principal
+
     def forget_token(self, token_id: str) -> int:
         """Drops every cached answer for the token id (on revocation); returns how many."""
         return self._forget(lambda principal: principal.token_id == token_id)
@@ -93,7 +104,15 @@ class CachingIntrospector:
         """Drops cached answers for a run's tokens (they die with the run); returns how many."""
         return self._forget(lambda principal: principal.run_id == run_id)
 
+    def forget_vendor(self, vendor_id: str) -> int:
+        """Drops cached answers for every token of a vendor (its own, its deployments', its runs')."""
+        return self._forget(lambda principal: principal.vendor_id == vendor_id)
+
+    def forget_deployment(self, deployment_id: str) -> int:
+        return self._forget(lambda principal: principal.deployment_id == deployment_id)
+
     def _forget(self, matches: Callable[[Principal], bool]) -> int:
+        self._forgets += 1
         keys = [key for key, answer in list(self._cache.items()) if answer.principal and matches(answer.principal)]
         for key in keys:
             self._cache.pop(key, None)

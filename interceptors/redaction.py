@@ -6,7 +6,8 @@ from __future__ import annotations
 import logging
 import re
 
-_TOKEN = re.compile(r"\b(mpat|mpdt|mprt)_[0-9A-Za-z]{6,}")
+# No word boundary before the prefix: a token pasted onto other text ("xmpat_…") is still one.
+_TOKEN = re.compile(r"(mpat|mpdt|mprt|mpws)_[0-9A-Za-z]{6,}")
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{6,}")
 
 

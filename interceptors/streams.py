@@ -1,5 +1,5 @@
-"""The server streams open in this process, so they can be ended from outside the call: all of
-them at shutdown, or those standing on a token, vendor, deployment or run that was revoked."""
+"""The streams open in this process, so they can be ended from outside the call: the server
+streams at shutdown, and any standing on a token, vendor, deployment or run that was revoked."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from interceptors.principal import CallPrincipal, Principal
-from server.errors import DomainError
+from server.clock import Clock, system_clock
+from server.errors import DomainError, Unauthenticated
 
 
 @dataclass(eq=False)
@@ -20,6 +21,10 @@ class OpenStream:
     # True while gRPC writes a message this stream yielded: a cancellation delivered then would land
     # inside gRPC's own send and end the call without a status, so ending waits for the write.
     writing: bool = False
+    expiry: asyncio.TimerHandle | None = None  # ends the stream when its token expires
+    # A client stream's call is a unit of work (server/completion.py): its task is set only while it
+    # waits for the client's next message, where a cancellation is as safe as the client's own.
+    client_stream: bool = False
 
     @property
     def principal(self) -> Principal | None:
@@ -34,19 +39,35 @@ class OpenStream:
 
 
 class OpenStreams:
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock = system_clock) -> None:
         self._open: set[OpenStream] = set()
+        self._clock = clock
 
     def __len__(self) -> int:
         return len(self._open)
 
-    def open(self, method: str, caller: CallPrincipal) -> OpenStream:
-        stream = OpenStream(method, caller)
+    def open(self, method: str, caller: CallPrincipal, *, client_stream: bool = False) -> OpenStream:
+        task = None if client_stream else asyncio.current_task()
+        stream = OpenStream(method, caller, task, client_stream=client_stream)
         self._open.add(stream)
         return stream
 
+    def admitted(self, stream: OpenStream) -> None:
+        """The checks let the stream in, so its caller is known: it ends when the caller's token expires."""
+        principal = stream.principal
+        if principal is None or principal.expires_at is None:
+            return
+        # One timer per stream rather than a sweep: nothing runs until a token actually expires.
+        stream.expiry = asyncio.get_running_loop().call_later(
+            max(0.0, principal.expires_at - self._clock()),
+            stream.end,
+            Unauthenticated("the token this stream used expired; reconnect with a current token"),
+        )
+
     def close(self, stream: OpenStream) -> None:
         self._open.discard(stream)
+        if stream.expiry is not None:
+            stream.expiry.cancel()
 
     def end_where(self, standing_on: Callable[[Principal], bool], error: DomainError) -> int:
         """Ends the streams whose caller matches; returns how many."""
@@ -56,7 +77,9 @@ class OpenStreams:
         return len(ended)
 
     def end_all(self, error: DomainError) -> int:
-        streams = list(self._open)
+        """Ends the server streams (at shutdown); client streams (uploads) finish in the grace period
+        as unary calls do."""
+        streams = [stream for stream in self._open if not stream.client_stream]
         for stream in streams:
             stream.end(error)
         return len(streams)

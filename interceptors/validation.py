@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import AsyncIterator, Callable, Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -71,7 +72,7 @@ class RequestValidator:
         """As a request check of the chain: the request, or a client stream's first message, is
         checked before any check that looks objects up by its fields."""
         message = await request()
-        if message is not None:
+        if isinstance(message, Message):  # not None (an empty stream) nor a request that did not decode
             self.check(message)
 
     def wrap(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
@@ -83,7 +84,8 @@ class RequestValidator:
 
         async def checked(requests: AsyncIterator[Message]) -> AsyncIterator[Message]:
             async for message in requests:
-                check(message)
+                if isinstance(message, Message):  # one that did not decode is refused further in
+                    check(message)
                 yield message
 
         def behavior(requests: Any, context: Any) -> Any:
@@ -142,7 +144,7 @@ class RequestValidator:
         elif field.type in _NUMBERS:
             if rule is not None and (rule.HasField("min") or rule.HasField("max") or rule.finite):
                 yield _RULES, _number_check(rule)
-        elif field.type == _F.TYPE_ENUM:
+        elif field.type == _F.TYPE_ENUM and rule is not None and rule.defined:
             assert field.enum_type is not None
             yield _RULES, _enum_check(frozenset(field.enum_type.values_by_number), field.enum_type.name)
 
@@ -150,10 +152,9 @@ class RequestValidator:
         self, message_type: Descriptor, rule: options_pb2.FieldRule | None
     ) -> Iterable[tuple[int, Check]]:
         name = message_type.full_name
-        if name == "google.protobuf.Timestamp":
-            yield _RULES, _timestamp_check
-        elif name == "google.protobuf.Duration":
-            yield _RULES, _duration_check(rule)
+        if name in ("google.protobuf.Timestamp", "google.protobuf.Duration"):
+            if rule is not None:  # without one, a time is the servicer's (signals reject bad ones one by one)
+                yield _RULES, (_timestamp_check if name == "google.protobuf.Timestamp" else _duration_check)(rule)
         elif name in _STRUCT_TYPES:
             finite = rule is not None and rule.finite
             yield _TOKENS, lambda value, path: _walk_struct(value, path, finite)
@@ -279,16 +280,30 @@ def _number_check(rule: options_pb2.FieldRule) -> Check:
     return number
 
 
-def _timestamp_check(value: Any, path: str) -> None:
-    if not 0 <= value.nanos <= _MAX_NANOS:
-        raise refuse(path, f"has nanos {value.nanos}; they must be 0 to {_MAX_NANOS}")
-    if not _MIN_SECONDS <= value.seconds <= _MAX_SECONDS:
-        raise refuse(path, "must lie between 0001-01-01 and 9999-12-31 UTC")
+def _timestamp_check(rule: options_pb2.FieldRule) -> Check:
+    low = rule.min if rule.HasField("min") else -math.inf
+    high = rule.max if rule.HasField("max") else math.inf
+
+    def timestamp(value: Any, path: str) -> None:
+        if not 0 <= value.nanos <= _MAX_NANOS:
+            raise refuse(path, f"has nanos {value.nanos}; they must be 0 to {_MAX_NANOS}")
+        if not _MIN_SECONDS <= value.seconds <= _MAX_SECONDS:
+            raise refuse(path, "must lie between 0001-01-01 and 9999-12-31 UTC")
+        if not low <= value.seconds <= high:
+            raise refuse(path, f"must lie between {_utc(low)} and {_utc(high)}")
+
+    return timestamp
 
 
-def _duration_check(rule: options_pb2.FieldRule | None) -> Check:
-    low = rule.min if rule is not None and rule.HasField("min") else -math.inf
-    high = rule.max if rule is not None and rule.HasField("max") else math.inf
+def _utc(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "any time" if seconds < 0 else "any later time"
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _duration_check(rule: options_pb2.FieldRule) -> Check:
+    low = rule.min if rule.HasField("min") else -math.inf
+    high = rule.max if rule.HasField("max") else math.inf
 
     def duration(value: Any, path: str) -> None:
         seconds, nanos = value.seconds, value.nanos

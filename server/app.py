@@ -19,14 +19,21 @@ from server.blob_downloads import blob_download_route
 from server.blobs import LocalBlobStore
 from server.clock import Clock, system_clock
 from server.completion import drain_unfinished
+from server.deliveries import DeliveryPolicy, DeliveryWorker
 from server.demo import publish_demo_round
 from server.errors import Unavailable
-from server.grpc_server import SERVICES, build_grpc_server
+from server.grpc_server import MAX_MESSAGE_BYTES, SERVICES, build_grpc_server
 from server.http_app import build_http_app
 from server.platform import Platform, issue_admin_token, open_platform
 from server.settings import Settings
 
 log = logging.getLogger("mp.server")
+# The gateway takes what the server sends: with gRPC's 4 MiB receive default, a large answer to a
+# committed call would fail in the gateway after the server had done the work.
+GATEWAY_CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+]
 
 
 @dataclass(frozen=True)
@@ -84,9 +91,9 @@ async def serve_gateway(
     stop = stop or asyncio.Event()
     _stop_on_signals(stop)
     channel = (
-        grpc.aio.secure_channel(grpc_target, grpc.ssl_channel_credentials())
+        grpc.aio.secure_channel(grpc_target, grpc.ssl_channel_credentials(), options=GATEWAY_CHANNEL_OPTIONS)
         if tls
-        else grpc.aio.insecure_channel(grpc_target)
+        else grpc.aio.insecure_channel(grpc_target, options=GATEWAY_CHANNEL_OPTIONS)
     )
     http_socket = _bind(settings.http_addr)
     public_target = settings.grpc_public_target or grpc_target
@@ -187,6 +194,7 @@ async def serve(
     platform = await open_platform(settings, clock)
     grpc_server: grpc.aio.Server | None = None
     loopback: grpc.aio.Channel | None = None
+    deliveries: DeliveryWorker | None = None
     try:
         admin_token = await issue_admin_token(platform, display_name="first admin token", only_if_none=True)
         if settings.demo_round:
@@ -199,8 +207,13 @@ async def serve(
         if grpc_port == 0:
             raise SystemExit(f"cannot listen on {settings.grpc_addr} (set MP_GRPC_ADDR to another port)")
         await grpc_server.start()
+        policy = DeliveryPolicy(to_private_addresses=settings.deliver_to_private)
+        deliveries = DeliveryWorker(platform.sessions, platform.digester.seed_key, clock, policy)
+        deliveries.start()
         # The gateway reaches the gRPC server over loopback, like any other client.
-        loopback = grpc.aio.insecure_channel(f"{_loopback_host(settings.grpc_addr)}:{grpc_port}")
+        loopback = grpc.aio.insecure_channel(
+            f"{_loopback_host(settings.grpc_addr)}:{grpc_port}", options=GATEWAY_CHANNEL_OPTIONS
+        )
         http_app = build_http_app(
             channel=loopback,
             services=SERVICES,
@@ -229,4 +242,6 @@ async def serve(
             await grpc_server.stop(0)  # no-op after a clean stop; on a failed start, releases the port
         if loopback is not None:
             await loopback.close()
+        if deliveries is not None:
+            await deliveries.stop(grace=1.0)  # the shutdown grace is spent: a cut attempt is resent later
         await platform.close()

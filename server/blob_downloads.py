@@ -22,6 +22,9 @@ PREFIX = "/blobs/"
 
 def blob_download_route(store: LocalBlobStore, signer: UrlSigner) -> Route:
     async def download(request: Request) -> Response:
+        if request.method == "OPTIONS":
+            document = {"code": 12, "message": "a download link answers GET and HEAD", "details": []}
+            return json_response(document, 405, {"Allow": "GET, HEAD"})
         raw_path = request.scope.get("raw_path", b"").decode("latin-1").split("?", 1)[0]
         try:
             signer.verify(request.method, raw_path, request.query_params)
@@ -40,4 +43,4 @@ def blob_download_route(store: LocalBlobStore, signer: UrlSigner) -> Route:
             return json_response({"code": 5, "message": "this file no longer exists", "details": []}, 404)
         return FileResponse(path, media_type="application/octet-stream", filename=path.name)
 
-    return Route(PREFIX + "{key:path}", download, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])
+    return Route(PREFIX + "{key:path}", download, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])

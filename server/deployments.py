@@ -30,7 +30,7 @@ TRANSITIONS = {
     "failed": frozenset({"starting", "stopped"}),
 }
 WRITABLE = frozenset({"pending", "starting", "live"})  # states in which signals are taken
-LINK_FIELDS = ("signals_url", "signals_target", "endpoint_url")
+LINK_FIELDS = ("endpoint_url",)  # signals always go to the marketplace (see server/deliveries.py)
 
 
 def health_state(deployment: Deployment, now: datetime, heartbeat_timeout: timedelta) -> str:
@@ -41,22 +41,13 @@ def health_state(deployment: Deployment, now: datetime, heartbeat_timeout: timed
 
 
 def check_links(links: dict[str, str]) -> dict[str, str]:
-    """The links with empty ones dropped; a clear error for a malformed or ambiguous one."""
+    """The links with empty ones dropped; a clear error for a malformed one."""
     links = {key: value.strip() for key, value in links.items() if value and value.strip()}
-    if "signals_url" in links and "signals_target" in links:
-        raise InvalidArgument("give signals_url (HTTP) or signals_target (gRPC), not both")
-    for field, schemes in (
-        ("signals_url", ("http", "https")),
-        ("endpoint_url", ("http", "https")),
-        ("signals_target", ("grpc", "grpcs")),
-    ):
-        if field in links:
-            parts = urlsplit(links[field])
-            if parts.scheme not in schemes or not parts.hostname:
-                example = "grpc://host:50051" if field == "signals_target" else "http://host:3010/api/signals/store"
-                raise InvalidArgument(f"{field} {links[field]!r} is not a {'/'.join(schemes)} URL such as {example}")
-            if field == "signals_target" and (parts.port is None or parts.path not in ("", "/")):
-                raise InvalidArgument(f"signals_target {links[field]!r} must be grpc://host:port, with no path")
+    if "endpoint_url" in links:
+        parts = urlsplit(links["endpoint_url"])
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InvalidArgument(f"endpoint_url {links['endpoint_url']!r} is not a http/https URL such as "
+                                  "http://host:8080")  # fmt: skip
     return links
 
 

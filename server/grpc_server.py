@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from typing import Any
+
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
+from google.protobuf.message import DecodeError
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 from interceptors.auth import AuthCheck
-from interceptors.chain import PolicyInterceptor
+from interceptors.chain import PolicyInterceptor, RequestReader
 from interceptors.ownership import OwnershipCheck
 from interceptors.rate_limit import InMemoryRateLimiter, RateLimitCheck
+from interceptors.revocation import Revocations
 from interceptors.rules import MethodRules
 from interceptors.validation import RequestValidator
 from marketplace.v1 import (
@@ -28,6 +34,7 @@ from marketplace.v1 import (
     training_pb2,
     training_pb2_grpc,
 )
+from server.errors import InvalidArgument
 from server.ingest import SignalBudget, SignalIngest
 from server.platform import Platform
 from server.services.auth import AuthServicer
@@ -49,6 +56,123 @@ SERVICES: tuple[ServiceDescriptor, ...] = (
 )
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+_BEHAVIORS = ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
+
+
+class _Undecodable:
+    """What bytes that are not the method's request message decode to; the method then ends with
+    INVALID_ARGUMENT. (A deserializer that raises ends the call as UNKNOWN, which clients retry.)"""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    @property
+    def message(self) -> str:
+        return f"the request is not a valid protobuf message: {self.reason}"
+
+
+def _tolerant(from_string: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+    def decode(data: bytes) -> Any:
+        try:
+            return from_string(data)
+        except DecodeError as error:  # also a message nested past protobuf's depth limit
+            return _Undecodable(str(error))
+
+    return decode
+
+
+async def _refuse(context: grpc.aio.ServicerContext, request: _Undecodable) -> None:
+    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message)
+
+
+class DecodedBeforeOwnership:
+    """A request check in front of the ownership check, which reads an id from the request (a client
+    stream's first message) before the servicer, and so before refusing_undecodable's behavior."""
+
+    def __init__(self, rules: MethodRules) -> None:
+        self._rules = rules
+
+    async def __call__(self, method: str, context: grpc.aio.ServicerContext, request: RequestReader) -> None:
+        rule = self._rules.get(method)
+        if rule is None or rule.owner is None:
+            return  # nothing reads this request before the servicer
+        first = await request()
+        if isinstance(first, _Undecodable):
+            raise InvalidArgument(first.message)
+
+
+async def _decoded(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+    async for request in requests:
+        if isinstance(request, _Undecodable):
+            await _refuse(context, request)
+        yield request
+
+
+def refusing_undecodable(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    """The handler with a request deserializer that never raises, and a behavior that ends a call
+    whose request did not decode with INVALID_ARGUMENT, before the servicer sees it."""
+    field = next((name for name in _BEHAVIORS if getattr(handler, name, None)), None)
+    if field is None or handler.request_deserializer is None:
+        return handler
+    behavior = getattr(handler, field)
+    streamed = field.startswith("stream_")
+
+    async def argument(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        if streamed:
+            return _decoded(request, context)
+        if isinstance(request, _Undecodable):
+            await _refuse(context, request)
+        return request
+
+    async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        return await behavior(await argument(request, context), context)
+
+    async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        async for response in behavior(await argument(request, context), context):
+            yield response
+
+    # grpc.aio calls a behavior by its kind (coroutine, async generator), so the wrapper keeps it.
+    if inspect.iscoroutinefunction(behavior):
+        guarded: Callable[..., Any] = unary
+    elif inspect.isasyncgenfunction(behavior):
+        guarded = stream
+    else:
+        return handler
+    return handler._replace(  # type: ignore[attr-defined]
+        request_deserializer=_tolerant(handler.request_deserializer), **{field: guarded}
+    )
+
+
+class _RefusingUndecodable(grpc.GenericRpcHandler):
+    def __init__(self, inner: grpc.GenericRpcHandler) -> None:
+        self._inner = inner
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
+        handler = self._inner.service(handler_call_details)
+        if handler is None:
+            return None
+        cached = self._wrapped.get(handler_call_details.method)
+        if cached is None or cached[0] is not handler:
+            cached = self._wrapped[handler_call_details.method] = (handler, refusing_undecodable(handler))
+        return cached[1]
+
+
+class _Registrar:
+    """Stands in for the server while services are added, so that every method's handler is
+    wrapped by refusing_undecodable once, at registration, at no cost per call."""
+
+    def __init__(self, server: grpc.aio.Server) -> None:
+        self._server = server
+
+    def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
+        self._server.add_generic_rpc_handlers(tuple(_RefusingUndecodable(handler) for handler in handlers))
+
+    def add_registered_method_handlers(self, service: str, handlers: Mapping[str, grpc.RpcMethodHandler]) -> None:
+        wrapped = {name: refusing_undecodable(handler) for name, handler in handlers.items()}
+        self._server.add_registered_method_handlers(service, wrapped)  # type: ignore[attr-defined]
 
 
 def interceptor_chain(platform: Platform) -> list[grpc.aio.ServerInterceptor]:
@@ -63,7 +187,11 @@ def interceptor_chain(platform: Platform) -> list[grpc.aio.ServerInterceptor]:
                 RateLimitCheck(rules, InMemoryRateLimiter(platform.clock), platform.settings.rate_limits),
             ],
             streams=platform.streams,
-            request_checks=[validator, OwnershipCheck(rules, OwnerLookup(platform.sessions))],
+            request_checks=[
+                DecodedBeforeOwnership(rules),
+                validator,
+                OwnershipCheck(rules, OwnerLookup(platform.sessions)),
+            ],
             prepare=validator.wrap,
         )
     ]
@@ -77,15 +205,18 @@ async def build_grpc_server(
     public_url: str = "http://127.0.0.1:3010",
 ) -> grpc.aio.Server:
     """The server, not yet bound; `interceptors` and `auth_servicer` replace the defaults (benchmarks)."""
-    server = grpc.aio.server(
+    grpc_server = grpc.aio.server(
         interceptors=interceptor_chain(platform) if interceptors is None else interceptors,
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ],
     )
+    server: Any = _Registrar(grpc_server)
+    revocations = Revocations(platform.introspector, platform.streams)
     auth_pb2_grpc.add_AuthServiceServicer_to_server(
-        auth_servicer or AuthServicer(platform.sessions, platform.digester, platform.introspector, platform.clock),
+        auth_servicer
+        or AuthServicer(platform.sessions, platform.digester, platform.introspector, platform.clock, revocations),
         server,
     )
     datasets_pb2_grpc.add_DatasetServiceServicer_to_server(
@@ -101,7 +232,7 @@ async def build_grpc_server(
             platform.clock,
             platform.digester,
             platform.settings.run_lease,
-            on_run_ended=platform.introspector.forget_run,
+            on_run_ended=revocations.run_ended,
             signer=platform.signer,
             public_url=public_url,
         ),
@@ -110,7 +241,7 @@ async def build_grpc_server(
     settings = platform.settings
     deployments_pb2_grpc.add_DeploymentServiceServicer_to_server(
         DeploymentServicer(platform.sessions, platform.digester, platform.clock, settings.heartbeat_timeout,
-                           forget_token=platform.introspector.forget_token),
+                           revocations=revocations),
         server,
     )  # fmt: skip
     ingest = SignalIngest(
@@ -130,12 +261,11 @@ async def build_grpc_server(
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     for name in ("", *(s.full_name for s in SERVICES)):
         await health.set(name, health_pb2.HealthCheckResponse.SERVING)
-    reflection.enable_server_reflection(
-        [
-            *(s.full_name for s in SERVICES),
-            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-            reflection.SERVICE_NAME,
-        ],
-        server,
-    )
-    return server
+    # What enable_server_reflection does for a grpc.aio.Server, which it would not see in the registrar.
+    reflected = [
+        *(s.full_name for s in SERVICES),
+        health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+        reflection.SERVICE_NAME,
+    ]
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(reflection.aio.ReflectionServicer(reflected), server)
+    return grpc_server

@@ -21,8 +21,9 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from marketplace.v1 import auth_pb2, auth_pb2_grpc, options_pb2
-from server.gateway.app import Gateway, json_response
+from server.gateway.app import Gateway, TooLarge, json_response, read_body
 from server.gateway.docs import render_docs
+from server.gateway.errors import error_document
 from server.gateway.openapi import openapi_document
 from server.version import API_VERSION, SERVER_VERSION
 
@@ -34,7 +35,9 @@ def _only(path: str, method: str, endpoint: Callable) -> Route:
 
     async def guarded(request: Request) -> Response:
         if request.method != method:
-            document = {"code": 12, "message": f"{request.method} is not allowed here; use {method}", "details": []}
+            document = error_document(
+                grpc.StatusCode.UNIMPLEMENTED, f"{request.method} is not allowed here; use {method}"
+            )
             return json_response(document, 405, {"Allow": method})
         return await endpoint(request)
 
@@ -81,7 +84,12 @@ def build_http_app(
     async def introspect(request: Request) -> Response:
         """RFC 7662 §2: form-encoded `token`; the caller's own token needs `auth:introspect`."""
         # parse_qs rather than request.form(): no multipart dependency for one urlencoded field.
-        token = parse_qs((await request.body()).decode("utf-8", "replace")).get("token", [""])[0]
+        try:
+            body = await read_body(request, 64 * 1024)
+        except TooLarge as refused:
+            document = {"error": "invalid_request", "error_description": str(refused)}
+            return JSONResponse(document, 413, {"Connection": "close"})
+        token = parse_qs(body.decode("utf-8", "replace")).get("token", [""])[0]
         authorization = request.headers.get("authorization", "")
         if not authorization:
             return JSONResponse({"error": "invalid_token"}, 401, {"WWW-Authenticate": 'Bearer realm="mp"'})
@@ -131,12 +139,20 @@ def build_http_app(
             Route("/{path:path}", gateway.handle, methods=ALL_METHODS),
         ],
         middleware=middleware,
-        # Paths the routes cannot even parse (e.g. an encoded newline) get the same JSON 404.
-        exception_handlers={404: _not_found},
+        # Paths the routes cannot even parse (e.g. an encoded newline) get the same JSON 404; a failure
+        # no one foresaw is still an error document (the traceback goes to the log), never plain text.
+        exception_handlers={404: _not_found, Exception: _internal_error},
     )
+
+
+async def _internal_error(_request: Request, _error: Exception) -> Response:
+    document = error_document(
+        grpc.StatusCode.INTERNAL, "internal error in the HTTP gateway; the server log has the details"
+    )
+    return json_response(document, 500)
 
 
 async def _not_found(request: Request, _error: Exception) -> Response:
     return json_response(
-        {"code": 5, "message": f"no route for {request.method} {request.url.path}", "details": []}, 404
+        error_document(grpc.StatusCode.NOT_FOUND, f"no route for {request.method} {request.url.path}"), 404
     )

@@ -1,8 +1,8 @@
 """Signal ingest: judge a batch, store it in one transaction, hand it to subscribers.
 
 The result is known only after the commit, which is what lets the stream acknowledge a batch as
-stored. A batch with a sequence number is stored at most once per deployment; a resent one is
-answered as a duplicate with the counts of the first.
+stored. A batch with a sequence number is stored at most once per (deployment, publisher); a resent
+one is answered as a duplicate with the counts of the first.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from server.models import Deployment
 from server.round_cache import RoundCache
 from server.settings import RateLimit
 from server.signal_hub import SignalHub
-from server.signals import MAX_BATCH, Judged, OpenRounds, Writer, judge
+from server.signals import MAX_BATCH, MAX_SEQUENCE, Judged, OpenRounds, Writer, check_publisher, judge
 from server.store import signals as store
 
 WRITABLE = tuple(sorted(deployments.WRITABLE))
@@ -77,17 +77,28 @@ class SignalIngest:
         self.budget = budget
 
     async def store(
-        self, writer: Writer, attribution: Attribution, sequence: int, signals: Sequence[signals_pb2.Signal]
+        self,
+        writer: Writer,
+        attribution: Attribution,
+        sequence: int,
+        signals: Sequence[signals_pb2.Signal],
+        publisher_id: str = "",
     ) -> Stored:
         """Stores one batch. A stream cancelled meanwhile stops waiting, but the batch's transaction
         still ends (committed or rolled back), so a cancelled stream holds no lock or connection."""
-        return await finish_even_if_cancelled(self._store(writer, attribution, sequence, signals))
+        return await finish_even_if_cancelled(self._store(writer, attribution, sequence, signals, publisher_id))
 
     async def _store(
-        self, writer: Writer, attribution: Attribution, sequence: int, signals: Sequence[signals_pb2.Signal]
+        self,
+        writer: Writer,
+        attribution: Attribution,
+        sequence: int,
+        signals: Sequence[signals_pb2.Signal],
+        publisher_id: str,
     ) -> Stored:
-        if sequence < 0:
-            raise InvalidArgument("sequence must not be negative")
+        if not 0 <= sequence <= MAX_SEQUENCE:
+            raise InvalidArgument(f"sequence {sequence} is outside 0..2^53 ({MAX_SEQUENCE})")
+        check_publisher(publisher_id)
         if len(signals) > MAX_BATCH:
             raise InvalidArgument(f"a batch holds at most {MAX_BATCH} signals, not {len(signals)}")
         now = to_datetime(self._clock())
@@ -96,10 +107,12 @@ class SignalIngest:
         accepted = len(judged.rows)
         async with self._sessions.begin() as session:
             if sequence and not await store.claim_batch(
-                session, writer.deployment_id, sequence, accepted, len(judged.rejections), now
+                session, writer.deployment_id, publisher_id, sequence, accepted, len(judged.rejections), now
             ):
-                first = await store.stored_batch(session, writer.deployment_id, sequence)
+                first = await store.stored_batch(session, writer.deployment_id, publisher_id, sequence)
                 return Stored(accepted=first.accepted if first else 0, duplicate=True)
+            # Locks the deployment's row before the rows get ids: a deployment's ids then grow in commit
+            # order, which deliveries rely on (server/store/deliveries.py).
             if not await store.count_batch(session, writer.deployment_id, sequence, accepted, now, WRITABLE):
                 raise await self._refusal(session, writer.deployment_id)
             ids = await store.insert_rows(session, judged.rows, now, want_ids=self._hub.has_subscribers)
@@ -139,3 +152,15 @@ def signal_proto(new_id: int, row: tuple, by: signals_pb2.Attribution, stored) -
     )  # fmt: skip
     proto.horizon.FromNanoseconds(round(horizon * 1e9))
     return proto
+
+
+def stored_signal_proto(signal, vendor) -> signals_pb2.Signal:
+    by = signals_pb2.Attribution(
+        vendor_id=vendor.id, vendor_slug=vendor.slug, vendor_display_name=vendor.display_name,
+        deployment_id=signal.deployment_id, run_id=signal.run_id or "",
+    )  # fmt: skip
+    row = (
+        None, None, None, None, signal.symbol, signal.action, signal.score, signal.confidence,
+        signal.horizon_seconds, signal.generated_at, signal.round_number, signal.model_version, None, None,
+    )  # fmt: skip
+    return signal_proto(signal.id, row, by, timestamp(signal.stored_at))

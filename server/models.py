@@ -223,11 +223,13 @@ class Signal(Base):
 
 
 class SignalBatch(Base):
-    """One stored batch per (deployment, sequence): what makes a resent batch a duplicate."""
+    """One stored batch per (deployment, publisher, sequence): what makes a resent batch a duplicate.
+    Each publisher numbers its own batches, so two publishers of one deployment never collide."""
 
     __tablename__ = "signal_batches"
 
     deployment_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    publisher_id: Mapped[str] = mapped_column(String(64), primary_key=True, server_default="")
     sequence: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     accepted: Mapped[int] = mapped_column(Integer)
     rejected: Mapped[int] = mapped_column(Integer)
@@ -271,3 +273,32 @@ class IdempotencyRecord(Base):
     # same secret without the secret itself being stored. Kept only while the record lives.
     secret_seed: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class SignalDestination(Base):
+    """A destination linked to a deployment, and how far the marketplace's deliveries to it got.
+
+    `pending_through` fixes the signal range of the delivery being attempted, so every retry (also after a
+    restart) sends the same signals under the same delivery id; the lease keeps one replica delivering."""
+
+    __tablename__ = "signal_destinations"
+    __table_args__ = (UniqueConstraint("deployment_id", "url"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    deployment_id: Mapped[str] = mapped_column(ForeignKey("deployments.id"), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    # The signing secret is derived from this and the server's key; the row alone cannot sign.
+    secret_seed: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    delivered_through: Mapped[int] = mapped_column(BigInteger, default=0)
+    pending_through: Mapped[int | None] = mapped_column(BigInteger)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str] = mapped_column(String(200), default="")
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lease_owner: Mapped[str | None] = mapped_column(String(32))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# Deliveries read a deployment's signals by id range.
+Index("ix_signals_deployment_id", Signal.deployment_id, Signal.id)

@@ -75,7 +75,7 @@ async def open_platform(settings: Settings, clock: Clock = system_clock) -> Plat
         blobs = S3BlobStore(staging=settings.data_dir / "blobs-staging", **vars(settings.s3))
     return Platform(
         settings, clock, engine, sessions, digester, introspector, blobs, UrlSigner(signing_keys, clock),
-        RoundCache(sessions, clock), SignalHub(), remote,
+        RoundCache(sessions, clock), SignalHub(), remote, OpenStreams(clock),
     )  # fmt: skip
 
 

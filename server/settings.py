@@ -82,6 +82,8 @@ class Settings:
     """Signals per second (and burst) one deployment may store; faster streams are told to slow down."""
     heartbeat_timeout: float = 90.0
     """A live deployment with no heartbeat for this long shows as unhealthy."""
+    deliver_to_private: bool = False
+    """Deliver signals to linked URLs on loopback or private addresses too (development only)."""
 
     @property
     def uses_default_database(self) -> bool:
@@ -145,6 +147,7 @@ class Settings:
             heartbeat_timeout=parse_duration(
                 env.get("MP_DEPLOYMENT_HEARTBEAT_TIMEOUT", "90s"), "MP_DEPLOYMENT_HEARTBEAT_TIMEOUT"
             ),
+            deliver_to_private=_parse_bool(env, "MP_DELIVER_TO_PRIVATE", False),
             s3=S3Settings(
                 bucket=env["MP_S3_BUCKET"],
                 endpoint_url=env.get("MP_S3_ENDPOINT", ""),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -20,6 +21,8 @@ from server.clock import Clock, system_clock
 if TYPE_CHECKING:
     from server.blobs import BlobStore
 
+# The expiry exactly as sign() writes it: another spelling of the same number ("0…", " …", "+…") is refused.
+_EXPIRES = re.compile(r"[1-9][0-9]{0,15}")
 DEFAULT_TTL = 15 * 60
 MAX_TTL = 7 * 24 * 3600
 
@@ -55,15 +58,16 @@ class UrlSigner:
         return urlencode({"expires": expires, "kid": self._active.key_id, "sig": signature}), expires
 
     def verify(self, method: str, path: str, query: Mapping[str, str]) -> None:
-        try:
-            expires = int(query["expires"])
-            key = self._keys[query["kid"]]
-            signature = query["sig"]
-        except (KeyError, ValueError):
-            raise SignatureRefused("missing or malformed signature parameters, or a retired key id") from None
+        expires_text, signature = query.get("expires", ""), query.get("sig")
+        key = self._keys.get(query.get("kid", ""))
+        if not _EXPIRES.fullmatch(expires_text) or signature is None or key is None:
+            raise SignatureRefused("missing or malformed signature parameters, or a retired key id")
+        expires = int(expires_text)
         # HEAD is the metadata-only form of GET: a GET URL may be probed with HEAD.
         signed_method = "GET" if method.upper() == "HEAD" else method
-        if not hmac.compare_digest(signature, self._mac(key, signed_method, path, expires)):
+        # On bytes: compare_digest refuses str with non-ASCII characters (a TypeError, not a refusal).
+        given = signature.encode("utf-8", "surrogatepass")
+        if not hmac.compare_digest(given, self._mac(key, signed_method, path, expires).encode()):
             raise SignatureRefused("signature does not match (tampered URL, other method or other key)")
         if expires <= self._clock():
             raise SignatureRefused("URL expired")

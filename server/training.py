@@ -8,6 +8,8 @@ what WatchTrainingRun replays and follows.
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,6 +33,12 @@ PROVIDERS = ("local", "runpod")
 LOST_MESSAGE = "no heartbeat before the lease ran out; the executor is gone"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 MAX_LOG_LINE = 8192
+# Limits on what a run stores, so that no run can make a page of ListTrainingRuns too big to return.
+MAX_HYPERPARAMETERS = 256
+MAX_HYPERPARAMETER_BYTES = 64 * 1024  # serialized as compact JSON
+MAX_PROJECT = 200
+MAX_GPU_TYPE = 64
+MAX_METRIC_NAMES = 256  # latest_metrics keeps one value per name
 
 
 async def record(
@@ -64,13 +72,16 @@ async def create_run(
         raise InvalidArgument(f"task {task!r} is not valid: letters, digits, '.', '_' or '-' (e.g. signal)")
     if provider not in PROVIDERS:
         raise InvalidArgument(f"provider {provider!r} is not one of {', '.join(PROVIDERS)}")
-    bad = [key for key in hyperparameters if not _NAME.match(key)]
-    if bad:
-        raise InvalidArgument(f"hyperparameter name {bad[0]!r} is not valid")
+    _check_hyperparameters(hyperparameters)
+    for name, text, limit in (("project", project, MAX_PROJECT), ("gpu_type", gpu_type, MAX_GPU_TYPE)):
+        if len(text) > limit:
+            raise InvalidArgument(f"{name} is longer than {limit} characters ({len(text)})")
+        if not text.isprintable():
+            raise InvalidArgument(f"{name} has characters that are not printable")
     run = TrainingRun(
         id=new_id("run"), vendor_id=vendor_id, task=task, round_number=round_number, provider=provider,
-        state="queued", project=project[:200], hyperparameters=hyperparameters, latest_metrics={},
-        gpu_type=gpu_type[:64], external_id="", message="", created_at=now, lease_expires_at=now + lease,
+        state="queued", project=project, hyperparameters=hyperparameters, latest_metrics={},
+        gpu_type=gpu_type, external_id="", message="", created_at=now, lease_expires_at=now + lease,
         event_count=0,
     )  # fmt: skip
     session.add(run)
@@ -78,6 +89,22 @@ async def create_run(
     await record(session, run, [("state", {"from": "", "to": "queued", "message": ""})], now)
     audit.record(session, actor=actor, action="run.create", target=run.id, at=now, round=round_number)
     return run
+
+
+def _check_hyperparameters(hyperparameters: dict[str, Any]) -> None:
+    if len(hyperparameters) > MAX_HYPERPARAMETERS:
+        raise InvalidArgument(f"a run takes at most {MAX_HYPERPARAMETERS} hyperparameters, not {len(hyperparameters)}")
+    bad = [key for key in hyperparameters if not _NAME.match(key)]
+    if bad:
+        raise InvalidArgument(
+            f"hyperparameter name {bad[0][:64]!r} is not valid: up to 64 letters, digits, '.', '_', '-'"
+        )
+    size = len(json.dumps(hyperparameters, separators=(",", ":")).encode())
+    if size > MAX_HYPERPARAMETER_BYTES:
+        raise InvalidArgument(
+            f"hyperparameters take at most 64 KiB as JSON, these take {size // 1024} KiB; "
+            "keep large inputs (weights, data) in files of the run"
+        )
 
 
 async def require_run(
@@ -99,17 +126,23 @@ async def transition(
             raise FailedPrecondition(f"run {run.id} already ended ({run.state}); it cannot become {to}")
         raise FailedPrecondition(f"run {run.id} is {run.state}; it cannot become {to}")
     previous, run.state = run.state, to
-    run.message = message[:2000] or run.message
+    message = _storable(message, 2000)
+    run.message = message or run.message
     if exit_code is not None:
         run.exit_code = exit_code
     if external_id:
-        run.external_id = external_id[:128]
+        run.external_id = _storable(external_id, 128)
     if to == "running":
         run.started_at, run.lease_expires_at = now, now + lease
     if to in TERMINAL:
         run.ended_at, run.lease_expires_at = now, None
-    await record(session, run, [("state", {"from": previous, "to": to, "message": message[:2000]})], now)
+    await record(session, run, [("state", {"from": previous, "to": to, "message": message})], now)
     return run
+
+
+def _storable(text: str, limit: int) -> str:
+    # PostgreSQL text holds no NUL character, and a crashed script's last lines may have some.
+    return text[:limit].replace("\x00", "\ufffd")
 
 
 async def heartbeat(session: AsyncSession, run: TrainingRun, now: datetime, lease: timedelta = LEASE) -> TrainingRun:
@@ -138,9 +171,15 @@ async def report_metrics(
     events = []
     for key, value, step, when in metrics:
         if not _NAME.match(key):
-            raise InvalidArgument(f"metric name {key!r} is not valid")
+            raise InvalidArgument(f"metric name {key[:64]!r} is not valid")
+        if not math.isfinite(value):
+            raise InvalidArgument(f"metric {key} is {value}; report finite values (a diverged run can fail instead)")
         latest[key] = value
         events.append(("metric", {"key": key, "value": value, "step": step, "time": when.isoformat()}))
+    if len(latest) > MAX_METRIC_NAMES:
+        raise InvalidArgument(
+            f"a run keeps at most {MAX_METRIC_NAMES} metric names; run {run.id} would have {len(latest)}"
+        )
     run.latest_metrics = latest
     await record(session, run, events, now)
     return len(events)

@@ -6,7 +6,9 @@ import hashlib
 import os
 import time
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import httpx
 import pytest
 from google.protobuf.duration_pb2 import Duration
 
@@ -53,3 +55,27 @@ def test_bytes_that_do_not_match_the_manifest_never_land(published, tmp_path: Pa
         download_all([wanted], lambda _name: published(), lambda *_: None)
     assert not target.exists()
     assert not target.with_name("train.csv.part").exists()
+
+
+def _with(url: str, **params: str) -> str:
+    split = urlsplit(url)
+    query = {**dict(parse_qsl(split.query)), **params}
+    return urlunsplit(split._replace(query=urlencode(query)))
+
+
+def test_hostile_signature_parameters_are_403_not_a_crash(published):
+    url = published()
+    expires = dict(parse_qsl(urlsplit(url).query))["expires"]
+    for bad in (_with(url, sig="\u00e9" * 43), _with(url, kid="\u00b3"), _with(url, expires="0" + expires),
+                _with(url, expires=" " + expires), _with(url, expires="\u0661")):  # fmt: skip
+        response = httpx.get(bad)
+        assert response.status_code == 403, bad
+        assert response.json()["code"] == 7
+    assert httpx.get(url).content == DATA
+
+
+def test_options_on_a_download_link_is_405_with_allow(published):
+    response = httpx.options(published())
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, HEAD"
+    assert response.json()["code"] == 12

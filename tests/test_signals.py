@@ -8,7 +8,9 @@ import time
 from dataclasses import dataclass, replace
 
 import grpc
+import httpx
 import pytest
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import func, select
 
@@ -65,8 +67,8 @@ def signal(symbol: str, score: float | None = 0.5, **fields) -> signals_pb2.Sign
     return signals_pb2.Signal(symbol=symbol, score=score, confidence=fields.pop("confidence", 0.8), **fields)
 
 
-def batch(sequence: int, *signals: signals_pb2.Signal) -> signals_pb2.SignalBatch:
-    return signals_pb2.SignalBatch(sequence=sequence, signals=signals)
+def batch(sequence: int, *signals: signals_pb2.Signal, publisher_id: str = "") -> signals_pb2.SignalBatch:
+    return signals_pb2.SignalBatch(sequence=sequence, signals=signals, publisher_id=publisher_id)
 
 
 def stored_count(server: ServerThread) -> int:
@@ -121,6 +123,47 @@ def test_bad_signals_are_rejected_one_by_one_and_the_rest_stored(market):
     assert stored_count(market.server) == 2
 
 
+def test_values_the_api_could_not_return_are_rejected_one_by_one(market):
+    """Year 0, nanos past a second, horizons past 100 years (or past protobuf's Duration range), NaN,
+    strings a column cannot hold: each is a rejection of its own signal, and the listing stays readable."""
+    token = market.deploy().token
+
+    def horizon(seconds: int, nanos: int = 0) -> Duration:
+        return Duration(seconds=seconds, nanos=nanos)
+
+    huge = "A" * 100_000
+    bad = [
+        signal("BBB", generate_time=Timestamp(seconds=-62_198_755_200)),  # 0000-01-01
+        signal("BBB", generate_time=Timestamp(seconds=1_700_000_000, nanos=1_000_000_000)),
+        signal("BBB", horizon=horizon(315_576_000_001)),
+        signal("BBB", horizon=horizon(101 * 365 * 86_400)),
+        signal("BBB", horizon=horizon(60, 1_000_000_000)),
+        signal("BBB", score=float("nan")),
+        signal("BBB", confidence=float("inf")),
+        signal(huge),
+        signal("BBB", model_version="v" * 65),
+        signal("BBB", model_version="v1\x00"),
+    ]
+    (ack,) = market.stream(token, [batch(1, signal("AAA", horizon=horizon(3600)), *bad, signal("CCC"))])
+    assert ack.accepted == 2
+    reasons = {r.index: r.reason for r in ack.rejections}
+    assert sorted(reasons) == list(range(1, len(bad) + 1))
+    assert "0001-01-01" in reasons[1]
+    assert "nanos" in reasons[2]
+    assert all("100 years" in reasons[i] for i in (3, 4))
+    assert "horizon.nanos" in reasons[5]
+    assert "score nan" in reasons[6]
+    assert "confidence inf" in reasons[7]
+    assert "longer than 32 characters" in reasons[8]
+    assert all(len(r.reason) < 200 and len(r.symbol) <= 32 for r in ack.rejections)  # never echoes 100 KB
+    assert "longer than 64" in reasons[9]
+    assert "printable" in reasons[10]
+    assert stored_count(market.server) == 2
+    listed = httpx.get(f"{market.server.http_url}/api/signals", headers={"Authorization": market.admin[0][1]})
+    assert listed.status_code == 200, listed.text
+    assert sorted(s["symbol"] for s in listed.json()["signals"]) == ["AAA", "CCC"]
+
+
 def test_a_resent_batch_is_stored_once(market):
     token = market.deploy().token
     first = market.stream(token, [batch(1, signal("AAA")), batch(2, signal("BBB"), signal("CCC"))])
@@ -133,6 +176,44 @@ def test_a_resent_batch_is_stored_once(market):
     )
     assert posted.duplicate
     assert stored_count(market.server) == 4
+
+
+def test_publishers_of_one_deployment_number_their_batches_independently(market):
+    token = market.deploy().token
+    one = market.stream(
+        token, [batch(1, signal("AAA"), publisher_id="one"), batch(2, signal("BBB"), publisher_id="one")]
+    )
+    two = market.stream(
+        token, [batch(1, signal("CCC"), publisher_id="two"), batch(2, signal("DDD"), publisher_id="two")]
+    )
+    again = market.stream(token, [batch(2, signal("BBB"), publisher_id="one")])
+    assert [(a.accepted, a.duplicate) for a in one + two + again] == [(1, False)] * 4 + [(1, True)]
+    posted = market.signals.StoreSignals(
+        signals_pb2.StoreSignalsRequest(sequence=1, signals=[signal("AAA")], publisher_id="three"),
+        metadata=bearer(token),
+    )
+    assert (posted.accepted, posted.duplicate) == (1, False)
+    assert stored_count(market.server) == 5
+
+
+@pytest.mark.parametrize(
+    ("sequence", "publisher_id", "message"),
+    [(2**53 + 1, "", "outside 0..2^53"), (2**63 - 1, "", "outside 0..2^53"), (1, "x" * 65, "1 to 64 of"),
+     (1, "a b", "1 to 64 of")],
+)  # fmt: skip
+def test_a_batch_with_a_bad_sequence_or_publisher_is_refused_whole(market, sequence, publisher_id, message):
+    token = market.deploy().token
+    with pytest.raises(grpc.RpcError) as caught:
+        market.stream(token, [batch(sequence, signal("AAA"), publisher_id=publisher_id)])
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert message in caught.value.details()
+    with pytest.raises(grpc.RpcError) as caught:
+        market.signals.StoreSignals(
+            signals_pb2.StoreSignalsRequest(sequence=sequence, signals=[signal("AAA")], publisher_id=publisher_id),
+            metadata=bearer(token),
+        )
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert stored_count(market.server) == 0
 
 
 def test_a_deployment_token_writes_only_its_own_signals_and_calls_nothing_else(market):
@@ -201,9 +282,8 @@ def test_links_are_checked_and_handed_to_the_deployment_on_heartbeat(market):
     created = market.deploy()
     dep_id = created.deployment.id
     for links, message in [
-        ({"signals_url": "ftp://x/y"}, "not a http/https URL"),
-        ({"signals_target": "grpc://infra"}, "grpc://host:port"),
-        ({"signals_url": "http://a/b", "signals_target": "grpc://b:1"}, "not both"),
+        ({"endpoint_url": "ftp://x/y"}, "not a http/https URL"),
+        ({"endpoint_url": "http://"}, "not a http/https URL"),
     ]:
         with pytest.raises(grpc.RpcError) as caught:
             market.deployments.UpdateDeploymentLinks(
@@ -216,14 +296,14 @@ def test_links_are_checked_and_handed_to_the_deployment_on_heartbeat(market):
         assert message in caught.value.details()
     market.deployments.UpdateDeploymentLinks(
         deployments_pb2.UpdateDeploymentLinksRequest(
-            deployment_id=dep_id, links=deployments_pb2.DeploymentLinks(signals_target="grpc://infra:50051")
+            deployment_id=dep_id, links=deployments_pb2.DeploymentLinks(endpoint_url="http://127.0.0.1:8080")
         ),
         metadata=market.acme,
     )
     beat = market.deployments.DeploymentHeartbeat(
         deployments_pb2.DeploymentHeartbeatRequest(), metadata=bearer(created.token)
     )
-    assert beat.links.signals_target == "grpc://infra:50051"
+    assert beat.links.endpoint_url == "http://127.0.0.1:8080"
     assert beat.HasField("last_heartbeat_time")
 
 

@@ -45,3 +45,23 @@ def test_signing_keys_setting_is_checked():
     for bad in ("k1", "k1:short", f":{'x' * 32}"):
         with pytest.raises(ValueError, match="MP_SIGNING_KEYS"):
             parse_signing_keys(bad)
+
+
+@pytest.mark.parametrize("signature", ["\u00e9" * 43, "\u00b3", "", "\udcff"])
+def test_a_non_ascii_or_odd_signature_is_refused_not_a_crash(signature):
+    signer = UrlSigner([OLD])
+    query = query_of(signer.sign("GET", "/blobs/a.csv", 60)[0])
+    with pytest.raises(SignatureRefused):
+        signer.verify("GET", "/blobs/a.csv", {**query, "sig": signature})
+    with pytest.raises(SignatureRefused):
+        signer.verify("GET", "/blobs/a.csv", {**query, "kid": "\u00e9"})
+
+
+@pytest.mark.parametrize("spelling", ["0{}", " {}", "{} ", "+{}", "{}.0", "{}_0", "\u0661{}", "-{}"])
+def test_the_expiry_is_read_strictly(spelling):
+    """The MAC covers the expiry's digits as signed: another spelling of the same number is refused."""
+    signer = UrlSigner([OLD])
+    query = query_of(signer.sign("GET", "/blobs/a.csv", 60)[0])
+    signer.verify("GET", "/blobs/a.csv", query)
+    with pytest.raises(SignatureRefused, match="malformed"):
+        signer.verify("GET", "/blobs/a.csv", {**query, "expires": spelling.format(query["expires"])})

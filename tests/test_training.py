@@ -303,3 +303,77 @@ def test_a_deployment_fetches_its_own_runs_model_and_no_other(server, runs, auth
     with pytest.raises(grpc.RpcError) as caught:
         runs.GetTrainingRun(training_pb2.GetTrainingRunRequest(run_id=mine.id), metadata=bearer(token))
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_oversized_runs_are_refused_so_the_list_stays_readable(runs, acme):
+    """One run with megabytes of hyperparameters made every page of ListTrainingRuns too big to return."""
+    big = training_pb2.CreateTrainingRunRequest(task="signal")
+    big.hyperparameters["weights"].CopyFrom(value(["w" * 1000] * 1000))  # about 1 MB
+    many = training_pb2.CreateTrainingRunRequest(task="signal")
+    for n in range(257):
+        many.hyperparameters[f"p{n}"].CopyFrom(value(n))
+    not_finite = training_pb2.CreateTrainingRunRequest(task="signal")
+    not_finite.hyperparameters["lr"].CopyFrom(struct_pb2.Value(number_value=float("nan")))
+    for request, message in [
+        (big, "at most 64 KiB"),
+        (many, "hyperparameters holds at most 256 entries"),  # the contract's (rule), checked first
+        (not_finite, "lr"),
+        (training_pb2.CreateTrainingRunRequest(task="signal", project="p" * 201), "project"),
+        (training_pb2.CreateTrainingRunRequest(task="signal", gpu_type="g" * 65), "gpu_type"),
+        (training_pb2.CreateTrainingRunRequest(task="signal", project="p\x00"), "project has characters"),
+    ]:
+        with pytest.raises(grpc.RpcError) as caught:
+            runs.CreateTrainingRun(request, metadata=acme)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, caught.value.details()
+        assert message in caught.value.details()
+        assert len(caught.value.details()) < 300
+    assert not runs.ListTrainingRuns(training_pb2.ListTrainingRunsRequest(), metadata=acme).runs
+
+
+def test_a_run_reports_a_bounded_number_of_metric_names(runs, acme):
+    run = start(runs, acme)
+    report = training_pb2.ReportMetricsRequest(
+        run_id=run.id, metrics=[training_pb2.Metric(key=f"m{n}", value=n) for n in range(256)]
+    )
+    assert runs.ReportMetrics(report, metadata=acme).accepted == 256
+    with pytest.raises(grpc.RpcError) as caught:
+        runs.ReportMetrics(
+            training_pb2.ReportMetricsRequest(run_id=run.id, metrics=[training_pb2.Metric(key="one_more", value=1)]),
+            metadata=acme,
+        )
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "at most 256 metric names" in caught.value.details()
+    assert (
+        runs.ReportMetrics(  # a known name still reports
+            training_pb2.ReportMetricsRequest(run_id=run.id, metrics=[training_pb2.Metric(key="m1", value=2)]),
+            metadata=acme,
+        ).accepted
+        == 1
+    )
+    assert (
+        len(runs.GetTrainingRun(training_pb2.GetTrainingRunRequest(run_id=run.id), metadata=acme).latest_metrics) == 256
+    )
+
+
+def test_a_metric_that_is_not_a_finite_number_is_refused_on_both_databases(runs, acme):
+    run = start(runs, acme)
+    with pytest.raises(grpc.RpcError) as caught:
+        runs.ReportMetrics(
+            training_pb2.ReportMetricsRequest(
+                run_id=run.id, metrics=[training_pb2.Metric(key="loss", value=float("nan"))]
+            ),
+            metadata=acme,
+        )
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "metric loss is nan" in caught.value.details()
+
+
+def test_a_crash_message_with_nul_characters_still_ends_the_run(runs, acme):
+    run = start(runs, acme)
+    failed = runs.TransitionTrainingRun(
+        training_pb2.TransitionTrainingRunRequest(
+            run_id=run.id, state=State.RUN_STATE_FAILED, exit_code=1, message="Segfault\x00\x00 in train.py"
+        ),
+        metadata=acme,
+    )
+    assert (failed.state, failed.message) == (State.RUN_STATE_FAILED, "Segfault\ufffd\ufffd in train.py")

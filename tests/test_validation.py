@@ -195,9 +195,14 @@ def _run_with_hyperparameter(value: struct_pb2.Value) -> training_pb2.CreateTrai
         (
             "CreateDeployment",
             lambda t: deployments_pb2.CreateDeploymentRequest(
-                provider="local", links=deployments_pb2.DeploymentLinks(signals_url=f"https://hook.example/?k={t}")
+                provider="local", links=deployments_pb2.DeploymentLinks(endpoint_url=f"https://pod.example/?k={t}")
             ),
-            "links.signals_url",
+            "links.endpoint_url",
+        ),
+        (
+            "AddSignalDestination",
+            lambda t: deployments_pb2.AddSignalDestinationRequest(deployment_id="dep_x", url=f"https://x.example/{t}"),
+            "url",
         ),
         ("CreateTrainingRun", lambda t: training_pb2.CreateTrainingRunRequest(provider="local", project=t), "project"),
         (
@@ -359,5 +364,5 @@ def test_the_openapi_document_carries_the_constraints(server):
     assert next(p for p in watch if p["name"] == "afterSequence")["schema"]["pattern"] == "^[0-9]+$"
     assert schemas["marketplace.v1.IntrospectTokenResponse"]["properties"]["exp"]["pattern"] == "^-?[0-9]+$"
     run = schemas["marketplace.v1.CreateTrainingRunRequest"]["properties"]["hyperparameters"]
-    assert run["maxProperties"] == 100
+    assert run["maxProperties"] == 256
     assert run["propertyNames"]["pattern"] == "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"

@@ -1,4 +1,4 @@
-"""`mp deploy` and `mp link-infra`: put a trained model live, and say where its signals go."""
+"""`mp deploy` and `mp link-infra`: put a trained model live, and deliver its signals to other infrastructure."""
 
 from __future__ import annotations
 
@@ -65,7 +65,8 @@ def deploy(provider, run_id, name, port, gpu, signal_interval, as_json) -> None:
 
     Registers a deployment, starts mp.yaml's serve command with the deployment's token in its
     environment (and nowhere else), waits for its /ping to answer 200, then marks it live. Its signals
-    go to the marketplace until `mp link-infra` says otherwise. Stop it with `mp deployments stop`.
+    go to the marketplace, which delivers them to URLs linked with `mp link-infra`. Stop it with
+    `mp deployments stop`.
     """
     import uuid
 
@@ -203,35 +204,98 @@ def _links(session, deployment_id: str, links):
     return session.call(deployment_stub(session).UpdateDeploymentLinks, request)
 
 
-@click.command("link-infra")
-@click.option("--deployment", "deployment_id", help="Default: the project's newest deployment.")
-@click.option("--signals-url", default="", help="An HTTP endpoint taking POSTed signal batches.")
-@click.option("--signals-target", default="", help="A gRPC server taking StreamSignals: grpc://HOST:PORT.")
-@json_option
-def link_infra(deployment_id, signals_url, signals_target, as_json) -> None:  # fmt: skip
-    """Say where a deployment's signals go: the marketplace (no option), or other infrastructure.
+VERIFY_HINT = (
+    "Each delivery is an HTTP POST of JSON (a SignalDelivery) with X-MP-Delivery-Id and\n"
+    'X-MP-Signature: t=TIMESTAMP,v1=HEX, where HEX = HMAC-SHA256(secret, TIMESTAMP + "." + raw body).\n'
+    "Check it in constant time, reject old timestamps, de-duplicate on X-MP-Delivery-Id and answer 2xx;\n"
+    'anything else is retried with back-off. The README\'s "Signal deliveries" has a 10-line receiver.'
+)
 
-    The running deployment picks the change up with its next heartbeat (within 15 s).
+
+@click.command("link-infra")
+@click.option("--deployment", "deployment_id", help="Default: the project's deployment (by mp.yaml's name).")
+@click.option("--add", "add_url", metavar="URL",
+              help="Link an http(s) URL: the marketplace POSTs the deployment's signals there, signed.")  # fmt: skip
+@click.option("--remove", "remove_url", metavar="URL", help="Unlink a URL: nothing more is delivered to it.")
+@click.option("--signals-url", "--signals-target", "old_option", hidden=True)
+@json_option
+def link_infra(deployment_id, add_url, remove_url, old_option, as_json) -> None:  # fmt: skip
+    """Deliver a deployment's signals to your own infrastructure, from the marketplace.
+
+    The deployment sends its signals, and its token, to the marketplace only. The marketplace stores
+    them, then POSTs each new batch as JSON to every linked URL, signed with a secret printed once
+    when the URL is linked, and retries with back-off until the URL answers 2xx. Without --add or
+    --remove, lists the linked URLs and how far their deliveries got (also in `mp deployments status`).
+
+    \b
+    Examples:
+      mp link-infra --add https://infra.example.com/mp/signals
+      mp link-infra --deployment dep_123 --remove https://infra.example.com/mp/signals
     """
     from cli.client import open_session
     from marketplace.v1 import deployments_pb2
 
-    if signals_url and signals_target:
-        raise click.UsageError("give --signals-url or --signals-target, not both")
+    if old_option is not None:
+        raise click.UsageError(
+            "--signals-url and --signals-target are gone: a deployment sends its signals to the marketplace "
+            "only, and the marketplace delivers them to URLs linked with --add URL (HTTP POST, signed)"
+        )
+    if add_url and remove_url:
+        raise click.UsageError("give --add or --remove, not both")
     with open_session() as session:
         deployment_id = deployment_id or _project_deployment(session)
-        current = session.call(
-            deployment_stub(session).GetDeployment, deployments_pb2.GetDeploymentRequest(deployment_id=deployment_id)
-        )
-        links = deployments_pb2.DeploymentLinks(
-            signals_url=signals_url, signals_target=signals_target, endpoint_url=current.links.endpoint_url
-        )
-        updated = _links(session, deployment_id, links)
+        stub = deployment_stub(session)
+        if add_url:
+            added = session.call(
+                stub.AddSignalDestination,
+                deployments_pb2.AddSignalDestinationRequest(deployment_id=deployment_id, url=add_url),
+            )
+            updated = added.deployment
+        elif remove_url:
+            updated = session.call(
+                stub.RemoveSignalDestination,
+                deployments_pb2.RemoveSignalDestinationRequest(deployment_id=deployment_id, url=remove_url),
+            )
+        else:
+            updated = session.call(
+                stub.GetDeployment, deployments_pb2.GetDeploymentRequest(deployment_id=deployment_id)
+            )
     if as_json:
-        output.emit_json(output.to_dict(updated))
+        output.emit_json(output.to_dict(added if add_url else updated))
         return
-    where = signals_url or signals_target or "the marketplace"
-    output.echo(f"Deployment {updated.id} now sends its signals to {where}; it follows within 15 s.")
+    if add_url:
+        output.echo(f"Linked {added.destination.url} to deployment {updated.id}: the marketplace delivers the "
+                    "signals it stores from now on.")  # fmt: skip
+        output.note("Signing secret (shown once; keep it with the receiver, link the URL again for a new one):")
+        output.echo(added.signing_secret)
+        output.note(VERIFY_HINT)
+        if added.destination.url.startswith("http://"):
+            output.note("warning: over http:// the signals travel unencrypted (the signature still proves who "
+                        "sent them); use https:// outside your own network")  # fmt: skip
+    elif remove_url:
+        output.echo(f"Unlinked {remove_url} from deployment {updated.id}; its signals stay in the marketplace.")
+    else:
+        delivery_table(updated)
+
+
+def delivery_table(deployment) -> None:
+    output.table(
+        ["URL", "DELIVERY", "DELIVERED THROUGH", "ATTEMPTS", "LAST ATTEMPT", "LAST ERROR"],
+        [(d.url, delivery_state(d), d.delivered_through or "-", d.attempts, when(d.last_attempt_time),
+          d.last_error or "-") for d in deployment.deliveries],
+        empty=f"No destinations: deployment {deployment.id}'s signals stay in the marketplace. "
+              "Link one with: mp link-infra --add URL",
+    )  # fmt: skip
+
+
+def delivery_state(delivery) -> str:
+    from marketplace.v1 import deployments_pb2
+
+    return deployments_pb2.LinkDeliveryState.Name(delivery.state).removeprefix("LINK_DELIVERY_STATE_").lower()
+
+
+def when(stamp) -> str:
+    return stamp.ToDatetime().strftime("%Y-%m-%d %H:%M:%S") if stamp.seconds else "-"
 
 
 def _project_deployment(session) -> str:

@@ -8,12 +8,8 @@ from pathlib import Path
 import click
 
 from cli import output
-from cli.commands.deploy import _transition, deployment_stub, state_name
+from cli.commands.deploy import _transition, delivery_table, deployment_stub, state_name, when
 from cli.output import json_option
-
-
-def _when(stamp) -> str:
-    return stamp.ToDatetime().strftime("%Y-%m-%d %H:%M:%S") if stamp.seconds else "-"
 
 
 def _get(session, deployment_id: str):
@@ -43,7 +39,7 @@ def list_deployments(as_json: bool) -> None:
         return
     output.table(
         ["DEPLOYMENT", "NAME", "STATE", "PROVIDER", "RUN", "SIGNALS", "LAST SIGNAL", "ENDPOINT"],
-        [(d.id, d.name, state_name(d), d.provider, d.run_id or "-", d.signal_count, _when(d.last_signal_time),
+        [(d.id, d.name, state_name(d), d.provider, d.run_id or "-", d.signal_count, when(d.last_signal_time),
           d.links.endpoint_url or "-") for d in found],
         empty="No deployments yet. Deploy a trained model with: mp deploy",
     )  # fmt: skip
@@ -53,7 +49,7 @@ def list_deployments(as_json: bool) -> None:
 @click.argument("deployment_id")
 @json_option
 def status(deployment_id: str, as_json: bool) -> None:
-    """State, links, heartbeat and signal counts of DEPLOYMENT_ID."""
+    """State, links, heartbeat, signal counts and deliveries to linked destinations of DEPLOYMENT_ID."""
     from cli.client import open_session
 
     with open_session() as session:
@@ -66,13 +62,17 @@ def status(deployment_id: str, as_json: bool) -> None:
         ("Deployment", found.id), ("Name", found.name), ("State", state_name(found)),
         ("Provider", f"{found.provider} {found.external_id}".strip()), ("Model (run)", found.run_id or "-"),
         ("Endpoint", links.endpoint_url or "-"),
-        ("Signals go to", links.signals_url or links.signals_target or "the marketplace"),
-        ("Signals stored", f"{found.signal_count} (last {_when(found.last_signal_time)}, batch {found.last_sequence})"),
-        ("Last heartbeat", _when(found.last_heartbeat_time)), ("Token", found.token_hint or "-"),
-        ("Created", _when(found.create_time)), ("Message", found.message or "-"),
+        ("Signals go to", "the marketplace" + (f", which delivers them to {len(found.deliveries)} linked URL(s)"
+                                               if found.deliveries else "")),
+        ("Signals stored", f"{found.signal_count} (last {when(found.last_signal_time)}, batch {found.last_sequence})"),
+        ("Last heartbeat", when(found.last_heartbeat_time)), ("Token", found.token_hint or "-"),
+        ("Created", when(found.create_time)), ("Message", found.message or "-"),
     ]  # fmt: skip
     for label, value in rows:
         output.echo(f"{label + ':':<16} {value}")
+    if found.deliveries:
+        output.echo("Deliveries:")
+        delivery_table(found)
 
 
 @deployments.command()

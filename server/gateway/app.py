@@ -1,9 +1,10 @@
 """The transcoding gateway: an HTTP/JSON endpoint for every annotated RPC of the given services,
 calling them over a gRPC channel. It knows nothing of our services beyond their descriptors.
 
-Headers: `Authorization` → `authorization`; `Grpc-Metadata-<k>` → `<k>` (`-bin` is base64);
-`Grpc-Timeout` (e.g. `5S`, `250m`) → the deadline, else the configured default (unary calls only);
-response metadata → `Grpc-Metadata-<k>`; `X-Request-Id` echoed (one is made when absent).
+Headers: `Authorization` → `authorization`; `Grpc-Metadata-<k>` → `<k>` (`-bin` is base64), 8 KiB
+in all or 431; `Grpc-Timeout` (e.g. `5S`, `250m`, at most 24 h) → the deadline, else the configured
+default (unary calls only); response metadata → `Grpc-Metadata-<k>`; `X-Request-Id` echoed (one is
+made when absent). Bodies over 16 MiB are refused (413) unread.
 Server streams are newline-delimited JSON: `{"result": …}` per message, then `{"error": …}` if the
 stream fails after its first message. Client streams take newline-delimited JSON messages.
 """
@@ -32,7 +33,15 @@ from server.gateway.routes import MethodNotAllowed, NoRoute, Route, Router, rout
 from server.gateway.transcode import BadRequest, build_request, message_class, response_json
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
-_TIMEOUT = re.compile(r"^(\d{1,8})([HMSmun])$")
+# gRPC refuses metadata past 8 KiB at random and past 16 KiB always (RESOURCE_EXHAUSTED, which reads as
+# rate limiting): the gateway refuses more than the soft limit itself, saying which header is too large.
+MAX_METADATA_BYTES = 8 * 1024
+_METADATA_ENTRY_OVERHEAD = 32  # what gRPC adds per entry when it sizes metadata (HPACK's rule)
+MAX_TIMEOUT_SECONDS = 24 * 3600.0  # a longer Grpc-Timeout is cut to this
+# The gRPC spec: TimeoutValue is at most 8 ASCII digits, then one unit letter.
+_TIMEOUT = re.compile(r"([0-9]{1,8})([HMSmun])")
+# gRPC's words for a message over a channel's limit ("CLIENT: Received …" is the gateway's own side).
+_TOO_LARGE = re.compile(r"(Received|Sent) message larger than max \((\d+) vs\. (\d+)\)")
 _TIMEOUT_UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
 KEPT_ANSWERS = 256
 MAX_KEPT_ANSWER = 64 * 1024  # bytes of protobuf; larger answers are encoded every time
@@ -52,11 +61,38 @@ def json_response(document: Any, status: int = 200, headers: dict[str, str] | No
     )  # fmt: skip
 
 
+class TooLarge(BadRequest):
+    """A request part over its limit: 413 for the body, 431 for headers."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 def parse_grpc_timeout(value: str) -> float:
-    match = _TIMEOUT.match(value.strip())
+    match = _TIMEOUT.fullmatch(value)
     if not match:
-        raise BadRequest(f"Grpc-Timeout {value!r} is not a gRPC timeout such as 5S or 250m")
-    return int(match.group(1)) * _TIMEOUT_UNITS[match.group(2)]
+        raise BadRequest(
+            f"Grpc-Timeout {value[:40]!r} is not a gRPC timeout: up to 8 digits and a unit, e.g. 5S or 250m"
+        )
+    return min(int(match.group(1)) * _TIMEOUT_UNITS[match.group(2)], MAX_TIMEOUT_SECONDS)
+
+
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The body, refused (413) from its Content-Length before any of it is read, or as soon as a
+    chunked body passes the limit; the rest is never read."""
+    refused = TooLarge(f"the body is larger than {limit // (1024 * 1024)} MiB", 413)
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+        raise refused
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise refused
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class Gateway:
@@ -111,10 +147,7 @@ class Gateway:
         try:
             metadata = self._metadata(request, request_id)
             timeout = self._timeout(request, route)
-            body = await request.body()
-            if len(body) > MAX_BODY_BYTES:
-                document = error_document(grpc.StatusCode.INVALID_ARGUMENT, "the body is larger than 16 MiB")
-                return json_response(document, 413, echo)
+            body = await read_body(request)
             query = list(request.query_params.multi_items())
             if route.method.client_streaming:
                 messages = [
@@ -128,8 +161,9 @@ class Gateway:
                 # Without a token, say so first: the body's shape is none of an anonymous caller's business.
                 code = grpc.StatusCode.UNAUTHENTICATED
                 document = error_document(code, "this call needs a token: send `Authorization: Bearer <token>`")
-                return json_response(document, 401, {**echo, **error_headers(code, ())})
-            return json_response(error_document(grpc.StatusCode.INVALID_ARGUMENT, str(error)), 400, echo)
+                return json_response(document, 401, {**echo, **error_headers(code, ()), **_closing(error)})
+            document = error_document(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+            return json_response(document, error.status, {**echo, **_closing(error)})
         call = self._callable(route)(argument, metadata=metadata, timeout=timeout)
         if route.method.server_streaming:
             return await self._stream(route, call, echo)
@@ -182,7 +216,7 @@ class Gateway:
                     async for message in messages:
                         yield _line({"result": response_json(route, message)})
             except grpc.aio.AioRpcError as error:
-                yield _line({"error": error_document(error.code(), error.details() or "", _details(error))})
+                yield _error_line(error)
             finally:
                 call.cancel()  # the client went away, or the stream ended: nothing keeps running
 
@@ -206,6 +240,7 @@ class Gateway:
                     raise BadRequest(f"header Grpc-Metadata-{name} must be base64") from None
             else:
                 metadata.append((name, value))
+        _check_metadata_size(metadata)
         return metadata
 
     def _timeout(self, request: Request, route: Route) -> float | None:
@@ -213,6 +248,27 @@ class Gateway:
         if header is not None:
             return parse_grpc_timeout(header)
         return None if route.method.server_streaming else self._default_timeout
+
+
+def _closing(error: BadRequest) -> dict[str, str]:
+    """A refused body is left unread: the connection closes rather than take the rest to reach the next request."""
+    return {"Connection": "close"} if error.status == 413 else {}
+
+
+def _check_metadata_size(metadata: list[tuple[str, str | bytes]]) -> None:
+    total = 0
+    for key, value in metadata:
+        size = len(key) + len(value) + _METADATA_ENTRY_OVERHEAD
+        if size > MAX_METADATA_BYTES:
+            header = "Authorization" if key == "authorization" else f"Grpc-Metadata-{key}"
+            raise TooLarge(f"header {header} is {len(value)} bytes; at most {MAX_METADATA_BYTES} are forwarded", 431)
+        total += size
+    if total > MAX_METADATA_BYTES:
+        raise TooLarge(
+            f"the Authorization and Grpc-Metadata-* headers add up to {total} bytes; "
+            f"at most {MAX_METADATA_BYTES} are forwarded",
+            431,
+        )
 
 
 async def _iterate(messages: list[Message]) -> AsyncIterator[Message]:
@@ -234,10 +290,38 @@ def _details(error: grpc.aio.AioRpcError) -> list[dict[str, Any]]:
 
 
 def _error_response(error: grpc.aio.AioRpcError, echo: dict[str, str]) -> Response:
+    if oversized := _oversized_answer(error):
+        return json_response(error_document(grpc.StatusCode.INTERNAL, oversized), 502, echo)
     code = error.code()
     trailers = error.trailing_metadata()
     headers = {**echo, **error_headers(code, trailers), **_metadata_headers((), trailers)}
     return json_response(error_document(code, error.details() or "", _details(error)), HTTP_STATUS[code], headers)
+
+
+def _error_line(error: grpc.aio.AioRpcError) -> bytes:
+    if oversized := _oversized_answer(error):
+        return _line({"error": error_document(grpc.StatusCode.INTERNAL, oversized)})
+    return _line({"error": error_document(error.code(), error.details() or "", _details(error))})
+
+
+def _oversized_answer(error: grpc.aio.AioRpcError) -> str:
+    """A message or metadata over a gRPC limit is RESOURCE_EXHAUSTED, like rate limiting, which
+    clients retry; but the server has already run the call. The message for such a failure, else ""."""
+    if error.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return ""
+    details = error.details() or ""
+    if "received metadata size exceeds" in details:
+        return (
+            "the server answered with more metadata than gRPC lets the gateway read; the call may have "
+            "completed on the server: check its result before repeating it"
+        )
+    found = _TOO_LARGE.search(details)
+    if not found:
+        return ""
+    return (
+        f"the call completed on the server, but its answer ({found.group(2)} bytes) is larger than the gateway "
+        f"takes ({found.group(3)}); do not repeat it: read the result back (for example with a smaller page)"
+    )
 
 
 def _metadata_headers(initial: Any, trailing: Any) -> dict[str, str]:

@@ -9,6 +9,8 @@ import grpc
 from google.protobuf import json_format
 from google.rpc import error_details_pb2, status_pb2  # noqa: F401  (registers the detail types for JSON)
 
+from interceptors.redaction import redact
+
 HTTP_STATUS = {
     grpc.StatusCode.OK: 200,
     grpc.StatusCode.CANCELLED: 499,
@@ -33,7 +35,8 @@ DETAILS_KEY = "grpc-status-details-bin"
 
 
 def error_document(code: grpc.StatusCode, message: str, details: list[dict[str, Any]] | None = None) -> dict:
-    return {"code": code.value[0], "message": message, "details": details or []}
+    """Messages echo what the caller sent (a path, a value), and callers paste tokens into the wrong field."""
+    return {"code": code.value[0], "message": redact(message), "details": details or []}
 
 
 def details_from_trailers(trailers: Any) -> list[dict[str, Any]]:

@@ -13,6 +13,8 @@ from marketplace.v1 import options_pb2
 from server.gateway.routes import Route, resolve_field_path
 
 _F = FieldDescriptor
+# 64-bit integers are JSON strings of ASCII digits, which is all the gateway reads there.
+_INT64, _UINT64 = r"^-?[0-9]+$", r"^[0-9]+$"
 _SCALARS: dict[int, dict[str, Any]] = {
     _F.TYPE_DOUBLE: {"type": "number", "format": "double"},
     _F.TYPE_FLOAT: {"type": "number", "format": "float"},
@@ -21,11 +23,11 @@ _SCALARS: dict[int, dict[str, Any]] = {
     _F.TYPE_SFIXED32: {"type": "integer", "format": "int32"},
     _F.TYPE_UINT32: {"type": "integer", "minimum": 0},
     _F.TYPE_FIXED32: {"type": "integer", "minimum": 0},
-    _F.TYPE_INT64: {"type": "string", "format": "int64", "pattern": "^-?[0-9]+$"},
-    _F.TYPE_SINT64: {"type": "string", "format": "int64", "pattern": "^-?[0-9]+$"},
-    _F.TYPE_SFIXED64: {"type": "string", "format": "int64", "pattern": "^-?[0-9]+$"},
-    _F.TYPE_UINT64: {"type": "string", "format": "uint64", "pattern": "^[0-9]+$"},
-    _F.TYPE_FIXED64: {"type": "string", "format": "uint64", "pattern": "^[0-9]+$"},
+    _F.TYPE_INT64: {"type": "string", "format": "int64", "pattern": _INT64},
+    _F.TYPE_SINT64: {"type": "string", "format": "int64", "pattern": _INT64},
+    _F.TYPE_SFIXED64: {"type": "string", "format": "int64", "pattern": _INT64},
+    _F.TYPE_UINT64: {"type": "string", "format": "uint64", "pattern": _UINT64},
+    _F.TYPE_FIXED64: {"type": "string", "format": "uint64", "pattern": _UINT64},
     _F.TYPE_BOOL: {"type": "boolean"},
     _F.TYPE_STRING: {"type": "string"},
     _F.TYPE_BYTES: {"type": "string", "format": "byte"},
@@ -60,7 +62,7 @@ ERROR_SCHEMA = {
     "required": ["code", "message", "details"],
 }
 MAX_QUERY_DEPTH = 3
-_INT64 = (_F.TYPE_INT64, _F.TYPE_SINT64, _F.TYPE_SFIXED64, _F.TYPE_UINT64, _F.TYPE_FIXED64)
+_INT64_TYPES = (_F.TYPE_INT64, _F.TYPE_SINT64, _F.TYPE_SFIXED64, _F.TYPE_UINT64, _F.TYPE_FIXED64)
 
 
 class _Schemas:
@@ -127,9 +129,9 @@ def _value_constraints(rule: options_pb2.FieldRule, field: FieldDescriptor) -> d
             out["minLength"] = shortest
         if rule.pattern:
             out["pattern"] = rule.pattern
-    elif field.type in _INT64:
+    elif field.type in _INT64_TYPES:
         if low is not None and low >= 0:
-            out["pattern"] = "^[0-9]+$"
+            out["pattern"] = _UINT64
         if low is not None or high is not None:
             out["description"] = f"an integer {_range(low, high)}"
     elif field.type in _SCALARS and _SCALARS[field.type]["type"] in ("integer", "number"):

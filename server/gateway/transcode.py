@@ -9,6 +9,7 @@ unknown query parameters are ignored.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -23,6 +24,8 @@ from server.gateway.routes import Route, resolve_field_path
 class BadRequest(ValueError):
     """The HTTP request cannot become a gRPC request; the message says why."""
 
+    status = 400
+
 
 _INTEGERS = {
     FieldDescriptor.TYPE_INT32, FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_UINT32,
@@ -36,6 +39,10 @@ _WRAPPERS = {
     for name in ("Double", "Float", "Int64", "UInt64", "Int32", "UInt32", "Bool", "String", "Bytes")
 }
 _STRING_WKT = {"google.protobuf.Timestamp", "google.protobuf.Duration", "google.protobuf.FieldMask"}
+# ASCII only: int() and float() also take any Unicode digit ("١٢" is 12), "_", spaces and signs.
+_INTEGER_TEXT = re.compile(r"-?[0-9]+")
+_NUMBER_TEXT = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+_FLOAT_WORDS = ("NaN", "Infinity", "-Infinity")  # the proto3 JSON spellings
 
 
 def message_class(descriptor: Descriptor) -> type[Message]:
@@ -51,21 +58,21 @@ def scalar_from_text(field: FieldDescriptor, text: str, where: str) -> Any:
         if full_name in _STRING_WKT:
             return text
         raise BadRequest(f"{where}: {field.name} is a message and cannot be set from text")
-    try:
-        if field.type in _INTEGERS:
-            return int(text, 10)
-        if field.type in _FLOATS:
-            return float(text)
-    except ValueError:
-        kind = "an integer" if field.type in _INTEGERS else "a number"
-        raise BadRequest(f"{where}: {text!r} is not {kind}") from None
+    if field.type in _INTEGERS:
+        if not _INTEGER_TEXT.fullmatch(text):
+            raise BadRequest(f"{where}: {text!r} is not an integer (ASCII digits, optionally after -)")
+        return int(text)
+    if field.type in _FLOATS:
+        if not (_NUMBER_TEXT.fullmatch(text) or text in _FLOAT_WORDS):
+            raise BadRequest(f"{where}: {text!r} is not a number such as -1.5 or 2e3")
+        return float(text)
     if field.type == FieldDescriptor.TYPE_BOOL:
         if text.lower() not in ("true", "false", "1", "0"):
             raise BadRequest(f"{where}: {text!r} is not true or false")
         return text.lower() in ("true", "1")
     if field.type == FieldDescriptor.TYPE_ENUM:
         assert field.enum_type is not None
-        if text.lstrip("-").isdigit():
+        if _INTEGER_TEXT.fullmatch(text):
             return int(text)
         if field.enum_type.values_by_name.get(text) is None:
             names = ", ".join(v.name for v in field.enum_type.values)
@@ -85,6 +92,51 @@ def _parse_into(message: Message, data: dict[str, Any], where: str) -> None:
         json_format.ParseDict(data, message, ignore_unknown_fields=True)
     except (json_format.ParseError, ValueError, TypeError) as error:
         raise BadRequest(f"{where}: {error}") from None
+    except RecursionError:
+        raise BadRequest(f"{where}: the document nests too deeply") from None
+    # After ParseDict, which bounds the depth of every field it knows to 100.
+    _check_number_texts(message.DESCRIPTOR, data, where)
+
+
+def _check_number_texts(descriptor: Any, document: Any, where: str) -> None:  # a Descriptor (pure Python or upb)
+    """Numbers written as JSON strings must be ASCII: json_format reads them with int() and float()."""
+    if not isinstance(document, dict):
+        return
+    for key, value in document.items():
+        field = descriptor.fields_by_name.get(key) or descriptor.fields_by_camelcase_name.get(key)
+        if field is None:
+            continue
+        entry = field.message_type
+        if entry is not None and entry.GetOptions().map_entry and isinstance(value, dict):
+            for map_key, item in value.items():
+                _check_number_text(entry.fields_by_name["key"], map_key, where)
+                _check_number_text(entry.fields_by_name["value"], item, where)
+        elif field.is_repeated and isinstance(value, list):
+            for item in value:
+                _check_number_text(field, item, where)
+        else:
+            _check_number_text(field, value, where)
+
+
+def _check_number_text(field: FieldDescriptor, value: Any, where: str) -> None:
+    message_type = field.message_type
+    if message_type is not None:
+        if message_type.full_name in _WRAPPERS:
+            _check_number_text(message_type.fields_by_name["value"], value, where)
+        elif not message_type.full_name.startswith("google.protobuf."):
+            _check_number_texts(message_type, value, where)
+        return
+    if not isinstance(value, str):
+        return
+    if field.type in _INTEGERS or field.type in _FLOATS:
+        ok = bool(_NUMBER_TEXT.fullmatch(value)) or (field.type in _FLOATS and value in _FLOAT_WORDS)
+    elif field.type == FieldDescriptor.TYPE_ENUM:
+        assert field.enum_type is not None
+        ok = value in field.enum_type.values_by_name or bool(_INTEGER_TEXT.fullmatch(value))
+    else:
+        return
+    if not ok:
+        raise BadRequest(f"{where}: {field.json_name}: {value!r} is not a number written in ASCII digits")
 
 
 def build_request(route: Route, path_values: dict[str, str], query: Iterable[tuple[str, str]], body: bytes) -> Message:
@@ -98,6 +150,8 @@ def build_request(route: Route, path_values: dict[str, str], query: Iterable[tup
                 document = json.loads(body)
             except ValueError as error:
                 raise BadRequest(f"the body is not valid JSON: {error}") from None
+            except RecursionError:
+                raise BadRequest("the body nests too deeply (protobuf messages nest at most 100 levels)") from None
         if route.body == "*":
             if not isinstance(document, dict):
                 raise BadRequest("the body must be a JSON object")

@@ -9,6 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from interceptors.introspection import CachingIntrospector
 from interceptors.principal import Principal, require_principal
+from interceptors.revocation import Revocations
+from interceptors.streams import OpenStreams
 from marketplace.v1 import auth_pb2, auth_pb2_grpc, common_pb2
 from marketplace.v1.options_pb2 import PrincipalKind
 from server import accounts
@@ -63,11 +65,13 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         digester: TokenDigester,
         introspector: CachingIntrospector,
         clock: Clock,
+        revocations: Revocations | None = None,
     ) -> None:
         self._sessions = sessions
         self._digester = digester
         self._introspector = introspector
         self._clock = clock
+        self._revocations = revocations or Revocations(introspector, OpenStreams())
 
     async def WhoAmI(self, request: auth_pb2.WhoAmIRequest, context: grpc.aio.ServicerContext) -> auth_pb2.Principal:
         principal = require_principal()
@@ -181,5 +185,5 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             token, vendor = await accounts.revoke_api_token(
                 session, request.token_id.strip(), actor=principal.token_id, now=to_datetime(self._clock())
             )
-        self._introspector.forget_token(token.id)  # at once on this replica
+        self._revocations.token_revoked(token.id)  # at once in this process, open streams included
         return token_proto(token, vendor)

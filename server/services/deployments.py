@@ -2,26 +2,35 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
 import grpc
+from google.protobuf.unknown_fields import UnknownFieldSet
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from interceptors.principal import require_principal
+from interceptors.revocation import Revocations
 from marketplace.v1 import deployments_pb2, deployments_pb2_grpc
-from server import deployments
+from server import deliveries, deployments
 from server.clock import Clock, to_datetime
 from server.convert import timestamp
-from server.errors import FailedPrecondition, InvalidArgument
+from server.errors import FailedPrecondition, InvalidArgument, NotFound
 from server.idempotency import create_once
-from server.models import Deployment
+from server.models import Deployment, SignalDestination
 from server.pagination import read_page
 from server.store import audit
+from server.store import deliveries as delivery_store
 from server.store import deployments as store
 from server.tokens import TokenDigester, TokenType, new_token
 
 State = deployments_pb2.DeploymentState
+OLD_SIGNAL_LINKS = (1, 2)  # DeploymentLinks' reserved signals_url and signals_target
+DELIVERY_STATES = {
+    "ok": deployments_pb2.LINK_DELIVERY_STATE_OK,
+    "retrying": deployments_pb2.LINK_DELIVERY_STATE_RETRYING,
+    "failing": deployments_pb2.LINK_DELIVERY_STATE_FAILING,
+}
 
 
 def state_value(name: str) -> State.ValueType:
@@ -33,20 +42,41 @@ def state_text(value: State.ValueType) -> str:
 
 
 def links_dict(links: deployments_pb2.DeploymentLinks) -> dict[str, str]:
+    unknown = UnknownFieldSet(links)
+    if any(unknown[index].field_number in OLD_SIGNAL_LINKS for index in range(len(unknown))):  # an older client
+        raise InvalidArgument(
+            "signals_url and signals_target are no longer links: a deployment's signals go to the marketplace, "
+            "which delivers them to the URLs added with AddSignalDestination (`mp link-infra --add URL`)"
+        )
     return {field: getattr(links, field) for field in deployments.LINK_FIELDS}
 
 
+def delivery_proto(destination: SignalDestination) -> deployments_pb2.LinkDelivery:
+    return deployments_pb2.LinkDelivery(
+        id=destination.id, url=destination.url, state=DELIVERY_STATES[deliveries.state_of(destination)],
+        delivered_through=str(destination.delivered_through or ""), last_error=destination.last_error,
+        last_attempt_time=timestamp(destination.last_attempt_at), attempts=destination.attempts,
+        next_attempt_time=timestamp(destination.next_attempt_at), create_time=timestamp(destination.created_at),
+    )  # fmt: skip
+
+
 def deployment_proto(
-    deployment: Deployment, now: datetime, heartbeat_timeout: timedelta, token_hint: str = ""
+    deployment: Deployment,
+    now: datetime,
+    heartbeat_timeout: timedelta,
+    token_hint: str = "",
+    destinations: Sequence[SignalDestination] = (),
 ) -> deployments_pb2.Deployment:
+    links = {key: value for key, value in (deployment.links or {}).items() if key in deployments.LINK_FIELDS}
     return deployments_pb2.Deployment(
         id=deployment.id, vendor_id=deployment.vendor_id, run_id=deployment.run_id or "", name=deployment.name,
         provider=deployment.provider, state=state_value(deployments.health_state(deployment, now, heartbeat_timeout)),
-        links=deployments_pb2.DeploymentLinks(**(deployment.links or {})), external_id=deployment.external_id,
+        links=deployments_pb2.DeploymentLinks(**links), external_id=deployment.external_id,
         create_time=timestamp(deployment.created_at), update_time=timestamp(deployment.updated_at),
         last_heartbeat_time=timestamp(deployment.last_heartbeat_at), message=deployment.message,
         token_hint=token_hint, last_sequence=deployment.last_sequence, signal_count=deployment.signal_count,
         last_signal_time=timestamp(deployment.last_signal_at),
+        deliveries=[delivery_proto(destination) for destination in destinations],
     )  # fmt: skip
 
 
@@ -57,19 +87,22 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
         digester: TokenDigester,
         clock: Clock,
         heartbeat_timeout: float,
-        forget_token: Callable[[str], object] = lambda _token_id: None,
+        *,
+        revocations: Revocations,
     ) -> None:
         self._sessions = sessions
         self._digester = digester
         self._clock = clock
         self._timeout = timedelta(seconds=heartbeat_timeout)
-        self._forget_token = forget_token  # drops a revoked token from the introspection cache at once
+        self._revocations = revocations  # a revoked token stops working at once, open streams included
 
     def _now(self) -> datetime:
         return to_datetime(self._clock())
 
-    def _proto(self, deployment: Deployment, token_hint: str = "") -> deployments_pb2.Deployment:
-        return deployment_proto(deployment, self._now(), self._timeout, token_hint)
+    def _proto(
+        self, deployment: Deployment, token_hint: str = "", destinations: Sequence[SignalDestination] = ()
+    ) -> deployments_pb2.Deployment:
+        return deployment_proto(deployment, self._now(), self._timeout, token_hint, destinations)
 
     async def CreateDeployment(self, request, context: grpc.aio.ServicerContext):
         principal = require_principal()
@@ -103,14 +136,16 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
             rows = await store.list_deployments(
                 session, principal.vendor_id or None, state, self._now() - self._timeout, page.offset, page.size + 1
             )
-        shown = [self._proto(row) for row in rows[: page.size]]
+            linked = await delivery_store.of_deployments(session, [row.id for row in rows[: page.size]])
+        shown = [self._proto(row, destinations=linked[row.id]) for row in rows[: page.size]]
         return deployments_pb2.ListDeploymentsResponse(deployments=shown, next_page_token=page.next_token(len(rows)))
 
     async def GetDeployment(self, request, context: grpc.aio.ServicerContext):
         async with self._sessions() as session:
             deployment = await deployments.require(session, request.deployment_id, None)
             token_hint = await store.token_hint(session, deployment.id)
-        return self._proto(deployment, token_hint)
+            linked = await delivery_store.of_deployments(session, [deployment.id])
+        return self._proto(deployment, token_hint, linked[deployment.id])
 
     async def _change(
         self, deployment_id: str, action: str, change: Callable[[AsyncSession, Deployment], Awaitable[None]]
@@ -121,7 +156,8 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
             await change(session, deployment)
             audit.record(session, actor=principal.token_id, action=f"deployment.{action}", target=deployment_id,
                          at=self._now())  # fmt: skip
-        return self._proto(deployment)
+            linked = await delivery_store.of_deployments(session, [deployment.id])
+        return self._proto(deployment, destinations=linked[deployment.id])
 
     async def UpdateDeploymentLinks(self, request, context: grpc.aio.ServicerContext):
         links = deployments.check_links(links_dict(request.links))
@@ -131,6 +167,31 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
             deployment.updated_at = self._now()
 
         return await self._change(request.deployment_id, "links", change)
+
+    async def AddSignalDestination(self, request, context: grpc.aio.ServicerContext):
+        url = deliveries.check_url(request.url)  # before the deployment is looked up: a bad URL says so
+        seed = deliveries.new_seed()
+        added: list[SignalDestination] = []
+
+        async def change(session: AsyncSession, deployment: Deployment) -> None:
+            added.append(await deliveries.link(session, deployment.id, url, seed, self._now()))
+
+        linked = await self._change(request.deployment_id, "destination-add", change)
+        (destination,) = added
+        secret = deliveries.signing_secret(deliveries.signing_key(self._digester.seed_key), destination.id, seed)
+        return deployments_pb2.AddSignalDestinationResponse(
+            deployment=linked, destination=delivery_proto(destination), signing_secret=secret
+        )
+
+    async def RemoveSignalDestination(self, request, context: grpc.aio.ServicerContext):
+        url = deliveries.check_url(request.url)
+
+        async def change(session: AsyncSession, deployment: Deployment) -> None:
+            if not await delivery_store.unlink(session, deployment.id, url):
+                raise NotFound(f"{request.url!r} is not linked to deployment {deployment.id}; "
+                               f"`mp deployments status {deployment.id}` lists its destinations")  # fmt: skip
+
+        return await self._change(request.deployment_id, "destination-remove", change)
 
     async def TransitionDeployment(self, request, context: grpc.aio.ServicerContext):
         if request.state in (State.DEPLOYMENT_STATE_UNSPECIFIED, State.DEPLOYMENT_STATE_UNHEALTHY):
@@ -144,18 +205,14 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
         return await self._change(request.deployment_id, "transition", change)
 
     async def DeleteDeployment(self, request, context: grpc.aio.ServicerContext):
-        token_ids: list[str] = []
-
         async def change(session: AsyncSession, deployment: Deployment) -> None:
-            token_ids.extend(await store.active_token_ids(session, deployment.id))
             await store.revoke_tokens(session, deployment.id, self._now())
             deployment.deleted_at = deployment.updated_at = self._now()
             if deployment.state not in ("stopped", "failed"):
                 deployment.state = "stopped"
 
         deleted = await self._change(request.deployment_id, "delete", change)
-        for token_id in token_ids:
-            self._forget_token(token_id)
+        self._revocations.deployment_removed(deleted.id)
         return deleted
 
     async def RotateDeploymentToken(self, request, context: grpc.aio.ServicerContext):
@@ -171,7 +228,7 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
 
         rotated = await self._change(request.deployment_id, "rotate-token", change)
         for token_id in token_ids:
-            self._forget_token(token_id)
+            self._revocations.token_rotated(token_id)
         rotated.token_hint = token_hint
         return deployments_pb2.CreateDeploymentResponse(deployment=rotated, token=secret)
 

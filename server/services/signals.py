@@ -12,9 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from interceptors.principal import Principal, require_principal
 from interceptors.rate_limit import rate_limited
 from marketplace.v1 import signals_pb2, signals_pb2_grpc
-from server.convert import timestamp
 from server.errors import InvalidArgument, PermissionDenied, ResourceExhausted
-from server.ingest import Attribution, SignalIngest, signal_proto
+from server.ingest import Attribution, SignalIngest, stored_signal_proto
 from server.pagination import keyset_token, read_keyset_token, read_page
 from server.signal_hub import SignalHub
 from server.signals import Writer
@@ -47,7 +46,7 @@ class SignalServicer(signals_pb2_grpc.SignalServiceServicer):
         wait = self._ingest.budget.wait_for(writer.deployment_id, len(request.signals))
         if wait > 0:
             raise rate_limited("signal", wait)
-        stored = await self._ingest.store(writer, attribution, request.sequence, request.signals)
+        stored = await self._ingest.store(writer, attribution, request.sequence, request.signals, request.publisher_id)
         if not stored.duplicate:
             self._ingest.budget.take(writer.deployment_id, stored.accepted)
         return signals_pb2.StoreSignalsResponse(
@@ -62,8 +61,8 @@ class SignalServicer(signals_pb2_grpc.SignalServiceServicer):
         committed = 0
         async for batch in request_iterator:
             if batch.sequence <= 0:
-                raise InvalidArgument("each streamed batch needs a sequence number above 0, increasing per deployment")
-            stored = await self._ingest.store(writer, attribution, batch.sequence, batch.signals)
+                raise InvalidArgument("each streamed batch needs a sequence number above 0, increasing per publisher")
+            stored = await self._ingest.store(writer, attribution, batch.sequence, batch.signals, batch.publisher_id)
             committed = max(committed, batch.sequence)
             wait = 0.0 if stored.duplicate else self._ingest.budget.take(writer.deployment_id, stored.accepted)
             yield signals_pb2.SignalAck(
@@ -91,7 +90,7 @@ class SignalServicer(signals_pb2_grpc.SignalServiceServicer):
         shown = rows[: page.size]
         next_token = keyset_token(page.filter_key, shown[-1][0].id) if len(rows) > page.size else ""
         return signals_pb2.ListSignalsResponse(
-            signals=[_stored_proto(signal, vendor) for signal, vendor in shown], next_page_token=next_token
+            signals=[stored_signal_proto(signal, vendor) for signal, vendor in shown], next_page_token=next_token
         )
 
     async def _vendor_filter(self, session: AsyncSession, principal: Principal, vendor: str) -> str | None:
@@ -123,15 +122,3 @@ def _own_vendor(principal: Principal, asked: str) -> str:
     if asked and asked not in (principal.vendor_id, principal.vendor_slug):
         raise PermissionDenied("a vendor's token reads only its own vendor's signals")
     return principal.vendor_id
-
-
-def _stored_proto(signal, vendor) -> signals_pb2.Signal:
-    by = signals_pb2.Attribution(
-        vendor_id=vendor.id, vendor_slug=vendor.slug, vendor_display_name=vendor.display_name,
-        deployment_id=signal.deployment_id, run_id=signal.run_id or "",
-    )  # fmt: skip
-    row = (
-        None, None, None, None, signal.symbol, signal.action, signal.score, signal.confidence,
-        signal.horizon_seconds, signal.generated_at, signal.round_number, signal.model_version, None, None,
-    )  # fmt: skip
-    return signal_proto(signal.id, row, by, timestamp(signal.stored_at))

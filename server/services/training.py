@@ -6,7 +6,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import json_format
@@ -89,6 +89,16 @@ def _when(stamp, fallback: datetime) -> datetime:
     return stamp.ToDatetime(tzinfo=UTC) if stamp.seconds or stamp.nanos else fallback
 
 
+def _hyperparameters(values) -> dict[str, Any]:
+    converted: dict[str, Any] = {}
+    for key, value in values.items():
+        try:
+            converted[key] = json_format.MessageToDict(value)
+        except ValueError:  # NaN or an infinity: JSON cannot hold them
+            raise InvalidArgument(f"hyperparameter {key[:64]!r} is not a finite number") from None
+    return converted
+
+
 class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):
     def __init__(
         self,
@@ -131,7 +141,7 @@ class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):
         principal = require_principal()
         if not principal.vendor_id:
             raise FailedPrecondition("training runs belong to vendors: use a vendor's token")
-        hyperparameters = {key: json_format.MessageToDict(value) for key, value in request.hyperparameters.items()}
+        hyperparameters = _hyperparameters(request.hyperparameters)
 
         async def create(session: AsyncSession, _seed: bytes) -> training_pb2.TrainingRun:
             if request.round_number:

@@ -1,6 +1,6 @@
 """Signal rows: batched writes (PostgreSQL COPY, SQLite executemany), batch de-duplication, reads.
 
-A batch is one transaction: its (deployment, sequence) row, its signals and the deployment's
+A batch is one transaction: its (deployment, publisher, sequence) row, its signals and the deployment's
 counters commit together or not at all, so an acknowledged batch is whole and a resent one is
 recognised by its batch row.
 """
@@ -27,21 +27,36 @@ def _dialect(session: AsyncSession) -> str:
 
 
 async def claim_batch(
-    session: AsyncSession, deployment_id: str, sequence: int, accepted: int, rejected: int, now: datetime
+    session: AsyncSession,
+    deployment_id: str,
+    publisher_id: str,
+    sequence: int,
+    accepted: int,
+    rejected: int,
+    now: datetime,
 ) -> bool:
-    """Records the batch; False when (deployment, sequence) is already stored."""
+    """Records the batch; False when (deployment, publisher, sequence) is already stored."""
     upsert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
     statement = (
         upsert(SignalBatch)
-        .values(deployment_id=deployment_id, sequence=sequence, accepted=accepted, rejected=rejected, stored_at=now)
+        .values(
+            deployment_id=deployment_id,
+            publisher_id=publisher_id,
+            sequence=sequence,
+            accepted=accepted,
+            rejected=rejected,
+            stored_at=now,
+        )  # fmt: skip
         .on_conflict_do_nothing()
         .returning(SignalBatch.sequence)
     )
     return (await session.execute(statement)).first() is not None
 
 
-async def stored_batch(session: AsyncSession, deployment_id: str, sequence: int) -> SignalBatch | None:
-    return await session.get(SignalBatch, (deployment_id, sequence))
+async def stored_batch(
+    session: AsyncSession, deployment_id: str, publisher_id: str, sequence: int
+) -> SignalBatch | None:
+    return await session.get(SignalBatch, (deployment_id, publisher_id, sequence))
 
 
 async def count_batch(

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture
 def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    process = start_server(database_url, tmp_path / "data")
+    process = start_server(database_url, tmp_path / "data", MP_DELIVER_TO_PRIVATE="1")  # receivers on 127.0.0.1
     yield process
     process.stop()
 
@@ -80,6 +80,7 @@ def test_deploy_stream_resolve_and_score(server, vendor_project, tmp_path):
             finally:
                 tail.terminate()
         assert json.loads(line)["attribution"]["vendorSlug"] == "acme"
+        link_infrastructure(folder, env, deployment["id"])
         token = deployment_token_leaks(folder, tmp_path)
         assert not token, f"the deployment token leaked into {token}"
     finally:
@@ -97,6 +98,36 @@ def test_deploy_stream_resolve_and_score(server, vendor_project, tmp_path):
     assert model["scoredRounds"] == 1
     assert -1 <= model["liveScore"] <= 1
     assert model["state"] == "DEPLOYMENT_STATE_STOPPED"
+
+
+def link_infrastructure(folder: Path, env: dict[str, str], deployment_id: str) -> None:
+    """`mp link-infra --add` a local receiver: signed deliveries from the marketplace, never the token."""
+    from tests.test_deliveries import Receiver, readme_verify
+
+    assert "mp link-infra --add https://" in mp_in(folder, env, "link-infra", "--help").stdout
+    receiver = Receiver()
+    try:
+        added = mp_in(folder, env, "link-infra", "--add", receiver.url)
+        assert added.returncode == 0, added.stderr
+        (secret,) = [line for line in added.stdout.splitlines() if line.startswith("mpws_")]
+        assert "X-MP-Signature" in added.stderr
+        first = receiver.wait_for(1)[0]
+        assert "Authorization" not in first.headers
+        assert b"mpdt_" not in first.body
+        assert readme_verify()(secret, first.headers["X-MP-Signature"], first.body)
+        assert first.delivery["signals"][0]["attribution"]["deploymentId"] == deployment_id
+        status = json.loads(mp_in(folder, env, "deployments", "status", deployment_id, "--json").stdout)
+        (delivery,) = status["deliveries"]
+        assert delivery["url"] == receiver.url
+        human = mp_in(folder, env, "deployments", "status", deployment_id).stdout
+        assert "Deliveries:" in human
+        assert receiver.url in human
+        assert secret not in human + json.dumps(status)  # shown once, when linked
+        removed = mp_in(folder, env, "link-infra", "--remove", receiver.url)
+        assert removed.returncode == 0, removed.stderr
+        assert "No destinations" in mp_in(folder, env, "link-infra").stdout
+    finally:
+        receiver.close()
 
 
 def deployment_token_leaks(folder: Path, tmp_path: Path) -> str:

@@ -6,7 +6,8 @@ POST /predict {"rows": [{"symbol": "AAPL", "ret_1": ..., ...}, ...]}
 
 Deployed (MP_DEPLOYMENT_TOKEN set by `mp deploy`), it also scores the round's live symbols every
 MP_SIGNAL_INTERVAL seconds and publishes the signals with the marketplace's SignalPublisher, which
-batches them, resends what was not acknowledged and follows `mp link-infra`.
+batches them and resends what was not acknowledged (to the marketplace only: it delivers them on to
+what `mp link-infra` links).
 """
 
 import json

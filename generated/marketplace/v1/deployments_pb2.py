@@ -25,19 +25,16 @@ _sym_db = _symbol_database.Default()
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from marketplace.v1 import options_pb2 as marketplace_dot_v1_dot_options__pb2
+from marketplace.v1 import signals_pb2 as marketplace_dot_v1_dot_signals__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n marketplace/v1/deployments.proto\x12\x0emarketplace.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cmarketplace/v1/options.proto\"o\n\x0f\x44\x65ploymentLinks\x12\x1c\n\x0bsignals_url\x18\x01 \x01(\tB\x07\xd2\xf3\x18\x03\x18\x80\x10\x12\x1f\n\x0esignals_target\x18\x02 \x01(\tB\x07\xd2\xf3\x18\x03\x18\x80\x10\x12\x1d\n\x0c\x65ndpoint_url\x18\x03 \x01(\tB\x07\xd2\xf3\x18\x03\x18\x80\x10\"\xf3\x03\n\nDeployment\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tvendor_id\x18\x02 \x01(\t\x12\x0e\n\x06run_id\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x10\n\x08provider\x18\x05 \x01(\t\x12.\n\x05state\x18\x06 \x01(\x0e\x32\x1f.marketplace.v1.DeploymentState\x12.\n\x05links\x18\x07 \x01(\x0b\x32\x1f.marketplace.v1.DeploymentLinks\x12\x13\n\x0b\x65xternal_id\x18\x08 \x01(\t\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x37\n\x13last_heartbeat_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07message\x18\x0c \x01(\t\x12\x12\n\ntoken_hint\x18\r \x01(\t\x12\x15\n\rlast_sequence\x18\x0e \x01(\x03\x12\x14\n\x0csignal_count\x18\x0f \x01(\x03\x12\x34\n\x10last_signal_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xee\x01\n\x17\x43reateDeploymentRequest\x12\x1b\n\nrequest_id\x18\x01 \x01(\tB\x07\xd2\xf3\x18\x03\x18\x80\x01\x12\x16\n\x06run_id\x18\x02 \x01(\tB\x06\xd2\xf3\x18\x02\x18@\x12\x15\n\x04name\x18\x03 \x01(\tB\x07\xd2\xf3\x18\x03\x18\xc8\x01\x12\x39\n\x08provider\x18\x04 \x01(\tB\'\xd2\xf3\x18#\"\x10^(local|runpod)$b\x0flocal or runpod\x12.\n\x05links\x18\x05 \x01(\x0b\x32\x1f.marketplace.v1.DeploymentLinks\x12\x1c\n\x0b\x65xternal_id\x18\x06 \x01(\tB\x07\xd2\xf3\x18\x03\x18\x80\x02\"Y\n\x18\x43reateDeploymentResponse\x12.\n\ndeployment\x18\x01 \x01(\x0b\x32\x1a.marketplace.v1.Deployment\x12\r\n\x05token\x18\x02 \x01(\t\"\x90\x01\n\x16ListDeploymentsRequest\x12.\n\x05state\x18\x01 \x01(\x0e\x32\x1f.marketplace.v1.DeploymentState\x12)\n\tpage_size\x18\x02 \x01(\x05\x42\x16\xd2\xf3\x18\x12)\x00\x00\x00\x00\x00\x00\x00\x00\x31\x00\x00\x00\x00\x00@\x8f@\x12\x1b\n\npage_token\x18\x03 \x01(\tB\x07\xd2\xf3\x18\x03\x18\x80\x08\"c\n\x17ListDeploymentsResponse\x12/\n\x0b\x64\x65ployments\x18\x01 \x03(\x0b\x32\x1a.marketplace.v1.Deployment\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"7\n\x14GetDeploymentRequest\x12\x1f\n\rdeployment_id\x18\x01 \x01(\tB\x08\xd2\xf3\x18\x04\x08\x01\x18@\"o\n\x1cUpdateDeploymentLinksRequest\x12\x1f\n\rdeployment_id\x18\x01 \x01(\tB\x08\xd2\xf3\x18\x04\x08\x01\x18@\x12.\n\x05links\x18\x02 \x01(\x0b\x32\x1f.marketplace.v1.DeploymentLinks\"\x9d\x01\n\x1bTransitionDeploymentRequest\x12\x1f\n\rdeployment_id\x18\x01 \x01(\tB\x08\xd2\xf3\x18\x04\x08\x01\x18@\x12.\n\x05state\x18\x02 \x01(\x0e\x32\x1f.marketplace.v1.DeploymentState\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x1c\n\x0b\x65xternal_id\x18\x04 \x01(\tB\x07\xd2\xf3\x18\x03\x18\x80\x02\":\n\x17\x44\x65leteDeploymentRequest\x12\x1f\n\rdeployment_id\x18\x01 \x01(\tB\x08\xd2\xf3\x18\x04\x08\x01\x18@\"?\n\x1cRotateDeploymentTokenRequest\x12\x1f\n\rdeployment_id\x18\x01 \x01(\tB\x08\xd2\xf3\x18\x04\x08\x01\x18@\";\n\x1a\x44\x65ploymentHeartbeatRequest\x12\x1d\n\rmodel_version\x18\x01 \x01(\tB\x06\xd2\xf3\x18\x02\x18@*\xe6\x01\n\x0f\x44\x65ploymentState\x12 \n\x1c\x44\x45PLOYMENT_STATE_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x44\x45PLOYMENT_STATE_PENDING\x10\x01\x12\x1d\n\x19\x44\x45PLOYMENT_STATE_STARTING\x10\x02\x12\x19\n\x15\x44\x45PLOYMENT_STATE_LIVE\x10\x03\x12\x1c\n\x18\x44\x45PLOYMENT_STATE_STOPPED\x10\x04\x12\x1b\n\x17\x44\x45PLOYMENT_STATE_FAILED\x10\x05\x12\x1e\n\x1a\x44\x45PLOYMENT_STATE_UNHEALTHY\x10\x06\x32\xa5\x0b\n\x11\x44\x65ploymentService\x12\xa5\x01\n\x10\x43reateDeployment\x12\'.marketplace.v1.CreateDeploymentRequest\x1a(.marketplace.v1.CreateDeploymentResponse\">\xca\xf3\x18\x1f\x12\x0c\x64\x65ploy:write\x1a\x01\x02 \x02*\n\x08\x02\x12\x06run_id\x82\xd3\xe4\x93\x02\x15\"\x10/api/deployments:\x01*\x12\x93\x01\n\x0fListDeployments\x12&.marketplace.v1.ListDeploymentsRequest\x1a\'.marketplace.v1.ListDeploymentsResponse\"/\xca\xf3\x18\x13\x12\x0b\x64\x65ploy:read\x1a\x02\x01\x02 \x01\x82\xd3\xe4\x93\x02\x12\x12\x10/api/deployments\x12\xa5\x01\n\rGetDeployment\x12$.marketplace.v1.GetDeploymentRequest\x1a\x1a.marketplace.v1.Deployment\"R\xca\xf3\x18&\x12\x0b\x64\x65ploy:read\x1a\x02\x01\x02 \x01*\x11\x08\x01\x12\rdeployment_id\x82\xd3\xe4\x93\x02\"\x12 /api/deployments/{deployment_id}\x12\xbf\x01\n\x15UpdateDeploymentLinks\x12,.marketplace.v1.UpdateDeploymentLinksRequest\x1a\x1a.marketplace.v1.Deployment\"\\\xca\xf3\x18\'\x12\x0c\x64\x65ploy:write\x1a\x02\x01\x02 \x02*\x11\x08\x01\x12\rdeployment_id\x82\xd3\xe4\x93\x02+2&/api/deployments/{deployment_id}/links:\x01*\x12\xc2\x01\n\x14TransitionDeployment\x12+.marketplace.v1.TransitionDeploymentRequest\x1a\x1a.marketplace.v1.Deployment\"a\xca\xf3\x18\'\x12\x0c\x64\x65ploy:write\x1a\x02\x01\x02 \x02*\x11\x08\x01\x12\rdeployment_id\x82\xd3\xe4\x93\x02\x30\"+/api/deployments/{deployment_id}:transition:\x01*\x12\xac\x01\n\x10\x44\x65leteDeployment\x12\'.marketplace.v1.DeleteDeploymentRequest\x1a\x1a.marketplace.v1.Deployment\"S\xca\xf3\x18\'\x12\x0c\x64\x65ploy:write\x1a\x02\x01\x02 \x02*\x11\x08\x01\x12\rdeployment_id\x82\xd3\xe4\x93\x02\"* /api/deployments/{deployment_id}\x12\xd4\x01\n\x15RotateDeploymentToken\x12,.marketplace.v1.RotateDeploymentTokenRequest\x1a(.marketplace.v1.CreateDeploymentResponse\"c\xca\xf3\x18\'\x12\x0c\x64\x65ploy:write\x1a\x02\x01\x02 \x02*\x11\x08\x01\x12\rdeployment_id\x82\xd3\xe4\x93\x02\x32\"-/api/deployments/{deployment_id}:rotate-token:\x01*\x12\x9c\x01\n\x13\x44\x65ploymentHeartbeat\x12*.marketplace.v1.DeploymentHeartbeatRequest\x1a\x1a.marketplace.v1.Deployment\"=\xca\xf3\x18\x14\x12\rsignals:write\x1a\x01\x03 \x02\x82\xd3\xe4\x93\x02\x1f\"\x1a/api/deployments:heartbeat:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n marketplace/v1/deployments.proto\x12\x0emarketplace.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cmarketplace/v1/options.proto\x1a\x1cmarketplace/v1/signals.proto\"Y\n\x0f\x44\x65ploymentLinks\x12\x1d\n\x0c\x65ndpoint_url\x18\x03 \x01(\tB\x07\xd2\xf3\x18\x03\x18\x80\x10J\x04\x08\x01\x10\x02J\x04\x08\x02\x10\x03R\x0bsignals_urlR\x0esignals_target\"\xb9\x02\n\x0cLinkDelivery\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x30\n\x05state\x18\x03 \x01(\x0e\x32!.marketplace.v1.LinkDeliveryState\x12\x19\n\x11\x64\x65livered_through\x18\x04 \x01(\t\x12\x12\n\nlast_error\x18\x05 \x01(\t\x12\x35\n\x11last_attempt_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x61ttempts\x18\x07 \x01(\x05\x12\x35\n\x11next_attempt_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"}\n\x0eSignalDelivery\x12\x13\n\x0b\x64\x65livery_id\x18\x01 \x01(\t\x12\x15\n\rdeployment_id\x18\x02 \x01(\t\x12\x16\n\x0e\x64\x65stination_id\x18\x03 \x01(\t\x12\'\n\x07signals\x18\x04 \x03(\x0b\x32\x16.marketplace.v1.Signal\"\xa5\x04\n\nDeployment\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tvendor_id\x18\x02 \x01(\t\x12\x0e\n\x06run_id\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x10\n\x08provider\x18\x05 \x01(\t\x12.\n\x05state\x18\x06 \x01(\x0e\x32\x1f.marketplace.v1.DeploymentState\x12.\n\x05links\x18\x07 \x01(\x0b\x32\x1f.marketplace.v1.DeploymentLinks\x12\x13\n\x0b\x65xternal_id\x18\x08 \x01(\t\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x37\n\x13last_heartbeat_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07message\x18\x0c \x01(\t\x12\x12\n\ntoken_hint\x18\r \x01(\t\x12\x15\n\rlast_sequence\x18\x0e \x01(\x03\x12\x14\n\x0csignal_count\x18\x0f \x01(\x03\x12\x34\n\x10last_signal_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\ndeliveries\x18\x11 \x03(\x0b\x32\x1c.marketplace.v1.LinkDelivery\"\xee\x01\n\x17\x43reateDeploymentRequest\x12\x1b\n\nrequest_id\x18\x01 \x01(\tB\x07\xd2\xf3\x18\x03\x18\x80\x01\x12\x16\n\x06run_id\x18\x02 \x01(\tB\x06\xd2\xf3\x18\x02\x18@\x12\x15\n\x04name\x18\x03 \x01(\tB\x07\xd2\xf3\x18\x03\x18\xc8\x01\x12\x39\n\x08provider\x18\x04 \x01(\tB\'\xd2\xf3\x18#\"\x10^(local|runpod)$b\x0flocal or runpod\x12.\n\x05links\x18\x05 \x01(\x0b\x32\x1f.marketplace.v1.DeploymentLinks\x12\x1c\n\x0b\x65xternal_id\x18\x06 \x01(\tB\x07\xd2\xf3\x18\x03\x18\x80\x02\"Y\n\x18\x43reateDeploymentResponse\x12.\n\ndeployment\x18\x01 \x01(\x0b\x32\x1a.marketplace.v1.Deployment\x12\r\n\x05token\x18\x02 \x01(\t\"\x98\x01\n\x16ListDeploymentsRequest\x12\x36\n\x05state\x18\x01 \x01(\x0e\x32\x1f.marketplace.v1.DeploymentStateB\x06\xd2\xf3\x18\x02h\x01\x12)\n\tpage_size\x18\x02 \x01(\x05\x42\x16\xd2\xf3\x18\x12)\x00\x00\x00\x00\x00\x00\x00\x00\x31\x00\x00\x00\x00\x00@\x8f@\x12\x1b\n\npage_token\x18\x03 \x01(\tB\x07\xd2\xf3\x18\x03\x18\x80\x08\"c\n\x17ListDeploymentsResponse\x12/\n\x0b\x64\x65ployments\x18\x01 \x03(\x0b\x32\x1a.marketplace.v1.Deployment\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"7\n\x14GetDeploymentRequest\x12\x1f\n\rdeployment_id\x18\x01 \x01(\tB\x08\xd2\xf3\x18\x04\x08\x01\x18@\"o\n\x1cUpdateDeploymentLinksRequest\x12\x1f\n\rdeployment_id\x18\x01 \x01(\tB\x08\xd2\xf3\x18\x04\x08\x01\x18@\x12.\n\x05links\x18\x02 \x01(\x0b\x32\x1f.marketplace.v1.DeploymentLinks\"T\n\x1b\x41\x64\x64SignalDestinationRequest\x12\x1f\n\rdeployment_id\x18\x01 \x01(\tB\x08\xd2\xf3\x18\x04\x08\x01\x18@\x12\x14\n\x03url\x18\x02 \x01(\tB\x07\xd2\xf3\x18\x03\x18\x80\x10\"\x99\x01\n\x1c\x41\x64\x64SignalDestinationResponse\x12.\n\ndeployment\x18\x01 \x01(\x0b\x32\x1a.marketplace.v1.Deployment\x12\x31\n\x0b\x64\x65stination\x18\x02 \x01(\x0b\x32\x1c.marketplace.v1.LinkDelivery\x12\x16\n\x0esigning_secret\x18\x03 \x01(\t\"W\n\x1eRemoveSignalDestinationRequest\x12\x1f\n\rdeployment_id\x18\x01 \x01(\tB\x08\xd2\xf3\x18\x04\x08\x01\x18@\x12\x14\n\x03url\x18\x02 \x01(\tB\x07\xd2\xf3\x18\x03\x18\x80\x10\"\xa5\x01\n\x1bTransitionDeploymentRequest\x12\x1f\n\rdeployment_id\x18\x01 \x01(\tB\x08\xd2\xf3\x18\x04\x08\x01\x18@\x12\x36\n\x05state\x18\x02 \x01(\x0e\x32\x1f.marketplace.v1.DeploymentStateB\x06\xd2\xf3\x18\x02h\x01\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x1c\n\x0b\x65xternal_id\x18\x04 \x01(\tB\x07\xd2\xf3\x18\x03\x18\x80\x02\":\n\x17\x44\x65leteDeploymentRequest\x12\x1f\n\rdeployment_id\x18\x01 \x01(\tB\x08\xd2\xf3\x18\x04\x08\x01\x18@\"?\n\x1cRotateDeploymentTokenRequest\x12\x1f\n\rdeployment_id\x18\x01 \x01(\tB\x08\xd2\xf3\x18\x04\x08\x01\x18@\";\n\x1a\x44\x65ploymentHeartbeatRequest\x12\x1d\n\rmodel_version\x18\x01 \x01(\tB\x06\xd2\xf3\x18\x02\x18@*\xe6\x01\n\x0f\x44\x65ploymentState\x12 \n\x1c\x44\x45PLOYMENT_STATE_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x44\x45PLOYMENT_STATE_PENDING\x10\x01\x12\x1d\n\x19\x44\x45PLOYMENT_STATE_STARTING\x10\x02\x12\x19\n\x15\x44\x45PLOYMENT_STATE_LIVE\x10\x03\x12\x1c\n\x18\x44\x45PLOYMENT_STATE_STOPPED\x10\x04\x12\x1b\n\x17\x44\x45PLOYMENT_STATE_FAILED\x10\x05\x12\x1e\n\x1a\x44\x45PLOYMENT_STATE_UNHEALTHY\x10\x06*\x97\x01\n\x11LinkDeliveryState\x12#\n\x1fLINK_DELIVERY_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16LINK_DELIVERY_STATE_OK\x10\x01\x12 \n\x1cLINK_DELIVERY_STATE_RETRYING\x10\x02\x12\x1f\n\x1bLINK_DELIVERY_STATE_FAILING\x10\x03\x32\xc8\x0e\n\x11\x44\x65ploymentService\x12\xa5\x01\n\x10\x43reateDeployment\x12\'.marketplace.v1.CreateDeploymentRequest\x1a(.marketplace.v1.CreateDeploymentResponse\">\xca\xf3\x18\x1f\x12\x0c\x64\x65ploy:write\x1a\x01\x02 \x02*\n\x08\x02\x12\x06run_id\x82\xd3\xe4\x93\x02\x15\"\x10/api/deployments:\x01*\x12\x93\x01\n\x0fListDeployments\x12&.marketplace.v1.ListDeploymentsRequest\x1a\'.marketplace.v1.ListDeploymentsResponse\"/\xca\xf3\x18\x13\x12\x0b\x64\x65ploy:read\x1a\x02\x01\x02 \x01\x82\xd3\xe4\x93\x02\x12\x12\x10/api/deployments\x12\xa5\x01\n\rGetDeployment\x12$.marketplace.v1.GetDeploymentRequest\x1a\x1a.marketplace.v1.Deployment\"R\xca\xf3\x18&\x12\x0b\x64\x65ploy:read\x1a\x02\x01\x02 \x01*\x11\x08\x01\x12\rdeployment_id\x82\xd3\xe4\x93\x02\"\x12 /api/deployments/{deployment_id}\x12\xbf\x01\n\x15UpdateDeploymentLinks\x12,.marketplace.v1.UpdateDeploymentLinksRequest\x1a\x1a.marketplace.v1.Deployment\"\\\xca\xf3\x18\'\x12\x0c\x64\x65ploy:write\x1a\x02\x01\x02 \x02*\x11\x08\x01\x12\rdeployment_id\x82\xd3\xe4\x93\x02+2&/api/deployments/{deployment_id}/links:\x01*\x12\xd6\x01\n\x14\x41\x64\x64SignalDestination\x12+.marketplace.v1.AddSignalDestinationRequest\x1a,.marketplace.v1.AddSignalDestinationResponse\"c\xca\xf3\x18\'\x12\x0c\x64\x65ploy:write\x1a\x02\x01\x02 \x02*\x11\x08\x01\x12\rdeployment_id\x82\xd3\xe4\x93\x02\x32\"-/api/deployments/{deployment_id}/destinations:\x01*\x12\xc7\x01\n\x17RemoveSignalDestination\x12..marketplace.v1.RemoveSignalDestinationRequest\x1a\x1a.marketplace.v1.Deployment\"`\xca\xf3\x18\'\x12\x0c\x64\x65ploy:write\x1a\x02\x01\x02 \x02*\x11\x08\x01\x12\rdeployment_id\x82\xd3\xe4\x93\x02/*-/api/deployments/{deployment_id}/destinations\x12\xc2\x01\n\x14TransitionDeployment\x12+.marketplace.v1.TransitionDeploymentRequest\x1a\x1a.marketplace.v1.Deployment\"a\xca\xf3\x18\'\x12\x0c\x64\x65ploy:write\x1a\x02\x01\x02 \x02*\x11\x08\x01\x12\rdeployment_id\x82\xd3\xe4\x93\x02\x30\"+/api/deployments/{deployment_id}:transition:\x01*\x12\xac\x01\n\x10\x44\x65leteDeployment\x12\'.marketplace.v1.DeleteDeploymentRequest\x1a\x1a.marketplace.v1.Deployment\"S\xca\xf3\x18\'\x12\x0c\x64\x65ploy:write\x1a\x02\x01\x02 \x02*\x11\x08\x01\x12\rdeployment_id\x82\xd3\xe4\x93\x02\"* /api/deployments/{deployment_id}\x12\xd4\x01\n\x15RotateDeploymentToken\x12,.marketplace.v1.RotateDeploymentTokenRequest\x1a(.marketplace.v1.CreateDeploymentResponse\"c\xca\xf3\x18\'\x12\x0c\x64\x65ploy:write\x1a\x02\x01\x02 \x02*\x11\x08\x01\x12\rdeployment_id\x82\xd3\xe4\x93\x02\x32\"-/api/deployments/{deployment_id}:rotate-token:\x01*\x12\x9c\x01\n\x13\x44\x65ploymentHeartbeat\x12*.marketplace.v1.DeploymentHeartbeatRequest\x1a\x1a.marketplace.v1.Deployment\"=\xca\xf3\x18\x14\x12\rsignals:write\x1a\x01\x03 \x02\x82\xd3\xe4\x93\x02\x1f\"\x1a/api/deployments:heartbeat:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'marketplace.v1.deployments_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DEPLOYMENTLINKS'].fields_by_name['signals_url']._loaded_options = None
-  _globals['_DEPLOYMENTLINKS'].fields_by_name['signals_url']._serialized_options = b'\322\363\030\003\030\200\020'
-  _globals['_DEPLOYMENTLINKS'].fields_by_name['signals_target']._loaded_options = None
-  _globals['_DEPLOYMENTLINKS'].fields_by_name['signals_target']._serialized_options = b'\322\363\030\003\030\200\020'
   _globals['_DEPLOYMENTLINKS'].fields_by_name['endpoint_url']._loaded_options = None
   _globals['_DEPLOYMENTLINKS'].fields_by_name['endpoint_url']._serialized_options = b'\322\363\030\003\030\200\020'
   _globals['_CREATEDEPLOYMENTREQUEST'].fields_by_name['request_id']._loaded_options = None
@@ -50,6 +47,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREATEDEPLOYMENTREQUEST'].fields_by_name['provider']._serialized_options = b'\322\363\030#\"\020^(local|runpod)$b\017local or runpod'
   _globals['_CREATEDEPLOYMENTREQUEST'].fields_by_name['external_id']._loaded_options = None
   _globals['_CREATEDEPLOYMENTREQUEST'].fields_by_name['external_id']._serialized_options = b'\322\363\030\003\030\200\002'
+  _globals['_LISTDEPLOYMENTSREQUEST'].fields_by_name['state']._loaded_options = None
+  _globals['_LISTDEPLOYMENTSREQUEST'].fields_by_name['state']._serialized_options = b'\322\363\030\002h\001'
   _globals['_LISTDEPLOYMENTSREQUEST'].fields_by_name['page_size']._loaded_options = None
   _globals['_LISTDEPLOYMENTSREQUEST'].fields_by_name['page_size']._serialized_options = b'\322\363\030\022)\000\000\000\000\000\000\000\0001\000\000\000\000\000@\217@'
   _globals['_LISTDEPLOYMENTSREQUEST'].fields_by_name['page_token']._loaded_options = None
@@ -58,8 +57,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETDEPLOYMENTREQUEST'].fields_by_name['deployment_id']._serialized_options = b'\322\363\030\004\010\001\030@'
   _globals['_UPDATEDEPLOYMENTLINKSREQUEST'].fields_by_name['deployment_id']._loaded_options = None
   _globals['_UPDATEDEPLOYMENTLINKSREQUEST'].fields_by_name['deployment_id']._serialized_options = b'\322\363\030\004\010\001\030@'
+  _globals['_ADDSIGNALDESTINATIONREQUEST'].fields_by_name['deployment_id']._loaded_options = None
+  _globals['_ADDSIGNALDESTINATIONREQUEST'].fields_by_name['deployment_id']._serialized_options = b'\322\363\030\004\010\001\030@'
+  _globals['_ADDSIGNALDESTINATIONREQUEST'].fields_by_name['url']._loaded_options = None
+  _globals['_ADDSIGNALDESTINATIONREQUEST'].fields_by_name['url']._serialized_options = b'\322\363\030\003\030\200\020'
+  _globals['_REMOVESIGNALDESTINATIONREQUEST'].fields_by_name['deployment_id']._loaded_options = None
+  _globals['_REMOVESIGNALDESTINATIONREQUEST'].fields_by_name['deployment_id']._serialized_options = b'\322\363\030\004\010\001\030@'
+  _globals['_REMOVESIGNALDESTINATIONREQUEST'].fields_by_name['url']._loaded_options = None
+  _globals['_REMOVESIGNALDESTINATIONREQUEST'].fields_by_name['url']._serialized_options = b'\322\363\030\003\030\200\020'
   _globals['_TRANSITIONDEPLOYMENTREQUEST'].fields_by_name['deployment_id']._loaded_options = None
   _globals['_TRANSITIONDEPLOYMENTREQUEST'].fields_by_name['deployment_id']._serialized_options = b'\322\363\030\004\010\001\030@'
+  _globals['_TRANSITIONDEPLOYMENTREQUEST'].fields_by_name['state']._loaded_options = None
+  _globals['_TRANSITIONDEPLOYMENTREQUEST'].fields_by_name['state']._serialized_options = b'\322\363\030\002h\001'
   _globals['_TRANSITIONDEPLOYMENTREQUEST'].fields_by_name['external_id']._loaded_options = None
   _globals['_TRANSITIONDEPLOYMENTREQUEST'].fields_by_name['external_id']._serialized_options = b'\322\363\030\003\030\200\002'
   _globals['_DELETEDEPLOYMENTREQUEST'].fields_by_name['deployment_id']._loaded_options = None
@@ -76,6 +85,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DEPLOYMENTSERVICE'].methods_by_name['GetDeployment']._serialized_options = b'\312\363\030&\022\013deploy:read\032\002\001\002 \001*\021\010\001\022\rdeployment_id\202\323\344\223\002\"\022 /api/deployments/{deployment_id}'
   _globals['_DEPLOYMENTSERVICE'].methods_by_name['UpdateDeploymentLinks']._loaded_options = None
   _globals['_DEPLOYMENTSERVICE'].methods_by_name['UpdateDeploymentLinks']._serialized_options = b'\312\363\030\'\022\014deploy:write\032\002\001\002 \002*\021\010\001\022\rdeployment_id\202\323\344\223\002+2&/api/deployments/{deployment_id}/links:\001*'
+  _globals['_DEPLOYMENTSERVICE'].methods_by_name['AddSignalDestination']._loaded_options = None
+  _globals['_DEPLOYMENTSERVICE'].methods_by_name['AddSignalDestination']._serialized_options = b'\312\363\030\'\022\014deploy:write\032\002\001\002 \002*\021\010\001\022\rdeployment_id\202\323\344\223\0022\"-/api/deployments/{deployment_id}/destinations:\001*'
+  _globals['_DEPLOYMENTSERVICE'].methods_by_name['RemoveSignalDestination']._loaded_options = None
+  _globals['_DEPLOYMENTSERVICE'].methods_by_name['RemoveSignalDestination']._serialized_options = b'\312\363\030\'\022\014deploy:write\032\002\001\002 \002*\021\010\001\022\rdeployment_id\202\323\344\223\002/*-/api/deployments/{deployment_id}/destinations'
   _globals['_DEPLOYMENTSERVICE'].methods_by_name['TransitionDeployment']._loaded_options = None
   _globals['_DEPLOYMENTSERVICE'].methods_by_name['TransitionDeployment']._serialized_options = b'\312\363\030\'\022\014deploy:write\032\002\001\002 \002*\021\010\001\022\rdeployment_id\202\323\344\223\0020\"+/api/deployments/{deployment_id}:transition:\001*'
   _globals['_DEPLOYMENTSERVICE'].methods_by_name['DeleteDeployment']._loaded_options = None
@@ -84,32 +97,44 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DEPLOYMENTSERVICE'].methods_by_name['RotateDeploymentToken']._serialized_options = b'\312\363\030\'\022\014deploy:write\032\002\001\002 \002*\021\010\001\022\rdeployment_id\202\323\344\223\0022\"-/api/deployments/{deployment_id}:rotate-token:\001*'
   _globals['_DEPLOYMENTSERVICE'].methods_by_name['DeploymentHeartbeat']._loaded_options = None
   _globals['_DEPLOYMENTSERVICE'].methods_by_name['DeploymentHeartbeat']._serialized_options = b'\312\363\030\024\022\rsignals:write\032\001\003 \002\202\323\344\223\002\037\"\032/api/deployments:heartbeat:\001*'
-  _globals['_DEPLOYMENTSTATE']._serialized_start=1857
-  _globals['_DEPLOYMENTSTATE']._serialized_end=2087
-  _globals['_DEPLOYMENTLINKS']._serialized_start=145
-  _globals['_DEPLOYMENTLINKS']._serialized_end=256
-  _globals['_DEPLOYMENT']._serialized_start=259
-  _globals['_DEPLOYMENT']._serialized_end=758
-  _globals['_CREATEDEPLOYMENTREQUEST']._serialized_start=761
-  _globals['_CREATEDEPLOYMENTREQUEST']._serialized_end=999
-  _globals['_CREATEDEPLOYMENTRESPONSE']._serialized_start=1001
-  _globals['_CREATEDEPLOYMENTRESPONSE']._serialized_end=1090
-  _globals['_LISTDEPLOYMENTSREQUEST']._serialized_start=1093
-  _globals['_LISTDEPLOYMENTSREQUEST']._serialized_end=1237
-  _globals['_LISTDEPLOYMENTSRESPONSE']._serialized_start=1239
-  _globals['_LISTDEPLOYMENTSRESPONSE']._serialized_end=1338
-  _globals['_GETDEPLOYMENTREQUEST']._serialized_start=1340
-  _globals['_GETDEPLOYMENTREQUEST']._serialized_end=1395
-  _globals['_UPDATEDEPLOYMENTLINKSREQUEST']._serialized_start=1397
-  _globals['_UPDATEDEPLOYMENTLINKSREQUEST']._serialized_end=1508
-  _globals['_TRANSITIONDEPLOYMENTREQUEST']._serialized_start=1511
-  _globals['_TRANSITIONDEPLOYMENTREQUEST']._serialized_end=1668
-  _globals['_DELETEDEPLOYMENTREQUEST']._serialized_start=1670
-  _globals['_DELETEDEPLOYMENTREQUEST']._serialized_end=1728
-  _globals['_ROTATEDEPLOYMENTTOKENREQUEST']._serialized_start=1730
-  _globals['_ROTATEDEPLOYMENTTOKENREQUEST']._serialized_end=1793
-  _globals['_DEPLOYMENTHEARTBEATREQUEST']._serialized_start=1795
-  _globals['_DEPLOYMENTHEARTBEATREQUEST']._serialized_end=1854
-  _globals['_DEPLOYMENTSERVICE']._serialized_start=2090
-  _globals['_DEPLOYMENTSERVICE']._serialized_end=3535
+  _globals['_DEPLOYMENTSTATE']._serialized_start=2705
+  _globals['_DEPLOYMENTSTATE']._serialized_end=2935
+  _globals['_LINKDELIVERYSTATE']._serialized_start=2938
+  _globals['_LINKDELIVERYSTATE']._serialized_end=3089
+  _globals['_DEPLOYMENTLINKS']._serialized_start=175
+  _globals['_DEPLOYMENTLINKS']._serialized_end=264
+  _globals['_LINKDELIVERY']._serialized_start=267
+  _globals['_LINKDELIVERY']._serialized_end=580
+  _globals['_SIGNALDELIVERY']._serialized_start=582
+  _globals['_SIGNALDELIVERY']._serialized_end=707
+  _globals['_DEPLOYMENT']._serialized_start=710
+  _globals['_DEPLOYMENT']._serialized_end=1259
+  _globals['_CREATEDEPLOYMENTREQUEST']._serialized_start=1262
+  _globals['_CREATEDEPLOYMENTREQUEST']._serialized_end=1500
+  _globals['_CREATEDEPLOYMENTRESPONSE']._serialized_start=1502
+  _globals['_CREATEDEPLOYMENTRESPONSE']._serialized_end=1591
+  _globals['_LISTDEPLOYMENTSREQUEST']._serialized_start=1594
+  _globals['_LISTDEPLOYMENTSREQUEST']._serialized_end=1746
+  _globals['_LISTDEPLOYMENTSRESPONSE']._serialized_start=1748
+  _globals['_LISTDEPLOYMENTSRESPONSE']._serialized_end=1847
+  _globals['_GETDEPLOYMENTREQUEST']._serialized_start=1849
+  _globals['_GETDEPLOYMENTREQUEST']._serialized_end=1904
+  _globals['_UPDATEDEPLOYMENTLINKSREQUEST']._serialized_start=1906
+  _globals['_UPDATEDEPLOYMENTLINKSREQUEST']._serialized_end=2017
+  _globals['_ADDSIGNALDESTINATIONREQUEST']._serialized_start=2019
+  _globals['_ADDSIGNALDESTINATIONREQUEST']._serialized_end=2103
+  _globals['_ADDSIGNALDESTINATIONRESPONSE']._serialized_start=2106
+  _globals['_ADDSIGNALDESTINATIONRESPONSE']._serialized_end=2259
+  _globals['_REMOVESIGNALDESTINATIONREQUEST']._serialized_start=2261
+  _globals['_REMOVESIGNALDESTINATIONREQUEST']._serialized_end=2348
+  _globals['_TRANSITIONDEPLOYMENTREQUEST']._serialized_start=2351
+  _globals['_TRANSITIONDEPLOYMENTREQUEST']._serialized_end=2516
+  _globals['_DELETEDEPLOYMENTREQUEST']._serialized_start=2518
+  _globals['_DELETEDEPLOYMENTREQUEST']._serialized_end=2576
+  _globals['_ROTATEDEPLOYMENTTOKENREQUEST']._serialized_start=2578
+  _globals['_ROTATEDEPLOYMENTTOKENREQUEST']._serialized_end=2641
+  _globals['_DEPLOYMENTHEARTBEATREQUEST']._serialized_start=2643
+  _globals['_DEPLOYMENTHEARTBEATREQUEST']._serialized_end=2702
+  _globals['_DEPLOYMENTSERVICE']._serialized_start=3092
+  _globals['_DEPLOYMENTSERVICE']._serialized_end=4956
 # @@protoc_insertion_point(module_scope)

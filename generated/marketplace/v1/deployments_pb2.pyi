@@ -9,6 +9,7 @@ from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from marketplace.v1 import signals_pb2 as _signals_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -47,35 +48,140 @@ DEPLOYMENT_STATE_UNHEALTHY: DeploymentState.ValueType  # 6
 """Live, but no heartbeat within the allowed interval."""
 Global___DeploymentState: _TypeAlias = DeploymentState  # noqa: Y015
 
+class _LinkDeliveryState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _LinkDeliveryStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_LinkDeliveryState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    LINK_DELIVERY_STATE_UNSPECIFIED: _LinkDeliveryState.ValueType  # 0
+    LINK_DELIVERY_STATE_OK: _LinkDeliveryState.ValueType  # 1
+    """every stored signal is delivered, or the last attempt succeeded"""
+    LINK_DELIVERY_STATE_RETRYING: _LinkDeliveryState.ValueType  # 2
+    """the last attempts failed; retried with back-off"""
+    LINK_DELIVERY_STATE_FAILING: _LinkDeliveryState.ValueType  # 3
+    """failing for 5 attempts or more; still retried, nothing is dropped"""
+
+class LinkDeliveryState(_LinkDeliveryState, metaclass=_LinkDeliveryStateEnumTypeWrapper): ...
+
+LINK_DELIVERY_STATE_UNSPECIFIED: LinkDeliveryState.ValueType  # 0
+LINK_DELIVERY_STATE_OK: LinkDeliveryState.ValueType  # 1
+"""every stored signal is delivered, or the last attempt succeeded"""
+LINK_DELIVERY_STATE_RETRYING: LinkDeliveryState.ValueType  # 2
+"""the last attempts failed; retried with back-off"""
+LINK_DELIVERY_STATE_FAILING: LinkDeliveryState.ValueType  # 3
+"""failing for 5 attempts or more; still retried, nothing is dropped"""
+Global___LinkDeliveryState: _TypeAlias = LinkDeliveryState  # noqa: Y015
+
 @_typing.final
 class DeploymentLinks(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
-    SIGNALS_URL_FIELD_NUMBER: _builtins.int
-    SIGNALS_TARGET_FIELD_NUMBER: _builtins.int
     ENDPOINT_URL_FIELD_NUMBER: _builtins.int
-    signals_url: _builtins.str
-    """Where signals go: empty means the marketplace's own signal store.
-    HTTP: POST batches here
-    """
-    signals_target: _builtins.str
-    """gRPC: grpc(s)://host:port"""
     endpoint_url: _builtins.str
     """where the deployment's inference server answers"""
     def __init__(
         self,
         *,
-        signals_url: _builtins.str = ...,
-        signals_target: _builtins.str = ...,
         endpoint_url: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["endpoint_url", b"endpoint_url", "signals_target", b"signals_target", "signals_url", b"signals_url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["endpoint_url", b"endpoint_url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DeploymentLinks: _TypeAlias = DeploymentLinks  # noqa: Y015
+
+@_typing.final
+class LinkDelivery(_message.Message):
+    """One linked destination and how far the marketplace's deliveries to it got."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    URL_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    DELIVERED_THROUGH_FIELD_NUMBER: _builtins.int
+    LAST_ERROR_FIELD_NUMBER: _builtins.int
+    LAST_ATTEMPT_TIME_FIELD_NUMBER: _builtins.int
+    ATTEMPTS_FIELD_NUMBER: _builtins.int
+    NEXT_ATTEMPT_TIME_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """"dst_…" """
+    url: _builtins.str
+    state: Global___LinkDeliveryState.ValueType
+    delivered_through: _builtins.str
+    """Id of the last signal the destination acknowledged; before the first delivery, of the last signal stored
+    when it was linked (deliveries start after it). "" when the deployment had no signal yet.
+    """
+    last_error: _builtins.str
+    """short, e.g. "HTTP 503" or "connection refused"; "" after a success"""
+    attempts: _builtins.int
+    """failed attempts of the delivery now waiting (0 when nothing is failing)"""
+    @_builtins.property
+    def last_attempt_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def next_attempt_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        url: _builtins.str = ...,
+        state: Global___LinkDeliveryState.ValueType = ...,
+        delivered_through: _builtins.str = ...,
+        last_error: _builtins.str = ...,
+        last_attempt_time: _timestamp_pb2.Timestamp | None = ...,
+        attempts: _builtins.int = ...,
+        next_attempt_time: _timestamp_pb2.Timestamp | None = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "last_attempt_time", b"last_attempt_time", "next_attempt_time", b"next_attempt_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "create_time", b"create_time", "delivered_through", b"delivered_through", "id", b"id", "last_attempt_time", b"last_attempt_time", "last_error", b"last_error", "next_attempt_time", b"next_attempt_time", "state", b"state", "url", b"url"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LinkDelivery: _TypeAlias = LinkDelivery  # noqa: Y015
+
+@_typing.final
+class SignalDelivery(_message.Message):
+    """The JSON body the marketplace POSTs to a destination (headers X-MP-Delivery-Id and
+    X-MP-Signature: t=UNIX_SECONDS,v1=hex(HMAC-SHA256(secret, t + "." + body))).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DELIVERY_ID_FIELD_NUMBER: _builtins.int
+    DEPLOYMENT_ID_FIELD_NUMBER: _builtins.int
+    DESTINATION_ID_FIELD_NUMBER: _builtins.int
+    SIGNALS_FIELD_NUMBER: _builtins.int
+    delivery_id: _builtins.str
+    """the same on every retry of this delivery: de-duplicate on it"""
+    deployment_id: _builtins.str
+    destination_id: _builtins.str
+    @_builtins.property
+    def signals(self) -> _containers.RepeatedCompositeFieldContainer[_signals_pb2.Signal]:
+        """in store order, each with its id and attribution"""
+
+    def __init__(
+        self,
+        *,
+        delivery_id: _builtins.str = ...,
+        deployment_id: _builtins.str = ...,
+        destination_id: _builtins.str = ...,
+        signals: _abc.Iterable[_signals_pb2.Signal] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["delivery_id", b"delivery_id", "deployment_id", b"deployment_id", "destination_id", b"destination_id", "signals", b"signals"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SignalDelivery: _TypeAlias = SignalDelivery  # noqa: Y015
 
 @_typing.final
 class Deployment(_message.Message):
@@ -97,6 +203,7 @@ class Deployment(_message.Message):
     LAST_SEQUENCE_FIELD_NUMBER: _builtins.int
     SIGNAL_COUNT_FIELD_NUMBER: _builtins.int
     LAST_SIGNAL_TIME_FIELD_NUMBER: _builtins.int
+    DELIVERIES_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """"dep_…" """
     vendor_id: _builtins.str
@@ -110,7 +217,7 @@ class Deployment(_message.Message):
     message: _builtins.str
     token_hint: _builtins.str
     last_sequence: _builtins.int
-    """The highest batch sequence stored for this deployment: a restarted publisher continues after it."""
+    """The highest batch sequence stored for this deployment, over all its publishers (each numbers its own)."""
     signal_count: _builtins.int
     @_builtins.property
     def links(self) -> Global___DeploymentLinks: ...
@@ -122,6 +229,10 @@ class Deployment(_message.Message):
     def last_heartbeat_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def last_signal_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def deliveries(self) -> _containers.RepeatedCompositeFieldContainer[Global___LinkDelivery]:
+        """The destinations linked with AddSignalDestination and their delivery status."""
+
     def __init__(
         self,
         *,
@@ -141,10 +252,11 @@ class Deployment(_message.Message):
         last_sequence: _builtins.int = ...,
         signal_count: _builtins.int = ...,
         last_signal_time: _timestamp_pb2.Timestamp | None = ...,
+        deliveries: _abc.Iterable[Global___LinkDelivery] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "last_heartbeat_time", b"last_heartbeat_time", "last_signal_time", b"last_signal_time", "links", b"links", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "external_id", b"external_id", "id", b"id", "last_heartbeat_time", b"last_heartbeat_time", "last_sequence", b"last_sequence", "last_signal_time", b"last_signal_time", "links", b"links", "message", b"message", "name", b"name", "provider", b"provider", "run_id", b"run_id", "signal_count", b"signal_count", "state", b"state", "token_hint", b"token_hint", "update_time", b"update_time", "vendor_id", b"vendor_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "deliveries", b"deliveries", "external_id", b"external_id", "id", b"id", "last_heartbeat_time", b"last_heartbeat_time", "last_sequence", b"last_sequence", "last_signal_time", b"last_signal_time", "links", b"links", "message", b"message", "name", b"name", "provider", b"provider", "run_id", b"run_id", "signal_count", b"signal_count", "state", b"state", "token_hint", b"token_hint", "update_time", b"update_time", "vendor_id", b"vendor_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -298,6 +410,79 @@ class UpdateDeploymentLinksRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___UpdateDeploymentLinksRequest: _TypeAlias = UpdateDeploymentLinksRequest  # noqa: Y015
+
+@_typing.final
+class AddSignalDestinationRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEPLOYMENT_ID_FIELD_NUMBER: _builtins.int
+    URL_FIELD_NUMBER: _builtins.int
+    deployment_id: _builtins.str
+    url: _builtins.str
+    """http(s)://host[:port]/path, without credentials"""
+    def __init__(
+        self,
+        *,
+        deployment_id: _builtins.str = ...,
+        url: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deployment_id", b"deployment_id", "url", b"url"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddSignalDestinationRequest: _TypeAlias = AddSignalDestinationRequest  # noqa: Y015
+
+@_typing.final
+class AddSignalDestinationResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEPLOYMENT_FIELD_NUMBER: _builtins.int
+    DESTINATION_FIELD_NUMBER: _builtins.int
+    SIGNING_SECRET_FIELD_NUMBER: _builtins.int
+    signing_secret: _builtins.str
+    """"mpws_…": verifies X-MP-Signature; shown once (link the URL again for a new one)."""
+    @_builtins.property
+    def deployment(self) -> Global___Deployment: ...
+    @_builtins.property
+    def destination(self) -> Global___LinkDelivery: ...
+    def __init__(
+        self,
+        *,
+        deployment: Global___Deployment | None = ...,
+        destination: Global___LinkDelivery | None = ...,
+        signing_secret: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["deployment", b"deployment", "destination", b"destination"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deployment", b"deployment", "destination", b"destination", "signing_secret", b"signing_secret"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddSignalDestinationResponse: _TypeAlias = AddSignalDestinationResponse  # noqa: Y015
+
+@_typing.final
+class RemoveSignalDestinationRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEPLOYMENT_ID_FIELD_NUMBER: _builtins.int
+    URL_FIELD_NUMBER: _builtins.int
+    deployment_id: _builtins.str
+    url: _builtins.str
+    def __init__(
+        self,
+        *,
+        deployment_id: _builtins.str = ...,
+        url: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deployment_id", b"deployment_id", "url", b"url"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RemoveSignalDestinationRequest: _TypeAlias = RemoveSignalDestinationRequest  # noqa: Y015
 
 @_typing.final
 class TransitionDeploymentRequest(_message.Message):

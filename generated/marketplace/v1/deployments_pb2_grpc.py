@@ -54,6 +54,16 @@ class DeploymentServiceStub:
                 request_serializer=marketplace_dot_v1_dot_deployments__pb2.UpdateDeploymentLinksRequest.SerializeToString,
                 response_deserializer=marketplace_dot_v1_dot_deployments__pb2.Deployment.FromString,
                 _registered_method=True)
+        self.AddSignalDestination = channel.unary_unary(
+                '/marketplace.v1.DeploymentService/AddSignalDestination',
+                request_serializer=marketplace_dot_v1_dot_deployments__pb2.AddSignalDestinationRequest.SerializeToString,
+                response_deserializer=marketplace_dot_v1_dot_deployments__pb2.AddSignalDestinationResponse.FromString,
+                _registered_method=True)
+        self.RemoveSignalDestination = channel.unary_unary(
+                '/marketplace.v1.DeploymentService/RemoveSignalDestination',
+                request_serializer=marketplace_dot_v1_dot_deployments__pb2.RemoveSignalDestinationRequest.SerializeToString,
+                response_deserializer=marketplace_dot_v1_dot_deployments__pb2.Deployment.FromString,
+                _registered_method=True)
         self.TransitionDeployment = channel.unary_unary(
                 '/marketplace.v1.DeploymentService/TransitionDeployment',
                 request_serializer=marketplace_dot_v1_dot_deployments__pb2.TransitionDeploymentRequest.SerializeToString,
@@ -99,7 +109,22 @@ class DeploymentServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateDeploymentLinks(self, request, context):
-        """Where the deployment's signals go, and where it serves.
+        """Where the deployment serves (its inference endpoint).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddSignalDestination(self, request, context):
+        """Links an HTTP(S) destination: the marketplace POSTs each of the deployment's stored signals there as
+        signed SignalDelivery JSON, retried until it answers 2xx. The signing secret is returned once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveSignalDestination(self, request, context):
+        """Unlinks a destination: nothing more is delivered to it; the signals stay stored.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -126,7 +151,7 @@ class DeploymentServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DeploymentHeartbeat(self, request, context):
-        """Called by the running deployment: proves liveness and returns its current links.
+        """Called by the running deployment: proves liveness and returns the deployment (its last stored batch).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -153,6 +178,16 @@ def add_DeploymentServiceServicer_to_server(servicer, server):
             'UpdateDeploymentLinks': grpc.unary_unary_rpc_method_handler(
                     servicer.UpdateDeploymentLinks,
                     request_deserializer=marketplace_dot_v1_dot_deployments__pb2.UpdateDeploymentLinksRequest.FromString,
+                    response_serializer=marketplace_dot_v1_dot_deployments__pb2.Deployment.SerializeToString,
+            ),
+            'AddSignalDestination': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddSignalDestination,
+                    request_deserializer=marketplace_dot_v1_dot_deployments__pb2.AddSignalDestinationRequest.FromString,
+                    response_serializer=marketplace_dot_v1_dot_deployments__pb2.AddSignalDestinationResponse.SerializeToString,
+            ),
+            'RemoveSignalDestination': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveSignalDestination,
+                    request_deserializer=marketplace_dot_v1_dot_deployments__pb2.RemoveSignalDestinationRequest.FromString,
                     response_serializer=marketplace_dot_v1_dot_deployments__pb2.Deployment.SerializeToString,
             ),
             'TransitionDeployment': grpc.unary_unary_rpc_method_handler(
@@ -283,6 +318,60 @@ class DeploymentService:
             target,
             '/marketplace.v1.DeploymentService/UpdateDeploymentLinks',
             marketplace_dot_v1_dot_deployments__pb2.UpdateDeploymentLinksRequest.SerializeToString,
+            marketplace_dot_v1_dot_deployments__pb2.Deployment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddSignalDestination(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketplace.v1.DeploymentService/AddSignalDestination',
+            marketplace_dot_v1_dot_deployments__pb2.AddSignalDestinationRequest.SerializeToString,
+            marketplace_dot_v1_dot_deployments__pb2.AddSignalDestinationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveSignalDestination(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketplace.v1.DeploymentService/RemoveSignalDestination',
+            marketplace_dot_v1_dot_deployments__pb2.RemoveSignalDestinationRequest.SerializeToString,
             marketplace_dot_v1_dot_deployments__pb2.Deployment.FromString,
             options,
             channel_credentials,

@@ -36,14 +36,20 @@ class DeploymentServiceStub:
     ListDeployments: _grpc.UnaryUnaryMultiCallable[_deployments_pb2.ListDeploymentsRequest, _deployments_pb2.ListDeploymentsResponse]
     GetDeployment: _grpc.UnaryUnaryMultiCallable[_deployments_pb2.GetDeploymentRequest, _deployments_pb2.Deployment]
     UpdateDeploymentLinks: _grpc.UnaryUnaryMultiCallable[_deployments_pb2.UpdateDeploymentLinksRequest, _deployments_pb2.Deployment]
-    """Where the deployment's signals go, and where it serves."""
+    """Where the deployment serves (its inference endpoint)."""
+    AddSignalDestination: _grpc.UnaryUnaryMultiCallable[_deployments_pb2.AddSignalDestinationRequest, _deployments_pb2.AddSignalDestinationResponse]
+    """Links an HTTP(S) destination: the marketplace POSTs each of the deployment's stored signals there as
+    signed SignalDelivery JSON, retried until it answers 2xx. The signing secret is returned once.
+    """
+    RemoveSignalDestination: _grpc.UnaryUnaryMultiCallable[_deployments_pb2.RemoveSignalDestinationRequest, _deployments_pb2.Deployment]
+    """Unlinks a destination: nothing more is delivered to it; the signals stay stored."""
     TransitionDeployment: _grpc.UnaryUnaryMultiCallable[_deployments_pb2.TransitionDeploymentRequest, _deployments_pb2.Deployment]
     DeleteDeployment: _grpc.UnaryUnaryMultiCallable[_deployments_pb2.DeleteDeploymentRequest, _deployments_pb2.Deployment]
     """Revokes the deployment token and removes the deployment; its stored signals stay."""
     RotateDeploymentToken: _grpc.UnaryUnaryMultiCallable[_deployments_pb2.RotateDeploymentTokenRequest, _deployments_pb2.CreateDeploymentResponse]
     """Issues a new deployment token and revokes the old one."""
     DeploymentHeartbeat: _grpc.UnaryUnaryMultiCallable[_deployments_pb2.DeploymentHeartbeatRequest, _deployments_pb2.Deployment]
-    """Called by the running deployment: proves liveness and returns its current links."""
+    """Called by the running deployment: proves liveness and returns the deployment (its last stored batch)."""
 
 @_typing.type_check_only
 class DeploymentServiceAsyncStub(DeploymentServiceStub):
@@ -53,14 +59,20 @@ class DeploymentServiceAsyncStub(DeploymentServiceStub):
     ListDeployments: _aio.UnaryUnaryMultiCallable[_deployments_pb2.ListDeploymentsRequest, _deployments_pb2.ListDeploymentsResponse]  # type: ignore[assignment]
     GetDeployment: _aio.UnaryUnaryMultiCallable[_deployments_pb2.GetDeploymentRequest, _deployments_pb2.Deployment]  # type: ignore[assignment]
     UpdateDeploymentLinks: _aio.UnaryUnaryMultiCallable[_deployments_pb2.UpdateDeploymentLinksRequest, _deployments_pb2.Deployment]  # type: ignore[assignment]
-    """Where the deployment's signals go, and where it serves."""
+    """Where the deployment serves (its inference endpoint)."""
+    AddSignalDestination: _aio.UnaryUnaryMultiCallable[_deployments_pb2.AddSignalDestinationRequest, _deployments_pb2.AddSignalDestinationResponse]  # type: ignore[assignment]
+    """Links an HTTP(S) destination: the marketplace POSTs each of the deployment's stored signals there as
+    signed SignalDelivery JSON, retried until it answers 2xx. The signing secret is returned once.
+    """
+    RemoveSignalDestination: _aio.UnaryUnaryMultiCallable[_deployments_pb2.RemoveSignalDestinationRequest, _deployments_pb2.Deployment]  # type: ignore[assignment]
+    """Unlinks a destination: nothing more is delivered to it; the signals stay stored."""
     TransitionDeployment: _aio.UnaryUnaryMultiCallable[_deployments_pb2.TransitionDeploymentRequest, _deployments_pb2.Deployment]  # type: ignore[assignment]
     DeleteDeployment: _aio.UnaryUnaryMultiCallable[_deployments_pb2.DeleteDeploymentRequest, _deployments_pb2.Deployment]  # type: ignore[assignment]
     """Revokes the deployment token and removes the deployment; its stored signals stay."""
     RotateDeploymentToken: _aio.UnaryUnaryMultiCallable[_deployments_pb2.RotateDeploymentTokenRequest, _deployments_pb2.CreateDeploymentResponse]  # type: ignore[assignment]
     """Issues a new deployment token and revokes the old one."""
     DeploymentHeartbeat: _aio.UnaryUnaryMultiCallable[_deployments_pb2.DeploymentHeartbeatRequest, _deployments_pb2.Deployment]  # type: ignore[assignment]
-    """Called by the running deployment: proves liveness and returns its current links."""
+    """Called by the running deployment: proves liveness and returns the deployment (its last stored batch)."""
 
 class DeploymentServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -91,7 +103,25 @@ class DeploymentServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _deployments_pb2.UpdateDeploymentLinksRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_deployments_pb2.Deployment, _abc.Awaitable[_deployments_pb2.Deployment]]:
-        """Where the deployment's signals go, and where it serves."""
+        """Where the deployment serves (its inference endpoint)."""
+
+    @_abc_1.abstractmethod
+    def AddSignalDestination(
+        self,
+        request: _deployments_pb2.AddSignalDestinationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_deployments_pb2.AddSignalDestinationResponse, _abc.Awaitable[_deployments_pb2.AddSignalDestinationResponse]]:
+        """Links an HTTP(S) destination: the marketplace POSTs each of the deployment's stored signals there as
+        signed SignalDelivery JSON, retried until it answers 2xx. The signing secret is returned once.
+        """
+
+    @_abc_1.abstractmethod
+    def RemoveSignalDestination(
+        self,
+        request: _deployments_pb2.RemoveSignalDestinationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_deployments_pb2.Deployment, _abc.Awaitable[_deployments_pb2.Deployment]]:
+        """Unlinks a destination: nothing more is delivered to it; the signals stay stored."""
 
     @_abc_1.abstractmethod
     def TransitionDeployment(
@@ -122,6 +152,6 @@ class DeploymentServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _deployments_pb2.DeploymentHeartbeatRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_deployments_pb2.Deployment, _abc.Awaitable[_deployments_pb2.Deployment]]:
-        """Called by the running deployment: proves liveness and returns its current links."""
+        """Called by the running deployment: proves liveness and returns the deployment (its last stored batch)."""
 
 def add_DeploymentServiceServicer_to_server(servicer: DeploymentServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -188,8 +188,9 @@ class FieldRule(_message.Message):
     no constraint. Proto3 has no "unset" for scalars: an empty string or a zero is "not given", so
     length and pattern apply to non-empty strings and `required` refuses an empty one.
     Repeated fields: the element rules apply to each element. Map fields: the string rules apply to
-    the keys. Timestamps must lie in years 1–9999 and durations within ±10,000 years, with nanos in
-    range, whatever their rules say.
+    the keys. A Timestamp or Duration with a rule must also be valid (nanos within a second, years
+    1–9999, durations within ±10,000 years); its min and max are seconds (since the epoch, for a
+    Timestamp). Fields without a rule are only searched for tokens.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -206,6 +207,7 @@ class FieldRule(_message.Message):
     UNIQUE_FIELD_NUMBER: _builtins.int
     TOKEN_FIELD_NUMBER: _builtins.int
     HINT_FIELD_NUMBER: _builtins.int
+    DEFINED_FIELD_NUMBER: _builtins.int
     required: _builtins.bool
     """The field must be given: a non-empty string, a non-zero number, a set message."""
     min_length: _builtins.int
@@ -214,7 +216,7 @@ class FieldRule(_message.Message):
     pattern: _builtins.str
     """Strings: a regular expression the whole value matches (the subset Python's re and ECMA-262 share)."""
     min: _builtins.float
-    """Numbers; for a Duration, seconds."""
+    """Numbers; seconds for a Duration, seconds since the epoch for a Timestamp."""
     max: _builtins.float
     finite: _builtins.bool
     """Floating-point numbers (and google.protobuf.Value numbers): NaN and ±Infinity are refused."""
@@ -229,6 +231,8 @@ class FieldRule(_message.Message):
     """
     hint: _builtins.str
     """What `pattern` asks for, in words, for the error message (e.g. "lowercase letters and digits")."""
+    defined: _builtins.bool
+    """Enums: only values the enum defines."""
     def __init__(
         self,
         *,
@@ -244,10 +248,11 @@ class FieldRule(_message.Message):
         unique: _builtins.bool = ...,
         token: _builtins.bool = ...,
         hint: _builtins.str = ...,
+        defined: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_max", b"_max", "_max_items", b"_max_items", "_max_length", b"_max_length", "_min", b"_min", "_min_items", b"_min_items", "_min_length", b"_min_length", "max", b"max", "max_items", b"max_items", "max_length", b"max_length", "min", b"min", "min_items", b"min_items", "min_length", b"min_length"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max", b"_max", "_max_items", b"_max_items", "_max_length", b"_max_length", "_min", b"_min", "_min_items", b"_min_items", "_min_length", b"_min_length", "finite", b"finite", "hint", b"hint", "max", b"max", "max_items", b"max_items", "max_length", b"max_length", "min", b"min", "min_items", b"min_items", "min_length", b"min_length", "pattern", b"pattern", "required", b"required", "token", b"token", "unique", b"unique"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max", b"_max", "_max_items", b"_max_items", "_max_length", b"_max_length", "_min", b"_min", "_min_items", b"_min_items", "_min_length", b"_min_length", "defined", b"defined", "finite", b"finite", "hint", b"hint", "max", b"max", "max_items", b"max_items", "max_length", b"max_length", "min", b"min", "min_items", b"min_items", "min_length", b"min_length", "pattern", b"pattern", "required", b"required", "token", b"token", "unique", b"unique"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__max: _TypeAlias = _typing.Literal["max"]  # noqa: Y015
     _WhichOneofArgType__max: _TypeAlias = _typing.Literal["_max", b"_max"]  # noqa: Y015

@@ -75,6 +75,8 @@ Global___Attribution: _TypeAlias = Attribution  # noqa: Y015
 
 @_typing.final
 class Signal(_message.Message):
+    """A signal that breaks one of the limits below is rejected on its own (SignalRejection), never stored."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ID_FIELD_NUMBER: _builtins.int
@@ -91,17 +93,23 @@ class Signal(_message.Message):
     id: _builtins.str
     """assigned when stored"""
     symbol: _builtins.str
+    """a symbol of the round, at most 32 characters"""
     action: Global___Action.ValueType
     score: _builtins.float
-    """in [-1, 1]"""
+    """in [-1, 1], finite"""
     confidence: _builtins.float
-    """in [0, 1]"""
+    """in [0, 1], finite"""
     round_number: _builtins.int
     model_version: _builtins.str
+    """at most 64 printable characters"""
     @_builtins.property
-    def horizon(self) -> _duration_pb2.Duration: ...
+    def horizon(self) -> _duration_pb2.Duration:
+        """from 0 to 100 years (3,155,760,000 s)"""
+
     @_builtins.property
-    def generate_time(self) -> _timestamp_pb2.Timestamp: ...
+    def generate_time(self) -> _timestamp_pb2.Timestamp:
+        """Between 0001-01-01 and 5 minutes past the server's clock, nanos in [0, 1e9); unset: the store time."""
+
     @_builtins.property
     def attribution(self) -> Global___Attribution:
         """set by the server"""
@@ -143,6 +151,7 @@ class SignalRejection(_message.Message):
     index: _builtins.int
     """position in the batch"""
     symbol: _builtins.str
+    """at most its first 32 characters"""
     reason: _builtins.str
     def __init__(
         self,
@@ -165,8 +174,11 @@ class StoreSignalsRequest(_message.Message):
 
     SIGNALS_FIELD_NUMBER: _builtins.int
     SEQUENCE_FIELD_NUMBER: _builtins.int
+    PUBLISHER_ID_FIELD_NUMBER: _builtins.int
     sequence: _builtins.int
-    """Optional batch sequence for de-duplication of retried posts; 0: none."""
+    """Optional batch sequence for de-duplication of retried posts, at most 2^53; 0: none."""
+    publisher_id: _builtins.str
+    """Who numbers the batches (see SignalBatch.publisher_id)."""
     @_builtins.property
     def signals(self) -> _containers.RepeatedCompositeFieldContainer[Global___Signal]: ...
     def __init__(
@@ -174,10 +186,11 @@ class StoreSignalsRequest(_message.Message):
         *,
         signals: _abc.Iterable[Global___Signal] | None = ...,
         sequence: _builtins.int = ...,
+        publisher_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["sequence", b"sequence", "signals", b"signals"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["publisher_id", b"publisher_id", "sequence", b"sequence", "signals", b"signals"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -216,8 +229,15 @@ class SignalBatch(_message.Message):
 
     SEQUENCE_FIELD_NUMBER: _builtins.int
     SIGNALS_FIELD_NUMBER: _builtins.int
+    PUBLISHER_ID_FIELD_NUMBER: _builtins.int
     sequence: _builtins.int
-    """strictly increasing per deployment"""
+    """Strictly increasing per (deployment, publisher_id), from 1 to at most 2^53 (9,007,199,254,740,992:
+    exact in JSON numbers too).
+    """
+    publisher_id: _builtins.str
+    """Chosen at random by each publisher instance (1 to 64 of A-Z a-z 0-9 _ -), so that publishers of one
+    deployment number their batches independently. Empty: the deployment's one unnamed publisher.
+    """
     @_builtins.property
     def signals(self) -> _containers.RepeatedCompositeFieldContainer[Global___Signal]: ...
     def __init__(
@@ -225,10 +245,11 @@ class SignalBatch(_message.Message):
         *,
         sequence: _builtins.int = ...,
         signals: _abc.Iterable[Global___Signal] | None = ...,
+        publisher_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["sequence", b"sequence", "signals", b"signals"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["publisher_id", b"publisher_id", "sequence", b"sequence", "signals", b"signals"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -68,7 +68,9 @@ class SignalServiceServicer:
 
     def StreamSignals(self, request_iterator, context):
         """Streaming ingest: numbered batches in, one acknowledgement per committed batch out.
-        Batches are de-duplicated on (deployment, sequence), so resending after a reconnect is safe.
+        Batches are de-duplicated on (deployment, publisher_id, sequence), so resending after a reconnect
+        is safe, and several publishers of one deployment (replicas, a restart overlapping the old
+        process) never take each other's batches for resends.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -37,7 +37,9 @@ class SignalServiceStub:
     """One batch from an HTTP-only deployment."""
     StreamSignals: _grpc.StreamStreamMultiCallable[_signals_pb2.SignalBatch, _signals_pb2.SignalAck]
     """Streaming ingest: numbered batches in, one acknowledgement per committed batch out.
-    Batches are de-duplicated on (deployment, sequence), so resending after a reconnect is safe.
+    Batches are de-duplicated on (deployment, publisher_id, sequence), so resending after a reconnect
+    is safe, and several publishers of one deployment (replicas, a restart overlapping the old
+    process) never take each other's batches for resends.
     """
     ListSignals: _grpc.UnaryUnaryMultiCallable[_signals_pb2.ListSignalsRequest, _signals_pb2.ListSignalsResponse]
     """Stored signals, newest first."""
@@ -51,7 +53,9 @@ class SignalServiceAsyncStub(SignalServiceStub):
     """One batch from an HTTP-only deployment."""
     StreamSignals: _aio.StreamStreamMultiCallable[_signals_pb2.SignalBatch, _signals_pb2.SignalAck]  # type: ignore[assignment]
     """Streaming ingest: numbered batches in, one acknowledgement per committed batch out.
-    Batches are de-duplicated on (deployment, sequence), so resending after a reconnect is safe.
+    Batches are de-duplicated on (deployment, publisher_id, sequence), so resending after a reconnect
+    is safe, and several publishers of one deployment (replicas, a restart overlapping the old
+    process) never take each other's batches for resends.
     """
     ListSignals: _aio.UnaryUnaryMultiCallable[_signals_pb2.ListSignalsRequest, _signals_pb2.ListSignalsResponse]  # type: ignore[assignment]
     """Stored signals, newest first."""
@@ -74,7 +78,9 @@ class SignalServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_signals_pb2.SignalAck], _abc.AsyncIterator[_signals_pb2.SignalAck]]:
         """Streaming ingest: numbered batches in, one acknowledgement per committed batch out.
-        Batches are de-duplicated on (deployment, sequence), so resending after a reconnect is safe.
+        Batches are de-duplicated on (deployment, publisher_id, sequence), so resending after a reconnect
+        is safe, and several publishers of one deployment (replicas, a restart overlapping the old
+        process) never take each other's batches for resends.
         """
 
     @_abc_1.abstractmethod

@@ -58,7 +58,9 @@ class Metric(_message.Message):
     STEP_FIELD_NUMBER: _builtins.int
     TIME_FIELD_NUMBER: _builtins.int
     key: _builtins.str
+    """up to 64 of letters, digits, '.', '_', '-'; at most 256 names per run"""
     value: _builtins.float
+    """finite"""
     step: _builtins.int
     @_builtins.property
     def time(self) -> _timestamp_pb2.Timestamp: ...
@@ -271,9 +273,13 @@ class CreateTrainingRunRequest(_message.Message):
     """0: the current round"""
     provider: _builtins.str
     gpu_type: _builtins.str
+    """at most 64 characters"""
     project: _builtins.str
+    """at most 200 characters"""
     @_builtins.property
-    def hyperparameters(self) -> _containers.MessageMap[_builtins.str, _struct_pb2.Value]: ...
+    def hyperparameters(self) -> _containers.MessageMap[_builtins.str, _struct_pb2.Value]:
+        """At most 256, named like Metric.key, finite numbers only, at most 64 KiB as compact JSON."""
+
     def __init__(
         self,
         *,

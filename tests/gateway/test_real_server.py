@@ -1,0 +1,123 @@
+"""Hostile input against a real mp-server: garbage protobuf straight to gRPC, and answers larger than
+gRPC's 4 MiB default through the gateway's loopback channel."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import grpc
+import httpx
+import pytest
+
+from marketplace.v1 import training_pb2
+from server.settings import RateLimit, Settings, default_database_url
+from tests.gateway.test_signal_api import deployment_token
+from tests.support import ServerThread, bearer
+from tests.test_training import acme, runs, start  # noqa: F401  (fixtures)
+
+NESTED_GROUPS = b"\x7b" * 200 + b"\x7c" * 200  # field 15 as groups, 200 deep: past protobuf's limit of 100
+GARBAGE = (b"\xff\xff\xff", b"\x0a\x05ab", NESTED_GROUPS)
+
+
+@pytest.fixture(scope="module")
+def mp_server(tmp_path_factory) -> Iterator[ServerThread]:
+    data = tmp_path_factory.mktemp("mp")
+    server = ServerThread(Settings(data_dir=data, database_url=default_database_url(data))).start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("payload", GARBAGE)
+@pytest.mark.parametrize(
+    "method",
+    [
+        "/marketplace.v1.AuthService/WhoAmI",
+        "/marketplace.v1.DatasetService/ListRounds",
+        "/marketplace.v1.TrainingService/GetTrainingRun",  # its ownership check reads the request first
+        "/grpc.health.v1.Health/Check",
+    ],
+)
+def test_undecodable_unary_requests_are_invalid_argument(mp_server, method, payload):
+    with grpc.insecure_channel(mp_server.grpc_target) as channel:
+        call = channel.unary_unary(method, request_serializer=None, response_deserializer=None)
+        with pytest.raises(grpc.RpcError) as refused:
+            call(payload, metadata=bearer(mp_server.admin_token), timeout=10)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT, refused.value.details()
+    assert "not a valid" in refused.value.details()
+
+
+@pytest.mark.parametrize("payload", GARBAGE)
+def test_undecodable_stream_requests_are_invalid_argument(mp_server, payload):
+    with grpc.insecure_channel(mp_server.grpc_target) as channel:
+        # PublishRound's servicer reads the stream; UploadRunArtifact's ownership check reads it first.
+        for method in (
+            "/marketplace.v1.DatasetService/PublishRound",
+            "/marketplace.v1.TrainingService/UploadRunArtifact",
+        ):
+            upload = channel.stream_unary(method, request_serializer=None)
+            with pytest.raises(grpc.RpcError) as refused:
+                upload(iter([payload]), metadata=bearer(mp_server.admin_token), timeout=10)
+            assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT, refused.value.details()
+        watch = channel.unary_stream("/grpc.health.v1.Health/Watch", request_serializer=None)
+        with pytest.raises(grpc.RpcError) as refused:
+            list(watch(payload, timeout=10))
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT, refused.value.details()
+
+
+def test_well_formed_requests_still_pass(mp_server):
+    with grpc.insecure_channel(mp_server.grpc_target) as channel:
+        call = channel.unary_unary("/marketplace.v1.AuthService/WhoAmI", request_serializer=None)
+        assert call(b"", metadata=bearer(mp_server.admin_token), timeout=10)
+
+
+def test_a_committed_store_with_an_answer_over_4_mib_is_returned_through_the_gateway(settings, tmp_path: Path):
+    api = ServerThread(replace(settings, signal_rate=RateLimit(per_second=100_000, burst=100_000))).start()
+    try:
+        headers = {"Authorization": f"Bearer {deployment_token(api)}"}
+        # Every signal is rejected with its symbol in the reason: about 8 MB of answer, stored as one batch.
+        signals = [{"symbol": f"{index:05d}" + "Z" * 700, "score": 0.1} for index in range(10_000)]
+        body = {"sequence": "1", "signals": signals}
+        stored = httpx.post(api.http_url + "/api/signals/store", json=body, headers=headers, timeout=120)
+        assert stored.status_code == 200, stored.text[:300]
+        assert len(stored.content) > 4 * 1024 * 1024
+        assert len(stored.json()["rejections"]) == 10_000
+        again = httpx.post(api.http_url + "/api/signals/store", json=body, headers=headers, timeout=120)
+        assert again.json()["duplicate"] is True
+    finally:
+        api.stop()
+
+
+def test_reflection_still_answers(mp_server):
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    with grpc.insecure_channel(mp_server.grpc_target) as channel:
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        [answer] = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+    assert "marketplace.v1.AuthService" in {s.name for s in answer.list_services_response.service}
+    with grpc.insecure_channel(mp_server.grpc_target) as channel:
+        info = channel.stream_stream("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo")
+        with pytest.raises(grpc.RpcError) as refused:
+            list(info(iter([NESTED_GROUPS]), timeout=10))
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_a_huge_metric_key_is_400_with_a_bounded_message(server, runs, acme):  # noqa: F811
+    """The server's message quotes the key: unbounded, it overflowed gRPC's metadata limit (seen as 429)."""
+    run = start(runs, acme)
+    key = "k" * 100_000
+    response = httpx.post(
+        f"{server.http_url}/api/training/runs/{run.id}/metrics",
+        json={"metrics": [{"key": key, "value": 1.0, "step": "1"}]},
+        headers={"Authorization": acme[0][1]},
+    )
+    assert response.status_code == 400, response.text[:300]
+    assert "metric name" in response.json()["message"]
+    assert len(response.content) < 2048
+    with pytest.raises(grpc.RpcError) as refused:
+        runs.ReportMetrics(
+            training_pb2.ReportMetricsRequest(run_id=run.id, metrics=[training_pb2.Metric(key=key, value=1.0)]),
+            metadata=acme,
+        )
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
