@@ -289,8 +289,8 @@ def test_a_token_can_still_be_introspected(server, auth, admin):
             "returns[0].realized_return must be a finite number, not nan",
         ),
         (
-            training_pb2.ReportMetricsRequest(run_id="run_x", metrics=[training_pb2.Metric(key="bad key")]),
-            "metrics[0].key 'bad key' is not valid",
+            training_pb2.ReportMetricsRequest(run_id="run_x", metrics=[training_pb2.Metric(key="loss", step=-1)]),
+            "metrics[0].step must be at least 0, not -1",
         ),
         (
             _run_with_hyperparameter(struct_pb2.Value(number_value=float("inf"))),
