@@ -27,6 +27,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -73,6 +74,17 @@ class Totals:
     last_rejections: list[signals_pb2.SignalRejection] = field(default_factory=list)
 
 
+TOKEN_RENEWAL_WAIT = 10.0
+
+
+def _wake_reader(pipe: Path) -> None:
+    """Opens the pipe for writing and closes it: a listener blocked opening it wakes and sees the stop."""
+    try:
+        os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))
+    except OSError:
+        pass  # no listener is waiting
+
+
 class Backoff:
     def __init__(self, first: float = 0.1, ceiling: float = 5.0) -> None:
         self._first, self._ceiling, self._next = first, ceiling, first
@@ -97,9 +109,13 @@ class SignalPublisher:
         heartbeat: float = HEARTBEAT,
         model_version: str = "",
         on_ack: Callable[[signals_pb2.SignalAck], None] | None = None,
+        token_pipe: Path | None = None,
     ) -> None:
         self._home = target  # the marketplace: heartbeats and signals go here, and nowhere else
         self._metadata = (("authorization", f"Bearer {token}"),)
+        # A named pipe through which `mp deployments rotate-token` hands a server that `mp deploy`
+        # started its new token (never written to a file): a refused token is then replaced, not fatal.
+        self._token_pipe = token_pipe
         self._batch_size, self._linger, self._secure = batch_size, linger, secure
         self._heartbeat_every, self._model_version, self._on_ack = heartbeat, model_version, on_ack
         self._lock = threading.Condition()
@@ -116,6 +132,10 @@ class SignalPublisher:
             threading.Thread(target=self._send_loop, name="mp-publisher", daemon=True),
             threading.Thread(target=self._heartbeat_loop, name="mp-heartbeat", daemon=True),
         ]
+        if token_pipe is not None:
+            self._threads.append(
+                threading.Thread(target=self._listen_for_tokens, args=(token_pipe,), name="mp-token", daemon=True)
+            )
         self._home_channel = self._channel(target)
         self._beat = threading.Event()
         for thread in self._threads:
@@ -126,9 +146,10 @@ class SignalPublisher:
         env = os.environ if environ is None else environ
         token = env.get("MP_DEPLOYMENT_TOKEN", "")
         target = env.get("MP_GRPC_TARGET", "")
+        pipe = Path(env["MP_DEPLOYMENT_TOKEN_PIPE"]) if env.get("MP_DEPLOYMENT_TOKEN_PIPE") else None
         if not token or not target:
             raise RuntimeError("MP_DEPLOYMENT_TOKEN and MP_GRPC_TARGET must be set (mp deploy sets both)")
-        return cls(target, token, secure=env.get("MP_GRPC_SECURE") == "1", **options)
+        return cls(target, token, secure=env.get("MP_GRPC_SECURE") == "1", token_pipe=pipe, **options)
 
     def _channel(self, target: str, secure: bool | None = None) -> grpc.Channel:
         if secure if secure is not None else self._secure:
@@ -168,6 +189,8 @@ class SignalPublisher:
             self._stop.set()
             with self._lock:
                 self._lock.notify_all()
+            if self._token_pipe is not None:
+                _wake_reader(self._token_pipe)
             for thread in self._threads:
                 thread.join(timeout)
             self._home_channel.close()
@@ -182,13 +205,14 @@ class SignalPublisher:
         stub = deployments_pb2_grpc.DeploymentServiceStub(self._home_channel)
         backoff = Backoff()
         while not self._stop.is_set():
+            metadata = self._metadata
             try:
                 stub.DeploymentHeartbeat(
                     deployments_pb2.DeploymentHeartbeatRequest(model_version=self._model_version),
-                    metadata=self._metadata, timeout=10,
+                    metadata=metadata, timeout=10,
                 )  # fmt: skip
             except grpc.RpcError as error:
-                if error.code() not in RETRYABLE:
+                if error.code() not in RETRYABLE and not self._token_renewed(error, metadata):
                     self._fail(error)
                     return
                 backoff.wait(self._stop)
@@ -196,6 +220,32 @@ class SignalPublisher:
             backoff.reset()
             self._beat.set()
             self._stop.wait(self._heartbeat_every)
+
+    def _token_renewed(self, error: grpc.RpcError, refused: tuple) -> bool:
+        """On a refused token, waits a little for a new one from the token pipe (rotate-token sends it
+        right after the server revoked the old one); True when the publisher now holds it."""
+        if error.code() != grpc.StatusCode.UNAUTHENTICATED or self._token_pipe is None:
+            return False
+        deadline = time.monotonic() + TOKEN_RENEWAL_WAIT
+        with self._lock:
+            while self._metadata == refused and not self._stop.is_set() and time.monotonic() < deadline:
+                self._lock.wait(0.1)
+            return self._metadata != refused
+
+    def _listen_for_tokens(self, pipe: Path) -> None:
+        while not self._stop.is_set():
+            try:
+                with open(pipe) as readings:  # blocks until a writer opens it
+                    for line in readings:
+                        token = line.strip()
+                        if token and not self._stop.is_set():
+                            with self._lock:
+                                self._metadata = (("authorization", f"Bearer {token}"),)
+                                self._lock.notify_all()
+                            log.info("the deployment's token was rotated; continuing with the new one")
+            except OSError as error:
+                log.warning("token pipe %s unusable (%s); a rotated token will stop this publisher", pipe, error)
+                return
 
     def _fail(self, error: BaseException) -> None:
         if isinstance(error, grpc.RpcError):
@@ -239,10 +289,11 @@ class SignalPublisher:
     def _send_loop(self) -> None:
         backoff = Backoff()
         while not self._stop.is_set():
+            metadata = self._metadata
             try:
-                self._send_grpc(backoff)
+                self._send_grpc(backoff, metadata)
             except grpc.RpcError as error:
-                if error.code() not in RETRYABLE:
+                if error.code() not in RETRYABLE and not self._token_renewed(error, metadata):
                     self._fail(error)
                     return
                 log.warning("signal stream interrupted (%s); reconnecting", error.code().name)
@@ -256,9 +307,9 @@ class SignalPublisher:
         while (batch := self._next_batch()) is not None:
             yield batch
 
-    def _send_grpc(self, backoff: Backoff) -> None:
+    def _send_grpc(self, backoff: Backoff, metadata: tuple) -> None:
         stub = signals_pb2_grpc.SignalServiceStub(self._home_channel)
-        for ack in stub.StreamSignals(self._resend_then_new(), metadata=self._metadata):
+        for ack in stub.StreamSignals(self._resend_then_new(), metadata=metadata):
             backoff.reset()
             self._acknowledged(
                 ack.sequence,

@@ -1,7 +1,8 @@
 """Where deployments run: the project's inference server on this machine, or in a RunPod pod.
 
 A provider starts the server with the deployment's token in its environment only (never in the
-project folder, mp.yaml or a log), waits for its /ping to answer 200, and stops it again. What the
+project folder, mp.yaml or a log; a rotated token reaches a local server through a 0600 named pipe
+in the user's state folder, which stores nothing), waits for its /ping to answer 200, and stops it again. What the
 CLI needs later to stop a local deployment or show its log (pid, port, log file) is kept in the
 user's state folder, outside the project.
 """
@@ -52,6 +53,23 @@ class LocalRecord:
 
     def forget(self) -> None:
         (state_dir() / f"{self.deployment_id}.json").unlink(missing_ok=True)
+        token_pipe(self.deployment_id).unlink(missing_ok=True)
+
+
+def token_pipe(deployment_id: str) -> Path:
+    return state_dir() / f"{deployment_id}.token-pipe"
+
+
+def hand_over_token(deployment_id: str, token: str) -> bool:
+    """Sends a rotated token to the local server's publisher through its named pipe; False when no
+    publisher listens there (the server is gone, or publishes some other way)."""
+    try:
+        fd = os.open(token_pipe(deployment_id), os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:  # ENXIO: nobody reads; ENOENT: no pipe
+        return False
+    with os.fdopen(fd, "w") as pipe:
+        pipe.write(token + "\n")
+    return True
 
 
 def free_port() -> int:
@@ -68,6 +86,11 @@ def start_local(deployment_id: str, command: str, cwd: Path, port: int, env: dic
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"  # our python first
     full_env = {**{k: v for k, v in os.environ.items() if not k.startswith("MP_")}, **env, "PATH": path,
                 "PORT": str(port), "PYTHONUNBUFFERED": "1"}  # fmt: skip
+    if "MP_DEPLOYMENT_TOKEN" in env:  # `mp deployments rotate-token` hands the running server a new one here
+        pipe = token_pipe(deployment_id)
+        pipe.unlink(missing_ok=True)
+        os.mkfifo(pipe, 0o600)
+        full_env["MP_DEPLOYMENT_TOKEN_PIPE"] = str(pipe)
     with open(log, "ab") as sink:
         process = subprocess.Popen(
             shlex.split(command), cwd=cwd, env=full_env, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink,

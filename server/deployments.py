@@ -40,6 +40,19 @@ def health_state(deployment: Deployment, now: datetime, heartbeat_timeout: timed
     return "unhealthy" if now - last > heartbeat_timeout else "live"
 
 
+def replaced_links(given: dict[str, str], mask: list[str]) -> set[str]:
+    """The links an update replaces: those its mask names ("*": all), or without a mask those it sets."""
+    if not mask:
+        return {field for field, value in given.items() if value}
+    if "*" in mask:
+        return set(LINK_FIELDS)
+    unknown = sorted(set(mask) - set(LINK_FIELDS))
+    if unknown:
+        raise InvalidArgument(f"update_mask names {', '.join(unknown)}, which is not a link; links: "
+                              f"{', '.join(LINK_FIELDS)}")  # fmt: skip
+    return set(mask)
+
+
 def check_links(links: dict[str, str]) -> dict[str, str]:
     """The links with empty ones dropped; a clear error for a malformed one."""
     links = {key: value.strip() for key, value in links.items() if value and value.strip()}

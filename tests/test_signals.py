@@ -307,6 +307,28 @@ def test_links_are_checked_and_handed_to_the_deployment_on_heartbeat(market):
     assert beat.HasField("last_heartbeat_time")
 
 
+def test_a_links_update_keeps_the_links_it_was_not_given(market):
+    from google.protobuf.field_mask_pb2 import FieldMask
+
+    dep_id = market.deploy().deployment.id
+
+    def update(mask: list[str] | None = None, **links: str) -> deployments_pb2.Deployment:
+        request = deployments_pb2.UpdateDeploymentLinksRequest(
+            deployment_id=dep_id, links=deployments_pb2.DeploymentLinks(**links),
+            update_mask=FieldMask(paths=mask) if mask is not None else None,
+        )  # fmt: skip
+        return market.deployments.UpdateDeploymentLinks(request, metadata=market.acme)
+
+    update(endpoint_url="http://127.0.0.1:8080")
+    assert update().links.endpoint_url == "http://127.0.0.1:8080"  # an update that sets nothing drops nothing
+    assert update(["endpoint_url"]).links.endpoint_url == ""  # named in the mask and empty: cleared
+    assert update(["*"], endpoint_url="http://127.0.0.1:9090").links.endpoint_url == "http://127.0.0.1:9090"
+    with pytest.raises(grpc.RpcError) as caught:
+        update(["signals_url"])
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "not a link" in caught.value.details()
+
+
 def test_a_live_deployment_without_heartbeats_shows_unhealthy(settings):
     from server.clock import ManualClock
 

@@ -168,20 +168,34 @@ def delete(deployment_id: str, yes: bool, as_json: bool) -> None:
 
 @deployments.command("rotate-token")
 @click.argument("deployment_id")
-def rotate_token(deployment_id: str) -> None:
+@json_option
+def rotate_token(deployment_id: str, as_json: bool) -> None:
     """Issue DEPLOYMENT_ID a new token (printed once) and revoke the old one.
 
-    A server still running with the old token is refused from now on: use this when a token leaked,
-    or for deployments you run yourself with MP_DEPLOYMENT_TOKEN; otherwise deploy anew (mp deploy).
+    A local deployment started by `mp deploy` on this machine carries on with the new token by itself.
+    Anything else still using the old token is refused from now on (its open streams end at once):
+    set MP_DEPLOYMENT_TOKEN to the new one where you run it yourself.
+
+    \b
+    Example:
+      mp deployments rotate-token dep_123
     """
     from cli.client import open_session
+    from cli.serving import hand_over_token
     from marketplace.v1 import deployments_pb2
 
     with open_session() as session:
         request = deployments_pb2.RotateDeploymentTokenRequest(deployment_id=deployment_id)
         rotated = session.call(deployment_stub(session).RotateDeploymentToken, request)
+    handed_over = hand_over_token(rotated.deployment.id, rotated.token)
+    if as_json:
+        output.emit_json({"deploymentId": rotated.deployment.id, "token": rotated.token,
+                          "localServerContinues": handed_over})  # fmt: skip
+        return
     output.note(f"New token for {deployment_id} (shown once; the old one is revoked):")
     output.echo(rotated.token)
+    if handed_over:
+        output.note("The local server that mp deploy started carries on with the new token.")
 
 
 @deployments.command("_serve", hidden=True, context_settings={"ignore_unknown_options": True})

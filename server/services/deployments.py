@@ -160,10 +160,13 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
         return self._proto(deployment, destinations=linked[deployment.id])
 
     async def UpdateDeploymentLinks(self, request, context: grpc.aio.ServicerContext):
-        links = deployments.check_links(links_dict(request.links))
+        given = links_dict(request.links)
+        replaced = deployments.replaced_links(given, list(request.update_mask.paths))
+        links = deployments.check_links({field: given[field] for field in replaced})
 
         async def change(_session: AsyncSession, deployment: Deployment) -> None:
-            deployment.links = links
+            kept = {field: value for field, value in (deployment.links or {}).items() if field not in replaced}
+            deployment.links = {**kept, **links}
             deployment.updated_at = self._now()
 
         return await self._change(request.deployment_id, "links", change)

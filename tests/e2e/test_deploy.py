@@ -202,3 +202,26 @@ def test_a_server_that_dies_before_ping_fails_the_deployment_with_its_last_lines
     (listed,) = json.loads(mp_in(folder, env, "deployments", "list", "--json").stdout)
     assert listed["state"] == "DEPLOYMENT_STATE_FAILED"
     assert "disk full" in listed["message"]
+
+
+def test_rotating_the_token_of_a_live_local_deployment_keeps_its_signals_flowing(server, vendor_project):
+    folder, env, _admin = vendor_project
+    deployed = mp_in(folder, env, "deploy", "--signal-interval", "0.3", "--json")
+    assert deployed.returncode == 0, deployed.stderr
+    deployment_id = json.loads(deployed.stdout)["id"]
+
+    def signal_count() -> int:
+        status = json.loads(mp_in(folder, env, "deployments", "status", deployment_id, "--json").stdout)
+        return int(status.get("signalCount", 0))
+
+    try:
+        wait_for(signal_count)
+        rotated = mp_in(folder, env, "deployments", "rotate-token", deployment_id, "--json")
+        assert rotated.returncode == 0, rotated.stderr
+        assert json.loads(rotated.stdout)["localServerContinues"] is True
+        at_rotation = signal_count()
+        wait_for(lambda: signal_count() >= at_rotation + 2 * len(SYMBOLS))  # stored under the new token
+        status = json.loads(mp_in(folder, env, "deployments", "status", deployment_id, "--json").stdout)
+        assert status["state"] == "DEPLOYMENT_STATE_LIVE"
+    finally:
+        assert mp_in(folder, env, "deployments", "stop", deployment_id).returncode == 0

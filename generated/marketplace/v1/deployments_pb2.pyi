@@ -5,6 +5,7 @@ Deployments: a vendor's model serving somewhere, with one token that lets it wri
 
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -394,18 +395,28 @@ class UpdateDeploymentLinksRequest(_message.Message):
 
     DEPLOYMENT_ID_FIELD_NUMBER: _builtins.int
     LINKS_FIELD_NUMBER: _builtins.int
+    UPDATE_MASK_FIELD_NUMBER: _builtins.int
     deployment_id: _builtins.str
     @_builtins.property
-    def links(self) -> Global___DeploymentLinks: ...
+    def links(self) -> Global___DeploymentLinks:
+        """The links to change. Without update_mask, the links set here replace those stored and the others
+        stay as they are; to clear a link, name it in update_mask and leave it empty.
+        """
+
+    @_builtins.property
+    def update_mask(self) -> _field_mask_pb2.FieldMask:
+        """Which links to replace (paths of DeploymentLinks, e.g. "endpoint_url"); "*" replaces them all."""
+
     def __init__(
         self,
         *,
         deployment_id: _builtins.str = ...,
         links: Global___DeploymentLinks | None = ...,
+        update_mask: _field_mask_pb2.FieldMask | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["links", b"links"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["links", b"links", "update_mask", b"update_mask"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["deployment_id", b"deployment_id", "links", b"links"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deployment_id", b"deployment_id", "links", b"links", "update_mask", b"update_mask"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
