@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import shutil
 from dataclasses import dataclass
@@ -95,7 +96,27 @@ def parse_hyperparameter(text: str) -> tuple[str, object]:
     if not sep or not key.strip():
         raise click.BadParameter(f"{text!r} is not NAME=VALUE", param_hint="--hp")
     try:
-        value = json.loads(raw)
+        value = json.loads(raw, parse_constant=_not_finite(text), parse_float=_finite(text))
     except ValueError:
         value = raw
     return key.strip(), value
+
+
+def _not_finite(text: str):
+    def refuse(_constant: str) -> float:
+        # Raised through json.loads: a BadParameter is no ValueError, so it is not taken for a string.
+        raise click.BadParameter(
+            f"{text!r}: a hyperparameter must be a finite number (NaN and Infinity cannot be stored)", param_hint="--hp"
+        )
+
+    return refuse
+
+
+def _finite(text: str):
+    def parse(number: str) -> float:
+        value = float(number)
+        if math.isinf(value):
+            raise click.BadParameter(f"{text!r}: {number} is too large for a number", param_hint="--hp")
+        return value
+
+    return parse

@@ -54,8 +54,10 @@ class PolicyInterceptor(grpc.aio.ServerInterceptor):
         access_log: AccessLog | None = None,
         streams: OpenStreams | None = None,
         request_checks: Sequence[RequestCheck] = (),
+        prepare: Callable[[grpc.RpcMethodHandler], grpc.RpcMethodHandler] = lambda handler: handler,
     ) -> None:
         self._checks = tuple(checks)
+        self._prepare = prepare  # wraps the servicer's handler, e.g. to check each request message
         self._request_checks = tuple(request_checks)
         self._log = access_log or AccessLog()
         self.streams = OpenStreams() if streams is None else streams
@@ -74,7 +76,7 @@ class PolicyInterceptor(grpc.aio.ServerInterceptor):
         cached = self._wrapped.get(method)
         if cached is not None and cached[0] is handler:
             return cached[1]
-        wrapped = self._wrap(method, handler)
+        wrapped = self._wrap(method, self._prepare(handler))
         self._wrapped[method] = (handler, wrapped)
         return wrapped
 

@@ -11,6 +11,8 @@ carry no target: it lies in the future.
 from __future__ import annotations
 
 import io
+import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +27,8 @@ TARGET = f"target_fwd_ret_{TARGET_HORIZON}"
 SPLITS = (("train", 0.6), ("validation", 0.2), ("live", 0.2))
 PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
 TIME_COLUMNS = ("date", "datetime", "time", "timestamp")
+_HEADER = "Date,Open,High,Low,Close,Volume"
+_RAGGED = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")  # pandas' words for a ragged row
 FEATURES = (
     *(f"ret_{h}" for h in RETURN_HORIZONS),
     f"volatility_{VOLATILITY_WINDOW}",
@@ -47,7 +51,7 @@ class BuiltRound:
 
 def read_prices(name: str, text: str) -> pd.DataFrame:
     """One symbol's bars from CSV text, checked cell by cell."""
-    raw = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    raw = _read_csv(name, text)
     columns = {column.strip().lower(): column for column in raw.columns}
     time_column = next((columns[c] for c in TIME_COLUMNS if c in columns), None)
     missing = [c.capitalize() for c in PRICE_COLUMNS if c not in columns]
@@ -65,6 +69,7 @@ def read_prices(name: str, text: str) -> pd.DataFrame:
     for column in PRICE_COLUMNS:
         values = pd.to_numeric(raw[columns[column]].str.strip(), errors="coerce")
         _first_bad(name, raw, columns[column], values.isna(), "is not a number")
+        _first_bad(name, raw, columns[column], values.abs() == math.inf, "is not a finite number")
         _first_bad(name, raw, columns[column], values < 0, "is negative")
         frame[column] = values.astype(float)
     symbol_column = columns.get("symbol")
@@ -72,6 +77,26 @@ def read_prices(name: str, text: str) -> pd.DataFrame:
     duplicated = frame.duplicated(["symbol", "time"])
     _first_bad(name, raw, time_column, duplicated, "repeats an earlier time for the same symbol")
     return frame
+
+
+def _read_csv(name: str, text: str) -> pd.DataFrame:
+    """Every cell as text; a file that is empty or ragged is refused with its line, not a parser's trace."""
+    try:
+        raw = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise PriceDataError(f"{name}: the file is empty; it needs a header line such as {_HEADER}") from None
+    except pd.errors.ParserError as error:
+        ragged = _RAGGED.search(str(error))
+        if ragged is None:
+            raise PriceDataError(f"{name}: not a readable CSV file ({error})") from None
+        expected, line, saw = ragged.groups()
+        raise PriceDataError(f"{name} line {line}: {saw} fields, but the header names {expected} columns") from None
+    if not isinstance(raw.index, pd.RangeIndex):
+        # pandas takes a first column beyond the header's for an index: every row has one field too many.
+        raise PriceDataError(
+            f"{name} line 2: {len(raw.columns) + 1} fields, but the header names {len(raw.columns)} columns"
+        )
+    return raw
 
 
 def _first_bad(name: str, raw: pd.DataFrame, column: str, bad: pd.Series, problem: str) -> None:

@@ -19,6 +19,7 @@ from interceptors.ownership import OwnershipCheck
 from interceptors.rate_limit import InMemoryRateLimiter, RateLimitCheck
 from interceptors.revocation import Revocations
 from interceptors.rules import MethodRules
+from interceptors.validation import RequestValidator
 from marketplace.v1 import (
     auth_pb2,
     auth_pb2_grpc,
@@ -175,8 +176,10 @@ class _Registrar:
 
 
 def interceptor_chain(platform: Platform) -> list[grpc.aio.ServerInterceptor]:
-    """Access log and error mapping around auth, rate limiting, then ownership (see interceptors/chain.py)."""
+    """Access log and error mapping around auth, rate limiting, request validation, then ownership
+    (see interceptors/chain.py)."""
     rules = MethodRules.from_services(SERVICES)
+    validator = RequestValidator()
     return [
         PolicyInterceptor(
             checks=[
@@ -184,7 +187,12 @@ def interceptor_chain(platform: Platform) -> list[grpc.aio.ServerInterceptor]:
                 RateLimitCheck(rules, InMemoryRateLimiter(platform.clock), platform.settings.rate_limits),
             ],
             streams=platform.streams,
-            request_checks=[DecodedBeforeOwnership(rules), OwnershipCheck(rules, OwnerLookup(platform.sessions))],
+            request_checks=[
+                DecodedBeforeOwnership(rules),
+                validator,
+                OwnershipCheck(rules, OwnerLookup(platform.sessions)),
+            ],
+            prepare=validator.wrap,
         )
     ]
 

@@ -50,19 +50,24 @@ class PlannedFile:
     row_count: int
 
 
-def check_planned_files(files: list[PlannedFile]) -> None:
-    if not files:
+def check_file_names(names: list[str]) -> None:
+    """Checked as soon as a publish declares its files, before any bytes are staged under them."""
+    if not names:
         raise InvalidArgument("a round needs at least one file")
     seen = set()
-    for planned in files:
-        if not FILE_NAME.match(planned.name):
+    for name in names:
+        if not FILE_NAME.match(name):
             raise InvalidArgument(
-                f"file name {planned.name!r} is not valid: use lowercase letters, digits, '-' or '_', "
-                "starting with a letter"
+                f"file name {name!r} is not valid: use lowercase letters, digits, '-' or '_', starting with a letter"
             )
-        if planned.name in seen:
-            raise InvalidArgument(f"file {planned.name!r} is listed twice")
-        seen.add(planned.name)
+        if name in seen:
+            raise InvalidArgument(f"file {name!r} is listed twice")
+        seen.add(name)
+
+
+def check_planned_files(files: list[PlannedFile]) -> None:
+    check_file_names([planned.name for planned in files])
+    for planned in files:
         if planned.format not in FORMATS:
             raise InvalidArgument(f"file {planned.name!r}: format must be parquet or csv, not {planned.format!r}")
 

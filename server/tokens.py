@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import hmac
+import re
 import secrets
 import zlib
 
@@ -60,6 +61,25 @@ def token_type_of(token: str) -> TokenType | None:
     if not hmac.compare_digest(checksum, _checksum(prefix, secret)):
         return None
     return token_type
+
+
+# A token's shape anywhere in a text: the prefix, then the body. Not anchored, so a token pasted
+# inside a longer string (a URL, a sentence) is found too; the checksum then tells it from chance.
+_TOKEN_SHAPE = re.compile(
+    "(?:" + "|".join(t.value for t in TokenType) + f")_[0-9A-Za-z]{{{_SECRET_CHARS + _CHECKSUM_CHARS}}}"
+)
+
+
+def looks_like_token(text: str) -> bool:
+    """True when `text` holds a well-formed token (prefix, length and checksum) anywhere in it."""
+    if "_" not in text:  # the common case, without the regular expression
+        return False
+    for match in _TOKEN_SHAPE.finditer(text):
+        candidate = match.group()
+        prefix, _, body = candidate.partition("_")
+        if body[_SECRET_CHARS:] == _checksum(prefix, body[:_SECRET_CHARS]):
+            return True
+    return False
 
 
 def hint(token: str) -> str:

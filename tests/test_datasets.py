@@ -106,6 +106,44 @@ def test_bad_publishes_are_refused(datasets, admin, files, header, message):
     assert message in caught.value.details()
 
 
+YEAR_10000 = int(datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()) + 1
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        ({"open_time": Timestamp(seconds=YEAR_10000)}, "header.open_time must lie between 0001-01-01 and 9999-12-31"),
+        ({"close_time": Timestamp(seconds=YEAR_10000 * 10)}, "header.close_time must lie between"),
+        ({"open_time": Timestamp(seconds=1, nanos=2_000_000_000)}, "header.open_time has nanos 2000000000"),
+        ({"data_start_time": Timestamp(seconds=1, nanos=-1)}, "header.data_start_time has nanos -1"),
+    ],
+)
+def test_out_of_range_times_are_invalid_and_publish_nothing(datasets, admin, reader, header, message):
+    with pytest.raises(grpc.RpcError) as caught:
+        datasets.PublishRound(publish_request({"a": b"x"}, **header), metadata=admin)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.details().startswith(message)
+    assert not datasets.ListRounds(datasets_pb2.ListRoundsRequest(), metadata=reader).rounds
+
+
+def test_a_file_declared_twice_is_refused_and_nothing_is_published(datasets, admin, reader):
+    data = b"symbol,feature\nAAPL,0.5\n"
+    declared = datasets_pb2.DatasetFile(
+        name="train",
+        format="csv",
+        digest=common_pb2.FileDigest(size_bytes=len(data), sha256=hashlib.sha256(data).hexdigest()),
+    )
+    messages = [
+        datasets_pb2.PublishRoundRequest(header=datasets_pb2.PublishRoundRequest.Header(files=[declared, declared])),
+        datasets_pb2.PublishRoundRequest(chunk=datasets_pb2.PublishRoundRequest.Chunk(file="train", data=data)),
+    ]
+    with pytest.raises(grpc.RpcError) as caught:
+        datasets.PublishRound(iter(messages), metadata=admin)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.details() == "file 'train' is listed twice"
+    assert not datasets.ListRounds(datasets_pb2.ListRoundsRequest(), metadata=reader).rounds
+
+
 def test_only_operators_publish_and_close(datasets, reader, admin):
     with pytest.raises(grpc.RpcError) as caught:
         datasets.PublishRound(publish_request({"a": b"x"}), metadata=reader)
@@ -169,6 +207,26 @@ def test_signed_url_requests_are_checked(datasets, admin, reader):
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     week = signed(datasets, reader, files=["live"], expires_in=Duration(seconds=7 * 24 * 3600)).urls[0]
     assert httpx.get(week.url).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("expires_in", "message"),
+    [
+        (Duration(seconds=10**15), "expires_in must be within ±10,000 years"),
+        (
+            Duration(seconds=3600, nanos=2_000_000_000),
+            "expires_in has nanos 2000000000; they must be within ±999999999, with the sign of the seconds",
+        ),
+        (Duration(seconds=-60), "expires_in must be at least 1 s, not -60 s"),
+        (Duration(seconds=8 * 24 * 3600), "expires_in must be at most 604800 s, not 691200 s"),
+    ],
+)
+def test_out_of_range_expiries_are_invalid_not_internal(datasets, admin, reader, expires_in, message):
+    datasets.PublishRound(publish_request(FILES), metadata=admin)
+    with pytest.raises(grpc.RpcError) as caught:
+        signed(datasets, reader, expires_in=expires_in)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.details() == message
 
 
 def _with(url: str, **changes: str) -> str:

@@ -65,6 +65,12 @@ def test_splits_follow_time_with_no_look_ahead(built):
         (CSV.replace(",103,1000", ",abc,1000", 1), "abc.csv line 5, column Close: 'abc' is not a number"),
         (CSV.replace(",1000\n", ",-5\n", 1), "line 2, column Volume: '-5' is negative"),
         (CSV + "2026-03-01,1,1,1,1,1\n", "line 62, column Date: '2026-03-01' repeats an earlier time"),
+        ("", "abc.csv: the file is empty; it needs a header line such as Date,Open,High,Low,Close,Volume"),
+        ("\n\n", "abc.csv: the file is empty"),
+        (CSV.replace(",1000\n", ",1000,7\n", 1), "abc.csv line 2: 7 fields, but the header names 6 columns"),
+        (CSV.replace(",102,1000\n", ",102,1000,7\n", 1), "abc.csv line 4: 7 fields, but the header names 6 columns"),
+        (CSV.replace(",1000\n", ",1e400\n", 1), "abc.csv line 2, column Volume: '1e400' is not a finite number"),
+        (CSV.replace(",103,1000", ",inf,1000", 1), "abc.csv line 5, column Close: 'inf' is not a finite number"),
     ],
 )
 def test_bad_price_files_name_file_line_and_column(csv, message):

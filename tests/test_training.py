@@ -316,7 +316,7 @@ def test_oversized_runs_are_refused_so_the_list_stays_readable(runs, acme):
     not_finite.hyperparameters["lr"].CopyFrom(struct_pb2.Value(number_value=float("nan")))
     for request, message in [
         (big, "at most 64 KiB"),
-        (many, "at most 256 hyperparameters"),
+        (many, "hyperparameters holds at most 256 entries"),  # the contract's (rule), checked first
         (not_finite, "lr"),
         (training_pb2.CreateTrainingRunRequest(task="signal", project="p" * 201), "project"),
         (training_pb2.CreateTrainingRunRequest(task="signal", gpu_type="g" * 65), "gpu_type"),

@@ -1,5 +1,6 @@
 """An OpenAPI 3.1 document for the gateway's routes, built from the same descriptors, following
-the proto3 JSON mapping (int64 as strings, enums by name, well-known types as their JSON forms)."""
+the proto3 JSON mapping (int64 as strings, enums by name, well-known types as their JSON forms),
+with the value constraints of the fields' `(rule)` options."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor
 
+from marketplace.v1 import options_pb2
 from server.gateway.routes import Route, resolve_field_path
 
 _F = FieldDescriptor
@@ -60,6 +62,7 @@ ERROR_SCHEMA = {
     "required": ["code", "message", "details"],
 }
 MAX_QUERY_DEPTH = 3
+_INT64_TYPES = (_F.TYPE_INT64, _F.TYPE_SINT64, _F.TYPE_SFIXED64, _F.TYPE_UINT64, _F.TYPE_FIXED64)
 
 
 class _Schemas:
@@ -81,9 +84,18 @@ class _Schemas:
         return {"$ref": f"#/components/schemas/{name}"}
 
     def field(self, field: FieldDescriptor) -> dict[str, Any]:
+        options = field.GetOptions()
+        rule = options.Extensions[options_pb2.rule] if options.HasExtension(options_pb2.rule) else None
         message_type = field.message_type
         if message_type is not None and message_type.GetOptions().map_entry:
-            return {"type": "object", "additionalProperties": self.field(message_type.fields_by_name["value"])}
+            values = self.field(message_type.fields_by_name["value"])
+            mapped: dict[str, Any] = {"type": "object", "additionalProperties": values}
+            if rule is not None:
+                mapped.update(_count_constraints(rule, "Properties"))
+                names = _value_constraints(rule, message_type.fields_by_name["key"])
+                if names:
+                    mapped["propertyNames"] = names
+            return mapped
         if field.type == _F.TYPE_ENUM:
             assert field.enum_type is not None
             single: dict[str, Any] = {"type": "string", "enum": [value.name for value in field.enum_type.values]}
@@ -91,9 +103,65 @@ class _Schemas:
             single = self.message(message_type)
         else:
             single = dict(_SCALARS[field.type])
+        if rule is not None:
+            single.update(_value_constraints(rule, field))
         if field.is_repeated:
-            return {"type": "array", "items": single}
+            array: dict[str, Any] = {"type": "array", "items": single}
+            if rule is not None:
+                array.update(_count_constraints(rule, "Items"))
+                if rule.unique:
+                    array["uniqueItems"] = True
+            return array
         return single
+
+
+def _value_constraints(rule: options_pb2.FieldRule, field: FieldDescriptor) -> dict[str, Any]:
+    """JSON Schema keywords for one value of the field; what JSON Schema cannot say for a value
+    carried as a string (int64, Duration) goes into a pattern or the description."""
+    out: dict[str, Any] = {}
+    low = _plain(rule.min) if rule.HasField("min") else None
+    high = _plain(rule.max) if rule.HasField("max") else None
+    if field.type == _F.TYPE_STRING:
+        if rule.HasField("max_length"):
+            out["maxLength"] = rule.max_length
+        shortest = max(rule.min_length if rule.HasField("min_length") else 0, 1 if rule.required else 0)
+        if shortest:
+            out["minLength"] = shortest
+        if rule.pattern:
+            out["pattern"] = rule.pattern
+    elif field.type in _INT64_TYPES:
+        if low is not None and low >= 0:
+            out["pattern"] = _UINT64
+        if low is not None or high is not None:
+            out["description"] = f"an integer {_range(low, high)}"
+    elif field.type in _SCALARS and _SCALARS[field.type]["type"] in ("integer", "number"):
+        if low is not None:
+            out["minimum"] = low
+        if high is not None:
+            out["maximum"] = high
+    elif field.message_type is not None and field.message_type.full_name == "google.protobuf.Duration":
+        if low is not None or high is not None:
+            out["description"] = f"a duration {_range(low, high)} seconds"
+    return out
+
+
+def _range(low: float | None, high: float | None) -> str:
+    if low is not None and high is not None:
+        return f"from {low} to {high}"
+    return f"of at least {low}" if low is not None else f"of at most {high}"
+
+
+def _count_constraints(rule: options_pb2.FieldRule, noun: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if rule.HasField("min_items"):
+        out[f"min{noun}"] = rule.min_items
+    if rule.HasField("max_items"):
+        out[f"max{noun}"] = rule.max_items
+    return out
+
+
+def _plain(value: float) -> int | float:
+    return int(value) if value.is_integer() else value
 
 
 def _is_leaf_for_query(field: FieldDescriptor) -> bool:

@@ -184,6 +184,7 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
                     if header is not None:
                         raise InvalidArgument("the header must come once, first")
                     header = part.header
+                    rounds.check_file_names([f.name for f in header.files])
                     declared = {f.name for f in header.files}
                     continue
                 if header is None:

@@ -91,6 +91,23 @@ def test_a_bad_csv_publishes_nothing(mp_env, tmp_path):
     assert "No rounds published yet." in mp(mp_env, "data", "list").stdout
 
 
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "EMPTY.csv: the file is empty; it needs a header line such as Date,Open,High,Low,Close,Volume"),
+        ("Date,Open,High,Low,Close,Volume\n2026-01-01,1,1,1,1,1,9\n", "EMPTY.csv line 2: 7 fields, but the header"),
+    ],
+)
+def test_an_empty_or_ragged_csv_is_refused_naming_the_file(mp_env, tmp_path, content, message):
+    good, _ = write_prices(tmp_path)
+    bad = tmp_path / "EMPTY.csv"
+    bad.write_text(content)
+    result = mp(mp_env, "admin", "rounds", "publish", "--from-csv", str(good), "--from-csv", str(bad), ok=False)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_a_killed_pull_resumes_from_the_bytes_on_disk(mp_env, tmp_path):
     big = tmp_path / "big.csv"
     big.write_bytes(os.urandom(6 * 1024 * 1024).hex().encode()[: 6 * 1024 * 1024])

@@ -134,7 +134,12 @@ def test_openapi_document_is_valid_and_describes_the_api(api):
     assert document["components"]["securitySchemes"]["bearerAuth"] == {"type": "http", "scheme": "bearer"}
     assert "Status" in document["components"]["schemas"]
     runs = document["paths"]["/api/training/runs/{run_id}:cancel"]["post"]
-    assert runs["parameters"][0] == {"name": "run_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    assert runs["parameters"][0] == {
+        "name": "run_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "maxLength": 64, "minLength": 1},
+    }
     subscribe = document["paths"]["/api/signals:subscribe"]["get"]["responses"]["200"]["content"]
     assert "application/x-ndjson" in subscribe
     page = httpx.get(api.http_url + "/docs")

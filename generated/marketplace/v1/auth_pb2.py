@@ -29,13 +29,43 @@ from marketplace.v1 import common_pb2 as marketplace_dot_v1_dot_common__pb2
 from marketplace.v1 import options_pb2 as marketplace_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19marketplace/v1/auth.proto\x12\x0emarketplace.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bmarketplace/v1/common.proto\x1a\x1cmarketplace/v1/options.proto\"\x0f\n\rWhoAmIRequest\"\xda\x01\n\tPrincipal\x12+\n\x04kind\x18\x01 \x01(\x0e\x32\x1d.marketplace.v1.PrincipalKind\x12\x10\n\x08token_id\x18\x02 \x01(\t\x12&\n\x06vendor\x18\x03 \x01(\x0b\x32\x16.marketplace.v1.Vendor\x12\x0e\n\x06scopes\x18\x04 \x03(\t\x12\x15\n\rdeployment_id\x18\x05 \x01(\t\x12\x0e\n\x06run_id\x18\x06 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\'\n\x16IntrospectTokenRequest\x12\r\n\x05token\x18\x01 \x01(\t\"\xdf\x01\n\x17IntrospectTokenResponse\x12\x0e\n\x06\x61\x63tive\x18\x01 \x01(\x08\x12\r\n\x05scope\x18\x02 \x01(\t\x12\x0b\n\x03sub\x18\x03 \x01(\t\x12\x11\n\tvendor_id\x18\x04 \x01(\t\x12\x12\n\ntoken_type\x18\x05 \x01(\t\x12\x0b\n\x03\x65xp\x18\x06 \x01(\x03\x12\x0b\n\x03iat\x18\x07 \x01(\x03\x12\x15\n\rdeployment_id\x18\x08 \x01(\t\x12\x0e\n\x06run_id\x18\t \x01(\t\x12\x13\n\x0bvendor_slug\x18\n \x01(\t\x12\x1b\n\x13vendor_display_name\x18\x0b \x01(\t\"M\n\x13\x43reateVendorRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0c\n\x04slug\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\";\n\x12ListVendorsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"W\n\x13ListVendorsResponse\x12\'\n\x07vendors\x18\x01 \x03(\x0b\x32\x16.marketplace.v1.Vendor\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x85\x02\n\x08\x41piToken\x12\n\n\x02id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x11\n\tvendor_id\x18\x03 \x01(\t\x12\x13\n\x0bvendor_slug\x18\x04 \x01(\t\x12\x0e\n\x06scopes\x18\x05 \x03(\t\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brevoke_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04hint\x18\t \x01(\t\"\x89\x01\n\x15\x43reateApiTokenRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0e\n\x06vendor\x18\x02 \x01(\t\x12\x0e\n\x06scopes\x18\x03 \x03(\t\x12\x14\n\x0c\x64isplay_name\x18\x04 \x01(\t\x12&\n\x03ttl\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\"Q\n\x16\x43reateApiTokenResponse\x12\'\n\x05token\x18\x01 \x01(\x0b\x32\x18.marketplace.v1.ApiToken\x12\x0e\n\x06secret\x18\x02 \x01(\t\"f\n\x14ListApiTokensRequest\x12\x0e\n\x06vendor\x18\x01 \x01(\t\x12\x17\n\x0finclude_revoked\x18\x02 \x01(\x08\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"Z\n\x15ListApiTokensResponse\x12(\n\x06tokens\x18\x01 \x03(\x0b\x32\x18.marketplace.v1.ApiToken\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\")\n\x15RevokeApiTokenRequest\x12\x10\n\x08token_id\x18\x01 \x01(\t2\xb9\x07\n\x0b\x41uthService\x12\x64\n\x06WhoAmI\x12\x1d.marketplace.v1.WhoAmIRequest\x1a\x19.marketplace.v1.Principal\" \xca\xf3\x18\t\x1a\x05\x01\x02\x05\x03\x04 \x01\x82\xd3\xe4\x93\x02\r\x12\x0b/api/whoami\x12\x9e\x01\n\x0fIntrospectToken\x12&.marketplace.v1.IntrospectTokenRequest\x1a\'.marketplace.v1.IntrospectTokenResponse\":\xca\xf3\x18\x17\x12\x0f\x61uth:introspect\x1a\x02\x01\x05 \x04\x82\xd3\xe4\x93\x02\x19\"\x14/api/auth/introspect:\x01*\x12x\n\x0c\x43reateVendor\x12#.marketplace.v1.CreateVendorRequest\x1a\x16.marketplace.v1.Vendor\"+\xca\xf3\x18\n\x12\x05\x61\x64min\x1a\x01\x01\x82\xd3\xe4\x93\x02\x17\"\x12/api/admin/vendors:\x01*\x12\x80\x01\n\x0bListVendors\x12\".marketplace.v1.ListVendorsRequest\x1a#.marketplace.v1.ListVendorsResponse\"(\xca\xf3\x18\n\x12\x05\x61\x64min\x1a\x01\x01\x82\xd3\xe4\x93\x02\x14\x12\x12/api/admin/vendors\x12\x8b\x01\n\x0e\x43reateApiToken\x12%.marketplace.v1.CreateApiTokenRequest\x1a&.marketplace.v1.CreateApiTokenResponse\"*\xca\xf3\x18\n\x12\x05\x61\x64min\x1a\x01\x01\x82\xd3\xe4\x93\x02\x16\"\x11/api/admin/tokens:\x01*\x12\x85\x01\n\rListApiTokens\x12$.marketplace.v1.ListApiTokensRequest\x1a%.marketplace.v1.ListApiTokensResponse\"\'\xca\xf3\x18\n\x12\x05\x61\x64min\x1a\x01\x01\x82\xd3\xe4\x93\x02\x13\x12\x11/api/admin/tokens\x12\x8f\x01\n\x0eRevokeApiToken\x12%.marketplace.v1.RevokeApiTokenRequest\x1a\x18.marketplace.v1.ApiToken\"<\xca\xf3\x18\n\x12\x05\x61\x64min\x1a\x01\x01\x82\xd3\xe4\x93\x02(\"#/api/admin/tokens/{token_id}:revoke:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19marketplace/v1/auth.proto\x12\x0emarketplace.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bmarketplace/v1/common.proto\x1a\x1cmarketplace/v1/options.proto\"\x0f\n\rWhoAmIRequest\"\xda\x01\n\tPrincipal\x12+\n\x04kind\x18\x01 \x01(\x0e\x32\x1d.marketplace.v1.PrincipalKind\x12\x10\n\x08token_id\x18\x02 \x01(\t\x12&\n\x06vendor\x18\x03 \x01(\x0b\x32\x16.marketplace.v1.Vendor\x12\x0e\n\x06scopes\x18\x04 \x03(\t\x12\x15\n\rdeployment_id\x18\x05 \x01(\t\x12\x0e\n\x06run_id\x18\x06 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"2\n\x16IntrospectTokenRequest\x12\x18\n\x05token\x18\x01 \x01(\tB\t\xd2\xf3\x18\x05\x18\x80\x02X\x01\"\xdf\x01\n\x17IntrospectTokenResponse\x12\x0e\n\x06\x61\x63tive\x18\x01 \x01(\x08\x12\r\n\x05scope\x18\x02 \x01(\t\x12\x0b\n\x03sub\x18\x03 \x01(\t\x12\x11\n\tvendor_id\x18\x04 \x01(\t\x12\x12\n\ntoken_type\x18\x05 \x01(\t\x12\x0b\n\x03\x65xp\x18\x06 \x01(\x03\x12\x0b\n\x03iat\x18\x07 \x01(\x03\x12\x15\n\rdeployment_id\x18\x08 \x01(\t\x12\x0e\n\x06run_id\x18\t \x01(\t\x12\x13\n\x0bvendor_slug\x18\n \x01(\t\x12\x1b\n\x13vendor_display_name\x18\x0b \x01(\t\"\xc2\x01\n\x13\x43reateVendorRequest\x12\x1b\n\nrequest_id\x18\x01 \x01(\tB\x07\xd2\xf3\x18\x03\x18\x80\x01\x12m\n\x04slug\x18\x02 \x01(\tB_\xd2\xf3\x18[\x08\x01\"\x16^[a-z][a-z0-9-]{1,39}$b?2\xe2\x80\x93\x34\x30 lowercase letters, digits or \'-\', starting with a letter\x12\x1f\n\x0c\x64isplay_name\x18\x03 \x01(\tB\t\xd2\xf3\x18\x05\x08\x01\x18\xc8\x01\"\\\n\x12ListVendorsRequest\x12)\n\tpage_size\x18\x01 \x01(\x05\x42\x16\xd2\xf3\x18\x12)\x00\x00\x00\x00\x00\x00\x00\x00\x31\x00\x00\x00\x00\x00@\x8f@\x12\x1b\n\npage_token\x18\x02 \x01(\tB\x07\xd2\xf3\x18\x03\x18\x80\x08\"W\n\x13ListVendorsResponse\x12\'\n\x07vendors\x18\x01 \x03(\x0b\x32\x16.marketplace.v1.Vendor\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x85\x02\n\x08\x41piToken\x12\n\n\x02id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x11\n\tvendor_id\x18\x03 \x01(\t\x12\x13\n\x0bvendor_slug\x18\x04 \x01(\t\x12\x0e\n\x06scopes\x18\x05 \x03(\t\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brevoke_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04hint\x18\t \x01(\t\"\xfd\x01\n\x15\x43reateApiTokenRequest\x12\x1b\n\nrequest_id\x18\x01 \x01(\tB\x07\xd2\xf3\x18\x03\x18\x80\x01\x12\x16\n\x06vendor\x18\x02 \x01(\tB\x06\xd2\xf3\x18\x02\x18@\x12P\n\x06scopes\x18\x03 \x03(\tB@\xd2\xf3\x18<\x18@\"\x19^[a-z][a-z_]*(:[a-z_]+)?$H P\x01\x62\x19\x61 scope such as data:read\x12\x1d\n\x0c\x64isplay_name\x18\x04 \x01(\tB\x07\xd2\xf3\x18\x03\x18\xc8\x01\x12>\n\x03ttl\x18\x05 \x01(\x0b\x32\x19.google.protobuf.DurationB\x16\xd2\xf3\x18\x12)\x00\x00\x00\x00\x00\x00\xf0?1\x00\x00\x00\x00\x03\xcc\xb2\x41\"Q\n\x16\x43reateApiTokenResponse\x12\'\n\x05token\x18\x01 \x01(\x0b\x32\x18.marketplace.v1.ApiToken\x12\x0e\n\x06secret\x18\x02 \x01(\t\"\x8f\x01\n\x14ListApiTokensRequest\x12\x16\n\x06vendor\x18\x01 \x01(\tB\x06\xd2\xf3\x18\x02\x18@\x12\x17\n\x0finclude_revoked\x18\x02 \x01(\x08\x12)\n\tpage_size\x18\x03 \x01(\x05\x42\x16\xd2\xf3\x18\x12)\x00\x00\x00\x00\x00\x00\x00\x00\x31\x00\x00\x00\x00\x00@\x8f@\x12\x1b\n\npage_token\x18\x04 \x01(\tB\x07\xd2\xf3\x18\x03\x18\x80\x08\"Z\n\x15ListApiTokensResponse\x12(\n\x06tokens\x18\x01 \x03(\x0b\x32\x18.marketplace.v1.ApiToken\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"3\n\x15RevokeApiTokenRequest\x12\x1a\n\x08token_id\x18\x01 \x01(\tB\x08\xd2\xf3\x18\x04\x08\x01\x18@2\xb9\x07\n\x0b\x41uthService\x12\x64\n\x06WhoAmI\x12\x1d.marketplace.v1.WhoAmIRequest\x1a\x19.marketplace.v1.Principal\" \xca\xf3\x18\t\x1a\x05\x01\x02\x05\x03\x04 \x01\x82\xd3\xe4\x93\x02\r\x12\x0b/api/whoami\x12\x9e\x01\n\x0fIntrospectToken\x12&.marketplace.v1.IntrospectTokenRequest\x1a\'.marketplace.v1.IntrospectTokenResponse\":\xca\xf3\x18\x17\x12\x0f\x61uth:introspect\x1a\x02\x01\x05 \x04\x82\xd3\xe4\x93\x02\x19\"\x14/api/auth/introspect:\x01*\x12x\n\x0c\x43reateVendor\x12#.marketplace.v1.CreateVendorRequest\x1a\x16.marketplace.v1.Vendor\"+\xca\xf3\x18\n\x12\x05\x61\x64min\x1a\x01\x01\x82\xd3\xe4\x93\x02\x17\"\x12/api/admin/vendors:\x01*\x12\x80\x01\n\x0bListVendors\x12\".marketplace.v1.ListVendorsRequest\x1a#.marketplace.v1.ListVendorsResponse\"(\xca\xf3\x18\n\x12\x05\x61\x64min\x1a\x01\x01\x82\xd3\xe4\x93\x02\x14\x12\x12/api/admin/vendors\x12\x8b\x01\n\x0e\x43reateApiToken\x12%.marketplace.v1.CreateApiTokenRequest\x1a&.marketplace.v1.CreateApiTokenResponse\"*\xca\xf3\x18\n\x12\x05\x61\x64min\x1a\x01\x01\x82\xd3\xe4\x93\x02\x16\"\x11/api/admin/tokens:\x01*\x12\x85\x01\n\rListApiTokens\x12$.marketplace.v1.ListApiTokensRequest\x1a%.marketplace.v1.ListApiTokensResponse\"\'\xca\xf3\x18\n\x12\x05\x61\x64min\x1a\x01\x01\x82\xd3\xe4\x93\x02\x13\x12\x11/api/admin/tokens\x12\x8f\x01\n\x0eRevokeApiToken\x12%.marketplace.v1.RevokeApiTokenRequest\x1a\x18.marketplace.v1.ApiToken\"<\xca\xf3\x18\n\x12\x05\x61\x64min\x1a\x01\x01\x82\xd3\xe4\x93\x02(\"#/api/admin/tokens/{token_id}:revoke:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'marketplace.v1.auth_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_INTROSPECTTOKENREQUEST'].fields_by_name['token']._loaded_options = None
+  _globals['_INTROSPECTTOKENREQUEST'].fields_by_name['token']._serialized_options = b'\322\363\030\005\030\200\002X\001'
+  _globals['_CREATEVENDORREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_CREATEVENDORREQUEST'].fields_by_name['request_id']._serialized_options = b'\322\363\030\003\030\200\001'
+  _globals['_CREATEVENDORREQUEST'].fields_by_name['slug']._loaded_options = None
+  _globals['_CREATEVENDORREQUEST'].fields_by_name['slug']._serialized_options = b'\322\363\030[\010\001\"\026^[a-z][a-z0-9-]{1,39}$b?2\342\200\22340 lowercase letters, digits or \'-\', starting with a letter'
+  _globals['_CREATEVENDORREQUEST'].fields_by_name['display_name']._loaded_options = None
+  _globals['_CREATEVENDORREQUEST'].fields_by_name['display_name']._serialized_options = b'\322\363\030\005\010\001\030\310\001'
+  _globals['_LISTVENDORSREQUEST'].fields_by_name['page_size']._loaded_options = None
+  _globals['_LISTVENDORSREQUEST'].fields_by_name['page_size']._serialized_options = b'\322\363\030\022)\000\000\000\000\000\000\000\0001\000\000\000\000\000@\217@'
+  _globals['_LISTVENDORSREQUEST'].fields_by_name['page_token']._loaded_options = None
+  _globals['_LISTVENDORSREQUEST'].fields_by_name['page_token']._serialized_options = b'\322\363\030\003\030\200\010'
+  _globals['_CREATEAPITOKENREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_CREATEAPITOKENREQUEST'].fields_by_name['request_id']._serialized_options = b'\322\363\030\003\030\200\001'
+  _globals['_CREATEAPITOKENREQUEST'].fields_by_name['vendor']._loaded_options = None
+  _globals['_CREATEAPITOKENREQUEST'].fields_by_name['vendor']._serialized_options = b'\322\363\030\002\030@'
+  _globals['_CREATEAPITOKENREQUEST'].fields_by_name['scopes']._loaded_options = None
+  _globals['_CREATEAPITOKENREQUEST'].fields_by_name['scopes']._serialized_options = b'\322\363\030<\030@\"\031^[a-z][a-z_]*(:[a-z_]+)?$H P\001b\031a scope such as data:read'
+  _globals['_CREATEAPITOKENREQUEST'].fields_by_name['display_name']._loaded_options = None
+  _globals['_CREATEAPITOKENREQUEST'].fields_by_name['display_name']._serialized_options = b'\322\363\030\003\030\310\001'
+  _globals['_CREATEAPITOKENREQUEST'].fields_by_name['ttl']._loaded_options = None
+  _globals['_CREATEAPITOKENREQUEST'].fields_by_name['ttl']._serialized_options = b'\322\363\030\022)\000\000\000\000\000\000\360?1\000\000\000\000\003\314\262A'
+  _globals['_LISTAPITOKENSREQUEST'].fields_by_name['vendor']._loaded_options = None
+  _globals['_LISTAPITOKENSREQUEST'].fields_by_name['vendor']._serialized_options = b'\322\363\030\002\030@'
+  _globals['_LISTAPITOKENSREQUEST'].fields_by_name['page_size']._loaded_options = None
+  _globals['_LISTAPITOKENSREQUEST'].fields_by_name['page_size']._serialized_options = b'\322\363\030\022)\000\000\000\000\000\000\000\0001\000\000\000\000\000@\217@'
+  _globals['_LISTAPITOKENSREQUEST'].fields_by_name['page_token']._loaded_options = None
+  _globals['_LISTAPITOKENSREQUEST'].fields_by_name['page_token']._serialized_options = b'\322\363\030\003\030\200\010'
+  _globals['_REVOKEAPITOKENREQUEST'].fields_by_name['token_id']._loaded_options = None
+  _globals['_REVOKEAPITOKENREQUEST'].fields_by_name['token_id']._serialized_options = b'\322\363\030\004\010\001\030@'
   _globals['_AUTHSERVICE'].methods_by_name['WhoAmI']._loaded_options = None
   _globals['_AUTHSERVICE'].methods_by_name['WhoAmI']._serialized_options = b'\312\363\030\t\032\005\001\002\005\003\004 \001\202\323\344\223\002\r\022\013/api/whoami'
   _globals['_AUTHSERVICE'].methods_by_name['IntrospectToken']._loaded_options = None
@@ -55,27 +85,27 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PRINCIPAL']._serialized_start=217
   _globals['_PRINCIPAL']._serialized_end=435
   _globals['_INTROSPECTTOKENREQUEST']._serialized_start=437
-  _globals['_INTROSPECTTOKENREQUEST']._serialized_end=476
-  _globals['_INTROSPECTTOKENRESPONSE']._serialized_start=479
-  _globals['_INTROSPECTTOKENRESPONSE']._serialized_end=702
-  _globals['_CREATEVENDORREQUEST']._serialized_start=704
-  _globals['_CREATEVENDORREQUEST']._serialized_end=781
-  _globals['_LISTVENDORSREQUEST']._serialized_start=783
-  _globals['_LISTVENDORSREQUEST']._serialized_end=842
-  _globals['_LISTVENDORSRESPONSE']._serialized_start=844
-  _globals['_LISTVENDORSRESPONSE']._serialized_end=931
-  _globals['_APITOKEN']._serialized_start=934
-  _globals['_APITOKEN']._serialized_end=1195
-  _globals['_CREATEAPITOKENREQUEST']._serialized_start=1198
-  _globals['_CREATEAPITOKENREQUEST']._serialized_end=1335
-  _globals['_CREATEAPITOKENRESPONSE']._serialized_start=1337
-  _globals['_CREATEAPITOKENRESPONSE']._serialized_end=1418
-  _globals['_LISTAPITOKENSREQUEST']._serialized_start=1420
-  _globals['_LISTAPITOKENSREQUEST']._serialized_end=1522
-  _globals['_LISTAPITOKENSRESPONSE']._serialized_start=1524
-  _globals['_LISTAPITOKENSRESPONSE']._serialized_end=1614
-  _globals['_REVOKEAPITOKENREQUEST']._serialized_start=1616
-  _globals['_REVOKEAPITOKENREQUEST']._serialized_end=1657
-  _globals['_AUTHSERVICE']._serialized_start=1660
-  _globals['_AUTHSERVICE']._serialized_end=2613
+  _globals['_INTROSPECTTOKENREQUEST']._serialized_end=487
+  _globals['_INTROSPECTTOKENRESPONSE']._serialized_start=490
+  _globals['_INTROSPECTTOKENRESPONSE']._serialized_end=713
+  _globals['_CREATEVENDORREQUEST']._serialized_start=716
+  _globals['_CREATEVENDORREQUEST']._serialized_end=910
+  _globals['_LISTVENDORSREQUEST']._serialized_start=912
+  _globals['_LISTVENDORSREQUEST']._serialized_end=1004
+  _globals['_LISTVENDORSRESPONSE']._serialized_start=1006
+  _globals['_LISTVENDORSRESPONSE']._serialized_end=1093
+  _globals['_APITOKEN']._serialized_start=1096
+  _globals['_APITOKEN']._serialized_end=1357
+  _globals['_CREATEAPITOKENREQUEST']._serialized_start=1360
+  _globals['_CREATEAPITOKENREQUEST']._serialized_end=1613
+  _globals['_CREATEAPITOKENRESPONSE']._serialized_start=1615
+  _globals['_CREATEAPITOKENRESPONSE']._serialized_end=1696
+  _globals['_LISTAPITOKENSREQUEST']._serialized_start=1699
+  _globals['_LISTAPITOKENSREQUEST']._serialized_end=1842
+  _globals['_LISTAPITOKENSRESPONSE']._serialized_start=1844
+  _globals['_LISTAPITOKENSRESPONSE']._serialized_end=1934
+  _globals['_REVOKEAPITOKENREQUEST']._serialized_start=1936
+  _globals['_REVOKEAPITOKENREQUEST']._serialized_end=1987
+  _globals['_AUTHSERVICE']._serialized_start=1990
+  _globals['_AUTHSERVICE']._serialized_end=2943
 # @@protoc_insertion_point(module_scope)

@@ -191,7 +191,7 @@ class ListVendorsRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
-    """0: 50; at most 500"""
+    """0: 50; more than 500: 500"""
     page_token: _builtins.str
     def __init__(
         self,

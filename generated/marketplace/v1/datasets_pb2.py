@@ -29,13 +29,65 @@ from marketplace.v1 import common_pb2 as marketplace_dot_v1_dot_common__pb2
 from marketplace.v1 import options_pb2 as marketplace_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dmarketplace/v1/datasets.proto\x12\x0emarketplace.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bmarketplace/v1/common.proto\x1a\x1cmarketplace/v1/options.proto\"{\n\x0b\x44\x61tasetFile\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\x12*\n\x06\x64igest\x18\x03 \x01(\x0b\x32\x1a.marketplace.v1.FileDigest\x12\x0f\n\x07\x63olumns\x18\x04 \x03(\t\x12\x11\n\trow_count\x18\x05 \x01(\x03\"\xa0\x03\n\x05Round\x12\x0e\n\x06number\x18\x01 \x01(\x05\x12)\n\x05state\x18\x02 \x01(\x0e\x32\x1a.marketplace.v1.RoundState\x12-\n\topen_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nclose_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0cresolve_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x05\x66iles\x18\x06 \x03(\x0b\x32\x1b.marketplace.v1.DatasetFile\x12\x0f\n\x07symbols\x18\x07 \x03(\t\x12\x33\n\x0f\x64\x61ta_start_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rdata_end_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tsynthetic\x18\n \x01(\x08\x12\x13\n\x0b\x64\x65scription\x18\x0b \x01(\t\"\x18\n\x16GetCurrentRoundRequest\"!\n\x0fGetRoundRequest\x12\x0e\n\x06number\x18\x01 \x01(\x05\"e\n\x11ListRoundsRequest\x12)\n\x05state\x18\x01 \x01(\x0e\x32\x1a.marketplace.v1.RoundState\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"T\n\x12ListRoundsResponse\x12%\n\x06rounds\x18\x01 \x03(\x0b\x32\x15.marketplace.v1.Round\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"m\n\x17\x43reateSignedUrlsRequest\x12\x14\n\x0cround_number\x18\x01 \x01(\x05\x12\r\n\x05\x66iles\x18\x02 \x03(\t\x12-\n\nexpires_in\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x83\x01\n\tSignedUrl\x12\x0c\n\x04\x66ile\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x06\x64igest\x18\x04 \x01(\x0b\x32\x1a.marketplace.v1.FileDigest\"Y\n\x18\x43reateSignedUrlsResponse\x12\x14\n\x0cround_number\x18\x01 \x01(\x05\x12\'\n\x04urls\x18\x02 \x03(\x0b\x32\x19.marketplace.v1.SignedUrl\"\x97\x04\n\x13PublishRoundRequest\x12<\n\x06header\x18\x01 \x01(\x0b\x32*.marketplace.v1.PublishRoundRequest.HeaderH\x00\x12:\n\x05\x63hunk\x18\x02 \x01(\x0b\x32).marketplace.v1.PublishRoundRequest.ChunkH\x00\x1a\xd8\x02\n\x06Header\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0e\n\x06number\x18\x02 \x01(\x05\x12-\n\topen_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nclose_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x05\x66iles\x18\x05 \x03(\x0b\x32\x1b.marketplace.v1.DatasetFile\x12\x0f\n\x07symbols\x18\x06 \x03(\t\x12\x33\n\x0f\x64\x61ta_start_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rdata_end_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tsynthetic\x18\t \x01(\x08\x12\x13\n\x0b\x64\x65scription\x18\n \x01(\t\x1a#\n\x05\x43hunk\x12\x0c\n\x04\x66ile\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x42\x06\n\x04part\"#\n\x11\x43loseRoundRequest\x12\x0e\n\x06number\x18\x01 \x01(\x05\"7\n\x0cSymbolReturn\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x17\n\x0frealized_return\x18\x02 \x01(\x01\"T\n\x13ResolveRoundRequest\x12\x0e\n\x06number\x18\x01 \x01(\x05\x12-\n\x07returns\x18\x02 \x03(\x0b\x32\x1c.marketplace.v1.SymbolReturn*\x8b\x01\n\nRoundState\x12\x1b\n\x17ROUND_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14ROUND_STATE_UPCOMING\x10\x01\x12\x14\n\x10ROUND_STATE_OPEN\x10\x02\x12\x16\n\x12ROUND_STATE_CLOSED\x10\x03\x12\x18\n\x14ROUND_STATE_RESOLVED\x10\x04\x32\xc0\x07\n\x0e\x44\x61tasetService\x12\x85\x01\n\x0fGetCurrentRound\x12&.marketplace.v1.GetCurrentRoundRequest\x1a\x15.marketplace.v1.Round\"3\xca\xf3\x18\x14\x12\tdata:read\x1a\x05\x01\x02\x05\x04\x03 \x01\x82\xd3\xe4\x93\x02\x15\x12\x13/api/rounds/current\x12x\n\x08GetRound\x12\x1f.marketplace.v1.GetRoundRequest\x1a\x15.marketplace.v1.Round\"4\xca\xf3\x18\x14\x12\tdata:read\x1a\x05\x01\x02\x05\x04\x03 \x01\x82\xd3\xe4\x93\x02\x16\x12\x14/api/rounds/{number}\x12~\n\nListRounds\x12!.marketplace.v1.ListRoundsRequest\x1a\".marketplace.v1.ListRoundsResponse\")\xca\xf3\x18\x12\x12\tdata:read\x1a\x03\x01\x02\x05 \x01\x82\xd3\xe4\x93\x02\r\x12\x0b/api/rounds\x12\xa3\x01\n\x10\x43reateSignedUrls\x12\'.marketplace.v1.CreateSignedUrlsRequest\x1a(.marketplace.v1.CreateSignedUrlsResponse\"<\xca\xf3\x18\x14\x12\tdata:read\x1a\x05\x01\x02\x05\x04\x03 \x01\x82\xd3\xe4\x93\x02\x1e\"\x19/api/datasets/signed-urls:\x01*\x12x\n\x0cPublishRound\x12#.marketplace.v1.PublishRoundRequest\x1a\x15.marketplace.v1.Round\"*\xca\xf3\x18\n\x12\x05\x61\x64min\x1a\x01\x01\x82\xd3\xe4\x93\x02\x16\"\x11/api/admin/rounds:\x01*(\x01\x12\x81\x01\n\nCloseRound\x12!.marketplace.v1.CloseRoundRequest\x1a\x15.marketplace.v1.Round\"9\xca\xf3\x18\n\x12\x05\x61\x64min\x1a\x01\x01\x82\xd3\xe4\x93\x02%\" /api/admin/rounds/{number}:close:\x01*\x12\x87\x01\n\x0cResolveRound\x12#.marketplace.v1.ResolveRoundRequest\x1a\x15.marketplace.v1.Round\";\xca\xf3\x18\n\x12\x05\x61\x64min\x1a\x01\x01\x82\xd3\xe4\x93\x02\'\"\"/api/admin/rounds/{number}:resolve:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dmarketplace/v1/datasets.proto\x12\x0emarketplace.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bmarketplace/v1/common.proto\x1a\x1cmarketplace/v1/options.proto\"\x9f\x02\n\x0b\x44\x61tasetFile\x12n\n\x04name\x18\x01 \x01(\tB`\xd2\xf3\x18\\\x08\x01\x18@\"\x17^[a-z][a-z0-9_-]{0,63}$b=lowercase letters, digits, \'-\' or \'_\', starting with a letter\x12\x35\n\x06\x66ormat\x18\x02 \x01(\tB%\xd2\xf3\x18!\"\x0f^(parquet|csv)$b\x0eparquet or csv\x12*\n\x06\x64igest\x18\x03 \x01(\x0b\x32\x1a.marketplace.v1.FileDigest\x12\x1b\n\x07\x63olumns\x18\x04 \x03(\tB\n\xd2\xf3\x18\x06\x18\x80\x01H\x90N\x12 \n\trow_count\x18\x05 \x01(\x03\x42\r\xd2\xf3\x18\t)\x00\x00\x00\x00\x00\x00\x00\x00\"\xa0\x03\n\x05Round\x12\x0e\n\x06number\x18\x01 \x01(\x05\x12)\n\x05state\x18\x02 \x01(\x0e\x32\x1a.marketplace.v1.RoundState\x12-\n\topen_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nclose_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0cresolve_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x05\x66iles\x18\x06 \x03(\x0b\x32\x1b.marketplace.v1.DatasetFile\x12\x0f\n\x07symbols\x18\x07 \x03(\t\x12\x33\n\x0f\x64\x61ta_start_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rdata_end_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tsynthetic\x18\n \x01(\x08\x12\x13\n\x0b\x64\x65scription\x18\x0b \x01(\t\"\x18\n\x16GetCurrentRoundRequest\";\n\x0fGetRoundRequest\x12(\n\x06number\x18\x01 \x01(\x05\x42\x18\xd2\xf3\x18\x14\x08\x01)\x00\x00\x00\x00\x00\x00\xf0?1\x00\x00\x00\x00\x80\x84.A\"\x8e\x01\n\x11ListRoundsRequest\x12\x31\n\x05state\x18\x01 \x01(\x0e\x32\x1a.marketplace.v1.RoundStateB\x06\xd2\xf3\x18\x02h\x01\x12)\n\tpage_size\x18\x02 \x01(\x05\x42\x16\xd2\xf3\x18\x12)\x00\x00\x00\x00\x00\x00\x00\x00\x31\x00\x00\x00\x00\x00@\x8f@\x12\x1b\n\npage_token\x18\x03 \x01(\tB\x07\xd2\xf3\x18\x03\x18\x80\x08\"T\n\x12ListRoundsResponse\x12%\n\x06rounds\x18\x01 \x03(\x0b\x32\x15.marketplace.v1.Round\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x81\x02\n\x17\x43reateSignedUrlsRequest\x12,\n\x0cround_number\x18\x01 \x01(\x05\x42\x16\xd2\xf3\x18\x12)\x00\x00\x00\x00\x00\x00\x00\x00\x31\x00\x00\x00\x00\x80\x84.A\x12q\n\x05\x66iles\x18\x02 \x03(\tBb\xd2\xf3\x18^\x18@\"\x17^[a-z][a-z0-9_-]{0,63}$H@P\x01\x62=lowercase letters, digits, \'-\' or \'_\', starting with a letter\x12\x45\n\nexpires_in\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationB\x16\xd2\xf3\x18\x12)\x00\x00\x00\x00\x00\x00\xf0?1\x00\x00\x00\x00\x00u\"A\"\x83\x01\n\tSignedUrl\x12\x0c\n\x04\x66ile\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x06\x64igest\x18\x04 \x01(\x0b\x32\x1a.marketplace.v1.FileDigest\"Y\n\x18\x43reateSignedUrlsResponse\x12\x14\n\x0cround_number\x18\x01 \x01(\x05\x12\'\n\x04urls\x18\x02 \x03(\x0b\x32\x19.marketplace.v1.SignedUrl\"\xd7\x06\n\x13PublishRoundRequest\x12<\n\x06header\x18\x01 \x01(\x0b\x32*.marketplace.v1.PublishRoundRequest.HeaderH\x00\x12:\n\x05\x63hunk\x18\x02 \x01(\x0b\x32).marketplace.v1.PublishRoundRequest.ChunkH\x00\x1a\xb5\x04\n\x06Header\x12\x1b\n\nrequest_id\x18\x01 \x01(\tB\x07\xd2\xf3\x18\x03\x18\x80\x01\x12&\n\x06number\x18\x02 \x01(\x05\x42\x16\xd2\xf3\x18\x12)\x00\x00\x00\x00\x00\x00\x00\x00\x31\x00\x00\x00\x00\x80\x84.A\x12\x45\n\topen_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x16\xd2\xf3\x18\x12)\x00\x00\x00\x00\x00\x00\x00\x00\x31\x00\x80\xbf \xfa\x7fMB\x12\x46\n\nclose_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x16\xd2\xf3\x18\x12)\x00\x00\x00\x00\x00\x00\x00\x00\x31\x00\x80\xbf \xfa\x7fMB\x12\x34\n\x05\x66iles\x18\x05 \x03(\x0b\x32\x1b.marketplace.v1.DatasetFileB\x08\xd2\xf3\x18\x04@\x01H@\x12j\n\x07symbols\x18\x06 \x03(\tBY\xd2\xf3\x18U\x18 \"%^[A-Za-z0-9^][A-Za-z0-9._^=/-]{0,31}$H\x90Nb\'a ticker such as AAPL, BRK.B or BTC-USD\x12\x42\n\x0f\x64\x61ta_start_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\r\xd2\xf3\x18\t1\x00\x80\xbf \xfa\x7fMB\x12@\n\rdata_end_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\r\xd2\xf3\x18\t1\x00\x80\xbf \xfa\x7fMB\x12\x11\n\tsynthetic\x18\t \x01(\x08\x12\x1c\n\x0b\x64\x65scription\x18\n \x01(\tB\x07\xd2\xf3\x18\x03\x18\xd0\x0f\x1a\x85\x01\n\x05\x43hunk\x12n\n\x04\x66ile\x18\x01 \x01(\tB`\xd2\xf3\x18\\\x08\x01\x18@\"\x17^[a-z][a-z0-9_-]{0,63}$b=lowercase letters, digits, \'-\' or \'_\', starting with a letter\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x42\x06\n\x04part\"=\n\x11\x43loseRoundRequest\x12(\n\x06number\x18\x01 \x01(\x05\x42\x18\xd2\xf3\x18\x14\x08\x01)\x00\x00\x00\x00\x00\x00\xf0?1\x00\x00\x00\x00\x80\x84.A\"\xa2\x01\n\x0cSymbolReturn\x12h\n\x06symbol\x18\x01 \x01(\tBX\xd2\xf3\x18T\x08\x01\x18 \"%^[A-Za-z0-9^][A-Za-z0-9._^=/-]{0,31}$b\'a ticker such as AAPL, BRK.B or BTC-USD\x12(\n\x0frealized_return\x18\x02 \x01(\x01\x42\x0f\xd2\xf3\x18\x0b)\x00\x00\x00\x00\x00\x00\xf0\xbf\x38\x01\"w\n\x13ResolveRoundRequest\x12(\n\x06number\x18\x01 \x01(\x05\x42\x18\xd2\xf3\x18\x14\x08\x01)\x00\x00\x00\x00\x00\x00\xf0?1\x00\x00\x00\x00\x80\x84.A\x12\x36\n\x07returns\x18\x02 \x03(\x0b\x32\x1c.marketplace.v1.SymbolReturnB\x07\xd2\xf3\x18\x03H\x90N*\x8b\x01\n\nRoundState\x12\x1b\n\x17ROUND_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14ROUND_STATE_UPCOMING\x10\x01\x12\x14\n\x10ROUND_STATE_OPEN\x10\x02\x12\x16\n\x12ROUND_STATE_CLOSED\x10\x03\x12\x18\n\x14ROUND_STATE_RESOLVED\x10\x04\x32\xc0\x07\n\x0e\x44\x61tasetService\x12\x85\x01\n\x0fGetCurrentRound\x12&.marketplace.v1.GetCurrentRoundRequest\x1a\x15.marketplace.v1.Round\"3\xca\xf3\x18\x14\x12\tdata:read\x1a\x05\x01\x02\x05\x04\x03 \x01\x82\xd3\xe4\x93\x02\x15\x12\x13/api/rounds/current\x12x\n\x08GetRound\x12\x1f.marketplace.v1.GetRoundRequest\x1a\x15.marketplace.v1.Round\"4\xca\xf3\x18\x14\x12\tdata:read\x1a\x05\x01\x02\x05\x04\x03 \x01\x82\xd3\xe4\x93\x02\x16\x12\x14/api/rounds/{number}\x12~\n\nListRounds\x12!.marketplace.v1.ListRoundsRequest\x1a\".marketplace.v1.ListRoundsResponse\")\xca\xf3\x18\x12\x12\tdata:read\x1a\x03\x01\x02\x05 \x01\x82\xd3\xe4\x93\x02\r\x12\x0b/api/rounds\x12\xa3\x01\n\x10\x43reateSignedUrls\x12\'.marketplace.v1.CreateSignedUrlsRequest\x1a(.marketplace.v1.CreateSignedUrlsResponse\"<\xca\xf3\x18\x14\x12\tdata:read\x1a\x05\x01\x02\x05\x04\x03 \x01\x82\xd3\xe4\x93\x02\x1e\"\x19/api/datasets/signed-urls:\x01*\x12x\n\x0cPublishRound\x12#.marketplace.v1.PublishRoundRequest\x1a\x15.marketplace.v1.Round\"*\xca\xf3\x18\n\x12\x05\x61\x64min\x1a\x01\x01\x82\xd3\xe4\x93\x02\x16\"\x11/api/admin/rounds:\x01*(\x01\x12\x81\x01\n\nCloseRound\x12!.marketplace.v1.CloseRoundRequest\x1a\x15.marketplace.v1.Round\"9\xca\xf3\x18\n\x12\x05\x61\x64min\x1a\x01\x01\x82\xd3\xe4\x93\x02%\" /api/admin/rounds/{number}:close:\x01*\x12\x87\x01\n\x0cResolveRound\x12#.marketplace.v1.ResolveRoundRequest\x1a\x15.marketplace.v1.Round\";\xca\xf3\x18\n\x12\x05\x61\x64min\x1a\x01\x01\x82\xd3\xe4\x93\x02\'\"\"/api/admin/rounds/{number}:resolve:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'marketplace.v1.datasets_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_DATASETFILE'].fields_by_name['name']._loaded_options = None
+  _globals['_DATASETFILE'].fields_by_name['name']._serialized_options = b'\322\363\030\\\010\001\030@\"\027^[a-z][a-z0-9_-]{0,63}$b=lowercase letters, digits, \'-\' or \'_\', starting with a letter'
+  _globals['_DATASETFILE'].fields_by_name['format']._loaded_options = None
+  _globals['_DATASETFILE'].fields_by_name['format']._serialized_options = b'\322\363\030!\"\017^(parquet|csv)$b\016parquet or csv'
+  _globals['_DATASETFILE'].fields_by_name['columns']._loaded_options = None
+  _globals['_DATASETFILE'].fields_by_name['columns']._serialized_options = b'\322\363\030\006\030\200\001H\220N'
+  _globals['_DATASETFILE'].fields_by_name['row_count']._loaded_options = None
+  _globals['_DATASETFILE'].fields_by_name['row_count']._serialized_options = b'\322\363\030\t)\000\000\000\000\000\000\000\000'
+  _globals['_GETROUNDREQUEST'].fields_by_name['number']._loaded_options = None
+  _globals['_GETROUNDREQUEST'].fields_by_name['number']._serialized_options = b'\322\363\030\024\010\001)\000\000\000\000\000\000\360?1\000\000\000\000\200\204.A'
+  _globals['_LISTROUNDSREQUEST'].fields_by_name['state']._loaded_options = None
+  _globals['_LISTROUNDSREQUEST'].fields_by_name['state']._serialized_options = b'\322\363\030\002h\001'
+  _globals['_LISTROUNDSREQUEST'].fields_by_name['page_size']._loaded_options = None
+  _globals['_LISTROUNDSREQUEST'].fields_by_name['page_size']._serialized_options = b'\322\363\030\022)\000\000\000\000\000\000\000\0001\000\000\000\000\000@\217@'
+  _globals['_LISTROUNDSREQUEST'].fields_by_name['page_token']._loaded_options = None
+  _globals['_LISTROUNDSREQUEST'].fields_by_name['page_token']._serialized_options = b'\322\363\030\003\030\200\010'
+  _globals['_CREATESIGNEDURLSREQUEST'].fields_by_name['round_number']._loaded_options = None
+  _globals['_CREATESIGNEDURLSREQUEST'].fields_by_name['round_number']._serialized_options = b'\322\363\030\022)\000\000\000\000\000\000\000\0001\000\000\000\000\200\204.A'
+  _globals['_CREATESIGNEDURLSREQUEST'].fields_by_name['files']._loaded_options = None
+  _globals['_CREATESIGNEDURLSREQUEST'].fields_by_name['files']._serialized_options = b'\322\363\030^\030@\"\027^[a-z][a-z0-9_-]{0,63}$H@P\001b=lowercase letters, digits, \'-\' or \'_\', starting with a letter'
+  _globals['_CREATESIGNEDURLSREQUEST'].fields_by_name['expires_in']._loaded_options = None
+  _globals['_CREATESIGNEDURLSREQUEST'].fields_by_name['expires_in']._serialized_options = b'\322\363\030\022)\000\000\000\000\000\000\360?1\000\000\000\000\000u\"A'
+  _globals['_PUBLISHROUNDREQUEST_HEADER'].fields_by_name['request_id']._loaded_options = None
+  _globals['_PUBLISHROUNDREQUEST_HEADER'].fields_by_name['request_id']._serialized_options = b'\322\363\030\003\030\200\001'
+  _globals['_PUBLISHROUNDREQUEST_HEADER'].fields_by_name['number']._loaded_options = None
+  _globals['_PUBLISHROUNDREQUEST_HEADER'].fields_by_name['number']._serialized_options = b'\322\363\030\022)\000\000\000\000\000\000\000\0001\000\000\000\000\200\204.A'
+  _globals['_PUBLISHROUNDREQUEST_HEADER'].fields_by_name['open_time']._loaded_options = None
+  _globals['_PUBLISHROUNDREQUEST_HEADER'].fields_by_name['open_time']._serialized_options = b'\322\363\030\022)\000\000\000\000\000\000\000\0001\000\200\277 \372\177MB'
+  _globals['_PUBLISHROUNDREQUEST_HEADER'].fields_by_name['close_time']._loaded_options = None
+  _globals['_PUBLISHROUNDREQUEST_HEADER'].fields_by_name['close_time']._serialized_options = b'\322\363\030\022)\000\000\000\000\000\000\000\0001\000\200\277 \372\177MB'
+  _globals['_PUBLISHROUNDREQUEST_HEADER'].fields_by_name['files']._loaded_options = None
+  _globals['_PUBLISHROUNDREQUEST_HEADER'].fields_by_name['files']._serialized_options = b'\322\363\030\004@\001H@'
+  _globals['_PUBLISHROUNDREQUEST_HEADER'].fields_by_name['symbols']._loaded_options = None
+  _globals['_PUBLISHROUNDREQUEST_HEADER'].fields_by_name['symbols']._serialized_options = b'\322\363\030U\030 \"%^[A-Za-z0-9^][A-Za-z0-9._^=/-]{0,31}$H\220Nb\'a ticker such as AAPL, BRK.B or BTC-USD'
+  _globals['_PUBLISHROUNDREQUEST_HEADER'].fields_by_name['data_start_time']._loaded_options = None
+  _globals['_PUBLISHROUNDREQUEST_HEADER'].fields_by_name['data_start_time']._serialized_options = b'\322\363\030\t1\000\200\277 \372\177MB'
+  _globals['_PUBLISHROUNDREQUEST_HEADER'].fields_by_name['data_end_time']._loaded_options = None
+  _globals['_PUBLISHROUNDREQUEST_HEADER'].fields_by_name['data_end_time']._serialized_options = b'\322\363\030\t1\000\200\277 \372\177MB'
+  _globals['_PUBLISHROUNDREQUEST_HEADER'].fields_by_name['description']._loaded_options = None
+  _globals['_PUBLISHROUNDREQUEST_HEADER'].fields_by_name['description']._serialized_options = b'\322\363\030\003\030\320\017'
+  _globals['_PUBLISHROUNDREQUEST_CHUNK'].fields_by_name['file']._loaded_options = None
+  _globals['_PUBLISHROUNDREQUEST_CHUNK'].fields_by_name['file']._serialized_options = b'\322\363\030\\\010\001\030@\"\027^[a-z][a-z0-9_-]{0,63}$b=lowercase letters, digits, \'-\' or \'_\', starting with a letter'
+  _globals['_CLOSEROUNDREQUEST'].fields_by_name['number']._loaded_options = None
+  _globals['_CLOSEROUNDREQUEST'].fields_by_name['number']._serialized_options = b'\322\363\030\024\010\001)\000\000\000\000\000\000\360?1\000\000\000\000\200\204.A'
+  _globals['_SYMBOLRETURN'].fields_by_name['symbol']._loaded_options = None
+  _globals['_SYMBOLRETURN'].fields_by_name['symbol']._serialized_options = b'\322\363\030T\010\001\030 \"%^[A-Za-z0-9^][A-Za-z0-9._^=/-]{0,31}$b\'a ticker such as AAPL, BRK.B or BTC-USD'
+  _globals['_SYMBOLRETURN'].fields_by_name['realized_return']._loaded_options = None
+  _globals['_SYMBOLRETURN'].fields_by_name['realized_return']._serialized_options = b'\322\363\030\013)\000\000\000\000\000\000\360\2778\001'
+  _globals['_RESOLVEROUNDREQUEST'].fields_by_name['number']._loaded_options = None
+  _globals['_RESOLVEROUNDREQUEST'].fields_by_name['number']._serialized_options = b'\322\363\030\024\010\001)\000\000\000\000\000\000\360?1\000\000\000\000\200\204.A'
+  _globals['_RESOLVEROUNDREQUEST'].fields_by_name['returns']._loaded_options = None
+  _globals['_RESOLVEROUNDREQUEST'].fields_by_name['returns']._serialized_options = b'\322\363\030\003H\220N'
   _globals['_DATASETSERVICE'].methods_by_name['GetCurrentRound']._loaded_options = None
   _globals['_DATASETSERVICE'].methods_by_name['GetCurrentRound']._serialized_options = b'\312\363\030\024\022\tdata:read\032\005\001\002\005\004\003 \001\202\323\344\223\002\025\022\023/api/rounds/current'
   _globals['_DATASETSERVICE'].methods_by_name['GetRound']._loaded_options = None
@@ -50,38 +102,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DATASETSERVICE'].methods_by_name['CloseRound']._serialized_options = b'\312\363\030\n\022\005admin\032\001\001\202\323\344\223\002%\" /api/admin/rounds/{number}:close:\001*'
   _globals['_DATASETSERVICE'].methods_by_name['ResolveRound']._loaded_options = None
   _globals['_DATASETSERVICE'].methods_by_name['ResolveRound']._serialized_options = b'\312\363\030\n\022\005admin\032\001\001\202\323\344\223\002\'\"\"/api/admin/rounds/{number}:resolve:\001*'
-  _globals['_ROUNDSTATE']._serialized_start=2052
-  _globals['_ROUNDSTATE']._serialized_end=2191
-  _globals['_DATASETFILE']._serialized_start=203
-  _globals['_DATASETFILE']._serialized_end=326
-  _globals['_ROUND']._serialized_start=329
-  _globals['_ROUND']._serialized_end=745
-  _globals['_GETCURRENTROUNDREQUEST']._serialized_start=747
-  _globals['_GETCURRENTROUNDREQUEST']._serialized_end=771
-  _globals['_GETROUNDREQUEST']._serialized_start=773
-  _globals['_GETROUNDREQUEST']._serialized_end=806
-  _globals['_LISTROUNDSREQUEST']._serialized_start=808
-  _globals['_LISTROUNDSREQUEST']._serialized_end=909
-  _globals['_LISTROUNDSRESPONSE']._serialized_start=911
-  _globals['_LISTROUNDSRESPONSE']._serialized_end=995
-  _globals['_CREATESIGNEDURLSREQUEST']._serialized_start=997
-  _globals['_CREATESIGNEDURLSREQUEST']._serialized_end=1106
-  _globals['_SIGNEDURL']._serialized_start=1109
-  _globals['_SIGNEDURL']._serialized_end=1240
-  _globals['_CREATESIGNEDURLSRESPONSE']._serialized_start=1242
-  _globals['_CREATESIGNEDURLSRESPONSE']._serialized_end=1331
-  _globals['_PUBLISHROUNDREQUEST']._serialized_start=1334
-  _globals['_PUBLISHROUNDREQUEST']._serialized_end=1869
-  _globals['_PUBLISHROUNDREQUEST_HEADER']._serialized_start=1480
-  _globals['_PUBLISHROUNDREQUEST_HEADER']._serialized_end=1824
-  _globals['_PUBLISHROUNDREQUEST_CHUNK']._serialized_start=1826
-  _globals['_PUBLISHROUNDREQUEST_CHUNK']._serialized_end=1861
-  _globals['_CLOSEROUNDREQUEST']._serialized_start=1871
-  _globals['_CLOSEROUNDREQUEST']._serialized_end=1906
-  _globals['_SYMBOLRETURN']._serialized_start=1908
-  _globals['_SYMBOLRETURN']._serialized_end=1963
-  _globals['_RESOLVEROUNDREQUEST']._serialized_start=1965
-  _globals['_RESOLVEROUNDREQUEST']._serialized_end=2049
-  _globals['_DATASETSERVICE']._serialized_start=2194
-  _globals['_DATASETSERVICE']._serialized_end=3154
+  _globals['_ROUNDSTATE']._serialized_start=2923
+  _globals['_ROUNDSTATE']._serialized_end=3062
+  _globals['_DATASETFILE']._serialized_start=204
+  _globals['_DATASETFILE']._serialized_end=491
+  _globals['_ROUND']._serialized_start=494
+  _globals['_ROUND']._serialized_end=910
+  _globals['_GETCURRENTROUNDREQUEST']._serialized_start=912
+  _globals['_GETCURRENTROUNDREQUEST']._serialized_end=936
+  _globals['_GETROUNDREQUEST']._serialized_start=938
+  _globals['_GETROUNDREQUEST']._serialized_end=997
+  _globals['_LISTROUNDSREQUEST']._serialized_start=1000
+  _globals['_LISTROUNDSREQUEST']._serialized_end=1142
+  _globals['_LISTROUNDSRESPONSE']._serialized_start=1144
+  _globals['_LISTROUNDSRESPONSE']._serialized_end=1228
+  _globals['_CREATESIGNEDURLSREQUEST']._serialized_start=1231
+  _globals['_CREATESIGNEDURLSREQUEST']._serialized_end=1488
+  _globals['_SIGNEDURL']._serialized_start=1491
+  _globals['_SIGNEDURL']._serialized_end=1622
+  _globals['_CREATESIGNEDURLSRESPONSE']._serialized_start=1624
+  _globals['_CREATESIGNEDURLSRESPONSE']._serialized_end=1713
+  _globals['_PUBLISHROUNDREQUEST']._serialized_start=1716
+  _globals['_PUBLISHROUNDREQUEST']._serialized_end=2571
+  _globals['_PUBLISHROUNDREQUEST_HEADER']._serialized_start=1862
+  _globals['_PUBLISHROUNDREQUEST_HEADER']._serialized_end=2427
+  _globals['_PUBLISHROUNDREQUEST_CHUNK']._serialized_start=2430
+  _globals['_PUBLISHROUNDREQUEST_CHUNK']._serialized_end=2563
+  _globals['_CLOSEROUNDREQUEST']._serialized_start=2573
+  _globals['_CLOSEROUNDREQUEST']._serialized_end=2634
+  _globals['_SYMBOLRETURN']._serialized_start=2637
+  _globals['_SYMBOLRETURN']._serialized_end=2799
+  _globals['_RESOLVEROUNDREQUEST']._serialized_start=2801
+  _globals['_RESOLVEROUNDREQUEST']._serialized_end=2920
+  _globals['_DATASETSERVICE']._serialized_start=3065
+  _globals['_DATASETSERVICE']._serialized_end=4025
 # @@protoc_insertion_point(module_scope)

@@ -181,5 +181,107 @@ class AccessRule(_message.Message):
 
 Global___AccessRule: _TypeAlias = AccessRule  # noqa: Y015
 
+@_typing.final
+class FieldRule(_message.Message):
+    """Value constraints of a request field. The validation interceptor checks every incoming request
+    against them (interceptors/validation.py) and the OpenAPI document carries them; unset means
+    no constraint. Proto3 has no "unset" for scalars: an empty string or a zero is "not given", so
+    length and pattern apply to non-empty strings and `required` refuses an empty one.
+    Repeated fields: the element rules apply to each element. Map fields: the string rules apply to
+    the keys. A Timestamp or Duration with a rule must also be valid (nanos within a second, years
+    1–9999, durations within ±10,000 years); its min and max are seconds (since the epoch, for a
+    Timestamp). Fields without a rule are only searched for tokens.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUIRED_FIELD_NUMBER: _builtins.int
+    MIN_LENGTH_FIELD_NUMBER: _builtins.int
+    MAX_LENGTH_FIELD_NUMBER: _builtins.int
+    PATTERN_FIELD_NUMBER: _builtins.int
+    MIN_FIELD_NUMBER: _builtins.int
+    MAX_FIELD_NUMBER: _builtins.int
+    FINITE_FIELD_NUMBER: _builtins.int
+    MIN_ITEMS_FIELD_NUMBER: _builtins.int
+    MAX_ITEMS_FIELD_NUMBER: _builtins.int
+    UNIQUE_FIELD_NUMBER: _builtins.int
+    TOKEN_FIELD_NUMBER: _builtins.int
+    HINT_FIELD_NUMBER: _builtins.int
+    DEFINED_FIELD_NUMBER: _builtins.int
+    required: _builtins.bool
+    """The field must be given: a non-empty string, a non-zero number, a set message."""
+    min_length: _builtins.int
+    """Strings: length in characters."""
+    max_length: _builtins.int
+    pattern: _builtins.str
+    """Strings: a regular expression the whole value matches (the subset Python's re and ECMA-262 share)."""
+    min: _builtins.float
+    """Numbers; seconds for a Duration, seconds since the epoch for a Timestamp."""
+    max: _builtins.float
+    finite: _builtins.bool
+    """Floating-point numbers (and google.protobuf.Value numbers): NaN and ±Infinity are refused."""
+    min_items: _builtins.int
+    """Repeated and map fields: the number of entries."""
+    max_items: _builtins.int
+    unique: _builtins.bool
+    """Repeated fields: no value twice."""
+    token: _builtins.bool
+    """The field carries a bearer token on purpose (introspection); everywhere else a string that
+    looks like a token is refused.
+    """
+    hint: _builtins.str
+    """What `pattern` asks for, in words, for the error message (e.g. "lowercase letters and digits")."""
+    defined: _builtins.bool
+    """Enums: only values the enum defines."""
+    def __init__(
+        self,
+        *,
+        required: _builtins.bool = ...,
+        min_length: _builtins.int | None = ...,
+        max_length: _builtins.int | None = ...,
+        pattern: _builtins.str = ...,
+        min: _builtins.float | None = ...,
+        max: _builtins.float | None = ...,
+        finite: _builtins.bool = ...,
+        min_items: _builtins.int | None = ...,
+        max_items: _builtins.int | None = ...,
+        unique: _builtins.bool = ...,
+        token: _builtins.bool = ...,
+        hint: _builtins.str = ...,
+        defined: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_max", b"_max", "_max_items", b"_max_items", "_max_length", b"_max_length", "_min", b"_min", "_min_items", b"_min_items", "_min_length", b"_min_length", "max", b"max", "max_items", b"max_items", "max_length", b"max_length", "min", b"min", "min_items", b"min_items", "min_length", b"min_length"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max", b"_max", "_max_items", b"_max_items", "_max_length", b"_max_length", "_min", b"_min", "_min_items", b"_min_items", "_min_length", b"_min_length", "defined", b"defined", "finite", b"finite", "hint", b"hint", "max", b"max", "max_items", b"max_items", "max_length", b"max_length", "min", b"min", "min_items", b"min_items", "min_length", b"min_length", "pattern", b"pattern", "required", b"required", "token", b"token", "unique", b"unique"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__max: _TypeAlias = _typing.Literal["max"]  # noqa: Y015
+    _WhichOneofArgType__max: _TypeAlias = _typing.Literal["_max", b"_max"]  # noqa: Y015
+    _WhichOneofReturnType__max_items: _TypeAlias = _typing.Literal["max_items"]  # noqa: Y015
+    _WhichOneofArgType__max_items: _TypeAlias = _typing.Literal["_max_items", b"_max_items"]  # noqa: Y015
+    _WhichOneofReturnType__max_length: _TypeAlias = _typing.Literal["max_length"]  # noqa: Y015
+    _WhichOneofArgType__max_length: _TypeAlias = _typing.Literal["_max_length", b"_max_length"]  # noqa: Y015
+    _WhichOneofReturnType__min: _TypeAlias = _typing.Literal["min"]  # noqa: Y015
+    _WhichOneofArgType__min: _TypeAlias = _typing.Literal["_min", b"_min"]  # noqa: Y015
+    _WhichOneofReturnType__min_items: _TypeAlias = _typing.Literal["min_items"]  # noqa: Y015
+    _WhichOneofArgType__min_items: _TypeAlias = _typing.Literal["_min_items", b"_min_items"]  # noqa: Y015
+    _WhichOneofReturnType__min_length: _TypeAlias = _typing.Literal["min_length"]  # noqa: Y015
+    _WhichOneofArgType__min_length: _TypeAlias = _typing.Literal["_min_length", b"_min_length"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max) -> _WhichOneofReturnType__max | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_items) -> _WhichOneofReturnType__max_items | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_length) -> _WhichOneofReturnType__max_length | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__min) -> _WhichOneofReturnType__min | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__min_items) -> _WhichOneofReturnType__min_items | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__min_length) -> _WhichOneofReturnType__min_length | None: ...
+
+Global___FieldRule: _TypeAlias = FieldRule  # noqa: Y015
+
 ACCESS_FIELD_NUMBER: _builtins.int
+RULE_FIELD_NUMBER: _builtins.int
 access: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, Global___AccessRule]
+rule: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.FieldOptions, Global___FieldRule]
