@@ -59,7 +59,8 @@ class AuthCheck:
         reasons = []  # both, when both apply: a token of the right kind still needs the scope
         if principal.kind not in rule.callers:
             kind = kind_name(principal.kind)
-            reasons.append(f"a {kind} token cannot call {rule.short_name}: it takes {_kinds(rule.callers)}")
+            article = "an" if kind[0] in "aeiou" else "a"
+            reasons.append(f"{article} {kind} token cannot call {rule.short_name}: it takes {_kinds(rule.callers)}")
         missing = principal.missing_scopes(rule.scopes)
         if missing:
             reasons.append(f"{rule.short_name} needs the scope {', '.join(missing)}, which this token lacks")

@@ -93,12 +93,15 @@ class PolicyInterceptor(grpc.aio.ServerInterceptor):
                 started, code, peer = time.perf_counter(), grpc.StatusCode.OK, context.peer()
                 caller = begin_call()
                 stream = streams.open(method, caller, client_stream=True) if client_stream else None
+                requests = argument
                 try:
                     if stream is not None:
                         argument = _until_ended(argument, stream, streams)
                     return await finish_even_if_cancelled(_checked_call(checks, method, behavior, argument, context))
                 except BaseException as error:
                     code = _status_of(error, context)
+                    if client_stream and isinstance(error, DomainError):
+                        await _drain(requests)
                     await _fail(method, context, error)
                 finally:
                     if stream is not None:
@@ -114,6 +117,7 @@ class PolicyInterceptor(grpc.aio.ServerInterceptor):
             # The guard stays open while messages flow, so errors mid-stream are mapped too.
             started, code, peer = time.perf_counter(), grpc.StatusCode.OK, context.peer()
             stream = streams.open(method, begin_call())
+            requests = argument
             try:
                 argument = await finish_even_if_cancelled(_run_checks(checks, method, context, argument))
                 streams.admitted(stream)
@@ -127,6 +131,8 @@ class PolicyInterceptor(grpc.aio.ServerInterceptor):
                 if stream.ending is not None and isinstance(error, asyncio.CancelledError):
                     error = stream.ending  # ended from outside (shutdown, revocation): the client learns why
                 code = _status_of(error, context)
+                if client_streams and isinstance(error, DomainError):
+                    await _drain(requests)
                 await _fail(method, context, error)
             finally:
                 streams.close(stream)
@@ -244,6 +250,22 @@ async def _until_ended(requests: AsyncIterator[Any], stream: OpenStream, streams
         yield message
     if stream.ending is not None:
         raise stream.ending
+
+
+DRAIN_BEFORE_REFUSAL = 0.25  # seconds
+
+
+async def _drain(requests: AsyncIterator[Any]) -> None:
+    """Reads, for a moment, what a refused client is still sending. A grpc.aio client whose write is
+    still in flight when the status arrives reports INTERNAL "Internal error from Core" instead of
+    that status (grpc/grpc#36066): the REST gateway, which streams a whole body, saw it one call in
+    three. Bounded, so a client that never stops sending gets its status all the same."""
+    try:
+        async with asyncio.timeout(DRAIN_BEFORE_REFUSAL):
+            async for _ in requests:
+                pass
+    except Exception:  # whatever the stream does (ends, breaks, times out), the refusal goes out
+        pass
 
 
 async def _stream(behavior: Callable[..., Any], argument: Any, context: Any) -> AsyncIterator[Any]:

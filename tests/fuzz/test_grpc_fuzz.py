@@ -15,7 +15,11 @@ from tests.fuzz.rpcs import CALLERS, FUZZ, RPCS, STREAMS, Rpc, call, verdict
 from tests.fuzz.strategies import Drawn, requests
 from tests.fuzz.world import World
 
-pytestmark = pytest.mark.e2e
+pytestmark = [
+    pytest.mark.e2e,
+    # Hostile requests are large by design; hypothesis warns when it prints one.
+    pytest.mark.filterwarnings("ignore:Generating overly large repr"),
+]
 
 
 @pytest.mark.parametrize("caller", CALLERS)

@@ -25,7 +25,11 @@ from tests.fuzz.rpcs import CALLERS, FUZZ, STREAM_READ, STREAMS
 from tests.fuzz.strategies import Drawn, requests
 from tests.fuzz.world import World
 
-pytestmark = pytest.mark.e2e
+pytestmark = [
+    pytest.mark.e2e,
+    # Hostile requests are large by design; hypothesis warns when it prints one.
+    pytest.mark.filterwarnings("ignore:Generating overly large repr"),
+]
 
 ROUTES = tuple(routes_from_services(SERVICES))
 # The gRPC fuzz already drives the servicers; here the transcoding is what is new, so fewer examples.

@@ -147,3 +147,16 @@ def test_a_huge_metric_key_is_400_with_a_bounded_message(server, runs, acme):  #
             metadata=acme,
         )
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_a_refused_streamed_body_gets_its_own_status_every_time(mp_server):
+    """The gateway streams a whole NDJSON body; the server refuses after the first message. grpc.aio
+    clients lose that status to "Internal error from Core" when a write is still in flight
+    (grpc/grpc#36066), so the server reads what is in flight before refusing."""
+    headers = {"Authorization": f"Bearer {mp_server.admin_token}"}  # an admin may not stream signals
+    with httpx.Client(base_url=mp_server.http_url, timeout=30) as client:
+        codes = [
+            client.post("/api/signals:stream", content=b"{}\n" * (1 + attempt % 7), headers=headers).status_code
+            for attempt in range(100)
+        ]
+    assert set(codes) == {403}
