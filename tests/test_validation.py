@@ -351,18 +351,29 @@ def test_requests_of_a_stream_are_each_checked(channel, admin):
 def test_the_openapi_document_carries_the_constraints(server):
     document = httpx.get(server.http_url + "/openapi.json").json()
     schemas = document["components"]["schemas"]
-    vendor = schemas["marketplace.v1.CreateVendorRequest"]["properties"]
+
+    def fields(message: str) -> dict:
+        """A message's field schemas; each may also be null, which proto3 JSON reads as the default."""
+        properties, required = schemas[message]["properties"], schemas[message].get("required", [])
+        assert all(p["anyOf"][1] == {"type": "null"} for name, p in properties.items() if name not in required)
+        return {name: p if name in required else p["anyOf"][0] for name, p in properties.items()}
+
+    assert schemas["marketplace.v1.CreateVendorRequest"]["required"] == ["slug", "displayName"]
+    vendor = fields("marketplace.v1.CreateVendorRequest")
     assert vendor["slug"]["pattern"] == "^[a-z][a-z0-9-]{1,39}$"
     assert vendor["displayName"] == {"type": "string", "maxLength": 200, "minLength": 1}
     page_size = next(p for p in document["paths"]["/api/admin/vendors"]["get"]["parameters"] if p["name"] == "pageSize")
-    assert page_size["schema"] == {"type": "integer", "format": "int32", "minimum": 0, "maximum": 1000}
-    signed = schemas["marketplace.v1.CreateSignedUrlsRequest"]["properties"]
+    assert page_size["schema"]["anyOf"] == [
+        {"type": "integer", "format": "int32", "minimum": 0, "maximum": 1000},
+        {"type": "string", "enum": [""]},  # `?pageSize=` leaves it unset
+    ]
+    signed = fields("marketplace.v1.CreateSignedUrlsRequest")
     assert signed["files"]["maxItems"] == 64
     assert signed["files"]["uniqueItems"] is True
     assert "from 1 to 604800 seconds" in signed["expiresIn"]["description"]
     watch = document["paths"]["/api/training/runs/{run_id}:watch"]["get"]["parameters"]
-    assert next(p for p in watch if p["name"] == "afterSequence")["schema"]["pattern"] == "^[0-9]+$"
-    assert schemas["marketplace.v1.IntrospectTokenResponse"]["properties"]["exp"]["pattern"] == "^-?[0-9]+$"
-    run = schemas["marketplace.v1.CreateTrainingRunRequest"]["properties"]["hyperparameters"]
+    assert next(p for p in watch if p["name"] == "afterSequence")["schema"]["anyOf"][0]["pattern"] == "^[0-9]+$"
+    assert fields("marketplace.v1.IntrospectTokenResponse")["exp"]["pattern"] == "^-?[0-9]+$"
+    run = fields("marketplace.v1.CreateTrainingRunRequest")["hyperparameters"]
     assert run["maxProperties"] == 256
     assert run["propertyNames"]["pattern"] == "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"

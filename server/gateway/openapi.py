@@ -77,15 +77,27 @@ class _Schemas:
             return {"anyOf": [dict(_SCALARS[_WRAPPED[descriptor.name]]), {"type": "null"}]}
         if name not in self.components:
             self.components[name] = {}  # placeholder first: messages may refer to themselves
-            self.components[name] = {
-                "type": "object",
-                "properties": {field.json_name: self.field(field) for field in descriptor.fields},
-            }
+            self.components[name] = self.object(descriptor)
         return {"$ref": f"#/components/schemas/{name}"}
 
+    def object(self, descriptor: Descriptor, leaving_out: frozenset[str] = frozenset()) -> dict[str, Any]:
+        """A message's fields. Each may be `null` (proto3 JSON reads it as the field's default); a
+        request's fields whose (rule) requires them are `required`."""
+        fields = [field for field in descriptor.fields if field.json_name not in leaving_out]
+        required = []
+        if descriptor.name.endswith("Request"):  # request messages are never answers, which omit defaults
+            required = [field.json_name for field in fields if (rule := _rule(field)) is not None and rule.required]
+        properties = {
+            field.json_name: self.field(field) if field.json_name in required else _or_null(self.field(field))
+            for field in fields
+        }
+        schema: dict[str, Any] = {"type": "object", "properties": properties}
+        if required:
+            schema["required"] = required
+        return schema
+
     def field(self, field: FieldDescriptor) -> dict[str, Any]:
-        options = field.GetOptions()
-        rule = options.Extensions[options_pb2.rule] if options.HasExtension(options_pb2.rule) else None
+        rule = _rule(field)
         message_type = field.message_type
         if message_type is not None and message_type.GetOptions().map_entry:
             values = self.field(message_type.fields_by_name["value"])
@@ -98,7 +110,13 @@ class _Schemas:
             return mapped
         if field.type == _F.TYPE_ENUM:
             assert field.enum_type is not None
-            single: dict[str, Any] = {"type": "string", "enum": [value.name for value in field.enum_type.values]}
+            members = field.enum_type.values
+            single: dict[str, Any] = {  # proto3 JSON takes an enum's name or its number
+                "anyOf": [
+                    {"type": "string", "enum": [v.name for v in members]},
+                    {"type": "integer", "enum": [v.number for v in members]},
+                ]
+            }
         elif message_type is not None:
             single = self.message(message_type)
         else:
@@ -113,6 +131,19 @@ class _Schemas:
                     array["uniqueItems"] = True
             return array
         return single
+
+
+def _rule(field: FieldDescriptor) -> options_pb2.FieldRule | None:
+    options = field.GetOptions()
+    return options.Extensions[options_pb2.rule] if options.HasExtension(options_pb2.rule) else None
+
+
+def _fields_by_json(descriptor: Descriptor) -> dict[str, FieldDescriptor]:
+    return {field.json_name: field for field in descriptor.fields}
+
+
+def _or_null(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}
 
 
 def _value_constraints(rule: options_pb2.FieldRule, field: FieldDescriptor) -> dict[str, Any]:
@@ -200,7 +231,11 @@ def _operation(route: Route, schemas: _Schemas, operation_id: str, public: bool)
         for name, field in _query_fields(request_type, "", 0):
             if name in bound or (body_json and name.split(".")[0] == body_json):
                 continue
-            parameter = {"name": name, "in": "query", "required": False, "schema": schemas.field(field)}
+            schema = schemas.field(field)
+            if field.type != _F.TYPE_STRING and not field.is_repeated:
+                # `?n=` leaves a number, enum or time unset, as an empty form field does (transcode.py)
+                schema = {"anyOf": [schema, {"type": "string", "enum": [""]}]}
+            parameter = {"name": name, "in": "query", "required": False, "schema": schema}
             if field.is_repeated:
                 parameter.update(style="form", explode=True)
             parameters.append(parameter)
@@ -218,11 +253,12 @@ def _operation(route: Route, schemas: _Schemas, operation_id: str, public: bool)
         },
     }
     if route.body:
-        schema = (
-            schemas.message(request_type)
-            if route.body == "*"
-            else schemas.field(request_type.fields_by_name[route.body])
-        )
+        if route.body != "*":
+            schema = schemas.field(request_type.fields_by_name[route.body])
+        elif bound:  # fields bound to the path come from the path, so the body does not carry them
+            schema = schemas.object(request_type, leaving_out=frozenset(name.split(".")[0] for name in bound))
+        else:
+            schema = schemas.message(request_type)
         media = "application/x-ndjson" if method.client_streaming else "application/json"
         operation["requestBody"] = {"required": route.body != "*", "content": {media: {"schema": schema}}}
     if public:
