@@ -143,6 +143,9 @@ def _protos(
     return [signal_proto(new_id, row, by, stored) for new_id, row in zip(ids, judged.rows, strict=True)]
 
 
+MAX_DURATION_SECONDS = 315_576_000_000  # protobuf's Duration range: ±10,000 years
+
+
 def signal_proto(new_id: int, row: tuple, by: signals_pb2.Attribution, stored) -> signals_pb2.Signal:
     (_, _, _, _, symbol, action, score, confidence, horizon, generated, number, version, _, _) = row
     proto = signals_pb2.Signal(
@@ -150,7 +153,10 @@ def signal_proto(new_id: int, row: tuple, by: signals_pb2.Attribution, stored) -
         generate_time=timestamp(generated), round_number=number, model_version=version, attribution=by,
         store_time=stored,
     )  # fmt: skip
-    proto.horizon.FromNanoseconds(round(horizon * 1e9))
+    # Rows stored before horizons were bounded may lie past what a Duration can say: shown at its
+    # bound, so one old row can never make a listing or a subscription fail.
+    seconds = max(-MAX_DURATION_SECONDS, min(MAX_DURATION_SECONDS, horizon))
+    proto.horizon.FromNanoseconds(round(seconds * 1e9))
     return proto
 
 

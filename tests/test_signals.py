@@ -123,6 +123,21 @@ def test_bad_signals_are_rejected_one_by_one_and_the_rest_stored(market):
     assert stored_count(market.server) == 2
 
 
+def test_a_row_stored_before_horizons_were_bounded_is_still_listed(market, server):
+    from sqlalchemy import update
+
+    token = market.deploy().token
+    market.stream(token, [batch(1, signal("AAA"))])
+
+    async def age() -> None:
+        async with server.listening.platform.sessions.begin() as session:  # type: ignore[union-attr]
+            await session.execute(update(Signal).values(horizon_seconds=1e15))  # as an older server let in
+
+    server.run_in_loop(age)
+    (listed,) = market.signals.ListSignals(signals_pb2.ListSignalsRequest(), metadata=market.admin).signals
+    assert listed.horizon.seconds == 315_576_000_000
+
+
 def test_values_the_api_could_not_return_are_rejected_one_by_one(market):
     """Year 0, nanos past a second, horizons past 100 years (or past protobuf's Duration range), NaN,
     strings a column cannot hold: each is a rejection of its own signal, and the listing stays readable."""
