@@ -124,7 +124,8 @@ class LocalExecutor:
 
     def _read(self, stream: Any, name: str) -> None:
         for line in stream:
-            self._lines.put((name, line.rstrip("\n")))
+            # The marketplace takes no NUL in a log line (PostgreSQL text cannot hold one).
+            self._lines.put((name, line.rstrip("\n").replace("\x00", "\ufffd")))
 
     def _flush(self, wait: float) -> None:
         from marketplace.v1 import training_pb2

@@ -51,6 +51,13 @@ def _token_check(value: str, path: str) -> None:
         raise refuse(path, "holds what looks like an API token; tokens belong only in the Authorization header")
 
 
+def _text_check(value: str, path: str) -> None:
+    """Every string but `any_text` ones: no token, and no NUL (PostgreSQL text cannot hold one)."""
+    _token_check(value, path)
+    if "\x00" in value:
+        raise refuse(path, "holds a NUL character (\\x00), which no field takes")
+
+
 # What a field's checks look at: a string's token check comes before its rules, which may quote it.
 _TOKENS, _RULES = 0, 1
 _Step = tuple[str, bool, Check]  # field name, only when the field is set, the check of its value
@@ -137,7 +144,9 @@ class RequestValidator:
         if message_type is not None:
             yield from self._message_checks(message_type, rule)
         elif field.type == _F.TYPE_STRING:
-            if rule is None or not rule.token:
+            if rule is None or not (rule.token or rule.any_text):
+                yield _TOKENS, _text_check
+            elif not rule.token:
                 yield _TOKENS, _token_check
             if rule is not None and (rule.HasField("min_length") or rule.HasField("max_length") or rule.pattern):
                 yield _RULES, _string_check(rule)
@@ -167,7 +176,7 @@ class RequestValidator:
         if rule is not None and (rule.HasField("min_items") or rule.HasField("max_items")):
             yield _RULES, _items_check(rule)
         if entry.fields_by_name["key"].type == _F.TYPE_STRING:
-            yield _TOKENS, _each_key(_token_check)
+            yield _TOKENS, _each_key(_text_check)
             if rule is not None and (rule.HasField("min_length") or rule.HasField("max_length") or rule.pattern):
                 yield _RULES, _each_key(_string_check(rule))
         value_rule = options_pb2.FieldRule(finite=True) if rule is not None and rule.finite else None
@@ -350,11 +359,11 @@ def _find_token_in(field: FieldDescriptor, value: Any, path: str) -> None:
 
 
 def _walk_struct(value: Message, path: str, finite: bool) -> None:
-    """A Struct, Value or ListValue: strings and keys free of tokens; numbers finite when asked."""
+    """A Struct, Value or ListValue: strings and keys free of tokens and NULs; numbers finite when asked."""
     name = value.DESCRIPTOR.full_name
     if name == "google.protobuf.Struct":
         for key, item in value.fields.items():  # type: ignore[attr-defined]
-            _token_check(key, f"{path} key")
+            _text_check(key, f"{path} key")
             _walk_struct(item, f"{path}[{key!r}]", finite)
     elif name == "google.protobuf.ListValue":
         for index, item in enumerate(value.values):  # type: ignore[attr-defined]
@@ -364,6 +373,6 @@ def _walk_struct(value: Message, path: str, finite: bool) -> None:
         if kind == "number_value" and finite and not math.isfinite(value.number_value):  # type: ignore[attr-defined]
             raise refuse(path, f"must be a finite number, not {value.number_value}")  # type: ignore[attr-defined]
         elif kind == "string_value":
-            _token_check(value.string_value, path)  # type: ignore[attr-defined]
+            _text_check(value.string_value, path)  # type: ignore[attr-defined]
         elif kind in ("struct_value", "list_value"):
             _walk_struct(getattr(value, kind), path, finite)

@@ -320,7 +320,7 @@ def test_oversized_runs_are_refused_so_the_list_stays_readable(runs, acme):
         (not_finite, "lr"),
         (training_pb2.CreateTrainingRunRequest(task="signal", project="p" * 201), "project"),
         (training_pb2.CreateTrainingRunRequest(task="signal", gpu_type="g" * 65), "gpu_type"),
-        (training_pb2.CreateTrainingRunRequest(task="signal", project="p\x00"), "project has characters"),
+        (training_pb2.CreateTrainingRunRequest(task="signal", project="p\x00"), "project holds a NUL character"),
     ]:
         with pytest.raises(grpc.RpcError) as caught:
             runs.CreateTrainingRun(request, metadata=acme)

@@ -377,3 +377,26 @@ def test_the_openapi_document_carries_the_constraints(server):
     run = fields("marketplace.v1.CreateTrainingRunRequest")["hyperparameters"]
     assert run["maxProperties"] == 256
     assert run["propertyNames"]["pattern"] == "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+
+def test_a_nul_character_is_refused_in_any_string_but_free_text(channel, admin):
+    """PostgreSQL text cannot hold NUL: a filter or id holding one was INTERNAL there (the fuzz suite
+    found ListApiTokens and ListCatalog). Free text a crashed script sends is made storable instead."""
+    from marketplace.v1 import auth_pb2_grpc, catalog_pb2, catalog_pb2_grpc
+
+    calls = [
+        lambda: auth_pb2_grpc.AuthServiceStub(channel).ListApiTokens(
+            auth_pb2.ListApiTokensRequest(vendor="ac\x00me"), metadata=admin
+        ),
+        lambda: catalog_pb2_grpc.CatalogServiceStub(channel).ListCatalog(
+            catalog_pb2.ListCatalogRequest(vendor="\x00"), metadata=admin
+        ),
+        lambda: auth_pb2_grpc.AuthServiceStub(channel).CreateVendor(
+            auth_pb2.CreateVendorRequest(slug="acme", display_name="A\x00", request_id="r1"), metadata=admin
+        ),
+    ]
+    for call in calls:
+        with pytest.raises(grpc.RpcError) as caught:
+            call()
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "NUL character" in caught.value.details()

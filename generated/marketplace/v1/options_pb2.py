@@ -25,23 +25,23 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cmarketplace/v1/options.proto\x12\x0emarketplace.v1\x1a google/protobuf/descriptor.proto\"E\n\x0bOwnedObject\x12\'\n\x04kind\x18\x01 \x01(\x0e\x32\x19.marketplace.v1.OwnedKind\x12\r\n\x05\x66ield\x18\x02 \x01(\t\"\xb7\x01\n\nAccessRule\x12\x0e\n\x06public\x18\x01 \x01(\x08\x12\x0e\n\x06scopes\x18\x02 \x03(\t\x12.\n\x07\x63\x61llers\x18\x03 \x03(\x0e\x32\x1d.marketplace.v1.PrincipalKind\x12-\n\nrate_class\x18\x04 \x01(\x0e\x32\x19.marketplace.v1.RateClass\x12*\n\x05owner\x18\x05 \x01(\x0b\x32\x1b.marketplace.v1.OwnedObject\"\xcc\x02\n\tFieldRule\x12\x10\n\x08required\x18\x01 \x01(\x08\x12\x17\n\nmin_length\x18\x02 \x01(\rH\x00\x88\x01\x01\x12\x17\n\nmax_length\x18\x03 \x01(\rH\x01\x88\x01\x01\x12\x0f\n\x07pattern\x18\x04 \x01(\t\x12\x10\n\x03min\x18\x05 \x01(\x01H\x02\x88\x01\x01\x12\x10\n\x03max\x18\x06 \x01(\x01H\x03\x88\x01\x01\x12\x0e\n\x06\x66inite\x18\x07 \x01(\x08\x12\x16\n\tmin_items\x18\x08 \x01(\rH\x04\x88\x01\x01\x12\x16\n\tmax_items\x18\t \x01(\rH\x05\x88\x01\x01\x12\x0e\n\x06unique\x18\n \x01(\x08\x12\r\n\x05token\x18\x0b \x01(\x08\x12\x0c\n\x04hint\x18\x0c \x01(\t\x12\x0f\n\x07\x64\x65\x66ined\x18\r \x01(\x08\x42\r\n\x0b_min_lengthB\r\n\x0b_max_lengthB\x06\n\x04_minB\x06\n\x04_maxB\x0c\n\n_min_itemsB\x0c\n\n_max_items*\xb7\x01\n\rPrincipalKind\x12\x1e\n\x1aPRINCIPAL_KIND_UNSPECIFIED\x10\x00\x12\x18\n\x14PRINCIPAL_KIND_ADMIN\x10\x01\x12\x19\n\x15PRINCIPAL_KIND_VENDOR\x10\x02\x12\x1d\n\x19PRINCIPAL_KIND_DEPLOYMENT\x10\x03\x12\x16\n\x12PRINCIPAL_KIND_RUN\x10\x04\x12\x1a\n\x16PRINCIPAL_KIND_SERVICE\x10\x05*\x8a\x01\n\tRateClass\x12\x1a\n\x16RATE_CLASS_UNSPECIFIED\x10\x00\x12\x13\n\x0fRATE_CLASS_READ\x10\x01\x12\x14\n\x10RATE_CLASS_WRITE\x10\x02\x12\x1c\n\x18RATE_CLASS_SIGNAL_INGEST\x10\x03\x12\x18\n\x14RATE_CLASS_UNLIMITED\x10\x04*V\n\tOwnedKind\x12\x1a\n\x16OWNED_KIND_UNSPECIFIED\x10\x00\x12\x19\n\x15OWNED_KIND_DEPLOYMENT\x10\x01\x12\x12\n\x0eOWNED_KIND_RUN\x10\x02:L\n\x06\x61\x63\x63\x65ss\x12\x1e.google.protobuf.MethodOptions\x18\xb9\x8e\x03 \x01(\x0b\x32\x1a.marketplace.v1.AccessRule:H\n\x04rule\x12\x1d.google.protobuf.FieldOptions\x18\xba\x8e\x03 \x01(\x0b\x32\x19.marketplace.v1.FieldRuleb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cmarketplace/v1/options.proto\x12\x0emarketplace.v1\x1a google/protobuf/descriptor.proto\"E\n\x0bOwnedObject\x12\'\n\x04kind\x18\x01 \x01(\x0e\x32\x19.marketplace.v1.OwnedKind\x12\r\n\x05\x66ield\x18\x02 \x01(\t\"\xb7\x01\n\nAccessRule\x12\x0e\n\x06public\x18\x01 \x01(\x08\x12\x0e\n\x06scopes\x18\x02 \x03(\t\x12.\n\x07\x63\x61llers\x18\x03 \x03(\x0e\x32\x1d.marketplace.v1.PrincipalKind\x12-\n\nrate_class\x18\x04 \x01(\x0e\x32\x19.marketplace.v1.RateClass\x12*\n\x05owner\x18\x05 \x01(\x0b\x32\x1b.marketplace.v1.OwnedObject\"\xde\x02\n\tFieldRule\x12\x10\n\x08required\x18\x01 \x01(\x08\x12\x17\n\nmin_length\x18\x02 \x01(\rH\x00\x88\x01\x01\x12\x17\n\nmax_length\x18\x03 \x01(\rH\x01\x88\x01\x01\x12\x0f\n\x07pattern\x18\x04 \x01(\t\x12\x10\n\x03min\x18\x05 \x01(\x01H\x02\x88\x01\x01\x12\x10\n\x03max\x18\x06 \x01(\x01H\x03\x88\x01\x01\x12\x0e\n\x06\x66inite\x18\x07 \x01(\x08\x12\x16\n\tmin_items\x18\x08 \x01(\rH\x04\x88\x01\x01\x12\x16\n\tmax_items\x18\t \x01(\rH\x05\x88\x01\x01\x12\x0e\n\x06unique\x18\n \x01(\x08\x12\r\n\x05token\x18\x0b \x01(\x08\x12\x0c\n\x04hint\x18\x0c \x01(\t\x12\x0f\n\x07\x64\x65\x66ined\x18\r \x01(\x08\x12\x10\n\x08\x61ny_text\x18\x0e \x01(\x08\x42\r\n\x0b_min_lengthB\r\n\x0b_max_lengthB\x06\n\x04_minB\x06\n\x04_maxB\x0c\n\n_min_itemsB\x0c\n\n_max_items*\xb7\x01\n\rPrincipalKind\x12\x1e\n\x1aPRINCIPAL_KIND_UNSPECIFIED\x10\x00\x12\x18\n\x14PRINCIPAL_KIND_ADMIN\x10\x01\x12\x19\n\x15PRINCIPAL_KIND_VENDOR\x10\x02\x12\x1d\n\x19PRINCIPAL_KIND_DEPLOYMENT\x10\x03\x12\x16\n\x12PRINCIPAL_KIND_RUN\x10\x04\x12\x1a\n\x16PRINCIPAL_KIND_SERVICE\x10\x05*\x8a\x01\n\tRateClass\x12\x1a\n\x16RATE_CLASS_UNSPECIFIED\x10\x00\x12\x13\n\x0fRATE_CLASS_READ\x10\x01\x12\x14\n\x10RATE_CLASS_WRITE\x10\x02\x12\x1c\n\x18RATE_CLASS_SIGNAL_INGEST\x10\x03\x12\x18\n\x14RATE_CLASS_UNLIMITED\x10\x04*V\n\tOwnedKind\x12\x1a\n\x16OWNED_KIND_UNSPECIFIED\x10\x00\x12\x19\n\x15OWNED_KIND_DEPLOYMENT\x10\x01\x12\x12\n\x0eOWNED_KIND_RUN\x10\x02:L\n\x06\x61\x63\x63\x65ss\x12\x1e.google.protobuf.MethodOptions\x18\xb9\x8e\x03 \x01(\x0b\x32\x1a.marketplace.v1.AccessRule:H\n\x04rule\x12\x1d.google.protobuf.FieldOptions\x18\xba\x8e\x03 \x01(\x0b\x32\x19.marketplace.v1.FieldRuleb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'marketplace.v1.options_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PRINCIPALKIND']._serialized_start=675
-  _globals['_PRINCIPALKIND']._serialized_end=858
-  _globals['_RATECLASS']._serialized_start=861
-  _globals['_RATECLASS']._serialized_end=999
-  _globals['_OWNEDKIND']._serialized_start=1001
-  _globals['_OWNEDKIND']._serialized_end=1087
+  _globals['_PRINCIPALKIND']._serialized_start=693
+  _globals['_PRINCIPALKIND']._serialized_end=876
+  _globals['_RATECLASS']._serialized_start=879
+  _globals['_RATECLASS']._serialized_end=1017
+  _globals['_OWNEDKIND']._serialized_start=1019
+  _globals['_OWNEDKIND']._serialized_end=1105
   _globals['_OWNEDOBJECT']._serialized_start=82
   _globals['_OWNEDOBJECT']._serialized_end=151
   _globals['_ACCESSRULE']._serialized_start=154
   _globals['_ACCESSRULE']._serialized_end=337
   _globals['_FIELDRULE']._serialized_start=340
-  _globals['_FIELDRULE']._serialized_end=672
+  _globals['_FIELDRULE']._serialized_end=690
 # @@protoc_insertion_point(module_scope)

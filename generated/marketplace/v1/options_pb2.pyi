@@ -208,6 +208,7 @@ class FieldRule(_message.Message):
     TOKEN_FIELD_NUMBER: _builtins.int
     HINT_FIELD_NUMBER: _builtins.int
     DEFINED_FIELD_NUMBER: _builtins.int
+    ANY_TEXT_FIELD_NUMBER: _builtins.int
     required: _builtins.bool
     """The field must be given: a non-empty string, a non-zero number, a set message."""
     min_length: _builtins.int
@@ -233,6 +234,10 @@ class FieldRule(_message.Message):
     """What `pattern` asks for, in words, for the error message (e.g. "lowercase letters and digits")."""
     defined: _builtins.bool
     """Enums: only values the enum defines."""
+    any_text: _builtins.bool
+    """Free text that may hold NUL and other control characters (a crashed script's last words): the
+    server makes it storable. Every other string field refuses NUL, which PostgreSQL cannot store.
+    """
     def __init__(
         self,
         *,
@@ -249,10 +254,11 @@ class FieldRule(_message.Message):
         token: _builtins.bool = ...,
         hint: _builtins.str = ...,
         defined: _builtins.bool = ...,
+        any_text: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_max", b"_max", "_max_items", b"_max_items", "_max_length", b"_max_length", "_min", b"_min", "_min_items", b"_min_items", "_min_length", b"_min_length", "max", b"max", "max_items", b"max_items", "max_length", b"max_length", "min", b"min", "min_items", b"min_items", "min_length", b"min_length"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max", b"_max", "_max_items", b"_max_items", "_max_length", b"_max_length", "_min", b"_min", "_min_items", b"_min_items", "_min_length", b"_min_length", "defined", b"defined", "finite", b"finite", "hint", b"hint", "max", b"max", "max_items", b"max_items", "max_length", b"max_length", "min", b"min", "min_items", b"min_items", "min_length", b"min_length", "pattern", b"pattern", "required", b"required", "token", b"token", "unique", b"unique"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max", b"_max", "_max_items", b"_max_items", "_max_length", b"_max_length", "_min", b"_min", "_min_items", b"_min_items", "_min_length", b"_min_length", "any_text", b"any_text", "defined", b"defined", "finite", b"finite", "hint", b"hint", "max", b"max", "max_items", b"max_items", "max_length", b"max_length", "min", b"min", "min_items", b"min_items", "min_length", b"min_length", "pattern", b"pattern", "required", b"required", "token", b"token", "unique", b"unique"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__max: _TypeAlias = _typing.Literal["max"]  # noqa: Y015
     _WhichOneofArgType__max: _TypeAlias = _typing.Literal["_max", b"_max"]  # noqa: Y015
