@@ -235,8 +235,9 @@ class FieldRule(_message.Message):
     defined: _builtins.bool
     """Enums: only values the enum defines."""
     any_text: _builtins.bool
-    """Free text that may hold NUL and other control characters (a crashed script's last words): the
-    server makes it storable. Every other string field refuses NUL, which PostgreSQL cannot store.
+    """A string its servicer takes with NUL and other control characters and deals with itself: it makes
+    free text storable (a crashed script's last words), or rejects that one item (a signal of a
+    batch). Every other string field refuses NUL, which PostgreSQL cannot store.
     """
     def __init__(
         self,

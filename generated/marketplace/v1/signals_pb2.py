@@ -28,13 +28,17 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from marketplace.v1 import options_pb2 as marketplace_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cmarketplace/v1/signals.proto\x12\x0emarketplace.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cmarketplace/v1/options.proto\"y\n\x0b\x41ttribution\x12\x11\n\tvendor_id\x18\x01 \x01(\t\x12\x13\n\x0bvendor_slug\x18\x02 \x01(\t\x12\x1b\n\x13vendor_display_name\x18\x03 \x01(\t\x12\x15\n\rdeployment_id\x18\x04 \x01(\t\x12\x0e\n\x06run_id\x18\x05 \x01(\t\"\xec\x02\n\x06Signal\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12&\n\x06\x61\x63tion\x18\x03 \x01(\x0e\x32\x16.marketplace.v1.Action\x12\x12\n\x05score\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12\x12\n\nconfidence\x18\x05 \x01(\x01\x12*\n\x07horizon\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x31\n\rgenerate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cround_number\x18\x08 \x01(\x05\x12\x15\n\rmodel_version\x18\t \x01(\t\x12\x30\n\x0b\x61ttribution\x18\n \x01(\x0b\x32\x1b.marketplace.v1.Attribution\x12.\n\nstore_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x08\n\x06_score\"@\n\x0fSignalRejection\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"f\n\x13StoreSignalsRequest\x12\'\n\x07signals\x18\x01 \x03(\x0b\x32\x16.marketplace.v1.Signal\x12\x10\n\x08sequence\x18\x02 \x01(\x03\x12\x14\n\x0cpublisher_id\x18\x03 \x01(\t\"p\n\x14StoreSignalsResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x05\x12\x33\n\nrejections\x18\x02 \x03(\x0b\x32\x1f.marketplace.v1.SignalRejection\x12\x11\n\tduplicate\x18\x03 \x01(\x08\"^\n\x0bSignalBatch\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12\'\n\x07signals\x18\x02 \x03(\x0b\x32\x16.marketplace.v1.Signal\x12\x14\n\x0cpublisher_id\x18\x03 \x01(\t\"\xc1\x01\n\tSignalAck\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12\x1a\n\x12\x63ommitted_sequence\x18\x02 \x01(\x03\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x03 \x01(\x05\x12\x33\n\nrejections\x18\x04 \x03(\x0b\x32\x1f.marketplace.v1.SignalRejection\x12\x11\n\tduplicate\x18\x05 \x01(\x08\x12,\n\tslow_down\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xd9\x01\n\x12ListSignalsRequest\x12\x16\n\x06symbol\x18\x01 \x01(\tB\x06\xd2\xf3\x18\x02\x18 \x12\x16\n\x06vendor\x18\x02 \x01(\tB\x06\xd2\xf3\x18\x02\x18@\x12\x1d\n\rdeployment_id\x18\x03 \x01(\tB\x06\xd2\xf3\x18\x02\x18@\x12,\n\x0cround_number\x18\x04 \x01(\x05\x42\x16\xd2\xf3\x18\x12)\x00\x00\x00\x00\x00\x00\x00\x00\x31\x00\x00\x00\x00\x80\x84.A\x12)\n\tpage_size\x18\x05 \x01(\x05\x42\x16\xd2\xf3\x18\x12)\x00\x00\x00\x00\x00\x00\x00\x00\x31\x00\x00\x00\x00\x00@\x8f@\x12\x1b\n\npage_token\x18\x06 \x01(\tB\x07\xd2\xf3\x18\x03\x18\x80\x08\"W\n\x13ListSignalsResponse\x12\'\n\x07signals\x18\x01 \x03(\x0b\x32\x16.marketplace.v1.Signal\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"I\n\x17SubscribeSignalsRequest\x12\x16\n\x06symbol\x18\x01 \x01(\tB\x06\xd2\xf3\x18\x02\x18 \x12\x16\n\x06vendor\x18\x02 \x01(\tB\x06\xd2\xf3\x18\x02\x18@*R\n\x06\x41\x63tion\x12\x16\n\x12\x41\x43TION_UNSPECIFIED\x10\x00\x12\x0e\n\nACTION_BUY\x10\x01\x12\x0f\n\x0b\x41\x43TION_SELL\x10\x02\x12\x0f\n\x0b\x41\x43TION_HOLD\x10\x03\x32\xc1\x04\n\rSignalService\x12\x90\x01\n\x0cStoreSignals\x12#.marketplace.v1.StoreSignalsRequest\x1a$.marketplace.v1.StoreSignalsResponse\"5\xca\xf3\x18\x14\x12\rsignals:write\x1a\x01\x03 \x03\x82\xd3\xe4\x93\x02\x17\"\x12/api/signals/store:\x01*\x12\x83\x01\n\rStreamSignals\x12\x1b.marketplace.v1.SignalBatch\x1a\x19.marketplace.v1.SignalAck\"6\xca\xf3\x18\x14\x12\rsignals:write\x1a\x01\x03 \x03\x82\xd3\xe4\x93\x02\x18\"\x13/api/signals:stream:\x01*(\x01\x30\x01\x12\x85\x01\n\x0bListSignals\x12\".marketplace.v1.ListSignalsRequest\x1a#.marketplace.v1.ListSignalsResponse\"-\xca\xf3\x18\x15\x12\x0csignals:read\x1a\x03\x01\x02\x05 \x01\x82\xd3\xe4\x93\x02\x0e\x12\x0c/api/signals\x12\x8e\x01\n\x10SubscribeSignals\x12\'.marketplace.v1.SubscribeSignalsRequest\x1a\x16.marketplace.v1.Signal\"7\xca\xf3\x18\x15\x12\x0csignals:read\x1a\x03\x01\x02\x05 \x01\x82\xd3\xe4\x93\x02\x18\x12\x16/api/signals:subscribe0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cmarketplace/v1/signals.proto\x12\x0emarketplace.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cmarketplace/v1/options.proto\"y\n\x0b\x41ttribution\x12\x11\n\tvendor_id\x18\x01 \x01(\t\x12\x13\n\x0bvendor_slug\x18\x02 \x01(\t\x12\x1b\n\x13vendor_display_name\x18\x03 \x01(\t\x12\x15\n\rdeployment_id\x18\x04 \x01(\t\x12\x0e\n\x06run_id\x18\x05 \x01(\t\"\xfc\x02\n\x06Signal\x12\n\n\x02id\x18\x01 \x01(\t\x12\x16\n\x06symbol\x18\x02 \x01(\tB\x06\xd2\xf3\x18\x02p\x01\x12&\n\x06\x61\x63tion\x18\x03 \x01(\x0e\x32\x16.marketplace.v1.Action\x12\x12\n\x05score\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12\x12\n\nconfidence\x18\x05 \x01(\x01\x12*\n\x07horizon\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x31\n\rgenerate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cround_number\x18\x08 \x01(\x05\x12\x1d\n\rmodel_version\x18\t \x01(\tB\x06\xd2\xf3\x18\x02p\x01\x12\x30\n\x0b\x61ttribution\x18\n \x01(\x0b\x32\x1b.marketplace.v1.Attribution\x12.\n\nstore_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x08\n\x06_score\"@\n\x0fSignalRejection\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"f\n\x13StoreSignalsRequest\x12\'\n\x07signals\x18\x01 \x03(\x0b\x32\x16.marketplace.v1.Signal\x12\x10\n\x08sequence\x18\x02 \x01(\x03\x12\x14\n\x0cpublisher_id\x18\x03 \x01(\t\"p\n\x14StoreSignalsResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x05\x12\x33\n\nrejections\x18\x02 \x03(\x0b\x32\x1f.marketplace.v1.SignalRejection\x12\x11\n\tduplicate\x18\x03 \x01(\x08\"^\n\x0bSignalBatch\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12\'\n\x07signals\x18\x02 \x03(\x0b\x32\x16.marketplace.v1.Signal\x12\x14\n\x0cpublisher_id\x18\x03 \x01(\t\"\xc1\x01\n\tSignalAck\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12\x1a\n\x12\x63ommitted_sequence\x18\x02 \x01(\x03\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x03 \x01(\x05\x12\x33\n\nrejections\x18\x04 \x03(\x0b\x32\x1f.marketplace.v1.SignalRejection\x12\x11\n\tduplicate\x18\x05 \x01(\x08\x12,\n\tslow_down\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xd9\x01\n\x12ListSignalsRequest\x12\x16\n\x06symbol\x18\x01 \x01(\tB\x06\xd2\xf3\x18\x02\x18 \x12\x16\n\x06vendor\x18\x02 \x01(\tB\x06\xd2\xf3\x18\x02\x18@\x12\x1d\n\rdeployment_id\x18\x03 \x01(\tB\x06\xd2\xf3\x18\x02\x18@\x12,\n\x0cround_number\x18\x04 \x01(\x05\x42\x16\xd2\xf3\x18\x12)\x00\x00\x00\x00\x00\x00\x00\x00\x31\x00\x00\x00\x00\x80\x84.A\x12)\n\tpage_size\x18\x05 \x01(\x05\x42\x16\xd2\xf3\x18\x12)\x00\x00\x00\x00\x00\x00\x00\x00\x31\x00\x00\x00\x00\x00@\x8f@\x12\x1b\n\npage_token\x18\x06 \x01(\tB\x07\xd2\xf3\x18\x03\x18\x80\x08\"W\n\x13ListSignalsResponse\x12\'\n\x07signals\x18\x01 \x03(\x0b\x32\x16.marketplace.v1.Signal\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"I\n\x17SubscribeSignalsRequest\x12\x16\n\x06symbol\x18\x01 \x01(\tB\x06\xd2\xf3\x18\x02\x18 \x12\x16\n\x06vendor\x18\x02 \x01(\tB\x06\xd2\xf3\x18\x02\x18@*R\n\x06\x41\x63tion\x12\x16\n\x12\x41\x43TION_UNSPECIFIED\x10\x00\x12\x0e\n\nACTION_BUY\x10\x01\x12\x0f\n\x0b\x41\x43TION_SELL\x10\x02\x12\x0f\n\x0b\x41\x43TION_HOLD\x10\x03\x32\xc1\x04\n\rSignalService\x12\x90\x01\n\x0cStoreSignals\x12#.marketplace.v1.StoreSignalsRequest\x1a$.marketplace.v1.StoreSignalsResponse\"5\xca\xf3\x18\x14\x12\rsignals:write\x1a\x01\x03 \x03\x82\xd3\xe4\x93\x02\x17\"\x12/api/signals/store:\x01*\x12\x83\x01\n\rStreamSignals\x12\x1b.marketplace.v1.SignalBatch\x1a\x19.marketplace.v1.SignalAck\"6\xca\xf3\x18\x14\x12\rsignals:write\x1a\x01\x03 \x03\x82\xd3\xe4\x93\x02\x18\"\x13/api/signals:stream:\x01*(\x01\x30\x01\x12\x85\x01\n\x0bListSignals\x12\".marketplace.v1.ListSignalsRequest\x1a#.marketplace.v1.ListSignalsResponse\"-\xca\xf3\x18\x15\x12\x0csignals:read\x1a\x03\x01\x02\x05 \x01\x82\xd3\xe4\x93\x02\x0e\x12\x0c/api/signals\x12\x8e\x01\n\x10SubscribeSignals\x12\'.marketplace.v1.SubscribeSignalsRequest\x1a\x16.marketplace.v1.Signal\"7\xca\xf3\x18\x15\x12\x0csignals:read\x1a\x03\x01\x02\x05 \x01\x82\xd3\xe4\x93\x02\x18\x12\x16/api/signals:subscribe0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'marketplace.v1.signals_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_SIGNAL'].fields_by_name['symbol']._loaded_options = None
+  _globals['_SIGNAL'].fields_by_name['symbol']._serialized_options = b'\322\363\030\002p\001'
+  _globals['_SIGNAL'].fields_by_name['model_version']._loaded_options = None
+  _globals['_SIGNAL'].fields_by_name['model_version']._serialized_options = b'\322\363\030\002p\001'
   _globals['_LISTSIGNALSREQUEST'].fields_by_name['symbol']._loaded_options = None
   _globals['_LISTSIGNALSREQUEST'].fields_by_name['symbol']._serialized_options = b'\322\363\030\002\030 '
   _globals['_LISTSIGNALSREQUEST'].fields_by_name['vendor']._loaded_options = None
@@ -59,28 +63,28 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SIGNALSERVICE'].methods_by_name['ListSignals']._serialized_options = b'\312\363\030\025\022\014signals:read\032\003\001\002\005 \001\202\323\344\223\002\016\022\014/api/signals'
   _globals['_SIGNALSERVICE'].methods_by_name['SubscribeSignals']._loaded_options = None
   _globals['_SIGNALSERVICE'].methods_by_name['SubscribeSignals']._serialized_options = b'\312\363\030\025\022\014signals:read\032\003\001\002\005 \001\202\323\344\223\002\030\022\026/api/signals:subscribe'
-  _globals['_ACTION']._serialized_start=1623
-  _globals['_ACTION']._serialized_end=1705
+  _globals['_ACTION']._serialized_start=1639
+  _globals['_ACTION']._serialized_end=1721
   _globals['_ATTRIBUTION']._serialized_start=173
   _globals['_ATTRIBUTION']._serialized_end=294
   _globals['_SIGNAL']._serialized_start=297
-  _globals['_SIGNAL']._serialized_end=661
-  _globals['_SIGNALREJECTION']._serialized_start=663
-  _globals['_SIGNALREJECTION']._serialized_end=727
-  _globals['_STORESIGNALSREQUEST']._serialized_start=729
-  _globals['_STORESIGNALSREQUEST']._serialized_end=831
-  _globals['_STORESIGNALSRESPONSE']._serialized_start=833
-  _globals['_STORESIGNALSRESPONSE']._serialized_end=945
-  _globals['_SIGNALBATCH']._serialized_start=947
-  _globals['_SIGNALBATCH']._serialized_end=1041
-  _globals['_SIGNALACK']._serialized_start=1044
-  _globals['_SIGNALACK']._serialized_end=1237
-  _globals['_LISTSIGNALSREQUEST']._serialized_start=1240
-  _globals['_LISTSIGNALSREQUEST']._serialized_end=1457
-  _globals['_LISTSIGNALSRESPONSE']._serialized_start=1459
-  _globals['_LISTSIGNALSRESPONSE']._serialized_end=1546
-  _globals['_SUBSCRIBESIGNALSREQUEST']._serialized_start=1548
-  _globals['_SUBSCRIBESIGNALSREQUEST']._serialized_end=1621
-  _globals['_SIGNALSERVICE']._serialized_start=1708
-  _globals['_SIGNALSERVICE']._serialized_end=2285
+  _globals['_SIGNAL']._serialized_end=677
+  _globals['_SIGNALREJECTION']._serialized_start=679
+  _globals['_SIGNALREJECTION']._serialized_end=743
+  _globals['_STORESIGNALSREQUEST']._serialized_start=745
+  _globals['_STORESIGNALSREQUEST']._serialized_end=847
+  _globals['_STORESIGNALSRESPONSE']._serialized_start=849
+  _globals['_STORESIGNALSRESPONSE']._serialized_end=961
+  _globals['_SIGNALBATCH']._serialized_start=963
+  _globals['_SIGNALBATCH']._serialized_end=1057
+  _globals['_SIGNALACK']._serialized_start=1060
+  _globals['_SIGNALACK']._serialized_end=1253
+  _globals['_LISTSIGNALSREQUEST']._serialized_start=1256
+  _globals['_LISTSIGNALSREQUEST']._serialized_end=1473
+  _globals['_LISTSIGNALSRESPONSE']._serialized_start=1475
+  _globals['_LISTSIGNALSRESPONSE']._serialized_end=1562
+  _globals['_SUBSCRIBESIGNALSREQUEST']._serialized_start=1564
+  _globals['_SUBSCRIBESIGNALSREQUEST']._serialized_end=1637
+  _globals['_SIGNALSERVICE']._serialized_start=1724
+  _globals['_SIGNALSERVICE']._serialized_end=2301
 # @@protoc_insertion_point(module_scope)

@@ -93,7 +93,9 @@ class Signal(_message.Message):
     id: _builtins.str
     """assigned when stored"""
     symbol: _builtins.str
-    """a symbol of the round, at most 32 characters"""
+    """A symbol of the round, at most 32 characters. Like model_version, judged per signal (a bad one
+    is that signal's rejection, not its batch's), so the request-wide NUL check leaves it alone.
+    """
     action: Global___Action.ValueType
     score: _builtins.float
     """in [-1, 1], finite"""
