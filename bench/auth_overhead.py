@@ -19,12 +19,12 @@ from pathlib import Path
 
 import grpc
 
-from interceptors.principal import current_principal
 from marketplace.v1 import auth_pb2
+from server.auth.introspection import DatabaseIntrospector
+from server.auth.servicer import AuthServicer
+from server.core.principal import current_principal
 from server.grpc_server import build_grpc_server
-from server.introspection import DatabaseIntrospector
 from server.platform import Platform, issue_admin_token, open_platform
-from server.services.auth import AuthServicer
 from server.settings import RateLimit, Settings, default_database_url, normalise_database_url
 
 CONCURRENCY = 16
@@ -108,7 +108,7 @@ async def open_bench_platform(database_url: str, data_dir: Path) -> tuple[Platfo
         rate_limits={name: RateLimit(1e9, 1e9) for name in ("read", "write", "signal_ingest")},
     )
     if not settings.uses_default_database:
-        from server.db import create_engine, migrate
+        from server.db.engine import create_engine, migrate
 
         engine = create_engine(database_url)
         await migrate(engine)

@@ -46,12 +46,12 @@ def start_latency(work: Path) -> list[float]:
 
 
 async def metrics_throughput(url: str) -> dict[int, float]:
-    from server import training as domain
-    from server.clock import system_clock, to_datetime
-    from server.db import create_engine, migrate
-    from server.models import DatasetRound, Vendor
+    from server.core.clock import system_clock, to_datetime
+    from server.db.engine import create_engine, migrate
+    from server.db.models import DatasetRound, Vendor
     from server.platform import open_platform
     from server.settings import Settings, normalise_database_url
+    from server.training import rules as domain
 
     url = normalise_database_url(url)
     engine = create_engine(url)

@@ -8,7 +8,7 @@ import time
 
 import grpc
 
-from interceptors.principal import current_principal
+from server.core.principal import current_principal
 
 log = logging.getLogger("mp.access")
 

@@ -12,10 +12,10 @@ from typing import Any
 import grpc
 
 from interceptors.introspection import Introspector
-from interceptors.principal import set_principal
-from interceptors.rules import MethodRules
 from marketplace.v1.options_pb2 import PrincipalKind
-from server.errors import PermissionDenied, Unauthenticated
+from server.core.contract import MethodRules
+from server.core.errors import PermissionDenied, Unauthenticated
+from server.core.principal import set_principal
 
 
 def bearer_token(metadata: Any) -> str | None:

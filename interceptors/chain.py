@@ -19,10 +19,10 @@ import grpc
 
 from interceptors.access_log import AccessLog
 from interceptors.error_mapping import abort_with
-from interceptors.principal import begin_call
-from interceptors.streams import OpenStream, OpenStreams
-from server.completion import finish_even_if_cancelled
-from server.errors import DomainError
+from server.core.completion import finish_even_if_cancelled
+from server.core.errors import DomainError
+from server.core.principal import begin_call
+from server.core.streams import OpenStream, OpenStreams
 
 
 class Check(Protocol):
@@ -217,7 +217,7 @@ class _Peek:
 
 
 async def _checked_call(checks: _Checks, method: str, behavior: Callable[..., Any], argument: Any, context: Any) -> Any:
-    """A unary response's whole handling, run to its end even if the client cancels (server/completion.py)."""
+    """A unary response's whole handling, run to its end even if the client cancels (server/core/completion.py)."""
     argument = await _run_checks(checks, method, context, argument)
     return await _call(behavior, argument, context)
 

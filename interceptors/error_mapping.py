@@ -10,8 +10,8 @@ import grpc
 from google.protobuf import any_pb2
 from google.rpc import status_pb2
 
-from interceptors.redaction import redact
-from server.errors import DomainError
+from server.core.errors import DomainError
+from server.core.redaction import redact
 
 log = logging.getLogger("mp.errors")
 

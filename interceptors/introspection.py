@@ -1,6 +1,6 @@
 """Token introspection: where a token's principal comes from, and the TTL cache in front of it.
 
-Sources: the local database (server/introspection.py) or a remote RFC 7662 endpoint
+Sources: the local database (server/auth/introspection.py) or a remote RFC 7662 endpoint
 (RemoteIntrospector). The cache keeps answers for `ttl` seconds, never past the token's expiry,
 negative answers only for `negative_ttl`; concurrent misses for one token share one introspection.
 """
@@ -16,10 +16,10 @@ from typing import Protocol
 import cachetools
 import httpx
 
-from interceptors.principal import Principal
 from marketplace.v1.options_pb2 import PrincipalKind
-from server.clock import Clock, system_clock
-from server.errors import Unavailable
+from server.core.clock import Clock, system_clock
+from server.core.errors import Unavailable
+from server.core.principal import Principal
 
 
 class Introspector(Protocol):

@@ -12,10 +12,10 @@ from typing import Protocol
 import grpc
 
 from interceptors.chain import RequestReader
-from interceptors.principal import Principal, current_principal
-from interceptors.rules import MethodRules, Owner
 from marketplace.v1.options_pb2 import OwnedKind, PrincipalKind
-from server.errors import NotFound, Unauthenticated
+from server.core.contract import MethodRules, Owner
+from server.core.errors import NotFound, Unauthenticated
+from server.core.principal import Principal, current_principal
 
 _HINTS = {
     OwnedKind.OWNED_KIND_DEPLOYMENT: ("deployment", "`mp deployments list` shows yours"),

@@ -16,10 +16,10 @@ import grpc
 from google.protobuf import duration_pb2
 from google.rpc import error_details_pb2
 
-from interceptors.principal import Principal, current_principal
-from interceptors.rules import MethodRules
-from server.clock import Clock, system_clock
-from server.errors import ResourceExhausted
+from server.core.clock import Clock, system_clock
+from server.core.contract import MethodRules
+from server.core.errors import ResourceExhausted
+from server.core.principal import Principal, current_principal
 from server.settings import RateLimit
 
 

@@ -19,8 +19,8 @@ from google.rpc import error_details_pb2
 
 from interceptors.chain import RequestReader
 from marketplace.v1 import options_pb2
-from server.errors import InvalidArgument
-from server.tokens import looks_like_token
+from server.core.errors import InvalidArgument
+from server.core.tokens import looks_like_token
 
 _F = FieldDescriptor
 _FLOATS = (_F.TYPE_DOUBLE, _F.TYPE_FLOAT)

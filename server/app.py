@@ -15,13 +15,13 @@ from dataclasses import dataclass
 import grpc
 import uvicorn
 
-from server.blob_downloads import blob_download_route
-from server.blobs import LocalBlobStore
-from server.clock import Clock, system_clock
-from server.completion import drain_unfinished
-from server.deliveries import DeliveryPolicy, DeliveryWorker
-from server.demo import publish_demo_round
-from server.errors import Unavailable
+from server.blobs.downloads import blob_download_route
+from server.blobs.local import LocalBlobStore
+from server.core.clock import Clock, system_clock
+from server.core.completion import drain_unfinished
+from server.core.errors import Unavailable
+from server.datasets.demo import publish_demo_round
+from server.deployments.deliveries import DeliveryPolicy, DeliveryWorker
 from server.grpc_server import MAX_MESSAGE_BYTES, SERVICES, build_grpc_server
 from server.http_app import build_http_app
 from server.platform import Platform, issue_admin_token, open_platform

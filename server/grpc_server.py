@@ -17,8 +17,6 @@ from interceptors.auth import AuthCheck
 from interceptors.chain import PolicyInterceptor, RequestReader
 from interceptors.ownership import OwnershipCheck
 from interceptors.rate_limit import InMemoryRateLimiter, RateLimitCheck
-from interceptors.revocation import Revocations
-from interceptors.rules import MethodRules
 from interceptors.validation import RequestValidator
 from marketplace.v1 import (
     auth_pb2,
@@ -34,16 +32,18 @@ from marketplace.v1 import (
     training_pb2,
     training_pb2_grpc,
 )
-from server.errors import InvalidArgument
-from server.ingest import SignalBudget, SignalIngest
+from server.auth.servicer import AuthServicer
+from server.catalog.servicer import CatalogServicer
+from server.core.contract import MethodRules
+from server.core.errors import InvalidArgument
+from server.core.revocation import Revocations
+from server.datasets.servicer import DatasetServicer
+from server.db.owners import OwnerLookup
+from server.deployments.servicer import DeploymentServicer
 from server.platform import Platform
-from server.services.auth import AuthServicer
-from server.services.catalog import CatalogServicer
-from server.services.datasets import DatasetServicer
-from server.services.deployments import DeploymentServicer
-from server.services.signals import SignalServicer
-from server.services.training import TrainingServicer
-from server.store.owners import OwnerLookup
+from server.signals.ingest import SignalBudget, SignalIngest
+from server.signals.servicer import SignalServicer
+from server.training.servicer import TrainingServicer
 
 # Every service of the contract; access rules are read from all of them.
 SERVICES: tuple[ServiceDescriptor, ...] = (

@@ -3,7 +3,7 @@
 import logging
 import sys
 
-from interceptors.redaction import RedactingFilter
+from server.core.redaction import RedactingFilter
 
 
 def configure_logging(level: str) -> None:

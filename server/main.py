@@ -21,7 +21,7 @@ def _settings():
 
 
 def _run_async(coroutine):
-    from server.db import SchemaBehind
+    from server.db.engine import SchemaBehind
 
     try:
         return asyncio.run(coroutine)
@@ -104,8 +104,8 @@ def gateway(grpc_target: str, tls: bool) -> None:
 @cli.command()
 def migrate() -> None:
     """Upgrade the database (MP_DATABASE_URL) to this version's schema. Back it up first."""
-    from server.db import create_engine
-    from server.db import migrate as upgrade
+    from server.db.engine import create_engine
+    from server.db.engine import migrate as upgrade
 
     settings = _settings()
 

@@ -8,20 +8,20 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from interceptors.introspection import CachingIntrospector, Introspector, RemoteIntrospector
-from interceptors.streams import OpenStreams
-from server import accounts
-from server.blobs import BlobStore, LocalBlobStore
-from server.clock import Clock, system_clock, to_datetime
-from server.db import create_engine, ensure_schema_current, migrate, session_factory
-from server.introspection import DatabaseIntrospector
+from server.auth import rules as accounts
+from server.auth.introspection import DatabaseIntrospector
+from server.blobs.local import BlobStore, LocalBlobStore
+from server.blobs.s3 import S3BlobStore
+from server.blobs.signing import UrlSigner, derived_signing_key, parse_signing_keys
+from server.core.clock import Clock, system_clock, to_datetime
+from server.core.streams import OpenStreams
+from server.core.tokens import TokenDigester, TokenType, new_token
+from server.datasets.round_cache import RoundCache
+from server.db.engine import create_engine, ensure_schema_current, migrate, session_factory
+from server.db.models import ApiToken
 from server.keys import load_secret_key
-from server.models import ApiToken
-from server.round_cache import RoundCache
-from server.s3_blobs import S3BlobStore
 from server.settings import Settings
-from server.signal_hub import SignalHub
-from server.signing import UrlSigner, derived_signing_key, parse_signing_keys
-from server.tokens import TokenDigester, TokenType, new_token
+from server.signals.hub import SignalHub
 
 
 @dataclass

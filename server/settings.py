@@ -206,7 +206,7 @@ def _parse_public_url(text: str) -> str:
 
 
 def _checked_signing_keys(text: str) -> str:
-    from server.signing import parse_signing_keys
+    from server.blobs.signing import parse_signing_keys
 
     if text:
         try:

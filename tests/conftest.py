@@ -11,7 +11,7 @@ import grpc
 import pytest
 
 from marketplace.v1 import auth_pb2, auth_pb2_grpc
-from server.db import create_engine, migrate
+from server.db.engine import create_engine, migrate
 from server.settings import Settings, default_database_url, normalise_database_url
 from tests.postgres import PostgresUnavailable, fresh_database, postgres_server
 from tests.support import ServerThread, bearer

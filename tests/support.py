@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from server.app import Listening, serve
-from server.clock import Clock, system_clock
+from server.core.clock import Clock, system_clock
 from server.settings import Settings
 
 

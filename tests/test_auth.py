@@ -14,9 +14,9 @@ from sqlalchemy import func, select
 
 from marketplace.v1 import auth_pb2, auth_pb2_grpc, signals_pb2, signals_pb2_grpc, training_pb2, training_pb2_grpc
 from marketplace.v1.options_pb2 import PrincipalKind
-from server.clock import ManualClock
-from server.models import Deployment, DeploymentToken, Vendor
-from server.tokens import TokenType, hint, new_token
+from server.core.clock import ManualClock
+from server.core.tokens import TokenType, hint, new_token
+from server.db.models import Deployment, DeploymentToken, Vendor
 from tests.conftest import create_vendor_token
 from tests.support import ServerThread, bearer
 

@@ -16,7 +16,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import func, select
 
 from marketplace.v1 import common_pb2, datasets_pb2, datasets_pb2_grpc
-from server.models import DatasetFile, DatasetRound
+from server.db.models import DatasetFile, DatasetRound
 from tests.conftest import create_vendor_token
 from tests.support import bearer
 

@@ -18,10 +18,10 @@ import grpc
 import pytest
 
 from cli.publisher import SignalPublisher
-from interceptors.redaction import redact
 from marketplace.v1 import auth_pb2_grpc, deployments_pb2
-from server.clock import ManualClock
-from server.models import SignalDestination
+from server.core.clock import ManualClock
+from server.core.redaction import redact
+from server.db.models import SignalDestination
 from tests.conftest import create_vendor_token
 from tests.support import ServerThread, bearer
 from tests.test_signals import Market, batch, market, signal, stored_count  # noqa: F401  (fixture)
@@ -195,7 +195,7 @@ def test_destination_urls_are_checked_and_linking_again_issues_a_new_secret(mark
     assert again.signing_secret not in redact(f"pasted into a log: {again.signing_secret}")
     assert again.signing_secret not in repr(stored_destination(market, again.destination.id))  # a seed only
     assert [d.url for d in shown(market, dep_id).deliveries] == [receiver.url]
-    monkeypatch.setattr("server.deliveries.MAX_DESTINATIONS", 2)  # the server runs in this process
+    monkeypatch.setattr("server.deployments.deliveries.MAX_DESTINATIONS", 2)  # the server runs in this process
     link(market, dep_id, f"{receiver.url}?n=2")
     with pytest.raises(grpc.RpcError) as caught:
         link(market, dep_id, f"{receiver.url}?n=3")
@@ -384,7 +384,7 @@ def test_the_migration_drops_old_signal_links_and_keeps_the_endpoint(database_ur
     from alembic import command
     from sqlalchemy import text
 
-    from server.db import _alembic_config, create_engine, migrate
+    from server.db.engine import _alembic_config, create_engine, migrate
 
     async def scenario() -> tuple[object, object]:
         engine = create_engine(database_url)

@@ -7,8 +7,8 @@ import grpc
 import httpx
 import pyarrow.parquet as pq
 
+from cli.rounds.features import TARGET
 from marketplace.v1 import datasets_pb2, datasets_pb2_grpc
-from server.features import TARGET
 from tests.support import ServerThread, bearer
 
 

@@ -7,7 +7,7 @@ import statistics
 
 import pytest
 
-from server.features import TARGET, PriceDataError, build_round, read_prices
+from cli.rounds.features import TARGET, PriceDataError, build_round, read_prices
 
 # 60 daily bars: close = 100 + i, high/low = close ± 1, volume 1000, open = close.
 ROWS = [f"2026-01-{1 + i:02d}" if i < 31 else f"2026-02-{i - 30:02d}" for i in range(59)] + ["2026-03-01"]

@@ -3,7 +3,7 @@ from dataclasses import replace
 
 import pytest
 
-from server.db import SchemaBehind, create_engine, current_revision, head_revision
+from server.db.engine import SchemaBehind, create_engine, current_revision, head_revision
 from server.platform import open_platform
 from server.settings import Settings, default_database_url
 from tests.postgres import fresh_database

@@ -138,7 +138,7 @@ def test_a_server_error_that_retrying_cannot_fix_ends_the_publisher(market, monk
         calls.append(1)
         raise RuntimeError("a bug on the server")  # answered INTERNAL
 
-    monkeypatch.setattr("server.ingest.judge", broken)
+    monkeypatch.setattr("server.signals.ingest.judge", broken)
     publisher = SignalPublisher(market.server.grpc_target, created.token, heartbeat=0.1)
     try:
         publisher.publish({"symbol": "AAA", "score": 0.2})
@@ -152,8 +152,8 @@ def test_a_server_error_that_retrying_cannot_fix_ends_the_publisher(market, monk
 
 
 def test_a_busy_or_unavailable_server_is_retried_until_the_batch_is_stored(market, monkeypatch):  # noqa: F811
-    from server import errors, ingest
-
+    from server.core import errors
+    from server.signals import ingest
     created = market.deploy()
     refusals = [errors.Unavailable("the database is restarting"), errors.ResourceExhausted("too many writers")]
 
@@ -163,7 +163,7 @@ def test_a_busy_or_unavailable_server_is_retried_until_the_batch_is_stored(marke
         return ingest_judge(*args, **kwargs)
 
     ingest_judge = ingest.judge
-    monkeypatch.setattr("server.ingest.judge", busy_then_fine)
+    monkeypatch.setattr("server.signals.ingest.judge", busy_then_fine)
     publisher = SignalPublisher(market.server.grpc_target, created.token, heartbeat=0.1)
     try:
         publisher.publish({"symbol": "AAA", "score": 0.2})

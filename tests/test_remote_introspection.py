@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from marketplace.v1 import auth_pb2, auth_pb2_grpc
-from server.clock import ManualClock
+from server.core.clock import ManualClock
 from server.settings import Settings, default_database_url
 from tests.conftest import create_vendor_token
 from tests.support import ServerThread, bearer

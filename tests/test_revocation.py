@@ -17,9 +17,6 @@ import pytest
 from google.protobuf.duration_pb2 import Duration
 
 from interceptors.introspection import CachingIntrospector
-from interceptors.principal import CallPrincipal, Principal
-from interceptors.revocation import Revocations
-from interceptors.streams import OpenStreams
 from marketplace.v1 import (
     auth_pb2,
     auth_pb2_grpc,
@@ -32,7 +29,10 @@ from marketplace.v1 import (
     training_pb2_grpc,
 )
 from marketplace.v1.options_pb2 import PrincipalKind
-from server.errors import Unauthenticated
+from server.core.errors import Unauthenticated
+from server.core.principal import CallPrincipal, Principal
+from server.core.revocation import Revocations
+from server.core.streams import OpenStreams
 from tests.conftest import create_vendor_token
 from tests.support import ServerThread, bearer
 from tests.test_datasets import publish_request

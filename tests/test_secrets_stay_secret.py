@@ -5,9 +5,9 @@ import logging
 import grpc
 from sqlalchemy import text
 
-from interceptors.redaction import RedactingFilter
 from marketplace.v1 import auth_pb2
-from server.tokens import TokenType, new_token
+from server.core.redaction import RedactingFilter
+from server.core.tokens import TokenType, new_token
 from tests.conftest import create_vendor_token
 from tests.support import bearer
 

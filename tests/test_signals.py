@@ -24,7 +24,7 @@ from marketplace.v1 import (
     signals_pb2,
     signals_pb2_grpc,
 )
-from server.models import Signal
+from server.db.models import Signal
 from server.settings import RateLimit
 from tests.conftest import create_vendor_token
 from tests.support import ServerThread, bearer
@@ -345,7 +345,7 @@ def test_a_links_update_keeps_the_links_it_was_not_given(market):
 
 
 def test_a_live_deployment_without_heartbeats_shows_unhealthy(settings):
-    from server.clock import ManualClock
+    from server.core.clock import ManualClock
 
     clock = ManualClock(time.time())
     server = ServerThread(replace(settings, heartbeat_timeout=30), clock=clock).start()

@@ -14,8 +14,8 @@ from google.protobuf import struct_pb2
 from sqlalchemy import func, select
 
 from marketplace.v1 import common_pb2, datasets_pb2_grpc, training_pb2, training_pb2_grpc
-from server.clock import ManualClock
-from server.models import TrainingRun
+from server.core.clock import ManualClock
+from server.db.models import TrainingRun
 from tests.conftest import create_vendor_token
 from tests.support import ServerThread, bearer
 from tests.test_datasets import publish_request

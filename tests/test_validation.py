@@ -12,7 +12,6 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from sqlalchemy import text
 
-from interceptors.rules import MethodRules
 from interceptors.validation import RequestValidator
 from marketplace.v1 import (
     auth_pb2,
@@ -24,10 +23,11 @@ from marketplace.v1 import (
     training_pb2,
     training_pb2_grpc,
 )
-from server.errors import InvalidArgument
+from server.core.contract import MethodRules
+from server.core.errors import InvalidArgument
+from server.core.tokens import TokenType, looks_like_token, new_token
+from server.db.models import Base
 from server.grpc_server import SERVICES
-from server.models import Base
-from server.tokens import TokenType, looks_like_token, new_token
 from tests.conftest import create_vendor_token
 from tests.support import bearer
 

@@ -90,7 +90,7 @@ def publish(csvs, files, number, opens, closes, file_format, description, as_jso
 
 def _build_from_csv(csvs: tuple[Path, ...], file_format: str):
     try:
-        from server.features import PriceDataError, build_round, encode, read_prices
+        from cli.rounds.features import PriceDataError, build_round, encode, read_prices
     except ImportError:
         raise click.ClickException("building rounds from CSVs needs: pip install 'ml-marketplace[server]'") from None
     try:

@@ -23,7 +23,7 @@ from marketplace.v1 import (
     signals_pb2,
     signals_pb2_grpc,
 )
-from server.synthetic import SYMBOLS
+from server.datasets.synthetic import SYMBOLS
 from tests.e2e.processes import ServerProcess, start_server
 from tests.support import bearer
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from server.synthetic import SYMBOLS
+from server.datasets.synthetic import SYMBOLS
 from tests.e2e.processes import BIN, ServerProcess, clean_env, run, start_server
 from tests.e2e.test_train_start import mp_in
 

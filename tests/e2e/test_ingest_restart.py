@@ -14,7 +14,7 @@ import pytest
 from cli.publisher import SignalPublisher
 from cli.serving import free_port
 from marketplace.v1 import auth_pb2, auth_pb2_grpc, deployments_pb2, deployments_pb2_grpc, signals_pb2
-from server.synthetic import SYMBOLS
+from server.datasets.synthetic import SYMBOLS
 from tests.e2e.processes import ServerProcess, start_server
 from tests.support import bearer
 
@@ -89,8 +89,8 @@ def stored_counts(server: ServerProcess) -> tuple[int, int, set[int]]:
 
     from sqlalchemy import func, select
 
-    from server.db import create_engine
-    from server.models import Signal, SignalBatch
+    from server.db.engine import create_engine
+    from server.db.models import Signal, SignalBatch
     from server.settings import Settings
 
     async def count() -> tuple[int, int, set[int]]:

@@ -18,7 +18,7 @@ from marketplace.v1 import (
     training_pb2,
     training_pb2_grpc,
 )
-from server.tokens import TokenType, new_token
+from server.core.tokens import TokenType, new_token
 from tests.fuzz.strategies import Pools
 from tests.support import bearer
 

@@ -22,8 +22,6 @@ from google.protobuf import message_factory
 from google.protobuf.descriptor import MethodDescriptor
 
 import marketplace.v1
-from interceptors.principal import Principal
-from interceptors.rules import MethodRule, MethodRules
 from marketplace.v1 import (
     auth_pb2,
     auth_pb2_grpc,
@@ -35,6 +33,8 @@ from marketplace.v1 import (
     training_pb2_grpc,
 )
 from marketplace.v1.options_pb2 import OwnedKind, PrincipalKind
+from server.core.contract import MethodRule, MethodRules
+from server.core.principal import Principal
 from server.grpc_server import SERVICES
 from server.settings import RateLimit, Settings, default_database_url
 from tests.conftest import create_vendor_token

@@ -11,7 +11,7 @@ import grpc
 import pytest
 
 from interceptors.chain import PolicyInterceptor
-from server.errors import NotFound, PermissionDenied
+from server.core.errors import NotFound, PermissionDenied
 
 
 async def _unary_unary(request: bytes, context) -> bytes:

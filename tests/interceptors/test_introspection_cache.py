@@ -5,10 +5,10 @@ import asyncio
 import pytest
 
 from interceptors.introspection import CachingIntrospector
-from interceptors.principal import Principal
 from marketplace.v1.options_pb2 import PrincipalKind
-from server.clock import ManualClock
-from server.errors import Unavailable
+from server.core.clock import ManualClock
+from server.core.errors import Unavailable
+from server.core.principal import Principal
 
 
 class CountingSource:

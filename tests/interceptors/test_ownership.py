@@ -14,7 +14,7 @@ from marketplace.v1 import (
     training_pb2_grpc,
 )
 from marketplace.v1.options_pb2 import OwnedKind
-from server.store.owners import OwnerLookup
+from server.db.owners import OwnerLookup
 from tests.conftest import create_vendor_token
 from tests.support import bearer
 from tests.test_datasets import publish_request

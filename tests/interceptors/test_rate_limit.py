@@ -7,7 +7,7 @@ from google.rpc import error_details_pb2, status_pb2
 
 from interceptors.rate_limit import InMemoryRateLimiter
 from marketplace.v1 import auth_pb2, auth_pb2_grpc
-from server.clock import ManualClock
+from server.core.clock import ManualClock
 from server.settings import RateLimit
 from tests.conftest import create_vendor_token
 from tests.support import ServerThread, bearer

@@ -2,9 +2,9 @@ import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool
 from google.protobuf.descriptor import ServiceDescriptor
 
-from interceptors.rules import MethodRules
 from marketplace.v1 import options_pb2, training_pb2
 from marketplace.v1.options_pb2 import PrincipalKind
+from server.core.contract import MethodRules
 from server.grpc_server import SERVICES
 
 FieldType = descriptor_pb2.FieldDescriptorProto
@@ -110,8 +110,8 @@ def test_every_owned_method_of_the_contract_keeps_service_tokens_out():
 
 
 def test_redaction_hides_tokens_and_bearer_values():
-    from interceptors.redaction import redact
-    from server.tokens import TokenType, new_token
+    from server.core.redaction import redact
+    from server.core.tokens import TokenType, new_token
 
     token = new_token(TokenType.API)
     text = redact(f"no vendor {token!r}; header was Bearer abc.def")
@@ -121,8 +121,8 @@ def test_redaction_hides_tokens_and_bearer_values():
 
 
 def test_redaction_hides_a_token_glued_to_other_text():
-    from interceptors.redaction import redact
-    from server.tokens import TokenType, new_token
+    from server.core.redaction import redact
+    from server.core.tokens import TokenType, new_token
 
     token = new_token(TokenType.DEPLOYMENT)
     for text in (f"x{token}", f"run_{token}", f"{token}suffix", f"0{token}"):

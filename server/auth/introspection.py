@@ -1,0 +1,95 @@
+"""Introspection against the local database: a token's digest → its principal, if active."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from interceptors.introspection import api_token_kind
+from marketplace.v1.options_pb2 import PrincipalKind
+from server.auth import store as api_tokens
+from server.core.clock import Clock, system_clock
+from server.core.principal import Principal
+from server.core.tokens import TokenDigester, TokenType, token_type_of
+from server.db.models import ApiToken, Vendor
+
+
+def api_token_principal(token: ApiToken, vendor: Vendor | None) -> Principal:
+    scopes = frozenset(token.scopes.split())
+    return Principal(
+        token_id=token.id,
+        kind=api_token_kind(vendor is not None, scopes),
+        scopes=scopes,
+        vendor_id=vendor.id if vendor else "",
+        vendor_slug=vendor.slug if vendor else "",
+        vendor_display_name=vendor.display_name if vendor else "",
+        expires_at=token.expires_at.timestamp() if token.expires_at else None,
+    )
+
+
+class DatabaseIntrospector:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], digester: TokenDigester, clock: Clock = system_clock
+    ):
+        self._sessions = sessions
+        self._digester = digester
+        self._clock = clock
+
+    async def introspect(self, token: str) -> Principal | None:
+        token_type = token_type_of(token)
+        if token_type is None:
+            return None  # malformed or mistyped: no database look-up
+        digest = self._digester.digest(token)
+        async with self._sessions() as session:
+            if token_type is TokenType.API:
+                return await self._api_principal(session, digest)
+            if token_type is TokenType.DEPLOYMENT:
+                return await self._deployment_principal(session, digest)
+            return await self._run_principal(session, digest)
+
+    async def _api_principal(self, session: AsyncSession, digest: str) -> Principal | None:
+        found = await api_tokens.find_by_digest(session, digest)
+        if found is None:
+            return None
+        token, vendor = found
+        if token.revoked_at is not None:
+            return None
+        if token.expires_at is not None and token.expires_at.timestamp() <= self._clock():
+            return None
+        return api_token_principal(token, vendor)
+
+    async def _run_principal(self, session: AsyncSession, digest: str) -> Principal | None:
+        found = await api_tokens.find_run_token(session, digest)
+        if found is None:
+            return None
+        token, run, vendor = found
+        if run.state in ("succeeded", "failed", "cancelled", "lost") or token.expires_at.timestamp() <= self._clock():
+            return None  # a run token dies with its run
+        return Principal(
+            token_id=token.id,
+            kind=PrincipalKind.PRINCIPAL_KIND_RUN,
+            scopes=frozenset({"training:write", "data:read"}),  # a remote trainer reads its round
+            vendor_id=vendor.id,
+            vendor_slug=vendor.slug,
+            vendor_display_name=vendor.display_name,
+            run_id=run.id,
+            expires_at=token.expires_at.timestamp(),
+        )
+
+    async def _deployment_principal(self, session: AsyncSession, digest: str) -> Principal | None:
+        found = await api_tokens.find_deployment_token(session, digest)
+        if found is None:
+            return None
+        token, deployment, vendor = found
+        if token.revoked_at is not None or deployment.deleted_at is not None:
+            return None
+        return Principal(
+            token_id=token.id,
+            kind=PrincipalKind.PRINCIPAL_KIND_DEPLOYMENT,
+            # A deployed model reads the round it signals for, and its own run's model (CreateArtifactUrl).
+            scopes=frozenset({"signals:write", "data:read", "training:read"}),
+            vendor_id=vendor.id,
+            vendor_slug=vendor.slug,
+            vendor_display_name=vendor.display_name,
+            deployment_id=deployment.id,
+            run_id=deployment.run_id or "",
+        )

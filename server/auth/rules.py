@@ -1,0 +1,119 @@
+"""Vendors and API tokens: the rules for creating, issuing and revoking them."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.auth import store as api_tokens
+from server.auth import vendor_store as vendors
+from server.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from server.core.ids import new_id
+from server.core.tokens import TokenDigester, hint
+from server.db import audit
+from server.db.models import ApiToken, Vendor
+
+# Scopes an API token may carry. `x:write` implies `x:read`; `admin` implies everything.
+API_SCOPES = frozenset(
+    {
+        "admin",
+        "auth:introspect",
+        "catalog:read",
+        "data:read",
+        "training:read",
+        "training:write",
+        "deploy:read",
+        "deploy:write",
+        "signals:read",
+    }
+)
+MAX_TOKEN_TTL = timedelta(days=3650)
+_SLUG = re.compile(r"^[a-z][a-z0-9-]{1,39}$")
+
+
+async def create_vendor(session: AsyncSession, *, slug: str, display_name: str, actor: str, now: datetime) -> Vendor:
+    slug, display_name = slug.strip(), display_name.strip()
+    if not _SLUG.match(slug):
+        raise InvalidArgument(
+            f"vendor slug {slug!r} is not valid: use 2–40 lowercase letters, digits or '-', starting with a letter"
+        )
+    if not display_name or len(display_name) > 200:
+        raise InvalidArgument("display_name must be 1–200 characters (it is shown next to every signal)")
+    existing = await vendors.find_vendor(session, slug)
+    if existing is not None:
+        raise AlreadyExists(f"vendor {slug!r} already exists (id {existing.id})")
+    vendor = Vendor(id=new_id("vnd"), slug=slug, display_name=display_name, created_at=now)
+    vendors.add_vendor(session, vendor)
+    audit.record(session, actor=actor, action="vendor.create", target=vendor.id, at=now, slug=slug)
+    return vendor
+
+
+async def require_vendor(session: AsyncSession, ref: str) -> Vendor:
+    vendor = await vendors.find_vendor(session, ref)
+    if vendor is None:
+        raise NotFound(f"no vendor {ref!r}; `mp admin vendors list` shows the vendors")
+    return vendor
+
+
+def check_scopes(scopes: list[str], has_vendor: bool) -> list[str]:
+    cleaned = sorted({scope.strip() for scope in scopes if scope.strip()})
+    if not cleaned:
+        raise InvalidArgument(f"a token needs at least one scope; known scopes: {', '.join(sorted(API_SCOPES))}")
+    unknown = [scope for scope in cleaned if scope not in API_SCOPES]
+    if "signals:write" in unknown:
+        raise InvalidArgument("signals:write belongs to deployment tokens, which `mp deploy` issues")
+    if unknown:
+        raise InvalidArgument(f"unknown scope {', '.join(unknown)}; known scopes: {', '.join(sorted(API_SCOPES))}")
+    if has_vendor and "admin" in cleaned:
+        raise InvalidArgument("the admin scope is for operator tokens, which belong to no vendor")
+    return cleaned
+
+
+async def issue_api_token(
+    session: AsyncSession,
+    digester: TokenDigester,
+    *,
+    secret: str,
+    vendor_ref: str,
+    scopes: list[str],
+    display_name: str,
+    ttl: timedelta | None,
+    actor: str,
+    now: datetime,
+) -> tuple[ApiToken, Vendor | None]:
+    vendor = await require_vendor(session, vendor_ref) if vendor_ref else None
+    checked = check_scopes(scopes, has_vendor=vendor is not None)
+    if ttl is not None and not timedelta(0) < ttl <= MAX_TOKEN_TTL:
+        raise InvalidArgument("ttl must be positive and at most 10 years")
+    token = ApiToken(
+        id=new_id("tok"),
+        digest=digester.digest(secret),
+        hint=hint(secret),
+        display_name=display_name.strip()[:200],
+        vendor_id=vendor.id if vendor else None,
+        scopes=" ".join(checked),
+        created_at=now,
+        expires_at=now + ttl if ttl else None,
+        created_by=actor,
+    )
+    session.add(token)
+    audit.record(session, actor=actor, action="token.create", target=token.id, at=now, scopes=checked)
+    return token, vendor
+
+
+async def revoke_api_token(
+    session: AsyncSession, token_id: str, *, actor: str, now: datetime
+) -> tuple[ApiToken, Vendor | None]:
+    token = await api_tokens.get_token(session, token_id)
+    if token is None:
+        raise NotFound(f"no API token {token_id!r}; `mp admin tokens list` shows the tokens")
+    if token.revoked_at is not None:
+        raise FailedPrecondition(f"token {token_id} was already revoked at {token.revoked_at:%Y-%m-%d %H:%M:%S} UTC")
+    if token_id == actor:
+        raise FailedPrecondition("a token cannot revoke itself; use another admin token")
+    token.revoked_at = now
+    audit.record(session, actor=actor, action="token.revoke", target=token.id, at=now)
+    vendor = await session.get(Vendor, token.vendor_id) if token.vendor_id else None
+    return token, vendor

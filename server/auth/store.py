@@ -1,0 +1,59 @@
+"""API token rows (keyed digests only) and deployment token look-ups."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.db.models import ApiToken, Deployment, DeploymentToken, RunToken, TrainingRun, Vendor
+
+
+async def find_by_digest(session: AsyncSession, digest: str) -> tuple[ApiToken, Vendor | None] | None:
+    row = (
+        await session.execute(
+            select(ApiToken, Vendor).outerjoin(Vendor, ApiToken.vendor_id == Vendor.id).where(ApiToken.digest == digest)
+        )
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+async def find_deployment_token(
+    session: AsyncSession, digest: str
+) -> tuple[DeploymentToken, Deployment, Vendor] | None:
+    row = (
+        await session.execute(
+            select(DeploymentToken, Deployment, Vendor)
+            .join(Deployment, DeploymentToken.deployment_id == Deployment.id)
+            .join(Vendor, Deployment.vendor_id == Vendor.id)
+            .where(DeploymentToken.digest == digest)
+        )
+    ).first()
+    return (row[0], row[1], row[2]) if row else None
+
+
+async def get_token(session: AsyncSession, token_id: str) -> ApiToken | None:
+    return await session.get(ApiToken, token_id)
+
+
+async def list_tokens(
+    session: AsyncSession, vendor_id: str | None, include_revoked: bool, offset: int, limit: int
+) -> list[tuple[ApiToken, Vendor | None]]:
+    query = select(ApiToken, Vendor).outerjoin(Vendor, ApiToken.vendor_id == Vendor.id)
+    if vendor_id is not None:
+        query = query.where(ApiToken.vendor_id == vendor_id)
+    if not include_revoked:
+        query = query.where(ApiToken.revoked_at.is_(None))
+    rows = await session.execute(query.order_by(ApiToken.created_at, ApiToken.id).offset(offset).limit(limit))
+    return [(token, vendor) for token, vendor in rows]
+
+
+async def find_run_token(session: AsyncSession, digest: str) -> tuple[RunToken, TrainingRun, Vendor] | None:
+    row = (
+        await session.execute(
+            select(RunToken, TrainingRun, Vendor)
+            .join(TrainingRun, RunToken.run_id == TrainingRun.id)
+            .join(Vendor, TrainingRun.vendor_id == Vendor.id)
+            .where(RunToken.digest == digest)
+        )
+    ).first()
+    return (row[0], row[1], row[2]) if row else None

@@ -1,0 +1,179 @@
+"""Dataset rounds: numbering, state and the rules of publishing, closing and resolving.
+
+A round's state is derived from stored facts and the time: resolved once realised returns are
+recorded, closed once closed by an operator or past its close time, open from its open time,
+upcoming before. "Current" is the open round, or else the latest round with its state.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from marketplace.v1.datasets_pb2 import RoundState
+from server.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from server.datasets import store
+from server.db import audit
+from server.db.models import DatasetFile, DatasetRound
+
+FILE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+FORMATS = ("parquet", "csv")
+DEFAULT_LENGTH = timedelta(days=7)
+
+
+def state_of(row: DatasetRound, now: datetime) -> RoundState.ValueType:
+    if row.resolved_at is not None:
+        return RoundState.ROUND_STATE_RESOLVED
+    if row.state == "closed" or now >= row.closes_at:
+        return RoundState.ROUND_STATE_CLOSED
+    if now >= row.opens_at:
+        return RoundState.ROUND_STATE_OPEN
+    return RoundState.ROUND_STATE_UPCOMING
+
+
+def state_name(state: RoundState.ValueType) -> str:
+    return RoundState.Name(state).removeprefix("ROUND_STATE_").lower()
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    name: str
+    format: str
+    size_bytes: int
+    sha256: str
+    columns: list[str]
+    row_count: int
+
+
+def check_file_names(names: list[str]) -> None:
+    """Checked as soon as a publish declares its files, before any bytes are staged under them."""
+    if not names:
+        raise InvalidArgument("a round needs at least one file")
+    seen = set()
+    for name in names:
+        if not FILE_NAME.match(name):
+            raise InvalidArgument(
+                f"file name {name!r} is not valid: use lowercase letters, digits, '-' or '_', starting with a letter"
+            )
+        if name in seen:
+            raise InvalidArgument(f"file {name!r} is listed twice")
+        seen.add(name)
+
+
+def check_planned_files(files: list[PlannedFile]) -> None:
+    check_file_names([planned.name for planned in files])
+    for planned in files:
+        if planned.format not in FORMATS:
+            raise InvalidArgument(f"file {planned.name!r}: format must be parquet or csv, not {planned.format!r}")
+
+
+async def require_round(session: AsyncSession, number: int, *, for_update: bool = False) -> DatasetRound:
+    row = await store.get_round(session, number, for_update=for_update)
+    if row is None:
+        latest = await store.latest_number(session)
+        hint = f"the latest round is {latest}" if latest else "no round has been published yet"
+        raise NotFound(f"no round {number}; {hint}")
+    return row
+
+
+def current_round(latest: list[DatasetRound], now: datetime) -> DatasetRound:
+    """Among the latest rounds (newest first): the open one with the highest number, else the newest."""
+    if not latest:
+        raise NotFound("no round has been published yet")
+    for row in latest:
+        if state_of(row, now) == RoundState.ROUND_STATE_OPEN:
+            return row
+    return latest[0]
+
+
+async def publish(
+    session: AsyncSession,
+    *,
+    number: int,
+    opens_at: datetime | None,
+    closes_at: datetime | None,
+    files: list[PlannedFile],
+    key_for: Callable[[int, PlannedFile], str],
+    symbols: list[str],
+    data_start: datetime | None,
+    data_end: datetime | None,
+    synthetic: bool,
+    description: str,
+    actor: str,
+    now: datetime,
+) -> tuple[DatasetRound, list[tuple[PlannedFile, str]]]:
+    """Adds the round and its file rows; returns them with the blob key each file must be stored under."""
+    check_planned_files(files)
+    if number < 0:
+        raise InvalidArgument("round numbers are positive")
+    latest = await store.latest_number(session)
+    number = number or latest + 1
+    if await store.get_round(session, number) is not None:
+        raise AlreadyExists(f"round {number} already exists; the next free number is {latest + 1}")
+    opens_at = opens_at or now
+    closes_at = closes_at or opens_at + DEFAULT_LENGTH
+    if closes_at <= opens_at:
+        raise InvalidArgument(f"round {number} would close ({closes_at:%Y-%m-%d %H:%M}) before it opens")
+    row = DatasetRound(
+        number=number, state="published", opens_at=opens_at, closes_at=closes_at, resolved_at=None,
+        symbols=sorted(set(symbols)), data_start=data_start, data_end=data_end, synthetic=synthetic,
+        description=description, realized_returns=None, created_at=now,
+    )  # fmt: skip
+    session.add(row)
+    await session.flush()
+    keyed = [(planned, key_for(number, planned)) for planned in files]
+    for planned, key in keyed:
+        session.add(
+            DatasetFile(
+                round_number=number, name=planned.name, format=planned.format, size_bytes=planned.size_bytes,
+                sha256=planned.sha256, blob_key=key, columns=planned.columns, row_count=planned.row_count,
+            )
+        )  # fmt: skip
+    audit.record(session, actor=actor, action="round.publish", target=str(number), at=now, files=len(files))
+    return row, keyed
+
+
+async def close(session: AsyncSession, number: int, *, actor: str, now: datetime) -> DatasetRound:
+    row = await require_round(session, number)
+    state = state_of(row, now)
+    if state in (RoundState.ROUND_STATE_CLOSED, RoundState.ROUND_STATE_RESOLVED):
+        raise FailedPrecondition(
+            f"round {number} is already {state_name(state)} (closed {row.closes_at:%Y-%m-%d %H:%M} UTC)"
+        )
+    row.state = "closed"
+    row.closes_at = min(row.closes_at, now)
+    audit.record(session, actor=actor, action="round.close", target=str(number), at=now)
+    return row
+
+
+async def resolve(
+    session: AsyncSession, number: int, returns: dict[str, float], *, actor: str, now: datetime
+) -> DatasetRound:
+    """Records the round's realised returns (closing it if it was still open)."""
+    row = await require_round(session, number, for_update=True)
+    if row.resolved_at is not None:
+        raise FailedPrecondition(f"round {number} was already resolved on {row.resolved_at:%Y-%m-%d %H:%M} UTC")
+    if state_of(row, now) == RoundState.ROUND_STATE_UPCOMING:
+        raise FailedPrecondition(f"round {number} has not opened yet (opens {row.opens_at:%Y-%m-%d %H:%M} UTC)")
+    unknown = sorted(set(returns) - set(row.symbols))
+    if unknown:
+        raise InvalidArgument(f"not symbols of round {number}: {', '.join(unknown[:10])}")
+    missing = sorted(set(row.symbols) - set(returns))
+    if missing:
+        raise InvalidArgument(
+            f"round {number} needs a realised return for every symbol; missing: {', '.join(missing[:10])}"
+        )
+    bad = sorted(symbol for symbol, value in returns.items() if not math.isfinite(value))
+    if bad:
+        raise InvalidArgument(f"realised returns must be finite numbers; not so for {', '.join(bad[:10])}")
+    row.realized_returns = dict(sorted(returns.items()))
+    row.resolved_at = now
+    row.closes_at = min(row.closes_at, now)
+    row.state = "closed"
+    audit.record(session, actor=actor, action="round.resolve", target=str(number), at=now, symbols=len(returns))
+    return row

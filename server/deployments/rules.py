@@ -1,0 +1,138 @@
+"""Deployments: a vendor's model serving somewhere, its lifecycle, links and its one token.
+
+pending → starting → live → stopped | failed; a stopped or failed deployment may start again.
+`live` is set by the provider once the deployment's /ping answered 200. Health is derived, not
+stored: a live deployment whose last heartbeat is older than the allowed interval shows as
+unhealthy, and is live again with its next heartbeat.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.core.errors import FailedPrecondition, InvalidArgument, NotFound
+from server.core.ids import new_id
+from server.core.tokens import TokenDigester, TokenType, hint, new_token
+from server.db import audit
+from server.db.models import Deployment, DeploymentToken, TrainingRun
+
+PROVIDERS = ("local", "runpod")
+STATES = ("pending", "starting", "live", "stopped", "failed")
+TRANSITIONS = {
+    "pending": frozenset({"starting", "live", "stopped", "failed"}),
+    "starting": frozenset({"live", "stopped", "failed"}),
+    "live": frozenset({"stopped", "failed"}),
+    "stopped": frozenset({"starting"}),
+    "failed": frozenset({"starting", "stopped"}),
+}
+WRITABLE = frozenset({"pending", "starting", "live"})  # states in which signals are taken
+LINK_FIELDS = ("endpoint_url",)  # signals always go to the marketplace (see server/deployments/deliveries.py)
+
+
+def health_state(deployment: Deployment, now: datetime, heartbeat_timeout: timedelta) -> str:
+    if deployment.state != "live":
+        return deployment.state
+    last = deployment.last_heartbeat_at or deployment.updated_at
+    return "unhealthy" if now - last > heartbeat_timeout else "live"
+
+
+def replaced_links(given: dict[str, str], mask: list[str]) -> set[str]:
+    """The links an update replaces: those its mask names ("*": all), or without a mask those it sets."""
+    if not mask:
+        return {field for field, value in given.items() if value}
+    if "*" in mask:
+        return set(LINK_FIELDS)
+    unknown = sorted(set(mask) - set(LINK_FIELDS))
+    if unknown:
+        raise InvalidArgument(f"update_mask names {', '.join(unknown)}, which is not a link; links: "
+                              f"{', '.join(LINK_FIELDS)}")  # fmt: skip
+    return set(mask)
+
+
+def check_links(links: dict[str, str]) -> dict[str, str]:
+    """The links with empty ones dropped; a clear error for a malformed one."""
+    links = {key: value.strip() for key, value in links.items() if value and value.strip()}
+    if "endpoint_url" in links:
+        parts = urlsplit(links["endpoint_url"])
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InvalidArgument(f"endpoint_url {links['endpoint_url']!r} is not a http/https URL such as "
+                                  "http://host:8080")  # fmt: skip
+    return links
+
+
+def issue_token(session: AsyncSession, digester: TokenDigester, deployment_id: str, secret: str, now: datetime) -> str:
+    session.add(
+        DeploymentToken(id=new_id("dtk"), digest=digester.digest(secret), hint=hint(secret),
+                        deployment_id=deployment_id, created_at=now)
+    )  # fmt: skip
+    return hint(secret)
+
+
+async def create(
+    session: AsyncSession,
+    digester: TokenDigester,
+    *,
+    vendor_id: str,
+    run_id: str,
+    name: str,
+    provider: str,
+    links: dict[str, str],
+    external_id: str,
+    seed: bytes,
+    actor: str,
+    now: datetime,
+) -> tuple[Deployment, str, str]:
+    """The new deployment, its token (derived from `seed`, so a retried create returns the same one) and hint."""
+    if provider not in PROVIDERS:
+        raise InvalidArgument(f"provider must be one of {', '.join(PROVIDERS)}, not {provider!r}")
+    if run_id:
+        run = await session.get(TrainingRun, run_id)
+        if run is None or run.vendor_id != vendor_id:
+            raise NotFound(f"no training run {run_id!r} of yours; `mp train list` shows them")
+        if run.state != "succeeded":
+            raise FailedPrecondition(f"run {run_id} is {run.state}; only a succeeded run's model can be deployed")
+    name = name.strip() or (f"{run_id}-{provider}" if run_id else provider)
+    if len(name) > 200:
+        raise InvalidArgument("name must be at most 200 characters")
+    deployment = Deployment(
+        id=new_id("dep"), vendor_id=vendor_id, run_id=run_id or None, name=name, provider=provider,
+        state="pending", links=check_links(links), external_id=external_id, message="", created_at=now,
+        updated_at=now, signal_count=0, last_sequence=0,
+    )  # fmt: skip
+    session.add(deployment)
+    await session.flush()
+    secret = new_token(TokenType.DEPLOYMENT, seed, digester.seed_key)
+    token_hint = issue_token(session, digester, deployment.id, secret, now)
+    audit.record(session, actor=actor, action="deployment.create", target=deployment.id, at=now, provider=provider)
+    return deployment, secret, token_hint
+
+
+async def require(
+    session: AsyncSession, deployment_id: str, vendor_id: str | None, *, for_update: bool = False
+) -> Deployment:
+    """The deployment, if the caller (a vendor, or None for operators) may see it."""
+    query = select(Deployment).where(Deployment.id == deployment_id, Deployment.deleted_at.is_(None))
+    if for_update:
+        query = query.with_for_update()
+    deployment = await session.scalar(query)
+    if deployment is None or (vendor_id is not None and deployment.vendor_id != vendor_id):
+        raise NotFound(f"no deployment {deployment_id!r}; `mp deployments list` shows yours")
+    return deployment
+
+
+def transition(deployment: Deployment, to: str, now: datetime, *, message: str = "", external_id: str = "") -> None:
+    if to not in STATES:
+        raise InvalidArgument(f"state must be one of {', '.join(STATES)}")
+    if to != deployment.state and to not in TRANSITIONS[deployment.state]:
+        raise FailedPrecondition(f"deployment {deployment.id} is {deployment.state}; it cannot become {to}")
+    deployment.state = to
+    deployment.message = message
+    if external_id:
+        deployment.external_id = external_id
+    if to == "live":
+        deployment.last_heartbeat_at = now  # the provider's /ping just answered
+    deployment.updated_at = now

@@ -1,0 +1,172 @@
+"""Signal ingest: judge a batch, store it in one transaction, hand it to subscribers.
+
+The result is known only after the commit, which is what lets the stream acknowledge a batch as
+stored. A batch with a sequence number is stored at most once per (deployment, publisher); a resent
+one is answered as a duplicate with the counts of the first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from interceptors.rate_limit import TokenBuckets
+from marketplace.v1 import signals_pb2
+from server.core.clock import Clock, to_datetime
+from server.core.completion import finish_even_if_cancelled
+from server.core.convert import timestamp
+from server.core.errors import FailedPrecondition, InvalidArgument
+from server.datasets.round_cache import RoundCache
+from server.db.models import Deployment
+from server.deployments import rules as deployments
+from server.settings import RateLimit
+from server.signals import store
+from server.signals.hub import SignalHub
+from server.signals.rules import MAX_BATCH, MAX_SEQUENCE, Judged, OpenRounds, Writer, check_publisher, judge
+
+WRITABLE = tuple(sorted(deployments.WRITABLE))
+
+
+@dataclass
+class Stored:
+    accepted: int
+    rejections: list[signals_pb2.SignalRejection] = field(default_factory=list)
+    duplicate: bool = False
+
+
+@dataclass(frozen=True)
+class Attribution:
+    vendor_slug: str
+    vendor_display_name: str
+
+
+class SignalBudget:
+    """Signals per second per deployment. A batch is never split or dropped for the limit: its
+    signals are taken even into debt, and the writer is told how long to wait for the debt to clear."""
+
+    def __init__(self, limit: RateLimit, clock: Clock) -> None:
+        self._limit = limit
+        self._buckets = TokenBuckets(clock)
+
+    def wait_for(self, key: str, count: int) -> float:
+        """Seconds until `count` signals fit, without taking them (0: they fit now)."""
+        missing = min(count, self._limit.burst) - self._buckets.level(key, self._limit)
+        return max(0.0, missing / self._limit.per_second)
+
+    def take(self, key: str, count: int) -> float:
+        """Takes `count` signals; returns how long the writer should wait before its next batch."""
+        return max(0.0, -self._buckets.take(key, self._limit, count) / self._limit.per_second)
+
+
+class SignalIngest:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        rounds: RoundCache,
+        hub: SignalHub,
+        clock: Clock,
+        budget: SignalBudget,
+    ) -> None:
+        self._sessions = sessions
+        self._rounds = rounds
+        self._hub = hub
+        self._clock = clock
+        self.budget = budget
+
+    async def store(
+        self,
+        writer: Writer,
+        attribution: Attribution,
+        sequence: int,
+        signals: Sequence[signals_pb2.Signal],
+        publisher_id: str = "",
+    ) -> Stored:
+        """Stores one batch. A stream cancelled meanwhile stops waiting, but the batch's transaction
+        still ends (committed or rolled back), so a cancelled stream holds no lock or connection."""
+        return await finish_even_if_cancelled(self._store(writer, attribution, sequence, signals, publisher_id))
+
+    async def _store(
+        self,
+        writer: Writer,
+        attribution: Attribution,
+        sequence: int,
+        signals: Sequence[signals_pb2.Signal],
+        publisher_id: str,
+    ) -> Stored:
+        if not 0 <= sequence <= MAX_SEQUENCE:
+            raise InvalidArgument(f"sequence {sequence} is outside 0..2^53 ({MAX_SEQUENCE})")
+        check_publisher(publisher_id)
+        if len(signals) > MAX_BATCH:
+            raise InvalidArgument(f"a batch holds at most {MAX_BATCH} signals, not {len(signals)}")
+        now = to_datetime(self._clock())
+        latest, _files = await self._rounds.latest()
+        judged = judge(signals, writer, sequence, OpenRounds.of(latest, now), now)
+        accepted = len(judged.rows)
+        async with self._sessions.begin() as session:
+            if sequence and not await store.claim_batch(
+                session, writer.deployment_id, publisher_id, sequence, accepted, len(judged.rejections), now
+            ):
+                first = await store.stored_batch(session, writer.deployment_id, publisher_id, sequence)
+                return Stored(accepted=first.accepted if first else 0, duplicate=True)
+            # Locks the deployment's row before the rows get ids: a deployment's ids then grow in commit
+            # order, which deliveries rely on (server/deployments/delivery_store.py).
+            if not await store.count_batch(session, writer.deployment_id, sequence, accepted, now, WRITABLE):
+                raise await self._refusal(session, writer.deployment_id)
+            ids = await store.insert_rows(session, judged.rows, now, want_ids=self._hub.has_subscribers)
+        self._hub.publish(lambda: _protos(judged, ids, writer, attribution, now))
+        return Stored(accepted=accepted, rejections=judged.rejections)
+
+    @staticmethod
+    async def _refusal(session: AsyncSession, deployment_id: str) -> FailedPrecondition:
+        found = await session.get(Deployment, deployment_id)
+        if found is None or found.deleted_at is not None:
+            return FailedPrecondition(f"deployment {deployment_id} was deleted; its signals are no longer taken")
+        return FailedPrecondition(
+            f"deployment {deployment_id} is {found.state}; signals are taken while it is pending, starting or live"
+        )
+
+
+def _protos(
+    judged: Judged, ids: list[int], writer: Writer, attribution: Attribution, now: datetime
+) -> list[signals_pb2.Signal]:
+    if len(ids) != len(judged.rows):
+        return []  # the first subscriber arrived while this batch was written without ids: it starts after it
+    by = signals_pb2.Attribution(
+        vendor_id=writer.vendor_id, vendor_slug=attribution.vendor_slug,
+        vendor_display_name=attribution.vendor_display_name, deployment_id=writer.deployment_id,
+        run_id=writer.run_id,
+    )  # fmt: skip
+    stored = timestamp(now)
+    return [signal_proto(new_id, row, by, stored) for new_id, row in zip(ids, judged.rows, strict=True)]
+
+
+MAX_DURATION_SECONDS = 315_576_000_000  # protobuf's Duration range: ±10,000 years
+
+
+def signal_proto(new_id: int, row: tuple, by: signals_pb2.Attribution, stored) -> signals_pb2.Signal:
+    (_, _, _, _, symbol, action, score, confidence, horizon, generated, number, version, _, _) = row
+    proto = signals_pb2.Signal(
+        id=str(new_id), symbol=symbol, action=action, score=score, confidence=confidence,
+        generate_time=timestamp(generated), round_number=number, model_version=version, attribution=by,
+        store_time=stored,
+    )  # fmt: skip
+    # Rows stored before horizons were bounded may lie past what a Duration can say: shown at its
+    # bound, so one old row can never make a listing or a subscription fail.
+    seconds = max(-MAX_DURATION_SECONDS, min(MAX_DURATION_SECONDS, horizon))
+    proto.horizon.FromNanoseconds(round(seconds * 1e9))
+    return proto
+
+
+def stored_signal_proto(signal, vendor) -> signals_pb2.Signal:
+    by = signals_pb2.Attribution(
+        vendor_id=vendor.id, vendor_slug=vendor.slug, vendor_display_name=vendor.display_name,
+        deployment_id=signal.deployment_id, run_id=signal.run_id or "",
+    )  # fmt: skip
+    row = (
+        None, None, None, None, signal.symbol, signal.action, signal.score, signal.confidence,
+        signal.horizon_seconds, signal.generated_at, signal.round_number, signal.model_version, None, None,
+    )  # fmt: skip
+    return signal_proto(signal.id, row, by, timestamp(signal.stored_at))

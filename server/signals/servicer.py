@@ -1,0 +1,124 @@
+"""SignalService: ingest from deployments (streamed or posted), listing and live subscription."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import grpc
+from google.protobuf.duration_pb2 import Duration
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from interceptors.rate_limit import rate_limited
+from marketplace.v1 import signals_pb2, signals_pb2_grpc
+from server.auth import vendor_store
+from server.core.errors import InvalidArgument, PermissionDenied, ResourceExhausted
+from server.core.pagination import keyset_token, read_keyset_token, read_page
+from server.core.principal import Principal, require_principal
+from server.signals import store
+from server.signals.hub import SignalHub
+from server.signals.ingest import Attribution, SignalIngest, stored_signal_proto
+from server.signals.rules import Writer
+
+
+def _writer(principal: Principal) -> tuple[Writer, Attribution]:
+    return (
+        Writer(principal.deployment_id, principal.vendor_id, principal.run_id),
+        Attribution(principal.vendor_slug, principal.vendor_display_name),
+    )
+
+
+def _duration(seconds: float) -> Duration:
+    duration = Duration()
+    duration.FromNanoseconds(round(seconds * 1e9))
+    return duration
+
+
+class SignalServicer(signals_pb2_grpc.SignalServiceServicer):
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], ingest: SignalIngest, hub: SignalHub) -> None:
+        self._sessions = sessions
+        self._ingest = ingest
+        self._hub = hub
+
+    async def StoreSignals(self, request, context: grpc.aio.ServicerContext):
+        principal = require_principal()
+        writer, attribution = _writer(principal)
+        wait = self._ingest.budget.wait_for(writer.deployment_id, len(request.signals))
+        if wait > 0:
+            raise rate_limited("signal", wait)
+        stored = await self._ingest.store(writer, attribution, request.sequence, request.signals, request.publisher_id)
+        if not stored.duplicate:
+            self._ingest.budget.take(writer.deployment_id, stored.accepted)
+        return signals_pb2.StoreSignalsResponse(
+            accepted=stored.accepted, rejections=stored.rejections, duplicate=stored.duplicate
+        )
+
+    async def StreamSignals(
+        self, request_iterator: AsyncIterator[signals_pb2.SignalBatch], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[signals_pb2.SignalAck]:
+        principal = require_principal()
+        writer, attribution = _writer(principal)
+        committed = 0
+        async for batch in request_iterator:
+            if batch.sequence <= 0:
+                raise InvalidArgument("each streamed batch needs a sequence number above 0, increasing per publisher")
+            stored = await self._ingest.store(writer, attribution, batch.sequence, batch.signals, batch.publisher_id)
+            committed = max(committed, batch.sequence)
+            wait = 0.0 if stored.duplicate else self._ingest.budget.take(writer.deployment_id, stored.accepted)
+            yield signals_pb2.SignalAck(
+                sequence=batch.sequence, committed_sequence=committed, accepted=stored.accepted,
+                rejections=stored.rejections, duplicate=stored.duplicate,
+                slow_down=_duration(wait) if wait > 0 else None,
+            )  # fmt: skip
+            if wait > 0:
+                # The batch is stored; not reading the next one until the debt clears holds a writer
+                # that ignores slow_down to its limit through flow control, without dropping anything.
+                await asyncio.sleep(wait)
+
+    async def ListSignals(self, request, context: grpc.aio.ServicerContext):
+        principal = require_principal()
+        # Paged by id, newest first: signals arriving meanwhile never shift a page being read.
+        page = read_page(request.page_size, "", request.symbol, request.vendor, request.deployment_id,
+                         request.round_number)  # fmt: skip
+        before = read_keyset_token(request.page_token, page.filter_key)
+        async with self._sessions() as session:
+            vendor_id = await self._vendor_filter(session, principal, request.vendor)
+            rows = await store.list_signals(
+                session, symbol=request.symbol, vendor_id=vendor_id, deployment_id=request.deployment_id,
+                round_number=request.round_number, before_id=before, limit=page.size + 1,
+            )  # fmt: skip
+        shown = rows[: page.size]
+        next_token = keyset_token(page.filter_key, shown[-1][0].id) if len(rows) > page.size else ""
+        return signals_pb2.ListSignalsResponse(
+            signals=[stored_signal_proto(signal, vendor) for signal, vendor in shown], next_page_token=next_token
+        )
+
+    async def _vendor_filter(self, session: AsyncSession, principal: Principal, vendor: str) -> str | None:
+        """A vendor reads its own signals; operators and the platform anyone's, or one vendor's."""
+        if principal.vendor_id:
+            return _own_vendor(principal, vendor)
+        if not vendor:
+            return None
+        found = await vendor_store.find_vendor(session, vendor)
+        return found.id if found else "-"  # an unknown vendor has no signals
+
+    async def SubscribeSignals(self, request, context: grpc.aio.ServicerContext):
+        principal = require_principal()
+        vendor = _own_vendor(principal, request.vendor) if principal.vendor_id else request.vendor
+        subscription = self._hub.subscribe(request.symbol, vendor)
+        await context.send_initial_metadata(())  # subscribed: a gateway client gets its 200 now, not at a first signal
+        try:
+            while True:
+                signal = await subscription.queue.get()
+                if signal is None:
+                    raise ResourceExhausted("this subscriber fell too far behind the signal stream; subscribe again")
+                yield signal
+        finally:
+            self._hub.unsubscribe(subscription)
+
+
+def _own_vendor(principal: Principal, asked: str) -> str:
+    """A vendor's token reaches its own vendor's signals only."""
+    if asked and asked not in (principal.vendor_id, principal.vendor_slug):
+        raise PermissionDenied("a vendor's token reads only its own vendor's signals")
+    return principal.vendor_id

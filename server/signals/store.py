@@ -1,0 +1,156 @@
+"""Signal rows: batched writes (PostgreSQL COPY, SQLite executemany), batch de-duplication, reads.
+
+A batch is one transaction: its (deployment, publisher, sequence) row, its signals and the deployment's
+counters commit together or not at all, so an acknowledged batch is whole and a resent one is
+recognised by its batch row.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import case, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from marketplace.v1.signals_pb2 import ACTION_BUY, ACTION_SELL
+from server.db.models import Deployment, Signal, SignalBatch, Vendor
+from server.signals.rules import COLUMNS
+
+_COPY = f"COPY signals ({', '.join(COLUMNS)}) FROM STDIN"
+_COPY_NUMBERED_BY_THE_DATABASE = f"COPY signals ({', '.join(COLUMNS[1:])}) FROM STDIN"
+_NEXT_IDS = "SELECT nextval(pg_get_serial_sequence('signals', 'id')) FROM generate_series(1, %(n)s)"
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
+
+
+async def claim_batch(
+    session: AsyncSession,
+    deployment_id: str,
+    publisher_id: str,
+    sequence: int,
+    accepted: int,
+    rejected: int,
+    now: datetime,
+) -> bool:
+    """Records the batch; False when (deployment, publisher, sequence) is already stored."""
+    upsert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
+    statement = (
+        upsert(SignalBatch)
+        .values(
+            deployment_id=deployment_id,
+            publisher_id=publisher_id,
+            sequence=sequence,
+            accepted=accepted,
+            rejected=rejected,
+            stored_at=now,
+        )  # fmt: skip
+        .on_conflict_do_nothing()
+        .returning(SignalBatch.sequence)
+    )
+    return (await session.execute(statement)).first() is not None
+
+
+async def stored_batch(
+    session: AsyncSession, deployment_id: str, publisher_id: str, sequence: int
+) -> SignalBatch | None:
+    return await session.get(SignalBatch, (deployment_id, publisher_id, sequence))
+
+
+async def count_batch(
+    session: AsyncSession, deployment_id: str, sequence: int, accepted: int, now: datetime, writable: tuple[str, ...]
+) -> bool:
+    """Adds the batch to the deployment's counters; False when the deployment no longer takes signals."""
+    values = {
+        "signal_count": Deployment.signal_count + accepted,
+        "last_sequence": _greatest(session, Deployment.last_sequence, sequence),
+    }
+    if accepted:
+        values["last_signal_at"] = now
+    result = await session.execute(
+        update(Deployment)
+        .where(Deployment.id == deployment_id, Deployment.deleted_at.is_(None), Deployment.state.in_(writable))
+        .values(**values)
+        .returning(Deployment.id)
+    )
+    return result.first() is not None
+
+
+def _greatest(session: AsyncSession, column, value: int):
+    # PostgreSQL spells it GREATEST, SQLite a two-argument MAX.
+    return func.greatest(column, value) if _dialect(session) == "postgresql" else func.max(column, value)
+
+
+async def insert_rows(session: AsyncSession, rows: list[tuple], stored_at: datetime, *, want_ids: bool) -> list[int]:
+    """Writes the rows (COLUMNS order, id and stored_at unset); returns their new ids when asked
+    (subscribers need them; without subscribers PostgreSQL numbers the rows itself)."""
+    if not rows:
+        return []
+    if _dialect(session) == "postgresql":
+        connection = await session.connection()
+        raw = (await connection.get_raw_connection()).driver_connection
+        assert raw is not None
+        async with raw.cursor() as cursor:
+            ids: list[int] = []
+            if want_ids:
+                await cursor.execute(_NEXT_IDS, {"n": len(rows)})
+                ids = [found for (found,) in await cursor.fetchall()]
+                async with cursor.copy(_COPY) as copy:
+                    for new_id, row in zip(ids, rows, strict=True):
+                        await copy.write_row((new_id, *row[1:-1], stored_at))
+            else:
+                async with cursor.copy(_COPY_NUMBERED_BY_THE_DATABASE) as copy:
+                    for row in rows:
+                        await copy.write_row((*row[1:-1], stored_at))
+        return ids
+    # SQLite: the batch row above already holds the write lock, so nobody else takes these ids.
+    first = int(await session.scalar(select(func.coalesce(func.max(Signal.id), 0))) or 0) + 1
+    ids = list(range(first, first + len(rows)))
+    records = [
+        dict(zip(COLUMNS, (new_id, *row[1:-1], stored_at), strict=True)) for new_id, row in zip(ids, rows, strict=True)
+    ]
+    await session.execute(insert(Signal), records)
+    return ids
+
+
+async def list_signals(
+    session: AsyncSession,
+    *,
+    symbol: str,
+    vendor_id: str | None,
+    deployment_id: str,
+    round_number: int,
+    before_id: int | None,
+    limit: int,
+) -> list[tuple[Signal, Vendor]]:
+    """Newest first; `before_id` continues a listing past its last row."""
+    query = select(Signal, Vendor).join(Vendor, Signal.vendor_id == Vendor.id)
+    if symbol:
+        query = query.where(Signal.symbol == symbol)
+    if vendor_id is not None:
+        query = query.where(Signal.vendor_id == vendor_id)
+    if deployment_id:
+        query = query.where(Signal.deployment_id == deployment_id)
+    if round_number:
+        query = query.where(Signal.round_number == round_number)
+    if before_id is not None:
+        query = query.where(Signal.id < before_id)
+    rows = await session.execute(query.order_by(Signal.id.desc()).limit(limit))
+    return [(signal, vendor) for signal, vendor in rows]
+
+
+async def mean_scores(session: AsyncSession, round_number: int) -> list[tuple[str, str, float]]:
+    """(deployment, symbol, mean effective score) over the round's signals; a signal without a score
+    counts its action: buy +1, sell -1, hold 0 (see signals.effective_score)."""
+    effective = func.coalesce(
+        Signal.score,
+        case((Signal.action == ACTION_BUY, 1.0), (Signal.action == ACTION_SELL, -1.0), else_=0.0),
+    )
+    rows = await session.execute(
+        select(Signal.deployment_id, Signal.symbol, func.avg(effective))
+        .where(Signal.round_number == round_number)
+        .group_by(Signal.deployment_id, Signal.symbol)
+    )
+    return [(deployment, symbol, float(mean)) for deployment, symbol, mean in rows]

@@ -1,0 +1,62 @@
+"""Training run and run event rows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.db.models import RunEvent, TrainingRun
+
+ACTIVE = ("queued", "running")
+
+
+async def get_run(session: AsyncSession, run_id: str, *, for_update: bool = False) -> TrainingRun | None:
+    query = select(TrainingRun).where(TrainingRun.id == run_id)
+    if for_update:
+        query = query.with_for_update()  # PostgreSQL: one writer per run; SQLite serialises writes anyway
+    return await session.scalar(query)
+
+
+async def list_runs(
+    session: AsyncSession, vendor_id: str | None, state: str | None, round_number: int, offset: int, limit: int
+) -> list[TrainingRun]:
+    query = select(TrainingRun)
+    if vendor_id is not None:
+        query = query.where(TrainingRun.vendor_id == vendor_id)
+    if state:
+        query = query.where(TrainingRun.state == state)
+    if round_number:
+        query = query.where(TrainingRun.round_number == round_number)
+    rows = await session.scalars(
+        query.order_by(TrainingRun.created_at.desc(), TrainingRun.id).offset(offset).limit(limit)
+    )
+    return list(rows)
+
+
+async def events_after(session: AsyncSession, run_id: str, after: int, limit: int = 500) -> list[RunEvent]:
+    rows = await session.scalars(
+        select(RunEvent)
+        .where(RunEvent.run_id == run_id, RunEvent.sequence > after)
+        .order_by(RunEvent.sequence)
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def runs_with_expired_leases(session: AsyncSession, now: datetime) -> list[TrainingRun]:
+    rows = await session.scalars(
+        select(TrainingRun)
+        .where(TrainingRun.state == "running", TrainingRun.lease_expires_at < now)
+        .with_for_update(skip_locked=True)
+    )
+    return list(rows)
+
+
+def reserve_sequences(run: TrainingRun, count: int) -> int:
+    """Reserves `count` sequence numbers for the run's next events; returns the first. The caller
+    holds the run's row lock (get_run(for_update=True)), so two writers never take the same ones."""
+    first = run.event_count + 1
+    run.event_count += count
+    return first
