@@ -15,16 +15,20 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import grpc
 
+from interceptors.introspection import CachingIntrospector
 from marketplace.v1 import auth_pb2
+from server.app import build_introspector, build_servicers, interceptor_chain, issue_admin_token
 from server.auth.introspection import DatabaseIntrospector
 from server.auth.servicer import AuthServicer
 from server.core.principal import current_principal
+from server.core.revocation import Revocations
 from server.grpc_server import build_grpc_server
-from server.platform import Platform, issue_admin_token, open_platform
+from server.resources import Resources, open_resources
 from server.settings import RateLimit, Settings, default_database_url, normalise_database_url
 
 CONCURRENCY = 16
@@ -41,9 +45,24 @@ class BenchAuthServicer(AuthServicer):
         return await super().WhoAmI(request, context)
 
 
+@dataclass
+class Platform:
+    """What the figures need: the settings, the infrastructure and the introspection cache."""
+
+    settings: Settings
+    resources: Resources
+    introspector: CachingIntrospector
+
+    async def close(self) -> None:
+        await self.resources.close()
+
+
 async def _serve(platform: Platform, interceptors: list) -> tuple[grpc.aio.Server, int]:
-    servicer = BenchAuthServicer(platform.sessions, platform.digester, platform.introspector, platform.clock)
-    server = await build_grpc_server(platform, interceptors=interceptors, auth_servicer=servicer)
+    resources, introspector = platform.resources, platform.introspector
+    revocations = Revocations(introspector, resources.streams)
+    servicer = BenchAuthServicer(resources.sessions, resources.digester, introspector, resources.clock, revocations)
+    servicers = build_servicers(platform.settings, resources, introspector, public_url="http://127.0.0.1:3010")
+    server = await build_grpc_server(replace(servicers, auth=servicer), interceptors)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     return server, port
@@ -66,9 +85,11 @@ async def _calls_per_second(port: int, token: str) -> float:
 
 
 async def chain_vs_bare(platform: Platform, token: str) -> tuple[float, float]:
-    from server.grpc_server import interceptor_chain
-
-    chain_server, chain_port = await _serve(platform, interceptor_chain(platform))
+    resources = platform.resources
+    interceptors = interceptor_chain(
+        platform.introspector, resources.sessions, resources.streams, platform.settings.rate_limits, resources.clock
+    )
+    chain_server, chain_port = await _serve(platform, interceptors)
     bare_server, bare_port = await _serve(platform, [])
     try:
         chain, bare = [], []
@@ -91,7 +112,8 @@ async def cache_hit_micros(platform: Platform, token: str, n: int = 200_000) -> 
 
 
 async def cache_miss_millis(platform: Platform, token: str, n: int = 500) -> tuple[float, float]:
-    source = DatabaseIntrospector(platform.sessions, platform.digester, platform.clock)
+    resources = platform.resources
+    source = DatabaseIntrospector(resources.sessions, resources.digester, resources.clock)
     samples = []
     for _ in range(n):
         started = time.perf_counter()
@@ -113,10 +135,11 @@ async def open_bench_platform(database_url: str, data_dir: Path) -> tuple[Platfo
         engine = create_engine(database_url)
         await migrate(engine)
         await engine.dispose()
-    platform = await open_platform(settings)
-    token = await issue_admin_token(platform, display_name="bench")
+    resources = await open_resources(settings)
+    introspector, _remote = build_introspector(settings, resources)  # no introspection URL: no remote
+    token = await issue_admin_token(resources, display_name="bench")
     assert token is not None
-    return platform, token
+    return Platform(settings, resources, introspector), token
 
 
 def main() -> None:

@@ -49,7 +49,7 @@ async def metrics_throughput(url: str) -> dict[int, float]:
     from server.core.clock import system_clock, to_datetime
     from server.db.engine import create_engine, migrate
     from server.db.models import DatasetRound, Vendor
-    from server.platform import open_platform
+    from server.resources import open_resources
     from server.settings import Settings, normalise_database_url
     from server.training import rules as domain
 
@@ -58,7 +58,7 @@ async def metrics_throughput(url: str) -> dict[int, float]:
     await migrate(engine)
     await engine.dispose()
     with tempfile.TemporaryDirectory() as data:
-        platform = await open_platform(Settings(data_dir=Path(data), database_url=url, demo_round=False))
+        platform = await open_resources(Settings(data_dir=Path(data), database_url=url, demo_round=False))
         now = to_datetime(system_clock())
         async with platform.sessions.begin() as session:
             session.add(Vendor(id="vnd_bench", slug="bench", display_name="Bench", created_at=now))

@@ -11,11 +11,10 @@ from typing import Any
 
 import grpc
 
-from interceptors.introspection import Introspector
 from marketplace.v1.options_pb2 import PrincipalKind
 from server.core.contract import MethodRules
 from server.core.errors import PermissionDenied, Unauthenticated
-from server.core.principal import set_principal
+from server.core.principal import Introspector, set_principal
 
 
 def bearer_token(metadata: Any) -> str | None:

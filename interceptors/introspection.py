@@ -11,7 +11,6 @@ import asyncio
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 import cachetools
 import httpx
@@ -19,13 +18,7 @@ import httpx
 from marketplace.v1.options_pb2 import PrincipalKind
 from server.core.clock import Clock, system_clock
 from server.core.errors import Unavailable
-from server.core.principal import Principal
-
-
-class Introspector(Protocol):
-    async def introspect(self, token: str) -> Principal | None:
-        """The token's principal, or None when the token is not active."""
-        ...
+from server.core.principal import Introspector, Principal, api_token_kind
 
 
 @dataclass(frozen=True)
@@ -124,15 +117,6 @@ _TOKEN_TYPES = {
     "deployment": PrincipalKind.PRINCIPAL_KIND_DEPLOYMENT,
     "run": PrincipalKind.PRINCIPAL_KIND_RUN,
 }
-
-
-def api_token_kind(has_vendor: bool, scopes: frozenset[str]) -> PrincipalKind.ValueType:
-    """An API token is a vendor's when it has a vendor, else an operator's with `admin`, else a service's."""
-    if has_vendor:
-        return PrincipalKind.PRINCIPAL_KIND_VENDOR
-    if "admin" in scopes:
-        return PrincipalKind.PRINCIPAL_KIND_ADMIN
-    return PrincipalKind.PRINCIPAL_KIND_SERVICE
 
 
 def principal_from_rfc7662(body: dict) -> Principal | None:

@@ -1,4 +1,9 @@
-"""Composition root: settings → platform → gRPC server + HTTP app → running until told to stop."""
+"""The composition root: settings → resources (database, keys, blobs) → services → interceptors →
+gRPC server + HTTP app → running until told to stop.
+
+The one module that knows the concrete classes and the only one that imports `interceptors/`;
+every servicer gets exactly what it uses, here.
+"""
 
 from __future__ import annotations
 
@@ -9,23 +14,50 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import grpc
 import uvicorn
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from interceptors.auth import AuthCheck
+from interceptors.chain import PolicyInterceptor
+from interceptors.introspection import CachingIntrospector, RemoteIntrospector
+from interceptors.ownership import OwnershipCheck
+from interceptors.rate_limit import InMemoryRateLimiter, RateLimitCheck
+from interceptors.validation import RequestValidator
+from server.auth import rules as accounts
+from server.auth.introspection import DatabaseIntrospector
+from server.auth.servicer import AuthServicer
 from server.blobs.downloads import blob_download_route
 from server.blobs.local import LocalBlobStore
-from server.core.clock import Clock, system_clock
+from server.catalog.servicer import CatalogServicer
+from server.core.buckets import RateLimit
+from server.core.clock import Clock, system_clock, to_datetime
 from server.core.completion import drain_unfinished
+from server.core.contract import MethodRules
 from server.core.errors import Unavailable
+from server.core.principal import Introspector
+from server.core.revocation import Revocations
+from server.core.streams import OpenStreams
+from server.core.tokens import TokenType, new_token
 from server.datasets.demo import publish_demo_round
+from server.datasets.round_cache import RoundCache
+from server.datasets.servicer import DatasetServicer
+from server.db.models import ApiToken
+from server.db.owners import OwnerLookup
 from server.deployments.deliveries import DeliveryPolicy, DeliveryWorker
-from server.grpc_server import MAX_MESSAGE_BYTES, SERVICES, build_grpc_server
+from server.deployments.servicer import DeploymentServicer
+from server.grpc_server import MAX_MESSAGE_BYTES, SERVICES, DecodedBeforeOwnership, Servicers, build_grpc_server
 from server.http_app import build_http_app
-from server.platform import Platform, issue_admin_token, open_platform
+from server.resources import Resources, open_resources
 from server.settings import Settings
+from server.signals.hub import SignalHub
+from server.signals.ingest import SignalBudget, SignalIngest
+from server.signals.servicer import SignalServicer
+from server.training.servicer import TrainingServicer
 
 log = logging.getLogger("mp.server")
 # The gateway takes what the server sends: with gRPC's 4 MiB receive default, a large answer to a
@@ -41,7 +73,100 @@ class Listening:
     grpc_port: int
     http_port: int
     admin_token: str | None  # only on the very first start
-    platform: Platform
+    resources: Resources
+    introspector: CachingIntrospector
+
+
+def build_introspector(
+    settings: Settings, resources: Resources
+) -> tuple[CachingIntrospector, RemoteIntrospector | None]:
+    """The cache in front of the remote endpoint when one is configured, else of the database;
+    the remote one is returned too, to be closed at the end."""
+    remote = (
+        RemoteIntrospector(settings.introspection_url, settings.introspection_token)
+        if settings.introspection_url
+        else None
+    )
+    source: Introspector = remote or DatabaseIntrospector(resources.sessions, resources.digester, resources.clock)
+    cache = CachingIntrospector(
+        source, ttl=settings.introspection_ttl, negative_ttl=settings.introspection_negative_ttl, clock=resources.clock
+    )
+    return cache, remote
+
+
+def build_servicers(
+    settings: Settings, resources: Resources, introspector: CachingIntrospector, *, public_url: str
+) -> Servicers:
+    sessions, clock, digester = resources.sessions, resources.clock, resources.digester
+    revocations = Revocations(introspector, resources.streams)
+    rounds = RoundCache(sessions, clock)
+    hub = SignalHub()
+    ingest = SignalIngest(sessions, rounds, hub, clock, SignalBudget(settings.signal_rate, clock))
+    return Servicers(
+        auth=AuthServicer(sessions, digester, introspector, clock, revocations),
+        catalog=CatalogServicer(sessions, clock, settings.heartbeat_timeout),
+        datasets=DatasetServicer(sessions, resources.blobs, resources.signer, public_url, clock, rounds),
+        training=TrainingServicer(
+            sessions,
+            resources.blobs,
+            clock,
+            digester,
+            settings.run_lease,
+            on_run_ended=revocations.run_ended,
+            signer=resources.signer,
+            public_url=public_url,
+        ),
+        deployments=DeploymentServicer(sessions, digester, clock, settings.heartbeat_timeout, revocations=revocations),
+        signals=SignalServicer(sessions, ingest, hub),
+    )
+
+
+def interceptor_chain(
+    introspector: Introspector,
+    sessions: async_sessionmaker[AsyncSession],
+    streams: OpenStreams,
+    rate_limits: Mapping[str, RateLimit],
+    clock: Clock,
+) -> list[grpc.aio.ServerInterceptor]:
+    """Access log and error mapping around auth, rate limiting, request validation, then ownership
+    (see interceptors/chain.py)."""
+    rules = MethodRules.from_services(SERVICES)
+    validator = RequestValidator()
+    return [
+        PolicyInterceptor(
+            checks=[
+                AuthCheck(rules, introspector),
+                RateLimitCheck(rules, InMemoryRateLimiter(clock), rate_limits),
+            ],
+            streams=streams,
+            request_checks=[
+                DecodedBeforeOwnership(rules),
+                validator,
+                OwnershipCheck(rules, OwnerLookup(sessions)),
+            ],
+            prepare=validator.wrap,
+        )
+    ]
+
+
+async def issue_admin_token(resources: Resources, *, display_name: str, only_if_none: bool = False) -> str | None:
+    """A new operator token (scope `admin`); with only_if_none, only on a database with no tokens yet."""
+    secret = new_token(TokenType.API)
+    async with resources.sessions.begin() as session:
+        if only_if_none and await session.scalar(select(func.count()).select_from(ApiToken)):
+            return None
+        await accounts.issue_api_token(
+            session,
+            resources.digester,
+            secret=secret,
+            vendor_ref="",
+            scopes=["admin"],
+            display_name=display_name,
+            ttl=None,
+            actor="mp-server",
+            now=to_datetime(resources.clock()),
+        )
+    return secret
 
 
 def _bind(addr: str) -> socket.socket:
@@ -144,7 +269,7 @@ def _exit_after(seconds: float) -> None:
 
 async def _shut_down(
     settings: Settings,
-    platform: Platform,
+    streams: OpenStreams,
     grpc_server: grpc.aio.Server,
     http_server: uvicorn.Server,
     http_task: asyncio.Task,
@@ -152,7 +277,7 @@ async def _shut_down(
     """Streams end first (they would hold the grace period to its end), then unary calls in flight
     get what is left of the grace, then units of work whose callers left; then the process exits."""
     deadline = time.monotonic() + settings.shutdown_grace
-    ended = platform.streams.end_all(Unavailable("mp-server is shutting down; reconnect in a moment"))
+    ended = streams.end_all(Unavailable("mp-server is shutting down; reconnect in a moment"))
     log.info(
         "shutting down: %d stream(s) ended, finishing calls in flight (grace %.0fs)", ended, settings.shutdown_grace
     )
@@ -191,24 +316,29 @@ async def serve(
     running it in a thread): a shutdown still unfinished 5 s past its grace ends the process."""
     stop = stop or asyncio.Event()
     _stop_on_signals(stop)  # first: a SIGTERM during start-up still ends in a clean stop
-    platform = await open_platform(settings, clock)
+    resources = await open_resources(settings, clock)
+    remote: RemoteIntrospector | None = None
     grpc_server: grpc.aio.Server | None = None
     loopback: grpc.aio.Channel | None = None
     deliveries: DeliveryWorker | None = None
     try:
-        admin_token = await issue_admin_token(platform, display_name="first admin token", only_if_none=True)
+        introspector, remote = build_introspector(settings, resources)
+        admin_token = await issue_admin_token(resources, display_name="first admin token", only_if_none=True)
         if settings.demo_round:
-            await publish_demo_round(platform)
+            await publish_demo_round(resources.sessions, resources.blobs, clock)
         http_socket = _bind(settings.http_addr)
         http_port = http_socket.getsockname()[1]
         public_url = settings.public_url or f"http://{_loopback_host(settings.http_addr)}:{http_port}"
-        grpc_server = await build_grpc_server(platform, public_url=public_url)
+        grpc_server = await build_grpc_server(
+            build_servicers(settings, resources, introspector, public_url=public_url),
+            interceptor_chain(introspector, resources.sessions, resources.streams, settings.rate_limits, clock),
+        )
         grpc_port = grpc_server.add_insecure_port(settings.grpc_addr)
         if grpc_port == 0:
             raise SystemExit(f"cannot listen on {settings.grpc_addr} (set MP_GRPC_ADDR to another port)")
         await grpc_server.start()
         policy = DeliveryPolicy(to_private_addresses=settings.deliver_to_private)
-        deliveries = DeliveryWorker(platform.sessions, platform.digester.seed_key, clock, policy)
+        deliveries = DeliveryWorker(resources.sessions, resources.digester.seed_key, clock, policy)
         deliveries.start()
         # The gateway reaches the gRPC server over loopback, like any other client.
         loopback = grpc.aio.insecure_channel(
@@ -221,8 +351,8 @@ async def serve(
             cors_origins=settings.cors_origins,
             default_timeout=settings.gateway_timeout,
             extra_routes=(
-                [blob_download_route(platform.blobs, platform.signer)]
-                if isinstance(platform.blobs, LocalBlobStore)
+                [blob_download_route(resources.blobs, resources.signer)]
+                if isinstance(resources.blobs, LocalBlobStore)
                 else []  # S3 serves its own presigned URLs
             ),
         )
@@ -232,11 +362,11 @@ async def serve(
             await asyncio.sleep(0.01)
         if http_task.done():
             await http_task  # raises what stopped it
-        on_ready(Listening(grpc_port, http_port, admin_token, platform))
+        on_ready(Listening(grpc_port, http_port, admin_token, resources, introspector))
         await stop.wait()
         if exit_if_stuck:
             _exit_after(settings.shutdown_grace + STUCK_SHUTDOWN_MARGIN)
-        await _shut_down(settings, platform, grpc_server, http_server, http_task)
+        await _shut_down(settings, resources.streams, grpc_server, http_server, http_task)
     finally:
         if grpc_server is not None:
             await grpc_server.stop(0)  # no-op after a clean stop; on a failed start, releases the port
@@ -244,4 +374,6 @@ async def serve(
             await loopback.close()
         if deliveries is not None:
             await deliveries.stop(grace=1.0)  # the shutdown grace is spent: a cut attempt is resent later
-        await platform.close()
+        if remote is not None:
+            await remote.aclose()
+        await resources.close()

@@ -1,9 +1,14 @@
-"""The gRPC server: our services behind the interceptor chain, plus health and reflection."""
+"""The gRPC server: the given servicers behind the given interceptors, plus health and reflection.
+
+Which servicers and interceptors: server/app.py decides. This module knows only the contract
+(generated code), how a request that does not decode is refused, and the server's options.
+"""
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -13,11 +18,6 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
-from interceptors.auth import AuthCheck
-from interceptors.chain import PolicyInterceptor, RequestReader
-from interceptors.ownership import OwnershipCheck
-from interceptors.rate_limit import InMemoryRateLimiter, RateLimitCheck
-from interceptors.validation import RequestValidator
 from marketplace.v1 import (
     auth_pb2,
     auth_pb2_grpc,
@@ -32,18 +32,8 @@ from marketplace.v1 import (
     training_pb2,
     training_pb2_grpc,
 )
-from server.auth.servicer import AuthServicer
-from server.catalog.servicer import CatalogServicer
 from server.core.contract import MethodRules
 from server.core.errors import InvalidArgument
-from server.core.revocation import Revocations
-from server.datasets.servicer import DatasetServicer
-from server.db.owners import OwnerLookup
-from server.deployments.servicer import DeploymentServicer
-from server.platform import Platform
-from server.signals.ingest import SignalBudget, SignalIngest
-from server.signals.servicer import SignalServicer
-from server.training.servicer import TrainingServicer
 
 # Every service of the contract; access rules are read from all of them.
 SERVICES: tuple[ServiceDescriptor, ...] = (
@@ -94,7 +84,9 @@ class DecodedBeforeOwnership:
     def __init__(self, rules: MethodRules) -> None:
         self._rules = rules
 
-    async def __call__(self, method: str, context: grpc.aio.ServicerContext, request: RequestReader) -> None:
+    async def __call__(
+        self, method: str, context: grpc.aio.ServicerContext, request: Callable[[], Awaitable[Any]]
+    ) -> None:
         rule = self._rules.get(method)
         if rule is None or rule.owner is None:
             return  # nothing reads this request before the servicer
@@ -175,88 +167,36 @@ class _Registrar:
         self._server.add_registered_method_handlers(service, wrapped)  # type: ignore[attr-defined]
 
 
-def interceptor_chain(platform: Platform) -> list[grpc.aio.ServerInterceptor]:
-    """Access log and error mapping around auth, rate limiting, request validation, then ownership
-    (see interceptors/chain.py)."""
-    rules = MethodRules.from_services(SERVICES)
-    validator = RequestValidator()
-    return [
-        PolicyInterceptor(
-            checks=[
-                AuthCheck(rules, platform.introspector),
-                RateLimitCheck(rules, InMemoryRateLimiter(platform.clock), platform.settings.rate_limits),
-            ],
-            streams=platform.streams,
-            request_checks=[
-                DecodedBeforeOwnership(rules),
-                validator,
-                OwnershipCheck(rules, OwnerLookup(platform.sessions)),
-            ],
-            prepare=validator.wrap,
-        )
-    ]
+@dataclass(frozen=True)
+class Servicers:
+    """One implementation of each service of the contract."""
+
+    auth: auth_pb2_grpc.AuthServiceServicer
+    catalog: catalog_pb2_grpc.CatalogServiceServicer
+    datasets: datasets_pb2_grpc.DatasetServiceServicer
+    training: training_pb2_grpc.TrainingServiceServicer
+    deployments: deployments_pb2_grpc.DeploymentServiceServicer
+    signals: signals_pb2_grpc.SignalServiceServicer
 
 
 async def build_grpc_server(
-    platform: Platform,
-    *,
-    interceptors: list[grpc.aio.ServerInterceptor] | None = None,
-    auth_servicer: AuthServicer | None = None,
-    public_url: str = "http://127.0.0.1:3010",
+    servicers: Servicers, interceptors: Sequence[grpc.aio.ServerInterceptor]
 ) -> grpc.aio.Server:
-    """The server, not yet bound; `interceptors` and `auth_servicer` replace the defaults (benchmarks)."""
+    """The server, not yet bound."""
     grpc_server = grpc.aio.server(
-        interceptors=interceptor_chain(platform) if interceptors is None else interceptors,
+        interceptors=interceptors,
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ],
     )
     server: Any = _Registrar(grpc_server)
-    revocations = Revocations(platform.introspector, platform.streams)
-    auth_pb2_grpc.add_AuthServiceServicer_to_server(
-        auth_servicer
-        or AuthServicer(platform.sessions, platform.digester, platform.introspector, platform.clock, revocations),
-        server,
-    )
-    datasets_pb2_grpc.add_DatasetServiceServicer_to_server(
-        DatasetServicer(
-            platform.sessions, platform.blobs, platform.signer, public_url, platform.clock, platform.rounds
-        ),
-        server,
-    )
-    training_pb2_grpc.add_TrainingServiceServicer_to_server(
-        TrainingServicer(
-            platform.sessions,
-            platform.blobs,
-            platform.clock,
-            platform.digester,
-            platform.settings.run_lease,
-            on_run_ended=revocations.run_ended,
-            signer=platform.signer,
-            public_url=public_url,
-        ),
-        server,
-    )
-    settings = platform.settings
-    deployments_pb2_grpc.add_DeploymentServiceServicer_to_server(
-        DeploymentServicer(platform.sessions, platform.digester, platform.clock, settings.heartbeat_timeout,
-                           revocations=revocations),
-        server,
-    )  # fmt: skip
-    ingest = SignalIngest(
-        platform.sessions,
-        platform.rounds,
-        platform.hub,
-        platform.clock,
-        SignalBudget(settings.signal_rate, platform.clock),
-    )
-    signals_pb2_grpc.add_SignalServiceServicer_to_server(
-        SignalServicer(platform.sessions, ingest, platform.hub), server
-    )
-    catalog_pb2_grpc.add_CatalogServiceServicer_to_server(
-        CatalogServicer(platform.sessions, platform.clock, settings.heartbeat_timeout), server
-    )
+    auth_pb2_grpc.add_AuthServiceServicer_to_server(servicers.auth, server)
+    datasets_pb2_grpc.add_DatasetServiceServicer_to_server(servicers.datasets, server)
+    training_pb2_grpc.add_TrainingServiceServicer_to_server(servicers.training, server)
+    deployments_pb2_grpc.add_DeploymentServiceServicer_to_server(servicers.deployments, server)
+    signals_pb2_grpc.add_SignalServiceServicer_to_server(servicers.signals, server)
+    catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicers.catalog, server)
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     for name in ("", *(s.full_name for s in SERVICES)):

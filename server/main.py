@@ -127,16 +127,17 @@ def migrate() -> None:
 @click.option("--name", default="operator token", show_default=True, help="A label shown in token lists.")
 def create_admin_token(name: str) -> None:
     """Print a fresh admin token (for operators who lost the first one). Needs only the database."""
-    from server.platform import issue_admin_token, open_platform
+    from server.app import issue_admin_token
+    from server.resources import open_resources
 
     settings = _settings()
 
     async def go() -> str | None:
-        platform = await open_platform(settings)
+        resources = await open_resources(settings)
         try:
-            return await issue_admin_token(platform, display_name=name)
+            return await issue_admin_token(resources, display_name=name)
         finally:
-            await platform.close()
+            await resources.close()
 
     token = _run_async(go())
     if token:

@@ -12,15 +12,11 @@ from pathlib import Path
 
 import platformdirs
 
+from server.core.buckets import RateLimit
+
 
 class SettingsError(ValueError):
     """A configuration value is missing or malformed; the message says which and how to fix it."""
-
-
-@dataclass(frozen=True)
-class RateLimit:
-    per_second: float
-    burst: float
 
 
 @dataclass(frozen=True)

@@ -101,7 +101,7 @@ def test_revoking_a_token_takes_effect_at_once(server, auth, admin, vendor):
 
 
 def test_a_second_call_is_served_from_the_cache(server, auth, vendor):
-    introspector = server.listening.platform.introspector
+    introspector = server.listening.introspector
     auth.WhoAmI(WHOAMI, metadata=bearer(vendor.secret))
     before = introspector.source_calls
     for _ in range(5):
@@ -128,7 +128,7 @@ def test_an_expired_token_is_unauthenticated_from_its_expiry_on(settings):
 
 def test_a_deployment_token_cannot_call_vendor_or_admin_methods(server, auth, vendor):
     secret = new_token(TokenType.DEPLOYMENT)
-    platform = server.listening.platform
+    platform = server.listening.resources
 
     async def insert_deployment():
         now = datetime.now(UTC)
@@ -220,7 +220,7 @@ def test_concurrent_retries_of_one_create_make_one_row(server, auth, admin):
     assert len({vendor.id for vendor in results}) == 1
 
     async def count():
-        async with server.listening.platform.sessions() as session:
+        async with server.listening.resources.sessions() as session:
             return await session.scalar(select(func.count()).select_from(Vendor).where(Vendor.slug == "racer"))
 
     assert server.run_in_loop(count) == 1

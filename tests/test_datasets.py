@@ -82,13 +82,13 @@ def test_publish_is_all_or_nothing(server, datasets, admin):
     assert "'live' arrived damaged" in caught.value.details()
 
     async def counts():
-        async with server.listening.platform.sessions() as session:
+        async with server.listening.resources.sessions() as session:
             rounds = await session.scalar(select(func.count()).select_from(DatasetRound))
             files = await session.scalar(select(func.count()).select_from(DatasetFile))
             return rounds, files
 
     assert server.run_in_loop(counts) == (0, 0)
-    blobs = server.listening.platform.blobs.root
+    blobs = server.listening.resources.blobs.root
     assert [p for p in blobs.rglob("*") if p.is_file()] == []  # nothing staged or stored is left
 
 
@@ -260,8 +260,8 @@ def test_tampered_expired_or_wrong_method_urls_get_403(server, datasets, admin, 
 
 
 def test_paths_outside_the_store_are_never_read(server, tmp_path):
-    platform = server.listening.platform
-    secret = platform.settings.data_dir / "secret.key"
+    platform = server.listening.resources
+    secret = server.settings.data_dir / "secret.key"
     assert secret.exists()
     outside = tmp_path / "outside.txt"
     outside.write_text("private")

@@ -131,7 +131,7 @@ def wait_for_delivery(market: Market, deployment_id: str, check: Callable[[Any],
 
 def stored_destination(market: Market, destination_id: str) -> dict[str, Any]:  # noqa: F811
     async def read() -> dict[str, Any]:
-        async with market.server.listening.platform.sessions() as session:  # type: ignore[union-attr]
+        async with market.server.listening.resources.sessions() as session:  # type: ignore[union-attr]
             row = await session.get(SignalDestination, destination_id)
             assert row is not None
             return {column: getattr(row, column) for column in SignalDestination.__table__.columns.keys()}

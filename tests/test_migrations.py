@@ -4,7 +4,7 @@ from dataclasses import replace
 import pytest
 
 from server.db.engine import SchemaBehind, create_engine, current_revision, head_revision
-from server.platform import open_platform
+from server.resources import open_resources
 from server.settings import Settings, default_database_url
 from tests.postgres import fresh_database
 
@@ -14,7 +14,7 @@ def test_start_up_refuses_a_database_whose_schema_is_behind(postgres_admin_url, 
     with fresh_database(postgres_admin_url) as url:
         settings = Settings(data_dir=tmp_path, database_url=url.replace("postgresql://", "postgresql+psycopg://"))
         with pytest.raises(SchemaBehind, match="mp-server migrate") as caught:
-            asyncio.run(open_platform(settings))
+            asyncio.run(open_resources(settings))
         assert "none (empty database)" in caught.value.message
 
 
@@ -22,8 +22,8 @@ def test_the_embedded_default_migrates_itself(tmp_path):
     settings = Settings(data_dir=tmp_path / "data", database_url=default_database_url(tmp_path / "data"))
 
     async def scenario() -> str | None:
-        platform = await open_platform(settings)
-        await platform.close()
+        resources = await open_resources(settings)
+        await resources.close()
         engine = create_engine(settings.database_url)
         try:
             return await current_revision(engine)
@@ -37,7 +37,7 @@ def test_another_sqlite_file_is_not_migrated_silently(tmp_path):
     data = tmp_path / "data"
     settings = Settings(data_dir=data, database_url=default_database_url(tmp_path / "elsewhere"))
     with pytest.raises(SchemaBehind):
-        asyncio.run(open_platform(replace(settings)))
+        asyncio.run(open_resources(replace(settings)))
 
 
 def test_the_embedded_database_is_readable_by_its_owner_only(tmp_path):
@@ -47,8 +47,8 @@ def test_the_embedded_database_is_readable_by_its_owner_only(tmp_path):
     settings = Settings(data_dir=data, database_url=default_database_url(data))
 
     async def scenario() -> None:
-        platform = await open_platform(settings)
-        await platform.close()
+        resources = await open_resources(settings)
+        await resources.close()
 
     asyncio.run(scenario())
     for name in ("marketplace.db", "marketplace.db-wal", "marketplace.db-shm"):
@@ -61,8 +61,8 @@ def test_a_fresh_embedded_database_is_created_private(tmp_path):
     settings = Settings(data_dir=tmp_path / "fresh", database_url=default_database_url(tmp_path / "fresh"))
 
     async def scenario() -> None:
-        platform = await open_platform(settings)
-        await platform.close()
+        resources = await open_resources(settings)
+        await resources.close()
 
     asyncio.run(scenario())
     assert (tmp_path / "fresh" / "marketplace.db").stat().st_mode & 0o777 == 0o600

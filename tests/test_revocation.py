@@ -185,7 +185,7 @@ def test_deleting_a_deployment_ends_its_open_stream(market):
 
 def upload_open(server: ServerThread) -> bool:
     async def look() -> bool:
-        streams = server.listening.platform.streams._open  # type: ignore[union-attr]
+        streams = server.listening.resources.streams._open  # type: ignore[union-attr]
         return any(s.method.endswith("/UploadRunArtifact") and s.principal is not None for s in streams)
 
     return server.run_in_loop(look)

@@ -42,7 +42,7 @@ def test_tokens_never_reach_logs_errors_or_stored_rows(server, auth, admin, capl
     assert len(errors) >= 6
 
     async def stored_text() -> str:
-        async with server.listening.platform.engine.connect() as conn:
+        async with server.listening.resources.engine.connect() as conn:
             rows = []
             for table in ("audit_events", "api_tokens", "idempotency_records", "marketplace_vendors"):
                 rows += [repr(tuple(row)) for row in await conn.execute(text(f"SELECT * FROM {table}"))]

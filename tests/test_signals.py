@@ -73,7 +73,7 @@ def batch(sequence: int, *signals: signals_pb2.Signal, publisher_id: str = "") -
 
 def stored_count(server: ServerThread) -> int:
     async def count():
-        async with server.listening.platform.sessions() as session:  # type: ignore[union-attr]
+        async with server.listening.resources.sessions() as session:  # type: ignore[union-attr]
             return await session.scalar(select(func.count()).select_from(Signal))
 
     return server.run_in_loop(count)
@@ -130,7 +130,7 @@ def test_a_row_stored_before_horizons_were_bounded_is_still_listed(market, serve
     market.stream(token, [batch(1, signal("AAA"))])
 
     async def age() -> None:
-        async with server.listening.platform.sessions.begin() as session:  # type: ignore[union-attr]
+        async with server.listening.resources.sessions.begin() as session:  # type: ignore[union-attr]
             await session.execute(update(Signal).values(horizon_seconds=1e15))  # as an older server let in
 
     server.run_in_loop(age)

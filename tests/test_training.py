@@ -96,7 +96,7 @@ def test_concurrent_retries_of_one_create_make_one_run(server, runs, acme):
     assert caught.value.code() == grpc.StatusCode.ALREADY_EXISTS
 
     async def count():
-        async with server.listening.platform.sessions() as session:
+        async with server.listening.resources.sessions() as session:
             return await session.scalar(select(func.count()).select_from(TrainingRun))
 
     assert server.run_in_loop(count) == 1

@@ -138,7 +138,7 @@ def test_every_rpc_with_a_string_field_is_covered():
 
 def stored_rows(server) -> str:
     async def dump() -> str:
-        async with server.listening.platform.engine.connect() as conn:
+        async with server.listening.resources.engine.connect() as conn:
             rows = []
             for table in Base.metadata.sorted_tables:
                 rows += [

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from interceptors.introspection import api_token_kind
 from marketplace.v1.options_pb2 import PrincipalKind
 from server.auth import store as api_tokens
 from server.core.clock import Clock, system_clock
-from server.core.principal import Principal
+from server.core.principal import Principal, api_token_kind
 from server.core.tokens import TokenDigester, TokenType, token_type_of
 from server.db.models import ApiToken, Vendor
 

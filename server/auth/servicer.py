@@ -7,7 +7,6 @@ from datetime import timedelta
 import grpc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from interceptors.introspection import CachingIntrospector
 from marketplace.v1 import auth_pb2, auth_pb2_grpc, common_pb2
 from marketplace.v1.options_pb2 import PrincipalKind
 from server.auth import rules as accounts
@@ -16,9 +15,8 @@ from server.auth import vendor_store as vendors
 from server.core.clock import Clock, to_datetime
 from server.core.convert import timestamp, vendor_proto
 from server.core.pagination import read_page
-from server.core.principal import Principal, require_principal
+from server.core.principal import Introspector, Principal, require_principal
 from server.core.revocation import Revocations
-from server.core.streams import OpenStreams
 from server.core.tokens import TokenDigester, TokenType, new_token
 from server.db.idempotency import create_once
 from server.db.models import ApiToken, Vendor
@@ -64,15 +62,15 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         self,
         sessions: async_sessionmaker[AsyncSession],
         digester: TokenDigester,
-        introspector: CachingIntrospector,
+        introspector: Introspector,
         clock: Clock,
-        revocations: Revocations | None = None,
+        revocations: Revocations,
     ) -> None:
         self._sessions = sessions
         self._digester = digester
         self._introspector = introspector
         self._clock = clock
-        self._revocations = revocations or Revocations(introspector, OpenStreams())
+        self._revocations = revocations
 
     async def WhoAmI(self, request: auth_pb2.WhoAmIRequest, context: grpc.aio.ServicerContext) -> auth_pb2.Principal:
         principal = require_principal()

@@ -1,9 +1,11 @@
-"""Who is calling: set by the auth interceptor for the duration of one call, read by servicers."""
+"""Who is calling: set by the auth interceptor for the duration of one call, read by servicers;
+and what every source of principals (database, RFC 7662 endpoint, the cache in front) promises."""
 
 from __future__ import annotations
 
 import contextvars
 from dataclasses import dataclass
+from typing import Protocol
 
 from marketplace.v1.options_pb2 import PrincipalKind
 from server.core.errors import Unauthenticated
@@ -34,6 +36,21 @@ class Principal:
 
     def missing_scopes(self, required: tuple[str, ...]) -> list[str]:
         return [scope for scope in required if not self.has_scope(scope)]
+
+
+class Introspector(Protocol):
+    async def introspect(self, token: str) -> Principal | None:
+        """The token's principal, or None when the token is not active."""
+        ...
+
+
+def api_token_kind(has_vendor: bool, scopes: frozenset[str]) -> PrincipalKind.ValueType:
+    """An API token is a vendor's when it has a vendor, else an operator's with `admin`, else a service's."""
+    if has_vendor:
+        return PrincipalKind.PRINCIPAL_KIND_VENDOR
+    if "admin" in scopes:
+        return PrincipalKind.PRINCIPAL_KIND_ADMIN
+    return PrincipalKind.PRINCIPAL_KIND_SERVICE
 
 
 @dataclass

@@ -4,15 +4,28 @@ every open stream standing on it ends at once with UNAUTHENTICATED and the reaso
 
 from __future__ import annotations
 
-from interceptors.introspection import CachingIntrospector
+from typing import Protocol
+
 from marketplace.v1.options_pb2 import PrincipalKind
 from server.core.errors import Unauthenticated
 from server.core.principal import Principal
 from server.core.streams import OpenStreams
 
 
+class CachedAnswers(Protocol):
+    """The introspection cache, as revocation sees it (interceptors/introspection.py holds the cache)."""
+
+    def forget_token(self, token_id: str) -> int: ...
+
+    def forget_run(self, run_id: str) -> int: ...
+
+    def forget_vendor(self, vendor_id: str) -> int: ...
+
+    def forget_deployment(self, deployment_id: str) -> int: ...
+
+
 class Revocations:
-    def __init__(self, introspector: CachingIntrospector, streams: OpenStreams) -> None:
+    def __init__(self, introspector: CachedAnswers, streams: OpenStreams) -> None:
         self._introspector = introspector
         self._streams = streams
 

@@ -11,15 +11,15 @@ import asyncio
 import logging
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cli.rounds.features import FEATURES, TARGET, build_round, encode
-from server.blobs.local import StagedWrite
-from server.core.clock import to_datetime
+from server.blobs.local import BlobStore, StagedWrite
+from server.core.clock import Clock, to_datetime
 from server.datasets.publishing import RoundFacts, store_round
 from server.datasets.rules import PlannedFile
 from server.datasets.synthetic import DESCRIPTION, synthetic_prices
 from server.db.models import DatasetRound
-from server.platform import Platform
 
 log = logging.getLogger("mp.demo")
 
@@ -35,9 +35,9 @@ def _build() -> tuple[dict[str, bytes], RoundFacts, dict[str, int]]:
     return files, facts, {split: len(table) for split, table in built.tables.items()}
 
 
-async def publish_demo_round(platform: Platform) -> int | None:
+async def publish_demo_round(sessions: async_sessionmaker[AsyncSession], blobs: BlobStore, clock: Clock) -> int | None:
     """Publishes round 1 from synthetic prices when the database has no round yet."""
-    async with platform.sessions() as session:
+    async with sessions() as session:
         if await session.scalar(select(func.count()).select_from(DatasetRound)):
             return None
     files, facts, row_counts = await asyncio.to_thread(_build)
@@ -47,19 +47,19 @@ async def publish_demo_round(platform: Platform) -> int | None:
     committed: list[str] = []
     try:
         for name, data in files.items():
-            write = staged[name] = platform.blobs.stage()
+            write = staged[name] = blobs.stage()
             await asyncio.to_thread(write.write, data)
             stored = await asyncio.to_thread(write.finish)
             planned.append(PlannedFile(name, "parquet", stored.size_bytes, stored.sha256, columns, row_counts[name]))
-        async with platform.sessions.begin() as session:
+        async with sessions.begin() as session:
             row = await store_round(
-                session, platform.blobs, facts=facts, planned=planned, staged=staged, committed=committed,
-                actor="mp-server", now=to_datetime(platform.clock()),
+                session, blobs, facts=facts, planned=planned, staged=staged, committed=committed,
+                actor="mp-server", now=to_datetime(clock()),
             )  # fmt: skip
             number = row.number
     except BaseException:
         for key in committed:
-            platform.blobs.delete(key)
+            blobs.delete(key)
         raise
     finally:
         for write in staged.values():

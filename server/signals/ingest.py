@@ -13,8 +13,8 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from interceptors.rate_limit import TokenBuckets
 from marketplace.v1 import signals_pb2
+from server.core.buckets import RateLimit, TokenBuckets
 from server.core.clock import Clock, to_datetime
 from server.core.completion import finish_even_if_cancelled
 from server.core.convert import timestamp
@@ -22,7 +22,6 @@ from server.core.errors import FailedPrecondition, InvalidArgument
 from server.datasets.round_cache import RoundCache
 from server.db.models import Deployment
 from server.deployments import rules as deployments
-from server.settings import RateLimit
 from server.signals import store
 from server.signals.hub import SignalHub
 from server.signals.rules import MAX_BATCH, MAX_SEQUENCE, Judged, OpenRounds, Writer, check_publisher, judge

@@ -9,9 +9,9 @@ import grpc
 from google.protobuf.duration_pb2 import Duration
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from interceptors.rate_limit import rate_limited
 from marketplace.v1 import signals_pb2, signals_pb2_grpc
 from server.auth import vendor_store
+from server.core.buckets import rate_limited
 from server.core.errors import InvalidArgument, PermissionDenied, ResourceExhausted
 from server.core.pagination import keyset_token, read_keyset_token, read_page
 from server.core.principal import Principal, require_principal

@@ -81,7 +81,7 @@ def test_the_owner_lookup_finds_each_objects_vendor_and_nothing_for_unknown_ids(
     run = training_pb2_grpc.TrainingServiceStub(channel).CreateTrainingRun(
         training_pb2.CreateTrainingRunRequest(), metadata=acme
     )
-    lookup = OwnerLookup(server.listening.platform.sessions)
+    lookup = OwnerLookup(server.listening.resources.sessions)
     deployment = acme_deployment.deployment
 
     async def ask():
