@@ -50,9 +50,10 @@ check-protos: $(VENV)/.dev-installed ## fail when generated/ differs from what p
 	diff -r -x '__init__.py' -x '__pycache__' $$tmp/marketplace $(GEN_DIR)/marketplace \
 	  && echo "generated/ matches protos/"; rc=$$?; rm -rf $$tmp; exit $$rc
 
-lint: $(VENV)/.dev-installed ## ruff and mypy
+lint: $(VENV)/.dev-installed ## ruff, mypy and the import contracts (lint-imports)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 bench: $(VENV)/.dev-installed ## print the benchmarks' figures
 	$(PY) -m bench.auth_overhead
