@@ -9,10 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import signal
-import socket
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -52,6 +48,15 @@ from server.deployments.deliveries import DeliveryPolicy, DeliveryWorker
 from server.deployments.servicer import DeploymentServicer
 from server.grpc_server import MAX_MESSAGE_BYTES, SERVICES, DecodedBeforeOwnership, Servicers, build_grpc_server
 from server.http_app import build_http_app
+from server.process import (
+    STUCK_SHUTDOWN_MARGIN,
+    bind_socket,
+    exit_after,
+    grpc_target_for,
+    loopback_host,
+    stop_on_signals,
+    uvicorn_server,
+)
 from server.resources import Resources, open_resources
 from server.settings import Settings
 from server.signals.hub import SignalHub
@@ -97,6 +102,8 @@ def build_introspector(
 def build_servicers(
     settings: Settings, resources: Resources, introspector: CachingIntrospector, *, public_url: str
 ) -> Servicers:
+    """Each servicer with exactly what it uses. Revocation, the round cache and the signal hub are
+    shared by the services that need them; revocation reaches the interceptors' cache."""
     sessions, clock, digester = resources.sessions, resources.clock, resources.digester
     revocations = Revocations(introspector, resources.streams)
     rounds = RoundCache(sessions, clock)
@@ -169,41 +176,6 @@ async def issue_admin_token(resources: Resources, *, display_name: str, only_if_
     return secret
 
 
-def _bind(addr: str) -> socket.socket:
-    host, _, port = addr.rpartition(":")
-    host = host.strip("[]")
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    # Accepted connections inherit this. Without it a kept-alive client waits ~40 ms a request:
-    # the response leaves as headers then body, and Nagle holds the body for the delayed ACK.
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    try:
-        sock.bind((host, int(port)))
-    except OSError as error:
-        sock.close()
-        raise SystemExit(f"cannot listen on {addr}: {error.strerror} (set MP_HTTP_ADDR to another port)") from None
-    return sock
-
-
-def _loopback_host(grpc_addr: str) -> str:
-    host = grpc_addr.rpartition(":")[0]
-    return "127.0.0.1" if host in ("0.0.0.0", "[::]", "::", "") else host
-
-
-def _http_server(app: object, grace: float) -> uvicorn.Server:
-    return uvicorn.Server(
-        uvicorn.Config(
-            app,  # type: ignore[arg-type]
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-            server_header=False,
-            timeout_graceful_shutdown=max(1, round(grace)),
-        )
-    )
-
-
 async def serve_gateway(
     settings: Settings,
     grpc_target: str,
@@ -214,13 +186,13 @@ async def serve_gateway(
 ) -> None:
     """The HTTP side alone, in front of other replicas' gRPC (`mp-server gateway`)."""
     stop = stop or asyncio.Event()
-    _stop_on_signals(stop)
+    stop_on_signals(stop)
     channel = (
         grpc.aio.secure_channel(grpc_target, grpc.ssl_channel_credentials(), options=GATEWAY_CHANNEL_OPTIONS)
         if tls
         else grpc.aio.insecure_channel(grpc_target, options=GATEWAY_CHANNEL_OPTIONS)
     )
-    http_socket = _bind(settings.http_addr)
+    http_socket = bind_socket(settings.http_addr)
     public_target = settings.grpc_public_target or grpc_target
     http_app = build_http_app(
         channel=channel,
@@ -229,7 +201,7 @@ async def serve_gateway(
         cors_origins=settings.cors_origins,
         default_timeout=settings.gateway_timeout,
     )
-    http_server = _http_server(http_app, settings.shutdown_grace)
+    http_server = uvicorn_server(http_app, settings.shutdown_grace)
     task = asyncio.create_task(http_server.serve(sockets=[http_socket]))
     while not http_server.started and not task.done():
         await asyncio.sleep(0.01)
@@ -240,31 +212,6 @@ async def serve_gateway(
     http_server.should_exit = True
     await task
     await channel.close()
-
-
-def _stop_on_signals(stop: asyncio.Event) -> None:
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        try:
-            loop.add_signal_handler(signum, stop.set)
-        except (NotImplementedError, RuntimeError):  # not the main thread (tests)
-            break
-
-
-STUCK_SHUTDOWN_MARGIN = 5.0
-
-
-def _exit_after(seconds: float) -> None:
-    """A last resort that no call in flight can hold up: a thread, not a task of the loop."""
-
-    def exit_now() -> None:
-        log.error("shutdown still unfinished %.0fs after SIGTERM; exiting anyway", seconds)
-        logging.shutdown()
-        os._exit(1)
-
-    timer = threading.Timer(seconds, exit_now)
-    timer.daemon = True
-    timer.start()
 
 
 async def _shut_down(
@@ -290,20 +237,6 @@ async def _shut_down(
         log.warning("HTTP connections still open at the end of the grace period were closed")
 
 
-def grpc_target_for(settings: Settings, grpc_port: int) -> Callable[[str], str]:
-    """What discovery tells clients: the configured public target, else the bound host and port."""
-    if settings.grpc_public_target:
-        return lambda _request_host: settings.grpc_public_target
-    bound_host = settings.grpc_addr.rpartition(":")[0]
-    wildcard = bound_host in ("0.0.0.0", "[::]", "::")
-
-    def target(request_host: str) -> str:
-        host = request_host if wildcard else bound_host
-        return f"{host}:{grpc_port}"
-
-    return target
-
-
 async def serve(
     settings: Settings,
     *,
@@ -315,7 +248,7 @@ async def serve(
     """Serves until `stop` (or SIGTERM/SIGINT). `exit_if_stuck` (the mp-server process, not tests
     running it in a thread): a shutdown still unfinished 5 s past its grace ends the process."""
     stop = stop or asyncio.Event()
-    _stop_on_signals(stop)  # first: a SIGTERM during start-up still ends in a clean stop
+    stop_on_signals(stop)  # first: a SIGTERM during start-up still ends in a clean stop
     resources = await open_resources(settings, clock)
     remote: RemoteIntrospector | None = None
     grpc_server: grpc.aio.Server | None = None
@@ -326,9 +259,9 @@ async def serve(
         admin_token = await issue_admin_token(resources, display_name="first admin token", only_if_none=True)
         if settings.demo_round:
             await publish_demo_round(resources.sessions, resources.blobs, clock)
-        http_socket = _bind(settings.http_addr)
+        http_socket = bind_socket(settings.http_addr)
         http_port = http_socket.getsockname()[1]
-        public_url = settings.public_url or f"http://{_loopback_host(settings.http_addr)}:{http_port}"
+        public_url = settings.public_url or f"http://{loopback_host(settings.http_addr)}:{http_port}"
         grpc_server = await build_grpc_server(
             build_servicers(settings, resources, introspector, public_url=public_url),
             interceptor_chain(introspector, resources.sessions, resources.streams, settings.rate_limits, clock),
@@ -342,7 +275,7 @@ async def serve(
         deliveries.start()
         # The gateway reaches the gRPC server over loopback, like any other client.
         loopback = grpc.aio.insecure_channel(
-            f"{_loopback_host(settings.grpc_addr)}:{grpc_port}", options=GATEWAY_CHANNEL_OPTIONS
+            f"{loopback_host(settings.grpc_addr)}:{grpc_port}", options=GATEWAY_CHANNEL_OPTIONS
         )
         http_app = build_http_app(
             channel=loopback,
@@ -356,7 +289,7 @@ async def serve(
                 else []  # S3 serves its own presigned URLs
             ),
         )
-        http_server = _http_server(http_app, settings.shutdown_grace)
+        http_server = uvicorn_server(http_app, settings.shutdown_grace)
         http_task = asyncio.create_task(http_server.serve(sockets=[http_socket]))
         while not http_server.started and not http_task.done():
             await asyncio.sleep(0.01)
@@ -365,7 +298,7 @@ async def serve(
         on_ready(Listening(grpc_port, http_port, admin_token, resources, introspector))
         await stop.wait()
         if exit_if_stuck:
-            _exit_after(settings.shutdown_grace + STUCK_SHUTDOWN_MARGIN)
+            exit_after(settings.shutdown_grace + STUCK_SHUTDOWN_MARGIN)
         await _shut_down(settings, resources.streams, grpc_server, http_server, http_task)
     finally:
         if grpc_server is not None:

@@ -60,7 +60,7 @@ def test_a_shutdown_that_cannot_finish_ends_the_process_anyway():
     import sys
 
     hung = subprocess.run(
-        [sys.executable, "-c", "import time; from server.app import _exit_after; _exit_after(0.5); time.sleep(60)"],
+        [sys.executable, "-c", "import time; from server.process import exit_after; exit_after(0.5); time.sleep(60)"],
         capture_output=True, text=True, timeout=30,
     )  # fmt: skip
     assert hung.returncode == 1
