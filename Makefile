@@ -63,6 +63,6 @@ bench: $(VENV)/.dev-installed ## print the benchmarks' figures
 	$(PY) -m bench.signals
 
 clean: ## remove the virtualenv and caches
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache build *.egg-info
 
 .PHONY: help install dev run test test-fast protos _protoc check-protos lint bench clean
