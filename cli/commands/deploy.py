@@ -124,4 +124,3 @@ def link_infra(ctx: Context, deployment_id, add_url, remove_url, old_option, as_
         output.echo(f"Unlinked {remove_url} from deployment {updated.id}; its signals stay in the marketplace.")
     else:
         delivery_table(updated)
-

@@ -134,7 +134,6 @@ def log_tail(path: Path, lines: int = 20) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
-
 def serve_locally(ctx: Context, deployment: Any, project: Any, port: int | None, env: dict[str, str],
                   quiet: bool) -> Any:  # fmt: skip
     """Starts the project's serve command for the deployment, waits for /ping, marks it live; the

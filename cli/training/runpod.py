@@ -36,8 +36,9 @@ def train_on_runpod(ctx: Context, project: Any, round_: Any, spec: RunSpec, deta
     }  # fmt: skip
     try:
         pod = runpod.create_pod(
-            pod_spec(name=f"mp-{run.id}", image=project.image, gpu=spec.gpu, env=env,
-                     command=["mp", "train", "_remote"])  # fmt: skip
+            pod_spec(
+                name=f"mp-{run.id}", image=project.image, gpu=spec.gpu, env=env, command=["mp", "train", "_remote"]
+            )  # fmt: skip
         )
     except RunPodError as error:
         fail_run(ctx, run.id, str(error)[:2000])

@@ -34,4 +34,3 @@ class TransferProgress:
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None):
         self._progress.stop()
-
