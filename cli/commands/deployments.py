@@ -72,30 +72,9 @@ def status(ctx: Context, deployment_id: str, as_json: bool) -> None:
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new lines (Ctrl-C stops).")
 def logs(deployment_id: str, lines: int, follow: bool) -> None:
     """The inference server's output (local deployments; RunPod keeps a pod's logs in its console)."""
-    import time
+    from cli.serving.local import show_log
 
-    from cli.serving.local import LocalRecord, log_tail, state_dir
-
-    log = state_dir() / f"{deployment_id}.log"
-    if not log.exists():
-        raise click.ClickException(
-            f"no log of {deployment_id} on this machine: logs are kept for local deployments started here "
-            "(a RunPod deployment's logs are in RunPod's console)"
-        )
-    output.echo(log_tail(log, lines))
-    if not follow:
-        return
-    with open(log, errors="replace") as source:
-        source.seek(0, 2)
-        try:
-            while LocalRecord.load(deployment_id) is not None:
-                line = source.readline()
-                if line:
-                    output.echo(line.rstrip("\n"))
-                else:
-                    time.sleep(0.2)
-        except KeyboardInterrupt:
-            pass
+    show_log(deployment_id, lines, follow)
 
 
 @deployments.command()

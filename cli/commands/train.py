@@ -25,7 +25,7 @@ def train() -> None:
 @pass_context
 def list_runs(ctx: Context, state: str | None, round_number: int | None, as_json: bool) -> None:
     """Your runs, newest first."""
-    from cli.training.runs import state as run_state
+    from cli.training.runs import run_state
     from marketplace.v1 import training_pb2
 
     request = training_pb2.ListTrainingRunsRequest(round_number=round_number or 0, page_size=200)
@@ -61,13 +61,13 @@ def status(ctx: Context, run_id: str, as_json: bool) -> None:
     """State, hyperparameters, latest metrics, artifact and timings of RUN_ID."""
     from google.protobuf import json_format
 
-    from cli.training.runs import get_run, state
+    from cli.training.runs import get_run, run_state
 
     run = get_run(ctx, run_id)
     if as_json:
         output.emit_json(output.to_dict(run))
         return
-    output.echo(f"Run {run.id}: {state(run)}" + (f" ({run.message})" if run.message else ""))
+    output.echo(f"Run {run.id}: {run_state(run)}" + (f" ({run.message})" if run.message else ""))
     output.echo(f"Task {run.task}, round {run.round_number}, provider {run.provider}")
     params = {k: json_format.MessageToDict(v) for k, v in run.hyperparameters.items()}
     output.echo("Hyperparameters: " + (", ".join(f"{k}={v}" for k, v in sorted(params.items())) or "none"))
@@ -92,12 +92,12 @@ def logs(ctx: Context, run_id: str, follow: bool, as_json: bool) -> None:
 
     With --follow the exit code is the run's outcome: 0 succeeded, 1 failed, 130 cancelled, 3 lost.
     """
-    from cli.training.runs import EXIT_CODES, get_run, show_events, state
+    from cli.training.runs import EXIT_CODES, get_run, run_state, show_events
 
     show_events(ctx, run_id, follow, as_json)
     run = get_run(ctx, run_id)
     if follow:
-        sys.exit(EXIT_CODES.get(state(run), 0))
+        sys.exit(EXIT_CODES.get(run_state(run), 0))
 
 
 @train.command()
@@ -107,7 +107,7 @@ def logs(ctx: Context, run_id: str, follow: bool, as_json: bool) -> None:
 @pass_context
 def cancel(ctx: Context, run_id: str, reason: str, as_json: bool) -> None:
     """Cancel RUN_ID; its executor stops at its next heartbeat."""
-    from cli.training.runs import state
+    from cli.training.runs import run_state
     from marketplace.v1 import training_pb2
 
     request = training_pb2.CancelTrainingRunRequest(run_id=run_id, reason=reason)
@@ -115,7 +115,7 @@ def cancel(ctx: Context, run_id: str, reason: str, as_json: bool) -> None:
     if as_json:
         output.emit_json(output.to_dict(run))
     else:
-        output.echo(f"Run {run.id} is {state(run)}.")
+        output.echo(f"Run {run.id} is {run_state(run)}.")
 
 
 @train.command()

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import click
 import platformdirs
 
 from cli import output
@@ -132,6 +133,30 @@ def log_tail(path: Path, lines: int = 20) -> str:
     if not path.exists():
         return ""
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def show_log(deployment_id: str, lines: int, follow: bool) -> None:
+    """The last `lines` of the server's log; with `follow`, new ones until it stops (or Ctrl-C)."""
+    log = state_dir() / f"{deployment_id}.log"
+    if not log.exists():
+        raise click.ClickException(
+            f"no log of {deployment_id} on this machine: logs are kept for local deployments started here "
+            "(a RunPod deployment's logs are in RunPod's console)"
+        )
+    output.echo(log_tail(log, lines))
+    if not follow:
+        return
+    with open(log, errors="replace") as source:
+        source.seek(0, 2)
+        try:
+            while LocalRecord.load(deployment_id) is not None:
+                line = source.readline()
+                if line:
+                    output.echo(line.rstrip("\n"))
+                else:
+                    time.sleep(0.2)
+        except KeyboardInterrupt:
+            pass
 
 
 def serve_locally(ctx: Context, deployment: Any, project: Any, port: int | None, env: dict[str, str],

@@ -17,8 +17,17 @@ import click
 
 from cli import output
 from cli.context import Context
-from cli.training.runs import EXIT_CODES, RunSpec, create_run, fail_run, finish, get_run, print_created, print_event
-from cli.training.runs import state as run_state
+from cli.training.runs import (
+    EXIT_CODES,
+    RunSpec,
+    create_run,
+    fail_run,
+    finish,
+    get_run,
+    print_created,
+    print_event,
+    run_state,
+)
 
 
 def train_on_runpod(ctx: Context, project: Any, round_: Any, spec: RunSpec, detach: bool, as_json: bool,

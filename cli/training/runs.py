@@ -29,7 +29,7 @@ class RunSpec:
     hyperparameters: dict[str, Any] = field(default_factory=dict)
 
 
-def state(run: Any) -> str:
+def run_state(run: Any) -> str:
     from marketplace.v1 import training_pb2
 
     return enum_word(training_pb2.RunState, run.state)
