@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from cli import output
 from cli.context import Context
+
+if TYPE_CHECKING:
+    from cli.project import Project
+    from cli.runpod_api import RunPodClient
 
 
 @dataclass(frozen=True)
@@ -29,7 +33,7 @@ class DeployOptions:
     signal_interval: float
 
 
-def deploy(ctx: Context, project: Any, options: DeployOptions, runpod: Any, as_json: bool) -> Any:
+def deploy(ctx: Context, project: Project, options: DeployOptions, runpod: RunPodClient | None, as_json: bool) -> Any:
     """Registers a deployment of the run's model and serves it; returns the live deployment."""
     from cli.rounds.fetch import fetch_round
     from cli.rounds.view import state_name
@@ -65,6 +69,7 @@ def deploy(ctx: Context, project: Any, options: DeployOptions, runpod: Any, as_j
             return serve_locally(ctx, deployment, project, options.port, env, as_json)
         from cli.serving.runpod import serve_on_runpod
 
+        assert runpod is not None, "--provider runpod comes with a RunPod client"
         return serve_on_runpod(ctx, runpod, deployment, project, options.gpu, env, as_json)
     except (click.ClickException, KeyboardInterrupt) as error:
         reason = error.message if isinstance(error, click.ClickException) else "interrupted (Ctrl-C)"

@@ -3,11 +3,14 @@ look-ups, lifecycle transitions, links."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from cli.context import Context
+
+if TYPE_CHECKING:
+    from cli.project import Project
 
 
 def get_deployment(ctx: Context, deployment_id: str) -> Any:
@@ -44,7 +47,7 @@ def set_endpoint(ctx: Context, deployment_id: str, endpoint_url: str) -> Any:
     return ctx.call(ctx.deployments.UpdateDeploymentLinks, request)
 
 
-def model_run(ctx: Context, project: Any, run_id: str | None) -> Any:
+def model_run(ctx: Context, project: Project, run_id: str | None) -> Any:
     """The run whose model is deployed: the given one, else this project's newest succeeded run."""
     from marketplace.v1 import training_pb2
 

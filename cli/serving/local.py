@@ -18,13 +18,16 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import platformdirs
 
 from cli import output
 from cli.context import Context
+
+if TYPE_CHECKING:
+    from cli.project import Project
 
 
 def state_dir() -> Path:
@@ -159,7 +162,7 @@ def show_log(deployment_id: str, lines: int, follow: bool) -> None:
             pass
 
 
-def serve_locally(ctx: Context, deployment: Any, project: Any, port: int | None, env: dict[str, str],
+def serve_locally(ctx: Context, deployment: Any, project: Project, port: int | None, env: dict[str, str],
                   quiet: bool) -> Any:  # fmt: skip
     """Starts the project's serve command for the deployment, waits for /ping, marks it live; the
     process is stopped again if it never answers."""

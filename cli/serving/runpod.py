@@ -9,12 +9,16 @@ from __future__ import annotations
 import os
 import shlex
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from cli import output
 from cli.context import Context
+
+if TYPE_CHECKING:
+    from cli.project import Project
+    from cli.runpod_api import RunPodClient
 
 RUNPOD_PROXY = "https://{pod_id}-{port}.proxy.runpod.net"  # RunPod's public URL of a pod's HTTP port
 
@@ -24,8 +28,9 @@ def runpod_endpoint(pod_id: str, port: int) -> str:
     return template.format(pod_id=pod_id, port=port)
 
 
-def serve_on_runpod(ctx: Context, runpod: Any, deployment: Any, project: Any, gpu: str, env: dict[str, str],
-                    quiet: bool) -> Any:  # fmt: skip
+def serve_on_runpod(
+    ctx: Context, runpod: RunPodClient, deployment: Any, project: Project, gpu: str, env: dict[str, str], quiet: bool
+) -> Any:
     """Creates the pod, waits for its /ping, marks the deployment live; the pod is terminated again
     if it never answers."""
     from cli.runpod_api import RunPodError, pod_spec

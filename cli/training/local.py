@@ -10,14 +10,17 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cli import output
 from cli.context import Context
 from cli.training.runs import RunSpec, create_run, finish, print_created
 
+if TYPE_CHECKING:
+    from cli.project import Project
 
-def pull_round_into_project(ctx: Context, project: Any, round_: Any, quiet: bool) -> Path:
+
+def pull_round_into_project(ctx: Context, project: Project, round_: Any, quiet: bool) -> Path:
     """The round's files in the project's .mp/rounds (downloaded or resumed as needed, sha256 checked)."""
     from cli.transfers.pull import pull_round
 
@@ -26,11 +29,11 @@ def pull_round_into_project(ctx: Context, project: Any, round_: Any, quiet: bool
     return folder
 
 
-def artifact_folder(project: Any, run_id: str) -> Path:
+def artifact_folder(project: Project, run_id: str) -> Path:
     return project.root / ".mp" / "runs" / run_id / "artifacts"
 
 
-def train_locally(ctx: Context, project: Any, round_: Any, spec: RunSpec, detach: bool, as_json: bool) -> None:
+def train_locally(ctx: Context, project: Project, round_: Any, spec: RunSpec, detach: bool, as_json: bool) -> None:
     """Trains here and exits with the run's outcome; with `detach`, returns once the run has started."""
     round_dir = pull_round_into_project(ctx, project, round_, as_json)
     run = create_run(ctx, project, round_.number, spec)
@@ -45,7 +48,7 @@ def train_locally(ctx: Context, project: Any, round_: Any, spec: RunSpec, detach
 
 
 def execute_run(
-    ctx: Context, run_id: str, project: Any, round_dir: Path, artifact_dir: Path, hyperparameters: dict[str, Any],
+    ctx: Context, run_id: str, project: Project, round_dir: Path, artifact_dir: Path, hyperparameters: dict[str, Any],
     quiet: bool = False,
 ) -> str:  # fmt: skip
     """Runs the project's train command for the run, reporting to it; returns the run's final state."""

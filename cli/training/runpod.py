@@ -11,7 +11,7 @@ import json
 import os
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -29,9 +29,13 @@ from cli.training.runs import (
     run_state,
 )
 
+if TYPE_CHECKING:
+    from cli.project import Project
+    from cli.runpod_api import RunPodClient
 
-def train_on_runpod(ctx: Context, project: Any, round_: Any, spec: RunSpec, detach: bool, as_json: bool,
-                    runpod: Any) -> None:  # fmt: skip
+
+def train_on_runpod(ctx: Context, project: Project, round_: Any, spec: RunSpec, detach: bool, as_json: bool,
+                    runpod: RunPodClient) -> None:  # fmt: skip
     """Creates the run, its token and the pod, then follows the run and exits with its outcome;
     with `detach`, returns once the pod is asked for."""
     from cli.runpod_api import RunPodError, pod_spec
@@ -59,7 +63,7 @@ def train_on_runpod(ctx: Context, project: Any, round_: Any, spec: RunSpec, deta
     finish(ctx, run.id, _follow_pod(ctx, runpod, run.id, pod["id"], quiet=as_json), as_json)
 
 
-def _follow_pod(ctx: Context, runpod: Any, run_id: str, pod_id: str, quiet: bool, every: float = 1.0) -> str:
+def _follow_pod(ctx: Context, runpod: RunPodClient, run_id: str, pod_id: str, quiet: bool, every: float = 1.0) -> str:
     """Prints the run's events until it ends, then terminates the pod. A pod that stops first fails
     the run; Ctrl-C cancels the run and terminates the pod."""
     from cli.runpod_api import RunPodError
@@ -107,7 +111,7 @@ def _follow_pod(ctx: Context, runpod: Any, run_id: str, pod_id: str, quiet: bool
     return state
 
 
-def train_in_pod(ctx: Context, project: Any) -> str:
+def train_in_pod(ctx: Context, project: Project) -> str:
     """Inside the pod: pulls the round and trains, reporting with the run's own token (MP_TOKEN);
     returns the run's final state."""
     from cli.rounds.fetch import fetch_round

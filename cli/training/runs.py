@@ -7,13 +7,16 @@ import json
 import sys
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from cli import output
 from cli.context import Context
 from cli.display import clock, enum_word
+
+if TYPE_CHECKING:
+    from cli.project import Project
 
 # The exit codes of `mp train start` and `mp train logs --follow`: the run's outcome, for scripts.
 EXIT_CODES = {"succeeded": 0, "failed": 1, "cancelled": 130, "lost": 3}
@@ -41,7 +44,7 @@ def get_run(ctx: Context, run_id: str) -> Any:
     return ctx.call(ctx.training.GetTrainingRun, training_pb2.GetTrainingRunRequest(run_id=run_id))
 
 
-def create_run(ctx: Context, project: Any, round_number: int, spec: RunSpec) -> Any:
+def create_run(ctx: Context, project: Project, round_number: int, spec: RunSpec) -> Any:
     """A new run of `project` against the round, recorded before anything trains."""
     from google.protobuf import json_format, struct_pb2
 
