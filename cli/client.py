@@ -15,8 +15,8 @@ import httpx
 
 from cli import config
 from cli.config import Credentials
+from cli.context import DEFAULT_TIMEOUT
 
-DEFAULT_TIMEOUT = 30.0
 # Transparent retries of calls that never reached a servicer or found the server briefly away.
 # Safe for creates too: each carries one request_id per command, so a retry never creates twice.
 _SERVICE_CONFIG = json.dumps(
@@ -120,19 +120,15 @@ class Session:
         self.channel.close()
 
 
-@contextmanager
-def open_session(credentials: Credentials | None = None) -> Iterator[Session]:
+def connect(credentials: Credentials | None = None) -> Session:
+    """A session for `credentials` (default: the current ones), its endpoint resolved unless stored."""
     credentials = credentials or current_credentials()
     endpoint = (
         Endpoint(credentials.api_url, credentials.grpc_target, credentials.tls)
         if credentials.grpc_target
         else resolve(credentials.api_url)
     )
-    session = Session(endpoint, credentials.token)
-    try:
-        yield session
-    finally:
-        session.close()
+    return Session(endpoint, credentials.token)
 
 
 @contextmanager

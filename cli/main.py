@@ -12,11 +12,13 @@ from cli.commands.deployments import deployments
 from cli.commands.init import init
 from cli.commands.signals import signals
 from cli.commands.train import train
+from cli.context import Context
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="ml-marketplace", prog_name="mp")
-def cli() -> None:
+@click.pass_context
+def cli(click_context: click.Context) -> None:
     """ML Marketplace: pull dataset rounds, train trading-signal models, deploy them, stream signals.
 
     \b
@@ -31,6 +33,8 @@ def cli() -> None:
 
     Every command takes --help; listing commands take --json for scripts.
     """
+    context = click_context.obj = Context()
+    click_context.call_on_close(context.close)
 
 
 cli.add_command(login)

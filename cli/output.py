@@ -1,7 +1,11 @@
-"""All the CLI's output: human text and tables, or JSON for scripts (--json), nothing else on stdout."""
+"""All the CLI's output: human text and tables, or JSON for scripts (--json), nothing else on stdout.
+
+Progress, hints and spinners go to stderr.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -39,3 +43,13 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], empty: str = "(
     for index, row in enumerate(cells):
         line = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         click.echo(click.style(line, bold=True) if index == 0 else line)
+
+
+def waiting(text: str, enabled: bool = True) -> Any:
+    """A spinner with `text` on stderr while something is awaited (nothing when stderr is no terminal)."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if not (enabled and console.is_terminal):
+        return contextlib.nullcontext()
+    return console.status(text)

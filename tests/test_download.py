@@ -12,7 +12,7 @@ import httpx
 import pytest
 from google.protobuf.duration_pb2 import Duration
 
-from cli.download import DownloadFailed, Wanted, download_all
+from cli.transfers.download import DownloadFailed, Wanted, download_all
 from marketplace.v1 import datasets_pb2, datasets_pb2_grpc
 from tests.test_datasets import publish_request
 

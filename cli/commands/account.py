@@ -8,13 +8,15 @@ import sys
 import click
 
 from cli import config, output
+from cli.context import Context, pass_context
+from cli.display import enum_word, when
 from cli.output import json_option
 
 
 def _principal_summary(principal) -> str:
     from marketplace.v1 import options_pb2
 
-    kind = options_pb2.PrincipalKind.Name(principal.kind).removeprefix("PRINCIPAL_KIND_").lower()
+    kind = enum_word(options_pb2.PrincipalKind, principal.kind)
     if principal.vendor.slug:
         return f"vendor {principal.vendor.slug} ({principal.vendor.display_name})"
     if kind == "admin":
@@ -22,10 +24,10 @@ def _principal_summary(principal) -> str:
     return f"a {kind} token"
 
 
-def _whoami(session):
-    from marketplace.v1 import auth_pb2, auth_pb2_grpc
+def _whoami(ctx: Context):
+    from marketplace.v1 import auth_pb2
 
-    return session.call(auth_pb2_grpc.AuthServiceStub(session.channel).WhoAmI, auth_pb2.WhoAmIRequest())
+    return ctx.call(ctx.auth.WhoAmI, auth_pb2.WhoAmIRequest())
 
 
 @click.command()
@@ -56,7 +58,7 @@ def login(api_url: str, token: str | None, runpod_api_key: str | None, as_json: 
       mp login --api-url http://localhost:3010              # prompts for the token
       echo "$TOKEN" | mp login --api-url grpc://infra:50051
     """
-    from cli.client import Session, resolve
+    from cli.client import resolve
 
     if not token:
         token = os.environ.get("MP_TOKEN") or (
@@ -68,11 +70,8 @@ def login(api_url: str, token: str | None, runpod_api_key: str | None, as_json: 
     if not token:
         raise click.UsageError("no token given")
     endpoint = resolve(api_url)
-    session = Session(endpoint, token)
-    try:
-        principal = _whoami(session)
-    finally:
-        session.close()
+    with Context(config.Credentials(endpoint.api_url, token, endpoint.grpc_target, endpoint.tls)) as candidate:
+        principal = _whoami(candidate)
     if runpod_api_key == "-":
         runpod_api_key = click.prompt("RunPod API key", hide_input=True, err=True)
     previous = config.load_stored()
@@ -110,21 +109,15 @@ def logout() -> None:
 
 @click.command()
 @json_option
-def whoami(as_json: bool) -> None:
+@pass_context
+def whoami(ctx: Context, as_json: bool) -> None:
     """Show who the current token belongs to and what it may do."""
-    from cli.client import open_session
-
-    with open_session() as session:
-        principal = _whoami(session)
-        endpoint = session.endpoint
+    principal = _whoami(ctx)
+    endpoint = ctx.endpoint
     if as_json:
         output.emit_json({"apiUrl": endpoint.api_url, "grpcTarget": endpoint.grpc_target, **output.to_dict(principal)})
         return
-    expires = (
-        principal.expire_time.ToDatetime().strftime("%Y-%m-%d %H:%M UTC")
-        if principal.HasField("expire_time")
-        else "never"
-    )
+    expires = f"{when(principal.expire_time)} UTC" if principal.HasField("expire_time") else "never"
     output.echo(f"You are {_principal_summary(principal)}.")
     if principal.vendor.id:
         output.echo(f"Vendor id:  {principal.vendor.id}")

@@ -8,27 +8,19 @@ import click
 
 from cli import output
 from cli.commands.rounds_admin import rounds
+from cli.context import Context, pass_context
+from cli.display import when
 from cli.output import json_option
 
 
-def _auth_stub(session):
-    from marketplace.v1 import auth_pb2_grpc
-
-    return auth_pb2_grpc.AuthServiceStub(session.channel)
-
-
-def _all_pages(session, method, request, field: str) -> list:
+def _all_pages(ctx: Context, method, request, field: str) -> list:
     items: list = []
     while True:
-        response = session.call(method, request)
+        response = ctx.call(method, request)
         items.extend(getattr(response, field))
         if not response.next_page_token:
             return items
         request.page_token = response.next_page_token
-
-
-def _when(stamp, has: bool) -> str:
-    return stamp.ToDatetime().strftime("%Y-%m-%d %H:%M") if has else "-"
 
 
 @click.group()
@@ -48,14 +40,13 @@ def vendors() -> None:
 @click.argument("slug")
 @click.option("--display-name", required=True, help='Shown next to every signal, e.g. "Acme Quant".')
 @json_option
-def vendors_create(slug: str, display_name: str, as_json: bool) -> None:
+@pass_context
+def vendors_create(ctx: Context, slug: str, display_name: str, as_json: bool) -> None:
     """Create a vendor with the handle SLUG (lowercase letters, digits, '-'). Prints its id."""
-    from cli.client import open_session
     from marketplace.v1 import auth_pb2
 
     request = auth_pb2.CreateVendorRequest(request_id=str(uuid.uuid4()), slug=slug, display_name=display_name)
-    with open_session() as session:
-        vendor = session.call(_auth_stub(session).CreateVendor, request)
+    vendor = ctx.call(ctx.auth.CreateVendor, request)
     if as_json:
         output.emit_json(output.to_dict(vendor))
     else:
@@ -66,21 +57,18 @@ def vendors_create(slug: str, display_name: str, as_json: bool) -> None:
 
 @vendors.command("list")
 @json_option
-def vendors_list(as_json: bool) -> None:
+@pass_context
+def vendors_list(ctx: Context, as_json: bool) -> None:
     """List vendors, oldest first."""
-    from cli.client import open_session
     from marketplace.v1 import auth_pb2
 
-    with open_session() as session:
-        rows = _all_pages(
-            session, _auth_stub(session).ListVendors, auth_pb2.ListVendorsRequest(page_size=500), "vendors"
-        )
+    rows = _all_pages(ctx, ctx.auth.ListVendors, auth_pb2.ListVendorsRequest(page_size=500), "vendors")
     if as_json:
         output.emit_json([output.to_dict(v) for v in rows])
         return
     output.table(
         ["SLUG", "DISPLAY NAME", "ID", "CREATED"],
-        [(v.slug, v.display_name, v.id, _when(v.create_time, v.HasField("create_time"))) for v in rows],
+        [(v.slug, v.display_name, v.id, when(v.create_time)) for v in rows],
         empty="No vendors yet. Create one: mp admin vendors create SLUG --display-name NAME",
     )
 
@@ -121,16 +109,15 @@ def _parse_ttl(_ctx, param, value: str | None):
 @click.option("--name", default="", help="A label shown in token lists.")
 @click.option("--expires-in", "ttl", callback=_parse_ttl, help="Lifetime, e.g. 90d or 12h. Default: never expires.")
 @json_option
-def tokens_create(vendor: str, scopes: list[str], name: str, ttl, as_json: bool) -> None:
+@pass_context
+def tokens_create(ctx: Context, vendor: str, scopes: list[str], name: str, ttl, as_json: bool) -> None:
     """Issue an API token. The token is printed once; the server keeps only a digest."""
-    from cli.client import open_session
     from marketplace.v1 import auth_pb2
 
     request = auth_pb2.CreateApiTokenRequest(
         request_id=str(uuid.uuid4()), vendor=vendor, scopes=scopes, display_name=name, ttl=ttl
     )
-    with open_session() as session:
-        response = session.call(_auth_stub(session).CreateApiToken, request)
+    response = ctx.call(ctx.auth.CreateApiToken, request)
     if as_json:
         output.emit_json(output.to_dict(response))
         return
@@ -146,14 +133,13 @@ def tokens_create(vendor: str, scopes: list[str], name: str, ttl, as_json: bool)
 @click.option("--vendor", default="", help="Only this vendor's tokens (slug or id).")
 @click.option("--all", "include_revoked", is_flag=True, help="Include revoked tokens.")
 @json_option
-def tokens_list(vendor: str, include_revoked: bool, as_json: bool) -> None:
+@pass_context
+def tokens_list(ctx: Context, vendor: str, include_revoked: bool, as_json: bool) -> None:
     """List API tokens (never their secrets)."""
-    from cli.client import open_session
     from marketplace.v1 import auth_pb2
 
     request = auth_pb2.ListApiTokensRequest(vendor=vendor, include_revoked=include_revoked, page_size=500)
-    with open_session() as session:
-        rows = _all_pages(session, _auth_stub(session).ListApiTokens, request, "tokens")
+    rows = _all_pages(ctx, ctx.auth.ListApiTokens, request, "tokens")
     if as_json:
         output.emit_json([output.to_dict(t) for t in rows])
         return
@@ -166,8 +152,8 @@ def tokens_list(vendor: str, include_revoked: bool, as_json: bool) -> None:
                 ",".join(t.scopes),
                 t.hint,
                 t.display_name,
-                _when(t.expire_time, t.HasField("expire_time")),
-                _when(t.revoke_time, t.HasField("revoke_time")),
+                when(t.expire_time),
+                when(t.revoke_time),
             )
             for t in rows
         ],
@@ -177,13 +163,12 @@ def tokens_list(vendor: str, include_revoked: bool, as_json: bool) -> None:
 @tokens.command("revoke")
 @click.argument("token_id")
 @json_option
-def tokens_revoke(token_id: str, as_json: bool) -> None:
+@pass_context
+def tokens_revoke(ctx: Context, token_id: str, as_json: bool) -> None:
     """Revoke the token TOKEN_ID (tok_…) at once."""
-    from cli.client import open_session
     from marketplace.v1 import auth_pb2
 
-    with open_session() as session:
-        token = session.call(_auth_stub(session).RevokeApiToken, auth_pb2.RevokeApiTokenRequest(token_id=token_id))
+    token = ctx.call(ctx.auth.RevokeApiToken, auth_pb2.RevokeApiTokenRequest(token_id=token_id))
     if as_json:
         output.emit_json(output.to_dict(token))
     else:

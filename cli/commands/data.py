@@ -8,8 +8,10 @@ from pathlib import Path
 import click
 
 from cli import output
+from cli.context import Context, pass_context
 from cli.output import json_option
-from cli.rounds_view import fetch_round, parse_round, print_round, print_rounds
+from cli.rounds.fetch import fetch_round, parse_round
+from cli.rounds.view import print_round, print_rounds
 
 round_option = click.option(
     "--round", "round_ref", default="current", show_default=True, help="'current' or a round number."
@@ -27,14 +29,12 @@ def data() -> None:
 
 @data.command("list")
 @json_option
-def list_rounds(as_json: bool) -> None:
+@pass_context
+def list_rounds(ctx: Context, as_json: bool) -> None:
     """Rounds, newest first: number, state, opening and closing times, files, sizes."""
-    from cli.client import open_session
-    from marketplace.v1 import datasets_pb2, datasets_pb2_grpc
+    from marketplace.v1 import datasets_pb2
 
-    with open_session() as session:
-        stub = datasets_pb2_grpc.DatasetServiceStub(session.channel)
-        response = session.call(stub.ListRounds, datasets_pb2.ListRoundsRequest(page_size=200))
+    response = ctx.call(ctx.datasets.ListRounds, datasets_pb2.ListRoundsRequest(page_size=200))
     if as_json:
         output.emit_json([output.to_dict(r) for r in response.rounds])
     else:
@@ -44,12 +44,10 @@ def list_rounds(as_json: bool) -> None:
 @data.command()
 @round_option
 @json_option
-def info(round_ref: str, as_json: bool) -> None:
+@pass_context
+def info(ctx: Context, round_ref: str, as_json: bool) -> None:
     """One round: files with size and sha256, columns, symbols, time range."""
-    from cli.client import open_session
-
-    with open_session() as session:
-        round_ = fetch_round(session, parse_round(round_ref))
+    round_ = fetch_round(ctx, parse_round(round_ref))
     if as_json:
         output.emit_json(output.to_dict(round_))
     else:
@@ -63,22 +61,21 @@ def info(round_ref: str, as_json: bool) -> None:
 @click.option("--parallel", default=4, show_default=True, type=click.IntRange(1, 16), help="Files at once.")
 @click.option("--limit-rate", default="0", help="Cap per file, bytes/s with K/M suffix (e.g. 5M). 0: none.")
 @json_option
-def pull(round_ref: str, dest: Path | None, files: tuple[str, ...], parallel: int, limit_rate: str, as_json: bool):
+@pass_context
+def pull(ctx: Context, round_ref: str, dest: Path | None, files: tuple[str, ...], parallel: int, limit_rate: str,
+         as_json: bool):  # fmt: skip
     """Download a round's files, verified against the manifest's sha256.
 
     Files are written to NAME.part and renamed once they verify. Run it again after an
     interruption: it resumes from the bytes on disk and skips files that are complete.
     """
-    from cli.client import open_session
-    from cli.pull import pull_round
+    from cli.transfers.pull import pull_round
 
     rate = _parse_rate(limit_rate)
-    with open_session() as session:
-        round_ = fetch_round(session, parse_round(round_ref))
-        folder = _dest(dest, round_.number)
-        outcomes = pull_round(
-            session, round_, folder, list(files), parallel=parallel, rate_limit=rate, show_progress=not as_json
-        )
+    round_ = fetch_round(ctx, parse_round(round_ref))
+    folder = _dest(dest, round_.number)
+    outcomes = pull_round(ctx, round_, folder, list(files), parallel=parallel, rate_limit=rate,
+                          show_progress=not as_json)  # fmt: skip
     if as_json:
         output.emit_json({"round": round_.number, "dest": str(folder), "files": [o.__dict__ for o in outcomes]})
         return
@@ -92,13 +89,12 @@ def pull(round_ref: str, dest: Path | None, files: tuple[str, ...], parallel: in
 @round_option
 @click.option("--dest", type=click.Path(file_okay=False, path_type=Path), help="Folder. Default: mp-data/round-N.")
 @json_option
-def verify(round_ref: str, dest: Path | None, as_json: bool) -> None:
+@pass_context
+def verify(ctx: Context, round_ref: str, dest: Path | None, as_json: bool) -> None:
     """Re-hash the files on disk against the server's manifest. Exit code 1 when any is off."""
-    from cli.client import open_session
-    from cli.download import hash_file
+    from cli.transfers.download import hash_file
 
-    with open_session() as session:
-        round_ = fetch_round(session, parse_round(round_ref))
+    round_ = fetch_round(ctx, parse_round(round_ref))
     folder = _dest(dest, round_.number)
     results = []
     for file in round_.files:

@@ -2,48 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from cli import output
+from cli.context import Context, pass_context
 from cli.output import json_option
-
-
-def deployment_stub(session):
-    from marketplace.v1 import deployments_pb2_grpc
-
-    return deployments_pb2_grpc.DeploymentServiceStub(session.channel)
-
-
-def state_name(deployment) -> str:
-    from marketplace.v1 import deployments_pb2
-
-    return deployments_pb2.DeploymentState.Name(deployment.state).removeprefix("DEPLOYMENT_STATE_").lower()
-
-
-def _transition(session, deployment_id: str, state: str, message: str = "", external_id: str = ""):
-    from marketplace.v1 import deployments_pb2
-
-    request = deployments_pb2.TransitionDeploymentRequest(
-        deployment_id=deployment_id, state=deployments_pb2.DeploymentState.Value(f"DEPLOYMENT_STATE_{state.upper()}"),
-        message=message[:2000], external_id=external_id,
-    )  # fmt: skip
-    return session.call(deployment_stub(session).TransitionDeployment, request)
-
-
-def _model_run(session, project, run_id: str | None):
-    """The run whose model is deployed: the given one, else this project's newest succeeded run."""
-    from marketplace.v1 import training_pb2, training_pb2_grpc
-
-    stub = training_pb2_grpc.TrainingServiceStub(session.channel)
-    if run_id:
-        return session.call(stub.GetTrainingRun, training_pb2.GetTrainingRunRequest(run_id=run_id))
-    listed = training_pb2.ListTrainingRunsRequest(state=training_pb2.RunState.RUN_STATE_SUCCEEDED, page_size=200)
-    for run in session.call(stub.ListTrainingRuns, listed).runs:
-        if run.project == project.name:
-            return run
-    raise click.ClickException(f"no succeeded training run of {project.name} yet: train first with mp train start")
 
 
 @click.command()
@@ -60,7 +23,8 @@ def _model_run(session, project, run_id: str | None):
 @click.option("--signal-interval", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
               help="Seconds between the model's signal rounds.")  # fmt: skip
 @json_option
-def deploy(provider, run_id, name, port, gpu, signal_interval, as_json) -> None:  # fmt: skip
+@pass_context
+def deploy(ctx: Context, provider, run_id, name, port, gpu, signal_interval, as_json) -> None:  # fmt: skip
     """Serve the project's model and stream its signals into the marketplace.
 
     Registers a deployment, starts mp.yaml's serve command with the deployment's token in its
@@ -68,140 +32,26 @@ def deploy(provider, run_id, name, port, gpu, signal_interval, as_json) -> None:
     go to the marketplace, which delivers them to URLs linked with `mp link-infra`. Stop it with
     `mp deployments stop`.
     """
-    import uuid
-
-    from cli.client import open_session
     from cli.project import load_project
-    from cli.pull import pull_round
-    from cli.rounds_view import fetch_round
-    from marketplace.v1 import datasets_pb2, deployments_pb2
+    from cli.serving.deploy import DeployOptions
+    from cli.serving.deploy import deploy as serve
 
     project = load_project()
     if not project.serve_command:
         raise click.ClickException("mp.yaml has no serve.command; add one (e.g. `python serve.py`)")
     gpu = gpu or project.gpu
+    runpod = None
     if provider == "runpod":
-        from cli.runpod import client_for
+        from cli.runpod_api import client_for
 
         runpod = client_for(project, gpu)  # a missing image, GPU or key is said before anything is created
-    with open_session() as session:
-        run = _model_run(session, project, run_id)
-        round_ = fetch_round(session, 0)
-        if round_.state != datasets_pb2.ROUND_STATE_OPEN and not as_json:
-            state = datasets_pb2.RoundState.Name(round_.state).removeprefix("ROUND_STATE_").lower()
-            output.note(f"warning: no round is open (the latest, {round_.number}, is {state}); the model's "
-                        "signals are refused until one opens")  # fmt: skip
-        if provider == "local":
-            model = project.root / ".mp" / "runs" / run.id / "artifacts" / "model.json"
-            if not model.exists():
-                raise click.ClickException(f"run {run.id}'s model is not in this project ({model}); "
-                                           "a model trained elsewhere deploys with --provider runpod")  # fmt: skip
-            round_dir = project.root / ".mp" / "rounds" / f"round-{round_.number}"
-            pull_round(session, round_, round_dir, show_progress=not as_json)
-        request = deployments_pb2.CreateDeploymentRequest(
-            request_id=str(uuid.uuid4()), run_id=run.id, name=name or project.name, provider=provider
-        )
-        created = session.call(deployment_stub(session).CreateDeployment, request)
-        deployment, token = created.deployment, created.token
-        env = {"MP_DEPLOYMENT_TOKEN": token, "MP_GRPC_TARGET": session.endpoint.grpc_target,
-               "MP_GRPC_SECURE": "1" if session.endpoint.tls else "0", "MP_DEPLOYMENT_ID": deployment.id,
-               "MP_SIGNAL_INTERVAL": str(signal_interval), "MP_MODEL_VERSION": run.id}  # fmt: skip
-        try:
-            if provider == "local":
-                env |= {"MP_MODEL_PATH": str(model), "MP_ROUND_DIR": str(round_dir), "MP_ROUND": str(round_.number)}
-                live = _deploy_local(session, deployment, project, port, env, as_json)
-            else:
-                live = _deploy_runpod(session, runpod, deployment, project, gpu, env, as_json)
-        except (click.ClickException, KeyboardInterrupt) as error:
-            reason = error.message if isinstance(error, click.ClickException) else "interrupted (Ctrl-C)"
-            _transition(session, deployment.id, "failed", reason)
-            raise click.ClickException(f"deployment {deployment.id} failed: {reason}") from None
+    live = serve(ctx, project, DeployOptions(provider, run_id, name, port, gpu, signal_interval), runpod, as_json)
     if as_json:
         output.emit_json(output.to_dict(live))
         return
-    output.echo(f"Deployment {live.id} is live at {live.links.endpoint_url} (model of run {run.id}).")
+    output.echo(f"Deployment {live.id} is live at {live.links.endpoint_url} (model of run {live.run_id}).")
     output.note("Its signals stream to the marketplace. Next: mp signals tail · mp deployments status "
                 f"{live.id} · mp deployments logs {live.id} · mp deployments stop {live.id}")  # fmt: skip
-
-
-def _deploy_local(session, deployment, project, port, env, quiet: bool):
-    from cli.progress import waiting
-    from cli.serving import LocalRecord, alive, free_port, log_tail, start_local, wait_for_ping
-    from marketplace.v1 import deployments_pb2
-
-    port = port or free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    _links(session, deployment.id, deployments_pb2.DeploymentLinks(endpoint_url=endpoint))
-    _transition(session, deployment.id, "starting")
-    record = start_local(deployment.id, project.serve_command, project.root, port, env)
-    if not quiet:
-        output.note(
-            f"deployment {deployment.id}: starting `{project.serve_command}` on port {port} (log: {record.log})"
-        )
-
-    def exited() -> str:
-        if alive(record.pid):
-            return ""
-        return "the inference server exited before answering /ping:\n" + log_tail(Path(record.log))
-
-    try:
-        with waiting(f"waiting for {endpoint}/ping to answer 200 (the model is loading)", enabled=not quiet):
-            wait_for_ping(endpoint, exited)
-    except BaseException:
-        from cli.serving import stop_local
-
-        stop_local(LocalRecord.load(deployment.id) or record)
-        raise
-    return _transition(session, deployment.id, "live", external_id=f"pid:{record.pid}")
-
-
-def _deploy_runpod(session, runpod, deployment, project, gpu, env, quiet: bool):
-    import shlex
-
-    from cli.progress import waiting
-    from cli.runpod import RunPodError, pod_spec
-    from cli.serving import runpod_endpoint, wait_for_ping
-    from marketplace.v1 import deployments_pb2
-
-    try:
-        # In the pod, `mp deployments _serve` pulls the current round and the run's model with the
-        # deployment's token, then serves.
-        command = ["mp", "deployments", "_serve", "--", *shlex.split(project.serve_command)]
-        pod_env = {**env, "MP_API_URL": session.endpoint.api_url, "MP_MODEL_RUN": deployment.run_id}
-        spec = pod_spec(name=f"mp-{deployment.id}", image=project.image, gpu=gpu, env=pod_env, command=command,
-                        port=project.serve_port)  # fmt: skip
-        pod = runpod.create_pod(spec)
-    except RunPodError as error:
-        raise click.ClickException(str(error)) from None
-    endpoint = runpod_endpoint(pod["id"], project.serve_port)
-    _links(session, deployment.id, deployments_pb2.DeploymentLinks(endpoint_url=endpoint))
-    _transition(session, deployment.id, "starting", external_id=pod["id"])
-    if not quiet:
-        output.note(
-            f"deployment {deployment.id}: RunPod pod {pod['id']} ({gpu}, {project.image}); waiting for {endpoint}/ping"
-        )
-
-    def pod_problem() -> str:
-        status = runpod.get_pod(pod["id"]).get("desiredStatus")
-        return "" if status == "RUNNING" else f"the RunPod pod {pod['id']} is {status}"
-
-    try:
-        with waiting(f"waiting for the pod: {endpoint}/ping must answer 200", enabled=not quiet):
-            wait_for_ping(endpoint, pod_problem, timeout=600)
-    except BaseException:
-        try:
-            runpod.terminate_pod(pod["id"])
-        except RunPodError as error:
-            output.note(f"could not terminate pod {pod['id']}: {error}; terminate it in RunPod's console")
-        raise
-    return _transition(session, deployment.id, "live")
-
-
-def _links(session, deployment_id: str, links):
-    from marketplace.v1 import deployments_pb2
-
-    request = deployments_pb2.UpdateDeploymentLinksRequest(deployment_id=deployment_id, links=links)
-    return session.call(deployment_stub(session).UpdateDeploymentLinks, request)
 
 
 VERIFY_HINT = (
@@ -219,7 +69,8 @@ VERIFY_HINT = (
 @click.option("--remove", "remove_url", metavar="URL", help="Unlink a URL: nothing more is delivered to it.")
 @click.option("--signals-url", "--signals-target", "old_option", hidden=True)
 @json_option
-def link_infra(deployment_id, add_url, remove_url, old_option, as_json) -> None:  # fmt: skip
+@pass_context
+def link_infra(ctx: Context, deployment_id, add_url, remove_url, old_option, as_json) -> None:  # fmt: skip
     """Deliver a deployment's signals to your own infrastructure, from the marketplace.
 
     The deployment sends its signals, and its token, to the marketplace only. The marketplace stores
@@ -232,7 +83,8 @@ def link_infra(deployment_id, add_url, remove_url, old_option, as_json) -> None:
       mp link-infra --add https://infra.example.com/mp/signals
       mp link-infra --deployment dep_123 --remove https://infra.example.com/mp/signals
     """
-    from cli.client import open_session
+    from cli.serving.deployments import get_deployment, project_deployment
+    from cli.serving.view import delivery_table
     from marketplace.v1 import deployments_pb2
 
     if old_option is not None:
@@ -242,24 +94,20 @@ def link_infra(deployment_id, add_url, remove_url, old_option, as_json) -> None:
         )
     if add_url and remove_url:
         raise click.UsageError("give --add or --remove, not both")
-    with open_session() as session:
-        deployment_id = deployment_id or _project_deployment(session)
-        stub = deployment_stub(session)
-        if add_url:
-            added = session.call(
-                stub.AddSignalDestination,
-                deployments_pb2.AddSignalDestinationRequest(deployment_id=deployment_id, url=add_url),
-            )
-            updated = added.deployment
-        elif remove_url:
-            updated = session.call(
-                stub.RemoveSignalDestination,
-                deployments_pb2.RemoveSignalDestinationRequest(deployment_id=deployment_id, url=remove_url),
-            )
-        else:
-            updated = session.call(
-                stub.GetDeployment, deployments_pb2.GetDeploymentRequest(deployment_id=deployment_id)
-            )
+    deployment_id = deployment_id or project_deployment(ctx)
+    if add_url:
+        added = ctx.call(
+            ctx.deployments.AddSignalDestination,
+            deployments_pb2.AddSignalDestinationRequest(deployment_id=deployment_id, url=add_url),
+        )
+        updated = added.deployment
+    elif remove_url:
+        updated = ctx.call(
+            ctx.deployments.RemoveSignalDestination,
+            deployments_pb2.RemoveSignalDestinationRequest(deployment_id=deployment_id, url=remove_url),
+        )
+    else:
+        updated = get_deployment(ctx, deployment_id)
     if as_json:
         output.emit_json(output.to_dict(added if add_url else updated))
         return
@@ -276,37 +124,3 @@ def link_infra(deployment_id, add_url, remove_url, old_option, as_json) -> None:
         output.echo(f"Unlinked {remove_url} from deployment {updated.id}; its signals stay in the marketplace.")
     else:
         delivery_table(updated)
-
-
-def delivery_table(deployment) -> None:
-    output.table(
-        ["URL", "DELIVERY", "DELIVERED THROUGH", "ATTEMPTS", "LAST ATTEMPT", "LAST ERROR"],
-        [(d.url, delivery_state(d), d.delivered_through or "-", d.attempts, when(d.last_attempt_time),
-          d.last_error or "-") for d in deployment.deliveries],
-        empty=f"No destinations: deployment {deployment.id}'s signals stay in the marketplace. "
-              "Link one with: mp link-infra --add URL",
-    )  # fmt: skip
-
-
-def delivery_state(delivery) -> str:
-    from marketplace.v1 import deployments_pb2
-
-    return deployments_pb2.LinkDeliveryState.Name(delivery.state).removeprefix("LINK_DELIVERY_STATE_").lower()
-
-
-def when(stamp) -> str:
-    return stamp.ToDatetime().strftime("%Y-%m-%d %H:%M:%S") if stamp.seconds else "-"
-
-
-def _project_deployment(session) -> str:
-    from cli.project import load_project
-    from marketplace.v1 import deployments_pb2
-
-    project = load_project()
-    listed = session.call(
-        deployment_stub(session).ListDeployments, deployments_pb2.ListDeploymentsRequest(page_size=500)
-    )
-    for deployment in listed.deployments:
-        if deployment.name == project.name:
-            return deployment.id
-    raise click.ClickException(f"no deployment of {project.name}; pass --deployment ID (mp deployments list)")

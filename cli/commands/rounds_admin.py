@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,10 +10,10 @@ import click
 
 from cli import output
 from cli.commands.data import list_rounds
+from cli.context import Context, pass_context
 from cli.output import json_option
-from cli.rounds_view import print_round
+from cli.rounds.view import print_round
 
-UPLOAD_CHUNK = 1024 * 1024
 _RELATIVE = re.compile(r"^\+(\d+(?:\.\d+)?)([dhm])$")
 
 
@@ -67,7 +65,8 @@ def rounds() -> None:
 )
 @click.option("--description", default="", help="Shown to vendors with the round.")
 @json_option
-def publish(csvs, files, number, opens, closes, file_format, description, as_json) -> None:  # fmt: skip
+@pass_context
+def publish(ctx: Context, csvs, files, number, opens, closes, file_format, description, as_json) -> None:  # fmt: skip
     """Publish a round: build train/validation/live files from price CSVs, or upload prepared files.
 
     \b
@@ -79,97 +78,12 @@ def publish(csvs, files, number, opens, closes, file_format, description, as_jso
     """
     if bool(csvs) == bool(files):
         raise click.UsageError("give either --from-csv files or --file files (not both, not neither)")
+    from cli.rounds.publish import RoundPlan, build_from_csv, prepared_files, publish_round
+
     opens_at = parse_when(opens, datetime.now(UTC))
-    closes_at = parse_when(closes, opens_at)
-    if csvs:
-        payloads, meta = _build_from_csv(csvs, file_format)
-    else:
-        payloads, meta = _prepared(files), {}
-    _upload(payloads, meta, number or 0, opens_at, closes_at, description, as_json)
-
-
-def _build_from_csv(csvs: tuple[Path, ...], file_format: str):
-    try:
-        from cli.rounds.features import PriceDataError, build_round, encode, read_prices
-    except ImportError:
-        raise click.ClickException("building rounds from CSVs needs: pip install 'ml-marketplace[server]'") from None
-    try:
-        built = build_round(read_prices(path.name, path.read_text()) for path in csvs)
-    except PriceDataError as error:
-        raise click.ClickException(f"{error}. Nothing was published.") from None
-    except UnicodeDecodeError as error:
-        raise click.ClickException(f"a price file is not text ({error.reason}). Nothing was published.") from None
-    payloads = {
-        name: (file_format, encode(table, file_format), list(table.columns), len(table))
-        for name, table in built.tables.items()
-    }
-    meta = {"symbols": built.symbols, "start": built.start.to_pydatetime(), "end": built.end.to_pydatetime()}
-    return payloads, meta
-
-
-def _prepared(files: tuple[Path, ...]):
-    payloads = {}
-    for path in files:
-        file_format = path.suffix.lstrip(".").lower()
-        if file_format not in ("parquet", "csv"):
-            raise click.BadParameter(f"{path.name}: only .parquet and .csv files can be published", param_hint="--file")
-        columns, rows = [], 0
-        if file_format == "parquet":
-            try:
-                import pyarrow.parquet as pq
-
-                metadata = pq.read_metadata(path)
-                columns, rows = list(metadata.schema.names), metadata.num_rows
-            except ImportError:
-                pass
-            except Exception as error:  # pyarrow raises several kinds for a bad file
-                raise click.ClickException(f"{path.name} is not a readable Parquet file ({error})") from None
-        payloads[path.stem] = (file_format, path.read_bytes(), columns, rows)
-    return payloads
-
-
-def _upload(payloads, meta, number, opens_at, closes_at, description, as_json) -> None:
-    from google.protobuf.timestamp_pb2 import Timestamp
-
-    from cli.client import open_session
-    from cli.progress import TransferProgress
-    from marketplace.v1 import common_pb2, datasets_pb2, datasets_pb2_grpc
-
-    def stamp(moment: datetime | None) -> Timestamp | None:
-        if moment is None:
-            return None
-        value = Timestamp()
-        value.FromDatetime(moment)
-        return value
-
-    header = datasets_pb2.PublishRoundRequest.Header(
-        request_id=str(uuid.uuid4()), number=number, open_time=stamp(opens_at), close_time=stamp(closes_at),
-        symbols=meta.get("symbols", []), data_start_time=stamp(meta.get("start")), data_end_time=stamp(meta.get("end")),
-        description=description,
-        files=[
-            datasets_pb2.DatasetFile(
-                name=name, format=fmt, columns=columns, row_count=rows,
-                digest=common_pb2.FileDigest(size_bytes=len(data), sha256=hashlib.sha256(data).hexdigest()),
-            )
-            for name, (fmt, data, columns, rows) in payloads.items()
-        ],
-    )  # fmt: skip
-
-    with TransferProgress({name: len(p[1]) for name, p in payloads.items()}, enabled=not as_json) as progress:
-
-        def messages():
-            yield datasets_pb2.PublishRoundRequest(header=header)
-            for name, (_fmt, data, _columns, _rows) in payloads.items():
-                for start in range(0, len(data), UPLOAD_CHUNK):
-                    chunk = data[start : start + UPLOAD_CHUNK]
-                    yield datasets_pb2.PublishRoundRequest(
-                        chunk=datasets_pb2.PublishRoundRequest.Chunk(file=name, data=chunk)
-                    )
-                    progress.update(name, start + len(chunk), len(data))
-
-        with open_session() as session:
-            stub = datasets_pb2_grpc.DatasetServiceStub(session.channel)
-            published = session.call(stub.PublishRound, messages(), timeout=600)
+    plan = RoundPlan(number or 0, opens_at, parse_when(closes, opens_at), description)
+    content = build_from_csv(csvs, file_format) if csvs else prepared_files(files)
+    published = publish_round(ctx, plan, content, show_progress=not as_json)
     if as_json:
         output.emit_json(output.to_dict(published))
     else:
@@ -180,14 +94,12 @@ def _upload(payloads, meta, number, opens_at, closes_at, description, as_json) -
 @rounds.command()
 @click.argument("number", type=click.IntRange(min=1))
 @json_option
-def close(number: int, as_json: bool) -> None:
+@pass_context
+def close(ctx: Context, number: int, as_json: bool) -> None:
     """Close round NUMBER now."""
-    from cli.client import open_session
-    from marketplace.v1 import datasets_pb2, datasets_pb2_grpc
+    from marketplace.v1 import datasets_pb2
 
-    with open_session() as session:
-        stub = datasets_pb2_grpc.DatasetServiceStub(session.channel)
-        closed = session.call(stub.CloseRound, datasets_pb2.CloseRoundRequest(number=number))
+    closed = ctx.call(ctx.datasets.CloseRound, datasets_pb2.CloseRoundRequest(number=number))
     if as_json:
         output.emit_json(output.to_dict(closed))
     else:
@@ -200,15 +112,15 @@ def close(number: int, as_json: bool) -> None:
               help="CSV with columns symbol,realized_return: one row per symbol of the round.")  # fmt: skip
 @click.option("--return", "pairs", multiple=True, metavar="SYMBOL=VALUE", help="One realised return (repeatable).")
 @json_option
-def resolve(number: int, returns_file: Path | None, pairs: tuple[str, ...], as_json: bool) -> None:
+@pass_context
+def resolve(ctx: Context, number: int, returns_file: Path | None, pairs: tuple[str, ...], as_json: bool) -> None:
     """Record round NUMBER's realised returns; deployments that signalled in it get their live scores.
 
     \b
     mp admin rounds resolve 12 --returns realised.csv
     mp admin rounds resolve 12 --return AAPL=0.031 --return MSFT=-0.012 ...
     """
-    from cli.client import open_session
-    from marketplace.v1 import datasets_pb2, datasets_pb2_grpc
+    from marketplace.v1 import datasets_pb2
 
     returns = _read_returns(returns_file, pairs)
     if not returns:
@@ -216,9 +128,7 @@ def resolve(number: int, returns_file: Path | None, pairs: tuple[str, ...], as_j
     request = datasets_pb2.ResolveRoundRequest(
         number=number, returns=[datasets_pb2.SymbolReturn(symbol=s, realized_return=r) for s, r in returns.items()]
     )
-    with open_session() as session:
-        stub = datasets_pb2_grpc.DatasetServiceStub(session.channel)
-        resolved = session.call(stub.ResolveRound, request)
+    resolved = ctx.call(ctx.datasets.ResolveRound, request)
     if as_json:
         output.emit_json(output.to_dict(resolved))
     else:

@@ -7,24 +7,20 @@ import json
 import click
 
 from cli import output
+from cli.context import Context, pass_context
+from cli.display import clock, enum_word
 from cli.output import json_option
-
-
-def _stub(session):
-    from marketplace.v1 import signals_pb2_grpc
-
-    return signals_pb2_grpc.SignalServiceStub(session.channel)
 
 
 def _line(signal) -> str:
     from marketplace.v1 import signals_pb2
 
-    action = signals_pb2.Action.Name(signal.action).removeprefix("ACTION_").lower() if signal.action else "-"
+    action = enum_word(signals_pb2.Action, signal.action) if signal.action else "-"
     score = f"{signal.score:+.3f}" if signal.HasField("score") else "-"
-    when = signal.generate_time.ToDatetime().strftime("%H:%M:%S")
     by = signal.attribution
-    return (f"{when}  {signal.symbol:<10} {action:<5} score {score}  conf {signal.confidence:.2f}  "
-            f"round {signal.round_number}  {by.vendor_slug}/{by.deployment_id}")  # fmt: skip
+    return (f"{clock(signal.generate_time)}  {signal.symbol:<10} {action:<5} score {score}  "
+            f"conf {signal.confidence:.2f}  round {signal.round_number}  "
+            f"{by.vendor_slug}/{by.deployment_id}")  # fmt: skip
 
 
 @click.group()
@@ -36,28 +32,25 @@ def signals() -> None:
 @click.option("--symbol", default="", help="Only this symbol.")
 @click.option("--vendor", default="", help="Only this vendor (slug or id).")
 @json_option
-def tail(symbol: str, vendor: str, as_json: bool) -> None:
+@pass_context
+def tail(ctx: Context, symbol: str, vendor: str, as_json: bool) -> None:
     """Print signals as they are stored, until Ctrl-C (--json: one JSON object per line)."""
     import grpc
 
-    from cli.client import open_session
     from marketplace.v1 import signals_pb2
 
-    with open_session() as session:
-        request = signals_pb2.SubscribeSignalsRequest(symbol=symbol, vendor=vendor)
-        stream = _stub(session).SubscribeSignals(request, metadata=session.metadata)
-        if not as_json:
-            output.note("Waiting for signals (Ctrl-C stops)…")
-        try:
-            for signal in stream:
-                output.echo(json.dumps(output.to_dict(signal), sort_keys=True) if as_json else _line(signal))
-        except KeyboardInterrupt:
-            stream.cancel()
-        except grpc.RpcError as error:
-            from cli.client import translate_errors
-
-            with translate_errors(session.endpoint):
-                raise error from None
+    request = signals_pb2.SubscribeSignalsRequest(symbol=symbol, vendor=vendor)
+    stream = ctx.signals.SubscribeSignals(request, metadata=ctx.metadata)
+    if not as_json:
+        output.note("Waiting for signals (Ctrl-C stops)…")
+    try:
+        for signal in stream:
+            output.echo(json.dumps(output.to_dict(signal), sort_keys=True) if as_json else _line(signal))
+    except KeyboardInterrupt:
+        stream.cancel()
+    except grpc.RpcError as error:
+        with ctx.translate_errors():
+            raise error from None
 
 
 @signals.command("list")
@@ -67,15 +60,14 @@ def tail(symbol: str, vendor: str, as_json: bool) -> None:
 @click.option("--round", "round_number", type=click.IntRange(min=1), help="Only this round.")
 @click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True)
 @json_option
-def list_signals(symbol, vendor, deployment_id, round_number, limit, as_json) -> None:  # fmt: skip
+@pass_context
+def list_signals(ctx: Context, symbol, vendor, deployment_id, round_number, limit, as_json) -> None:  # fmt: skip
     """Stored signals, newest first."""
-    from cli.client import open_session
     from marketplace.v1 import signals_pb2
 
     request = signals_pb2.ListSignalsRequest(symbol=symbol, vendor=vendor, deployment_id=deployment_id,
                                              round_number=round_number or 0, page_size=limit)  # fmt: skip
-    with open_session() as session:
-        found = session.call(_stub(session).ListSignals, request).signals
+    found = ctx.call(ctx.signals.ListSignals, request).signals
     if as_json:
         output.emit_json([output.to_dict(s) for s in found])
     elif not found:

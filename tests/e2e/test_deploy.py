@@ -155,7 +155,7 @@ def test_deploy_refuses_a_project_without_a_trained_model(server, tmp_path):
 
 
 def test_a_runpod_deployment_serves_from_a_pod_with_its_own_token(server, vendor_project, tmp_path):
-    from cli.serving import free_port
+    from cli.serving.local import free_port
     from tests.fakes.runpod_api import FakeRunPod
 
     folder, env, _admin = vendor_project

@@ -12,7 +12,7 @@ import grpc
 import pytest
 
 from cli.publisher import SignalPublisher
-from cli.serving import free_port
+from cli.serving.local import free_port
 from marketplace.v1 import auth_pb2, auth_pb2_grpc, deployments_pb2, deployments_pb2_grpc, signals_pb2
 from server.datasets.synthetic import SYMBOLS
 from tests.e2e.processes import ServerProcess, start_server

@@ -1,24 +1,27 @@
-"""Pulling a round's files into a folder: signed links, verified resumable downloads, progress.
+"""Pulling a round's files, or a run's model, into a folder: signed links, verified resumable downloads, progress.
 
-Shared by `mp data pull` and `mp train start` (which pulls before it trains, locally or in a pod).
+Shared by `mp data pull`, `mp train start` (which pulls before it trains, locally or in a pod) and
+`mp deploy` (locally, or in the pod before it serves).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
-from cli.download import DownloadFailed, Outcome, Wanted, download_all
-from cli.progress import TransferProgress
+from cli.context import Context
+from cli.transfers.download import DownloadFailed, Outcome, Wanted, download_all
+from cli.transfers.progress import TransferProgress
 
 
 def pull_round(
-    session, round_, folder: Path, names: list[str] | None = None, *, parallel: int = 4, rate_limit: float = 0,
-    show_progress: bool = True,
+    ctx: Context, round_: Any, folder: Path, names: list[str] | None = None, *, parallel: int = 4,
+    rate_limit: float = 0, show_progress: bool = True,
 ) -> list[Outcome]:  # fmt: skip
     """Downloads `names` (default: every file) of `round_` into `folder`, each sha256-checked."""
-    from marketplace.v1 import datasets_pb2, datasets_pb2_grpc
+    from marketplace.v1 import datasets_pb2
 
     by_name = {f.name: f for f in round_.files}
     names = names or list(by_name)
@@ -27,11 +30,10 @@ def pull_round(
         raise click.ClickException(
             f"round {round_.number} has no file {', '.join(unknown)}; it has {', '.join(by_name)}"
         )
-    stub = datasets_pb2_grpc.DatasetServiceStub(session.channel)
 
     def sign(wanted_names: list[str]) -> dict[str, str]:
         request = datasets_pb2.CreateSignedUrlsRequest(round_number=round_.number, files=wanted_names)
-        return {u.file: u.url for u in session.call(stub.CreateSignedUrls, request).urls}
+        return {u.file: u.url for u in ctx.call(ctx.datasets.CreateSignedUrls, request).urls}
 
     urls = sign(names)
     wanted = [
@@ -48,14 +50,12 @@ def pull_round(
             raise click.ClickException(f"{error}. Run the same command again to resume.") from None
 
 
-def pull_model(session, run_id: str, folder: Path) -> Path:
+def pull_model(ctx: Context, run_id: str, folder: Path) -> Path:
     """The run's model artifact in `folder` (sha256-checked); returns its path."""
-    from marketplace.v1 import training_pb2, training_pb2_grpc
-
-    stub = training_pb2_grpc.TrainingServiceStub(session.channel)
+    from marketplace.v1 import training_pb2
 
     def sign() -> training_pb2.ArtifactUrl:
-        return session.call(stub.CreateArtifactUrl, training_pb2.CreateArtifactUrlRequest(run_id=run_id))
+        return ctx.call(ctx.training.CreateArtifactUrl, training_pb2.CreateArtifactUrlRequest(run_id=run_id))
 
     link = sign()
     wanted = Wanted("model", folder / link.file_name, link.digest.size_bytes, link.digest.sha256, link.url)

@@ -34,13 +34,3 @@ class TransferProgress:
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None):
         self._progress.stop()
-
-
-def waiting(text: str, enabled: bool = True):
-    """A spinner with `text` on stderr while something is awaited (nothing when stderr is no terminal)."""
-    import contextlib
-
-    console = Console(stderr=True)
-    if not (enabled and console.is_terminal):
-        return contextlib.nullcontext()
-    return console.status(text)

@@ -11,9 +11,12 @@ import os
 import time
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
+
+if TYPE_CHECKING:
+    from cli.project import Project
 
 DEFAULT_BASE_URL = "https://rest.runpod.io/v1"
 MAX_RETRIES = 4
@@ -82,7 +85,7 @@ def _reason(response: httpx.Response) -> str:
     return str(body)[:300]
 
 
-def client_for(project: Any, gpu: str) -> RunPodClient:
+def client_for(project: Project, gpu: str) -> RunPodClient:
     """A client, once the project names an image and a GPU type is known; else a message saying what to do."""
     import click
 

@@ -1,26 +1,10 @@
-"""SignalPublisher: how a deployed model sends its signals, from our library.
-
-    publisher = SignalPublisher.from_env()      # MP_API_URL / MP_GRPC_TARGET and MP_DEPLOYMENT_TOKEN
-    publisher.publish({"symbol": "AAPL", "score": 0.4, "confidence": 0.7})
-    publisher.flush()                           # every signal so far acknowledged (or rejected)
-
-Signals are cut into numbered batches and streamed over StreamSignals. A batch stays in memory until
-the server acknowledges it (after its commit); when the connection drops, the publisher reconnects
-with back-off and resends every unacknowledged batch, and the server's de-duplication on
-(deployment, publisher, sequence) makes the resend safe. Each publisher picks a random publisher_id
-and numbers its batches from 1, so replicas of a model, or a restart overlapping the old process,
-never take each other's batches for resends.
-
-A heartbeat every HEARTBEAT seconds keeps the deployment live. Signals and the token only ever go to the
-marketplace given (MP_GRPC_TARGET); destinations linked with `mp link-infra` receive the signals from the
-marketplace, never from here.
-"""
+"""SignalPublisher: numbered batches streamed to the marketplace, kept until acknowledged, resent after
+a reconnect; a heartbeat keeps the deployment live (see the package's docstring for the whole story)."""
 
 from __future__ import annotations
 
 import logging
 import os
-import random
 import secrets
 import threading
 import time
@@ -31,38 +15,19 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from google.protobuf import json_format
 
+from cli.publisher.retry import RETRYABLE, Backoff
+from cli.publisher.signals import to_signal
+from cli.publisher.token_pipe import listen_for_tokens, wake_reader
 from marketplace.v1 import deployments_pb2, deployments_pb2_grpc, signals_pb2, signals_pb2_grpc
 
 log = logging.getLogger("mp.publisher")
 HEARTBEAT = 15.0
-# What can succeed when sent again: the server busy or away, a broken connection (CANCELLED: the stream
-# was reset under us; the publisher never cancels its own calls while running), an aborted transaction.
-# Anything else (INVALID_ARGUMENT, PERMISSION_DENIED, UNAUTHENTICATED, FAILED_PRECONDITION, INTERNAL, …)
-# would be refused again forever: it stops the publisher, and publish()/flush() raise PublisherStopped.
-RETRYABLE = {
-    grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED,
-    grpc.StatusCode.ABORTED, grpc.StatusCode.CANCELLED,
-}  # fmt: skip
-ACTIONS = {"buy": signals_pb2.ACTION_BUY, "sell": signals_pb2.ACTION_SELL, "hold": signals_pb2.ACTION_HOLD}
 
 
 class PublisherStopped(RuntimeError):
     """The server refused for good (revoked token, deleted or stopped deployment, a batch it cannot
     take, a server error that retrying would repeat); what was not acknowledged is not stored."""
-
-
-def to_signal(item: signals_pb2.Signal | dict[str, Any]) -> signals_pb2.Signal:
-    """A Signal from a proto or a plain dict ({"symbol", "score", "action": "buy", "confidence", …})."""
-    if isinstance(item, signals_pb2.Signal):
-        return item
-    fields = dict(item)
-    action = fields.pop("action", None)
-    signal = json_format.ParseDict(fields, signals_pb2.Signal())
-    if action is not None:
-        signal.action = ACTIONS[action] if isinstance(action, str) else action
-    return signal
 
 
 @dataclass
@@ -75,26 +40,6 @@ class Totals:
 
 
 TOKEN_RENEWAL_WAIT = 10.0
-
-
-def _wake_reader(pipe: Path) -> None:
-    """Opens the pipe for writing and closes it: a listener blocked opening it wakes and sees the stop."""
-    try:
-        os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))
-    except OSError:
-        pass  # no listener is waiting
-
-
-class Backoff:
-    def __init__(self, first: float = 0.1, ceiling: float = 5.0) -> None:
-        self._first, self._ceiling, self._next = first, ceiling, first
-
-    def wait(self, stop: threading.Event) -> None:
-        stop.wait(self._next * random.uniform(0.5, 1.0))  # jitter: replicas do not retry in step
-        self._next = min(self._ceiling, self._next * 2)
-
-    def reset(self) -> None:
-        self._next = self._first
 
 
 class SignalPublisher:
@@ -133,9 +78,9 @@ class SignalPublisher:
             threading.Thread(target=self._heartbeat_loop, name="mp-heartbeat", daemon=True),
         ]
         if token_pipe is not None:
-            self._threads.append(
-                threading.Thread(target=self._listen_for_tokens, args=(token_pipe,), name="mp-token", daemon=True)
-            )
+            self._threads.append(threading.Thread(
+                target=listen_for_tokens, args=(token_pipe, self._stop, self._use_token), name="mp-token", daemon=True
+            ))  # fmt: skip
         self._home_channel = self._channel(target)
         self._beat = threading.Event()
         for thread in self._threads:
@@ -190,7 +135,7 @@ class SignalPublisher:
             with self._lock:
                 self._lock.notify_all()
             if self._token_pipe is not None:
-                _wake_reader(self._token_pipe)
+                wake_reader(self._token_pipe)
             for thread in self._threads:
                 thread.join(timeout)
             self._home_channel.close()
@@ -232,20 +177,10 @@ class SignalPublisher:
                 self._lock.wait(0.1)
             return self._metadata != refused
 
-    def _listen_for_tokens(self, pipe: Path) -> None:
-        while not self._stop.is_set():
-            try:
-                with open(pipe) as readings:  # blocks until a writer opens it
-                    for line in readings:
-                        token = line.strip()
-                        if token and not self._stop.is_set():
-                            with self._lock:
-                                self._metadata = (("authorization", f"Bearer {token}"),)
-                                self._lock.notify_all()
-                            log.info("the deployment's token was rotated; continuing with the new one")
-            except OSError as error:
-                log.warning("token pipe %s unusable (%s); a rotated token will stop this publisher", pipe, error)
-                return
+    def _use_token(self, token: str) -> None:
+        with self._lock:
+            self._metadata = (("authorization", f"Bearer {token}"),)
+            self._lock.notify_all()
 
     def _fail(self, error: BaseException) -> None:
         if isinstance(error, grpc.RpcError):

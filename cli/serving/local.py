@@ -1,10 +1,10 @@
-"""Where deployments run: the project's inference server on this machine, or in a RunPod pod.
+"""The local serving provider: the project's inference server as a process on this machine.
 
-A provider starts the server with the deployment's token in its environment only (never in the
-project folder, mp.yaml or a log; a rotated token reaches a local server through a 0600 named pipe
-in the user's state folder, which stores nothing), waits for its /ping to answer 200, and stops it again. What the
-CLI needs later to stop a local deployment or show its log (pid, port, log file) is kept in the
-user's state folder, outside the project.
+It starts the server with the deployment's token in its environment only (never in the project
+folder, mp.yaml or a log; a rotated token reaches it through a 0600 named pipe in the user's state
+folder, which stores nothing), waits for its /ping to answer 200, and stops it again. What the CLI
+needs later to stop a local deployment or show its log (pid, port, log file) is kept in the user's
+state folder, outside the project.
 """
 
 from __future__ import annotations
@@ -18,13 +18,16 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
-import httpx
 import platformdirs
 
-PING_TIMEOUT = 120.0
-RUNPOD_PROXY = "https://{pod_id}-{port}.proxy.runpod.net"  # RunPod's public URL of a pod's HTTP port
+from cli import output
+from cli.context import Context
+
+if TYPE_CHECKING:
+    from cli.project import Project
 
 
 def state_dir() -> Path:
@@ -135,25 +138,56 @@ def log_tail(path: Path, lines: int = 20) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def wait_for_ping(url: str, still_running, timeout: float = PING_TIMEOUT) -> None:
-    """Until GET {url}/ping answers 200 (204: still loading). Raises ClickException on exit or timeout."""
-    deadline = time.monotonic() + timeout
-    last = "no answer yet"
-    while time.monotonic() < deadline:
-        problem = still_running()
-        if problem:
-            raise click.ClickException(problem)
+def show_log(deployment_id: str, lines: int, follow: bool) -> None:
+    """The last `lines` of the server's log; with `follow`, new ones until it stops (or Ctrl-C)."""
+    log = state_dir() / f"{deployment_id}.log"
+    if not log.exists():
+        raise click.ClickException(
+            f"no log of {deployment_id} on this machine: logs are kept for local deployments started here "
+            "(a RunPod deployment's logs are in RunPod's console)"
+        )
+    output.echo(log_tail(log, lines))
+    if not follow:
+        return
+    with open(log, errors="replace") as source:
+        source.seek(0, 2)
         try:
-            response = httpx.get(url.rstrip("/") + "/ping", timeout=5)
-            if response.status_code == 200:
-                return
-            last = f"HTTP {response.status_code}" + (" (loading)" if response.status_code == 204 else "")
-        except httpx.HTTPError as error:
-            last = type(error).__name__
-        time.sleep(0.25)
-    raise click.ClickException(f"{url}/ping did not answer 200 within {timeout:.0f} s (last: {last})")
+            while LocalRecord.load(deployment_id) is not None:
+                line = source.readline()
+                if line:
+                    output.echo(line.rstrip("\n"))
+                else:
+                    time.sleep(0.2)
+        except KeyboardInterrupt:
+            pass
 
 
-def runpod_endpoint(pod_id: str, port: int) -> str:
-    template = os.environ.get("MP_RUNPOD_PROXY_URL", RUNPOD_PROXY)  # tests point it at a local fake
-    return template.format(pod_id=pod_id, port=port)
+def serve_locally(ctx: Context, deployment: Any, project: Project, port: int | None, env: dict[str, str],
+                  quiet: bool) -> Any:  # fmt: skip
+    """Starts the project's serve command for the deployment, waits for /ping, marks it live; the
+    process is stopped again if it never answers."""
+    from cli.serving.deployments import set_endpoint, transition
+    from cli.serving.ping import wait_for_ping
+
+    port = port or free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    set_endpoint(ctx, deployment.id, endpoint)
+    transition(ctx, deployment.id, "starting")
+    record = start_local(deployment.id, project.serve_command, project.root, port, env)
+    if not quiet:
+        output.note(
+            f"deployment {deployment.id}: starting `{project.serve_command}` on port {port} (log: {record.log})"
+        )
+
+    def exited() -> str:
+        if alive(record.pid):
+            return ""
+        return "the inference server exited before answering /ping:\n" + log_tail(Path(record.log))
+
+    try:
+        with output.waiting(f"waiting for {endpoint}/ping to answer 200 (the model is loading)", enabled=not quiet):
+            wait_for_ping(endpoint, exited)
+    except BaseException:
+        stop_local(LocalRecord.load(deployment.id) or record)
+        raise
+    return transition(ctx, deployment.id, "live", external_id=f"pid:{record.pid}")

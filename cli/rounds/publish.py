@@ -1,0 +1,132 @@
+"""Publishing a round: its files built from price CSVs or taken as prepared, then uploaded in one stream.
+
+Publishing is all or nothing on the server: if the stream fails, no round and no file is left behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cli.context import Context
+
+UPLOAD_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class RoundFile:
+    name: str  # e.g. "train"
+    format: str  # "parquet" or "csv"
+    data: bytes
+    columns: list[str] = field(default_factory=list)
+    rows: int = 0
+
+
+@dataclass(frozen=True)
+class RoundContent:
+    """The round's files, and what they cover (known only for files built from price CSVs)."""
+
+    files: list[RoundFile]
+    symbols: list[str] = field(default_factory=list)
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RoundPlan:
+    """A round to publish: number 0 is the next one."""
+
+    number: int
+    opens: datetime
+    closes: datetime
+    description: str
+
+
+def build_from_csv(csvs: tuple[Path, ...], file_format: str) -> RoundContent:
+    """The train/validation/live files built from OHLCV price files, and what they cover."""
+    try:
+        from cli.rounds.features import PriceDataError, build_round, encode, read_prices
+    except ImportError:
+        raise click.ClickException("building rounds from CSVs needs: pip install 'ml-marketplace[server]'") from None
+    try:
+        built = build_round(read_prices(path.name, path.read_text()) for path in csvs)
+    except PriceDataError as error:
+        raise click.ClickException(f"{error}. Nothing was published.") from None
+    except UnicodeDecodeError as error:
+        raise click.ClickException(f"a price file is not text ({error.reason}). Nothing was published.") from None
+    files = [
+        RoundFile(name, file_format, encode(table, file_format), list(table.columns), len(table))
+        for name, table in built.tables.items()
+    ]
+    return RoundContent(files, built.symbols, built.start.to_pydatetime(), built.end.to_pydatetime())
+
+
+def prepared_files(paths: tuple[Path, ...]) -> RoundContent:
+    """Prepared .parquet or .csv files, each named by its stem; a Parquet file's columns and rows read."""
+    files: dict[str, RoundFile] = {}  # by name: of two files with one stem, the later is published
+    for path in paths:
+        file_format = path.suffix.lstrip(".").lower()
+        if file_format not in ("parquet", "csv"):
+            raise click.BadParameter(f"{path.name}: only .parquet and .csv files can be published", param_hint="--file")
+        columns, rows = [], 0
+        if file_format == "parquet":
+            try:
+                import pyarrow.parquet as pq
+
+                metadata = pq.read_metadata(path)
+                columns, rows = list(metadata.schema.names), metadata.num_rows
+            except ImportError:
+                pass
+            except Exception as error:  # pyarrow raises several kinds for a bad file
+                raise click.ClickException(f"{path.name} is not a readable Parquet file ({error})") from None
+        files[path.stem] = RoundFile(path.stem, file_format, path.read_bytes(), columns, rows)
+    return RoundContent(list(files.values()))
+
+
+def publish_round(ctx: Context, plan: RoundPlan, content: RoundContent, show_progress: bool = True) -> Any:
+    """Uploads the files as round `plan.number` and returns the published round."""
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    from cli.transfers.progress import TransferProgress
+    from marketplace.v1 import common_pb2, datasets_pb2
+
+    def stamp(moment: datetime | None) -> Timestamp | None:
+        if moment is None:
+            return None
+        value = Timestamp()
+        value.FromDatetime(moment)
+        return value
+
+    header = datasets_pb2.PublishRoundRequest.Header(
+        request_id=str(uuid.uuid4()), number=plan.number, open_time=stamp(plan.opens), close_time=stamp(plan.closes),
+        symbols=content.symbols, data_start_time=stamp(content.start), data_end_time=stamp(content.end),
+        description=plan.description,
+        files=[
+            datasets_pb2.DatasetFile(
+                name=f.name, format=f.format, columns=f.columns, row_count=f.rows,
+                digest=common_pb2.FileDigest(size_bytes=len(f.data), sha256=hashlib.sha256(f.data).hexdigest()),
+            )
+            for f in content.files
+        ],
+    )  # fmt: skip
+    files = content.files
+    with TransferProgress({f.name: len(f.data) for f in files}, enabled=show_progress) as progress:
+
+        def messages() -> Iterator[datasets_pb2.PublishRoundRequest]:
+            yield datasets_pb2.PublishRoundRequest(header=header)
+            for f in files:
+                for start in range(0, len(f.data), UPLOAD_CHUNK):
+                    chunk = f.data[start : start + UPLOAD_CHUNK]
+                    yield datasets_pb2.PublishRoundRequest(
+                        chunk=datasets_pb2.PublishRoundRequest.Chunk(file=f.name, data=chunk)
+                    )
+                    progress.update(f.name, start + len(chunk), len(f.data))
+
+        return ctx.call(ctx.datasets.PublishRound, messages(), timeout=600)
