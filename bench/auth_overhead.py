@@ -171,7 +171,7 @@ def main() -> None:
         asyncio.run(sqlite_part())
 
         try:
-            from tests.postgres import PostgresUnavailable, fresh_database, postgres_server
+            from tests.helpers.postgres import PostgresUnavailable, fresh_database, postgres_server
         except ImportError:
             print("cache-miss introspection, PostgreSQL: skipped (run from the repository root)")
             return

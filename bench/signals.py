@@ -40,7 +40,7 @@ def bearer(token: str) -> tuple[tuple[str, str]]:
 
 def prepare(grpc_port: int, admin_token: str) -> str:
     """A round with 1,000 symbols, a vendor and a deployment; returns the deployment token."""
-    from tests.test_datasets import publish_request
+    from tests.helpers.rounds import publish_request
 
     admin = bearer(admin_token)
     with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
@@ -107,7 +107,7 @@ def bare_copy(url: str, size: int) -> float:
 
 
 def main() -> None:
-    from tests.postgres import PostgresUnavailable, fresh_database, postgres_server
+    from tests.helpers.postgres import PostgresUnavailable, fresh_database, postgres_server
 
     try:
         with postgres_server() as admin_url, fresh_database(admin_url) as url, tempfile.TemporaryDirectory() as data:

@@ -91,7 +91,7 @@ def main() -> None:
     print(f"mp train start --detach → run id: median {statistics.median(timings) * 1000:.0f} ms over 20 "
           f"(min {min(timings) * 1000:.0f}, max {max(timings) * 1000:.0f}; target < 1 s, seed limit 5 s)")  # fmt: skip
     try:
-        from tests.postgres import PostgresUnavailable, fresh_database, postgres_server
+        from tests.helpers.postgres import PostgresUnavailable, fresh_database, postgres_server
     except ImportError:
         print("ReportMetrics into PostgreSQL: skipped (run from the repository root)")
         return

@@ -1,4 +1,5 @@
-"""Shared fixtures: settings, a fresh database per test (SQLite and PostgreSQL), a real server."""
+"""Shared fixtures: settings, a fresh database per test (SQLite and PostgreSQL), a real server in a thread,
+and what many tests stand on: a vendor, a market to deploy in, training runs to create."""
 
 from __future__ import annotations
 
@@ -10,11 +11,14 @@ from pathlib import Path
 import grpc
 import pytest
 
-from marketplace.v1 import auth_pb2, auth_pb2_grpc
+from marketplace.v1 import auth_pb2, auth_pb2_grpc, datasets_pb2_grpc, training_pb2_grpc
 from server.db.engine import create_engine, migrate
 from server.settings import Settings, default_database_url, normalise_database_url
-from tests.postgres import PostgresUnavailable, fresh_database, postgres_server
-from tests.support import ServerThread, bearer
+from tests.helpers.auth import bearer, create_vendor_token
+from tests.helpers.market import SYMBOLS, Market
+from tests.helpers.postgres import PostgresUnavailable, fresh_database, postgres_server
+from tests.helpers.rounds import publish_request
+from tests.helpers.server_thread import ServerThread
 
 REQUIRE_POSTGRES = os.environ.get("MP_REQUIRE_POSTGRES") == "1"
 
@@ -55,7 +59,7 @@ def migrated(url: str) -> None:
 def settings(database_url: str, tmp_path: Path) -> Settings:
     if database_url.startswith("postgresql"):
         migrated(database_url)
-    # No demo round: tests publish exactly what they need (tests/test_demo_round.py covers it).
+    # No demo round: tests publish exactly what they need (tests/server/datasets/test_demo_round.py covers it).
     return Settings(data_dir=tmp_path / "data", database_url=database_url, log_level="INFO", demo_round=False)
 
 
@@ -83,24 +87,29 @@ def admin(server: ServerThread) -> tuple[tuple[str, str], ...]:
     return bearer(server.admin_token)
 
 
-def create_vendor_token(
-    auth: auth_pb2_grpc.AuthServiceStub,
-    admin: tuple[tuple[str, str], ...],
-    slug: str = "acme",
-    scopes: tuple[str, ...] = ("catalog:read", "data:read", "training:write", "deploy:write"),
-    **fields,
-) -> auth_pb2.CreateApiTokenResponse:
-    try:
-        auth.CreateVendor(auth_pb2.CreateVendorRequest(slug=slug, display_name=slug.title()), metadata=admin)
-    except grpc.RpcError as error:
-        if error.code() != grpc.StatusCode.ALREADY_EXISTS:
-            raise
-    return auth.CreateApiToken(
-        auth_pb2.CreateApiTokenRequest(vendor=slug, scopes=list(scopes), **fields), metadata=admin
-    )
-
-
 @pytest.fixture
 def vendor(auth, admin) -> auth_pb2.CreateApiTokenResponse:
     """A vendor `acme` with a token of the usual vendor scopes."""
     return create_vendor_token(auth, admin)
+
+
+@pytest.fixture
+def market(server, channel, auth, admin) -> Market:
+    """A published round of SYMBOLS and a vendor `acme` that deploys, reads signals and the catalog."""
+    datasets = datasets_pb2_grpc.DatasetServiceStub(channel)
+    datasets.PublishRound(publish_request({"train": b"x"}, symbols=SYMBOLS), metadata=admin)
+    token = create_vendor_token(auth, admin, scopes=("deploy:write", "signals:read", "catalog:read")).secret
+    return Market.over(server, channel, admin, bearer(token))
+
+
+@pytest.fixture
+def runs(channel, admin) -> training_pb2_grpc.TrainingServiceStub:
+    """TrainingService, with a round published to train on."""
+    datasets_pb2_grpc.DatasetServiceStub(channel).PublishRound(publish_request({"train": b"x"}), metadata=admin)
+    return training_pb2_grpc.TrainingServiceStub(channel)
+
+
+@pytest.fixture
+def acme(auth, admin):
+    """Metadata of a vendor `acme` token that reads data and trains."""
+    return bearer(create_vendor_token(auth, admin, slug="acme", scopes=("data:read", "training:write")).secret)

@@ -14,7 +14,7 @@ from google.protobuf.duration_pb2 import Duration
 
 from cli.transfers.download import DownloadFailed, Wanted, download_all
 from marketplace.v1 import datasets_pb2, datasets_pb2_grpc
-from tests.test_datasets import publish_request
+from tests.helpers.rounds import publish_request
 
 DATA = os.urandom(200_000)
 

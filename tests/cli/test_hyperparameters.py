@@ -10,7 +10,6 @@ from google.protobuf import struct_pb2
 
 from cli.project import parse_hyperparameter
 from marketplace.v1 import training_pb2
-from tests.test_training import acme, runs  # noqa: F401  (fixtures)
 
 
 @pytest.mark.parametrize(
@@ -44,7 +43,7 @@ def test_the_cli_refuses_numbers_that_are_not_finite(text, message):
         struct_pb2.Value(list_value=struct_pb2.ListValue(values=[struct_pb2.Value(number_value=float("-inf"))])),
     ],
 )
-def test_the_server_refuses_numbers_that_are_not_finite_and_stores_no_run(runs, acme, value):  # noqa: F811
+def test_the_server_refuses_numbers_that_are_not_finite_and_stores_no_run(runs, acme, value):
     request = training_pb2.CreateTrainingRunRequest(task="signal", provider="local")
     request.hyperparameters["l2"].CopyFrom(value)
     with pytest.raises(grpc.RpcError) as caught:

@@ -1,5 +1,5 @@
 """The library's SignalPublisher against a real server: batching, acknowledgements. That it sends to the
-marketplace only, whatever is linked, is tested in tests/test_deliveries.py."""
+marketplace only, whatever is linked, is tested in tests/server/deployments/test_deliveries.py."""
 
 from __future__ import annotations
 
@@ -8,18 +8,15 @@ import pytest
 
 from cli.publisher import PublisherStopped, SignalPublisher
 from marketplace.v1 import deployments_pb2
-from tests.test_signals import (
-    market,  # noqa: F401  (fixture)
-    stored_count,
-)
+from tests.helpers.market import stored_count
 
 SYMBOLS = [f"S{n:04d}" for n in range(2000)]
 
 
 @pytest.fixture
-def wide_market(market):  # noqa: F811
+def wide_market(market):
     """The market fixture's round has four symbols; batches of a thousand need more."""
-    from tests.test_datasets import publish_request
+    from tests.helpers.rounds import publish_request
 
     market.datasets.PublishRound(publish_request({"train": b"x"}, symbols=SYMBOLS), metadata=market.admin)
     return market
@@ -46,7 +43,7 @@ def test_published_signals_are_batched_and_all_acknowledged(wide_market):
     assert (again.totals.accepted, again.totals.duplicates) == (1, 0)
 
 
-def test_a_deleted_deployment_stops_the_publisher_with_a_clear_error(market):  # noqa: F811
+def test_a_deleted_deployment_stops_the_publisher_with_a_clear_error(market):
     created = market.deploy()
     market.deployments.DeleteDeployment(
         deployments_pb2.DeleteDeploymentRequest(deployment_id=created.deployment.id), metadata=market.acme
@@ -70,7 +67,7 @@ def test_a_heartbeat_naming_another_destination_never_takes_the_token_or_signals
     from concurrent import futures
 
     from marketplace.v1 import signals_pb2
-    from tests.test_deliveries import Receiver
+    from tests.helpers.receiver import Receiver
 
     destination = Receiver()
     url = destination.url.encode()
@@ -130,7 +127,7 @@ def test_two_publishers_on_one_deployment_both_store_everything(wide_market):
     assert stored_count(wide_market.server) == 2000
 
 
-def test_a_server_error_that_retrying_cannot_fix_ends_the_publisher(market, monkeypatch):  # noqa: F811
+def test_a_server_error_that_retrying_cannot_fix_ends_the_publisher(market, monkeypatch):
     created = market.deploy()
     calls = []
 
@@ -151,7 +148,7 @@ def test_a_server_error_that_retrying_cannot_fix_ends_the_publisher(market, monk
     assert len(calls) == 1  # not resent in a loop
 
 
-def test_a_busy_or_unavailable_server_is_retried_until_the_batch_is_stored(market, monkeypatch):  # noqa: F811
+def test_a_busy_or_unavailable_server_is_retried_until_the_batch_is_stored(market, monkeypatch):
     from server.core import errors
     from server.signals import ingest
     created = market.deploy()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import grpc
 import httpx
@@ -24,8 +23,8 @@ from marketplace.v1 import (
     signals_pb2_grpc,
 )
 from server.datasets.synthetic import SYMBOLS
-from tests.e2e.processes import ServerProcess, start_server
-from tests.support import bearer
+from tests.helpers.auth import bearer
+from tests.helpers.processes import ServerProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -72,8 +71,12 @@ class Marketplace:
 
 
 @pytest.fixture
-def marketplace(database_url: str, tmp_path: Path) -> Iterator[Marketplace]:
-    server = start_server(database_url, tmp_path / "data", MP_SHUTDOWN_GRACE="60s", **UNLIMITED)
+def server_env() -> dict[str, str]:
+    return {"MP_SHUTDOWN_GRACE": "60s", **UNLIMITED}
+
+
+@pytest.fixture
+def marketplace(server: ServerProcess) -> Iterator[Marketplace]:
     market = Marketplace(server)
     stop_flowing = threading.Event()
     publisher = SignalPublisher(f"127.0.0.1:{server.grpc_port}", market.flowing_token, batch_size=len(SYMBOLS),

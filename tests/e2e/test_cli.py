@@ -4,39 +4,19 @@ from __future__ import annotations
 
 import json
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.processes import ServerProcess, clean_env, run
-from tests.postgres import fresh_database
+from tests.helpers.postgres import fresh_database
+from tests.helpers.processes import ServerProcess, clean_env, mp_server_env, run
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def server_env(database_url: str, tmp_path: Path) -> dict[str, str]:
-    env = clean_env(
-        MP_DATA_DIR=str(tmp_path / "data"),
-        MP_GRPC_ADDR="127.0.0.1:0",
-        MP_HTTP_ADDR="127.0.0.1:0",
-        MP_SHUTDOWN_GRACE="3s",
-    )
-    if database_url.startswith("postgresql"):
-        env["MP_DATABASE_URL"] = database_url
-    return env
-
-
-@pytest.fixture
-def mp_server(server_env: dict[str, str]) -> Iterator[ServerProcess]:
-    if "MP_DATABASE_URL" in server_env:
-        migrated = run("mp-server", "migrate", env=server_env)
-        assert migrated.returncode == 0, migrated.stderr
-        assert "migrated from empty" in migrated.stdout
-    server = ServerProcess(server_env)
-    yield server
-    server.stop()
+def server_env() -> dict[str, str]:
+    return {"MP_SHUTDOWN_GRACE": "3s"}
 
 
 @pytest.fixture
@@ -51,9 +31,9 @@ def mp(*args: str, env: dict[str, str], input: str | None = None, ok: bool = Tru
     return result
 
 
-def test_operator_then_vendor_flow(mp_server: ServerProcess, cli_env: dict[str, str], tmp_path: Path):
-    assert mp_server.admin_token, "the first start prints the admin token"
-    login = mp("login", "--api-url", mp_server.api_url, "--token", mp_server.admin_token, env=cli_env)
+def test_operator_then_vendor_flow(server: ServerProcess, cli_env: dict[str, str], tmp_path: Path):
+    assert server.admin_token, "the first start prints the admin token"
+    login = mp("login", "--api-url", server.api_url, "--token", server.admin_token, env=cli_env)
     assert "as an operator (admin)" in login.stdout
     credentials = tmp_path / "mp-config" / "credentials.json"
     assert stat.S_IMODE(credentials.stat().st_mode) == 0o600
@@ -75,19 +55,19 @@ def test_operator_then_vendor_flow(mp_server: ServerProcess, cli_env: dict[str, 
     assert token not in mp("admin", "tokens", "list", env=cli_env).stdout
 
     # The vendor logs in with the token on stdin (no --token in the shell history).
-    mp("login", "--api-url", mp_server.api_url, env=cli_env, input=token + "\n")
+    mp("login", "--api-url", server.api_url, env=cli_env, input=token + "\n")
     me = json.loads(mp("whoami", "--json", env=cli_env).stdout)
     assert me["vendor"] == {"id": vendor_id, "slug": "acme", "displayName": "Acme Quant"}
     assert me["kind"] == "PRINCIPAL_KIND_VENDOR"
-    assert me["grpcTarget"] == f"127.0.0.1:{mp_server.grpc_port}"
+    assert me["grpcTarget"] == f"127.0.0.1:{server.grpc_port}"
     denied = mp("admin", "vendors", "list", env=cli_env, ok=False)
     assert denied.returncode == 1
     assert "needs the scope admin" in denied.stderr
-    assert token not in mp_server.output()
+    assert token not in server.output()
 
 
-def test_env_overrides_and_grpc_urls(mp_server: ServerProcess, cli_env: dict[str, str]):
-    env = {**cli_env, "MP_API_URL": f"grpc://127.0.0.1:{mp_server.grpc_port}", "MP_TOKEN": mp_server.admin_token}
+def test_env_overrides_and_grpc_urls(server: ServerProcess, cli_env: dict[str, str]):
+    env = {**cli_env, "MP_API_URL": f"grpc://127.0.0.1:{server.grpc_port}", "MP_TOKEN": server.admin_token}
     assert "operator" in mp("whoami", env=env).stdout
     listed = json.loads(mp("admin", "vendors", "list", "--json", env=env).stdout)
     assert listed == []
@@ -98,8 +78,8 @@ def test_env_overrides_and_grpc_urls(mp_server: ServerProcess, cli_env: dict[str
     assert "thisisnotavalid" not in failed.stderr + failed.stdout
 
 
-def test_login_failures_say_what_to_do(mp_server: ServerProcess, cli_env: dict[str, str]):
-    wrong = mp("login", "--api-url", mp_server.api_url, "--token", "mpat_wrong", env=cli_env, ok=False)
+def test_login_failures_say_what_to_do(server: ServerProcess, cli_env: dict[str, str]):
+    wrong = mp("login", "--api-url", server.api_url, "--token", "mpat_wrong", env=cli_env, ok=False)
     assert wrong.returncode == 1
     assert "not valid" in wrong.stderr
     unreachable = mp("login", "--api-url", "http://127.0.0.1:9", "--token", "x", env=cli_env, ok=False)
@@ -108,16 +88,16 @@ def test_login_failures_say_what_to_do(mp_server: ServerProcess, cli_env: dict[s
     assert "not logged in" in not_logged_in.stderr
 
 
-def test_a_lost_admin_token_is_replaced_from_the_database(mp_server: ServerProcess, cli_env: dict[str, str]):
-    created = run("mp-server", "create-admin-token", "--name", "lost mine", env=mp_server.env)
+def test_a_lost_admin_token_is_replaced_from_the_database(server: ServerProcess, cli_env: dict[str, str]):
+    created = run("mp-server", "create-admin-token", "--name", "lost mine", env=server.env)
     assert created.returncode == 0, created.stderr
     new_token = next(word for word in created.stdout.split() if word.startswith("mpat_"))
-    assert new_token != mp_server.admin_token
-    assert "operator" in mp("login", "--api-url", mp_server.api_url, "--token", new_token, env=cli_env).stdout
+    assert new_token != server.admin_token
+    assert "operator" in mp("login", "--api-url", server.api_url, "--token", new_token, env=cli_env).stdout
 
 
 def test_sigterm_stops_the_server_cleanly(tmp_path: Path):
-    server = ServerProcess(clean_env(MP_DATA_DIR=str(tmp_path), MP_GRPC_ADDR="127.0.0.1:0", MP_HTTP_ADDR="127.0.0.1:0"))
+    server = ServerProcess(mp_server_env(tmp_path))
     assert server.stop() == 0
     assert "mp-server stopped" in server.output()
 
@@ -145,8 +125,8 @@ def test_version_and_help(cli_env: dict[str, str]):
     assert "--scopes" in mp("admin", "tokens", "create", "--help", env=cli_env).stdout
 
 
-def test_a_stored_token_is_not_sent_to_another_server(mp_server: ServerProcess, cli_env: dict[str, str]):
-    mp("login", "--api-url", mp_server.api_url, "--token", mp_server.admin_token, env=cli_env)
+def test_a_stored_token_is_not_sent_to_another_server(server: ServerProcess, cli_env: dict[str, str]):
+    mp("login", "--api-url", server.api_url, "--token", server.admin_token, env=cli_env)
     elsewhere = {**cli_env, "MP_API_URL": "http://127.0.0.1:9"}
     result = mp("whoami", env=elsewhere, ok=False)
     assert result.returncode == 1

@@ -7,12 +7,11 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.processes import BIN, ServerProcess, clean_env, start_server
+from tests.helpers.processes import BIN, ServerProcess, clean_env
 
 pytestmark = pytest.mark.e2e
 
@@ -33,10 +32,8 @@ def write_prices(folder: Path, symbols=("AAPL", "MSFT"), bars: int = 120) -> lis
 
 
 @pytest.fixture
-def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    process = start_server(database_url, tmp_path / "data", MP_DEMO_ROUND="false")
-    yield process
-    process.stop()
+def server_env() -> dict[str, str]:
+    return {"MP_DEMO_ROUND": "false"}
 
 
 @pytest.fixture

@@ -7,24 +7,21 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from server.datasets.synthetic import SYMBOLS
-from tests.e2e.processes import BIN, ServerProcess, clean_env, run, start_server
-from tests.e2e.test_train_start import mp_in
+from tests.helpers.processes import BIN, ServerProcess, clean_env, mp_in, run
+from tests.helpers.receiver import Receiver, readme_verify
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    process = start_server(database_url, tmp_path / "data", MP_DELIVER_TO_PRIVATE="1")  # receivers on 127.0.0.1
-    yield process
-    process.stop()
+def server_env() -> dict[str, str]:
+    return {"MP_DELIVER_TO_PRIVATE": "1"}  # receivers on 127.0.0.1
 
 
 @pytest.fixture
@@ -102,8 +99,6 @@ def test_deploy_stream_resolve_and_score(server, vendor_project, tmp_path):
 
 def link_infrastructure(folder: Path, env: dict[str, str], deployment_id: str) -> None:
     """`mp link-infra --add` a local receiver: signed deliveries from the marketplace, never the token."""
-    from tests.test_deliveries import Receiver, readme_verify
-
     assert "mp link-infra --add https://" in mp_in(folder, env, "link-infra", "--help").stdout
     receiver = Receiver()
     try:
@@ -156,7 +151,7 @@ def test_deploy_refuses_a_project_without_a_trained_model(server, tmp_path):
 
 def test_a_runpod_deployment_serves_from_a_pod_with_its_own_token(server, vendor_project, tmp_path):
     from cli.serving.local import free_port
-    from tests.fakes.runpod_api import FakeRunPod
+    from tests.helpers.fake_runpod import FakeRunPod
 
     folder, env, _admin = vendor_project
     image, port = "ghcr.io/acme/my-model:2", free_port()

@@ -7,15 +7,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.processes import ServerProcess, clean_env, run
+from tests.helpers.processes import ServerProcess, clean_env, mp_server_env, run
 
 pytestmark = pytest.mark.e2e
 
 
 def test_a_standalone_gateway_fronts_another_server(tmp_path: Path):
-    backend = ServerProcess(
-        clean_env(MP_DATA_DIR=str(tmp_path / "data"), MP_GRPC_ADDR="127.0.0.1:0", MP_HTTP_ADDR="127.0.0.1:0")
-    )
+    backend = ServerProcess(mp_server_env(tmp_path / "data"))
     target = f"127.0.0.1:{backend.grpc_port}"
     gateway = ServerProcess(
         clean_env(MP_HTTP_ADDR="127.0.0.1:0", MP_DATA_DIR=str(tmp_path / "unused")), "gateway", "--grpc-target", target

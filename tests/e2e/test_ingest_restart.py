@@ -6,7 +6,6 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from pathlib import Path
 
 import grpc
 import pytest
@@ -15,8 +14,8 @@ from cli.publisher import SignalPublisher
 from cli.serving.local import free_port
 from marketplace.v1 import auth_pb2, auth_pb2_grpc, deployments_pb2, deployments_pb2_grpc, signals_pb2
 from server.datasets.synthetic import SYMBOLS
-from tests.e2e.processes import ServerProcess, start_server
-from tests.support import bearer
+from tests.helpers.auth import bearer
+from tests.helpers.processes import ServerProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -34,10 +33,14 @@ def deployment_token(server: ServerProcess) -> str:
     return created.token
 
 
-def test_a_killed_server_loses_and_doubles_nothing(database_url: str, tmp_path: Path):
-    grpc_port, http_port = free_port(), free_port()
-    ports = {"MP_GRPC_ADDR": f"127.0.0.1:{grpc_port}", "MP_HTTP_ADDR": f"127.0.0.1:{http_port}"}
-    server = start_server(database_url, tmp_path / "data", **ports)
+@pytest.fixture
+def server_env() -> dict[str, str]:
+    """Fixed ports: the restarted server is where the publisher reconnects."""
+    return {"MP_GRPC_ADDR": f"127.0.0.1:{free_port()}", "MP_HTTP_ADDR": f"127.0.0.1:{free_port()}"}
+
+
+def test_a_killed_server_loses_and_doubles_nothing(server: ServerProcess):
+    grpc_port = server.grpc_port
     token = deployment_token(server)
     acked: list[signals_pb2.SignalAck] = []
     publisher = SignalPublisher(f"127.0.0.1:{grpc_port}", token, batch_size=len(SYMBOLS), linger=0.01,

@@ -10,18 +10,15 @@ import grpc
 import pytest
 
 from marketplace.v1 import datasets_pb2, datasets_pb2_grpc
-from tests.e2e.processes import ServerProcess, clean_env
-from tests.support import bearer
-from tests.test_datasets import publish_request
+from tests.helpers.auth import bearer
+from tests.helpers.processes import ServerProcess, mp_server_env
+from tests.helpers.rounds import publish_request
 
 pytestmark = pytest.mark.e2e
 
 
 def test_a_call_in_flight_at_sigterm_completes(tmp_path: Path):
-    server = ServerProcess(
-        clean_env(MP_DATA_DIR=str(tmp_path), MP_GRPC_ADDR="127.0.0.1:0", MP_HTTP_ADDR="127.0.0.1:0",
-                  MP_SHUTDOWN_GRACE="10s", MP_DEMO_ROUND="false")
-    )  # fmt: skip
+    server = ServerProcess(mp_server_env(tmp_path, MP_SHUTDOWN_GRACE="10s", MP_DEMO_ROUND="false"))
     first_chunk_sent = threading.Event()
 
     def slow_upload():

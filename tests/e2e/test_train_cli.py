@@ -8,26 +8,17 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import pytest
 
 from marketplace.v1 import auth_pb2_grpc, training_pb2, training_pb2_grpc
-from tests.conftest import create_vendor_token
-from tests.e2e.processes import BIN, ServerProcess, clean_env, run, start_server
-from tests.support import bearer
+from tests.helpers.auth import bearer, create_vendor_token
+from tests.helpers.processes import BIN, ServerProcess, clean_env, run
 
 pytestmark = pytest.mark.e2e
 State = training_pb2.RunState
-
-
-@pytest.fixture
-def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    process = start_server(database_url, tmp_path / "data")
-    yield process
-    process.stop()
 
 
 def test_train_list_status_logs_follow_and_cancel(server: ServerProcess, tmp_path: Path):

@@ -9,21 +9,18 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.processes import BIN, ServerProcess, clean_env, run, start_server
+from tests.helpers.processes import BIN, ServerProcess, clean_env, mp_in, run
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    process = start_server(database_url, tmp_path / "data", MP_RUN_LEASE="3s")
-    yield process
-    process.stop()
+def server_env() -> dict[str, str]:
+    return {"MP_RUN_LEASE": "3s"}
 
 
 @pytest.fixture
@@ -38,10 +35,6 @@ def project(server: ServerProcess, tmp_path: Path) -> tuple[Path, dict[str, str]
     folder = tmp_path / "my-model"
     assert subprocess.run([sys.executable, "-m", "pytest", "-q"], cwd=folder, capture_output=True).returncode == 0
     return folder, env
-
-
-def mp_in(folder: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "mp"), *args], cwd=folder, env=env, capture_output=True, text=True, timeout=120)
 
 
 def test_a_local_run_records_metrics_and_its_model(project, tmp_path):
@@ -125,7 +118,7 @@ def _alive(pid: int) -> bool:
 
 
 def test_a_runpod_run_trains_in_a_pod_with_a_token_of_its_own(project, tmp_path):
-    from tests.fakes.runpod_api import FakeRunPod
+    from tests.helpers.fake_runpod import FakeRunPod
 
     folder, env = project
     image = "ghcr.io/acme/my-model:1"

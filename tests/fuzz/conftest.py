@@ -6,19 +6,19 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
-import psycopg
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from marketplace.v1 import auth_pb2, auth_pb2_grpc, options_pb2
-from tests.e2e.processes import ServerProcess, clean_env, run
-from tests.fuzz.world import World, build_world
-from tests.support import bearer
+from server.settings import normalise_database_url
+from tests.helpers.auth import bearer
+from tests.helpers.fuzz.world import World, build_world
+from tests.helpers.postgres import fresh_database
+from tests.helpers.processes import ServerProcess, mp_server_env, run
 
 # The rate limiter would answer most fuzzed calls with RESOURCE_EXHAUSTED before they reach a servicer.
 UNLIMITED = {
@@ -36,26 +36,14 @@ def fuzz_database(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixt
     if os.environ.get("MP_FUZZ_DATABASE", default) != "postgresql":
         yield ""
         return
-    admin_url = request.getfixturevalue("postgres_admin_url")
-    name = f"mp_fuzz_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    yield "postgresql+psycopg://" + admin_url.split("://", 1)[1].rsplit("/", 1)[0] + f"/{name}"
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(request.getfixturevalue("postgres_admin_url")) as url:
+        yield normalise_database_url(url)
 
 
 @pytest.fixture(scope="session")
 def fuzz_server(tmp_path_factory: pytest.TempPathFactory, fuzz_database: str) -> Iterator[ServerProcess]:
     data_dir = tmp_path_factory.mktemp("fuzz") / "data"
-    env = clean_env(
-        MP_DATA_DIR=str(data_dir), MP_GRPC_ADDR="127.0.0.1:0", MP_HTTP_ADDR="127.0.0.1:0", MP_LOG_LEVEL="INFO",
-        **UNLIMITED,
-    )  # fmt: skip
-    if fuzz_database:
-        env["MP_DATABASE_URL"] = fuzz_database
-        migrated = run("mp-server", "migrate", env=env)
-        assert migrated.returncode == 0, migrated.stderr
+    env = mp_server_env(data_dir, fuzz_database, MP_LOG_LEVEL="INFO", **UNLIMITED)
     # The admin token comes from `create-admin-token`, so the server itself never has a reason to print one.
     issued = run("mp-server", "create-admin-token", env=env)
     assert issued.returncode == 0, issued.stderr

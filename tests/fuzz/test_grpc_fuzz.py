@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.fuzz.rpcs import CALLERS, FUZZ, RPCS, STREAMS, Rpc, call, verdict
-from tests.fuzz.strategies import Drawn, requests
-from tests.fuzz.world import World
+from tests.helpers.fuzz.rpcs import CALLERS, FUZZ, RPCS, STREAMS, Rpc, call, verdict
+from tests.helpers.fuzz.strategies import Drawn, requests
+from tests.helpers.fuzz.world import World
 
 pytestmark = [
     pytest.mark.e2e,

@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 
 from server.gateway.routes import Route, routes_from_services
 from server.grpc_server import SERVICES
-from tests.e2e.processes import ServerProcess
-from tests.fuzz.rpcs import CALLERS, FUZZ, STREAM_READ, STREAMS
-from tests.fuzz.strategies import Drawn, requests
-from tests.fuzz.world import World
+from tests.helpers.fuzz.rpcs import CALLERS, FUZZ, STREAM_READ, STREAMS
+from tests.helpers.fuzz.strategies import Drawn, requests
+from tests.helpers.fuzz.world import World
+from tests.helpers.processes import ServerProcess
 
 pytestmark = [
     pytest.mark.e2e,

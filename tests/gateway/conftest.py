@@ -2,12 +2,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.gateway.harness import GatewayHarness, compile_things
+from tests.helpers.gateway_harness import GatewayHarness, compile_things
 
 
 @pytest.fixture(scope="session")
 def things(tmp_path_factory):
-    """(things_pb2, things_pb2_grpc), compiled from tests/gateway/things.proto."""
+    """(things_pb2, things_pb2_grpc), compiled from tests/helpers/things.proto."""
     return compile_things(tmp_path_factory.mktemp("things"))
 
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from marketplace.v1 import catalog_pb2, common_pb2, deployments_pb2, signals_pb2, training_pb2
 from server.gateway.json_encoding import message_to_json
-from tests.gateway.test_round_trip import thing_strategy
+from tests.helpers.things import thing_strategy
 
 
 def reference(message):

@@ -13,8 +13,9 @@ import pytest
 
 from marketplace.v1 import training_pb2
 from server.settings import RateLimit, Settings, default_database_url
-from tests.support import ServerThread, bearer
-from tests.test_training import acme, runs, start  # noqa: F401  (fixtures)
+from tests.helpers.auth import bearer
+from tests.helpers.server_thread import ServerThread
+from tests.helpers.training import start
 
 NESTED_GROUPS = b"\x7b" * 200 + b"\x7c" * 200  # field 15 as groups, 200 deep: past protobuf's limit of 100
 GARBAGE = (b"\xff\xff\xff", b"\x0a\x05ab", NESTED_GROUPS)
@@ -75,8 +76,8 @@ def test_a_list_answer_over_4_mib_is_returned_through_the_gateway(settings, tmp_
     """Runs with hyperparameters of the largest allowed size: their list page is several MiB, which
     gRPC's 4 MiB default would have refused on the gateway's side as RESOURCE_EXHAUSTED (a 429)."""
     from marketplace.v1 import auth_pb2_grpc, datasets_pb2_grpc, training_pb2_grpc
-    from tests.conftest import create_vendor_token
-    from tests.test_datasets import publish_request
+    from tests.helpers.auth import create_vendor_token
+    from tests.helpers.rounds import publish_request
 
     unlimited = {kind: RateLimit(per_second=100_000, burst=100_000) for kind in settings.rate_limits}
     api = ServerThread(replace(settings, rate_limits=unlimited)).start()
@@ -128,7 +129,7 @@ def test_reflection_still_answers(mp_server):
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
-def test_a_huge_metric_key_is_400_with_a_bounded_message(server, runs, acme):  # noqa: F811
+def test_a_huge_metric_key_is_400_with_a_bounded_message(server, runs, acme):
     """The server's message quotes the key: unbounded, it overflowed gRPC's metadata limit (seen as 429)."""
     run = start(runs, acme)
     key = "k" * 100_000

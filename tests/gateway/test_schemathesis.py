@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from server.settings import RateLimit, Settings, default_database_url
-from tests.support import ServerThread
+from tests.helpers.server_thread import ServerThread
 
 pytestmark = pytest.mark.e2e
 

@@ -4,72 +4,69 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from dataclasses import replace
 
 import httpx
 import pytest
 
 from server.settings import RateLimit
-from tests.support import ServerThread
-from tests.test_datasets import publish_request
+from tests.helpers.rounds import publish_request
+from tests.helpers.server_thread import ServerThread
 
 SYMBOLS = ["AAA", "BBB"]
 
 
 @pytest.fixture
-def api(settings) -> Iterator[ServerThread]:
-    server = ServerThread(replace(settings, signal_rate=RateLimit(per_second=1, burst=5))).start()
-    yield server
-    server.stop()
+def settings(settings):
+    return replace(settings, signal_rate=RateLimit(per_second=1, burst=5))
 
 
-def deployment_token(api: ServerThread) -> str:
+def deployment_token(server: ServerThread) -> str:
     import grpc
 
     from marketplace.v1 import datasets_pb2_grpc
-    from tests.support import bearer
+    from tests.helpers.auth import bearer
 
-    admin = {"Authorization": f"Bearer {api.admin_token}"}
-    with grpc.insecure_channel(api.grpc_target) as channel:
+    admin = {"Authorization": f"Bearer {server.admin_token}"}
+    with grpc.insecure_channel(server.grpc_target) as channel:
         datasets_pb2_grpc.DatasetServiceStub(channel).PublishRound(
-            publish_request({"train": b"x"}, symbols=SYMBOLS), metadata=bearer(api.admin_token)
+            publish_request({"train": b"x"}, symbols=SYMBOLS), metadata=bearer(server.admin_token)
         )
-    httpx.post(api.http_url + "/api/admin/vendors", json={"slug": "acme", "displayName": "Acme"}, headers=admin)
-    vendor = httpx.post(api.http_url + "/api/admin/tokens", json={"vendor": "acme", "scopes": ["deploy:write"]},
+    httpx.post(server.http_url + "/api/admin/vendors", json={"slug": "acme", "displayName": "Acme"}, headers=admin)
+    vendor = httpx.post(server.http_url + "/api/admin/tokens", json={"vendor": "acme", "scopes": ["deploy:write"]},
                         headers=admin).json()["secret"]  # fmt: skip
-    created = httpx.post(api.http_url + "/api/deployments", json={"provider": "local"},
+    created = httpx.post(server.http_url + "/api/deployments", json={"provider": "local"},
                          headers={"Authorization": f"Bearer {vendor}"})  # fmt: skip
     assert created.status_code == 200, created.text
     return created.json()["token"]
 
 
-def test_an_http_deployment_posts_batches_and_is_slowed_with_429(api):
-    headers = {"Authorization": f"Bearer {deployment_token(api)}"}
+def test_an_http_deployment_posts_batches_and_is_slowed_with_429(server):
+    headers = {"Authorization": f"Bearer {deployment_token(server)}"}
     body = {"sequence": "1", "signals": [{"symbol": "AAA", "score": 0.3}, {"symbol": "BBB", "action": "ACTION_BUY"},
                                          {"symbol": "ZZZ", "score": 0.1}]}  # fmt: skip
-    stored = httpx.post(api.http_url + "/api/signals/store", json=body, headers=headers)
+    stored = httpx.post(server.http_url + "/api/signals/store", json=body, headers=headers)
     assert stored.status_code == 200, stored.text
     assert stored.json()["accepted"] == 2
     assert stored.json()["rejections"][0]["reason"] == "ZZZ is not a symbol of round 1"
-    again = httpx.post(api.http_url + "/api/signals/store", json=body, headers=headers)
+    again = httpx.post(server.http_url + "/api/signals/store", json=body, headers=headers)
     assert again.json()["duplicate"] is True
     bigger = {"sequence": "2", "signals": [*body["signals"], {"symbol": "YYY", "score": 0.1}]}  # 4 > 3 left
-    over = httpx.post(api.http_url + "/api/signals/store", json=bigger, headers=headers)
+    over = httpx.post(server.http_url + "/api/signals/store", json=bigger, headers=headers)
     assert over.status_code == 429
     assert int(over.headers["retry-after"]) >= 1
-    listed = httpx.get(api.http_url + "/api/signals", headers={"Authorization": f"Bearer {api.admin_token}"})
+    listed = httpx.get(server.http_url + "/api/signals", headers={"Authorization": f"Bearer {server.admin_token}"})
     assert sorted(s["symbol"] for s in listed.json()["signals"]) == ["AAA", "BBB"]
 
 
-def test_subscribe_streams_ndjson_with_attribution(api):
-    token = deployment_token(api)
+def test_subscribe_streams_ndjson_with_attribution(server):
+    token = deployment_token(server)
     lines: list[dict] = []
     opened = threading.Event()
 
     def follow() -> None:
-        admin = {"Authorization": f"Bearer {api.admin_token}"}
-        with httpx.stream("GET", api.http_url + "/api/signals:subscribe", params={"symbol": "BBB"}, headers=admin,
+        admin = {"Authorization": f"Bearer {server.admin_token}"}
+        with httpx.stream("GET", server.http_url + "/api/signals:subscribe", params={"symbol": "BBB"}, headers=admin,
                           timeout=10) as response:  # fmt: skip
             assert response.headers["content-type"].startswith("application/x-ndjson")
             opened.set()
@@ -83,7 +80,7 @@ def test_subscribe_streams_ndjson_with_attribution(api):
     for sequence in range(1, 40):
         signals = [{"symbol": "AAA", "score": 0.1}, {"symbol": "BBB", "score": -0.2}]
         body = {"sequence": str(sequence), "signals": signals}
-        httpx.post(api.http_url + "/api/signals/store", json=body, headers={"Authorization": f"Bearer {token}"})
+        httpx.post(server.http_url + "/api/signals/store", json=body, headers={"Authorization": f"Bearer {token}"})
         reader.join(0.25)
         if not reader.is_alive():
             break
@@ -93,7 +90,7 @@ def test_subscribe_streams_ndjson_with_attribution(api):
     assert first["result"]["attribution"]["vendorSlug"] == "acme"
 
 
-def test_a_refused_subscription_is_an_error_status_not_a_stream(api):
-    refused = httpx.get(api.http_url + "/api/signals:subscribe", headers={"Authorization": "Bearer mpat_nope"})
+def test_a_refused_subscription_is_an_error_status_not_a_stream(server):
+    refused = httpx.get(server.http_url + "/api/signals:subscribe", headers={"Authorization": "Bearer mpat_nope"})
     assert refused.status_code == 401
     assert refused.json()["code"] == 16

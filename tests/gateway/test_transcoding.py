@@ -1,4 +1,4 @@
-"""The gateway on a service it has never heard of (tests/gateway/things.proto): every HttpRule form."""
+"""The gateway on a service it has never heard of (tests/helpers/things.proto): every HttpRule form."""
 
 from __future__ import annotations
 

@@ -107,8 +107,14 @@ def run(program: str, *args: str, env: dict[str, str], input: str | None = None,
     )
 
 
-def start_server(database_url: str, data_dir: Path, **extra_env: str) -> ServerProcess:
-    """mp-server on free ports over the test's database (migrated first when it is PostgreSQL)."""
+def mp_in(folder: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    """`mp` run inside a project folder, as a vendor runs it there."""
+    return subprocess.run([str(BIN / "mp"), *args], cwd=folder, env=env, capture_output=True, text=True, timeout=120)
+
+
+def mp_server_env(data_dir: Path, database_url: str = "", **extra_env: str) -> dict[str, str]:
+    """The environment of an mp-server on free ports (unless `extra_env` names its addresses) with its data in
+    `data_dir`: over the embedded database, or over `database_url` when it is PostgreSQL, migrated here first."""
     env = clean_env(
         **{"MP_DATA_DIR": str(data_dir), "MP_GRPC_ADDR": "127.0.0.1:0", "MP_HTTP_ADDR": "127.0.0.1:0", **extra_env}
     )
@@ -116,4 +122,10 @@ def start_server(database_url: str, data_dir: Path, **extra_env: str) -> ServerP
         env["MP_DATABASE_URL"] = database_url
         migrated = run("mp-server", "migrate", env=env)
         assert migrated.returncode == 0, migrated.stderr
-    return ServerProcess(env)
+        assert "migrated from empty" in migrated.stdout
+    return env
+
+
+def start_server(database_url: str, data_dir: Path, **extra_env: str) -> ServerProcess:
+    """mp-server on free ports over the test's database (migrated first when it is PostgreSQL)."""
+    return ServerProcess(mp_server_env(data_dir, database_url, **extra_env))

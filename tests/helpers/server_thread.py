@@ -1,4 +1,4 @@
-"""Test helpers: a real mp-server in a background thread, channels with tokens."""
+"""A real mp-server in a background thread of the test process, on free ports."""
 
 from __future__ import annotations
 
@@ -74,7 +74,3 @@ class ServerThread:
         assert self.listening is not None
         assert self.listening.admin_token is not None
         return self.listening.admin_token
-
-
-def bearer(token: str) -> tuple[tuple[str, str], ...]:
-    return (("authorization", f"Bearer {token}"),)

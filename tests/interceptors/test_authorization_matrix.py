@@ -37,9 +37,9 @@ from server.core.contract import MethodRule, MethodRules
 from server.core.principal import Principal
 from server.grpc_server import SERVICES
 from server.settings import RateLimit, Settings, default_database_url
-from tests.conftest import create_vendor_token
-from tests.support import ServerThread, bearer
-from tests.test_datasets import publish_request
+from tests.helpers.auth import bearer, create_vendor_token
+from tests.helpers.rounds import publish_request
+from tests.helpers.server_thread import ServerThread
 
 Code = grpc.StatusCode
 PASSES = "passes auth"

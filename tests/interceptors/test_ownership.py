@@ -15,9 +15,8 @@ from marketplace.v1 import (
 )
 from marketplace.v1.options_pb2 import OwnedKind
 from server.db.owners import OwnerLookup
-from tests.conftest import create_vendor_token
-from tests.support import bearer
-from tests.test_datasets import publish_request
+from tests.helpers.auth import bearer, create_vendor_token
+from tests.helpers.rounds import publish_request
 
 VENDOR_SCOPES = ("catalog:read", "data:read", "training:write", "deploy:write", "signals:read")
 

@@ -9,8 +9,8 @@ from interceptors.rate_limit import InMemoryRateLimiter
 from marketplace.v1 import auth_pb2, auth_pb2_grpc
 from server.core.clock import ManualClock
 from server.settings import RateLimit
-from tests.conftest import create_vendor_token
-from tests.support import ServerThread, bearer
+from tests.helpers.auth import bearer, create_vendor_token
+from tests.helpers.server_thread import ServerThread
 
 
 def test_a_bucket_allows_its_burst_then_says_how_long_to_wait():

@@ -28,8 +28,7 @@ from server.core.errors import InvalidArgument
 from server.core.tokens import TokenType, looks_like_token, new_token
 from server.db.models import Base
 from server.grpc_server import SERVICES
-from tests.conftest import create_vendor_token
-from tests.support import bearer
+from tests.helpers.auth import bearer, create_vendor_token
 
 TOKEN_REFUSAL = "holds what looks like an API token; tokens belong only in the Authorization header"
 RULES = MethodRules.from_services(SERVICES)

@@ -19,8 +19,8 @@ from marketplace.v1 import (
     training_pb2_grpc,
 )
 from server.core.tokens import TokenType, new_token
-from tests.fuzz.strategies import Pools
-from tests.support import bearer
+from tests.helpers.auth import bearer
+from tests.helpers.fuzz.strategies import Pools
 
 VENDOR_SCOPES = (
     "catalog:read", "data:read", "training:write", "deploy:write", "signals:read", "auth:introspect",

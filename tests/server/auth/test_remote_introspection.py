@@ -10,8 +10,8 @@ import pytest
 from marketplace.v1 import auth_pb2, auth_pb2_grpc
 from server.core.clock import ManualClock
 from server.settings import Settings, default_database_url
-from tests.conftest import create_vendor_token
-from tests.support import ServerThread, bearer
+from tests.helpers.auth import bearer, create_vendor_token
+from tests.helpers.server_thread import ServerThread
 
 
 def test_the_introspection_endpoint_needs_a_caller_with_the_scope(server, auth, admin, vendor):

@@ -17,8 +17,8 @@ from marketplace.v1.options_pb2 import PrincipalKind
 from server.core.clock import ManualClock
 from server.core.tokens import TokenType, hint, new_token
 from server.db.models import Deployment, DeploymentToken, Vendor
-from tests.conftest import create_vendor_token
-from tests.support import ServerThread, bearer
+from tests.helpers.auth import bearer, create_vendor_token
+from tests.helpers.server_thread import ServerThread
 
 WHOAMI = auth_pb2.WhoAmIRequest()
 

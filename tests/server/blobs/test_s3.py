@@ -16,8 +16,9 @@ import pytest
 
 from marketplace.v1 import datasets_pb2, datasets_pb2_grpc
 from server.settings import S3Settings
-from tests.support import ServerThread, bearer
-from tests.test_datasets import publish_request
+from tests.helpers.auth import bearer
+from tests.helpers.rounds import publish_request
+from tests.helpers.server_thread import ServerThread
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # botocore and moto
 

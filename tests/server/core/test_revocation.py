@@ -33,10 +33,10 @@ from server.core.errors import Unauthenticated
 from server.core.principal import CallPrincipal, Principal
 from server.core.revocation import Revocations
 from server.core.streams import OpenStreams
-from tests.conftest import create_vendor_token
-from tests.support import ServerThread, bearer
-from tests.test_datasets import publish_request
-from tests.test_signals import batch, signal, stored_count
+from tests.helpers.auth import bearer, create_vendor_token
+from tests.helpers.market import batch, signal, stored_count
+from tests.helpers.rounds import publish_request
+from tests.helpers.server_thread import ServerThread
 
 BOUND = 1.0  # the promise: seconds from the revoking call's return to the stream's end
 VENDOR_SCOPES = ("deploy:write", "signals:read", "catalog:read", "training:write")

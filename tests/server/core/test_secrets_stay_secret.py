@@ -8,8 +8,7 @@ from sqlalchemy import text
 from marketplace.v1 import auth_pb2
 from server.core.redaction import RedactingFilter
 from server.core.tokens import TokenType, new_token
-from tests.conftest import create_vendor_token
-from tests.support import bearer
+from tests.helpers.auth import bearer, create_vendor_token
 
 
 def test_tokens_never_reach_logs_errors_or_stored_rows(server, auth, admin, caplog):

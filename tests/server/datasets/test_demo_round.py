@@ -9,7 +9,8 @@ import pyarrow.parquet as pq
 
 from cli.rounds.features import TARGET
 from marketplace.v1 import datasets_pb2, datasets_pb2_grpc
-from tests.support import ServerThread, bearer
+from tests.helpers.auth import bearer
+from tests.helpers.server_thread import ServerThread
 
 
 def test_a_fresh_server_publishes_a_synthetic_demo_round_once(settings):

@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 
 from marketplace.v1 import common_pb2, datasets_pb2, datasets_pb2_grpc
 from server.db.models import DatasetFile, DatasetRound
-from tests.conftest import create_vendor_token
-from tests.support import bearer
+from tests.helpers.auth import bearer, create_vendor_token
+from tests.helpers.rounds import publish_request
 
 State = datasets_pb2.RoundState
 
@@ -27,24 +27,6 @@ def stamp(moment: datetime) -> Timestamp:
     value = Timestamp()
     value.FromDatetime(moment)
     return value
-
-
-def publish_request(files: dict[str, bytes], *, damage: str = "", chunk: int = 64 * 1024, **header):
-    declared = [
-        datasets_pb2.DatasetFile(
-            name=name, format="csv",
-            digest=common_pb2.FileDigest(size_bytes=len(data), sha256=hashlib.sha256(data).hexdigest()),
-        )
-        for name, data in files.items()
-    ]  # fmt: skip
-    yield datasets_pb2.PublishRoundRequest(header=datasets_pb2.PublishRoundRequest.Header(files=declared, **header))
-    for name, data in files.items():
-        if name == damage:
-            data = data[:-1] + b"!"
-        for start in range(0, len(data), chunk):
-            yield datasets_pb2.PublishRoundRequest(
-                chunk=datasets_pb2.PublishRoundRequest.Chunk(file=name, data=data[start : start + chunk])
-            )
 
 
 @pytest.fixture

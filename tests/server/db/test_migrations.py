@@ -6,7 +6,7 @@ import pytest
 from server.db.engine import SchemaBehind, create_engine, current_revision, head_revision
 from server.resources import open_resources
 from server.settings import Settings, default_database_url
-from tests.postgres import fresh_database
+from tests.helpers.postgres import fresh_database
 
 
 @pytest.mark.postgres

@@ -4,14 +4,10 @@ stores every signal, then POSTs it signed to each linked URL; the deployment's t
 from __future__ import annotations
 
 import json
-import re
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
 import grpc
@@ -22,78 +18,13 @@ from marketplace.v1 import auth_pb2_grpc, deployments_pb2
 from server.core.clock import ManualClock
 from server.core.redaction import redact
 from server.db.models import SignalDestination
-from tests.conftest import create_vendor_token
-from tests.support import ServerThread, bearer
-from tests.test_signals import Market, batch, market, signal, stored_count  # noqa: F401  (fixture)
+from tests.helpers.auth import bearer, create_vendor_token
+from tests.helpers.market import SYMBOLS, Market, batch, signal, stored_count
+from tests.helpers.receiver import Received, Receiver, readme_verify
+from tests.helpers.rounds import publish_request
+from tests.helpers.server_thread import ServerThread
 
 Delivery = deployments_pb2.LinkDeliveryState
-README = Path(__file__).resolve().parents[1] / "README.md"
-
-
-def readme_verify() -> Callable[..., bool]:
-    """The README's receiver snippet, run as a receiver would run it."""
-    (snippet,) = re.findall(r"```python\n(import hashlib, hmac, time\n.*?)```", README.read_text(), re.S)
-    scope: dict[str, Any] = {}
-    exec(snippet, scope)  # noqa: S102  (our own README)
-    return scope["verify"]
-
-
-@dataclass
-class Received:
-    headers: dict[str, str]
-    body: bytes
-    status: int
-
-    @property
-    def delivery(self) -> dict[str, Any]:
-        return json.loads(self.body)
-
-
-class Receiver:
-    """A destination on a free local port: answers the scripted statuses first, then 200; records each POST."""
-
-    def __init__(self, statuses: list[int] | None = None) -> None:
-        self.statuses = list(statuses or [])
-        self.requests: list[Received] = []
-        self._changed = threading.Condition()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                with receiver._changed:
-                    status = receiver.statuses.pop(0) if receiver.statuses else 200
-                    receiver.requests.append(Received(dict(self.headers), body, status))
-                    receiver._changed.notify_all()
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *_args) -> None:
-                pass
-
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._http.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._http.server_port}/mp/signals"
-
-    def wait_for(self, count: int, timeout: float = 20.0) -> list[Received]:
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while len(self.requests) < count:
-                left = deadline - time.monotonic()
-                assert left > 0, f"{len(self.requests)} deliveries arrived, not {count}"
-                self._changed.wait(left)
-            return list(self.requests)
-
-    def accepted(self) -> list[Received]:
-        return [r for r in self.requests if 200 <= r.status < 300]
-
-    def close(self) -> None:
-        self._http.shutdown()
-        self._http.server_close()
 
 
 @pytest.fixture
@@ -109,17 +40,17 @@ def receiver() -> Iterator[Receiver]:
     running.close()
 
 
-def link(market: Market, deployment_id: str, url: str) -> deployments_pb2.AddSignalDestinationResponse:  # noqa: F811
+def link(market: Market, deployment_id: str, url: str) -> deployments_pb2.AddSignalDestinationResponse:
     request = deployments_pb2.AddSignalDestinationRequest(deployment_id=deployment_id, url=url)
     return market.deployments.AddSignalDestination(request, metadata=market.acme)
 
 
-def shown(market: Market, deployment_id: str) -> deployments_pb2.Deployment:  # noqa: F811
+def shown(market: Market, deployment_id: str) -> deployments_pb2.Deployment:
     request = deployments_pb2.GetDeploymentRequest(deployment_id=deployment_id)
     return market.deployments.GetDeployment(request, metadata=market.acme)
 
 
-def wait_for_delivery(market: Market, deployment_id: str, check: Callable[[Any], bool], timeout: float = 20.0):  # noqa: F811
+def wait_for_delivery(market: Market, deployment_id: str, check: Callable[[Any], bool], timeout: float = 20.0):
     deadline = time.monotonic() + timeout
     while True:
         (delivery,) = shown(market, deployment_id).deliveries
@@ -129,7 +60,7 @@ def wait_for_delivery(market: Market, deployment_id: str, check: Callable[[Any],
         time.sleep(0.05)
 
 
-def stored_destination(market: Market, destination_id: str) -> dict[str, Any]:  # noqa: F811
+def stored_destination(market: Market, destination_id: str) -> dict[str, Any]:
     async def read() -> dict[str, Any]:
         async with market.server.listening.resources.sessions() as session:  # type: ignore[union-attr]
             row = await session.get(SignalDestination, destination_id)
@@ -143,7 +74,7 @@ def delivered_signals(received: list[Received]) -> list[tuple[str, str]]:
     return [(s["id"], s["symbol"]) for r in received for s in r.delivery["signals"]]
 
 
-def test_the_token_never_reaches_a_linked_destination_which_gets_signed_deliveries(market, receiver):  # noqa: F811
+def test_the_token_never_reaches_a_linked_destination_which_gets_signed_deliveries(market, receiver):
     created = market.deploy()
     dep_id = created.deployment.id
     linked = link(market, dep_id, receiver.url)
@@ -178,7 +109,7 @@ def test_the_token_never_reaches_a_linked_destination_which_gets_signed_deliveri
     assert not beat.deliveries  # the deployment is not told where its signals are delivered
 
 
-def test_destination_urls_are_checked_and_linking_again_issues_a_new_secret(market, receiver, monkeypatch):  # noqa: F811
+def test_destination_urls_are_checked_and_linking_again_issues_a_new_secret(market, receiver, monkeypatch):
     dep_id = market.deploy().deployment.id
     for url, message in [
         ("ftp://infra/x", "not an http(s) URL"),
@@ -220,7 +151,7 @@ def test_destination_urls_are_checked_and_linking_again_issues_a_new_secret(mark
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND  # another vendor's deployment
 
 
-def test_an_older_client_linking_a_signals_url_is_told_what_replaced_it(market, channel):  # noqa: F811
+def test_an_older_client_linking_a_signals_url_is_told_what_replaced_it(market, channel):
     dep_id = market.deploy().deployment.id
     url = b"http://infra/x"
     old_links = b"\x0a" + bytes([len(url)]) + url  # DeploymentLinks.signals_url (field 1), as an older mp sent it
@@ -236,7 +167,7 @@ def test_an_older_client_linking_a_signals_url_is_told_what_replaced_it(market, 
     assert "mp link-infra --add URL" in caught.value.details()
 
 
-def test_destinations_over_the_http_api(market, receiver):  # noqa: F811
+def test_destinations_over_the_http_api(market, receiver):
     import httpx
 
     dep_id = market.deploy().deployment.id
@@ -259,21 +190,13 @@ def clock() -> ManualClock:
 
 
 def open_market(server: ServerThread, admin: tuple, acme: tuple) -> tuple[Market, grpc.Channel]:
-    from marketplace.v1 import catalog_pb2_grpc, datasets_pb2_grpc, deployments_pb2_grpc, signals_pb2_grpc
-
     channel = grpc.insecure_channel(server.grpc_target)
-    return Market(
-        server, deployments_pb2_grpc.DeploymentServiceStub(channel), signals_pb2_grpc.SignalServiceStub(channel),
-        catalog_pb2_grpc.CatalogServiceStub(channel), datasets_pb2_grpc.DatasetServiceStub(channel), admin, acme,
-    ), channel  # fmt: skip
+    return Market.over(server, channel, admin, acme), channel
 
 
 @contextmanager
 def running_market(settings, clock: ManualClock) -> Iterator[Market]:
     """A market whose server runs on a manual clock: a retry is due only when the test moves time."""
-    from tests.test_datasets import publish_request
-    from tests.test_signals import SYMBOLS
-
     server = ServerThread(settings, clock=clock).start()
     admin = bearer(server.admin_token)
     with grpc.insecure_channel(server.grpc_target) as channel:
@@ -294,7 +217,7 @@ def clocked(settings, clock) -> Iterator[Market]:
         yield opened
 
 
-def retry_when_due(market: Market, clock: ManualClock, dep_id: str, attempts: int):  # noqa: F811
+def retry_when_due(market: Market, clock: ManualClock, dep_id: str, attempts: int):
     """Waits for the failed attempt number `attempts` to be recorded, then moves time to its retry."""
     failing = wait_for_delivery(market, dep_id, lambda d: d.attempts == attempts)
     clock.advance(failing.next_attempt_time.ToNanoseconds() / 1e9 - clock() + 0.001)
@@ -367,7 +290,7 @@ def test_a_restarted_server_resumes_a_delivery_where_it_stopped(settings, clock,
 
 
 def test_by_default_nothing_is_delivered_to_a_loopback_or_private_address(settings, clock, receiver):
-    with running_market(replace(settings, deliver_to_private=False), clock) as market:  # noqa: F811
+    with running_market(replace(settings, deliver_to_private=False), clock) as market:
         created = market.deploy()
         link(market, created.deployment.id, receiver.url)
         market.stream(created.token, [batch(1, signal("AAA"))])

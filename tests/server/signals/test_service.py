@@ -1,22 +1,21 @@
-"""Deployments and signal ingest through a real server, on SQLite and PostgreSQL."""
+"""Signal ingest through a real server, on SQLite and PostgreSQL: what is stored or rejected (once only),
+who sees it, and the scores a resolved round gives."""
 
 from __future__ import annotations
 
 import queue
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import grpc
 import httpx
 import pytest
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
-from sqlalchemy import func, select
 
 from marketplace.v1 import (
     catalog_pb2,
-    catalog_pb2_grpc,
     datasets_pb2,
     datasets_pb2_grpc,
     deployments_pb2,
@@ -26,57 +25,12 @@ from marketplace.v1 import (
 )
 from server.db.models import Signal
 from server.settings import RateLimit
-from tests.conftest import create_vendor_token
-from tests.support import ServerThread, bearer
-from tests.test_datasets import publish_request
+from tests.helpers.auth import bearer, create_vendor_token
+from tests.helpers.market import SYMBOLS, Market, batch, signal, stored_count
+from tests.helpers.rounds import publish_request
+from tests.helpers.server_thread import ServerThread
 
-SYMBOLS = ["AAA", "BBB", "CCC", "DDD"]
 State = deployments_pb2.DeploymentState
-
-
-@dataclass
-class Market:
-    server: ServerThread
-    deployments: deployments_pb2_grpc.DeploymentServiceStub
-    signals: signals_pb2_grpc.SignalServiceStub
-    catalog: catalog_pb2_grpc.CatalogServiceStub
-    datasets: datasets_pb2_grpc.DatasetServiceStub
-    admin: tuple
-    acme: tuple  # the vendor's token
-
-    def deploy(self, who=None, **fields) -> deployments_pb2.CreateDeploymentResponse:
-        request = deployments_pb2.CreateDeploymentRequest(provider="local", **fields)
-        return self.deployments.CreateDeployment(request, metadata=who or self.acme)
-
-    def stream(self, token: str, batches: list[signals_pb2.SignalBatch]) -> list[signals_pb2.SignalAck]:
-        return list(self.signals.StreamSignals(iter(batches), metadata=bearer(token), timeout=20))
-
-
-@pytest.fixture
-def market(server, channel, auth, admin) -> Market:
-    datasets = datasets_pb2_grpc.DatasetServiceStub(channel)
-    datasets.PublishRound(publish_request({"train": b"x"}, symbols=SYMBOLS), metadata=admin)
-    token = create_vendor_token(auth, admin, scopes=("deploy:write", "signals:read", "catalog:read")).secret
-    return Market(
-        server, deployments_pb2_grpc.DeploymentServiceStub(channel), signals_pb2_grpc.SignalServiceStub(channel),
-        catalog_pb2_grpc.CatalogServiceStub(channel), datasets, admin, bearer(token),
-    )  # fmt: skip
-
-
-def signal(symbol: str, score: float | None = 0.5, **fields) -> signals_pb2.Signal:
-    return signals_pb2.Signal(symbol=symbol, score=score, confidence=fields.pop("confidence", 0.8), **fields)
-
-
-def batch(sequence: int, *signals: signals_pb2.Signal, publisher_id: str = "") -> signals_pb2.SignalBatch:
-    return signals_pb2.SignalBatch(sequence=sequence, signals=signals, publisher_id=publisher_id)
-
-
-def stored_count(server: ServerThread) -> int:
-    async def count():
-        async with server.listening.resources.sessions() as session:  # type: ignore[union-attr]
-            return await session.scalar(select(func.count()).select_from(Signal))
-
-    return server.run_in_loop(count)
 
 
 def test_streamed_signals_are_stored_with_the_tokens_attribution(market):
@@ -229,163 +183,6 @@ def test_a_batch_with_a_bad_sequence_or_publisher_is_refused_whole(market, seque
         )
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert stored_count(market.server) == 0
-
-
-def test_a_deployment_token_writes_only_its_own_signals_and_calls_nothing_else(market):
-    first, second = market.deploy(name="one"), market.deploy(name="two")
-    market.stream(second.token, [batch(1, signal("AAA"))])
-    market.stream(first.token, [batch(1, signal("AAA"))])  # same sequence, other deployment: not a duplicate
-    rows = market.signals.ListSignals(signals_pb2.ListSignalsRequest(), metadata=market.admin).signals
-    assert sorted(s.attribution.deployment_id for s in rows) == sorted([first.deployment.id, second.deployment.id])
-    who = bearer(first.token)
-    refused = [
-        lambda: market.deployments.ListDeployments(deployments_pb2.ListDeploymentsRequest(), metadata=who),
-        lambda: market.deployments.DeleteDeployment(
-            deployments_pb2.DeleteDeploymentRequest(deployment_id=second.deployment.id), metadata=who
-        ),
-        lambda: market.signals.ListSignals(signals_pb2.ListSignalsRequest(), metadata=who),
-        lambda: market.catalog.ListCatalog(catalog_pb2.ListCatalogRequest(), metadata=who),
-        lambda: market.datasets.ResolveRound(datasets_pb2.ResolveRoundRequest(number=1), metadata=who),
-    ]
-    for call in refused:
-        with pytest.raises(grpc.RpcError) as caught:
-            call()
-        assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
-        assert "deployment token cannot call" in caught.value.details()
-
-
-def test_deleting_a_deployment_revokes_its_token_at_once_and_keeps_its_signals(market):
-    created = market.deploy()
-    market.stream(created.token, [batch(1, signal("AAA"))])
-    market.deployments.DeleteDeployment(
-        deployments_pb2.DeleteDeploymentRequest(deployment_id=created.deployment.id), metadata=market.acme
-    )
-    with pytest.raises(grpc.RpcError) as caught:
-        market.stream(created.token, [batch(2, signal("BBB"))])
-    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
-    assert stored_count(market.server) == 1
-
-
-def test_a_rotated_token_replaces_the_old_one(market):
-    created = market.deploy()
-    rotated = market.deployments.RotateDeploymentToken(
-        deployments_pb2.RotateDeploymentTokenRequest(deployment_id=created.deployment.id), metadata=market.acme
-    )
-    assert rotated.token != created.token
-    assert rotated.deployment.token_hint.endswith(rotated.token[-4:])
-    with pytest.raises(grpc.RpcError) as caught:
-        market.stream(created.token, [batch(1, signal("AAA"))])
-    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
-    assert market.stream(rotated.token, [batch(1, signal("AAA"))])[0].accepted == 1
-
-
-def test_a_stopped_deployment_takes_no_signals(market):
-    created = market.deploy()
-    market.deployments.TransitionDeployment(
-        deployments_pb2.TransitionDeploymentRequest(deployment_id=created.deployment.id,
-                                                    state=State.DEPLOYMENT_STATE_STOPPED),
-        metadata=market.acme,
-    )  # fmt: skip
-    with pytest.raises(grpc.RpcError) as caught:
-        market.stream(created.token, [batch(1, signal("AAA"))])
-    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert "is stopped" in caught.value.details()
-    assert stored_count(market.server) == 0
-
-
-def test_links_are_checked_and_handed_to_the_deployment_on_heartbeat(market):
-    created = market.deploy()
-    dep_id = created.deployment.id
-    for links, message in [
-        ({"endpoint_url": "ftp://x/y"}, "not a http/https URL"),
-        ({"endpoint_url": "http://"}, "not a http/https URL"),
-    ]:
-        with pytest.raises(grpc.RpcError) as caught:
-            market.deployments.UpdateDeploymentLinks(
-                deployments_pb2.UpdateDeploymentLinksRequest(
-                    deployment_id=dep_id, links=deployments_pb2.DeploymentLinks(**links)
-                ),
-                metadata=market.acme,
-            )
-        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-        assert message in caught.value.details()
-    market.deployments.UpdateDeploymentLinks(
-        deployments_pb2.UpdateDeploymentLinksRequest(
-            deployment_id=dep_id, links=deployments_pb2.DeploymentLinks(endpoint_url="http://127.0.0.1:8080")
-        ),
-        metadata=market.acme,
-    )
-    beat = market.deployments.DeploymentHeartbeat(
-        deployments_pb2.DeploymentHeartbeatRequest(), metadata=bearer(created.token)
-    )
-    assert beat.links.endpoint_url == "http://127.0.0.1:8080"
-    assert beat.HasField("last_heartbeat_time")
-
-
-def test_a_links_update_keeps_the_links_it_was_not_given(market):
-    from google.protobuf.field_mask_pb2 import FieldMask
-
-    dep_id = market.deploy().deployment.id
-
-    def update(mask: list[str] | None = None, **links: str) -> deployments_pb2.Deployment:
-        request = deployments_pb2.UpdateDeploymentLinksRequest(
-            deployment_id=dep_id, links=deployments_pb2.DeploymentLinks(**links),
-            update_mask=FieldMask(paths=mask) if mask is not None else None,
-        )  # fmt: skip
-        return market.deployments.UpdateDeploymentLinks(request, metadata=market.acme)
-
-    update(endpoint_url="http://127.0.0.1:8080")
-    assert update().links.endpoint_url == "http://127.0.0.1:8080"  # an update that sets nothing drops nothing
-    assert update(["endpoint_url"]).links.endpoint_url == ""  # named in the mask and empty: cleared
-    assert update(["*"], endpoint_url="http://127.0.0.1:9090").links.endpoint_url == "http://127.0.0.1:9090"
-    with pytest.raises(grpc.RpcError) as caught:
-        update(["signals_url"])
-    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "not a link" in caught.value.details()
-
-
-def test_a_live_deployment_without_heartbeats_shows_unhealthy(settings):
-    from server.core.clock import ManualClock
-
-    clock = ManualClock(time.time())
-    server = ServerThread(replace(settings, heartbeat_timeout=30), clock=clock).start()
-    try:
-        with grpc.insecure_channel(server.grpc_target) as channel:
-            from marketplace.v1 import auth_pb2_grpc
-
-            acme = bearer(
-                create_vendor_token(auth_pb2_grpc.AuthServiceStub(channel), bearer(server.admin_token)).secret
-            )
-            stub = deployments_pb2_grpc.DeploymentServiceStub(channel)
-            created = stub.CreateDeployment(deployments_pb2.CreateDeploymentRequest(provider="local"), metadata=acme)
-            get = deployments_pb2.GetDeploymentRequest(deployment_id=created.deployment.id)
-            stub.TransitionDeployment(
-                deployments_pb2.TransitionDeploymentRequest(
-                    deployment_id=created.deployment.id, state=State.DEPLOYMENT_STATE_LIVE
-                ),
-                metadata=acme,
-            )
-            clock.advance(31)
-            assert stub.GetDeployment(get, metadata=acme).state == State.DEPLOYMENT_STATE_UNHEALTHY
-
-            def listed(state):
-                request = deployments_pb2.ListDeploymentsRequest(state=state)
-                return [d.id for d in stub.ListDeployments(request, metadata=acme).deployments]
-
-            assert listed(State.DEPLOYMENT_STATE_UNHEALTHY) == [created.deployment.id]
-            assert listed(State.DEPLOYMENT_STATE_LIVE) == []
-            stub.DeploymentHeartbeat(deployments_pb2.DeploymentHeartbeatRequest(), metadata=bearer(created.token))
-            assert stub.GetDeployment(get, metadata=acme).state == State.DEPLOYMENT_STATE_LIVE
-            with pytest.raises(grpc.RpcError) as caught:
-                stub.TransitionDeployment(
-                    deployments_pb2.TransitionDeploymentRequest(
-                        deployment_id=created.deployment.id, state=State.DEPLOYMENT_STATE_PENDING
-                    ),
-                    metadata=acme,
-                )
-            assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    finally:
-        server.stop()
 
 
 def test_subscribers_get_new_signals_that_match_their_filters(market):

@@ -16,35 +16,12 @@ from sqlalchemy import func, select
 from marketplace.v1 import common_pb2, datasets_pb2_grpc, training_pb2, training_pb2_grpc
 from server.core.clock import ManualClock
 from server.db.models import TrainingRun
-from tests.conftest import create_vendor_token
-from tests.support import ServerThread, bearer
-from tests.test_datasets import publish_request
+from tests.helpers.auth import bearer, create_vendor_token
+from tests.helpers.rounds import publish_request
+from tests.helpers.server_thread import ServerThread
+from tests.helpers.training import start, value
 
 State = training_pb2.RunState
-
-
-def value(python) -> struct_pb2.Value:
-    from google.protobuf import json_format
-
-    return json_format.ParseDict(python, struct_pb2.Value())
-
-
-@pytest.fixture
-def runs(channel, admin) -> training_pb2_grpc.TrainingServiceStub:
-    datasets_pb2_grpc.DatasetServiceStub(channel).PublishRound(publish_request({"train": b"x"}), metadata=admin)
-    return training_pb2_grpc.TrainingServiceStub(channel)
-
-
-@pytest.fixture
-def acme(auth, admin):
-    return bearer(create_vendor_token(auth, admin, slug="acme", scopes=("data:read", "training:write")).secret)
-
-
-def start(runs, who, **fields) -> training_pb2.TrainingRun:
-    request = training_pb2.CreateTrainingRunRequest(task="signal", **fields)
-    request.hyperparameters["lr"].CopyFrom(value(0.001))
-    request.hyperparameters["layers"].CopyFrom(value([64, 32]))
-    return runs.CreateTrainingRun(request, metadata=who)
 
 
 def test_a_run_goes_through_its_lifecycle_with_typed_hyperparameters(runs, acme):
