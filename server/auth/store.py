@@ -1,11 +1,33 @@
-"""API token rows (keyed digests only) and deployment token look-ups."""
+"""Vendor rows, API token rows (keyed digests only), and the token look-ups introspection makes."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.models import ApiToken, Deployment, DeploymentToken, RunToken, TrainingRun, Vendor
+
+
+async def find_vendor(session: AsyncSession, ref: str) -> Vendor | None:
+    """By id (`vnd_…`) or slug."""
+    return await session.scalar(select(Vendor).where(or_(Vendor.id == ref, Vendor.slug == ref)))
+
+
+async def get_vendor(session: AsyncSession, vendor_id: str) -> Vendor | None:
+    return await session.get(Vendor, vendor_id)
+
+
+async def list_vendors(session: AsyncSession, offset: int, limit: int) -> list[Vendor]:
+    rows = await session.scalars(select(Vendor).order_by(Vendor.created_at, Vendor.id).offset(offset).limit(limit))
+    return list(rows)
+
+
+def add_vendor(session: AsyncSession, vendor: Vendor) -> None:
+    session.add(vendor)
+
+
+def add_token(session: AsyncSession, token: ApiToken) -> None:
+    session.add(token)
 
 
 async def find_by_digest(session: AsyncSession, digest: str) -> tuple[ApiToken, Vendor | None] | None:

@@ -11,10 +11,11 @@ from google.protobuf.message import Message
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from marketplace.v1 import catalog_pb2, catalog_pb2_grpc
-from server.auth import vendor_store
+from server.auth import store as auth_store
+from server.auth.servicer import vendor_proto
 from server.catalog import store
 from server.core.clock import Clock, to_datetime
-from server.core.convert import timestamp, vendor_proto
+from server.core.convert import timestamp
 from server.core.errors import NotFound
 from server.core.pagination import read_page
 from server.db.models import Deployment, Vendor
@@ -56,7 +57,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def GetCatalogEntry(self, request, context: grpc.aio.ServicerContext) -> catalog_pb2.CatalogEntry:
         async def build() -> catalog_pb2.CatalogEntry:
             async with self._sessions() as session:
-                vendor = await vendor_store.find_vendor(session, request.vendor)
+                vendor = await auth_store.find_vendor(session, request.vendor)
                 if vendor is None:
                     raise NotFound(f"no vendor {request.vendor!r} in the catalog")
                 return (await self._entries(session, [vendor]))[0]

@@ -20,7 +20,7 @@ from server.core.tokens import TokenDigester, TokenType, new_token
 from server.db import audit
 from server.db.idempotency import create_once
 from server.db.models import Deployment, SignalDestination
-from server.deployments import deliveries, delivery_store, store
+from server.deployments import deliveries, store
 from server.deployments import rules as deployments
 
 State = deployments_pb2.DeploymentState
@@ -135,7 +135,7 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
             rows = await store.list_deployments(
                 session, principal.vendor_id or None, state, self._now() - self._timeout, page.offset, page.size + 1
             )
-            linked = await delivery_store.of_deployments(session, [row.id for row in rows[: page.size]])
+            linked = await store.destinations_of(session, [row.id for row in rows[: page.size]])
         shown = [self._proto(row, destinations=linked[row.id]) for row in rows[: page.size]]
         return deployments_pb2.ListDeploymentsResponse(deployments=shown, next_page_token=page.next_token(len(rows)))
 
@@ -143,7 +143,7 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
         async with self._sessions() as session:
             deployment = await deployments.require(session, request.deployment_id, None)
             token_hint = await store.token_hint(session, deployment.id)
-            linked = await delivery_store.of_deployments(session, [deployment.id])
+            linked = await store.destinations_of(session, [deployment.id])
         return self._proto(deployment, token_hint, linked[deployment.id])
 
     async def _change(
@@ -155,7 +155,7 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
             await change(session, deployment)
             audit.record(session, actor=principal.token_id, action=f"deployment.{action}", target=deployment_id,
                          at=self._now())  # fmt: skip
-            linked = await delivery_store.of_deployments(session, [deployment.id])
+            linked = await store.destinations_of(session, [deployment.id])
         return self._proto(deployment, destinations=linked[deployment.id])
 
     async def UpdateDeploymentLinks(self, request, context: grpc.aio.ServicerContext):
@@ -189,7 +189,7 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
         url = deliveries.check_url(request.url)
 
         async def change(session: AsyncSession, deployment: Deployment) -> None:
-            if not await delivery_store.unlink(session, deployment.id, url):
+            if not await store.unlink_destination(session, deployment.id, url):
                 raise NotFound(f"{request.url!r} is not linked to deployment {deployment.id}; "
                                f"`mp deployments status {deployment.id}` lists its destinations")  # fmt: skip
 

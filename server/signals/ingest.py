@@ -112,7 +112,7 @@ class SignalIngest:
                 first = await store.stored_batch(session, writer.deployment_id, publisher_id, sequence)
                 return Stored(accepted=first.accepted if first else 0, duplicate=True)
             # Locks the deployment's row before the rows get ids: a deployment's ids then grow in commit
-            # order, which deliveries rely on (server/deployments/delivery_store.py).
+            # order, which deliveries rely on (server/deployments/store.py).
             if not await store.count_batch(session, writer.deployment_id, sequence, accepted, now, WRITABLE):
                 raise await self._refusal(session, writer.deployment_id)
             ids = await store.insert_rows(session, judged.rows, now, want_ids=self._hub.has_subscribers)

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from interceptors.rate_limit import rate_limited
 from marketplace.v1 import signals_pb2, signals_pb2_grpc
-from server.auth import vendor_store
+from server.auth import store as auth_store
 from server.core.errors import InvalidArgument, PermissionDenied, ResourceExhausted
 from server.core.pagination import keyset_token, read_keyset_token, read_page
 from server.core.principal import Principal, require_principal
@@ -99,7 +99,7 @@ class SignalServicer(signals_pb2_grpc.SignalServiceServicer):
             return _own_vendor(principal, vendor)
         if not vendor:
             return None
-        found = await vendor_store.find_vendor(session, vendor)
+        found = await auth_store.find_vendor(session, vendor)
         return found.id if found else "-"  # an unknown vendor has no signals
 
     async def SubscribeSignals(self, request, context: grpc.aio.ServicerContext):
