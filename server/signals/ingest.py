@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from interceptors.rate_limit import TokenBuckets
@@ -20,12 +21,21 @@ from server.core.completion import finish_even_if_cancelled
 from server.core.convert import timestamp
 from server.core.errors import FailedPrecondition, InvalidArgument
 from server.datasets.round_cache import RoundCache
-from server.db.models import Deployment
+from server.db.models import Deployment, Signal, Vendor
 from server.deployments import rules as deployments
 from server.settings import RateLimit
 from server.signals import store
 from server.signals.hub import SignalHub
-from server.signals.rules import MAX_BATCH, MAX_SEQUENCE, Judged, OpenRounds, Writer, check_publisher, judge
+from server.signals.rules import (
+    MAX_BATCH,
+    MAX_SEQUENCE,
+    Judged,
+    NewSignal,
+    OpenRounds,
+    Writer,
+    check_publisher,
+    judge,
+)
 
 WRITABLE = tuple(sorted(deployments.WRITABLE))
 
@@ -146,27 +156,24 @@ def _protos(
 MAX_DURATION_SECONDS = 315_576_000_000  # protobuf's Duration range: ±10,000 years
 
 
-def signal_proto(new_id: int, row: tuple, by: signals_pb2.Attribution, stored) -> signals_pb2.Signal:
-    (_, _, _, _, symbol, action, score, confidence, horizon, generated, number, version, _, _) = row
+def signal_proto(
+    signal_id: int, signal: NewSignal | Signal, by: signals_pb2.Attribution, stored: Timestamp | None
+) -> signals_pb2.Signal:
     proto = signals_pb2.Signal(
-        id=str(new_id), symbol=symbol, action=action, score=score, confidence=confidence,
-        generate_time=timestamp(generated), round_number=number, model_version=version, attribution=by,
-        store_time=stored,
+        id=str(signal_id), symbol=signal.symbol, action=signal.action, score=signal.score,
+        confidence=signal.confidence, generate_time=timestamp(signal.generated_at), round_number=signal.round_number,
+        model_version=signal.model_version, attribution=by, store_time=stored,
     )  # fmt: skip
     # Rows stored before horizons were bounded may lie past what a Duration can say: shown at its
     # bound, so one old row can never make a listing or a subscription fail.
-    seconds = max(-MAX_DURATION_SECONDS, min(MAX_DURATION_SECONDS, horizon))
+    seconds = max(-MAX_DURATION_SECONDS, min(MAX_DURATION_SECONDS, signal.horizon_seconds))
     proto.horizon.FromNanoseconds(round(seconds * 1e9))
     return proto
 
 
-def stored_signal_proto(signal, vendor) -> signals_pb2.Signal:
+def stored_signal_proto(signal: Signal, vendor: Vendor) -> signals_pb2.Signal:
     by = signals_pb2.Attribution(
         vendor_id=vendor.id, vendor_slug=vendor.slug, vendor_display_name=vendor.display_name,
         deployment_id=signal.deployment_id, run_id=signal.run_id or "",
     )  # fmt: skip
-    row = (
-        None, None, None, None, signal.symbol, signal.action, signal.score, signal.confidence,
-        signal.horizon_seconds, signal.generated_at, signal.round_number, signal.model_version, None, None,
-    )  # fmt: skip
-    return signal_proto(signal.id, row, by, timestamp(signal.stored_at))
+    return signal_proto(signal.id, signal, by, timestamp(signal.stored_at))

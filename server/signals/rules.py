@@ -29,11 +29,6 @@ NANOS = 1_000_000_000
 MAX_SEQUENCE = 2**53  # far from int64's end, so no batch can pin a deployment's last sequence; exact in JSON
 _PUBLISHER = re.compile(r"[A-Za-z0-9_-]{1,64}")
 ACTIONS = frozenset(signals_pb2.Action.values()) - {signals_pb2.ACTION_UNSPECIFIED}
-# Column order of a stored signal row (see store/signals.py).
-COLUMNS = (
-    "id", "deployment_id", "vendor_id", "run_id", "symbol", "action", "score", "confidence", "horizon_seconds",
-    "generated_at", "round_number", "model_version", "batch_sequence", "stored_at",
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -58,9 +53,28 @@ class OpenRounds:
         return cls(symbols, states, max(symbols) if symbols else None)
 
 
+@dataclass(frozen=True, slots=True)
+class NewSignal:
+    """A signal judged storable: what its writer sent, attributed from the writer's token. The store
+    takes each of the signals table's columns but id and stored_at from the field of that name."""
+
+    deployment_id: str
+    vendor_id: str
+    run_id: str | None
+    symbol: str
+    action: int
+    score: float | None
+    confidence: float
+    horizon_seconds: float
+    generated_at: datetime
+    round_number: int
+    model_version: str
+    batch_sequence: int
+
+
 @dataclass(frozen=True)
 class Judged:
-    rows: list[tuple]  # in COLUMNS order, with id and stored_at still to be filled (None)
+    rows: list[NewSignal]
     rejections: list[signals_pb2.SignalRejection]
 
 
@@ -118,7 +132,7 @@ def _problem(signal: signals_pb2.Signal, symbols: frozenset[str], number: int, l
 def judge(
     signals: Sequence[signals_pb2.Signal], writer: Writer, sequence: int, rounds: OpenRounds, now: datetime
 ) -> Judged:
-    rows: list[tuple] = []
+    rows: list[NewSignal] = []
     rejections: list[signals_pb2.SignalRejection] = []
     first_index: dict[tuple[int, str], int] = {}
     run_id = writer.run_id or None
@@ -143,7 +157,11 @@ def judge(
         score = signal.score if signal.HasField("score") else None
         horizon = signal.horizon.seconds + signal.horizon.nanos / 1e9
         rows.append(
-            (None, writer.deployment_id, writer.vendor_id, run_id, signal.symbol, signal.action, score,
-             signal.confidence, horizon, generated, number, signal.model_version, sequence, None)
+            NewSignal(
+                deployment_id=writer.deployment_id, vendor_id=writer.vendor_id, run_id=run_id, symbol=signal.symbol,
+                action=signal.action, score=score, confidence=signal.confidence, horizon_seconds=horizon,
+                generated_at=generated, round_number=number, model_version=signal.model_version,
+                batch_sequence=sequence,
+            )
         )  # fmt: skip
     return Judged(rows, rejections)

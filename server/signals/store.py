@@ -7,7 +7,10 @@ recognised by its batch row.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from operator import attrgetter
+from typing import TYPE_CHECKING
 
 from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -15,10 +18,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketplace.v1.signals_pb2 import ACTION_BUY, ACTION_SELL
 from server.db.models import Deployment, Signal, SignalBatch, Vendor
-from server.signals.rules import COLUMNS
 
-_COPY = f"COPY signals ({', '.join(COLUMNS)}) FROM STDIN"
-_COPY_NUMBERED_BY_THE_DATABASE = f"COPY signals ({', '.join(COLUMNS[1:])}) FROM STDIN"
+if TYPE_CHECKING:
+    from server.signals.rules import NewSignal
+
+# Every column of the table but the two the store fills, each read from the new signal's field of that name.
+_GIVEN = tuple(column.name for column in Signal.__table__.columns if column.name not in ("id", "stored_at"))
+_given_values = attrgetter(*_GIVEN)
+_COLUMNS = ("id", *_GIVEN, "stored_at")
+_COPY = f"COPY signals ({', '.join(_COLUMNS)}) FROM STDIN"
+_COPY_NUMBERED_BY_THE_DATABASE = f"COPY signals ({', '.join(_COLUMNS[1:])}) FROM STDIN"
 _NEXT_IDS = "SELECT nextval(pg_get_serial_sequence('signals', 'id')) FROM generate_series(1, %(n)s)"
 
 
@@ -83,9 +92,11 @@ def _greatest(session: AsyncSession, column, value: int):
     return func.greatest(column, value) if _dialect(session) == "postgresql" else func.max(column, value)
 
 
-async def insert_rows(session: AsyncSession, rows: list[tuple], stored_at: datetime, *, want_ids: bool) -> list[int]:
-    """Writes the rows (COLUMNS order, id and stored_at unset); returns their new ids when asked
-    (subscribers need them; without subscribers PostgreSQL numbers the rows itself)."""
+async def insert_rows(
+    session: AsyncSession, rows: Sequence[NewSignal], stored_at: datetime, *, want_ids: bool
+) -> list[int]:
+    """Writes the rows; returns their new ids when asked (subscribers need them; without subscribers
+    PostgreSQL numbers the rows itself)."""
     if not rows:
         return []
     if _dialect(session) == "postgresql":
@@ -99,17 +110,18 @@ async def insert_rows(session: AsyncSession, rows: list[tuple], stored_at: datet
                 ids = [found for (found,) in await cursor.fetchall()]
                 async with cursor.copy(_COPY) as copy:
                     for new_id, row in zip(ids, rows, strict=True):
-                        await copy.write_row((new_id, *row[1:-1], stored_at))
+                        await copy.write_row((new_id, *_given_values(row), stored_at))
             else:
                 async with cursor.copy(_COPY_NUMBERED_BY_THE_DATABASE) as copy:
                     for row in rows:
-                        await copy.write_row((*row[1:-1], stored_at))
+                        await copy.write_row((*_given_values(row), stored_at))
         return ids
     # SQLite: the batch row above already holds the write lock, so nobody else takes these ids.
     first = int(await session.scalar(select(func.coalesce(func.max(Signal.id), 0))) or 0) + 1
     ids = list(range(first, first + len(rows)))
     records = [
-        dict(zip(COLUMNS, (new_id, *row[1:-1], stored_at), strict=True)) for new_id, row in zip(ids, rows, strict=True)
+        dict(zip(_COLUMNS, (new_id, *_given_values(row), stored_at), strict=True))
+        for new_id, row in zip(ids, rows, strict=True)
     ]
     await session.execute(insert(Signal), records)
     return ids
