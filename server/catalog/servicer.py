@@ -21,6 +21,8 @@ from server.core.pagination import read_page
 from server.db.models import Deployment, Vendor
 from server.deployments import rules as deployments
 from server.deployments.servicer import state_value
+from server.signals import scoring
+from server.signals.scoring import LiveScore
 
 # The catalog is the same for every caller and read far more often than it changes: answers are
 # kept this long, so the frontend's polling costs one set of queries per second, not one per call.
@@ -69,7 +71,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         if not vendor_ids:
             return []
         all_deployments = await store.deployments_of(session, vendor_ids)
-        scores = await store.scores_of(session, [d.id for d in all_deployments])
+        scores = await scoring.live_scores(session, [d.id for d in all_deployments])
         rounds = await store.rounds_entered(session, vendor_ids)
         now = to_datetime(self._clock())
         entries = []
@@ -87,12 +89,10 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             )
         return entries
 
-    def _model(
-        self, deployment: Deployment, score: tuple[float, int] | None, now: datetime
-    ) -> catalog_pb2.CatalogModel:
+    def _model(self, deployment: Deployment, score: LiveScore | None, now: datetime) -> catalog_pb2.CatalogModel:
         return catalog_pb2.CatalogModel(
             deployment_id=deployment.id, run_id=deployment.run_id or "", name=deployment.name,
             state=state_value(deployments.health_state(deployment, now, self._timeout)),
             signal_count=deployment.signal_count, last_signal_time=timestamp(deployment.last_signal_at),
-            live_score=score[0] if score else None, scored_rounds=score[1] if score else 0,
+            live_score=score.score if score else None, scored_rounds=score.rounds if score else 0,
         )  # fmt: skip

@@ -1,4 +1,5 @@
-"""Signal rows: batched writes (PostgreSQL COPY, SQLite executemany), batch de-duplication, reads.
+"""Signal rows: batched writes (PostgreSQL COPY, SQLite executemany), batch de-duplication, reads;
+and the rows of live scores.
 
 A batch is one transaction: its (deployment, publisher, sequence) row, its signals and the deployment's
 counters commit together or not at all, so an acknowledged batch is whole and a resent one is
@@ -12,12 +13,11 @@ from datetime import datetime
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
-from sqlalchemy import case, func, insert, select, update
+from sqlalchemy import ColumnElement, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from marketplace.v1.signals_pb2 import ACTION_BUY, ACTION_SELL
-from server.db.models import Deployment, Signal, SignalBatch, Vendor
+from server.db.models import Deployment, DeploymentScore, Signal, SignalBatch, Vendor
 
 if TYPE_CHECKING:
     from server.signals.rules import NewSignal
@@ -153,16 +153,30 @@ async def list_signals(
     return [(signal, vendor) for signal, vendor in rows]
 
 
-async def mean_scores(session: AsyncSession, round_number: int) -> list[tuple[str, str, float]]:
-    """(deployment, symbol, mean effective score) over the round's signals; a signal without a score
-    counts its action: buy +1, sell -1, hold 0 (see signals.effective_score)."""
-    effective = func.coalesce(
-        Signal.score,
-        case((Signal.action == ACTION_BUY, 1.0), (Signal.action == ACTION_SELL, -1.0), else_=0.0),
-    )
+async def symbol_views(
+    session: AsyncSession, round_number: int, view: ColumnElement[float]
+) -> list[tuple[str, str, float]]:
+    """(deployment, symbol, `view`) over the round's signals, `view` aggregating each deployment's
+    signals of a symbol (server/signals/scoring.py says how)."""
     rows = await session.execute(
-        select(Signal.deployment_id, Signal.symbol, func.avg(effective))
+        select(Signal.deployment_id, Signal.symbol, view)
         .where(Signal.round_number == round_number)
         .group_by(Signal.deployment_id, Signal.symbol)
     )
-    return [(deployment, symbol, float(mean)) for deployment, symbol, mean in rows]
+    return [(deployment, symbol, float(value)) for deployment, symbol, value in rows]
+
+
+def add_scores(session: AsyncSession, scores: Sequence[DeploymentScore]) -> None:
+    session.add_all(scores)
+
+
+async def round_score_summaries(
+    session: AsyncSession, deployment_ids: list[str], summary: ColumnElement[float]
+) -> dict[str, tuple[float, int]]:
+    """Deployment → (`summary` of its round scores, number of scored rounds), for those with any."""
+    rows = await session.execute(
+        select(DeploymentScore.deployment_id, summary, func.count())
+        .where(DeploymentScore.deployment_id.in_(deployment_ids))
+        .group_by(DeploymentScore.deployment_id)
+    )
+    return {deployment_id: (float(value), int(count)) for deployment_id, value, count in rows}
