@@ -11,6 +11,7 @@ from server.core.clock import Clock, system_clock
 from server.core.principal import Principal
 from server.core.tokens import TokenDigester, TokenType, token_type_of
 from server.db.models import ApiToken, Vendor
+from server.training.rules import TERMINAL
 
 
 def api_token_principal(token: ApiToken, vendor: Vendor | None) -> Principal:
@@ -62,7 +63,7 @@ class DatabaseIntrospector:
         if found is None:
             return None
         token, run, vendor = found
-        if run.state in ("succeeded", "failed", "cancelled", "lost") or token.expires_at.timestamp() <= self._clock():
+        if run.state in TERMINAL or token.expires_at.timestamp() <= self._clock():
             return None  # a run token dies with its run
         return Principal(
             token_id=token.id,

@@ -91,6 +91,13 @@ def current_round(latest: list[DatasetRound], now: datetime) -> DatasetRound:
     return latest[0]
 
 
+async def round_for(session: AsyncSession, number: int, now: datetime) -> DatasetRound:
+    """Round `number`, or with 0 the current round."""
+    if number:
+        return await require_round(session, number)
+    return current_round(await store.list_rounds(session, 0, 50), now)
+
+
 async def publish(
     session: AsyncSession,
     *,

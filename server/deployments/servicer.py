@@ -141,7 +141,7 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
 
     async def GetDeployment(self, request, context: grpc.aio.ServicerContext):
         async with self._sessions() as session:
-            deployment = await deployments.require(session, request.deployment_id, None)
+            deployment = await deployments.require(session, request.deployment_id)
             token_hint = await store.token_hint(session, deployment.id)
             linked = await store.destinations_of(session, [deployment.id])
         return self._proto(deployment, token_hint, linked[deployment.id])
@@ -151,7 +151,7 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
     ) -> deployments_pb2.Deployment:
         principal = require_principal()
         async with self._sessions.begin() as session:
-            deployment = await deployments.require(session, deployment_id, None, for_update=True)
+            deployment = await deployments.require(session, deployment_id, for_update=True)
             await change(session, deployment)
             audit.record(session, actor=principal.token_id, action=f"deployment.{action}", target=deployment_id,
                          at=self._now())  # fmt: skip
@@ -164,9 +164,7 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
         links = deployments.check_links({field: given[field] for field in replaced})
 
         async def change(_session: AsyncSession, deployment: Deployment) -> None:
-            kept = {field: value for field, value in (deployment.links or {}).items() if field not in replaced}
-            deployment.links = {**kept, **links}
-            deployment.updated_at = self._now()
+            deployments.update_links(deployment, links, replaced, self._now())
 
         return await self._change(request.deployment_id, "links", change)
 
@@ -208,10 +206,7 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
 
     async def DeleteDeployment(self, request, context: grpc.aio.ServicerContext):
         async def change(session: AsyncSession, deployment: Deployment) -> None:
-            await store.revoke_tokens(session, deployment.id, self._now())
-            deployment.deleted_at = deployment.updated_at = self._now()
-            if deployment.state not in ("stopped", "failed"):
-                deployment.state = "stopped"
+            await deployments.delete(session, deployment, self._now())
 
         deleted = await self._change(request.deployment_id, "delete", change)
         self._revocations.deployment_removed(deleted.id)
@@ -224,9 +219,10 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
 
         async def change(session: AsyncSession, deployment: Deployment) -> None:
             nonlocal token_hint
-            token_ids.extend(await store.active_token_ids(session, deployment.id))
-            await store.revoke_tokens(session, deployment.id, self._now())
-            token_hint = deployments.issue_token(session, self._digester, deployment.id, secret, self._now())
+            revoked, token_hint = await deployments.rotate_token(
+                session, self._digester, deployment, secret, self._now()
+            )
+            token_ids.extend(revoked)
 
         rotated = await self._change(request.deployment_id, "rotate-token", change)
         for token_id in token_ids:
@@ -237,6 +233,6 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
     async def DeploymentHeartbeat(self, request, context: grpc.aio.ServicerContext):
         principal = require_principal()
         async with self._sessions.begin() as session:
-            deployment = await deployments.require(session, principal.deployment_id, None, for_update=True)
-            deployment.last_heartbeat_at = self._now()
+            deployment = await deployments.require(session, principal.deployment_id, for_update=True)
+            deployments.heartbeat(deployment, self._now())
         return self._proto(deployment)

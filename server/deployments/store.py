@@ -17,6 +17,23 @@ from server.core.ids import new_id
 from server.db.models import Deployment, DeploymentToken, Signal, SignalDestination, Vendor
 
 
+async def add_deployment(session: AsyncSession, deployment: Deployment) -> None:
+    session.add(deployment)
+    await session.flush()
+
+
+def add_token(session: AsyncSession, token: DeploymentToken) -> None:
+    session.add(token)
+
+
+async def get_deployment(session: AsyncSession, deployment_id: str, *, for_update: bool = False) -> Deployment | None:
+    """None for a deleted one too."""
+    query = select(Deployment).where(Deployment.id == deployment_id, Deployment.deleted_at.is_(None))
+    if for_update:
+        query = query.with_for_update()
+    return await session.scalar(query)
+
+
 async def list_deployments(
     session: AsyncSession, vendor_id: str | None, state: str | None, healthy_since: datetime, offset: int, limit: int
 ) -> list[Deployment]:
