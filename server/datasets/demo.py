@@ -10,15 +10,13 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from sqlalchemy import func, select
-
 from cli.rounds.features import FEATURES, TARGET, build_round, encode
 from server.blobs.local import StagedWrite
 from server.core.clock import to_datetime
+from server.datasets import store
 from server.datasets.publishing import RoundFacts, store_round
 from server.datasets.rules import PlannedFile
 from server.datasets.synthetic import DESCRIPTION, synthetic_prices
-from server.db.models import DatasetRound
 from server.platform import Platform
 
 log = logging.getLogger("mp.demo")
@@ -38,7 +36,7 @@ def _build() -> tuple[dict[str, bytes], RoundFacts, dict[str, int]]:
 async def publish_demo_round(platform: Platform) -> int | None:
     """Publishes round 1 from synthetic prices when the database has no round yet."""
     async with platform.sessions() as session:
-        if await session.scalar(select(func.count()).select_from(DatasetRound)):
+        if await store.count_rounds(session):
             return None
     files, facts, row_counts = await asyncio.to_thread(_build)
     columns = ["symbol", "time", *FEATURES, TARGET]

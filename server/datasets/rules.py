@@ -131,16 +131,15 @@ async def publish(
         symbols=sorted(set(symbols)), data_start=data_start, data_end=data_end, synthetic=synthetic,
         description=description, realized_returns=None, created_at=now,
     )  # fmt: skip
-    session.add(row)
-    await session.flush()
     keyed = [(planned, key_for(number, planned)) for planned in files]
-    for planned, key in keyed:
-        session.add(
-            DatasetFile(
-                round_number=number, name=planned.name, format=planned.format, size_bytes=planned.size_bytes,
-                sha256=planned.sha256, blob_key=key, columns=planned.columns, row_count=planned.row_count,
-            )
-        )  # fmt: skip
+    rows = [
+        DatasetFile(
+            round_number=number, name=planned.name, format=planned.format, size_bytes=planned.size_bytes,
+            sha256=planned.sha256, blob_key=key, columns=planned.columns, row_count=planned.row_count,
+        )
+        for planned, key in keyed
+    ]  # fmt: skip
+    await store.add_round(session, row, rows)  # a conflict shows here, before any file moves
     audit.record(session, actor=actor, action="round.publish", target=str(number), at=now, files=len(files))
     return row, keyed
 

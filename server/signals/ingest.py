@@ -21,7 +21,7 @@ from server.core.completion import finish_even_if_cancelled
 from server.core.convert import timestamp
 from server.core.errors import FailedPrecondition, InvalidArgument
 from server.datasets.round_cache import RoundCache
-from server.db.models import Deployment, Signal, Vendor
+from server.db.models import Signal, Vendor
 from server.deployments import rules as deployments
 from server.settings import RateLimit
 from server.signals import store
@@ -131,7 +131,7 @@ class SignalIngest:
 
     @staticmethod
     async def _refusal(session: AsyncSession, deployment_id: str) -> FailedPrecondition:
-        found = await session.get(Deployment, deployment_id)
+        found = await store.get_deployment(session, deployment_id)
         if found is None or found.deleted_at is not None:
             return FailedPrecondition(f"deployment {deployment_id} was deleted; its signals are no longer taken")
         return FailedPrecondition(

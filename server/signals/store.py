@@ -68,6 +68,11 @@ async def stored_batch(
     return await session.get(SignalBatch, (deployment_id, publisher_id, sequence))
 
 
+async def get_deployment(session: AsyncSession, deployment_id: str) -> Deployment | None:
+    """Deleted ones too: ingest says why a deployment takes no signals."""
+    return await session.get(Deployment, deployment_id)
+
+
 async def count_batch(
     session: AsyncSession, deployment_id: str, sequence: int, accepted: int, now: datetime, writable: tuple[str, ...]
 ) -> bool:
