@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select
+from typing import Any
+
+from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.models import ApiToken, Deployment, DeploymentToken, RunToken, TrainingRun, Vendor
@@ -31,26 +33,22 @@ def add_token(session: AsyncSession, token: ApiToken) -> None:
 
 
 async def find_by_digest(session: AsyncSession, digest: str) -> tuple[ApiToken, Vendor | None] | None:
-    row = (
-        await session.execute(
-            select(ApiToken, Vendor).outerjoin(Vendor, ApiToken.vendor_id == Vendor.id).where(ApiToken.digest == digest)
-        )
-    ).first()
-    return (row[0], row[1]) if row else None
+    return await _first(
+        session,
+        select(ApiToken, Vendor).outerjoin(Vendor, ApiToken.vendor_id == Vendor.id).where(ApiToken.digest == digest),
+    )
 
 
 async def find_deployment_token(
     session: AsyncSession, digest: str
 ) -> tuple[DeploymentToken, Deployment, Vendor] | None:
-    row = (
-        await session.execute(
-            select(DeploymentToken, Deployment, Vendor)
-            .join(Deployment, DeploymentToken.deployment_id == Deployment.id)
-            .join(Vendor, Deployment.vendor_id == Vendor.id)
-            .where(DeploymentToken.digest == digest)
-        )
-    ).first()
-    return (row[0], row[1], row[2]) if row else None
+    return await _first(
+        session,
+        select(DeploymentToken, Deployment, Vendor)
+        .join(Deployment, DeploymentToken.deployment_id == Deployment.id)
+        .join(Vendor, Deployment.vendor_id == Vendor.id)
+        .where(DeploymentToken.digest == digest),
+    )
 
 
 async def get_token(session: AsyncSession, token_id: str) -> ApiToken | None:
@@ -70,12 +68,16 @@ async def list_tokens(
 
 
 async def find_run_token(session: AsyncSession, digest: str) -> tuple[RunToken, TrainingRun, Vendor] | None:
-    row = (
-        await session.execute(
-            select(RunToken, TrainingRun, Vendor)
-            .join(TrainingRun, RunToken.run_id == TrainingRun.id)
-            .join(Vendor, TrainingRun.vendor_id == Vendor.id)
-            .where(RunToken.digest == digest)
-        )
-    ).first()
-    return (row[0], row[1], row[2]) if row else None
+    return await _first(
+        session,
+        select(RunToken, TrainingRun, Vendor)
+        .join(TrainingRun, RunToken.run_id == TrainingRun.id)
+        .join(Vendor, TrainingRun.vendor_id == Vendor.id)
+        .where(RunToken.digest == digest),
+    )
+
+
+async def _first(session: AsyncSession, query: Select[*tuple[Any, ...]]) -> Any:
+    """The first row of the query as a tuple; None when it finds none."""
+    row = (await session.execute(query)).first()
+    return tuple(row) if row else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import cast
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -160,9 +161,9 @@ def signal_proto(
     signal_id: int, signal: NewSignal | Signal, by: signals_pb2.Attribution, stored: Timestamp | None
 ) -> signals_pb2.Signal:
     proto = signals_pb2.Signal(
-        id=str(signal_id), symbol=signal.symbol, action=signal.action, score=signal.score,
-        confidence=signal.confidence, generate_time=timestamp(signal.generated_at), round_number=signal.round_number,
-        model_version=signal.model_version, attribution=by, store_time=stored,
+        id=str(signal_id), symbol=signal.symbol, action=cast("signals_pb2.Action.ValueType", signal.action),
+        score=signal.score, confidence=signal.confidence, generate_time=timestamp(signal.generated_at),
+        round_number=signal.round_number, model_version=signal.model_version, attribution=by, store_time=stored,
     )  # fmt: skip
     # Rows stored before horizons were bounded may lie past what a Duration can say: shown at its
     # bound, so one old row can never make a listing or a subscription fail.
