@@ -14,8 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from marketplace.v1 import signals_pb2
-from server.core.errors import InvalidArgument
+from server.auth import store as auth_store
+from server.core.errors import InvalidArgument, PermissionDenied
+from server.core.principal import Principal
 from server.datasets.rules import state_name, state_of
 from server.db.models import DatasetRound
 
@@ -165,3 +169,20 @@ def judge(
             )
         )  # fmt: skip
     return Judged(rows, rejections)
+
+
+def own_vendor(principal: Principal, asked: str) -> str:
+    """A vendor's token reaches its own vendor's signals only."""
+    if asked and asked not in (principal.vendor_id, principal.vendor_slug):
+        raise PermissionDenied("a vendor's token reads only its own vendor's signals")
+    return principal.vendor_id
+
+
+async def vendor_filter(session: AsyncSession, principal: Principal, vendor: str) -> str | None:
+    """Whose signals a listing shows: a vendor its own; operators and the platform anyone's, or one vendor's."""
+    if principal.vendor_id:
+        return own_vendor(principal, vendor)
+    if not vendor:
+        return None
+    found = await auth_store.find_vendor(session, vendor)
+    return found.id if found else "-"  # an unknown vendor has no signals
