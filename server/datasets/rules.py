@@ -20,6 +20,7 @@ from server.core.errors import AlreadyExists, FailedPrecondition, InvalidArgumen
 from server.datasets import store
 from server.db import audit
 from server.db.models import DatasetFile, DatasetRound
+from server.signals import scoring
 
 FILE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 FORMATS = ("parquet", "csv")
@@ -160,7 +161,8 @@ async def close(session: AsyncSession, number: int, *, actor: str, now: datetime
 async def resolve(
     session: AsyncSession, number: int, returns: dict[str, float], *, actor: str, now: datetime
 ) -> DatasetRound:
-    """Records the round's realised returns (closing it if it was still open)."""
+    """Records the round's realised returns (closing it if it was still open) and scores the deployments
+    that signalled in it."""
     row = await require_round(session, number, for_update=True)
     if row.resolved_at is not None:
         raise FailedPrecondition(f"round {number} was already resolved on {row.resolved_at:%Y-%m-%d %H:%M} UTC")
@@ -182,4 +184,5 @@ async def resolve(
     row.closes_at = min(row.closes_at, now)
     row.state = "closed"
     audit.record(session, actor=actor, action="round.resolve", target=str(number), at=now, symbols=len(returns))
+    await scoring.score_round(session, row.number, returns, now)
     return row
