@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from interceptors.introspection import api_token_kind
 from marketplace.v1.options_pb2 import PrincipalKind
 from server.auth import store as api_tokens
+from server.auth.rules import scopes_of_kind
 from server.core.clock import Clock, system_clock
 from server.core.principal import Principal
 from server.core.tokens import TokenDigester, TokenType, token_type_of
@@ -68,7 +69,7 @@ class DatabaseIntrospector:
         return Principal(
             token_id=token.id,
             kind=PrincipalKind.PRINCIPAL_KIND_RUN,
-            scopes=frozenset({"training:write", "data:read"}),  # a remote trainer reads its round
+            scopes=scopes_of_kind(PrincipalKind.PRINCIPAL_KIND_RUN),  # a remote trainer reads its round too
             vendor_id=vendor.id,
             vendor_slug=vendor.slug,
             vendor_display_name=vendor.display_name,
@@ -87,7 +88,7 @@ class DatabaseIntrospector:
             token_id=token.id,
             kind=PrincipalKind.PRINCIPAL_KIND_DEPLOYMENT,
             # A deployed model reads the round it signals for, and its own run's model (CreateArtifactUrl).
-            scopes=frozenset({"signals:write", "data:read", "training:read"}),
+            scopes=scopes_of_kind(PrincipalKind.PRINCIPAL_KIND_DEPLOYMENT),
             vendor_id=vendor.id,
             vendor_slug=vendor.slug,
             vendor_display_name=vendor.display_name,

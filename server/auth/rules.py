@@ -25,12 +25,26 @@ MAX_TOKEN_TTL = timedelta(days=3650)
 _SLUG = re.compile(r"^[a-z][a-z0-9-]{1,39}$")
 
 
+def _required_scopes(kinds: frozenset[PrincipalKind.ValueType]) -> frozenset[str]:
+    """Every scope the contract's (access) rules require of a method one of `kinds` may call."""
+    rules = MethodRules.from_services(contract_services())
+    return frozenset(scope for rule in rules if rule.callers & kinds for scope in rule.scopes)
+
+
 @cache
 def api_scopes() -> frozenset[str]:
-    """Scopes an API token may carry: those the contract's (access) rules require of a method an API
-    token may call. `x:write` implies `x:read`; `admin` implies everything."""
-    rules = MethodRules.from_services(contract_services())
-    return frozenset(scope for rule in rules if rule.callers & API_TOKEN_KINDS for scope in rule.scopes)
+    """Scopes an API token may carry. `x:write` implies `x:read`; `admin` implies everything."""
+    return _required_scopes(API_TOKEN_KINDS)
+
+
+@cache
+def scopes_of_kind(kind: PrincipalKind.ValueType) -> frozenset[str]:
+    """The scopes a deployment or run token carries: what the methods open to its kind require, without
+    an `x:read` its `x:write` implies."""
+    needed = _required_scopes(frozenset({kind}))
+    return frozenset(
+        scope for scope in needed if not (scope.endswith(":read") and scope.removesuffix(":read") + ":write" in needed)
+    )
 
 
 async def create_vendor(session: AsyncSession, *, slug: str, display_name: str, actor: str, now: datetime) -> Vendor:
