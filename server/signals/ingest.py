@@ -114,7 +114,7 @@ class SignalIngest:
             raise InvalidArgument(f"a batch holds at most {MAX_BATCH} signals, not {len(signals)}")
         now = to_datetime(self._clock())
         latest, _files = await self._rounds.latest()
-        judged = judge(signals, writer, sequence, OpenRounds.of(latest, now), now)
+        judged = judge(signals, OpenRounds.of(latest, now), now)
         accepted = len(judged.rows)
         async with self._sessions.begin() as session:
             if sequence and not await store.claim_batch(
@@ -126,7 +126,9 @@ class SignalIngest:
             # order, which deliveries rely on (server/deployments/store.py).
             if not await store.count_batch(session, writer.deployment_id, sequence, accepted, now, WRITABLE):
                 raise await self._refusal(session, writer.deployment_id)
-            ids = await store.insert_rows(session, judged.rows, now, want_ids=self._hub.has_subscribers)
+            ids = await store.insert_rows(
+                session, writer, sequence, judged.rows, now, want_ids=self._hub.has_subscribers
+            )
         self._hub.publish(lambda: _protos(judged, ids, writer, attribution, now))
         return Stored(accepted=accepted, rejections=judged.rejections)
 

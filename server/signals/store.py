@@ -20,12 +20,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.db.models import Deployment, DeploymentScore, Signal, SignalBatch, Vendor
 
 if TYPE_CHECKING:
-    from server.signals.rules import NewSignal
+    from server.signals.rules import NewSignal, Writer
 
-# Every column of the table but the two the store fills, each read from the new signal's field of that name.
-_GIVEN = tuple(column.name for column in Signal.__table__.columns if column.name not in ("id", "stored_at"))
-_given_values = attrgetter(*_GIVEN)
-_COLUMNS = ("id", *_GIVEN, "stored_at")
+# A row's columns: the batch's (who wrote it, in which batch), then every other column of the table but
+# the two the store fills, each read from the new signal's field of that name.
+_BATCH = ("deployment_id", "vendor_id", "run_id", "batch_sequence")
+_PER_SIGNAL = tuple(
+    column.name for column in Signal.__table__.columns if column.name not in ("id", "stored_at", *_BATCH)
+)
+_signal_values = attrgetter(*_PER_SIGNAL)
+_COLUMNS = ("id", *_BATCH, *_PER_SIGNAL, "stored_at")
 _COPY = f"COPY signals ({', '.join(_COLUMNS)}) FROM STDIN"
 _COPY_NUMBERED_BY_THE_DATABASE = f"COPY signals ({', '.join(_COLUMNS[1:])}) FROM STDIN"
 _NEXT_IDS = "SELECT nextval(pg_get_serial_sequence('signals', 'id')) FROM generate_series(1, %(n)s)"
@@ -98,12 +102,19 @@ def _greatest(session: AsyncSession, column, value: int):
 
 
 async def insert_rows(
-    session: AsyncSession, rows: Sequence[NewSignal], stored_at: datetime, *, want_ids: bool
+    session: AsyncSession,
+    writer: Writer,
+    sequence: int,
+    rows: Sequence[NewSignal],
+    stored_at: datetime,
+    *,
+    want_ids: bool,
 ) -> list[int]:
-    """Writes the rows; returns their new ids when asked (subscribers need them; without subscribers
-    PostgreSQL numbers the rows itself)."""
+    """Writes the batch's rows; returns their new ids when asked (subscribers need them; without
+    subscribers PostgreSQL numbers the rows itself)."""
     if not rows:
         return []
+    batch = (writer.deployment_id, writer.vendor_id, writer.run_id or None, sequence)
     if _dialect(session) == "postgresql":
         connection = await session.connection()
         raw = (await connection.get_raw_connection()).driver_connection
@@ -115,17 +126,17 @@ async def insert_rows(
                 ids = [found for (found,) in await cursor.fetchall()]
                 async with cursor.copy(_COPY) as copy:
                     for new_id, row in zip(ids, rows, strict=True):
-                        await copy.write_row((new_id, *_given_values(row), stored_at))
+                        await copy.write_row((new_id, *batch, *_signal_values(row), stored_at))
             else:
                 async with cursor.copy(_COPY_NUMBERED_BY_THE_DATABASE) as copy:
                     for row in rows:
-                        await copy.write_row((*_given_values(row), stored_at))
+                        await copy.write_row((*batch, *_signal_values(row), stored_at))
         return ids
     # SQLite: the batch row above already holds the write lock, so nobody else takes these ids.
     first = int(await session.scalar(select(func.coalesce(func.max(Signal.id), 0))) or 0) + 1
     ids = list(range(first, first + len(rows)))
     records = [
-        dict(zip(_COLUMNS, (new_id, *_given_values(row), stored_at), strict=True))
+        dict(zip(_COLUMNS, (new_id, *batch, *_signal_values(row), stored_at), strict=True))
         for new_id, row in zip(ids, rows, strict=True)
     ]
     await session.execute(insert(Signal), records)
