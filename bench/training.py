@@ -78,7 +78,7 @@ async def metrics_throughput(url: str) -> dict[int, float]:
             total, started = 0, time.perf_counter()
             while time.perf_counter() - started < 3.0:
                 async with platform.sessions.begin() as session:
-                    locked = await domain.require_run(session, run.id, None, for_update=True)
+                    locked = await domain.require_run(session, run.id, for_update=True)
                     total += await domain.report_metrics(session, locked, points, to_datetime(system_clock()))
             figures[batch] = total / (time.perf_counter() - started)
         await platform.close()

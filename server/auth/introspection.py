@@ -6,10 +6,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from marketplace.v1.options_pb2 import PrincipalKind
 from server.auth import store as api_tokens
+from server.auth.rules import scopes_of_kind
 from server.core.clock import Clock, system_clock
 from server.core.principal import Principal, api_token_kind
 from server.core.tokens import TokenDigester, TokenType, token_type_of
 from server.db.models import ApiToken, Vendor
+from server.training.rules import TERMINAL
 
 
 def api_token_principal(token: ApiToken, vendor: Vendor | None) -> Principal:
@@ -61,12 +63,12 @@ class DatabaseIntrospector:
         if found is None:
             return None
         token, run, vendor = found
-        if run.state in ("succeeded", "failed", "cancelled", "lost") or token.expires_at.timestamp() <= self._clock():
+        if run.state in TERMINAL or token.expires_at.timestamp() <= self._clock():
             return None  # a run token dies with its run
         return Principal(
             token_id=token.id,
             kind=PrincipalKind.PRINCIPAL_KIND_RUN,
-            scopes=frozenset({"training:write", "data:read"}),  # a remote trainer reads its round
+            scopes=scopes_of_kind(PrincipalKind.PRINCIPAL_KIND_RUN),  # a remote trainer reads its round too
             vendor_id=vendor.id,
             vendor_slug=vendor.slug,
             vendor_display_name=vendor.display_name,
@@ -85,7 +87,7 @@ class DatabaseIntrospector:
             token_id=token.id,
             kind=PrincipalKind.PRINCIPAL_KIND_DEPLOYMENT,
             # A deployed model reads the round it signals for, and its own run's model (CreateArtifactUrl).
-            scopes=frozenset({"signals:write", "data:read", "training:read"}),
+            scopes=scopes_of_kind(PrincipalKind.PRINCIPAL_KIND_DEPLOYMENT),
             vendor_id=vendor.id,
             vendor_slug=vendor.slug,
             vendor_display_name=vendor.display_name,

@@ -4,33 +4,47 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from functools import cache
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.auth import store as api_tokens
-from server.auth import vendor_store as vendors
+from marketplace.v1.options_pb2 import PrincipalKind
+from server.auth import store
+from server.core.contract import MethodRules, contract_services
 from server.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from server.core.ids import new_id
 from server.core.tokens import TokenDigester, hint
 from server.db import audit
 from server.db.models import ApiToken, Vendor
 
-# Scopes an API token may carry. `x:write` implies `x:read`; `admin` implies everything.
-API_SCOPES = frozenset(
-    {
-        "admin",
-        "auth:introspect",
-        "catalog:read",
-        "data:read",
-        "training:read",
-        "training:write",
-        "deploy:read",
-        "deploy:write",
-        "signals:read",
-    }
+# The kinds of caller an API token is (deployment and run tokens are issued by their own RPCs).
+API_TOKEN_KINDS = frozenset(
+    {PrincipalKind.PRINCIPAL_KIND_ADMIN, PrincipalKind.PRINCIPAL_KIND_VENDOR, PrincipalKind.PRINCIPAL_KIND_SERVICE}
 )
 MAX_TOKEN_TTL = timedelta(days=3650)
 _SLUG = re.compile(r"^[a-z][a-z0-9-]{1,39}$")
+
+
+def _required_scopes(kinds: frozenset[PrincipalKind.ValueType]) -> frozenset[str]:
+    """Every scope the contract's (access) rules require of a method one of `kinds` may call."""
+    rules = MethodRules.from_services(contract_services())
+    return frozenset(scope for rule in rules if rule.callers & kinds for scope in rule.scopes)
+
+
+@cache
+def api_scopes() -> frozenset[str]:
+    """Scopes an API token may carry. `x:write` implies `x:read`; `admin` implies everything."""
+    return _required_scopes(API_TOKEN_KINDS)
+
+
+@cache
+def scopes_of_kind(kind: PrincipalKind.ValueType) -> frozenset[str]:
+    """The scopes a deployment or run token carries: what the methods open to its kind require, without
+    an `x:read` its `x:write` implies."""
+    needed = _required_scopes(frozenset({kind}))
+    return frozenset(
+        scope for scope in needed if not (scope.endswith(":read") and scope.removesuffix(":read") + ":write" in needed)
+    )
 
 
 async def create_vendor(session: AsyncSession, *, slug: str, display_name: str, actor: str, now: datetime) -> Vendor:
@@ -41,31 +55,32 @@ async def create_vendor(session: AsyncSession, *, slug: str, display_name: str, 
         )
     if not display_name or len(display_name) > 200:
         raise InvalidArgument("display_name must be 1–200 characters (it is shown next to every signal)")
-    existing = await vendors.find_vendor(session, slug)
+    existing = await store.find_vendor(session, slug)
     if existing is not None:
         raise AlreadyExists(f"vendor {slug!r} already exists (id {existing.id})")
     vendor = Vendor(id=new_id("vnd"), slug=slug, display_name=display_name, created_at=now)
-    vendors.add_vendor(session, vendor)
+    store.add_vendor(session, vendor)
     audit.record(session, actor=actor, action="vendor.create", target=vendor.id, at=now, slug=slug)
     return vendor
 
 
 async def require_vendor(session: AsyncSession, ref: str) -> Vendor:
-    vendor = await vendors.find_vendor(session, ref)
+    vendor = await store.find_vendor(session, ref)
     if vendor is None:
         raise NotFound(f"no vendor {ref!r}; `mp admin vendors list` shows the vendors")
     return vendor
 
 
 def check_scopes(scopes: list[str], has_vendor: bool) -> list[str]:
+    known = api_scopes()
     cleaned = sorted({scope.strip() for scope in scopes if scope.strip()})
     if not cleaned:
-        raise InvalidArgument(f"a token needs at least one scope; known scopes: {', '.join(sorted(API_SCOPES))}")
-    unknown = [scope for scope in cleaned if scope not in API_SCOPES]
+        raise InvalidArgument(f"a token needs at least one scope; known scopes: {', '.join(sorted(known))}")
+    unknown = [scope for scope in cleaned if scope not in known]
     if "signals:write" in unknown:
         raise InvalidArgument("signals:write belongs to deployment tokens, which `mp deploy` issues")
     if unknown:
-        raise InvalidArgument(f"unknown scope {', '.join(unknown)}; known scopes: {', '.join(sorted(API_SCOPES))}")
+        raise InvalidArgument(f"unknown scope {', '.join(unknown)}; known scopes: {', '.join(sorted(known))}")
     if has_vendor and "admin" in cleaned:
         raise InvalidArgument("the admin scope is for operator tokens, which belong to no vendor")
     return cleaned
@@ -98,7 +113,7 @@ async def issue_api_token(
         expires_at=now + ttl if ttl else None,
         created_by=actor,
     )
-    session.add(token)
+    store.add_token(session, token)
     audit.record(session, actor=actor, action="token.create", target=token.id, at=now, scopes=checked)
     return token, vendor
 
@@ -106,7 +121,7 @@ async def issue_api_token(
 async def revoke_api_token(
     session: AsyncSession, token_id: str, *, actor: str, now: datetime
 ) -> tuple[ApiToken, Vendor | None]:
-    token = await api_tokens.get_token(session, token_id)
+    token = await store.get_token(session, token_id)
     if token is None:
         raise NotFound(f"no API token {token_id!r}; `mp admin tokens list` shows the tokens")
     if token.revoked_at is not None:
@@ -115,5 +130,5 @@ async def revoke_api_token(
         raise FailedPrecondition("a token cannot revoke itself; use another admin token")
     token.revoked_at = now
     audit.record(session, actor=actor, action="token.revoke", target=token.id, at=now)
-    vendor = await session.get(Vendor, token.vendor_id) if token.vendor_id else None
+    vendor = await store.get_vendor(session, token.vendor_id) if token.vendor_id else None
     return token, vendor

@@ -10,16 +10,21 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from marketplace.v1 import auth_pb2, auth_pb2_grpc, common_pb2
 from marketplace.v1.options_pb2 import PrincipalKind
 from server.auth import rules as accounts
-from server.auth import store as api_tokens
-from server.auth import vendor_store as vendors
+from server.auth import store
 from server.core.clock import Clock, to_datetime
-from server.core.convert import timestamp, vendor_proto
+from server.core.convert import timestamp
 from server.core.pagination import read_page
 from server.core.principal import Introspector, Principal, require_principal
 from server.core.revocation import Revocations
 from server.core.tokens import TokenDigester, TokenType, new_token
 from server.db.idempotency import create_once
 from server.db.models import ApiToken, Vendor
+
+
+def vendor_proto(vendor: Vendor) -> common_pb2.Vendor:
+    return common_pb2.Vendor(
+        id=vendor.id, slug=vendor.slug, display_name=vendor.display_name, create_time=timestamp(vendor.created_at)
+    )
 
 
 def token_proto(token: ApiToken, vendor: Vendor | None) -> auth_pb2.ApiToken:
@@ -124,7 +129,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     ) -> auth_pb2.ListVendorsResponse:
         page = read_page(request.page_size, request.page_token)
         async with self._sessions() as session:
-            rows = await vendors.list_vendors(session, page.offset, page.size + 1)
+            rows = await store.list_vendors(session, page.offset, page.size + 1)
         return auth_pb2.ListVendorsResponse(
             vendors=[vendor_proto(v) for v in rows[: page.size]], next_page_token=page.next_token(len(rows))
         )
@@ -171,7 +176,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         page = read_page(request.page_size, request.page_token, request.vendor, request.include_revoked)
         async with self._sessions() as session:
             vendor_id = (await accounts.require_vendor(session, request.vendor)).id if request.vendor else None
-            rows = await api_tokens.list_tokens(session, vendor_id, request.include_revoked, page.offset, page.size + 1)
+            rows = await store.list_tokens(session, vendor_id, request.include_revoked, page.offset, page.size + 1)
         return auth_pb2.ListApiTokensResponse(
             tokens=[token_proto(t, v) for t, v in rows[: page.size]], next_page_token=page.next_token(len(rows))
         )

@@ -1,34 +1,54 @@
-"""API token rows (keyed digests only) and deployment token look-ups."""
+"""Vendor rows, API token rows (keyed digests only), and the token look-ups introspection makes."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import Any
+
+from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.models import ApiToken, Deployment, DeploymentToken, RunToken, TrainingRun, Vendor
 
 
+async def find_vendor(session: AsyncSession, ref: str) -> Vendor | None:
+    """By id (`vnd_…`) or slug."""
+    return await session.scalar(select(Vendor).where(or_(Vendor.id == ref, Vendor.slug == ref)))
+
+
+async def get_vendor(session: AsyncSession, vendor_id: str) -> Vendor | None:
+    return await session.get(Vendor, vendor_id)
+
+
+async def list_vendors(session: AsyncSession, offset: int, limit: int) -> list[Vendor]:
+    rows = await session.scalars(select(Vendor).order_by(Vendor.created_at, Vendor.id).offset(offset).limit(limit))
+    return list(rows)
+
+
+def add_vendor(session: AsyncSession, vendor: Vendor) -> None:
+    session.add(vendor)
+
+
+def add_token(session: AsyncSession, token: ApiToken) -> None:
+    session.add(token)
+
+
 async def find_by_digest(session: AsyncSession, digest: str) -> tuple[ApiToken, Vendor | None] | None:
-    row = (
-        await session.execute(
-            select(ApiToken, Vendor).outerjoin(Vendor, ApiToken.vendor_id == Vendor.id).where(ApiToken.digest == digest)
-        )
-    ).first()
-    return (row[0], row[1]) if row else None
+    return await _first(
+        session,
+        select(ApiToken, Vendor).outerjoin(Vendor, ApiToken.vendor_id == Vendor.id).where(ApiToken.digest == digest),
+    )
 
 
 async def find_deployment_token(
     session: AsyncSession, digest: str
 ) -> tuple[DeploymentToken, Deployment, Vendor] | None:
-    row = (
-        await session.execute(
-            select(DeploymentToken, Deployment, Vendor)
-            .join(Deployment, DeploymentToken.deployment_id == Deployment.id)
-            .join(Vendor, Deployment.vendor_id == Vendor.id)
-            .where(DeploymentToken.digest == digest)
-        )
-    ).first()
-    return (row[0], row[1], row[2]) if row else None
+    return await _first(
+        session,
+        select(DeploymentToken, Deployment, Vendor)
+        .join(Deployment, DeploymentToken.deployment_id == Deployment.id)
+        .join(Vendor, Deployment.vendor_id == Vendor.id)
+        .where(DeploymentToken.digest == digest),
+    )
 
 
 async def get_token(session: AsyncSession, token_id: str) -> ApiToken | None:
@@ -48,12 +68,16 @@ async def list_tokens(
 
 
 async def find_run_token(session: AsyncSession, digest: str) -> tuple[RunToken, TrainingRun, Vendor] | None:
-    row = (
-        await session.execute(
-            select(RunToken, TrainingRun, Vendor)
-            .join(TrainingRun, RunToken.run_id == TrainingRun.id)
-            .join(Vendor, TrainingRun.vendor_id == Vendor.id)
-            .where(RunToken.digest == digest)
-        )
-    ).first()
-    return (row[0], row[1], row[2]) if row else None
+    return await _first(
+        session,
+        select(RunToken, TrainingRun, Vendor)
+        .join(TrainingRun, RunToken.run_id == TrainingRun.id)
+        .join(Vendor, TrainingRun.vendor_id == Vendor.id)
+        .where(RunToken.digest == digest),
+    )
+
+
+async def _first(session: AsyncSession, query: Select[*tuple[Any, ...]]) -> Any:
+    """The first row of the query as a tuple; None when it finds none."""
+    row = (await session.execute(query)).first()
+    return tuple(row) if row else None

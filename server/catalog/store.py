@@ -1,13 +1,14 @@
-"""The catalog's reads: vendors with their deployments, live scores and the rounds they entered."""
+"""The catalog's reads: vendors with their deployments and the rounds they entered (live scores come
+from server/signals/scoring.py)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 
-from sqlalchemy import exists, func, select, true, union
+from sqlalchemy import exists, select, true, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.models import DatasetRound, Deployment, DeploymentScore, Signal, TrainingRun, Vendor
+from server.db.models import DatasetRound, Deployment, Signal, TrainingRun, Vendor
 
 
 async def list_vendors(session: AsyncSession, slug: str, live_only: bool, offset: int, limit: int) -> list[Vendor]:
@@ -30,16 +31,6 @@ async def deployments_of(session: AsyncSession, vendor_ids: list[str]) -> list[D
         select(Deployment).where(Deployment.vendor_id.in_(vendor_ids)).order_by(Deployment.created_at, Deployment.id)
     )
     return list(rows)
-
-
-async def scores_of(session: AsyncSession, deployment_ids: list[str]) -> dict[str, tuple[float, int]]:
-    """Deployment → (mean score over its scored rounds, number of scored rounds)."""
-    rows = await session.execute(
-        select(DeploymentScore.deployment_id, func.avg(DeploymentScore.score), func.count())
-        .where(DeploymentScore.deployment_id.in_(deployment_ids))
-        .group_by(DeploymentScore.deployment_id)
-    )
-    return {deployment_id: (float(mean), int(count)) for deployment_id, mean, count in rows}
 
 
 async def rounds_entered(session: AsyncSession, vendor_ids: list[str]) -> dict[str, list[int]]:

@@ -12,7 +12,15 @@ from dataclasses import dataclass
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor, ServiceDescriptor
 from google.protobuf.message import Message
 
-from marketplace.v1 import options_pb2
+from marketplace.v1 import (
+    auth_pb2,
+    catalog_pb2,
+    datasets_pb2,
+    deployments_pb2,
+    options_pb2,
+    signals_pb2,
+    training_pb2,
+)
 from marketplace.v1.options_pb2 import OwnedKind, PrincipalKind, RateClass
 
 # Standard services we host but do not describe: health checks and reflection are public.
@@ -138,3 +146,12 @@ def _owner(name: str, method: MethodDescriptor, access: options_pb2.AccessRule) 
 
 def _kind_name(kind: OwnedKind.ValueType) -> str:
     return OwnedKind.Name(kind).removeprefix("OWNED_KIND_").lower()
+
+
+def contract_services() -> tuple[ServiceDescriptor, ...]:
+    """Every service of the contract (marketplace.v1), the ones whose (access) rules the server enforces."""
+    return tuple(
+        service
+        for module in (auth_pb2, catalog_pb2, datasets_pb2, training_pb2, deployments_pb2, signals_pb2)
+        for service in module.DESCRIPTOR.services_by_name.values()
+    )

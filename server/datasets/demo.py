@@ -10,16 +10,15 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cli.rounds.features import FEATURES, TARGET, build_round, encode
 from server.blobs.local import BlobStore, StagedWrite
 from server.core.clock import Clock, to_datetime
+from server.datasets import store
 from server.datasets.publishing import RoundFacts, store_round
 from server.datasets.rules import PlannedFile
 from server.datasets.synthetic import DESCRIPTION, synthetic_prices
-from server.db.models import DatasetRound
 
 log = logging.getLogger("mp.demo")
 
@@ -38,7 +37,7 @@ def _build() -> tuple[dict[str, bytes], RoundFacts, dict[str, int]]:
 async def publish_demo_round(sessions: async_sessionmaker[AsyncSession], blobs: BlobStore, clock: Clock) -> int | None:
     """Publishes round 1 from synthetic prices when the database has no round yet."""
     async with sessions() as session:
-        if await session.scalar(select(func.count()).select_from(DatasetRound)):
+        if await store.count_rounds(session):
             return None
     files, facts, row_counts = await asyncio.to_thread(_build)
     columns = ["symbol", "time", *FEATURES, TARGET]

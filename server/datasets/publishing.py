@@ -47,7 +47,6 @@ async def store_round(
         data_start=facts.data_start, data_end=facts.data_end, synthetic=facts.synthetic,
         description=facts.description, actor=actor, now=now,
     )  # fmt: skip
-    await session.flush()  # a conflict shows here, before any file moves
     for planned_file, key in keyed:
         await asyncio.to_thread(blobs.commit, staged[planned_file.name], key)
         committed.append(key)

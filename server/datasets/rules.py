@@ -20,6 +20,7 @@ from server.core.errors import AlreadyExists, FailedPrecondition, InvalidArgumen
 from server.datasets import store
 from server.db import audit
 from server.db.models import DatasetFile, DatasetRound
+from server.signals import scoring
 
 FILE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 FORMATS = ("parquet", "csv")
@@ -91,6 +92,13 @@ def current_round(latest: list[DatasetRound], now: datetime) -> DatasetRound:
     return latest[0]
 
 
+async def round_for(session: AsyncSession, number: int, now: datetime) -> DatasetRound:
+    """Round `number`, or with 0 the current round."""
+    if number:
+        return await require_round(session, number)
+    return current_round(await store.list_rounds(session, 0, 50), now)
+
+
 async def publish(
     session: AsyncSession,
     *,
@@ -124,16 +132,15 @@ async def publish(
         symbols=sorted(set(symbols)), data_start=data_start, data_end=data_end, synthetic=synthetic,
         description=description, realized_returns=None, created_at=now,
     )  # fmt: skip
-    session.add(row)
-    await session.flush()
     keyed = [(planned, key_for(number, planned)) for planned in files]
-    for planned, key in keyed:
-        session.add(
-            DatasetFile(
-                round_number=number, name=planned.name, format=planned.format, size_bytes=planned.size_bytes,
-                sha256=planned.sha256, blob_key=key, columns=planned.columns, row_count=planned.row_count,
-            )
-        )  # fmt: skip
+    rows = [
+        DatasetFile(
+            round_number=number, name=planned.name, format=planned.format, size_bytes=planned.size_bytes,
+            sha256=planned.sha256, blob_key=key, columns=planned.columns, row_count=planned.row_count,
+        )
+        for planned, key in keyed
+    ]  # fmt: skip
+    await store.add_round(session, row, rows)  # a conflict shows here, before any file moves
     audit.record(session, actor=actor, action="round.publish", target=str(number), at=now, files=len(files))
     return row, keyed
 
@@ -154,7 +161,8 @@ async def close(session: AsyncSession, number: int, *, actor: str, now: datetime
 async def resolve(
     session: AsyncSession, number: int, returns: dict[str, float], *, actor: str, now: datetime
 ) -> DatasetRound:
-    """Records the round's realised returns (closing it if it was still open)."""
+    """Records the round's realised returns (closing it if it was still open) and scores the deployments
+    that signalled in it."""
     row = await require_round(session, number, for_update=True)
     if row.resolved_at is not None:
         raise FailedPrecondition(f"round {number} was already resolved on {row.resolved_at:%Y-%m-%d %H:%M} UTC")
@@ -176,4 +184,5 @@ async def resolve(
     row.closes_at = min(row.closes_at, now)
     row.state = "closed"
     audit.record(session, actor=actor, action="round.resolve", target=str(number), at=now, symbols=len(returns))
+    await scoring.score_round(session, row.number, returns, now)
     return row

@@ -23,7 +23,6 @@ from server.datasets.publishing import RoundFacts, store_round
 from server.datasets.round_cache import RoundCache
 from server.db.idempotency import create_once
 from server.db.models import DatasetFile, DatasetRound
-from server.signals import scoring
 
 
 def round_proto(row: DatasetRound, files: list[DatasetFile], now: datetime) -> datasets_pb2.Round:
@@ -222,7 +221,6 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
         now = self._now()
         async with self._sessions.begin() as session:
             row = await rounds.resolve(session, request.number, returns, actor=principal.token_id, now=now)
-            await scoring.score_round(session, row.number, returns, now)
             resolved = await self._round_with_files(session, row)
         self._cache.invalidate()
         return resolved

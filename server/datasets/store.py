@@ -8,6 +8,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.db.models import DatasetFile, DatasetRound
 
 
+async def add_round(session: AsyncSession, row: DatasetRound, files: list[DatasetFile]) -> None:
+    session.add(row)
+    await session.flush()
+    session.add_all(files)
+    await session.flush()
+
+
+async def count_rounds(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.count()).select_from(DatasetRound)) or 0)
+
+
 async def get_round(session: AsyncSession, number: int, *, for_update: bool = False) -> DatasetRound | None:
     return await session.get(DatasetRound, number, with_for_update=for_update)
 

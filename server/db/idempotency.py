@@ -11,16 +11,16 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from google.protobuf.message import Message
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.core.clock import Clock, to_datetime
 from server.core.errors import AlreadyExists, InvalidArgument
-from server.db.idempotency_store import find_record, purge_records
 from server.db.models import IdempotencyRecord
 
 RETENTION = timedelta(hours=24)
@@ -57,7 +57,7 @@ async def create_once(
     for attempt in range(2):
         try:
             async with sessions.begin() as session:
-                existing = await find_record(session, principal_id, method, request_id)
+                existing = await _find_record(session, principal_id, method, request_id)
                 if existing is not None:
                     return _replay(existing, fingerprint, response_type, restore_secret)
                 seed = secrets.token_bytes(32)
@@ -67,7 +67,7 @@ async def create_once(
                 if secret_field:
                     stored.ClearField(secret_field)  # type: ignore[arg-type]
                 now = to_datetime(clock())
-                await purge_records(session, now - RETENTION)
+                await _purge_records(session, now - RETENTION)
                 session.add(
                     IdempotencyRecord(
                         principal_id=principal_id,
@@ -88,6 +88,16 @@ async def create_once(
                     raise
                 raise AlreadyExists(f"request_id {request_id!r} is being used by a concurrent request") from None
     raise AssertionError("unreachable")
+
+
+async def _find_record(
+    session: AsyncSession, principal_id: str, method: str, request_id: str
+) -> IdempotencyRecord | None:
+    return await session.get(IdempotencyRecord, (principal_id, method, request_id))
+
+
+async def _purge_records(session: AsyncSession, created_before: datetime) -> None:
+    await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.created_at < created_before))
 
 
 def _replay(

@@ -32,7 +32,7 @@ from server.core.errors import FailedPrecondition, InvalidArgument
 from server.core.ids import new_id
 from server.core.redaction import redact
 from server.db.models import SignalDestination
-from server.deployments import delivery_store as store
+from server.deployments import store
 from server.signals.ingest import stored_signal_proto
 
 log = logging.getLogger("mp.deliveries")
@@ -74,13 +74,13 @@ def check_url(url: str) -> str:
 async def link(session: AsyncSession, deployment_id: str, url: str, seed: bytes, now: datetime) -> SignalDestination:
     """Links `url` (again: a new secret seed, the same position) to the deployment."""
     url = check_url(url)
-    linked = (await store.of_deployments(session, [deployment_id]))[deployment_id]
+    linked = (await store.destinations_of(session, [deployment_id]))[deployment_id]
     if url not in {destination.url for destination in linked} and len(linked) >= MAX_DESTINATIONS:
         raise FailedPrecondition(
             f"deployment {deployment_id} already has {MAX_DESTINATIONS} destinations; remove one first "
             "(mp link-infra --remove URL)"
         )
-    return await store.link(session, deployment_id, url, seed, now)
+    return await store.link_destination(session, deployment_id, url, seed, now)
 
 
 def signing_key(seed_key: bytes) -> bytes:
@@ -215,7 +215,7 @@ class DeliveryWorker:
         if free <= 0:
             return
         async with self._sessions() as session:
-            found = await store.due(session, self._now(), free + len(self._running))
+            found = await store.due_destinations(session, self._now(), free + len(self._running))
         for destination_id in found:
             if destination_id not in self._running and len(self._running) < self.policy.concurrency:
                 task = asyncio.create_task(self._deliver(destination_id))

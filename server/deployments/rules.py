@@ -11,16 +11,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.core.errors import FailedPrecondition, InvalidArgument, NotFound
 from server.core.ids import new_id
 from server.core.tokens import TokenDigester, TokenType, hint, new_token
 from server.db import audit
-from server.db.models import Deployment, DeploymentToken, TrainingRun
+from server.db.models import Deployment, DeploymentToken
+from server.deployments import store
+from server.training import store as run_store
+from server.training.rules import PROVIDERS
 
-PROVIDERS = ("local", "runpod")
 STATES = ("pending", "starting", "live", "stopped", "failed")
 TRANSITIONS = {
     "pending": frozenset({"starting", "live", "stopped", "failed"}),
@@ -30,6 +31,7 @@ TRANSITIONS = {
     "failed": frozenset({"starting", "stopped"}),
 }
 WRITABLE = frozenset({"pending", "starting", "live"})  # states in which signals are taken
+ENDED = frozenset({"stopped", "failed"})
 LINK_FIELDS = ("endpoint_url",)  # signals always go to the marketplace (see server/deployments/deliveries.py)
 
 
@@ -65,11 +67,21 @@ def check_links(links: dict[str, str]) -> dict[str, str]:
 
 
 def issue_token(session: AsyncSession, digester: TokenDigester, deployment_id: str, secret: str, now: datetime) -> str:
-    session.add(
+    store.add_token(
+        session,
         DeploymentToken(id=new_id("dtk"), digest=digester.digest(secret), hint=hint(secret),
-                        deployment_id=deployment_id, created_at=now)
+                        deployment_id=deployment_id, created_at=now),
     )  # fmt: skip
     return hint(secret)
+
+
+async def rotate_token(
+    session: AsyncSession, digester: TokenDigester, deployment: Deployment, secret: str, now: datetime
+) -> tuple[list[str], str]:
+    """Revokes the deployment's tokens and issues `secret` instead: the revoked ids and the new hint."""
+    revoked = await store.active_token_ids(session, deployment.id)
+    await store.revoke_tokens(session, deployment.id, now)
+    return revoked, issue_token(session, digester, deployment.id, secret, now)
 
 
 async def create(
@@ -90,7 +102,7 @@ async def create(
     if provider not in PROVIDERS:
         raise InvalidArgument(f"provider must be one of {', '.join(PROVIDERS)}, not {provider!r}")
     if run_id:
-        run = await session.get(TrainingRun, run_id)
+        run = await run_store.get_run(session, run_id)
         if run is None or run.vendor_id != vendor_id:
             raise NotFound(f"no training run {run_id!r} of yours; `mp train list` shows them")
         if run.state != "succeeded":
@@ -103,36 +115,55 @@ async def create(
         state="pending", links=check_links(links), external_id=external_id, message="", created_at=now,
         updated_at=now, signal_count=0, last_sequence=0,
     )  # fmt: skip
-    session.add(deployment)
-    await session.flush()
+    await store.add_deployment(session, deployment)
     secret = new_token(TokenType.DEPLOYMENT, seed, digester.seed_key)
     token_hint = issue_token(session, digester, deployment.id, secret, now)
     audit.record(session, actor=actor, action="deployment.create", target=deployment.id, at=now, provider=provider)
     return deployment, secret, token_hint
 
 
-async def require(
-    session: AsyncSession, deployment_id: str, vendor_id: str | None, *, for_update: bool = False
-) -> Deployment:
-    """The deployment, if the caller (a vendor, or None for operators) may see it."""
-    query = select(Deployment).where(Deployment.id == deployment_id, Deployment.deleted_at.is_(None))
-    if for_update:
-        query = query.with_for_update()
-    deployment = await session.scalar(query)
-    if deployment is None or (vendor_id is not None and deployment.vendor_id != vendor_id):
+async def require(session: AsyncSession, deployment_id: str, *, for_update: bool = False) -> Deployment:
+    """The deployment, unless deleted (whether the caller may reach it, the ownership interceptor checked before)."""
+    deployment = await store.get_deployment(session, deployment_id, for_update=for_update)
+    if deployment is None:
         raise NotFound(f"no deployment {deployment_id!r}; `mp deployments list` shows yours")
     return deployment
 
 
-def transition(deployment: Deployment, to: str, now: datetime, *, message: str = "", external_id: str = "") -> None:
+def _enter(deployment: Deployment, to: str, now: datetime) -> None:
+    """The one way a deployment changes state."""
     if to not in STATES:
         raise InvalidArgument(f"state must be one of {', '.join(STATES)}")
     if to != deployment.state and to not in TRANSITIONS[deployment.state]:
         raise FailedPrecondition(f"deployment {deployment.id} is {deployment.state}; it cannot become {to}")
     deployment.state = to
+    deployment.updated_at = now
+
+
+def transition(deployment: Deployment, to: str, now: datetime, *, message: str = "", external_id: str = "") -> None:
+    _enter(deployment, to, now)
     deployment.message = message
     if external_id:
         deployment.external_id = external_id
     if to == "live":
         deployment.last_heartbeat_at = now  # the provider's /ping just answered
+
+
+def update_links(deployment: Deployment, links: dict[str, str], replaced: set[str], now: datetime) -> None:
+    """Replaces the links named in `replaced` with those of `links` (checked by check_links)."""
+    kept = {field: value for field, value in (deployment.links or {}).items() if field not in replaced}
+    deployment.links = {**kept, **links}
     deployment.updated_at = now
+
+
+def heartbeat(deployment: Deployment, now: datetime) -> Deployment:
+    deployment.last_heartbeat_at = now
+    return deployment
+
+
+async def delete(session: AsyncSession, deployment: Deployment, now: datetime) -> None:
+    """Revokes its tokens and stops it; its signals stay, and still count for its vendor."""
+    await store.revoke_tokens(session, deployment.id, now)
+    deployment.deleted_at = deployment.updated_at = now
+    if deployment.state not in ENDED:
+        _enter(deployment, "stopped", now)

@@ -20,7 +20,7 @@ from server.core.tokens import TokenDigester, TokenType, new_token
 from server.db import audit
 from server.db.idempotency import create_once
 from server.db.models import Deployment, SignalDestination
-from server.deployments import deliveries, delivery_store, store
+from server.deployments import deliveries, store
 from server.deployments import rules as deployments
 
 State = deployments_pb2.DeploymentState
@@ -135,15 +135,15 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
             rows = await store.list_deployments(
                 session, principal.vendor_id or None, state, self._now() - self._timeout, page.offset, page.size + 1
             )
-            linked = await delivery_store.of_deployments(session, [row.id for row in rows[: page.size]])
+            linked = await store.destinations_of(session, [row.id for row in rows[: page.size]])
         shown = [self._proto(row, destinations=linked[row.id]) for row in rows[: page.size]]
         return deployments_pb2.ListDeploymentsResponse(deployments=shown, next_page_token=page.next_token(len(rows)))
 
     async def GetDeployment(self, request, context: grpc.aio.ServicerContext):
         async with self._sessions() as session:
-            deployment = await deployments.require(session, request.deployment_id, None)
+            deployment = await deployments.require(session, request.deployment_id)
             token_hint = await store.token_hint(session, deployment.id)
-            linked = await delivery_store.of_deployments(session, [deployment.id])
+            linked = await store.destinations_of(session, [deployment.id])
         return self._proto(deployment, token_hint, linked[deployment.id])
 
     async def _change(
@@ -151,11 +151,11 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
     ) -> deployments_pb2.Deployment:
         principal = require_principal()
         async with self._sessions.begin() as session:
-            deployment = await deployments.require(session, deployment_id, None, for_update=True)
+            deployment = await deployments.require(session, deployment_id, for_update=True)
             await change(session, deployment)
             audit.record(session, actor=principal.token_id, action=f"deployment.{action}", target=deployment_id,
                          at=self._now())  # fmt: skip
-            linked = await delivery_store.of_deployments(session, [deployment.id])
+            linked = await store.destinations_of(session, [deployment.id])
         return self._proto(deployment, destinations=linked[deployment.id])
 
     async def UpdateDeploymentLinks(self, request, context: grpc.aio.ServicerContext):
@@ -164,9 +164,7 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
         links = deployments.check_links({field: given[field] for field in replaced})
 
         async def change(_session: AsyncSession, deployment: Deployment) -> None:
-            kept = {field: value for field, value in (deployment.links or {}).items() if field not in replaced}
-            deployment.links = {**kept, **links}
-            deployment.updated_at = self._now()
+            deployments.update_links(deployment, links, replaced, self._now())
 
         return await self._change(request.deployment_id, "links", change)
 
@@ -189,7 +187,7 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
         url = deliveries.check_url(request.url)
 
         async def change(session: AsyncSession, deployment: Deployment) -> None:
-            if not await delivery_store.unlink(session, deployment.id, url):
+            if not await store.unlink_destination(session, deployment.id, url):
                 raise NotFound(f"{request.url!r} is not linked to deployment {deployment.id}; "
                                f"`mp deployments status {deployment.id}` lists its destinations")  # fmt: skip
 
@@ -208,10 +206,7 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
 
     async def DeleteDeployment(self, request, context: grpc.aio.ServicerContext):
         async def change(session: AsyncSession, deployment: Deployment) -> None:
-            await store.revoke_tokens(session, deployment.id, self._now())
-            deployment.deleted_at = deployment.updated_at = self._now()
-            if deployment.state not in ("stopped", "failed"):
-                deployment.state = "stopped"
+            await deployments.delete(session, deployment, self._now())
 
         deleted = await self._change(request.deployment_id, "delete", change)
         self._revocations.deployment_removed(deleted.id)
@@ -224,9 +219,10 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
 
         async def change(session: AsyncSession, deployment: Deployment) -> None:
             nonlocal token_hint
-            token_ids.extend(await store.active_token_ids(session, deployment.id))
-            await store.revoke_tokens(session, deployment.id, self._now())
-            token_hint = deployments.issue_token(session, self._digester, deployment.id, secret, self._now())
+            revoked, token_hint = await deployments.rotate_token(
+                session, self._digester, deployment, secret, self._now()
+            )
+            token_ids.extend(revoked)
 
         rotated = await self._change(request.deployment_id, "rotate-token", change)
         for token_id in token_ids:
@@ -237,6 +233,6 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
     async def DeploymentHeartbeat(self, request, context: grpc.aio.ServicerContext):
         principal = require_principal()
         async with self._sessions.begin() as session:
-            deployment = await deployments.require(session, principal.deployment_id, None, for_update=True)
-            deployment.last_heartbeat_at = self._now()
+            deployment = await deployments.require(session, principal.deployment_id, for_update=True)
+            deployments.heartbeat(deployment, self._now())
         return self._proto(deployment)

@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import cast
 
+from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from marketplace.v1 import signals_pb2
@@ -20,11 +22,20 @@ from server.core.completion import finish_even_if_cancelled
 from server.core.convert import timestamp
 from server.core.errors import FailedPrecondition, InvalidArgument
 from server.datasets.round_cache import RoundCache
-from server.db.models import Deployment
+from server.db.models import Signal, Vendor
 from server.deployments import rules as deployments
 from server.signals import store
 from server.signals.hub import SignalHub
-from server.signals.rules import MAX_BATCH, MAX_SEQUENCE, Judged, OpenRounds, Writer, check_publisher, judge
+from server.signals.rules import (
+    MAX_BATCH,
+    MAX_SEQUENCE,
+    Judged,
+    NewSignal,
+    OpenRounds,
+    Writer,
+    check_publisher,
+    judge,
+)
 
 WRITABLE = tuple(sorted(deployments.WRITABLE))
 
@@ -102,7 +113,7 @@ class SignalIngest:
             raise InvalidArgument(f"a batch holds at most {MAX_BATCH} signals, not {len(signals)}")
         now = to_datetime(self._clock())
         latest, _files = await self._rounds.latest()
-        judged = judge(signals, writer, sequence, OpenRounds.of(latest, now), now)
+        judged = judge(signals, OpenRounds.of(latest, now), now)
         accepted = len(judged.rows)
         async with self._sessions.begin() as session:
             if sequence and not await store.claim_batch(
@@ -111,16 +122,18 @@ class SignalIngest:
                 first = await store.stored_batch(session, writer.deployment_id, publisher_id, sequence)
                 return Stored(accepted=first.accepted if first else 0, duplicate=True)
             # Locks the deployment's row before the rows get ids: a deployment's ids then grow in commit
-            # order, which deliveries rely on (server/deployments/delivery_store.py).
+            # order, which deliveries rely on (server/deployments/store.py).
             if not await store.count_batch(session, writer.deployment_id, sequence, accepted, now, WRITABLE):
                 raise await self._refusal(session, writer.deployment_id)
-            ids = await store.insert_rows(session, judged.rows, now, want_ids=self._hub.has_subscribers)
+            ids = await store.insert_rows(
+                session, writer, sequence, judged.rows, now, want_ids=self._hub.has_subscribers
+            )
         self._hub.publish(lambda: _protos(judged, ids, writer, attribution, now))
         return Stored(accepted=accepted, rejections=judged.rejections)
 
     @staticmethod
     async def _refusal(session: AsyncSession, deployment_id: str) -> FailedPrecondition:
-        found = await session.get(Deployment, deployment_id)
+        found = await store.get_deployment(session, deployment_id)
         if found is None or found.deleted_at is not None:
             return FailedPrecondition(f"deployment {deployment_id} was deleted; its signals are no longer taken")
         return FailedPrecondition(
@@ -145,27 +158,24 @@ def _protos(
 MAX_DURATION_SECONDS = 315_576_000_000  # protobuf's Duration range: ±10,000 years
 
 
-def signal_proto(new_id: int, row: tuple, by: signals_pb2.Attribution, stored) -> signals_pb2.Signal:
-    (_, _, _, _, symbol, action, score, confidence, horizon, generated, number, version, _, _) = row
+def signal_proto(
+    signal_id: int, signal: NewSignal | Signal, by: signals_pb2.Attribution, stored: Timestamp | None
+) -> signals_pb2.Signal:
     proto = signals_pb2.Signal(
-        id=str(new_id), symbol=symbol, action=action, score=score, confidence=confidence,
-        generate_time=timestamp(generated), round_number=number, model_version=version, attribution=by,
-        store_time=stored,
+        id=str(signal_id), symbol=signal.symbol, action=cast("signals_pb2.Action.ValueType", signal.action),
+        score=signal.score, confidence=signal.confidence, generate_time=timestamp(signal.generated_at),
+        round_number=signal.round_number, model_version=signal.model_version, attribution=by, store_time=stored,
     )  # fmt: skip
     # Rows stored before horizons were bounded may lie past what a Duration can say: shown at its
     # bound, so one old row can never make a listing or a subscription fail.
-    seconds = max(-MAX_DURATION_SECONDS, min(MAX_DURATION_SECONDS, horizon))
+    seconds = max(-MAX_DURATION_SECONDS, min(MAX_DURATION_SECONDS, signal.horizon_seconds))
     proto.horizon.FromNanoseconds(round(seconds * 1e9))
     return proto
 
 
-def stored_signal_proto(signal, vendor) -> signals_pb2.Signal:
+def stored_signal_proto(signal: Signal, vendor: Vendor) -> signals_pb2.Signal:
     by = signals_pb2.Attribution(
         vendor_id=vendor.id, vendor_slug=vendor.slug, vendor_display_name=vendor.display_name,
         deployment_id=signal.deployment_id, run_id=signal.run_id or "",
     )  # fmt: skip
-    row = (
-        None, None, None, None, signal.symbol, signal.action, signal.score, signal.confidence,
-        signal.horizon_seconds, signal.generated_at, signal.round_number, signal.model_version, None, None,
-    )  # fmt: skip
-    return signal_proto(signal.id, row, by, timestamp(signal.stored_at))
+    return signal_proto(signal.id, signal, by, timestamp(signal.stored_at))

@@ -4,18 +4,42 @@ A deployment's score for a round is the Pearson correlation, across the round's 
 its mean signal per symbol and the symbol's realised return; its live score is the mean over the
 resolved rounds it signalled in. A round where it signalled fewer than two symbols, or the same
 view of all of them, has no score: a correlation needs spread on both sides.
+
+The whole formula is here, its SQL parts too: this module builds the expressions the signal store
+aggregates with (it runs no query itself), so computing live scores differently changes this module only.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import ColumnElement, case, func
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.models import DeploymentScore
-from server.signals import store as signal_store
+from marketplace.v1.signals_pb2 import ACTION_BUY, ACTION_SELL
+from server.db.models import DeploymentScore, Signal
+from server.signals import store
+
+
+@dataclass(frozen=True, slots=True)
+class LiveScore:
+    score: float  # the mean of its round scores
+    rounds: int  # how many rounds have a score
+
+
+def signal_value() -> ColumnElement[float]:
+    """What one signal says of its symbol: its score, or without one its action (buy +1, sell -1, hold 0)."""
+    return func.coalesce(
+        Signal.score, case((Signal.action == ACTION_BUY, 1.0), (Signal.action == ACTION_SELL, -1.0), else_=0.0)
+    )
+
+
+def symbol_view() -> ColumnElement[float]:
+    """A deployment's view of a symbol in a round: the mean of its signals' values."""
+    return func.avg(signal_value())
 
 
 def correlation(xs: list[float], ys: list[float]) -> float | None:
@@ -35,9 +59,9 @@ async def score_round(
 ) -> list[DeploymentScore]:
     """Computes and stores the score of every deployment that signalled in the round."""
     views: dict[str, dict[str, float]] = defaultdict(dict)
-    for deployment_id, symbol, mean in await signal_store.mean_scores(session, round_number):
+    for deployment_id, symbol, view in await store.symbol_views(session, round_number, symbol_view()):
         if symbol in realized:
-            views[deployment_id][symbol] = mean
+            views[deployment_id][symbol] = view
     scores = []
     for deployment_id, by_symbol in sorted(views.items()):
         symbols = sorted(by_symbol)
@@ -45,5 +69,11 @@ async def score_round(
         if value is not None:
             scores.append(DeploymentScore(deployment_id=deployment_id, round_number=round_number, score=value,
                                           symbols=len(symbols), computed_at=now))  # fmt: skip
-    session.add_all(scores)
+    store.add_scores(session, scores)
     return scores
+
+
+async def live_scores(session: AsyncSession, deployment_ids: list[str]) -> dict[str, LiveScore]:
+    """Deployment → its live score, for those with at least one scored round."""
+    found = await store.round_score_summaries(session, deployment_ids, func.avg(DeploymentScore.score))
+    return {deployment_id: LiveScore(float(mean), rounds) for deployment_id, (mean, rounds) in found.items()}

@@ -10,12 +10,11 @@ from google.protobuf.duration_pb2 import Duration
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from marketplace.v1 import signals_pb2, signals_pb2_grpc
-from server.auth import vendor_store
 from server.core.buckets import rate_limited
-from server.core.errors import InvalidArgument, PermissionDenied, ResourceExhausted
+from server.core.errors import InvalidArgument, ResourceExhausted
 from server.core.pagination import keyset_token, read_keyset_token, read_page
 from server.core.principal import Principal, require_principal
-from server.signals import store
+from server.signals import rules, store
 from server.signals.hub import SignalHub
 from server.signals.ingest import Attribution, SignalIngest, stored_signal_proto
 from server.signals.rules import Writer
@@ -82,7 +81,7 @@ class SignalServicer(signals_pb2_grpc.SignalServiceServicer):
                          request.round_number)  # fmt: skip
         before = read_keyset_token(request.page_token, page.filter_key)
         async with self._sessions() as session:
-            vendor_id = await self._vendor_filter(session, principal, request.vendor)
+            vendor_id = await rules.vendor_filter(session, principal, request.vendor)
             rows = await store.list_signals(
                 session, symbol=request.symbol, vendor_id=vendor_id, deployment_id=request.deployment_id,
                 round_number=request.round_number, before_id=before, limit=page.size + 1,
@@ -93,18 +92,9 @@ class SignalServicer(signals_pb2_grpc.SignalServiceServicer):
             signals=[stored_signal_proto(signal, vendor) for signal, vendor in shown], next_page_token=next_token
         )
 
-    async def _vendor_filter(self, session: AsyncSession, principal: Principal, vendor: str) -> str | None:
-        """A vendor reads its own signals; operators and the platform anyone's, or one vendor's."""
-        if principal.vendor_id:
-            return _own_vendor(principal, vendor)
-        if not vendor:
-            return None
-        found = await vendor_store.find_vendor(session, vendor)
-        return found.id if found else "-"  # an unknown vendor has no signals
-
     async def SubscribeSignals(self, request, context: grpc.aio.ServicerContext):
         principal = require_principal()
-        vendor = _own_vendor(principal, request.vendor) if principal.vendor_id else request.vendor
+        vendor = rules.own_vendor(principal, request.vendor) if principal.vendor_id else request.vendor
         subscription = self._hub.subscribe(request.symbol, vendor)
         await context.send_initial_metadata(())  # subscribed: a gateway client gets its 200 now, not at a first signal
         try:
@@ -115,10 +105,3 @@ class SignalServicer(signals_pb2_grpc.SignalServiceServicer):
                 yield signal
         finally:
             self._hub.unsubscribe(subscription)
-
-
-def _own_vendor(principal: Principal, asked: str) -> str:
-    """A vendor's token reaches its own vendor's signals only."""
-    if asked and asked not in (principal.vendor_id, principal.vendor_slug):
-        raise PermissionDenied("a vendor's token reads only its own vendor's signals")
-    return principal.vendor_id

@@ -1,4 +1,5 @@
-"""Signal rows: batched writes (PostgreSQL COPY, SQLite executemany), batch de-duplication, reads.
+"""Signal rows: batched writes (PostgreSQL COPY, SQLite executemany), batch de-duplication, reads;
+and the rows of live scores.
 
 A batch is one transaction: its (deployment, publisher, sequence) row, its signals and the deployment's
 counters commit together or not at all, so an acknowledged batch is whole and a resent one is
@@ -7,18 +8,30 @@ recognised by its batch row.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from operator import attrgetter
+from typing import TYPE_CHECKING
 
-from sqlalchemy import case, func, insert, select, update
+from sqlalchemy import ColumnElement, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from marketplace.v1.signals_pb2 import ACTION_BUY, ACTION_SELL
-from server.db.models import Deployment, Signal, SignalBatch, Vendor
-from server.signals.rules import COLUMNS
+from server.db.models import Deployment, DeploymentScore, Signal, SignalBatch, Vendor
 
-_COPY = f"COPY signals ({', '.join(COLUMNS)}) FROM STDIN"
-_COPY_NUMBERED_BY_THE_DATABASE = f"COPY signals ({', '.join(COLUMNS[1:])}) FROM STDIN"
+if TYPE_CHECKING:
+    from server.signals.rules import NewSignal, Writer
+
+# A row's columns: the batch's (who wrote it, in which batch), then every other column of the table but
+# the two the store fills, each read from the new signal's field of that name.
+_BATCH = ("deployment_id", "vendor_id", "run_id", "batch_sequence")
+_PER_SIGNAL = tuple(
+    column.name for column in Signal.__table__.columns if column.name not in ("id", "stored_at", *_BATCH)
+)
+_signal_values = attrgetter(*_PER_SIGNAL)
+_COLUMNS = ("id", *_BATCH, *_PER_SIGNAL, "stored_at")
+_COPY = f"COPY signals ({', '.join(_COLUMNS)}) FROM STDIN"
+_COPY_NUMBERED_BY_THE_DATABASE = f"COPY signals ({', '.join(_COLUMNS[1:])}) FROM STDIN"
 _NEXT_IDS = "SELECT nextval(pg_get_serial_sequence('signals', 'id')) FROM generate_series(1, %(n)s)"
 
 
@@ -59,6 +72,11 @@ async def stored_batch(
     return await session.get(SignalBatch, (deployment_id, publisher_id, sequence))
 
 
+async def get_deployment(session: AsyncSession, deployment_id: str) -> Deployment | None:
+    """Deleted ones too: ingest says why a deployment takes no signals."""
+    return await session.get(Deployment, deployment_id)
+
+
 async def count_batch(
     session: AsyncSession, deployment_id: str, sequence: int, accepted: int, now: datetime, writable: tuple[str, ...]
 ) -> bool:
@@ -83,11 +101,20 @@ def _greatest(session: AsyncSession, column, value: int):
     return func.greatest(column, value) if _dialect(session) == "postgresql" else func.max(column, value)
 
 
-async def insert_rows(session: AsyncSession, rows: list[tuple], stored_at: datetime, *, want_ids: bool) -> list[int]:
-    """Writes the rows (COLUMNS order, id and stored_at unset); returns their new ids when asked
-    (subscribers need them; without subscribers PostgreSQL numbers the rows itself)."""
+async def insert_rows(
+    session: AsyncSession,
+    writer: Writer,
+    sequence: int,
+    rows: Sequence[NewSignal],
+    stored_at: datetime,
+    *,
+    want_ids: bool,
+) -> list[int]:
+    """Writes the batch's rows; returns their new ids when asked (subscribers need them; without
+    subscribers PostgreSQL numbers the rows itself)."""
     if not rows:
         return []
+    batch = (writer.deployment_id, writer.vendor_id, writer.run_id or None, sequence)
     if _dialect(session) == "postgresql":
         connection = await session.connection()
         raw = (await connection.get_raw_connection()).driver_connection
@@ -99,17 +126,18 @@ async def insert_rows(session: AsyncSession, rows: list[tuple], stored_at: datet
                 ids = [found for (found,) in await cursor.fetchall()]
                 async with cursor.copy(_COPY) as copy:
                     for new_id, row in zip(ids, rows, strict=True):
-                        await copy.write_row((new_id, *row[1:-1], stored_at))
+                        await copy.write_row((new_id, *batch, *_signal_values(row), stored_at))
             else:
                 async with cursor.copy(_COPY_NUMBERED_BY_THE_DATABASE) as copy:
                     for row in rows:
-                        await copy.write_row((*row[1:-1], stored_at))
+                        await copy.write_row((*batch, *_signal_values(row), stored_at))
         return ids
     # SQLite: the batch row above already holds the write lock, so nobody else takes these ids.
     first = int(await session.scalar(select(func.coalesce(func.max(Signal.id), 0))) or 0) + 1
     ids = list(range(first, first + len(rows)))
     records = [
-        dict(zip(COLUMNS, (new_id, *row[1:-1], stored_at), strict=True)) for new_id, row in zip(ids, rows, strict=True)
+        dict(zip(_COLUMNS, (new_id, *batch, *_signal_values(row), stored_at), strict=True))
+        for new_id, row in zip(ids, rows, strict=True)
     ]
     await session.execute(insert(Signal), records)
     return ids
@@ -141,16 +169,30 @@ async def list_signals(
     return [(signal, vendor) for signal, vendor in rows]
 
 
-async def mean_scores(session: AsyncSession, round_number: int) -> list[tuple[str, str, float]]:
-    """(deployment, symbol, mean effective score) over the round's signals; a signal without a score
-    counts its action: buy +1, sell -1, hold 0 (see signals.effective_score)."""
-    effective = func.coalesce(
-        Signal.score,
-        case((Signal.action == ACTION_BUY, 1.0), (Signal.action == ACTION_SELL, -1.0), else_=0.0),
-    )
+async def symbol_views(
+    session: AsyncSession, round_number: int, view: ColumnElement[float]
+) -> list[tuple[str, str, float]]:
+    """(deployment, symbol, `view`) over the round's signals, `view` aggregating each deployment's
+    signals of a symbol (server/signals/scoring.py says how)."""
     rows = await session.execute(
-        select(Signal.deployment_id, Signal.symbol, func.avg(effective))
+        select(Signal.deployment_id, Signal.symbol, view)
         .where(Signal.round_number == round_number)
         .group_by(Signal.deployment_id, Signal.symbol)
     )
-    return [(deployment, symbol, float(mean)) for deployment, symbol, mean in rows]
+    return [(deployment, symbol, float(value)) for deployment, symbol, value in rows]
+
+
+def add_scores(session: AsyncSession, scores: Sequence[DeploymentScore]) -> None:
+    session.add_all(scores)
+
+
+async def round_score_summaries(
+    session: AsyncSession, deployment_ids: list[str], summary: ColumnElement[float]
+) -> dict[str, tuple[float, int]]:
+    """Deployment → (`summary` of its round scores, number of scored rounds), for those with any."""
+    rows = await session.execute(
+        select(DeploymentScore.deployment_id, summary, func.count())
+        .where(DeploymentScore.deployment_id.in_(deployment_ids))
+        .group_by(DeploymentScore.deployment_id)
+    )
+    return {deployment_id: (float(value), int(count)) for deployment_id, value, count in rows}

@@ -14,13 +14,13 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.core.errors import FailedPrecondition, InvalidArgument, NotFound
 from server.core.ids import new_id
+from server.core.tokens import TokenDigester, hint
 from server.db import audit
-from server.db.models import RunEvent, TrainingRun
+from server.db.models import RunToken, TrainingRun
 from server.training import store
 
 LEASE = timedelta(seconds=60)  # the default; mp-server passes MP_RUN_LEASE
@@ -29,7 +29,8 @@ TRANSITIONS = {
     "queued": frozenset({"running", "failed", "cancelled"}),
     "running": frozenset({"succeeded", "failed", "cancelled", "lost"}),
 }
-PROVIDERS = ("local", "runpod")
+PROVIDERS = ("local", "runpod")  # where a vendor's code runs: its training runs and its deployments
+RUN_TOKEN_TTL = timedelta(days=7)  # a ceiling: the token dies with its run anyway
 LOST_MESSAGE = "no heartbeat before the lease ran out; the executor is gone"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 MAX_LOG_LINE = 8192
@@ -51,7 +52,7 @@ async def record(
             {"run_id": run.id, "sequence": first + offset, "occurred_at": now, "kind": kind, "data": data}
             for offset, (kind, data) in enumerate(events)
         ]
-        await session.execute(insert(RunEvent), rows)
+        await store.add_events(session, rows)
 
 
 async def create_run(
@@ -84,8 +85,7 @@ async def create_run(
         gpu_type=gpu_type, external_id="", message="", created_at=now, lease_expires_at=now + lease,
         event_count=0,
     )  # fmt: skip
-    session.add(run)
-    await session.flush()
+    await store.add_run(session, run)
     await record(session, run, [("state", {"from": "", "to": "queued", "message": ""})], now)
     audit.record(session, actor=actor, action="run.create", target=run.id, at=now, round=round_number)
     return run
@@ -107,14 +107,21 @@ def _check_hyperparameters(hyperparameters: dict[str, Any]) -> None:
         )
 
 
-async def require_run(
-    session: AsyncSession, run_id: str, vendor_id: str | None, *, for_update: bool = False
-) -> TrainingRun:
-    """The run, if the caller may see it (vendor_id None: an operator, who sees all)."""
+async def require_run(session: AsyncSession, run_id: str, *, for_update: bool = False) -> TrainingRun:
+    """The run (whether the caller may reach it, the ownership interceptor checked before)."""
     run = await store.get_run(session, run_id, for_update=for_update)
-    if run is None or (vendor_id is not None and run.vendor_id != vendor_id):
+    if run is None:
         raise NotFound(f"no training run {run_id!r}; `mp train list` shows yours")
     return run
+
+
+def lease_ran_out(run: TrainingRun, now: datetime) -> bool:
+    """A running run whose executor stopped sending heartbeats: it is lost, whoever looks first."""
+    return run.state == "running" and run.lease_expires_at is not None and run.lease_expires_at < now
+
+
+async def declare_lost(session: AsyncSession, run: TrainingRun, now: datetime) -> TrainingRun:
+    return await transition(session, run, "lost", now, message=LOST_MESSAGE)
 
 
 async def transition(
@@ -156,10 +163,26 @@ async def expire_leases(session: AsyncSession, now: datetime) -> int:
     """Running runs whose lease ran out become lost; returns how many."""
     expired = await store.runs_with_expired_leases(session, now)
     for run in expired:
-        await transition(
-            session, run, "lost", now, message="no heartbeat before the lease ran out; the executor is gone"
-        )
+        await declare_lost(session, run, now)
     return len(expired)
+
+
+def issue_run_token(
+    session: AsyncSession, digester: TokenDigester, run: TrainingRun, secret: str, *, actor: str, now: datetime
+) -> RunToken:
+    """A token for a remote trainer to report on `run` with; it stops working when the run ends."""
+    if run.state in TERMINAL:
+        raise FailedPrecondition(f"run {run.id} already ended ({run.state}); it needs no token")
+    token = RunToken(id=new_id("rtk"), digest=digester.digest(secret), hint=hint(secret), run_id=run.id,
+                     created_at=now, expires_at=now + RUN_TOKEN_TTL)  # fmt: skip
+    store.add_run_token(session, token)
+    audit.record(session, actor=actor, action="run.token", target=run.id, at=now)
+    return token
+
+
+def attach_artifact(run: TrainingRun, key: str, size_bytes: int, sha256: str) -> TrainingRun:
+    run.artifact_key, run.artifact_size, run.artifact_sha256 = key, size_bytes, sha256
+    return run
 
 
 async def report_metrics(

@@ -19,15 +19,12 @@ from server.core.clock import Clock, to_datetime
 from server.core.completion import finish_even_if_cancelled
 from server.core.convert import timestamp
 from server.core.errors import FailedPrecondition, InvalidArgument
-from server.core.ids import new_id
 from server.core.pagination import read_page, within_page_bytes
 from server.core.principal import require_principal
-from server.core.tokens import TokenDigester, TokenType, hint, new_token
+from server.core.tokens import TokenDigester, TokenType, new_token
 from server.datasets import rules as rounds
-from server.datasets import store as round_store
-from server.db import audit
 from server.db.idempotency import create_once
-from server.db.models import RunEvent, RunToken, TrainingRun
+from server.db.models import RunEvent, TrainingRun
 from server.training import rules as training
 from server.training import store
 
@@ -35,7 +32,6 @@ T = TypeVar("T")
 Change = Callable[[AsyncSession, TrainingRun], Awaitable[T]]
 WATCH_POLL = 0.25
 ARTIFACT_URL_TTL = 15 * 60
-RUN_TOKEN_TTL = timedelta(days=7)  # a ceiling: the token dies with its run anyway
 State = training_pb2.RunState
 
 
@@ -128,10 +124,10 @@ class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):
     async def _settle(self, run: TrainingRun) -> TrainingRun:
         """A running run whose lease has run out is lost, whoever looks first."""
         now = self._now()
-        if run.state == "running" and run.lease_expires_at is not None and run.lease_expires_at < now:
+        if training.lease_ran_out(run, now):
             async with self._sessions.begin() as session:
-                locked = await training.require_run(session, run.id, None, for_update=True)
-                if locked.state == "running" and locked.lease_expires_at and locked.lease_expires_at < now:
+                locked = await training.require_run(session, run.id, for_update=True)
+                if training.lease_ran_out(locked, now):
                     await training.expire_leases(session, now)
                 run = locked
             if run.state in training.TERMINAL:
@@ -145,10 +141,7 @@ class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):
         hyperparameters = _hyperparameters(request.hyperparameters)
 
         async def create(session: AsyncSession, _seed: bytes) -> training_pb2.TrainingRun:
-            if request.round_number:
-                round_row = await rounds.require_round(session, request.round_number)
-            else:
-                round_row = rounds.current_round(await round_store.list_rounds(session, 0, 50), self._now())
+            round_row = await rounds.round_for(session, request.round_number, self._now())
             run = await training.create_run(
                 session, vendor_id=principal.vendor_id, task=request.task or "signal", round_number=round_row.number,
                 provider=request.provider or "local", hyperparameters=hyperparameters, gpu_type=request.gpu_type,
@@ -174,7 +167,7 @@ class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):
 
     async def GetTrainingRun(self, request, context: grpc.aio.ServicerContext) -> training_pb2.TrainingRun:
         async with self._sessions() as session:
-            run = await training.require_run(session, request.run_id, None)
+            run = await training.require_run(session, request.run_id)
         return run_proto(await self._settle(run))
 
     async def _mutate(self, run_id: str, change: Change[T]) -> tuple[TrainingRun, T | None]:
@@ -182,9 +175,9 @@ class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):
         (its lease had run out), in which case the lost verdict is what gets committed."""
         result: T | None = None
         async with self._sessions.begin() as session:
-            run = await training.require_run(session, run_id, None, for_update=True)
-            if run.state == "running" and run.lease_expires_at and run.lease_expires_at < self._now():
-                await training.transition(session, run, "lost", self._now(), message=training.LOST_MESSAGE)
+            run = await training.require_run(session, run_id, for_update=True)
+            if training.lease_ran_out(run, self._now()):
+                await training.declare_lost(session, run, self._now())
             else:
                 result = await change(session, run)
         if run.state in training.TERMINAL:
@@ -263,7 +256,7 @@ class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):
                     if "/" in name:
                         raise InvalidArgument("file_name is a plain file name, without folders")
                     async with self._sessions() as session:
-                        await training.require_run(session, header.run_id, None)
+                        await training.require_run(session, header.run_id)
                     staged = self._blobs.stage()
                     continue
                 if staged is None:
@@ -277,9 +270,8 @@ class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):
             await asyncio.to_thread(self._blobs.commit, staged, key)
             try:
                 async with self._sessions.begin() as session:
-                    run = await training.require_run(session, header.run_id, None, for_update=True)
-                    run.artifact_key, run.artifact_size, run.artifact_sha256 = key, stored.size_bytes, stored.sha256
-                    return run_proto(run)
+                    run = await training.require_run(session, header.run_id, for_update=True)
+                    return run_proto(training.attach_artifact(run, key, stored.size_bytes, stored.sha256))
             except BaseException:
                 await asyncio.to_thread(self._blobs.delete, key)
                 raise
@@ -292,18 +284,13 @@ class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):
         now = self._now()
         secret = new_token(TokenType.RUN)
         async with self._sessions.begin() as session:
-            run = await training.require_run(session, request.run_id, None)
-            if run.state in training.TERMINAL:
-                raise FailedPrecondition(f"run {run.id} already ended ({run.state}); it needs no token")
-            expires = now + RUN_TOKEN_TTL
-            session.add(RunToken(id=new_id("rtk"), digest=self._digester.digest(secret), hint=hint(secret),
-                                 run_id=run.id, created_at=now, expires_at=expires))  # fmt: skip
-            audit.record(session, actor=principal.token_id, action="run.token", target=run.id, at=now)
-        return training_pb2.IssueRunTokenResponse(token=secret, expire_time=timestamp(expires))
+            run = await training.require_run(session, request.run_id)
+            token = training.issue_run_token(session, self._digester, run, secret, actor=principal.token_id, now=now)
+        return training_pb2.IssueRunTokenResponse(token=secret, expire_time=timestamp(token.expires_at))
 
     async def CreateArtifactUrl(self, request, context: grpc.aio.ServicerContext) -> training_pb2.ArtifactUrl:
         async with self._sessions() as session:
-            run = await training.require_run(session, request.run_id, None)
+            run = await training.require_run(session, request.run_id)
         if not run.artifact_key:
             raise FailedPrecondition(
                 f"run {run.id} has no model artifact ({run.state}); it uploads one when it succeeds"
@@ -316,7 +303,7 @@ class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):
 
     async def _events_after(self, run_id: str, after: int):
         async with self._sessions() as session:
-            run = await training.require_run(session, run_id, None)
+            run = await training.require_run(session, run_id)
             return run, await store.events_after(session, run.id, after)
 
     async def WatchTrainingRun(

@@ -1,15 +1,28 @@
-"""Training run and run event rows."""
+"""Training run rows, their events and their run tokens."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.models import RunEvent, TrainingRun
+from server.db.models import RunEvent, RunToken, TrainingRun
 
-ACTIVE = ("queued", "running")
+
+async def add_run(session: AsyncSession, run: TrainingRun) -> None:
+    session.add(run)
+    await session.flush()
+
+
+async def add_events(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """One multi-row INSERT per batch, not one ORM object per event."""
+    await session.execute(insert(RunEvent), rows)
+
+
+def add_run_token(session: AsyncSession, token: RunToken) -> None:
+    session.add(token)
 
 
 async def get_run(session: AsyncSession, run_id: str, *, for_update: bool = False) -> TrainingRun | None:

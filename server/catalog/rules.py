@@ -1,0 +1,65 @@
+"""The catalog: what the marketplace shows of each vendor — its models, their live scores, its signals
+and the rounds it entered."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.auth import store as auth_store
+from server.catalog import store
+from server.core.errors import NotFound
+from server.db.models import Deployment, Vendor
+from server.signals import scoring
+from server.signals.scoring import LiveScore
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    vendor: Vendor
+    models: list[Deployment]  # its deployments but the deleted ones
+    live_scores: dict[str, LiveScore]  # deployment id → its live score, for those scored
+    rounds_entered: list[int]
+    signal_count: int  # deleted deployments' signals count too
+    last_signal_at: datetime | None
+
+
+async def entries(session: AsyncSession, vendors: list[Vendor]) -> list[Entry]:
+    vendor_ids = [vendor.id for vendor in vendors]
+    if not vendor_ids:
+        return []
+    all_deployments = await store.deployments_of(session, vendor_ids)
+    scores = await scoring.live_scores(session, [d.id for d in all_deployments])
+    rounds = await store.rounds_entered(session, vendor_ids)
+    found = []
+    for vendor in vendors:
+        own = [d for d in all_deployments if d.vendor_id == vendor.id]
+        last_signals = [d.last_signal_at for d in own if d.last_signal_at is not None]
+        found.append(
+            Entry(
+                vendor=vendor,
+                models=[d for d in own if d.deleted_at is None],
+                live_scores=scores,
+                rounds_entered=rounds.get(vendor.id, []),
+                signal_count=sum(d.signal_count for d in own),
+                last_signal_at=max(last_signals) if last_signals else None,
+            )
+        )
+    return found
+
+
+async def entry_of(session: AsyncSession, vendor_ref: str) -> Entry:
+    vendor = await auth_store.find_vendor(session, vendor_ref)
+    if vendor is None:
+        raise NotFound(f"no vendor {vendor_ref!r} in the catalog")
+    return (await entries(session, [vendor]))[0]
+
+
+async def list_entries(
+    session: AsyncSession, slug: str, live_only: bool, offset: int, limit: int
+) -> tuple[list[Entry], int]:
+    """A page of entries: at most `limit` of them, and how many vendors matched up to `limit` + 1."""
+    vendors = await store.list_vendors(session, slug, live_only, offset, limit + 1)
+    return await entries(session, vendors[:limit]), len(vendors)
