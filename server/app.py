@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import grpc
 import uvicorn
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from interceptors.auth import AuthCheck
@@ -42,7 +41,6 @@ from server.core.tokens import TokenType, new_token
 from server.datasets.demo import publish_demo_round
 from server.datasets.round_cache import RoundCache
 from server.datasets.servicer import DatasetServicer
-from server.db.models import ApiToken
 from server.db.owners import OwnerLookup
 from server.deployments.deliveries import DeliveryPolicy, DeliveryWorker
 from server.deployments.servicer import DeploymentServicer
@@ -160,20 +158,11 @@ async def issue_admin_token(resources: Resources, *, display_name: str, only_if_
     """A new operator token (scope `admin`); with only_if_none, only on a database with no tokens yet."""
     secret = new_token(TokenType.API)
     async with resources.sessions.begin() as session:
-        if only_if_none and await session.scalar(select(func.count()).select_from(ApiToken)):
-            return None
-        await accounts.issue_api_token(
-            session,
-            resources.digester,
-            secret=secret,
-            vendor_ref="",
-            scopes=["admin"],
-            display_name=display_name,
-            ttl=None,
-            actor="mp-server",
+        issued = await accounts.issue_operator_token(
+            session, resources.digester, secret, display_name=display_name, only_if_none=only_if_none,
             now=to_datetime(resources.clock()),
-        )
-    return secret
+        )  # fmt: skip
+    return secret if issued else None
 
 
 async def serve_gateway(

@@ -19,31 +19,18 @@ from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 from marketplace.v1 import (
-    auth_pb2,
     auth_pb2_grpc,
-    catalog_pb2,
     catalog_pb2_grpc,
-    datasets_pb2,
     datasets_pb2_grpc,
-    deployments_pb2,
     deployments_pb2_grpc,
-    signals_pb2,
     signals_pb2_grpc,
-    training_pb2,
     training_pb2_grpc,
 )
-from server.core.contract import MethodRules
+from server.core.contract import MethodRules, contract_services
 from server.core.errors import InvalidArgument
 
 # Every service of the contract; access rules are read from all of them.
-SERVICES: tuple[ServiceDescriptor, ...] = (
-    auth_pb2.DESCRIPTOR.services_by_name["AuthService"],
-    catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"],
-    datasets_pb2.DESCRIPTOR.services_by_name["DatasetService"],
-    training_pb2.DESCRIPTOR.services_by_name["TrainingService"],
-    deployments_pb2.DESCRIPTOR.services_by_name["DeploymentService"],
-    signals_pb2.DESCRIPTOR.services_by_name["SignalService"],
-)
+SERVICES: tuple[ServiceDescriptor, ...] = contract_services()
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 _BEHAVIORS = ("unary_unary", "unary_stream", "stream_unary", "stream_stream")

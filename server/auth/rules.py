@@ -132,3 +132,17 @@ async def revoke_api_token(
     audit.record(session, actor=actor, action="token.revoke", target=token.id, at=now)
     vendor = await store.get_vendor(session, token.vendor_id) if token.vendor_id else None
     return token, vendor
+
+
+async def issue_operator_token(
+    session: AsyncSession, digester: TokenDigester, secret: str, *, display_name: str, only_if_none: bool, now: datetime
+) -> bool:
+    """An operator token (scope `admin`); with only_if_none, only on a database with no tokens yet.
+    Returns whether it was issued."""
+    if only_if_none and await store.any_token(session):
+        return False
+    await issue_api_token(
+        session, digester, secret=secret, vendor_ref="", scopes=["admin"], display_name=display_name, ttl=None,
+        actor="mp-server", now=now,
+    )  # fmt: skip
+    return True

@@ -28,6 +28,10 @@ def add_vendor(session: AsyncSession, vendor: Vendor) -> None:
     session.add(vendor)
 
 
+async def any_token(session: AsyncSession) -> bool:
+    return await session.scalar(select(ApiToken.id).limit(1)) is not None
+
+
 def add_token(session: AsyncSession, token: ApiToken) -> None:
     session.add(token)
 

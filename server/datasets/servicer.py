@@ -17,6 +17,7 @@ from server.core.convert import timestamp
 from server.core.errors import InvalidArgument, NotFound
 from server.core.pagination import read_page
 from server.core.principal import require_principal
+from server.core.uploads import chunks_after_header
 from server.datasets import rules as rounds
 from server.datasets import store
 from server.datasets.publishing import RoundFacts, store_round
@@ -175,32 +176,29 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
     async def _receive(
         self, request_iterator: AsyncIterator
     ) -> tuple[datasets_pb2.PublishRoundRequest.Header, dict[str, StagedWrite]]:
-        header = None
+        header: datasets_pb2.PublishRoundRequest.Header | None = None
         declared: set[str] = set()
         staged: dict[str, StagedWrite] = {}
+
+        async def accept(received: datasets_pb2.PublishRoundRequest.Header) -> None:
+            nonlocal header
+            rounds.check_file_names([f.name for f in received.files])
+            header = received
+            declared.update(f.name for f in received.files)
+
         try:
-            async for part in request_iterator:
-                if part.HasField("header"):
-                    if header is not None:
-                        raise InvalidArgument("the header must come once, first")
-                    header = part.header
-                    rounds.check_file_names([f.name for f in header.files])
-                    declared = {f.name for f in header.files}
-                    continue
-                if header is None:
-                    raise InvalidArgument("the first message must be the header")
-                name = part.chunk.file
+            async for chunk in chunks_after_header(request_iterator, accept):
+                name = chunk.file
                 if name not in declared:
                     raise InvalidArgument(f"bytes for {name!r}, which the header does not declare")
                 if name not in staged:
                     staged[name] = self._blobs.stage()
-                await asyncio.to_thread(staged[name].write, part.chunk.data)
+                await asyncio.to_thread(staged[name].write, chunk.data)
         except BaseException:
             for write in staged.values():
                 write.abandon()
             raise
-        if header is None:
-            raise InvalidArgument("nothing was sent: the first message must be the header")
+        assert header is not None  # chunks_after_header refuses a stream without one
         return header, staged
 
     async def CloseRound(self, request, context: grpc.aio.ServicerContext) -> datasets_pb2.Round:

@@ -13,7 +13,7 @@ from google.protobuf import json_format
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from marketplace.v1 import common_pb2, training_pb2, training_pb2_grpc
-from server.blobs.local import BlobStore, check_arrived, check_key
+from server.blobs.local import BlobStore, StagedWrite, check_arrived, check_key
 from server.blobs.signing import UrlSigner, download_url
 from server.core.clock import Clock, to_datetime
 from server.core.completion import finish_even_if_cancelled
@@ -22,6 +22,7 @@ from server.core.errors import FailedPrecondition, InvalidArgument
 from server.core.pagination import read_page, within_page_bytes
 from server.core.principal import require_principal
 from server.core.tokens import TokenDigester, TokenType, new_token
+from server.core.uploads import chunks_after_header
 from server.datasets import rules as rounds
 from server.db.idempotency import create_once
 from server.db.models import RunEvent, TrainingRun
@@ -244,26 +245,25 @@ class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):
         return training_pb2.AppendRunLogsResponse(accepted=accepted)
 
     async def UploadRunArtifact(self, request_iterator: AsyncIterator, context: grpc.aio.ServicerContext):
-        header, staged = None, None
+        header: training_pb2.UploadRunArtifactRequest.Header | None = None
+        staged: StagedWrite | None = None
+
+        async def accept(received: training_pb2.UploadRunArtifactRequest.Header) -> None:
+            nonlocal header, staged
+            name = received.file_name or "model.bin"
+            check_key(name)
+            if "/" in name:
+                raise InvalidArgument("file_name is a plain file name, without folders")
+            async with self._sessions() as session:
+                await training.require_run(session, received.run_id)
+            header, staged = received, self._blobs.stage()
+
         try:
-            async for part in request_iterator:
-                if part.HasField("header"):
-                    if header is not None:
-                        raise InvalidArgument("the header must come once, first")
-                    header = part.header
-                    name = header.file_name or "model.bin"
-                    check_key(name)
-                    if "/" in name:
-                        raise InvalidArgument("file_name is a plain file name, without folders")
-                    async with self._sessions() as session:
-                        await training.require_run(session, header.run_id)
-                    staged = self._blobs.stage()
-                    continue
-                if staged is None:
-                    raise InvalidArgument("the first message must be the header")
-                await asyncio.to_thread(staged.write, part.chunk)
-            if header is None or staged is None:
-                raise InvalidArgument("nothing was sent: the first message must be the header")
+            async for chunk in chunks_after_header(request_iterator, accept):
+                assert staged is not None
+                await asyncio.to_thread(staged.write, chunk)
+            assert header is not None  # chunks_after_header refuses a stream without one
+            assert staged is not None
             stored = await asyncio.to_thread(staged.finish)
             check_arrived(stored, header.expected.size_bytes, header.expected.sha256, "the artifact")
             key = f"runs/{header.run_id}/{uuid.uuid4().hex[:12]}/{header.file_name or 'model.bin'}"
