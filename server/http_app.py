@@ -21,6 +21,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from marketplace.v1 import auth_pb2, auth_pb2_grpc, options_pb2
+from server.console.routes import console_routes
 from server.gateway.app import Gateway, TooLarge, json_response, read_body
 from server.gateway.docs import render_docs
 from server.gateway.errors import error_document
@@ -134,6 +135,7 @@ def build_http_app(
             _only("/oauth2/introspect", "POST", introspect),
             _only("/openapi.json", "GET", openapi),
             _only("/docs", "GET", docs),
+            *console_routes(),
             *extra_routes,
             # Every method reaches the gateway, whose router answers 405 with the path's own Allow.
             Route("/{path:path}", gateway.handle, methods=ALL_METHODS),
