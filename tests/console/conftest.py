@@ -1,0 +1,109 @@
+"""Fixtures for the console's browser tests: Chromium, a real server on SQLite with the demo round,
+and a page that records every console error, page error and dialog."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from server.settings import Settings, default_database_url
+from tests.console.browser import REQUIRE_BROWSER, BrowserUnavailable, chromium
+from tests.support import ServerThread
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    try:
+        with chromium() as launched:
+            yield launched
+    except BrowserUnavailable as error:
+        if REQUIRE_BROWSER:
+            pytest.fail(f"MP_REQUIRE_BROWSER=1, but Chromium is not usable: {error}")
+        pytest.skip(f"browser tests skipped: {error}")
+
+
+@pytest.fixture
+def console_settings(tmp_path: Path) -> Settings:
+    data = tmp_path / "data"
+    return Settings(data_dir=data, database_url=default_database_url(data), log_level="WARNING", shutdown_grace=0.5)
+
+
+@pytest.fixture
+def console_server(console_settings: Settings) -> Iterator[ServerThread]:
+    running = ServerThread(console_settings).start()
+    yield running
+    running.stop()
+
+
+@dataclass
+class Api:
+    """The public REST API as a test calls it, with the server's admin token by default."""
+
+    base: str
+    token: str
+
+    def call(self, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
+        headers = {"Authorization": f"Bearer {token or self.token}"}
+        answer = httpx.request(method, self.base + path, json=body, headers=headers, timeout=10)
+        assert answer.status_code == 200, f"{method} {path}: {answer.status_code} {answer.text}"
+        return answer.json()
+
+    def vendor(self, slug: str, display_name: str, scopes: tuple[str, ...] = ("deploy:write",)) -> str:
+        """Creates a vendor and returns a token of it with `scopes`."""
+        self.call("POST", "/api/admin/vendors", {"slug": slug, "displayName": display_name})
+        return self.call("POST", "/api/admin/tokens", {"vendor": slug, "scopes": list(scopes)})["secret"]
+
+    def deployment(self, vendor_token: str, name: str) -> tuple[str, str]:
+        created = self.call("POST", "/api/deployments", {"provider": "local", "name": name}, token=vendor_token)
+        return created["deployment"]["id"], created["token"]
+
+    def store_signal(self, deployment_token: str, symbol: str, **fields: Any) -> None:
+        body = {"signals": [{"symbol": symbol, "action": "ACTION_BUY", "score": 0.42, "confidence": 0.8, **fields}]}
+        stored = self.call("POST", "/api/signals/store", body, token=deployment_token)
+        assert stored["accepted"] == 1, stored
+
+
+@pytest.fixture
+def api(console_server: ServerThread) -> Api:
+    return Api(console_server.http_url, console_server.admin_token)
+
+
+@dataclass
+class Watched:
+    """A page and what went wrong on it: console errors, uncaught errors, dialogs (an injected alert())."""
+
+    page: Any
+    errors: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+def watched(browser: Any) -> Iterator[Watched]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    found = Watched(page)
+    page.on("console", lambda message: message.type == "error" and found.errors.append(message.text))
+    page.on("pageerror", lambda error: found.errors.append(str(error)))
+
+    def dismiss(dialog: Any) -> None:
+        found.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", dismiss)
+    yield found
+    context.close()
+
+
+def sign_in(page: Any, base: str, token: str, path: str = "/marketplace") -> Any:
+    """Opens `path`, pastes the token into the sign-in form; returns the page's first response."""
+    response = page.goto(base + path)
+    page.fill("#token", token)
+    page.click(".signin-form button[type=submit]")
+    page.wait_for_selector("#sign-out")
+    return response

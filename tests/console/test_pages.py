@@ -1,0 +1,165 @@
+"""The console in real Chromium against a real server: what a person sees, and that nothing of
+another tenant's data ever runs as code."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+import pytest
+
+try:
+    from playwright.sync_api import expect
+except ImportError:  # the `browser` fixture says why: a skip, or a failure when MP_REQUIRE_BROWSER=1
+    expect = None
+
+from tests.console.conftest import Api, sign_in
+from tests.support import ServerThread
+
+pytestmark = pytest.mark.e2e
+
+HOSTILE = "<img src=x onerror=alert(1)>"
+
+
+def test_catalog_shows_vendors_created_through_the_api_hostile_names_as_text(console_server, api: Api, watched):
+    api.vendor("acme", "Acme Quant")
+    token = api.vendor("evil", HOSTILE)
+    api.deployment(token, "<script>alert(2)</script>")
+    page = watched.page
+    response = sign_in(page, console_server.http_url, console_server.admin_token)
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    assert response.headers["x-content-type-options"] == "nosniff"
+    page.wait_for_selector(".vendor")
+    names = page.locator(".vendor-name").all_text_contents()
+    assert sorted(names) == sorted(["Acme Quant", HOSTILE])
+    assert page.locator(".vendor[data-vendor=evil] .model-name").text_content() == "<script>alert(2)</script>"
+    assert page.locator("#catalog-list img").count() == 0
+    assert page.locator("#catalog-list script").count() == 0
+    page.fill("#catalog-search", "acme")
+    assert page.locator(".vendor-name").all_text_contents() == ["Acme Quant"]
+    assert watched.dialogs == []
+    assert watched.errors == []
+
+
+def test_catalog_pages_with_next_page_token(console_server, api: Api, watched):
+    for number in range(55):
+        api.call("POST", "/api/admin/vendors", {"slug": f"vendor-{number:02d}", "displayName": f"Vendor {number:02d}"})
+    page = watched.page
+    sign_in(page, console_server.http_url, console_server.admin_token)
+    page.wait_for_selector(".vendor")
+    assert page.locator(".vendor").count() == 50
+    page.click("#catalog-more")
+    expect(page.locator(".vendor")).to_have_count(55)
+    assert page.locator("#catalog-more").is_hidden()
+    assert watched.errors == []
+
+
+def test_the_token_is_kept_in_memory_only_and_sign_out_forgets_it(console_server, watched):
+    page = watched.page
+    sign_in(page, console_server.http_url, console_server.admin_token)
+    assert page.locator(".who-name").text_content() == "Operator"
+    storage = page.evaluate("[localStorage.length, sessionStorage.length, document.cookie]")
+    assert storage == [0, 0, ""]
+    assert page.context.cookies() == []
+    assert console_server.admin_token not in page.content()
+    page.click("#sign-out")
+    page.wait_for_selector("#token")
+    page.goto(console_server.http_url + "/marketplace/live")
+    page.wait_for_selector("#token")  # a new page life starts signed out
+    assert watched.errors == []
+
+
+def test_a_wrong_token_is_refused_with_a_message(console_server, watched):
+    page = watched.page
+    page.goto(console_server.http_url + "/marketplace")
+    page.fill("#token", "mp_not_a_real_token")
+    page.click(".signin-form button[type=submit]")
+    page.wait_for_selector(".form-error:has-text('not valid')")
+    # The refused whoami is the one console error a browser logs for a 401.
+    assert all("401" in error for error in watched.errors)
+
+
+def test_live_page_shows_an_ingested_signal_with_its_badge(console_server, api: Api, watched):
+    vendor_token = api.vendor("evil", HOSTILE)
+    deployment_id, deployment_token = api.deployment(vendor_token, "Momentum v2")
+    page = watched.page
+    sign_in(page, console_server.http_url, console_server.admin_token, "/marketplace/live")
+    page.wait_for_selector("#live-status[data-state=live]")
+    api.store_signal(deployment_token, "SYNAAA")
+    row = page.locator("#live-rows tr").first
+    row.wait_for()
+    assert row.locator(".symbol").text_content() == "SYNAAA"
+    assert row.locator(".badge-vendor").text_content() == HOSTILE
+    page.wait_for_selector("#live-rows .badge-model:has-text('Momentum v2')")
+    assert row.locator(".pill").text_content() == "buy"
+    assert page.locator("#live-rows img").count() == 0
+    assert watched.dialogs == []
+    assert watched.errors == []
+
+
+def test_live_page_filters_by_symbol_and_pauses(console_server, api: Api, watched):
+    vendor_token = api.vendor("acme", "Acme Quant")
+    _, deployment_token = api.deployment(vendor_token, "Mean reversion")
+    page = watched.page
+    sign_in(page, console_server.http_url, console_server.admin_token, "/marketplace/live")
+    page.fill("#live-symbol", "SYNBBB")
+    page.press("#live-symbol", "Enter")
+    page.wait_for_selector("#live-status[data-state=live]")
+    api.store_signal(deployment_token, "SYNAAA")
+    api.store_signal(deployment_token, "SYNBBB")
+    page.wait_for_selector("#live-rows tr")
+    page.click("#live-pause")
+    api.store_signal(deployment_token, "SYNBBB", score=-0.5)
+    page.wait_for_selector("#live-pause:has-text('1 new')")
+    assert page.locator("#live-rows tr").count() == 1
+    page.click("#live-pause")
+    expect(page.locator("#live-rows tr")).to_have_count(2)
+    assert page.locator("#live-rows .symbol").all_text_contents() == ["SYNBBB", "SYNBBB"]
+    assert watched.errors == []
+
+
+def test_live_page_survives_a_server_restart_without_gaps(console_settings, watched):
+    first = ServerThread(console_settings).start()
+    assert first.listening is not None
+    ports = first.listening.grpc_port, first.listening.http_port
+    api = Api(first.http_url, first.admin_token)
+    vendor_token = api.vendor("acme", "Acme Quant")
+    _, deployment_token = api.deployment(vendor_token, "Carry")
+    page = watched.page
+    sign_in(page, first.http_url, first.admin_token, "/marketplace/live")
+    page.wait_for_selector("#live-status[data-state=live]")
+    api.store_signal(deployment_token, "SYNAAA")
+    page.wait_for_selector("#live-rows .symbol:has-text('SYNAAA')")
+    # Keep the page from resubscribing until a signal was stored while it was away.
+    subscribe = re.compile(r"/api/signals:subscribe")
+    page.route(subscribe, lambda route: route.abort())
+    first.stop()
+    page.wait_for_selector("#live-status[data-state=reconnecting]")
+    second = ServerThread(console_settings)
+    second.settings = replace(second.settings, grpc_addr=f"127.0.0.1:{ports[0]}", http_addr=f"127.0.0.1:{ports[1]}")
+    second.start()
+    try:
+        api.store_signal(deployment_token, "SYNBBB")  # stored while the page is disconnected
+        page.unroute(subscribe)
+        page.wait_for_selector("#live-status[data-state=live]", timeout=20_000)
+        api.store_signal(deployment_token, "SYNCCC")
+        expect(page.locator("#live-rows tr")).to_have_count(3)
+        assert page.locator("#live-rows .symbol").all_text_contents() == ["SYNCCC", "SYNBBB", "SYNAAA"]
+    finally:
+        second.stop()
+    # Only the refused reconnects while the server was down may have been logged.
+    assert all("ERR_" in error or "Failed to load" in error for error in watched.errors), watched.errors
+
+
+def test_round_page_shows_files_and_a_copyable_pull_command(console_server, watched):
+    page = watched.page
+    sign_in(page, console_server.http_url, console_server.admin_token, "/marketplace/rounds")
+    page.click("#rounds-rows a:has-text('#1')")
+    page.wait_for_selector("#pull-command")
+    assert page.locator("#pull-command").text_content() == "mp data pull --round 1"
+    assert page.url.endswith("/marketplace/rounds/1")
+    shas = page.locator(".files .sha code").all_text_contents()
+    assert len(shas) == 3
+    assert all(re.fullmatch(r"[0-9a-f]{64}", sha) for sha in shas)
+    assert watched.errors == []
