@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+import httpx
 import pytest
 
 try:
@@ -55,18 +56,32 @@ def test_catalog_pages_with_next_page_token(console_server, api: Api, watched):
     assert watched.errors == []
 
 
-def test_the_token_is_kept_in_memory_only_and_sign_out_forgets_it(console_server, watched):
+def test_sign_in_keeps_the_session_in_an_httponly_cookie_and_the_token_nowhere(console_server, watched):
     page = watched.page
     sign_in(page, console_server.http_url, console_server.admin_token)
     assert page.locator(".who-name").text_content() == "Operator"
-    storage = page.evaluate("[localStorage.length, sessionStorage.length, document.cookie]")
-    assert storage == [0, 0, ""]
-    assert page.context.cookies() == []
+    (session,) = [cookie for cookie in page.context.cookies() if cookie["name"] == "mp_session"]
+    assert session["httpOnly"] is True
+    assert session["sameSite"] == "Strict"
+    assert session["value"] != console_server.admin_token  # a session token of its own, at most 8 hours
+    assert page.evaluate("[localStorage.length, sessionStorage.length, document.cookie]") == [0, 0, "mp_signed_in=1"]
     assert console_server.admin_token not in page.content()
+    page.reload()
+    page.wait_for_selector("#sign-out")  # the session outlives the page
+    assert watched.errors == []
+
+
+def test_sign_out_ends_the_session_on_the_server(console_server, watched):
+    page = watched.page
+    sign_in(page, console_server.http_url, console_server.admin_token)
+    (session,) = [cookie["value"] for cookie in page.context.cookies() if cookie["name"] == "mp_session"]
     page.click("#sign-out")
     page.wait_for_selector("#token")
+    assert [cookie for cookie in page.context.cookies() if cookie["value"]] == []
+    revoked = httpx.get(console_server.http_url + "/api/whoami", headers={"Authorization": f"Bearer {session}"})
+    assert revoked.status_code == 401
     page.goto(console_server.http_url + "/marketplace/live")
-    page.wait_for_selector("#token")  # a new page life starts signed out
+    page.wait_for_selector("#token")
     assert watched.errors == []
 
 

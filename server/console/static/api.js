@@ -1,12 +1,13 @@
 // The console's only way to the platform: the public REST API under /api, as any frontend would call it.
-// The token is kept in this module's memory for the life of the page: never in localStorage,
-// sessionStorage or a cookie readable by scripts. Reloading the page signs out.
+//
+// Signing in exchanges the pasted token for a session (CreateSession): the server sets it as an
+// HttpOnly cookie that no script can read, and the pasted token is dropped at once. It is never kept
+// in localStorage, sessionStorage or memory. Writes carry the CSRF token the server hands this page.
 
-let token = null;
+let csrf = "";
+let session = false;
 
-export function signIn(secret) { token = secret.trim(); }
-export function signOut() { token = null; }
-export function signedIn() { return token !== null; }
+export function signedIn() { return session; }
 
 export class ApiError extends Error {
   constructor(status, code, message, details = []) {
@@ -25,10 +26,16 @@ function url(path, query) {
   return target;
 }
 
-function headers(extra = {}) {
+function headers(method, extra = {}) {
   const all = { Accept: "application/json", ...extra };
-  if (token) all.Authorization = `Bearer ${token}`;
+  if (!["GET", "HEAD"].includes(method) && csrf) all["X-CSRF-Token"] = csrf;
   return all;
+}
+
+function remember(response) {
+  const given = response.headers.get("X-CSRF-Token");
+  if (given) csrf = given;
+  if (response.status === 401) { session = false; csrf = ""; }
 }
 
 async function failure(response) {
@@ -40,14 +47,52 @@ async function failure(response) {
 
 /** A unary call: GET with query parameters, or a write with a JSON body. */
 export async function call(method, path, { query, body, signal } = {}) {
-  const init = { method, headers: headers(), signal, credentials: "same-origin", cache: "no-store" };
+  const init = { method, headers: headers(method), signal, credentials: "same-origin", cache: "no-store" };
   if (body !== undefined) {
     init.body = JSON.stringify(body);
     init.headers["Content-Type"] = "application/json";
   }
   const response = await fetch(url(path, query), init);
+  remember(response);
   if (!response.ok) throw await failure(response);
   return response.json();
+}
+
+/** Exchanges a pasted token for a cookie session; returns who signed in. The token is not kept. */
+export async function signIn(secret) {
+  const response = await fetch(url("/api/auth/sessions"), {
+    method: "POST",
+    headers: { Accept: "application/json", "Content-Type": "application/json", Authorization: `Bearer ${secret.trim()}`,
+      "X-MP-Session": "cookie" },
+    body: "{}", credentials: "same-origin", cache: "no-store",
+  });
+  if (!response.ok) throw await failure(response);
+  remember(response);
+  session = true;
+  return get("/api/whoami");
+}
+
+/** The session this browser already has (its cookie), or null. */
+export async function resume() {
+  if (!document.cookie.split("; ").includes("mp_signed_in=1")) return null;
+  try {
+    const whoami = await get("/api/whoami");
+    session = true;
+    return whoami;
+  } catch (error) {
+    if (error.status === 401) return null;
+    throw error;
+  }
+}
+
+/** Ends the session on the server (it is revoked) and drops the cookie. */
+export async function signOut() {
+  try {
+    await post("/api/auth/sessions:end", {});
+  } finally {
+    session = false;
+    csrf = "";
+  }
 }
 
 export const get = (path, query, signal) => call("GET", path, { query, signal });
@@ -60,8 +105,9 @@ export const post = (path, body) => call("POST", path, { body });
  */
 export async function stream(path, { query, signal, onOpen, onMessage }) {
   const response = await fetch(url(path, query), {
-    headers: headers({ Accept: "application/x-ndjson" }), signal, credentials: "same-origin", cache: "no-store",
+    headers: headers("GET", { Accept: "application/x-ndjson" }), signal, credentials: "same-origin", cache: "no-store",
   });
+  remember(response);
   if (!response.ok) throw await failure(response);
   onOpen?.();
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();

@@ -51,8 +51,12 @@ function drawIdentity() {
   );
 }
 
-function signOut() {
-  api.signOut();
+async function signOut() {
+  try {
+    await api.signOut();
+  } catch {
+    // Already ended (expired or revoked): the page signs out all the same.
+  }
   principal = null;
   drawIdentity();
   draw();
@@ -74,7 +78,9 @@ function draw() {
     if (found?.section === item.dataset.section) item.setAttribute("aria-current", "page");
     else item.removeAttribute("aria-current");
   }
-  if (!api.signedIn()) {
+  if (!api.signedIn() || !principal) {
+    principal = null;
+    drawIdentity();
     signin.render(view, { onSignedIn: signedIn });
     return;
   }
@@ -98,4 +104,7 @@ document.addEventListener("click", (event) => {
   }
 });
 window.addEventListener("popstate", draw);
-draw();
+api.resume().then(
+  (whoami) => { principal = whoami; drawIdentity(); draw(); },
+  () => draw(),
+);

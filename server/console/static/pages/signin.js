@@ -1,4 +1,4 @@
-// Sign-in: the person pastes a token once; it lives in the page's memory only.
+// Sign-in: the person pastes a token once; the server turns it into a cookie session.
 
 import * as api from "../api.js";
 import { el } from "../dom.js";
@@ -17,7 +17,7 @@ export function render(view, { onSignedIn }) {
     el("label", { for: "token", text: "API token" }),
     input,
     el("p", { id: "token-help", class: "muted small",
-      text: "The token is kept in this tab's memory only: it is never stored, and reloading the page signs you out." }),
+      text: "It is exchanged for a session of at most 8 hours, held in a cookie no script can read; the token itself is not kept. Sign out ends the session." }),
     message,
     button);
 
@@ -25,16 +25,16 @@ export function render(view, { onSignedIn }) {
     event.preventDefault();
     message.textContent = "";
     button.disabled = true;
-    api.signIn(input.value);
+    const secret = input.value;
+    input.value = "";
     try {
-      const whoami = await api.get("/api/whoami");
-      input.value = "";
-      await onSignedIn(whoami);
+      await onSignedIn(await api.signIn(secret));
     } catch (error) {
-      api.signOut();
       message.textContent = error.status === 401
         ? "That token is not valid (unknown, expired or revoked)."
-        : `Could not sign in: ${error.message}`;
+        : error.status === 403
+          ? `This token cannot sign in here: ${error.message}`
+          : `Could not sign in: ${error.message}`;
       button.disabled = false;
       input.focus();
     }
