@@ -56,6 +56,7 @@ export function duration(value) {
   if (!value) return "—";
   const seconds = Number(String(value).replace(/s$/, ""));
   if (Number.isNaN(seconds)) return String(value);
+  if (seconds === 0) return "—";
   if (seconds < 60) return `${seconds} s`;
   if (seconds < 3600) return `${+(seconds / 60).toFixed(1)} min`;
   if (seconds < 86400) return `${+(seconds / 3600).toFixed(1)} h`;
@@ -65,4 +66,11 @@ export function duration(value) {
 export function shortId(value) {
   if (!value) return "—";
   return value.length > 14 ? `${value.slice(0, 12)}…` : value;
+}
+
+/** One of six badge colours, the same for a vendor everywhere, so rows of one vendor are easy to follow. */
+export function hue(slug) {
+  let hash = 0;
+  for (const char of String(slug || "")) hash = (hash * 31 + char.codePointAt(0)) >>> 0;
+  return `hue-${hash % 6}`;
 }

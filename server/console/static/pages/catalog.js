@@ -114,6 +114,8 @@ function vendorCard(entry, wanted) {
   return el("article", { class: "vendor", dataset: { vendor: vendor.slug } },
     el("header", { class: "vendor-head" },
       el("div", { class: "vendor-title" },
+        el("span", { class: ["avatar", format.hue(vendor.slug)], "aria-hidden": "true",
+          text: [...vendor.displayName.trim()][0]?.toUpperCase() || "?" }),
         el("h2", { class: "vendor-name", text: vendor.displayName }),
         el("span", { class: "slug", text: `@${vendor.slug}` })),
       el("dl", { class: "facts" },
@@ -129,6 +131,7 @@ function fact(name, value) {
 
 function modelTable(models) {
   return el("table", { class: "models" },
+    el("colgroup", {}, ["model", "state", "score", "count", "last"].map((name) => el("col", { class: `col-${name}` }))),
     el("thead", {}, el("tr", {},
       el("th", { scope: "col", text: "Model" }), el("th", { scope: "col", text: "State" }),
       el("th", { scope: "col", class: "num", text: "Live score" }), el("th", { scope: "col", class: "num", text: "Signals" }),

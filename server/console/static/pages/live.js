@@ -147,7 +147,7 @@ export function render(view, { principal }) {
     lookUp(by.vendorSlug);
     const model = el("span", { class: "badge-model", dataset: { deployment: by.deploymentId || "" },
       text: names.get(by.deploymentId) || format.shortId(by.deploymentId) });
-    return el("span", { class: "badge", title: `vendor ${by.vendorSlug} · deployment ${by.deploymentId} · run ${by.runId || "none"}` },
+    return el("span", { class: ["badge", format.hue(by.vendorSlug)], title: `vendor ${by.vendorSlug} · deployment ${by.deploymentId} · run ${by.runId || "none"}` },
       el("span", { class: "badge-vendor", text: by.vendorDisplayName || by.vendorSlug || "unknown vendor" }),
       model,
       by.runId ? el("span", { class: "badge-run", text: `run ${format.shortId(by.runId)}` }) : null);
