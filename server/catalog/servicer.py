@@ -19,11 +19,16 @@ from server.core.errors import NotFound
 from server.core.pagination import read_page
 from server.db.models import Deployment, Vendor
 from server.deployments import rules as deployments
-from server.deployments.servicer import state_value
+from server.deployments.servicer import state_text, state_value
 
 # The catalog is the same for every caller and read far more often than it changes: answers are
 # kept this long, so the frontend's polling costs one set of queries per second, not one per call.
 FRESHNESS = 1.0
+ORDERS = {
+    catalog_pb2.CATALOG_ORDER_SCORE: "score",
+    catalog_pb2.CATALOG_ORDER_ACTIVITY: "activity",
+    catalog_pb2.CATALOG_ORDER_NAME: "name",
+}
 
 
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
@@ -41,13 +46,21 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         return found
 
     async def ListCatalog(self, request, context: grpc.aio.ServicerContext) -> catalog_pb2.ListCatalogResponse:
-        page = read_page(request.page_size, request.page_token, request.vendor, request.live_only)
+        page = read_page(request.page_size, request.page_token, request.vendor, request.live_only, request.query,
+                         request.state, request.order_by)  # fmt: skip
+        words = request.query.split()
+        states = None
+        if request.state:
+            stale_before = to_datetime(self._clock()) - self._timeout
+            states = store.StateFilter(state_text(request.state), stale_before)
+        order = ORDERS.get(request.order_by, "")
 
         async def build() -> catalog_pb2.ListCatalogResponse:
             async with self._sessions() as session:
                 vendors = await store.list_vendors(
-                    session, request.vendor, request.live_only, page.offset, page.size + 1
-                )
+                    session, request.vendor, request.live_only, page.offset, page.size + 1,
+                    words=words, state=states, order=order,
+                )  # fmt: skip
                 entries = await self._entries(session, vendors[: page.size])
             return catalog_pb2.ListCatalogResponse(entries=entries, next_page_token=page.next_token(len(vendors)))
 

@@ -1,6 +1,6 @@
 // The catalog: vendors and their models (deployments) with state, live score, signal count and last signal.
-// Pages come from the server with next_page_token; search, the state filter and sorting apply to the
-// vendors loaded so far, and "live" also asks the server for vendors with a live model only.
+// Search, the state filter and the order are the server's (ListCatalog's query, state, order_by), so
+// they hold over every vendor, not only those loaded; pages follow with next_page_token.
 
 import * as api from "../api.js";
 import { clear, el } from "../dom.js";
@@ -15,31 +15,24 @@ const STATES = [
   ["DEPLOYMENT_STATE_STOPPED", "Stopped"], ["DEPLOYMENT_STATE_FAILED", "Failed"],
 ];
 const SORTS = [
-  ["score", "Best live score"], ["activity", "Latest signal"], ["signals", "Most signals"],
-  ["name", "Name"], ["joined", "First listed"],
+  ["CATALOG_ORDER_SCORE", "Best live score"], ["CATALOG_ORDER_ACTIVITY", "Latest signal"],
+  ["CATALOG_ORDER_NAME", "Name"], ["CATALOG_ORDER_UNSPECIFIED", "First listed"],
 ];
-
-const time = (value) => (value ? new Date(value).getTime() : -Infinity);
-const bestScore = (entry) => Math.max(-Infinity, ...entry.models.filter((m) => m.liveScore !== undefined).map((m) => m.liveScore));
-const ORDER = {
-  score: (a, b) => bestScore(b) - bestScore(a),
-  activity: (a, b) => time(b.lastSignalTime) - time(a.lastSignalTime),
-  signals: (a, b) => Number(b.signalCount || 0) - Number(a.signalCount || 0),
-  name: (a, b) => a.vendor.displayName.localeCompare(b.vendor.displayName),
-  joined: () => 0,
-};
+const TYPING_PAUSE_MS = 250;
 
 export function render(view) {
   const controller = new AbortController();
   let entries = [];
   let nextPageToken = "";
-  let loading = false;
+  let loading = null; // the request under way; a newer search replaces it
+  let typing = 0;
 
   const search = el("input", { type: "search", id: "catalog-search", placeholder: "Search vendors and models",
-    "aria-label": "Search vendors and models", on: { input: draw } });
+    "aria-label": "Search vendors and models", maxlength: 200,
+    on: { input: () => { clearTimeout(typing); typing = setTimeout(reload, TYPING_PAUSE_MS); } } });
   const state = el("select", { id: "catalog-state", "aria-label": "Filter by state", on: { change: reload } },
     STATES.map(([value, label]) => el("option", { value, text: label })));
-  const sort = el("select", { id: "catalog-sort", "aria-label": "Sort by", on: { change: draw } },
+  const sort = el("select", { id: "catalog-sort", "aria-label": "Sort by", on: { change: reload } },
     SORTS.map(([value, label]) => el("option", { value, text: label })));
   const refresh = el("button", { type: "button", class: "ghost", text: "Refresh", on: { click: reload } });
   const summary = el("p", { class: "muted", id: "catalog-summary", "aria-live": "polite" });
@@ -57,49 +50,43 @@ export function render(view) {
     problem, summary, list, more);
 
   async function load(fresh) {
-    if (loading) return;
-    loading = true;
+    loading?.abort();
+    const mine = new AbortController();
+    loading = mine;
+    controller.signal.addEventListener("abort", () => mine.abort());
     more.disabled = true;
     problem.textContent = "";
     try {
       const page = await api.get("/api/catalog", {
         pageSize: PAGE_SIZE,
         pageToken: fresh ? "" : nextPageToken,
-        liveOnly: state.value === "DEPLOYMENT_STATE_LIVE" ? "true" : "",
-      }, controller.signal);
+        query: search.value.trim(),
+        state: state.value,
+        orderBy: sort.value,
+      }, mine.signal);
       entries = fresh ? page.entries || [] : entries.concat(page.entries || []);
       nextPageToken = page.nextPageToken || "";
-      draw();
+      draw(fresh);
     } catch (error) {
       if (error.name !== "AbortError") problem.textContent = `The catalog could not be loaded: ${error.message}`;
     } finally {
-      loading = false;
+      if (loading === mine) loading = null;
       more.disabled = false;
     }
   }
 
   function reload() { load(true); }
 
-  function matches(entry, words, wanted) {
-    const models = entry.models || [];
-    if (wanted && !models.some((m) => m.state === wanted)) return false;
-    if (!words) return true;
-    const haystack = [entry.vendor.displayName, entry.vendor.slug, ...models.map((m) => m.name)].join(" ").toLowerCase();
-    return words.every((word) => haystack.includes(word));
-  }
-
-  function draw() {
-    const words = search.value.trim().toLowerCase().split(/\s+/).filter(Boolean);
-    const shown = entries.filter((entry) => matches(entry, words.length ? words : null, state.value));
-    shown.sort(ORDER[sort.value]);
-    clear(list);
-    if (!shown.length) {
+  function draw(fresh) {
+    const drawn = fresh ? 0 : list.querySelectorAll(".vendor").length;
+    if (fresh) clear(list);
+    for (const entry of entries.slice(drawn)) list.append(vendorCard(entry, state.value));
+    if (!entries.length) {
       list.append(el("div", { class: "empty" },
-        el("p", { text: entries.length ? "No vendor matches these filters." : "No vendor is listed yet." })));
+        el("p", { text: search.value.trim() || state.value ? "No vendor matches these filters." : "No vendor is listed yet." })));
     }
-    for (const entry of shown) list.append(vendorCard(entry, state.value));
-    summary.textContent = `${format.count(shown.length)} of ${format.count(entries.length)} loaded vendors`
-      + (nextPageToken ? " · more on the server" : "");
+    summary.textContent = `${format.count(entries.length)} vendor${entries.length === 1 ? "" : "s"}`
+      + (nextPageToken ? " shown · more below" : "");
     more.hidden = !nextPageToken;
   }
 
