@@ -16,7 +16,9 @@ from tests.console.browser import REQUIRE_BROWSER, BrowserUnavailable, chromium
 from tests.support import ServerThread
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: while Playwright's sync API is open, its event loop counts as running
+# in this thread, so asyncio.run() in any later test's fixture (e.g. migrating PostgreSQL) would fail.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     try:
         with chromium() as launched:

@@ -63,4 +63,10 @@ def test_every_page_has_no_serious_accessibility_issue(console_server, api: Api,
     page.click("#rounds-rows a")
     page.wait_for_selector("#pull-command")
     found["round"] = violations(page)
+    page.click("#nav >> text=Deployments")
+    page.wait_for_selector("#deployment-rows tr[data-deployment]")
+    found["deployments"] = violations(page)
+    page.click("#deployment-rows button:has-text('Delete')")
+    page.wait_for_selector("#confirm-delete")
+    found["delete dialog"] = violations(page)
     assert {name: issues for name, issues in found.items() if issues} == {}

@@ -189,3 +189,49 @@ def test_round_page_shows_files_and_a_copyable_pull_command(console_server, watc
     assert len(shas) == 3
     assert all(re.fullmatch(r"[0-9a-f]{64}", sha) for sha in shas)
     assert watched.errors == []
+
+
+def test_a_vendor_stops_starts_rotates_and_deletes_a_deployment(console_server, api: Api, watched):
+    vendor_token = api.vendor("acme", "Acme Quant", scopes=("deploy:write", "catalog:read"))
+    deployment_id, old_token = api.deployment(vendor_token, "Momentum")
+    page = watched.page
+    sign_in(page, console_server.http_url, vendor_token, "/marketplace/deployments")
+    row = page.locator(f"#deployment-rows tr[data-deployment={deployment_id}]")
+    expect(row.locator(".pill")).to_have_text("pending")
+    row.locator("button:has-text('Stop')").click()
+    expect(row.locator(".pill")).to_have_text("stopped")
+    row.locator("button:has-text('Start')").click()
+    expect(row.locator(".pill")).to_have_text("starting")
+
+    row.locator("button:has-text('Rotate token')").click()
+    new_token = page.locator("#rotated-token").text_content()
+    assert new_token
+    assert new_token.startswith("mpdt_")
+    page.click("#deployment-dialog button:has-text('Done')")
+    refused = httpx.post(console_server.http_url + "/api/signals/store", json={"signals": []},
+                         headers={"Authorization": f"Bearer {old_token}"})  # fmt: skip
+    assert refused.status_code == 401
+    api.store_signal(new_token, "SYNAAA")
+
+    row.locator("button:has-text('Delete')").click()
+    page.click("#deployment-dialog button:has-text('Cancel')")
+    expect(row).to_have_count(1)
+    row.locator("button:has-text('Delete')").click()
+    page.click("#confirm-delete")
+    expect(row).to_have_count(0)
+    gone = httpx.post(console_server.http_url + "/api/signals/store", json={"signals": []},
+                      headers={"Authorization": f"Bearer {new_token}"})  # fmt: skip
+    assert gone.status_code == 401
+    assert watched.errors == []
+
+
+def test_the_deployments_page_is_offered_only_to_tokens_that_may_read_them(console_server, api: Api, watched):
+    reader = api.vendor("acme", "Acme Quant", scopes=("catalog:read",))
+    page = watched.page
+    sign_in(page, console_server.http_url, reader)
+    assert page.locator("#nav [data-section=deployments]").is_hidden()
+    page.click("#sign-out")
+    page.wait_for_selector("#token")
+    sign_in(page, console_server.http_url, console_server.admin_token)
+    assert page.locator("#nav [data-section=deployments]").is_visible()
+    assert watched.errors == []

@@ -4,6 +4,7 @@ import * as api from "./api.js";
 import { clear, el } from "./dom.js";
 import { enumLabel } from "./format.js";
 import * as catalog from "./pages/catalog.js";
+import * as deployments from "./pages/deployments.js";
 import * as live from "./pages/live.js";
 import * as round from "./pages/round.js";
 import * as rounds from "./pages/rounds.js";
@@ -16,6 +17,7 @@ const ROUTES = [
   { pattern: /^\/live\/?$/, page: live, nav: "live" },
   { pattern: /^\/rounds\/?$/, page: rounds, nav: "rounds" },
   { pattern: /^\/rounds\/(\d+)\/?$/, page: round, nav: "rounds" },
+  { pattern: /^\/deployments\/?$/, page: deployments, nav: "deployments" },
 ];
 
 const view = document.getElementById("view");
@@ -39,8 +41,14 @@ function route() {
   return null;
 }
 
+function canManageDeployments() {
+  const scopes = principal?.scopes || [];
+  return ["admin", "deploy:read", "deploy:write"].some((scope) => scopes.includes(scope));
+}
+
 function drawIdentity() {
   clear(who);
+  nav.querySelector("[data-section=deployments]").hidden = !canManageDeployments();
   if (!principal) return;
   const kind = enumLabel(principal.kind, "PRINCIPAL_KIND_");
   const name = principal.vendor?.displayName || (kind === "admin" ? "Operator" : "Platform service");
