@@ -72,7 +72,14 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
                 vendor = await vendor_store.find_vendor(session, request.vendor)
                 if vendor is None:
                     raise NotFound(f"no vendor {request.vendor!r} in the catalog")
-                return (await self._entries(session, [vendor]))[0]
+                entry = (await self._entries(session, [vendor]))[0]
+                by_model = await store.round_scores_of(session, [model.deployment_id for model in entry.models])
+            for model in entry.models:
+                model.round_scores.extend(
+                    catalog_pb2.RoundScore(round_number=row.round_number, score=row.score, symbols=row.symbols)
+                    for row in by_model.get(model.deployment_id, [])
+                )
+            return entry
 
         return await self._answer(request, build)  # type: ignore[return-value]
 

@@ -114,6 +114,19 @@ async def scores_of(session: AsyncSession, deployment_ids: list[str]) -> dict[st
     return {deployment_id: (float(mean), int(count)) for deployment_id, mean, count in rows}
 
 
+async def round_scores_of(session: AsyncSession, deployment_ids: list[str]) -> dict[str, list[DeploymentScore]]:
+    """Deployment → its score per resolved round, oldest round first."""
+    rows = await session.scalars(
+        select(DeploymentScore)
+        .where(DeploymentScore.deployment_id.in_(deployment_ids))
+        .order_by(DeploymentScore.deployment_id, DeploymentScore.round_number)
+    )
+    grouped: dict[str, list[DeploymentScore]] = defaultdict(list)
+    for row in rows:
+        grouped[row.deployment_id].append(row)
+    return grouped
+
+
 async def rounds_entered(session: AsyncSession, vendor_ids: list[str]) -> dict[str, list[int]]:
     """Rounds a vendor trained on or sent signals for. Signals are probed per (deployment, round)
     through their index, never scanned: rounds are few, signals are many."""

@@ -235,3 +235,33 @@ def test_the_deployments_page_is_offered_only_to_tokens_that_may_read_them(conso
     sign_in(page, console_server.http_url, console_server.admin_token)
     assert page.locator("#nav [data-section=deployments]").is_visible()
     assert watched.errors == []
+
+
+def test_the_model_page_shows_its_maker_run_scores_and_signals(console_server, api: Api, watched):
+    vendor_token = api.vendor("acme", "Acme Quant", scopes=("deploy:write", "training:write"))
+    run = api.call("POST", "/api/training/runs", {"provider": "local", "hyperparameters": {"l2": 0.5}},
+                   token=vendor_token)  # fmt: skip
+    for state in ("RUN_STATE_RUNNING", "RUN_STATE_SUCCEEDED"):
+        api.call("POST", f"/api/training/runs/{run['id']}:transition", {"state": state}, token=vendor_token)
+    created = api.call("POST", "/api/deployments", {"provider": "local", "name": "Momentum", "runId": run["id"]},
+                       token=vendor_token)  # fmt: skip
+    deployment_id, deployment_token = created["deployment"]["id"], created["token"]
+    for symbol, view in [("SYNAAA", 0.8), ("SYNBBB", -0.4), ("SYNCCC", 0.1)]:
+        api.store_signal(deployment_token, symbol, score=view)
+    api.call("POST", "/api/admin/rounds/1:close", {})
+    realised = {"SYNAAA": 0.03, "SYNBBB": -0.02, "SYNCCC": 0.0, "SYNDDD": 0.01, "SYNEEE": 0.01, "SYNFFF": 0.01}
+    returns = [{"symbol": symbol, "realizedReturn": value} for symbol, value in realised.items()]
+    api.call("POST", "/api/admin/rounds/1:resolve", {"returns": returns})
+    page = watched.page
+    sign_in(page, console_server.http_url, console_server.admin_token)
+    page.click(".vendor[data-vendor=acme] a:has-text('Momentum')")
+    page.wait_for_selector("#model-badge")
+    assert page.url.endswith(f"/marketplace/vendors/acme/models/{deployment_id}")
+    assert page.locator("#model-badge .badge-vendor").text_content() == "Acme Quant"
+    assert page.locator("#model-badge .badge-run").text_content().startswith("run ")
+    expect(page.locator("#model-scores .bar")).to_have_count(1)
+    expect(page.locator("#model-signals tbody tr")).to_have_count(3)
+    expect(page.locator("#model-run li")).to_contain_text(["l2 = 0.5"])
+    page.click("#model-signals a:has-text('follow live')")
+    expect(page.locator("#live-vendor")).to_have_value("acme")
+    assert watched.errors == []

@@ -62,6 +62,7 @@ class CatalogModel(_message.Message):
     LAST_SIGNAL_TIME_FIELD_NUMBER: _builtins.int
     LIVE_SCORE_FIELD_NUMBER: _builtins.int
     SCORED_ROUNDS_FIELD_NUMBER: _builtins.int
+    ROUND_SCORES_FIELD_NUMBER: _builtins.int
     deployment_id: _builtins.str
     run_id: _builtins.str
     name: _builtins.str
@@ -72,6 +73,12 @@ class CatalogModel(_message.Message):
     scored_rounds: _builtins.int
     @_builtins.property
     def last_signal_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def round_scores(self) -> _containers.RepeatedCompositeFieldContainer[Global___RoundScore]:
+        """The score of each resolved round behind live_score, oldest first. GetCatalogEntry only (empty in
+        ListCatalog, whose pages stay small).
+        """
+
     def __init__(
         self,
         *,
@@ -83,16 +90,46 @@ class CatalogModel(_message.Message):
         last_signal_time: _timestamp_pb2.Timestamp | None = ...,
         live_score: _builtins.float | None = ...,
         scored_rounds: _builtins.int = ...,
+        round_scores: _abc.Iterable[Global___RoundScore] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_live_score", b"_live_score", "last_signal_time", b"last_signal_time", "live_score", b"live_score"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_live_score", b"_live_score", "deployment_id", b"deployment_id", "last_signal_time", b"last_signal_time", "live_score", b"live_score", "name", b"name", "run_id", b"run_id", "scored_rounds", b"scored_rounds", "signal_count", b"signal_count", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_live_score", b"_live_score", "deployment_id", b"deployment_id", "last_signal_time", b"last_signal_time", "live_score", b"live_score", "name", b"name", "round_scores", b"round_scores", "run_id", b"run_id", "scored_rounds", b"scored_rounds", "signal_count", b"signal_count", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__live_score: _TypeAlias = _typing.Literal["live_score"]  # noqa: Y015
     _WhichOneofArgType__live_score: _TypeAlias = _typing.Literal["_live_score", b"_live_score"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType__live_score) -> _WhichOneofReturnType__live_score | None: ...
 
 Global___CatalogModel: _TypeAlias = CatalogModel  # noqa: Y015
+
+@_typing.final
+class RoundScore(_message.Message):
+    """A model's score for one resolved round (see server/signals/scoring.py)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROUND_NUMBER_FIELD_NUMBER: _builtins.int
+    SCORE_FIELD_NUMBER: _builtins.int
+    SYMBOLS_FIELD_NUMBER: _builtins.int
+    round_number: _builtins.int
+    score: _builtins.float
+    """Pearson correlation of its views with the realised returns, in [-1, 1]"""
+    symbols: _builtins.int
+    """how many symbols it had a view of"""
+    def __init__(
+        self,
+        *,
+        round_number: _builtins.int = ...,
+        score: _builtins.float = ...,
+        symbols: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["round_number", b"round_number", "score", b"score", "symbols", b"symbols"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RoundScore: _TypeAlias = RoundScore  # noqa: Y015
 
 @_typing.final
 class CatalogEntry(_message.Message):

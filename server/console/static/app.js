@@ -6,6 +6,7 @@ import { enumLabel } from "./format.js";
 import * as catalog from "./pages/catalog.js";
 import * as deployments from "./pages/deployments.js";
 import * as live from "./pages/live.js";
+import * as model from "./pages/model.js";
 import * as round from "./pages/round.js";
 import * as rounds from "./pages/rounds.js";
 import * as signin from "./pages/signin.js";
@@ -18,6 +19,7 @@ const ROUTES = [
   { pattern: /^\/rounds\/?$/, page: rounds, nav: "rounds" },
   { pattern: /^\/rounds\/(\d+)\/?$/, page: round, nav: "rounds" },
   { pattern: /^\/deployments\/?$/, page: deployments, nav: "deployments" },
+  { pattern: /^\/vendors\/([a-z][a-z0-9-]{1,39})\/models\/([A-Za-z0-9_-]{1,64})\/?$/, page: model, nav: "catalog" },
 ];
 
 const view = document.getElementById("view");

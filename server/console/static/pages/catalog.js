@@ -3,7 +3,7 @@
 // they hold over every vendor, not only those loaded; pages follow with next_page_token.
 
 import * as api from "../api.js";
-import { clear, el } from "../dom.js";
+import { clear, el, link } from "../dom.js";
 import * as format from "../format.js";
 
 export const title = "Catalog";
@@ -109,14 +109,14 @@ function vendorCard(entry, wanted) {
         fact("Signals", format.count(entry.signalCount)),
         fact("Last signal", format.ago(entry.lastSignalTime)),
         fact("Rounds", rounds.length ? rounds.join(", ") : "—"))),
-    models.length ? modelTable(models) : el("p", { class: "muted small none", text: "No model deployed yet." }));
+    models.length ? modelTable(vendor.slug, models) : el("p", { class: "muted small none", text: "No model deployed yet." }));
 }
 
 function fact(name, value) {
   return el("div", {}, el("dt", { text: name }), el("dd", { text: value }));
 }
 
-function modelTable(models) {
+function modelTable(slug, models) {
   return el("table", { class: "models" },
     el("colgroup", {}, ["model", "state", "score", "count", "last"].map((name) => el("col", { class: `col-${name}` }))),
     el("thead", {}, el("tr", {},
@@ -124,7 +124,8 @@ function modelTable(models) {
       el("th", { scope: "col", class: "num", text: "Live score" }), el("th", { scope: "col", class: "num", text: "Signals" }),
       el("th", { scope: "col", text: "Last signal" }))),
     el("tbody", {}, models.map((model) => el("tr", {},
-      el("td", {}, el("span", { class: "model-name", text: model.name || model.deploymentId }),
+      el("td", {}, link(`/marketplace/vendors/${encodeURIComponent(slug)}/models/${encodeURIComponent(model.deploymentId)}`,
+        el("span", { class: "model-name", text: model.name || model.deploymentId })),
         el("span", { class: "id", text: model.runId ? `run ${format.shortId(model.runId)}` : format.shortId(model.deploymentId) })),
       el("td", {}, statePill(model.state)),
       el("td", { class: "num" }, scoreCell(model)),

@@ -31,12 +31,15 @@ export function render(view, { principal }) {
   let controller = null;
   let active = true;
   const names = new Map(); // deployment id → model name, from the catalog
-  const asked = new Set(); // vendors whose catalog entry was requested
+  const looked = new Set(); // vendors whose catalog entry was requested
 
   const symbol = el("input", { id: "live-symbol", type: "search", placeholder: "Symbol, e.g. AAPL",
     "aria-label": "Filter by symbol", maxlength: 32, autocomplete: "off" });
   const vendor = el("input", { id: "live-vendor", type: "search", placeholder: "Vendor slug",
     "aria-label": "Filter by vendor", maxlength: 64, autocomplete: "off" });
+  const asked = new URLSearchParams(window.location.search);
+  symbol.value = asked.get("symbol") || "";
+  vendor.value = asked.get("vendor") || "";
   if (principal?.vendor) {
     vendor.value = principal.vendor.slug;
     vendor.disabled = true;
@@ -154,8 +157,8 @@ export function render(view, { principal }) {
   }
 
   async function lookUp(slug) {
-    if (!slug || asked.has(slug)) return;
-    asked.add(slug);
+    if (!slug || looked.has(slug)) return;
+    looked.add(slug);
     try {
       const entry = await api.get(`/api/catalog/${encodeURIComponent(slug)}`);
       for (const model of entry.models || []) if (model.name) names.set(model.deploymentId, model.name);
