@@ -72,4 +72,7 @@ def test_every_page_has_no_serious_accessibility_issue(console_server, api: Api,
     page.click("#deployment-rows button:has-text('Delete')")
     page.wait_for_selector("#confirm-delete")
     found["delete dialog"] = violations(page)
+    page.goto(console_server.http_url + "/marketplace/admin")
+    page.wait_for_selector("#token-rows tr")
+    found["operator"] = violations(page)
     assert {name: issues for name, issues in found.items() if issues} == {}

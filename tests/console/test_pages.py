@@ -208,6 +208,8 @@ def test_a_vendor_stops_starts_rotates_and_deletes_a_deployment(console_server, 
     assert new_token
     assert new_token.startswith("mpdt_")
     page.click("#deployment-dialog button:has-text('Done')")
+    expect(page.locator("#rotated-token")).to_have_count(0)
+    assert new_token not in page.content()  # shown once: gone with the dialog
     refused = httpx.post(console_server.http_url + "/api/signals/store", json={"signals": []},
                          headers={"Authorization": f"Bearer {old_token}"})  # fmt: skip
     assert refused.status_code == 401
@@ -264,4 +266,34 @@ def test_the_model_page_shows_its_maker_run_scores_and_signals(console_server, a
     expect(page.locator("#model-run li")).to_contain_text(["l2 = 0.5"])
     page.click("#model-signals a:has-text('follow live')")
     expect(page.locator("#live-vendor")).to_have_value("acme")
+    assert watched.errors == []
+
+
+def test_an_operator_creates_a_vendor_and_a_token_shown_once_then_revokes_it(console_server, watched):
+    page = watched.page
+    sign_in(page, console_server.http_url, console_server.admin_token, "/marketplace/admin")
+    page.fill("#vendor-slug", "acme")
+    page.fill("#vendor-name", HOSTILE)
+    page.click("#vendor-form button[type=submit]")
+    expect(page.locator("#vendor-rows td").first).to_have_text(HOSTILE)
+    page.fill("#token-vendor", "acme")
+    page.fill("#token-name", "research desk")
+    page.uncheck("#token-form input[value='deploy:write']")
+    page.click("#token-form button[type=submit]")
+    secret = page.locator("#new-token").text_content()
+    assert secret
+    page.click("#admin-dialog button:has-text('Done')")
+    expect(page.locator("#new-token")).to_have_count(0)
+    whoami = httpx.get(console_server.http_url + "/api/whoami", headers={"Authorization": f"Bearer {secret}"})
+    assert whoami.json()["vendor"]["slug"] == "acme"
+    assert "deploy:write" not in whoami.json()["scopes"]
+    assert "signals:read" in whoami.json()["scopes"]
+    assert secret not in page.content()  # shown once: gone with the dialog
+    row = page.locator("#token-rows tr", has_text="research desk")
+    row.locator("button:has-text('Revoke')").click()
+    page.click("#confirm-revoke")
+    expect(row).to_have_count(0)
+    revoked = httpx.get(console_server.http_url + "/api/whoami", headers={"Authorization": f"Bearer {secret}"})
+    assert revoked.status_code == 401
+    assert watched.dialogs == []
     assert watched.errors == []

@@ -9,6 +9,12 @@ let session = false;
 
 export function signedIn() { return session; }
 
+/** A fresh client request id (AIP-155), so a retried create never makes two of anything. */
+export function requestId() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
 export class ApiError extends Error {
   constructor(status, code, message, details = []) {
     super(message);

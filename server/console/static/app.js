@@ -1,6 +1,7 @@
 // The console's shell: sign-in, navigation and the router that draws one page at a time.
 
 import * as api from "./api.js";
+import * as admin from "./pages/admin.js";
 import { clear, el } from "./dom.js";
 import { enumLabel } from "./format.js";
 import * as catalog from "./pages/catalog.js";
@@ -19,6 +20,7 @@ const ROUTES = [
   { pattern: /^\/rounds\/?$/, page: rounds, nav: "rounds" },
   { pattern: /^\/rounds\/(\d+)\/?$/, page: round, nav: "rounds" },
   { pattern: /^\/deployments\/?$/, page: deployments, nav: "deployments" },
+  { pattern: /^\/admin\/?$/, page: admin, nav: "admin" },
   { pattern: /^\/vendors\/([a-z][a-z0-9-]{1,39})\/models\/([A-Za-z0-9_-]{1,64})\/?$/, page: model, nav: "catalog" },
 ];
 
@@ -51,6 +53,7 @@ function canManageDeployments() {
 function drawIdentity() {
   clear(who);
   nav.querySelector("[data-section=deployments]").hidden = !canManageDeployments();
+  nav.querySelector("[data-section=admin]").hidden = !(principal?.scopes || []).includes("admin");
   if (!principal) return;
   const kind = enumLabel(principal.kind, "PRINCIPAL_KIND_");
   const name = principal.vendor?.displayName || (kind === "admin" ? "Operator" : "Platform service");

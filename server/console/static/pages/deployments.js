@@ -20,6 +20,8 @@ export function render(view) {
   const more = el("button", { type: "button", class: "more", text: "More deployments", hidden: true,
     on: { click: () => load(false) } });
   const dialog = el("dialog", { class: "dialog", id: "deployment-dialog", "aria-labelledby": "dialog-title" });
+  // A secret shown once leaves the page with its dialog.
+  dialog.addEventListener("close", () => clear(dialog));
 
   view.append(
     el("div", { class: "page-head" },
@@ -114,7 +116,7 @@ export function render(view) {
       el("p", { text: "Shown once: copy it now. The old token no longer works; give this one to the deployment." }),
       el("div", { class: "command" }, el("code", { id: "rotated-token", text: answer.token }), copyButton(answer.token)),
       el("div", { class: "dialog-actions" }, el("button", { type: "button", class: "primary", text: "Done",
-        on: { click: () => dialog.close() } })));
+        on: { click: hide } })));
   }
 
   function confirmDelete(tr, deployment) {
@@ -122,13 +124,18 @@ export function render(view) {
     show(`Delete ${name}?`,
       el("p", { text: "Its token is revoked at once and it takes no more signals. The signals it stored stay." }),
       el("div", { class: "dialog-actions" },
-        el("button", { type: "button", class: "ghost", text: "Cancel", on: { click: () => dialog.close() } }),
+        el("button", { type: "button", class: "ghost", text: "Cancel", on: { click: hide } }),
         el("button", { type: "button", class: "danger", id: "confirm-delete", text: "Delete deployment",
           on: { click: async () => {
-            dialog.close();
+            hide();
             const deleted = await change(tr, deployment, "DELETE", `/api/deployments/${encodeURIComponent(deployment.id)}`);
             if (deleted) tr.remove();
           } } })));
+  }
+
+  function hide() {
+    dialog.close();
+    clear(dialog);
   }
 
   function show(heading, ...content) {
