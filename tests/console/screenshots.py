@@ -55,6 +55,20 @@ def fill(server: ServerThread, api: Api, rng: random.Random) -> list[str]:
         for state in states:
             api.call("POST", f"/api/deployments/{deployment_id}:transition", {"state": f"DEPLOYMENT_STATE_{state}"},
                      token=vendor_token)  # fmt: skip
+    trainer = api.call("POST", "/api/admin/tokens", {"vendor": "acme", "scopes": ["training:write"]})["secret"]
+    run = api.call("POST", "/api/training/runs", {"provider": "local", "project": "mean-reversion",
+                   "hyperparameters": {"l2": 0.5, "lookback": 20, "model": "ridge"}}, token=trainer)  # fmt: skip
+    path = f"/api/training/runs/{run['id']}"
+    api.call("POST", path + ":transition", {"state": "RUN_STATE_RUNNING"}, token=trainer)
+    loss, ic, metrics, lines = 1.2, 0.0, [], []
+    for step in range(1, 41):
+        loss, ic = loss * 0.93 + rng.uniform(0, 0.03), ic + rng.uniform(-0.004, 0.008)
+        metrics += [{"key": "loss", "value": loss, "step": step}, {"key": "val_ic", "value": ic, "step": step}]
+        if step % 4 == 0:
+            lines.append({"stream": "stdout", "text": f"epoch {step // 4}: loss={loss:.4f} val_ic={ic:.4f}"})
+    lines.append({"stream": "stderr", "text": "warning: 3 rows dropped (NaN)"})
+    api.call("POST", path + "/metrics", {"metrics": metrics}, token=trainer)
+    api.call("POST", path + "/logs", {"lines": lines}, token=trainer)
     return deployments
 
 
@@ -105,6 +119,11 @@ def main(out: Path) -> None:
             page.wait_for_selector("#confirm-delete")
             page.screenshot(path=str(out / "console-delete.png"))
             page.keyboard.press("Escape")
+            page.goto(server.http_url + "/marketplace/runs")
+            page.click("#run-rows a")
+            page.wait_for_selector("#run-charts figure")
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(out / "console-run.png"), full_page=True)
             page.goto(server.http_url + "/marketplace/admin")
             page.wait_for_selector("#token-rows tr")
             page.screenshot(path=str(out / "console-operator.png"), full_page=True)

@@ -75,4 +75,14 @@ def test_every_page_has_no_serious_accessibility_issue(console_server, api: Api,
     page.goto(console_server.http_url + "/marketplace/admin")
     page.wait_for_selector("#token-rows tr")
     found["operator"] = violations(page)
+    run = api.call(
+        "POST", "/api/training/runs", {"provider": "local"}, token=api.vendor("kite", "Kite", ("training:write",))
+    )
+    api.call("POST", f"/api/training/runs/{run['id']}/metrics", {"metrics": [{"key": "loss", "value": 1, "step": 1}]})
+    page.goto(console_server.http_url + "/marketplace/runs")
+    page.wait_for_selector("#run-rows a")
+    found["runs"] = violations(page)
+    page.click("#run-rows a")
+    page.wait_for_selector("#run-charts figure")
+    found["run"] = violations(page)
     assert {name: issues for name, issues in found.items() if issues} == {}

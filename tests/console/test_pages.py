@@ -297,3 +297,29 @@ def test_an_operator_creates_a_vendor_and_a_token_shown_once_then_revokes_it(con
     assert revoked.status_code == 401
     assert watched.dialogs == []
     assert watched.errors == []
+
+
+def test_a_run_page_charts_its_metrics_and_follows_its_log_live(console_server, api: Api, watched):
+    vendor_token = api.vendor("acme", "Acme Quant", scopes=("training:write",))
+    run = api.call("POST", "/api/training/runs", {"provider": "local", "hyperparameters": {"l2": 0.5}},
+                   token=vendor_token)  # fmt: skip
+    run_path = f"/api/training/runs/{run['id']}"
+    api.call("POST", run_path + ":transition", {"state": "RUN_STATE_RUNNING"}, token=vendor_token)
+    api.call("POST", run_path + "/metrics", {"metrics": [{"key": "loss", "value": 0.9, "step": 1}]}, token=vendor_token)
+    page = watched.page
+    sign_in(page, console_server.http_url, vendor_token, "/marketplace/runs")
+    page.click(f"#run-rows a:has-text('{run['id']}')")
+    page.wait_for_selector("#run-status[data-state=live]")
+    expect(page.locator("#run-charts figure[data-metric=loss]")).to_have_count(1)
+    lines = {"lines": [{"stream": "stdout", "text": "epoch 2 <b>done</b>"}, {"stream": "stderr", "text": "warn"}]}
+    api.call("POST", run_path + "/logs", lines, token=vendor_token)
+    metrics = [{"key": "loss", "value": 0.4, "step": 2}, {"key": "ic", "value": 0.05, "step": 2}]
+    api.call("POST", run_path + "/metrics", {"metrics": metrics}, token=vendor_token)
+    expect(page.locator("#run-log")).to_contain_text("epoch 2 <b>done</b>")
+    assert page.locator("#run-log b").count() == 0
+    expect(page.locator("#run-charts figure")).to_have_count(2)
+    expect(page.locator("#run-charts figure[data-metric=loss] figcaption")).to_contain_text("0.4")
+    api.call("POST", run_path + ":transition", {"state": "RUN_STATE_SUCCEEDED"}, token=vendor_token)
+    expect(page.locator("#run-status")).to_have_attribute("data-state", "stopped")
+    expect(page.locator("h1 .pill")).to_have_text("succeeded")
+    assert watched.errors == []

@@ -10,6 +10,8 @@ import * as live from "./pages/live.js";
 import * as model from "./pages/model.js";
 import * as round from "./pages/round.js";
 import * as rounds from "./pages/rounds.js";
+import * as run from "./pages/run.js";
+import * as runs from "./pages/runs.js";
 import * as signin from "./pages/signin.js";
 
 const BASE = "/marketplace";
@@ -21,6 +23,8 @@ const ROUTES = [
   { pattern: /^\/rounds\/(\d+)\/?$/, page: round, nav: "rounds" },
   { pattern: /^\/deployments\/?$/, page: deployments, nav: "deployments" },
   { pattern: /^\/admin\/?$/, page: admin, nav: "admin" },
+  { pattern: /^\/runs\/?$/, page: runs, nav: "runs" },
+  { pattern: /^\/runs\/([A-Za-z0-9_-]{1,64})\/?$/, page: run, nav: "runs" },
   { pattern: /^\/vendors\/([a-z][a-z0-9-]{1,39})\/models\/([A-Za-z0-9_-]{1,64})\/?$/, page: model, nav: "catalog" },
 ];
 
@@ -45,14 +49,15 @@ function route() {
   return null;
 }
 
-function canManageDeployments() {
+function mayUse(...wanted) {
   const scopes = principal?.scopes || [];
-  return ["admin", "deploy:read", "deploy:write"].some((scope) => scopes.includes(scope));
+  return ["admin", ...wanted].some((scope) => scopes.includes(scope));
 }
 
 function drawIdentity() {
   clear(who);
-  nav.querySelector("[data-section=deployments]").hidden = !canManageDeployments();
+  nav.querySelector("[data-section=deployments]").hidden = !mayUse("deploy:read", "deploy:write");
+  nav.querySelector("[data-section=runs]").hidden = !mayUse("training:read", "training:write");
   nav.querySelector("[data-section=admin]").hidden = !(principal?.scopes || []).includes("admin");
   if (!principal) return;
   const kind = enumLabel(principal.kind, "PRINCIPAL_KIND_");
