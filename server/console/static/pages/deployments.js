@@ -4,6 +4,7 @@
 import * as api from "../api.js";
 import { clear, copyButton, el } from "../dom.js";
 import * as format from "../format.js";
+import { pagedRows } from "../paging.js";
 import { statePill } from "./catalog.js";
 
 export const title = "Deployments";
@@ -14,11 +15,9 @@ const STARTABLE = new Set(["DEPLOYMENT_STATE_STOPPED", "DEPLOYMENT_STATE_FAILED"
 
 export function render(view) {
   const controller = new AbortController();
-  let nextPageToken = "";
   const body = el("tbody", { id: "deployment-rows" });
   const problem = el("p", { class: "form-error", role: "alert", id: "deployments-problem" });
-  const more = el("button", { type: "button", class: "more", text: "More deployments", hidden: true,
-    on: { click: () => load(false) } });
+  const more = el("button", { type: "button", class: "more", text: "More deployments", hidden: true });
   const dialog = el("dialog", { class: "dialog", id: "deployment-dialog", "aria-labelledby": "dialog-title" });
   // A secret shown once leaves the page with its dialog.
   dialog.addEventListener("close", () => clear(dialog));
@@ -38,23 +37,9 @@ export function render(view) {
         body)),
     more, dialog);
 
-  async function load(fresh) {
-    problem.textContent = "";
-    try {
-      const page = await api.get("/api/deployments", { pageSize: 100, pageToken: fresh ? "" : nextPageToken },
-        controller.signal);
-      if (fresh) clear(body);
-      for (const deployment of page.deployments || []) body.append(row(deployment));
-      if (!body.children.length) {
-        body.append(el("tr", {}, el("td", { colspan: 6, class: "muted",
-          text: "No deployment yet: `mp deploy` in a model's project starts one." })));
-      }
-      nextPageToken = page.nextPageToken || "";
-      more.hidden = !nextPageToken;
-    } catch (error) {
-      if (error.name !== "AbortError") problem.textContent = `The deployments could not be loaded: ${error.message}`;
-    }
-  }
+  const load = pagedRows({ body, more, problem, path: "/api/deployments", field: "deployments", row, columns: 6,
+    empty: "No deployment yet: `mp deploy` in a model's project starts one.", what: "deployments",
+    signal: controller.signal, pageSize: 100 });
 
   function row(deployment) {
     const tr = el("tr", { dataset: { deployment: deployment.id } });

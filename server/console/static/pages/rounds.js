@@ -1,17 +1,16 @@
 // Dataset rounds, newest first, paged with next_page_token.
 
-import * as api from "../api.js";
-import { clear, el, link } from "../dom.js";
+import { el, link } from "../dom.js";
 import * as format from "../format.js";
+import { pagedRows } from "../paging.js";
 
 export const title = "Rounds";
 
 export function render(view) {
   const controller = new AbortController();
-  let nextPageToken = "";
   const body = el("tbody", { id: "rounds-rows" });
   const problem = el("p", { class: "form-error", role: "alert" });
-  const more = el("button", { type: "button", class: "more", text: "Older rounds", hidden: true, on: { click: () => load() } });
+  const more = el("button", { type: "button", class: "more", text: "Older rounds", hidden: true });
 
   view.append(
     el("div", { class: "page-head" },
@@ -28,23 +27,9 @@ export function render(view) {
         body)),
     more);
 
-  async function load() {
-    problem.textContent = "";
-    try {
-      const page = await api.get("/api/rounds", { pageSize: 50, pageToken: nextPageToken }, controller.signal);
-      if (!nextPageToken) clear(body);
-      for (const round of page.rounds || []) body.append(roundRow(round));
-      if (!body.children.length) {
-        body.append(el("tr", {}, el("td", { colspan: 7, class: "muted", text: "No round is published yet." })));
-      }
-      nextPageToken = page.nextPageToken || "";
-      more.hidden = !nextPageToken;
-    } catch (error) {
-      if (error.name !== "AbortError") problem.textContent = `The rounds could not be loaded: ${error.message}`;
-    }
-  }
-
-  load();
+  const load = pagedRows({ body, more, problem, path: "/api/rounds", field: "rounds", row: roundRow, columns: 7,
+    empty: "No round is published yet.", what: "rounds", signal: controller.signal });
+  load(true);
   return () => controller.abort();
 }
 

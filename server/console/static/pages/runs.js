@@ -1,8 +1,8 @@
 // A vendor's training runs (an operator sees everyone's), newest first.
 
-import * as api from "../api.js";
-import { clear, el, link } from "../dom.js";
+import { el, link } from "../dom.js";
 import * as format from "../format.js";
+import { pagedRows } from "../paging.js";
 
 export const title = "Training runs";
 
@@ -13,10 +13,9 @@ export function runPill(value) {
 
 export function render(view) {
   const controller = new AbortController();
-  let nextPageToken = "";
   const body = el("tbody", { id: "run-rows" });
   const problem = el("p", { class: "form-error", role: "alert" });
-  const more = el("button", { type: "button", class: "more", text: "Older runs", hidden: true, on: { click: () => load() } });
+  const more = el("button", { type: "button", class: "more", text: "Older runs", hidden: true });
   view.append(
     el("div", { class: "page-head" },
       el("div", {}, el("h1", { text: "Training runs" }),
@@ -28,23 +27,9 @@ export function render(view) {
       body)),
     more);
 
-  async function load() {
-    problem.textContent = "";
-    try {
-      const page = await api.get("/api/training/runs", { pageSize: 50, pageToken: nextPageToken }, controller.signal);
-      if (!nextPageToken) clear(body);
-      for (const run of page.runs || []) body.append(row(run));
-      if (!body.children.length) {
-        body.append(el("tr", {}, el("td", { colspan: 6, class: "muted", text: "No run yet: `mp train start` starts one." })));
-      }
-      nextPageToken = page.nextPageToken || "";
-      more.hidden = !nextPageToken;
-    } catch (error) {
-      if (error.name !== "AbortError") problem.textContent = `The runs could not be loaded: ${error.message}`;
-    }
-  }
-
-  load();
+  const load = pagedRows({ body, more, problem, path: "/api/training/runs", field: "runs", row, columns: 6,
+    empty: "No run yet: `mp train start` starts one.", what: "runs", signal: controller.signal });
+  load(true);
   return () => controller.abort();
 }
 
