@@ -1,31 +1,35 @@
 // The console's shell: sign-in, navigation and the router that draws one page at a time.
 
 import * as api from "./api.js";
-import * as admin from "./pages/admin.js";
 import { clear, el } from "./dom.js";
 import { enumLabel } from "./format.js";
-import * as catalog from "./pages/catalog.js";
-import * as deployments from "./pages/deployments.js";
-import * as live from "./pages/live.js";
-import * as model from "./pages/model.js";
-import * as round from "./pages/round.js";
-import * as rounds from "./pages/rounds.js";
-import * as run from "./pages/run.js";
-import * as runs from "./pages/runs.js";
 import * as signin from "./pages/signin.js";
+
+// Pages are loaded when first shown, so a first visit fetches the shell and the sign-in page only.
+const pages = {
+  admin: () => import("./pages/admin.js"),
+  catalog: () => import("./pages/catalog.js"),
+  deployments: () => import("./pages/deployments.js"),
+  live: () => import("./pages/live.js"),
+  model: () => import("./pages/model.js"),
+  round: () => import("./pages/round.js"),
+  rounds: () => import("./pages/rounds.js"),
+  run: () => import("./pages/run.js"),
+  runs: () => import("./pages/runs.js"),
+};
 
 const BASE = "/marketplace";
 const ROUTES = [
-  { pattern: /^\/?$/, page: catalog, nav: "catalog" },
-  { pattern: /^\/catalog\/?$/, page: catalog, nav: "catalog" },
-  { pattern: /^\/live\/?$/, page: live, nav: "live" },
-  { pattern: /^\/rounds\/?$/, page: rounds, nav: "rounds" },
-  { pattern: /^\/rounds\/(\d+)\/?$/, page: round, nav: "rounds" },
-  { pattern: /^\/deployments\/?$/, page: deployments, nav: "deployments" },
-  { pattern: /^\/admin\/?$/, page: admin, nav: "admin" },
-  { pattern: /^\/runs\/?$/, page: runs, nav: "runs" },
-  { pattern: /^\/runs\/([A-Za-z0-9_-]{1,64})\/?$/, page: run, nav: "runs" },
-  { pattern: /^\/vendors\/([a-z][a-z0-9-]{1,39})\/models\/([A-Za-z0-9_-]{1,64})\/?$/, page: model, nav: "catalog" },
+  { pattern: /^\/?$/, page: pages.catalog, nav: "catalog" },
+  { pattern: /^\/catalog\/?$/, page: pages.catalog, nav: "catalog" },
+  { pattern: /^\/live\/?$/, page: pages.live, nav: "live" },
+  { pattern: /^\/rounds\/?$/, page: pages.rounds, nav: "rounds" },
+  { pattern: /^\/rounds\/(\d+)\/?$/, page: pages.round, nav: "rounds" },
+  { pattern: /^\/deployments\/?$/, page: pages.deployments, nav: "deployments" },
+  { pattern: /^\/admin\/?$/, page: pages.admin, nav: "admin" },
+  { pattern: /^\/runs\/?$/, page: pages.runs, nav: "runs" },
+  { pattern: /^\/runs\/([A-Za-z0-9_-]{1,64})\/?$/, page: pages.run, nav: "runs" },
+  { pattern: /^\/vendors\/([a-z][a-z0-9-]{1,39})\/models\/([A-Za-z0-9_-]{1,64})\/?$/, page: pages.model, nav: "catalog" },
 ];
 
 const view = document.getElementById("view");
@@ -33,6 +37,7 @@ const who = document.getElementById("who");
 const nav = document.getElementById("nav");
 let principal = null;
 let leave = null; // the current page's cleanup (closes its streams)
+let drawing = 0; // the latest draw; an older one still loading its page gives way
 
 export function navigate(path, { replace = false } = {}) {
   if (replace) history.replaceState(null, "", path);
@@ -86,7 +91,8 @@ async function signedIn(whoami) {
   draw();
 }
 
-function draw() {
+async function draw() {
+  const mine = ++drawing;
   leave?.();
   leave = null;
   clear(view);
@@ -108,8 +114,17 @@ function draw() {
       el("p", { text: "There is no console page at this address." })));
     return;
   }
-  document.title = `${found.page.title} · ML Marketplace`;
-  leave = found.page.render(view, { params: found.params, principal, navigate }) || null;
+  let page;
+  try {
+    page = await found.page();
+  } catch {
+    view.append(el("section", { class: "empty" }, el("h1", { text: "This page could not be loaded" }),
+      el("p", { text: "The server did not answer; reload the page to try again." })));
+    return;
+  }
+  if (mine !== drawing) return;
+  document.title = `${page.title} · ML Marketplace`;
+  leave = page.render(view, { params: found.params, principal, navigate }) || null;
   view.focus({ preventScroll: true });
 }
 
