@@ -21,6 +21,8 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from marketplace.v1 import auth_pb2, auth_pb2_grpc, options_pb2
+from server.console.routes import console_routes
+from server.console.sessions import CookieSessions
 from server.gateway.app import Gateway, TooLarge, json_response, read_body
 from server.gateway.docs import render_docs
 from server.gateway.errors import error_document
@@ -134,11 +136,12 @@ def build_http_app(
             _only("/oauth2/introspect", "POST", introspect),
             _only("/openapi.json", "GET", openapi),
             _only("/docs", "GET", docs),
+            *console_routes(),
             *extra_routes,
             # Every method reaches the gateway, whose router answers 405 with the path's own Allow.
             Route("/{path:path}", gateway.handle, methods=ALL_METHODS),
         ],
-        middleware=middleware,
+        middleware=[*middleware, Middleware(CookieSessions)],  # the console's cookie sessions
         # Paths the routes cannot even parse (e.g. an encoded newline) get the same JSON 404; a failure
         # no one foresaw is still an error document (the traceback goes to the log), never plain text.
         exception_handlers={404: _not_found, Exception: _internal_error},

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from marketplace.v1 import auth_pb2, auth_pb2_grpc, common_pb2
 from marketplace.v1.options_pb2 import PrincipalKind
 from server.auth import rules as accounts
+from server.auth import sessions as browser_sessions
 from server.auth import store
 from server.core.clock import Clock, to_datetime
 from server.core.convert import timestamp
@@ -189,5 +190,26 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             token, vendor = await accounts.revoke_api_token(
                 session, request.token_id.strip(), actor=principal.token_id, now=to_datetime(self._clock())
             )
+        self._revocations.token_revoked(token.id)  # at once in this process, open streams included
+        return token_proto(token, vendor)
+
+    async def CreateSession(
+        self, request: auth_pb2.CreateSessionRequest, context: grpc.aio.ServicerContext
+    ) -> auth_pb2.CreateSessionResponse:
+        principal = require_principal()
+        asked = request.ttl.ToTimedelta() if request.HasField("ttl") else None
+        secret = new_token(TokenType.API)
+        async with self._sessions.begin() as session:
+            token, vendor = await browser_sessions.create_session(
+                session, self._digester, principal, secret=secret, asked=asked, now=to_datetime(self._clock())
+            )
+        return auth_pb2.CreateSessionResponse(token=token_proto(token, vendor), secret=secret)
+
+    async def EndSession(
+        self, request: auth_pb2.EndSessionRequest, context: grpc.aio.ServicerContext
+    ) -> auth_pb2.ApiToken:
+        principal = require_principal()
+        async with self._sessions.begin() as session:
+            token, vendor = await browser_sessions.end_session(session, principal, to_datetime(self._clock()))
         self._revocations.token_revoked(token.id)  # at once in this process, open streams included
         return token_proto(token, vendor)

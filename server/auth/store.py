@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.models import ApiToken, Deployment, DeploymentToken, RunToken, TrainingRun, Vendor
+from server.db.models import ApiToken, AuditEvent, Deployment, DeploymentToken, RunToken, TrainingRun, Vendor
 
 
 async def find_vendor(session: AsyncSession, ref: str) -> Vendor | None:
@@ -26,6 +26,12 @@ async def list_vendors(session: AsyncSession, offset: int, limit: int) -> list[V
 
 def add_vendor(session: AsyncSession, vendor: Vendor) -> None:
     session.add(vendor)
+
+
+async def is_session_token(session: AsyncSession, token_id: str) -> bool:
+    """Whether the token was made by CreateSession (its creation is audited as `session.create`)."""
+    made = select(AuditEvent.id).where(AuditEvent.action == "session.create", AuditEvent.target == token_id)
+    return await session.scalar(made.limit(1)) is not None
 
 
 async def any_token(session: AsyncSession) -> bool:

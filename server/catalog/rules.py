@@ -3,17 +3,31 @@ and the rounds it entered."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.auth import store as auth_store
 from server.catalog import store
+from server.catalog.store import StateFilter
 from server.core.errors import NotFound
-from server.db.models import Deployment, Vendor
+from server.db.models import Deployment, DeploymentScore, Vendor
 from server.signals import scoring
 from server.signals.scoring import LiveScore
+
+__all__ = ["Entry", "Query", "StateFilter", "entries", "entry_of", "list_entries"]
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """Which vendors a catalog page lists, and in what order ("score", "activity", "name"; else listing order)."""
+
+    slug: str = ""
+    live_only: bool = False
+    words: tuple[str, ...] = ()  # each must match the vendor's slug, name or one of its models' names
+    state: StateFilter | None = None  # a model in this state
+    order: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +38,7 @@ class Entry:
     rounds_entered: list[int]
     signal_count: int  # deleted deployments' signals count too
     last_signal_at: datetime | None
+    round_scores: dict[str, list[DeploymentScore]] = field(default_factory=dict)  # on an entry's own page only
 
 
 async def entries(session: AsyncSession, vendors: list[Vendor]) -> list[Entry]:
@@ -54,12 +69,13 @@ async def entry_of(session: AsyncSession, vendor_ref: str) -> Entry:
     vendor = await auth_store.find_vendor(session, vendor_ref)
     if vendor is None:
         raise NotFound(f"no vendor {vendor_ref!r} in the catalog")
-    return (await entries(session, [vendor]))[0]
+    entry = (await entries(session, [vendor]))[0]
+    return replace(entry, round_scores=await store.round_scores_of(session, [model.id for model in entry.models]))
 
 
-async def list_entries(
-    session: AsyncSession, slug: str, live_only: bool, offset: int, limit: int
-) -> tuple[list[Entry], int]:
+async def list_entries(session: AsyncSession, query: Query, offset: int, limit: int) -> tuple[list[Entry], int]:
     """A page of entries: at most `limit` of them, and how many vendors matched up to `limit` + 1."""
-    vendors = await store.list_vendors(session, slug, live_only, offset, limit + 1)
+    vendors = await store.list_vendors(
+        session, query.slug, query.live_only, offset, limit + 1, words=query.words, state=query.state, order=query.order
+    )
     return await entries(session, vendors[:limit]), len(vendors)

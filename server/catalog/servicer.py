@@ -18,12 +18,17 @@ from server.core.convert import timestamp
 from server.core.pagination import read_page
 from server.db.models import Deployment
 from server.deployments import rules as deployments
-from server.deployments.servicer import state_value
+from server.deployments.servicer import state_text, state_value
 from server.signals.scoring import LiveScore
 
 # The catalog is the same for every caller and read far more often than it changes: answers are
 # kept this long, so the frontend's polling costs one set of queries per second, not one per call.
 FRESHNESS = 1.0
+ORDERS = {
+    catalog_pb2.CATALOG_ORDER_SCORE: "score",
+    catalog_pb2.CATALOG_ORDER_ACTIVITY: "activity",
+    catalog_pb2.CATALOG_ORDER_NAME: "name",
+}
 
 
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
@@ -41,13 +46,19 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         return found
 
     async def ListCatalog(self, request, context: grpc.aio.ServicerContext) -> catalog_pb2.ListCatalogResponse:
-        page = read_page(request.page_size, request.page_token, request.vendor, request.live_only)
+        page = read_page(request.page_size, request.page_token, request.vendor, request.live_only, request.query,
+                         request.state, request.order_by)  # fmt: skip
+        states = None
+        if request.state:
+            stale_before = to_datetime(self._clock()) - self._timeout
+            states = catalog.StateFilter(state_text(request.state), stale_before)
+        query = catalog.Query(
+            request.vendor, request.live_only, tuple(request.query.split()), states, ORDERS.get(request.order_by, "")
+        )
 
         async def build() -> catalog_pb2.ListCatalogResponse:
             async with self._sessions() as session:
-                found, matched = await catalog.list_entries(
-                    session, request.vendor, request.live_only, page.offset, page.size
-                )
+                found, matched = await catalog.list_entries(session, query, page.offset, page.size)
             return catalog_pb2.ListCatalogResponse(
                 entries=self._entries(found), next_page_token=page.next_token(matched)
             )
@@ -67,7 +78,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         return [
             catalog_pb2.CatalogEntry(
                 vendor=vendor_proto(entry.vendor),
-                models=[self._model(d, entry.live_scores.get(d.id), now) for d in entry.models],
+                models=[self._model(d, entry, now) for d in entry.models],
                 rounds_entered=entry.rounds_entered,
                 signal_count=entry.signal_count,
                 last_signal_time=timestamp(entry.last_signal_at),
@@ -75,10 +86,15 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             for entry in found
         ]
 
-    def _model(self, deployment: Deployment, score: LiveScore | None, now: datetime) -> catalog_pb2.CatalogModel:
+    def _model(self, deployment: Deployment, entry: catalog.Entry, now: datetime) -> catalog_pb2.CatalogModel:
+        score: LiveScore | None = entry.live_scores.get(deployment.id)
         return catalog_pb2.CatalogModel(
             deployment_id=deployment.id, run_id=deployment.run_id or "", name=deployment.name,
             state=state_value(deployments.health_state(deployment, now, self._timeout)),
             signal_count=deployment.signal_count, last_signal_time=timestamp(deployment.last_signal_at),
             live_score=score.score if score else None, scored_rounds=score.rounds if score else 0,
+            round_scores=[
+                catalog_pb2.RoundScore(round_number=row.round_number, score=row.score, symbols=row.symbols)
+                for row in entry.round_scores.get(deployment.id, [])
+            ],
         )  # fmt: skip

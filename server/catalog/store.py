@@ -4,14 +4,31 @@ from server/signals/scoring.py)."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import exists, select, true, union
+from sqlalchemy import ColumnElement, exists, func, or_, select, true, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.models import DatasetRound, Deployment, Signal, TrainingRun, Vendor
+from server.db.models import DatasetRound, Deployment, DeploymentScore, Signal, TrainingRun, Vendor
+from server.signals import scoring
 
 
-async def list_vendors(session: AsyncSession, slug: str, live_only: bool, offset: int, limit: int) -> list[Vendor]:
+async def list_vendors(
+    session: AsyncSession,
+    slug: str,
+    live_only: bool,
+    offset: int,
+    limit: int,
+    *,
+    words: Sequence[str] = (),
+    state: StateFilter | None = None,
+    order: str = "",
+) -> list[Vendor]:
+    """A page of vendors: of one slug, with a live model, matching every word, with a model in a state;
+    in the given order ("score", "activity", "name"; else the order they were listed in)."""
     query = select(Vendor)
     if slug:
         query = query.where(Vendor.slug == slug)
@@ -21,8 +38,64 @@ async def list_vendors(session: AsyncSession, slug: str, live_only: bool, offset
                 Deployment.vendor_id == Vendor.id, Deployment.state == "live", Deployment.deleted_at.is_(None)
             )
         )
-    rows = await session.scalars(query.order_by(Vendor.created_at, Vendor.id).offset(offset).limit(limit))
+    for word in words:
+        pattern = "%" + word.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        named = exists().where(
+            Deployment.vendor_id == Vendor.id,
+            Deployment.deleted_at.is_(None),
+            func.lower(Deployment.name).like(pattern, escape="\\"),
+        )
+        query = query.where(
+            or_(
+                func.lower(Vendor.slug).like(pattern, escape="\\"),
+                func.lower(Vendor.display_name).like(pattern, escape="\\"),
+                named,
+            )
+        )
+    if state is not None:
+        query = query.where(exists().where(Deployment.vendor_id == Vendor.id, *state.conditions()))
+    rows = await session.scalars(
+        query.order_by(*_ordering(order), Vendor.created_at, Vendor.id).offset(offset).limit(limit)
+    )
     return list(rows)
+
+
+@dataclass(frozen=True)
+class StateFilter:
+    """Models in one state as the catalog shows it: "live" and "unhealthy" split by the last heartbeat."""
+
+    state: str
+    stale_before: datetime
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        alive = [Deployment.deleted_at.is_(None)]
+        if self.state not in ("live", "unhealthy"):
+            return [*alive, Deployment.state == self.state]
+        last = func.coalesce(Deployment.last_heartbeat_at, Deployment.updated_at)
+        fresh = last >= self.stale_before if self.state == "live" else last < self.stale_before
+        return [*alive, Deployment.state == "live", fresh]
+
+
+def _ordering(order: str) -> list[Any]:
+    if order == "name":
+        return [func.lower(Vendor.display_name)]
+    if order == "activity":
+        latest = select(func.max(Deployment.last_signal_at)).where(Deployment.vendor_id == Vendor.id).scalar_subquery()
+        return [latest.desc().nulls_last()]
+    if order == "score":
+        per_model = (
+            select(DeploymentScore.deployment_id, scoring.live_score_of_rounds().label("mean"))
+            .group_by(DeploymentScore.deployment_id)
+            .subquery()
+        )
+        best = (
+            select(func.max(per_model.c.mean))
+            .select_from(per_model.join(Deployment, Deployment.id == per_model.c.deployment_id))
+            .where(Deployment.vendor_id == Vendor.id, Deployment.deleted_at.is_(None))
+            .scalar_subquery()
+        )
+        return [best.desc().nulls_last()]
+    return []
 
 
 async def deployments_of(session: AsyncSession, vendor_ids: list[str]) -> list[Deployment]:
@@ -31,6 +104,19 @@ async def deployments_of(session: AsyncSession, vendor_ids: list[str]) -> list[D
         select(Deployment).where(Deployment.vendor_id.in_(vendor_ids)).order_by(Deployment.created_at, Deployment.id)
     )
     return list(rows)
+
+
+async def round_scores_of(session: AsyncSession, deployment_ids: list[str]) -> dict[str, list[DeploymentScore]]:
+    """Deployment → its score per resolved round, oldest round first."""
+    rows = await session.scalars(
+        select(DeploymentScore)
+        .where(DeploymentScore.deployment_id.in_(deployment_ids))
+        .order_by(DeploymentScore.deployment_id, DeploymentScore.round_number)
+    )
+    grouped: dict[str, list[DeploymentScore]] = defaultdict(list)
+    for row in rows:
+        grouped[row.deployment_id].append(row)
+    return grouped
 
 
 async def rounds_entered(session: AsyncSession, vendor_ids: list[str]) -> dict[str, list[int]]:

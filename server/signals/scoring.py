@@ -73,7 +73,12 @@ async def score_round(
     return scores
 
 
+def live_score_of_rounds() -> ColumnElement[float]:
+    """A deployment's live score from its round scores (an aggregate over DeploymentScore rows)."""
+    return func.avg(DeploymentScore.score)
+
+
 async def live_scores(session: AsyncSession, deployment_ids: list[str]) -> dict[str, LiveScore]:
     """Deployment → its live score, for those with at least one scored round."""
-    found = await store.round_score_summaries(session, deployment_ids, func.avg(DeploymentScore.score))
+    found = await store.round_score_summaries(session, deployment_ids, live_score_of_rounds())
     return {deployment_id: LiveScore(float(mean), rounds) for deployment_id, (mean, rounds) in found.items()}

@@ -45,6 +45,16 @@ class AuthServiceStub:
                 request_serializer=marketplace_dot_v1_dot_auth__pb2.IntrospectTokenRequest.SerializeToString,
                 response_deserializer=marketplace_dot_v1_dot_auth__pb2.IntrospectTokenResponse.FromString,
                 _registered_method=True)
+        self.CreateSession = channel.unary_unary(
+                '/marketplace.v1.AuthService/CreateSession',
+                request_serializer=marketplace_dot_v1_dot_auth__pb2.CreateSessionRequest.SerializeToString,
+                response_deserializer=marketplace_dot_v1_dot_auth__pb2.CreateSessionResponse.FromString,
+                _registered_method=True)
+        self.EndSession = channel.unary_unary(
+                '/marketplace.v1.AuthService/EndSession',
+                request_serializer=marketplace_dot_v1_dot_auth__pb2.EndSessionRequest.SerializeToString,
+                response_deserializer=marketplace_dot_v1_dot_auth__pb2.ApiToken.FromString,
+                _registered_method=True)
         self.CreateVendor = channel.unary_unary(
                 '/marketplace.v1.AuthService/CreateVendor',
                 request_serializer=marketplace_dot_v1_dot_auth__pb2.CreateVendorRequest.SerializeToString,
@@ -84,6 +94,22 @@ class AuthServiceServicer:
 
     def IntrospectToken(self, request, context):
         """RFC 7662-shaped introspection, for other services that accept our tokens.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateSession(self, request, context):
+        """A browser session: a new API token with the caller's vendor and scopes, living at most 8 hours
+        (and never past the caller's own token). The web console's HTTP layer puts its secret into an
+        HttpOnly cookie (ask with the header `X-MP-Session: cookie`), so the page never holds a token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EndSession(self, request, context):
+        """Sign-out: revokes the session token presented, at once. Other tokens are refused (FAILED_PRECONDITION).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -134,6 +160,16 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.IntrospectToken,
                     request_deserializer=marketplace_dot_v1_dot_auth__pb2.IntrospectTokenRequest.FromString,
                     response_serializer=marketplace_dot_v1_dot_auth__pb2.IntrospectTokenResponse.SerializeToString,
+            ),
+            'CreateSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSession,
+                    request_deserializer=marketplace_dot_v1_dot_auth__pb2.CreateSessionRequest.FromString,
+                    response_serializer=marketplace_dot_v1_dot_auth__pb2.CreateSessionResponse.SerializeToString,
+            ),
+            'EndSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.EndSession,
+                    request_deserializer=marketplace_dot_v1_dot_auth__pb2.EndSessionRequest.FromString,
+                    response_serializer=marketplace_dot_v1_dot_auth__pb2.ApiToken.SerializeToString,
             ),
             'CreateVendor': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateVendor,
@@ -215,6 +251,60 @@ class AuthService:
             '/marketplace.v1.AuthService/IntrospectToken',
             marketplace_dot_v1_dot_auth__pb2.IntrospectTokenRequest.SerializeToString,
             marketplace_dot_v1_dot_auth__pb2.IntrospectTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketplace.v1.AuthService/CreateSession',
+            marketplace_dot_v1_dot_auth__pb2.CreateSessionRequest.SerializeToString,
+            marketplace_dot_v1_dot_auth__pb2.CreateSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EndSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketplace.v1.AuthService/EndSession',
+            marketplace_dot_v1_dot_auth__pb2.EndSessionRequest.SerializeToString,
+            marketplace_dot_v1_dot_auth__pb2.ApiToken.FromString,
             options,
             channel_credentials,
             insecure,

@@ -36,6 +36,13 @@ class AuthServiceStub:
     """Who the presented token belongs to and what it may do."""
     IntrospectToken: _grpc.UnaryUnaryMultiCallable[_auth_pb2.IntrospectTokenRequest, _auth_pb2.IntrospectTokenResponse]
     """RFC 7662-shaped introspection, for other services that accept our tokens."""
+    CreateSession: _grpc.UnaryUnaryMultiCallable[_auth_pb2.CreateSessionRequest, _auth_pb2.CreateSessionResponse]
+    """A browser session: a new API token with the caller's vendor and scopes, living at most 8 hours
+    (and never past the caller's own token). The web console's HTTP layer puts its secret into an
+    HttpOnly cookie (ask with the header `X-MP-Session: cookie`), so the page never holds a token.
+    """
+    EndSession: _grpc.UnaryUnaryMultiCallable[_auth_pb2.EndSessionRequest, _auth_pb2.ApiToken]
+    """Sign-out: revokes the session token presented, at once. Other tokens are refused (FAILED_PRECONDITION)."""
     CreateVendor: _grpc.UnaryUnaryMultiCallable[_auth_pb2.CreateVendorRequest, _common_pb2.Vendor]
     ListVendors: _grpc.UnaryUnaryMultiCallable[_auth_pb2.ListVendorsRequest, _auth_pb2.ListVendorsResponse]
     CreateApiToken: _grpc.UnaryUnaryMultiCallable[_auth_pb2.CreateApiTokenRequest, _auth_pb2.CreateApiTokenResponse]
@@ -53,6 +60,13 @@ class AuthServiceAsyncStub(AuthServiceStub):
     """Who the presented token belongs to and what it may do."""
     IntrospectToken: _aio.UnaryUnaryMultiCallable[_auth_pb2.IntrospectTokenRequest, _auth_pb2.IntrospectTokenResponse]  # type: ignore[assignment]
     """RFC 7662-shaped introspection, for other services that accept our tokens."""
+    CreateSession: _aio.UnaryUnaryMultiCallable[_auth_pb2.CreateSessionRequest, _auth_pb2.CreateSessionResponse]  # type: ignore[assignment]
+    """A browser session: a new API token with the caller's vendor and scopes, living at most 8 hours
+    (and never past the caller's own token). The web console's HTTP layer puts its secret into an
+    HttpOnly cookie (ask with the header `X-MP-Session: cookie`), so the page never holds a token.
+    """
+    EndSession: _aio.UnaryUnaryMultiCallable[_auth_pb2.EndSessionRequest, _auth_pb2.ApiToken]  # type: ignore[assignment]
+    """Sign-out: revokes the session token presented, at once. Other tokens are refused (FAILED_PRECONDITION)."""
     CreateVendor: _aio.UnaryUnaryMultiCallable[_auth_pb2.CreateVendorRequest, _common_pb2.Vendor]  # type: ignore[assignment]
     ListVendors: _aio.UnaryUnaryMultiCallable[_auth_pb2.ListVendorsRequest, _auth_pb2.ListVendorsResponse]  # type: ignore[assignment]
     CreateApiToken: _aio.UnaryUnaryMultiCallable[_auth_pb2.CreateApiTokenRequest, _auth_pb2.CreateApiTokenResponse]  # type: ignore[assignment]
@@ -79,6 +93,25 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_auth_pb2.IntrospectTokenResponse, _abc.Awaitable[_auth_pb2.IntrospectTokenResponse]]:
         """RFC 7662-shaped introspection, for other services that accept our tokens."""
+
+    @_abc_1.abstractmethod
+    def CreateSession(
+        self,
+        request: _auth_pb2.CreateSessionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.CreateSessionResponse, _abc.Awaitable[_auth_pb2.CreateSessionResponse]]:
+        """A browser session: a new API token with the caller's vendor and scopes, living at most 8 hours
+        (and never past the caller's own token). The web console's HTTP layer puts its secret into an
+        HttpOnly cookie (ask with the header `X-MP-Session: cookie`), so the page never holds a token.
+        """
+
+    @_abc_1.abstractmethod
+    def EndSession(
+        self,
+        request: _auth_pb2.EndSessionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.ApiToken, _abc.Awaitable[_auth_pb2.ApiToken]]:
+        """Sign-out: revokes the session token presented, at once. Other tokens are refused (FAILED_PRECONDITION)."""
 
     @_abc_1.abstractmethod
     def CreateVendor(

@@ -8,6 +8,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from marketplace.v1 import common_pb2 as _common_pb2
 from marketplace.v1 import deployments_pb2 as _deployments_pb2
 import builtins as _builtins
@@ -21,6 +22,34 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _CatalogOrder:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _CatalogOrderEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CatalogOrder.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CATALOG_ORDER_UNSPECIFIED: _CatalogOrder.ValueType  # 0
+    """the order vendors were listed in"""
+    CATALOG_ORDER_SCORE: _CatalogOrder.ValueType  # 1
+    """best live score of a vendor's models first; unscored vendors last"""
+    CATALOG_ORDER_ACTIVITY: _CatalogOrder.ValueType  # 2
+    """latest signal first; vendors without signals last"""
+    CATALOG_ORDER_NAME: _CatalogOrder.ValueType  # 3
+    """display name, A to Z (case-insensitive)"""
+
+class CatalogOrder(_CatalogOrder, metaclass=_CatalogOrderEnumTypeWrapper):
+    """The order of a catalog listing; each ends with the order vendors were listed in."""
+
+CATALOG_ORDER_UNSPECIFIED: CatalogOrder.ValueType  # 0
+"""the order vendors were listed in"""
+CATALOG_ORDER_SCORE: CatalogOrder.ValueType  # 1
+"""best live score of a vendor's models first; unscored vendors last"""
+CATALOG_ORDER_ACTIVITY: CatalogOrder.ValueType  # 2
+"""latest signal first; vendors without signals last"""
+CATALOG_ORDER_NAME: CatalogOrder.ValueType  # 3
+"""display name, A to Z (case-insensitive)"""
+Global___CatalogOrder: _TypeAlias = CatalogOrder  # noqa: Y015
+
 @_typing.final
 class CatalogModel(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
@@ -33,6 +62,7 @@ class CatalogModel(_message.Message):
     LAST_SIGNAL_TIME_FIELD_NUMBER: _builtins.int
     LIVE_SCORE_FIELD_NUMBER: _builtins.int
     SCORED_ROUNDS_FIELD_NUMBER: _builtins.int
+    ROUND_SCORES_FIELD_NUMBER: _builtins.int
     deployment_id: _builtins.str
     run_id: _builtins.str
     name: _builtins.str
@@ -43,6 +73,12 @@ class CatalogModel(_message.Message):
     scored_rounds: _builtins.int
     @_builtins.property
     def last_signal_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def round_scores(self) -> _containers.RepeatedCompositeFieldContainer[Global___RoundScore]:
+        """The score of each resolved round behind live_score, oldest first. GetCatalogEntry only (empty in
+        ListCatalog, whose pages stay small).
+        """
+
     def __init__(
         self,
         *,
@@ -54,16 +90,46 @@ class CatalogModel(_message.Message):
         last_signal_time: _timestamp_pb2.Timestamp | None = ...,
         live_score: _builtins.float | None = ...,
         scored_rounds: _builtins.int = ...,
+        round_scores: _abc.Iterable[Global___RoundScore] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_live_score", b"_live_score", "last_signal_time", b"last_signal_time", "live_score", b"live_score"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_live_score", b"_live_score", "deployment_id", b"deployment_id", "last_signal_time", b"last_signal_time", "live_score", b"live_score", "name", b"name", "run_id", b"run_id", "scored_rounds", b"scored_rounds", "signal_count", b"signal_count", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_live_score", b"_live_score", "deployment_id", b"deployment_id", "last_signal_time", b"last_signal_time", "live_score", b"live_score", "name", b"name", "round_scores", b"round_scores", "run_id", b"run_id", "scored_rounds", b"scored_rounds", "signal_count", b"signal_count", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__live_score: _TypeAlias = _typing.Literal["live_score"]  # noqa: Y015
     _WhichOneofArgType__live_score: _TypeAlias = _typing.Literal["_live_score", b"_live_score"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType__live_score) -> _WhichOneofReturnType__live_score | None: ...
 
 Global___CatalogModel: _TypeAlias = CatalogModel  # noqa: Y015
+
+@_typing.final
+class RoundScore(_message.Message):
+    """A model's score for one resolved round (see server/signals/scoring.py)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROUND_NUMBER_FIELD_NUMBER: _builtins.int
+    SCORE_FIELD_NUMBER: _builtins.int
+    SYMBOLS_FIELD_NUMBER: _builtins.int
+    round_number: _builtins.int
+    score: _builtins.float
+    """Pearson correlation of its views with the realised returns, in [-1, 1]"""
+    symbols: _builtins.int
+    """how many symbols it had a view of"""
+    def __init__(
+        self,
+        *,
+        round_number: _builtins.int = ...,
+        score: _builtins.float = ...,
+        symbols: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["round_number", b"round_number", "score", b"score", "symbols", b"symbols"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RoundScore: _TypeAlias = RoundScore  # noqa: Y015
 
 @_typing.final
 class CatalogEntry(_message.Message):
@@ -108,11 +174,21 @@ class ListCatalogRequest(_message.Message):
     LIVE_ONLY_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    QUERY_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    ORDER_BY_FIELD_NUMBER: _builtins.int
     vendor: _builtins.str
     """slug filter"""
     live_only: _builtins.bool
     page_size: _builtins.int
     page_token: _builtins.str
+    query: _builtins.str
+    """Words that must each appear (case-insensitively) in the vendor's slug, display name or a model's name."""
+    state: _deployments_pb2.DeploymentState.ValueType
+    """Vendors with at least one model in this state (LIVE: with a recent heartbeat; UNHEALTHY: live
+    without one). Unspecified: all.
+    """
+    order_by: Global___CatalogOrder.ValueType
     def __init__(
         self,
         *,
@@ -120,10 +196,13 @@ class ListCatalogRequest(_message.Message):
         live_only: _builtins.bool = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        query: _builtins.str = ...,
+        state: _deployments_pb2.DeploymentState.ValueType = ...,
+        order_by: Global___CatalogOrder.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["live_only", b"live_only", "page_size", b"page_size", "page_token", b"page_token", "vendor", b"vendor"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["live_only", b"live_only", "order_by", b"order_by", "page_size", b"page_size", "page_token", b"page_token", "query", b"query", "state", b"state", "vendor", b"vendor"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
