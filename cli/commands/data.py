@@ -19,7 +19,12 @@ round_option = click.option(
 
 
 def _dest(dest: Path | None, number: int) -> Path:
-    return dest or Path("mp-data") / f"round-{number}"
+    from cli.project import round_folder
+
+    return dest or round_folder(number)
+
+
+DEST_HELP = "Folder. Default: the project's .mp/rounds/round-N inside a project (mp.yaml), else mp-data/round-N."
 
 
 @click.group()
@@ -56,7 +61,7 @@ def info(ctx: Context, round_ref: str, as_json: bool) -> None:
 
 @data.command()
 @round_option
-@click.option("--dest", type=click.Path(file_okay=False, path_type=Path), help="Folder. Default: mp-data/round-N.")
+@click.option("--dest", type=click.Path(file_okay=False, path_type=Path), help=DEST_HELP)
 @click.option("--file", "files", multiple=True, help="Only this file (repeatable), e.g. --file live.")
 @click.option("--parallel", default=4, show_default=True, type=click.IntRange(1, 16), help="Files at once.")
 @click.option("--limit-rate", default="0", help="Cap per file, bytes/s with K/M suffix (e.g. 5M). 0: none.")
@@ -87,7 +92,7 @@ def pull(ctx: Context, round_ref: str, dest: Path | None, files: tuple[str, ...]
 
 @data.command()
 @round_option
-@click.option("--dest", type=click.Path(file_okay=False, path_type=Path), help="Folder. Default: mp-data/round-N.")
+@click.option("--dest", type=click.Path(file_okay=False, path_type=Path), help=DEST_HELP)
 @json_option
 @pass_context
 def verify(ctx: Context, round_ref: str, dest: Path | None, as_json: bool) -> None:

@@ -118,6 +118,12 @@ def cancel(ctx: Context, run_id: str, reason: str, as_json: bool) -> None:
         output.echo(f"Run {run.id} is {run_state(run)}.")
 
 
+def _hyperparameters(texts: tuple[str, ...]) -> dict[str, object]:
+    from cli.project import parse_hyperparameters  # not at import: mp.yaml's parser is no part of `mp --help`
+
+    return parse_hyperparameters(texts)
+
+
 @train.command()
 @click.option("--task", help="What the model does (default: mp.yaml's task, e.g. signal).")
 @click.option("--round", "round_ref", default="current", show_default=True, help="'current' or a round number.")
@@ -126,7 +132,8 @@ def cancel(ctx: Context, run_id: str, reason: str, as_json: bool) -> None:
     "hps",
     multiple=True,
     metavar="NAME=VALUE",
-    help="A hyperparameter (repeatable): lr=0.001 is a number, layers=[64,32] a list, else a string.",
+    callback=lambda _ctx, _param, texts: _hyperparameters(texts),
+    help="A hyperparameter (repeatable, each name once): lr=0.001 is a number, layers=[64,32] a list, else a string.",
 )
 @click.option(
     "--provider",
@@ -147,12 +154,12 @@ def start(ctx: Context, task, round_ref, hps, provider, gpu, detach, as_json) ->
     metrics to the run, uploads the model it writes, and exits with the run's outcome (0 succeeded,
     1 failed, 130 cancelled). Ctrl-C cancels the run.
     """
-    from cli.project import load_project, parse_hyperparameter
+    from cli.project import load_project
     from cli.rounds.fetch import fetch_round, parse_round
     from cli.training.runs import RunSpec
 
     project = load_project()
-    hyperparameters = dict(parse_hyperparameter(text) for text in hps)
+    hyperparameters = hps  # parsed by --hp's callback
     runpod = None
     if provider == "runpod":
         from cli.runpod_api import client_for

@@ -129,3 +129,20 @@ def test_a_killed_pull_resumes_from_the_bytes_on_disk(mp_env, tmp_path):
     assert outcome["resumed_from"] == kept  # exactly the bytes the killed pull left
     assert (work / "mp-data" / "round-1" / "big.csv").read_bytes() == big.read_bytes()
     assert not part.exists()
+
+
+def test_inside_a_project_pull_and_verify_use_the_rounds_folder_train_start_reads(mp_env, tmp_path):
+    mp(mp_env, "admin", "rounds", "publish", "--from-csv", str(write_prices(tmp_path)[0]))
+    project = tmp_path / "my-model"
+    created = mp(mp_env, "init", str(project))
+    assert "mp data pull" in created.stderr  # what mp init suggests works in the project
+    inside = project / "src"
+    inside.mkdir()  # anywhere under the project's mp.yaml
+    pulled = json.loads(mp(mp_env, "data", "pull", "--json", cwd=inside).stdout)
+    rounds = project / ".mp" / "rounds" / "round-1"
+    assert pulled["dest"] == str(rounds)
+    assert sorted(p.name for p in rounds.iterdir()) == ["live.parquet", "train.parquet", "validation.parquet"]
+    assert not (inside / "mp-data").exists()
+    verified = json.loads(mp(mp_env, "data", "verify", "--json", cwd=project).stdout)
+    assert verified["ok"] is True
+    assert {Path(f["path"]).parent for f in verified["files"]} == {rounds}
