@@ -36,7 +36,13 @@ def data() -> None:
 @json_option
 @pass_context
 def list_rounds(ctx: Context, as_json: bool) -> None:
-    """Rounds, newest first: number, state, opening and closing times, files, sizes."""
+    """Rounds, newest first: number, state, opening and closing times, files, sizes.
+
+    \b
+    Examples:
+      mp data list
+      mp admin rounds list --json
+    """
     from marketplace.v1 import datasets_pb2
 
     response = ctx.call(ctx.datasets.ListRounds, datasets_pb2.ListRoundsRequest(page_size=200))
@@ -51,7 +57,13 @@ def list_rounds(ctx: Context, as_json: bool) -> None:
 @json_option
 @pass_context
 def info(ctx: Context, round_ref: str, as_json: bool) -> None:
-    """One round: files with size and sha256, columns, symbols, time range."""
+    """One round: files with size and sha256, columns, symbols, time range.
+
+    \b
+    Examples:
+      mp data info --round current
+      mp data info --round 12 --json
+    """
     round_ = fetch_round(ctx, parse_round(round_ref))
     if as_json:
         output.emit_json(output.to_dict(round_))
@@ -73,6 +85,11 @@ def pull(ctx: Context, round_ref: str, dest: Path | None, files: tuple[str, ...]
 
     Files are written to NAME.part and renamed once they verify. Run it again after an
     interruption: it resumes from the bytes on disk and skips files that are complete.
+
+    \b
+    Examples:
+      mp data pull --round current
+      mp data pull --round 12 --file live --dest data/ --limit-rate 5M
     """
     from cli.transfers.pull import pull_round
 
@@ -96,7 +113,13 @@ def pull(ctx: Context, round_ref: str, dest: Path | None, files: tuple[str, ...]
 @json_option
 @pass_context
 def verify(ctx: Context, round_ref: str, dest: Path | None, as_json: bool) -> None:
-    """Re-hash the files on disk against the server's manifest. Exit code 1 when any is off."""
+    """Re-hash the files on disk against the server's manifest. Exit code 1 when any is off.
+
+    \b
+    Examples:
+      mp data verify --round current
+      mp data verify --round 12 --dest data/ --json
+    """
     from cli.transfers.download import hash_file
 
     round_ = fetch_round(ctx, parse_round(round_ref))

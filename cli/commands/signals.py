@@ -34,7 +34,13 @@ def signals() -> None:
 @json_option
 @pass_context
 def tail(ctx: Context, symbol: str, vendor: str, as_json: bool) -> None:
-    """Print signals as they are stored, until Ctrl-C (--json: one JSON object per line)."""
+    """Print signals as they are stored, until Ctrl-C (--json: one JSON object per line).
+
+    \b
+    Examples:
+      mp signals tail
+      mp signals tail --symbol AAPL --json
+    """
     import grpc
 
     from marketplace.v1 import signals_pb2
@@ -62,7 +68,13 @@ def tail(ctx: Context, symbol: str, vendor: str, as_json: bool) -> None:
 @json_option
 @pass_context
 def list_signals(ctx: Context, symbol, vendor, deployment_id, round_number, limit, as_json) -> None:  # fmt: skip
-    """Stored signals, newest first."""
+    """Stored signals, newest first.
+
+    \b
+    Examples:
+      mp signals list --vendor acme --limit 20
+      mp signals list --round 12 --json
+    """
     from marketplace.v1 import signals_pb2
 
     request = signals_pb2.ListSignalsRequest(symbol=symbol, vendor=vendor, deployment_id=deployment_id,
