@@ -76,15 +76,17 @@ def info(ctx: Context, round_ref: str, as_json: bool) -> None:
 @click.option("--dest", type=click.Path(file_okay=False, path_type=Path), help=DEST_HELP)
 @click.option("--file", "files", multiple=True, help="Only this file (repeatable), e.g. --file live.")
 @click.option("--parallel", default=4, show_default=True, type=click.IntRange(1, 16), help="Files at once.")
-@click.option("--limit-rate", default="0", help="Cap per file, bytes/s with K/M suffix (e.g. 5M). 0: none.")
+@click.option("--limit-rate", default="0",
+              help="Cap for the whole pull, all files together: bytes/s, K/M suffix (5M). 0: none.")  # fmt: skip
 @json_option
 @pass_context
 def pull(ctx: Context, round_ref: str, dest: Path | None, files: tuple[str, ...], parallel: int, limit_rate: str,
          as_json: bool):  # fmt: skip
     """Download a round's files, verified against the manifest's sha256.
 
-    Files are written to NAME.part and renamed once they verify. Run it again after an
-    interruption: it resumes from the bytes on disk and skips files that are complete.
+    Files are written to NAME.part and renamed once they verify. Ctrl-C stops at once and keeps
+    the NAME.part files; run it again after an interruption: it resumes from the bytes on disk and
+    skips files that are complete.
 
     \b
     Examples:
