@@ -34,7 +34,8 @@ def cli(click_context: click.Context) -> None:
       mp deploy                                    # serve it; its signals stream in
       mp signals tail                              # watch signals arrive, with attribution
 
-    Every command takes --help; listing commands take --json for scripts.
+    Every command takes --help (with examples); commands that print a result take --json for
+    scripts. Shell completion: eval "$(_MP_COMPLETE=bash_source mp)" (zsh_source, fish_source).
     """
     context = click_context.obj = Context()
     click_context.call_on_close(context.close)
