@@ -62,9 +62,10 @@ class Tail:
 
     def __init__(self, env: dict[str, str], *args: str) -> None:
         self.process = subprocess.Popen([str(BIN / "mp"), "signals", "tail", "--json", *args], env=env,
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)  # fmt: skip
         self._lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
+        self._pump_thread = threading.Thread(target=self._pump, daemon=True)
+        self._pump_thread.start()
 
     def _pump(self) -> None:
         assert self.process.stdout is not None
@@ -79,7 +80,10 @@ class Tail:
 
     def stop(self) -> None:
         self.process.terminate()
-        self.process.communicate(timeout=10)
+        self.process.wait(10)
+        self._pump_thread.join(5)
+        assert self.process.stdout is not None
+        self.process.stdout.close()
 
 
 def test_tail_shows_the_latest_signals_first_then_follows(deployment: Deployment):
