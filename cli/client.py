@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ import httpx
 from cli import config
 from cli.config import Credentials
 from cli.context import DEFAULT_TIMEOUT
+from cli.exit_codes import CommandFailed, ExitCode
 
 # Transparent retries of calls that never reached a servicer or found the server briefly away.
 # Safe for creates too: each carries one request_id per command, so a retry never creates twice.
@@ -67,17 +69,22 @@ def resolve(api_url: str) -> Endpoint:
     discovery_url = api_url.rstrip("/") + "/api/discovery"
     try:
         response = httpx.get(discovery_url, timeout=10.0)
-    except httpx.HTTPError as error:
-        raise click.ClickException(
-            f"cannot reach {api_url} ({type(error).__name__}). Is mp-server running there? "
-            "Check the URL, or pass grpc://HOST:PORT to skip the gateway."
+    except httpx.HTTPError:
+        raise CommandFailed(
+            f"cannot reach the marketplace at {api_url}: is mp-server running there? "
+            "Check the URL, or pass grpc://HOST:PORT to skip the gateway.",
+            ExitCode.UNREACHABLE,
         ) from None
     if response.status_code != 200:
-        raise click.ClickException(f"{discovery_url} answered HTTP {response.status_code}; is this an mp-server?")
+        raise CommandFailed(
+            f"{discovery_url} answered HTTP {response.status_code}; is this an mp-server?", ExitCode.UNREACHABLE
+        )
     try:
         grpc_target = str(response.json()["grpcTarget"])
     except (ValueError, KeyError, TypeError):
-        raise click.ClickException(f"{discovery_url} did not answer like an mp-server (no grpcTarget)") from None
+        raise CommandFailed(
+            f"{discovery_url} did not answer like an mp-server (no grpcTarget)", ExitCode.UNREACHABLE
+        ) from None
     return Endpoint(api_url, grpc_target, tls)
 
 
@@ -86,12 +93,15 @@ def current_credentials() -> Credentials:
     stored = config.load_stored()
     env_url, env_token = os.environ.get("MP_API_URL"), os.environ.get("MP_TOKEN")
     if stored is None and not env_token:
-        raise click.ClickException("not logged in. Run: mp login --api-url http://HOST:3010 (or set MP_TOKEN)")
+        raise CommandFailed(
+            "not logged in. Run: mp login --api-url http://HOST:3010 (or set MP_TOKEN)", ExitCode.NOT_ALLOWED
+        )
     if env_url and (stored is None or env_url.rstrip("/") != stored.api_url):
         if not env_token:  # a stored token goes only to the server it was stored for
-            raise click.ClickException(
+            raise CommandFailed(
                 f"MP_API_URL ({env_url}) is not the server you logged in to ({stored.api_url if stored else '-'}); "
-                "set MP_TOKEN for it too, or run mp login --api-url " + env_url
+                "set MP_TOKEN for it too, or run mp login --api-url " + env_url,
+                ExitCode.NOT_ALLOWED,
             )
         return Credentials(api_url=env_url, token=env_token)
     base = stored or Credentials(api_url=config.DEFAULT_API_URL, token="")
@@ -131,26 +141,67 @@ def connect(credentials: Credentials | None = None) -> Session:
     return Session(endpoint, credentials.token)
 
 
+# gRPC core's own words for a connection that never worked (not a message from mp-server).
+_TRANSPORT_FAILURE = re.compile(
+    r"failed to connect|connection refused|connection reset|dns resolution|socket closed|goaway|handshake"
+    r"|broken pipe|ipv[46]:|unix:|end of tcp stream",
+    re.IGNORECASE,
+)
+
+# Each gRPC status as the exit code that names its kind: the one place `mp`'s exit codes come from.
+EXIT_CODE_OF_STATUS = {
+    grpc.StatusCode.NOT_FOUND: ExitCode.NOT_FOUND,
+    grpc.StatusCode.UNAUTHENTICATED: ExitCode.NOT_ALLOWED,
+    grpc.StatusCode.PERMISSION_DENIED: ExitCode.NOT_ALLOWED,
+    grpc.StatusCode.UNAVAILABLE: ExitCode.UNREACHABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED: ExitCode.UNREACHABLE,
+    grpc.StatusCode.INVALID_ARGUMENT: ExitCode.INVALID,
+    grpc.StatusCode.OUT_OF_RANGE: ExitCode.INVALID,
+    grpc.StatusCode.ALREADY_EXISTS: ExitCode.CONFLICT,
+    grpc.StatusCode.FAILED_PRECONDITION: ExitCode.CONFLICT,
+    grpc.StatusCode.ABORTED: ExitCode.CONFLICT,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: ExitCode.RATE_LIMITED,
+    grpc.StatusCode.CANCELLED: ExitCode.INTERRUPTED,
+}
+
+
+def unreachable(endpoint: Endpoint) -> CommandFailed:
+    found_through_gateway = not endpoint.api_url.lower().startswith("grpc")
+    where = endpoint.grpc_target + (f" (from {endpoint.api_url})" if found_through_gateway else "")
+    return CommandFailed(
+        f"cannot reach the marketplace at {where}: is mp-server running there? "
+        "Start it, or point mp at another one with mp login --api-url URL (or MP_API_URL).",
+        ExitCode.UNREACHABLE,
+    )
+
+
+def failure_of(error: grpc.RpcError, endpoint: Endpoint) -> CommandFailed:
+    """A gRPC failure as one sentence that says what to do next (never the token), with its exit code."""
+    code, details = error.code(), error.details() or ""  # type: ignore[attr-defined]
+    exit_code = EXIT_CODE_OF_STATUS.get(code, ExitCode.FAILED)
+    if code == grpc.StatusCode.UNAVAILABLE and (not details or _TRANSPORT_FAILURE.search(details)):
+        return unreachable(endpoint)
+    if code == grpc.StatusCode.UNAVAILABLE:
+        message = f"the marketplace at {endpoint.grpc_target} is unavailable: {details}; try again in a moment"
+    elif code == grpc.StatusCode.UNAUTHENTICATED:
+        message = f"{details}. Log in again: mp login --api-url {endpoint.api_url}"
+    elif code == grpc.StatusCode.PERMISSION_DENIED:
+        message = f"{details}. Ask an operator for a token with that scope."
+    elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        message = f"the marketplace at {endpoint.grpc_target} did not answer in time; try again"
+    elif code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        message = f"{details} (rate limited)"
+    elif code in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN) and _TRANSPORT_FAILURE.search(details):
+        return unreachable(endpoint)
+    else:
+        message = details or code.name.lower().replace("_", " ")
+    return CommandFailed(message, exit_code)
+
+
 @contextmanager
 def translate_errors(endpoint: Endpoint) -> Iterator[None]:
-    """gRPC failures as messages that say what to do next (never including the token)."""
+    """gRPC failures while the block runs become `failure_of` them."""
     try:
         yield
     except grpc.RpcError as error:
-        code, details = error.code(), error.details() or ""  # type: ignore[attr-defined]
-        if code == grpc.StatusCode.UNAVAILABLE:
-            message = (
-                f"cannot reach the marketplace's gRPC endpoint {endpoint.grpc_target} ({details}). "
-                f"Is mp-server running? Logged in against {endpoint.api_url}."
-            )
-        elif code == grpc.StatusCode.UNAUTHENTICATED:
-            message = f"{details}. Log in again: mp login --api-url {endpoint.api_url}"
-        elif code == grpc.StatusCode.PERMISSION_DENIED:
-            message = f"{details}. Ask an operator for a token with that scope."
-        elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
-            message = "the server did not answer in time; try again"
-        elif code == grpc.StatusCode.RESOURCE_EXHAUSTED:
-            message = f"{details} (rate limited)"
-        else:
-            message = details or code.name.lower()
-        raise click.ClickException(message) from None
+        raise failure_of(error, endpoint) from None

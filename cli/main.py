@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from cli.commands.account import login, logout, whoami
@@ -13,9 +15,10 @@ from cli.commands.init import init
 from cli.commands.signals import signals
 from cli.commands.train import train
 from cli.context import Context
+from cli.exit_codes import ExitCode, help_table
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=help_table())
 @click.version_option(package_name="ml-marketplace", prog_name="mp")
 @click.pass_context
 def cli(click_context: click.Context) -> None:
@@ -31,7 +34,8 @@ def cli(click_context: click.Context) -> None:
       mp deploy                                    # serve it; its signals stream in
       mp signals tail                              # watch signals arrive, with attribution
 
-    Every command takes --help; listing commands take --json for scripts.
+    Every command takes --help (with examples); commands that print a result take --json for
+    scripts. Shell completion: eval "$(_MP_COMPLETE=bash_source mp)" (zsh_source, fish_source).
     """
     context = click_context.obj = Context()
     click_context.call_on_close(context.close)
@@ -51,4 +55,14 @@ cli.add_command(signals)
 
 
 def main() -> None:
-    cli()
+    try:
+        outcome = cli.main(standalone_mode=False)  # a command's return value, or the code of an Exit (--help)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except click.Abort as abort:
+        # click turns Ctrl-C into Abort too; a script should see it as an interruption (128 + SIGINT)
+        interrupted = isinstance(abort.__cause__, KeyboardInterrupt)
+        click.echo("Interrupted." if interrupted else "Aborted!", err=True)
+        sys.exit(ExitCode.INTERRUPTED if interrupted else ExitCode.FAILED)
+    sys.exit(outcome if isinstance(outcome, int) else ExitCode.OK)

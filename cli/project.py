@@ -33,11 +33,21 @@ def templates() -> list[Template]:
     return found
 
 
-def create_project(template: Template, dest: Path, *, force: bool) -> list[Path]:
-    """Copies the template into `dest` (refusing a non-empty folder without force); returns the files."""
+def project_name(dest: Path) -> str:
+    """The project's name: its folder's, lowercased with '_' as '-' (`mp init` says so when that changes it)."""
     name = dest.resolve().name.lower().replace("_", "-")
     if not _NAME.match(name):
-        raise click.BadParameter(f"{dest.name!r} cannot name a project: use lowercase letters, digits and '-'")
+        raise click.BadParameter(
+            f"{dest.resolve().name!r} cannot name a project: the folder's name is the project's, and it needs 2 to 63 "
+            "characters, a lowercase letter first, then lowercase letters, digits or '-' (e.g. my-model)",
+            param_hint="DIRECTORY",
+        )
+    return name
+
+
+def create_project(template: Template, dest: Path, *, force: bool) -> list[Path]:
+    """Copies the template into `dest` (refusing a non-empty folder without force); returns the files."""
+    name = project_name(dest)
     if dest.exists() and any(dest.iterdir()) and not force:
         raise click.ClickException(f"{dest} is not empty; pick a new folder, or pass --force to write into it")
     written = []
@@ -67,17 +77,32 @@ class Project:
     gpu: str
 
 
+def find_project_file(start: Path | None = None) -> Path | None:
+    """The mp.yaml in this folder or the nearest parent; None outside a project."""
+    here = (start or Path.cwd()).resolve()
+    return next((folder / PROJECT_FILE for folder in (here, *here.parents) if (folder / PROJECT_FILE).exists()), None)
+
+
+def round_folder(number: int, start: Path | None = None) -> Path:
+    """Where round `number`'s files go unless told: inside a project, its .mp/rounds/round-N (where
+    `mp train start` and `mp deploy` read them); elsewhere mp-data/round-N."""
+    found = find_project_file(start)
+    return rounds_folder(found.parent, number) if found else Path("mp-data") / f"round-{number}"
+
+
+def rounds_folder(root: Path, number: int) -> Path:
+    """A project's copy of round `number`, under the project folder `root`."""
+    return root / ".mp" / "rounds" / f"round-{number}"
+
+
 def load_project(start: Path | None = None) -> Project:
     """The mp.yaml in this folder or the nearest parent."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        path = folder / PROJECT_FILE
-        if path.exists():
-            break
-    else:
+    path = find_project_file(start)
+    if path is None:
         raise click.ClickException(
             f"no {PROJECT_FILE} here or above; create a project with: mp init --template NAME DIR"
         )
+    folder = path.parent
     try:
         data = yaml.safe_load(path.read_text()) or {}
         return Project(
@@ -100,6 +125,20 @@ def parse_hyperparameter(text: str) -> tuple[str, object]:
     except ValueError:
         value = raw
     return key.strip(), value
+
+
+def parse_hyperparameters(texts: tuple[str, ...] | list[str]) -> dict[str, object]:
+    """Every `--hp NAME=VALUE`, each name once: a repeated name is refused rather than one value dropped."""
+    parsed: dict[str, object] = {}
+    for text in texts:
+        key, value = parse_hyperparameter(text)
+        if key in parsed:
+            raise click.BadParameter(
+                f"{key} is given twice ({key}={json.dumps(parsed[key])} and {text}); give each hyperparameter once",
+                param_hint="--hp",
+            )
+        parsed[key] = value
+    return parsed
 
 
 def _not_finite(text: str):

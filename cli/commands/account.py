@@ -100,7 +100,12 @@ def login(api_url: str, token: str | None, runpod_api_key: str | None, as_json: 
 
 @click.command()
 def logout() -> None:
-    """Forget the stored credentials."""
+    """Forget the stored credentials.
+
+    \b
+    Example:
+      mp logout
+    """
     if config.forget():
         output.echo(f"Logged out; removed {config.credentials_path()}.")
     else:
@@ -111,7 +116,13 @@ def logout() -> None:
 @json_option
 @pass_context
 def whoami(ctx: Context, as_json: bool) -> None:
-    """Show who the current token belongs to and what it may do."""
+    """Show who the current token belongs to and what it may do.
+
+    \b
+    Examples:
+      mp whoami
+      mp whoami --json
+    """
     principal = _whoami(ctx)
     endpoint = ctx.endpoint
     if as_json:

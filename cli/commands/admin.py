@@ -42,7 +42,12 @@ def vendors() -> None:
 @json_option
 @pass_context
 def vendors_create(ctx: Context, slug: str, display_name: str, as_json: bool) -> None:
-    """Create a vendor with the handle SLUG (lowercase letters, digits, '-'). Prints its id."""
+    """Create a vendor with the handle SLUG (lowercase letters, digits, '-'). Prints its id.
+
+    \b
+    Example:
+      mp admin vendors create acme --display-name "Acme Quant"
+    """
     from marketplace.v1 import auth_pb2
 
     request = auth_pb2.CreateVendorRequest(request_id=str(uuid.uuid4()), slug=slug, display_name=display_name)
@@ -59,7 +64,13 @@ def vendors_create(ctx: Context, slug: str, display_name: str, as_json: bool) ->
 @json_option
 @pass_context
 def vendors_list(ctx: Context, as_json: bool) -> None:
-    """List vendors, oldest first."""
+    """List vendors, oldest first.
+
+    \b
+    Examples:
+      mp admin vendors list
+      mp admin vendors list --json
+    """
     from marketplace.v1 import auth_pb2
 
     rows = _all_pages(ctx, ctx.auth.ListVendors, auth_pb2.ListVendorsRequest(page_size=500), "vendors")
@@ -111,7 +122,13 @@ def _parse_ttl(_ctx, param, value: str | None):
 @json_option
 @pass_context
 def tokens_create(ctx: Context, vendor: str, scopes: list[str], name: str, ttl, as_json: bool) -> None:
-    """Issue an API token. The token is printed once; the server keeps only a digest."""
+    """Issue an API token. The token is printed once; the server keeps only a digest.
+
+    \b
+    Examples:
+      mp admin tokens create --vendor acme --scopes catalog:read,data:read,training:write,deploy:write
+      mp admin tokens create --scopes admin --name ops --expires-in 90d
+    """
     from marketplace.v1 import auth_pb2
 
     request = auth_pb2.CreateApiTokenRequest(
@@ -135,7 +152,13 @@ def tokens_create(ctx: Context, vendor: str, scopes: list[str], name: str, ttl, 
 @json_option
 @pass_context
 def tokens_list(ctx: Context, vendor: str, include_revoked: bool, as_json: bool) -> None:
-    """List API tokens (never their secrets)."""
+    """List API tokens (never their secrets).
+
+    \b
+    Examples:
+      mp admin tokens list --vendor acme --all
+      mp admin tokens list --json
+    """
     from marketplace.v1 import auth_pb2
 
     request = auth_pb2.ListApiTokensRequest(vendor=vendor, include_revoked=include_revoked, page_size=500)
@@ -165,7 +188,12 @@ def tokens_list(ctx: Context, vendor: str, include_revoked: bool, as_json: bool)
 @json_option
 @pass_context
 def tokens_revoke(ctx: Context, token_id: str, as_json: bool) -> None:
-    """Revoke the token TOKEN_ID (tok_…) at once."""
+    """Revoke the token TOKEN_ID (tok_…) at once.
+
+    \b
+    Example:
+      mp admin tokens revoke tok_123
+    """
     from marketplace.v1 import auth_pb2
 
     token = ctx.call(ctx.auth.RevokeApiToken, auth_pb2.RevokeApiTokenRequest(token_id=token_id))

@@ -19,7 +19,12 @@ round_option = click.option(
 
 
 def _dest(dest: Path | None, number: int) -> Path:
-    return dest or Path("mp-data") / f"round-{number}"
+    from cli.project import round_folder
+
+    return dest or round_folder(number)
+
+
+DEST_HELP = "Folder. Default: the project's .mp/rounds/round-N inside a project (mp.yaml), else mp-data/round-N."
 
 
 @click.group()
@@ -31,7 +36,13 @@ def data() -> None:
 @json_option
 @pass_context
 def list_rounds(ctx: Context, as_json: bool) -> None:
-    """Rounds, newest first: number, state, opening and closing times, files, sizes."""
+    """Rounds, newest first: number, state, opening and closing times, files, sizes.
+
+    \b
+    Examples:
+      mp data list
+      mp admin rounds list --json
+    """
     from marketplace.v1 import datasets_pb2
 
     response = ctx.call(ctx.datasets.ListRounds, datasets_pb2.ListRoundsRequest(page_size=200))
@@ -46,7 +57,13 @@ def list_rounds(ctx: Context, as_json: bool) -> None:
 @json_option
 @pass_context
 def info(ctx: Context, round_ref: str, as_json: bool) -> None:
-    """One round: files with size and sha256, columns, symbols, time range."""
+    """One round: files with size and sha256, columns, symbols, time range.
+
+    \b
+    Examples:
+      mp data info --round current
+      mp data info --round 12 --json
+    """
     round_ = fetch_round(ctx, parse_round(round_ref))
     if as_json:
         output.emit_json(output.to_dict(round_))
@@ -56,18 +73,25 @@ def info(ctx: Context, round_ref: str, as_json: bool) -> None:
 
 @data.command()
 @round_option
-@click.option("--dest", type=click.Path(file_okay=False, path_type=Path), help="Folder. Default: mp-data/round-N.")
+@click.option("--dest", type=click.Path(file_okay=False, path_type=Path), help=DEST_HELP)
 @click.option("--file", "files", multiple=True, help="Only this file (repeatable), e.g. --file live.")
 @click.option("--parallel", default=4, show_default=True, type=click.IntRange(1, 16), help="Files at once.")
-@click.option("--limit-rate", default="0", help="Cap per file, bytes/s with K/M suffix (e.g. 5M). 0: none.")
+@click.option("--limit-rate", default="0",
+              help="Cap for the whole pull, all files together: bytes/s, K/M suffix (5M). 0: none.")  # fmt: skip
 @json_option
 @pass_context
 def pull(ctx: Context, round_ref: str, dest: Path | None, files: tuple[str, ...], parallel: int, limit_rate: str,
          as_json: bool):  # fmt: skip
     """Download a round's files, verified against the manifest's sha256.
 
-    Files are written to NAME.part and renamed once they verify. Run it again after an
-    interruption: it resumes from the bytes on disk and skips files that are complete.
+    Files are written to NAME.part and renamed once they verify. Ctrl-C stops at once and keeps
+    the NAME.part files; run it again after an interruption: it resumes from the bytes on disk and
+    skips files that are complete.
+
+    \b
+    Examples:
+      mp data pull --round current
+      mp data pull --round 12 --file live --dest data/ --limit-rate 5M
     """
     from cli.transfers.pull import pull_round
 
@@ -87,11 +111,17 @@ def pull(ctx: Context, round_ref: str, dest: Path | None, files: tuple[str, ...]
 
 @data.command()
 @round_option
-@click.option("--dest", type=click.Path(file_okay=False, path_type=Path), help="Folder. Default: mp-data/round-N.")
+@click.option("--dest", type=click.Path(file_okay=False, path_type=Path), help=DEST_HELP)
 @json_option
 @pass_context
 def verify(ctx: Context, round_ref: str, dest: Path | None, as_json: bool) -> None:
-    """Re-hash the files on disk against the server's manifest. Exit code 1 when any is off."""
+    """Re-hash the files on disk against the server's manifest. Exit code 1 when any is off.
+
+    \b
+    Examples:
+      mp data verify --round current
+      mp data verify --round 12 --dest data/ --json
+    """
     from cli.transfers.download import hash_file
 
     round_ = fetch_round(ctx, parse_round(round_ref))

@@ -31,6 +31,12 @@ def deploy(ctx: Context, provider, run_id, name, port, gpu, signal_interval, as_
     environment (and nowhere else), waits for its /ping to answer 200, then marks it live. Its signals
     go to the marketplace, which delivers them to URLs linked with `mp link-infra`. Stop it with
     `mp deployments stop`.
+
+    \b
+    Examples:
+      mp deploy
+      mp deploy --run run_123 --port 8080 --signal-interval 30
+      mp deploy --provider runpod --gpu "NVIDIA A40"
     """
     from cli.project import load_project
     from cli.serving.deploy import DeployOptions

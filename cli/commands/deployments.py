@@ -20,7 +20,13 @@ def deployments() -> None:
 @json_option
 @pass_context
 def list_deployments(ctx: Context, as_json: bool) -> None:
-    """Your deployments, newest first."""
+    """Your deployments, newest first.
+
+    \b
+    Examples:
+      mp deployments list
+      mp deployments list --json
+    """
     from cli.serving.deployments import list_deployments
 
     found = list_deployments(ctx)
@@ -40,7 +46,13 @@ def list_deployments(ctx: Context, as_json: bool) -> None:
 @json_option
 @pass_context
 def status(ctx: Context, deployment_id: str, as_json: bool) -> None:
-    """State, links, heartbeat, signal counts and deliveries to linked destinations of DEPLOYMENT_ID."""
+    """State, links, heartbeat, signal counts and deliveries to linked destinations of DEPLOYMENT_ID.
+
+    \b
+    Examples:
+      mp deployments status dep_123
+      mp deployments status dep_123 --json
+    """
     from cli.serving.deployments import get_deployment
 
     found = get_deployment(ctx, deployment_id)
@@ -71,7 +83,13 @@ def status(ctx: Context, deployment_id: str, as_json: bool) -> None:
 @click.option("--lines", "-n", type=click.IntRange(min=1), default=50, show_default=True)
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new lines (Ctrl-C stops).")
 def logs(deployment_id: str, lines: int, follow: bool) -> None:
-    """The inference server's output (local deployments; RunPod keeps a pod's logs in its console)."""
+    """The inference server's output (local deployments; RunPod keeps a pod's logs in its console).
+
+    \b
+    Examples:
+      mp deployments logs dep_123 -n 100
+      mp deployments logs dep_123 --follow
+    """
     from cli.serving.local import show_log
 
     show_log(deployment_id, lines, follow)
@@ -82,7 +100,12 @@ def logs(deployment_id: str, lines: int, follow: bool) -> None:
 @json_option
 @pass_context
 def stop(ctx: Context, deployment_id: str, as_json: bool) -> None:
-    """Stop serving DEPLOYMENT_ID (the process or pod ends; the record and its signals stay)."""
+    """Stop serving DEPLOYMENT_ID (the process or pod ends; the record and its signals stay).
+
+    \b
+    Example:
+      mp deployments stop dep_123
+    """
     from cli.serving.deploy import stop_serving
     from cli.serving.deployments import get_deployment, transition
 
@@ -101,7 +124,13 @@ def stop(ctx: Context, deployment_id: str, as_json: bool) -> None:
 @json_option
 @pass_context
 def delete(ctx: Context, deployment_id: str, yes: bool, as_json: bool) -> None:
-    """Stop DEPLOYMENT_ID if it runs, revoke its token and remove it. Its stored signals stay."""
+    """Stop DEPLOYMENT_ID if it runs, revoke its token and remove it. Its stored signals stay.
+
+    \b
+    Examples:
+      mp deployments delete dep_123
+      mp deployments delete dep_123 --yes --json
+    """
     from cli.serving.deploy import stop_serving
     from cli.serving.deployments import get_deployment
     from marketplace.v1 import deployments_pb2

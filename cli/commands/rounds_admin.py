@@ -96,7 +96,12 @@ def publish(ctx: Context, csvs, files, number, opens, closes, file_format, descr
 @json_option
 @pass_context
 def close(ctx: Context, number: int, as_json: bool) -> None:
-    """Close round NUMBER now."""
+    """Close round NUMBER now.
+
+    \b
+    Example:
+      mp admin rounds close 12
+    """
     from marketplace.v1 import datasets_pb2
 
     closed = ctx.call(ctx.datasets.CloseRound, datasets_pb2.CloseRoundRequest(number=number))
@@ -117,8 +122,9 @@ def resolve(ctx: Context, number: int, returns_file: Path | None, pairs: tuple[s
     """Record round NUMBER's realised returns; deployments that signalled in it get their live scores.
 
     \b
-    mp admin rounds resolve 12 --returns realised.csv
-    mp admin rounds resolve 12 --return AAPL=0.031 --return MSFT=-0.012 ...
+    Examples:
+      mp admin rounds resolve 12 --returns realised.csv
+      mp admin rounds resolve 12 --return AAPL=0.031 --return MSFT=-0.012
     """
     from marketplace.v1 import datasets_pb2
 

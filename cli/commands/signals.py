@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from datetime import UTC, datetime, timedelta
 
 import click
 
@@ -28,24 +30,62 @@ def signals() -> None:
     """Trading signals: what deployed models sent, attributed to their vendor and deployment."""
 
 
+def _since(_ctx, param, text: str | None) -> datetime | None:
+    """--since 10m / 2h / 1d (that long ago) or an ISO time (UTC unless it says)."""
+    if text is None:
+        return None
+    if match := re.fullmatch(r"(\d+(?:\.\d+)?)([smhd])", text.strip().lower()):
+        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
+        return datetime.now(UTC) - timedelta(**{unit: float(match.group(1))})
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a duration or time: use e.g. 30s, 10m, 2h, 1d or "
+                                 "2026-12-01T09:30", param=param) from None  # fmt: skip
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 @signals.command()
 @click.option("--symbol", default="", help="Only this symbol.")
 @click.option("--vendor", default="", help="Only this vendor (slug or id).")
+@click.option("--lines", "-n", "count", type=click.IntRange(0, 500), default=10, show_default=True,
+              help="Show this many of the latest stored signals first (0: only new ones).")  # fmt: skip
+@click.option("--since", callback=_since, help="Only signals stored since then: 10m, 2h, 1d or an ISO time.")
 @json_option
 @pass_context
-def tail(ctx: Context, symbol: str, vendor: str, as_json: bool) -> None:
-    """Print signals as they are stored, until Ctrl-C (--json: one JSON object per line)."""
+def tail(ctx: Context, symbol: str, vendor: str, count: int, since: datetime | None, as_json: bool) -> None:
+    """Print the latest stored signals, then each new one as it is stored, until Ctrl-C
+    (--json: one JSON object per line).
+
+    \b
+    Examples:
+      mp signals tail
+      mp signals tail -n 50 --since 1h --symbol AAPL --json
+    """
     import grpc
 
     from marketplace.v1 import signals_pb2
 
+    def show(signal) -> None:
+        output.echo(json.dumps(output.to_dict(signal), sort_keys=True) if as_json else _line(signal))
+
     request = signals_pb2.SubscribeSignalsRequest(symbol=symbol, vendor=vendor)
     stream = ctx.signals.SubscribeSignals(request, metadata=ctx.metadata)
-    if not as_json:
-        output.note("Waiting for signals (Ctrl-C stops)…")
     try:
+        stream.initial_metadata()  # subscribed: what is stored from now on arrives on the stream
+        shown: set[str] = set()
+        if count:
+            listed = ctx.call(ctx.signals.ListSignals, signals_pb2.ListSignalsRequest(
+                symbol=symbol, vendor=vendor, page_size=count)).signals  # fmt: skip
+            for signal in reversed(listed):  # listed newest first; shown in the order they were stored
+                if since is None or signal.store_time.ToDatetime(UTC) >= since:
+                    show(signal)
+                    shown.add(signal.id)
+        if not as_json:
+            output.note("Waiting for new signals (Ctrl-C stops)…")
         for signal in stream:
-            output.echo(json.dumps(output.to_dict(signal), sort_keys=True) if as_json else _line(signal))
+            if signal.id not in shown:  # stored while the latest were listed: already shown
+                show(signal)
     except KeyboardInterrupt:
         stream.cancel()
     except grpc.RpcError as error:
@@ -62,7 +102,13 @@ def tail(ctx: Context, symbol: str, vendor: str, as_json: bool) -> None:
 @json_option
 @pass_context
 def list_signals(ctx: Context, symbol, vendor, deployment_id, round_number, limit, as_json) -> None:  # fmt: skip
-    """Stored signals, newest first."""
+    """Stored signals, newest first.
+
+    \b
+    Examples:
+      mp signals list --vendor acme --limit 20
+      mp signals list --round 12 --json
+    """
     from marketplace.v1 import signals_pb2
 
     request = signals_pb2.ListSignalsRequest(symbol=symbol, vendor=vendor, deployment_id=deployment_id,

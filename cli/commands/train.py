@@ -24,7 +24,13 @@ def train() -> None:
 @json_option
 @pass_context
 def list_runs(ctx: Context, state: str | None, round_number: int | None, as_json: bool) -> None:
-    """Your runs, newest first."""
+    """Your runs, newest first.
+
+    \b
+    Examples:
+      mp train list
+      mp train list --status running --round 12 --json
+    """
     from cli.training.runs import run_state
     from marketplace.v1 import training_pb2
 
@@ -58,7 +64,13 @@ def list_runs(ctx: Context, state: str | None, round_number: int | None, as_json
 @json_option
 @pass_context
 def status(ctx: Context, run_id: str, as_json: bool) -> None:
-    """State, hyperparameters, latest metrics, artifact and timings of RUN_ID."""
+    """State, hyperparameters, latest metrics, artifact and timings of RUN_ID.
+
+    \b
+    Examples:
+      mp train status run_123
+      mp train status run_123 --json
+    """
     from google.protobuf import json_format
 
     from cli.training.runs import get_run, run_state
@@ -91,6 +103,11 @@ def logs(ctx: Context, run_id: str, follow: bool, as_json: bool) -> None:
     """Events of RUN_ID: state changes, metrics, log lines.
 
     With --follow the exit code is the run's outcome: 0 succeeded, 1 failed, 130 cancelled, 3 lost.
+
+    \b
+    Examples:
+      mp train logs run_123
+      mp train logs run_123 --follow
     """
     from cli.training.runs import EXIT_CODES, get_run, run_state, show_events
 
@@ -106,7 +123,13 @@ def logs(ctx: Context, run_id: str, follow: bool, as_json: bool) -> None:
 @json_option
 @pass_context
 def cancel(ctx: Context, run_id: str, reason: str, as_json: bool) -> None:
-    """Cancel RUN_ID; its executor stops at its next heartbeat."""
+    """Cancel RUN_ID; its executor stops at its next heartbeat.
+
+    \b
+    Examples:
+      mp train cancel run_123
+      mp train cancel run_123 --reason "wrong round"
+    """
     from cli.training.runs import run_state
     from marketplace.v1 import training_pb2
 
@@ -118,6 +141,12 @@ def cancel(ctx: Context, run_id: str, reason: str, as_json: bool) -> None:
         output.echo(f"Run {run.id} is {run_state(run)}.")
 
 
+def _hyperparameters(texts: tuple[str, ...]) -> dict[str, object]:
+    from cli.project import parse_hyperparameters  # not at import: mp.yaml's parser is no part of `mp --help`
+
+    return parse_hyperparameters(texts)
+
+
 @train.command()
 @click.option("--task", help="What the model does (default: mp.yaml's task, e.g. signal).")
 @click.option("--round", "round_ref", default="current", show_default=True, help="'current' or a round number.")
@@ -126,7 +155,8 @@ def cancel(ctx: Context, run_id: str, reason: str, as_json: bool) -> None:
     "hps",
     multiple=True,
     metavar="NAME=VALUE",
-    help="A hyperparameter (repeatable): lr=0.001 is a number, layers=[64,32] a list, else a string.",
+    callback=lambda _ctx, _param, texts: _hyperparameters(texts),
+    help="A hyperparameter (repeatable, each name once): lr=0.001 is a number, layers=[64,32] a list, else a string.",
 )
 @click.option(
     "--provider",
@@ -146,13 +176,19 @@ def start(ctx: Context, task, round_ref, hps, provider, gpu, detach, as_json) ->
     folder, the hyperparameters and an artifact folder in its environment, streams its output and
     metrics to the run, uploads the model it writes, and exits with the run's outcome (0 succeeded,
     1 failed, 130 cancelled). Ctrl-C cancels the run.
+
+    \b
+    Examples:
+      mp train start --hp l2=0.5
+      mp train start --round 12 --hp lr=0.001 --hp layers=[64,32] --detach
+      mp train start --provider runpod --gpu "NVIDIA A40"
     """
-    from cli.project import load_project, parse_hyperparameter
+    from cli.project import load_project
     from cli.rounds.fetch import fetch_round, parse_round
     from cli.training.runs import RunSpec
 
     project = load_project()
-    hyperparameters = dict(parse_hyperparameter(text) for text in hps)
+    hyperparameters = hps  # parsed by --hp's callback
     runpod = None
     if provider == "runpod":
         from cli.runpod_api import client_for

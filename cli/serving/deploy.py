@@ -35,6 +35,7 @@ class DeployOptions:
 
 def deploy(ctx: Context, project: Project, options: DeployOptions, runpod: RunPodClient | None, as_json: bool) -> Any:
     """Registers a deployment of the run's model and serves it; returns the live deployment."""
+    from cli.project import rounds_folder
     from cli.rounds.fetch import fetch_round
     from cli.rounds.view import state_name
     from cli.serving.deployments import model_run, transition
@@ -51,7 +52,7 @@ def deploy(ctx: Context, project: Project, options: DeployOptions, runpod: RunPo
         if not model.exists():
             raise click.ClickException(f"run {run.id}'s model is not in this project ({model}); "
                                        "a model trained elsewhere deploys with --provider runpod")  # fmt: skip
-        round_dir = project.root / ".mp" / "rounds" / f"round-{round_.number}"
+        round_dir = rounds_folder(project.root, round_.number)
         pull_round(ctx, round_, round_dir, show_progress=not as_json)
     request = deployments_pb2.CreateDeploymentRequest(
         request_id=str(uuid.uuid4()), run_id=run.id, name=options.name or project.name, provider=options.provider

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import click
-
 from cli.context import Context
+from cli.exit_codes import CommandFailed, ExitCode
 
 if TYPE_CHECKING:
     from cli.project import Project
@@ -57,7 +56,9 @@ def model_run(ctx: Context, project: Project, run_id: str | None) -> Any:
     for run in ctx.call(ctx.training.ListTrainingRuns, listed).runs:
         if run.project == project.name:
             return run
-    raise click.ClickException(f"no succeeded training run of {project.name} yet: train first with mp train start")
+    raise CommandFailed(
+        f"no succeeded training run of {project.name} yet: train first with mp train start", ExitCode.NOT_FOUND
+    )
 
 
 def project_deployment(ctx: Context) -> str:
@@ -68,4 +69,6 @@ def project_deployment(ctx: Context) -> str:
     for deployment in list_deployments(ctx):
         if deployment.name == project.name:
             return str(deployment.id)
-    raise click.ClickException(f"no deployment of {project.name}; pass --deployment ID (mp deployments list)")
+    raise CommandFailed(
+        f"no deployment of {project.name}; pass --deployment ID (mp deployments list)", ExitCode.NOT_FOUND
+    )

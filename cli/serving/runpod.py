@@ -82,6 +82,7 @@ def serve_in_pod(command: tuple[str, ...]) -> NoReturn:
     """Inside the pod: pulls the current round and the deployed run's model with the deployment's
     token, then replaces this process with the serve command."""
     from cli.config import Credentials
+    from cli.project import rounds_folder
     from cli.rounds.fetch import fetch_round
     from cli.transfers.pull import pull_model, pull_round
 
@@ -90,7 +91,7 @@ def serve_in_pod(command: tuple[str, ...]) -> NoReturn:
                               os.environ.get("MP_GRPC_SECURE") == "1")  # fmt: skip
     with Context(credentials) as ctx:
         round_ = fetch_round(ctx, 0)
-        folder = Path.cwd() / ".mp" / "rounds" / f"round-{round_.number}"
+        folder = rounds_folder(Path.cwd(), round_.number)
         pull_round(ctx, round_, folder, show_progress=False)
         env = {**os.environ, "MP_ROUND_DIR": str(folder), "MP_ROUND": str(round_.number)}
         run_id = os.environ.get("MP_MODEL_RUN", "")

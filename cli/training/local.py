@@ -22,9 +22,10 @@ if TYPE_CHECKING:
 
 def pull_round_into_project(ctx: Context, project: Project, round_: Any, quiet: bool) -> Path:
     """The round's files in the project's .mp/rounds (downloaded or resumed as needed, sha256 checked)."""
+    from cli.project import rounds_folder
     from cli.transfers.pull import pull_round
 
-    folder = project.root / ".mp" / "rounds" / f"round-{round_.number}"
+    folder = rounds_folder(project.root, round_.number)
     pull_round(ctx, round_, folder, show_progress=not quiet)
     return folder
 

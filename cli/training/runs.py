@@ -117,7 +117,7 @@ def show_events(ctx: Context, run_id: str, follow: bool, as_json: bool) -> None:
                     print_event(event, as_json)
             except KeyboardInterrupt:
                 stream.cancel()
-                raise click.Abort() from None
+                raise  # mp ends as interrupted (130); the run goes on
         return
     with ctx.translate_errors():
         stream = ctx.training.WatchTrainingRun(request, metadata=ctx.metadata, timeout=2.0)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ import httpx
 
 CHUNK = 256 * 1024
 MAX_RESIGNS = 3
+STOP_GRACE = 0.5  # seconds the downloads get to close their .part files after Ctrl-C
 
 
 class DownloadFailed(Exception):
@@ -56,21 +57,31 @@ def hash_file(path: Path, digest: Any = None, on_bytes: Callable[[int], None] | 
     return digest
 
 
-class Throttle:
-    """Keeps a stream under `bytes_per_second` (0: no limit)."""
+class Stopped(Exception):
+    """The pull was told to stop (Ctrl-C): the bytes so far stay in NAME.part for the resume."""
 
-    def __init__(self, bytes_per_second: float) -> None:
+
+class Throttle:
+    """Keeps all the streams of one pull together under `bytes_per_second` (0: no limit); its wait ends
+    at once when `stop` is set."""
+
+    def __init__(self, bytes_per_second: float, stop: threading.Event | None = None) -> None:
         self._rate = bytes_per_second
+        self._stop = stop or threading.Event()
+        self._lock = threading.Lock()
         self._started = time.monotonic()
         self._sent = 0
 
     def __call__(self, count: int) -> None:
+        if self._stop.is_set():
+            raise Stopped()
         if not self._rate:
             return
-        self._sent += count
-        ahead = self._sent / self._rate - (time.monotonic() - self._started)
-        if ahead > 0:
-            time.sleep(ahead)
+        with self._lock:
+            self._sent += count
+            ahead = self._sent / self._rate - (time.monotonic() - self._started)
+        if ahead > 0 and self._stop.wait(ahead):
+            raise Stopped()
 
 
 def download(
@@ -78,9 +89,11 @@ def download(
     client: httpx.Client,
     resign: Callable[[str], str],
     progress: Callable[[str, int, int], None],
-    rate_limit: float = 0,
+    throttle: Throttle | None = None,
 ) -> Outcome:
-    """Fetches one file; `resign(name)` returns a fresh URL; `progress(name, done, total)`."""
+    """Fetches one file; `resign(name)` returns a fresh URL; `progress(name, done, total)`; `throttle`
+    is called after each block (it paces the pull, and raises Stopped when the pull must end)."""
+    throttle = throttle or Throttle(0)
     if wanted.target.exists() and wanted.target.stat().st_size == wanted.size:
         if hash_file(wanted.target).hexdigest() == wanted.sha256:
             progress(wanted.name, wanted.size, wanted.size)
@@ -107,7 +120,6 @@ def download(
                     raise DownloadFailed(f"{wanted.name}: the server answered HTTP {response.status_code}")
                 if response.status_code == 200 and have:  # the server ignored the Range: start over
                     have, resumed_from, digest = 0, 0, hashlib.sha256()
-                throttle = Throttle(rate_limit)
                 with open(part, "ab" if have else "wb") as handle:
                     for block in response.iter_bytes(CHUNK):
                         handle.write(block)
@@ -130,9 +142,44 @@ def download_all(
     parallel: int = 4,
     rate_limit: float = 0,
 ) -> list[Outcome]:
+    """Fetches `files`, `parallel` at once, all together under `rate_limit` bytes/s. Ctrl-C ends every
+    download within about a second, leaving each NAME.part for the resume."""
     for wanted in files:
         wanted.target.parent.mkdir(parents=True, exist_ok=True)
+    stop = threading.Event()
+    throttle = Throttle(rate_limit, stop)
+    waiting = list(enumerate(files))
+    results: dict[int, Outcome | BaseException] = {}
+    lock = threading.Lock()
+
+    def work(client: httpx.Client) -> None:
+        while not stop.is_set():
+            with lock:
+                if not waiting:
+                    return
+                index, wanted = waiting.pop(0)
+            try:
+                results[index] = download(wanted, client, resign, progress, throttle)
+            except BaseException as error:  # handed to the caller's thread, in the files' order
+                results[index] = error
+
     with httpx.Client(timeout=httpx.Timeout(30.0, read=60.0), follow_redirects=True) as client:
-        with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-            futures = [pool.submit(download, w, client, resign, progress, rate_limit) for w in files]
-            return [future.result() for future in futures]
+        # Daemon threads: a read stuck on the network cannot hold `mp` past Ctrl-C.
+        workers = [threading.Thread(target=work, args=(client,), daemon=True) for _ in range(max(1, parallel))]
+        for worker in workers:
+            worker.start()
+        try:
+            for worker in workers:
+                while worker.is_alive():
+                    worker.join(0.1)
+        except KeyboardInterrupt:
+            stop.set()
+            deadline = time.monotonic() + STOP_GRACE
+            for worker in workers:
+                worker.join(max(0.0, deadline - time.monotonic()))
+            raise
+    for index in range(len(files)):
+        outcome = results[index]
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return [results[index] for index in range(len(files))]  # type: ignore[misc]

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from cli.context import Context
+from cli.exit_codes import CommandFailed, ExitCode
 from cli.transfers.download import DownloadFailed, Outcome, Wanted, download_all
 from cli.transfers.progress import TransferProgress
 
@@ -48,6 +49,11 @@ def pull_round(
             )
         except DownloadFailed as error:
             raise click.ClickException(f"{error}. Run the same command again to resume.") from None
+        except KeyboardInterrupt:
+            raise CommandFailed(
+                f"interrupted; what arrived is kept in {folder}/NAME.part: run the same command again to resume",
+                ExitCode.INTERRUPTED,
+            ) from None
 
 
 def pull_model(ctx: Context, run_id: str, folder: Path) -> Path:

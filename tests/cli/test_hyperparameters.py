@@ -8,8 +8,10 @@ import grpc
 import pytest
 from google.protobuf import struct_pb2
 
+from cli.exit_codes import ExitCode
 from cli.project import parse_hyperparameter
 from marketplace.v1 import training_pb2
+from tests.helpers.processes import clean_env, run
 
 
 @pytest.mark.parametrize(
@@ -52,3 +54,9 @@ def test_the_server_refuses_numbers_that_are_not_finite_and_stores_no_run(runs, 
     assert caught.value.details().startswith("hyperparameters['l2']")
     assert "must be a finite number" in caught.value.details()
     assert not runs.ListTrainingRuns(training_pb2.ListTrainingRunsRequest(), metadata=acme).runs
+
+
+def test_a_repeated_hyperparameter_is_a_usage_error():
+    refused = run("mp", "train", "start", "--hp", "l2=0.5", "--hp", "l2=0.9", env=clean_env())
+    assert refused.returncode == ExitCode.USAGE
+    assert "l2 is given twice (l2=0.5 and l2=0.9); give each hyperparameter once" in refused.stderr

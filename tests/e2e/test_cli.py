@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from cli.exit_codes import ExitCode
 from tests.helpers.postgres import fresh_database
 from tests.helpers.processes import ServerProcess, clean_env, mp_server_env, run
 
@@ -61,7 +62,7 @@ def test_operator_then_vendor_flow(server: ServerProcess, cli_env: dict[str, str
     assert me["kind"] == "PRINCIPAL_KIND_VENDOR"
     assert me["grpcTarget"] == f"127.0.0.1:{server.grpc_port}"
     denied = mp("admin", "vendors", "list", env=cli_env, ok=False)
-    assert denied.returncode == 1
+    assert denied.returncode == ExitCode.NOT_ALLOWED
     assert "needs the scope admin" in denied.stderr
     assert token not in server.output()
 
@@ -73,14 +74,14 @@ def test_env_overrides_and_grpc_urls(server: ServerProcess, cli_env: dict[str, s
     assert listed == []
     revoked_env = {**env, "MP_TOKEN": "mpat_thisisnotavalidtokenatallbutlooksalittlelikeone"}
     failed = mp("whoami", env=revoked_env, ok=False)
-    assert failed.returncode == 1
+    assert failed.returncode == ExitCode.NOT_ALLOWED
     assert "Log in again" in failed.stderr
     assert "thisisnotavalid" not in failed.stderr + failed.stdout
 
 
 def test_login_failures_say_what_to_do(server: ServerProcess, cli_env: dict[str, str]):
     wrong = mp("login", "--api-url", server.api_url, "--token", "mpat_wrong", env=cli_env, ok=False)
-    assert wrong.returncode == 1
+    assert wrong.returncode == ExitCode.NOT_ALLOWED
     assert "not valid" in wrong.stderr
     unreachable = mp("login", "--api-url", "http://127.0.0.1:9", "--token", "x", env=cli_env, ok=False)
     assert "cannot reach" in unreachable.stderr
@@ -129,5 +130,5 @@ def test_a_stored_token_is_not_sent_to_another_server(server: ServerProcess, cli
     mp("login", "--api-url", server.api_url, "--token", server.admin_token, env=cli_env)
     elsewhere = {**cli_env, "MP_API_URL": "http://127.0.0.1:9"}
     result = mp("whoami", env=elsewhere, ok=False)
-    assert result.returncode == 1
+    assert result.returncode == ExitCode.NOT_ALLOWED
     assert "is not the server you logged in to" in result.stderr

@@ -129,3 +129,58 @@ def test_a_killed_pull_resumes_from_the_bytes_on_disk(mp_env, tmp_path):
     assert outcome["resumed_from"] == kept  # exactly the bytes the killed pull left
     assert (work / "mp-data" / "round-1" / "big.csv").read_bytes() == big.read_bytes()
     assert not part.exists()
+
+
+def test_inside_a_project_pull_and_verify_use_the_rounds_folder_train_start_reads(mp_env, tmp_path):
+    mp(mp_env, "admin", "rounds", "publish", "--from-csv", str(write_prices(tmp_path)[0]))
+    project = tmp_path / "my-model"
+    created = mp(mp_env, "init", str(project))
+    assert "mp data pull" in created.stderr  # what mp init suggests works in the project
+    inside = project / "src"
+    inside.mkdir()  # anywhere under the project's mp.yaml
+    pulled = json.loads(mp(mp_env, "data", "pull", "--json", cwd=inside).stdout)
+    rounds = project / ".mp" / "rounds" / "round-1"
+    assert pulled["dest"] == str(rounds)
+    assert sorted(p.name for p in rounds.iterdir()) == ["live.parquet", "train.parquet", "validation.parquet"]
+    assert not (inside / "mp-data").exists()
+    verified = json.loads(mp(mp_env, "data", "verify", "--json", cwd=project).stdout)
+    assert verified["ok"] is True
+    assert {Path(f["path"]).parent for f in verified["files"]} == {rounds}
+
+
+def test_ctrl_c_stops_a_throttled_pull_at_once_keeping_the_parts_and_the_rate_caps_the_whole_pull(mp_env, tmp_path):
+    sources = []
+    for name in ("north", "south"):
+        source = tmp_path / f"{name}.csv"
+        source.write_bytes(os.urandom(3 * 1024 * 1024).hex().encode())  # 6 MiB each: 6 s each at the cap
+        sources.append(source)
+    mp(mp_env, "admin", "rounds", "publish", "--file", str(sources[0]), "--file", str(sources[1]))
+    work = tmp_path / "vendor"
+    work.mkdir()
+    parts = [work / "mp-data" / "round-1" / f"{name}.csv.part" for name in ("north", "south")]
+    rate = 1024 * 1024
+    pull = subprocess.Popen(
+        [str(BIN / "mp"), "data", "pull", "--limit-rate", "1M", "--parallel", "2"], env=mp_env, cwd=work,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not all(part.exists() for part in parts) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    started = time.monotonic()
+    time.sleep(2)
+    pull.send_signal(signal.SIGINT)
+    signalled = time.monotonic()
+    _, err = pull.communicate(timeout=30)
+    stopped_in = time.monotonic() - signalled
+    assert stopped_in < 1.5, f"mp data pull took {stopped_in:.1f} s to stop after Ctrl-C"
+    assert pull.returncode == 130, err
+    assert "run the same command again to resume" in err
+    assert "Traceback" not in err
+    kept = [part.stat().st_size for part in parts]
+    assert all(size > 0 for size in kept), kept
+    # Both files together stay under the cap (a cap per file would let twice as much through).
+    allowance = rate * (signalled - started) * 1.25 + 2 * 256 * 1024
+    assert sum(kept) <= allowance, f"{sum(kept):,} bytes in {signalled - started:.1f} s at a cap of {rate:,}/s"
+    resumed = json.loads(mp(mp_env, "data", "pull", "--json", cwd=work).stdout)
+    assert [(f["status"], f["resumed_from"]) for f in resumed["files"]] == [("resumed", size) for size in kept]
+    assert (work / "mp-data" / "round-1" / "north.csv").read_bytes() == sources[0].read_bytes()

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from cli.exit_codes import ExitCode
 from server.datasets.synthetic import SYMBOLS
 from tests.helpers.processes import BIN, ServerProcess, clean_env, mp_in, run
 from tests.helpers.receiver import Receiver, readme_verify
@@ -145,7 +146,7 @@ def test_deploy_refuses_a_project_without_a_trained_model(server, tmp_path):
     assert logged_in.returncode == 0, logged_in.stderr
     run("mp", "init", "--template", "runpod-signal-http", str(tmp_path / "fresh"), env=env)
     refused = mp_in(tmp_path / "fresh", env, "deploy")
-    assert refused.returncode == 1
+    assert refused.returncode == ExitCode.NOT_FOUND
     assert "train first with mp train start" in refused.stderr
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from cli.exit_codes import ExitCode
 from marketplace.v1 import auth_pb2_grpc, training_pb2, training_pb2_grpc
 from tests.helpers.auth import bearer, create_vendor_token
 from tests.helpers.processes import BIN, ServerProcess, clean_env, run
@@ -61,5 +62,5 @@ def test_train_list_status_logs_follow_and_cancel(server: ServerProcess, tmp_pat
         cancelled = run("mp", "train", "cancel", second.id, env=env)
         assert f"Run {second.id} is cancelled." in cancelled.stdout
         missing = run("mp", "train", "status", "run_doesnotexist", env=env)
-        assert missing.returncode == 1
+        assert missing.returncode == ExitCode.NOT_FOUND
         assert "no training run" in missing.stderr

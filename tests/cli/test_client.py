@@ -1,0 +1,66 @@
+"""cli/client.py's error translation: each gRPC status becomes the exit code of its kind, and a connection
+that never worked is one sentence without gRPC core's own words."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from cli.client import Endpoint, failure_of
+from cli.exit_codes import ExitCode
+
+ENDPOINT = Endpoint("http://localhost:3010", "127.0.0.1:50051", tls=False)
+
+
+class Refused(grpc.RpcError):
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        self._code, self._details = code, details
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+    def details(self) -> str:
+        return self._details
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        (grpc.StatusCode.NOT_FOUND, ExitCode.NOT_FOUND),
+        (grpc.StatusCode.UNAUTHENTICATED, ExitCode.NOT_ALLOWED),
+        (grpc.StatusCode.PERMISSION_DENIED, ExitCode.NOT_ALLOWED),
+        (grpc.StatusCode.DEADLINE_EXCEEDED, ExitCode.UNREACHABLE),
+        (grpc.StatusCode.INVALID_ARGUMENT, ExitCode.INVALID),
+        (grpc.StatusCode.ALREADY_EXISTS, ExitCode.CONFLICT),
+        (grpc.StatusCode.FAILED_PRECONDITION, ExitCode.CONFLICT),
+        (grpc.StatusCode.RESOURCE_EXHAUSTED, ExitCode.RATE_LIMITED),
+        (grpc.StatusCode.INTERNAL, ExitCode.FAILED),
+    ],
+)
+def test_each_status_has_the_exit_code_of_its_kind(code: grpc.StatusCode, expected: ExitCode):
+    assert failure_of(Refused(code, "round 12 is closed"), ENDPOINT).exit_code == expected
+
+
+@pytest.mark.parametrize(
+    "details",
+    [
+        "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:50051: Failed to connect to remote "
+        "host: Connection refused",
+        "DNS resolution failed for nowhere.invalid:50051: C-ares status is not ARES_SUCCESS",
+        "",
+    ],
+)
+def test_a_connection_that_never_worked_is_one_sentence(details: str):
+    failure = failure_of(Refused(grpc.StatusCode.UNAVAILABLE, details), ENDPOINT)
+    assert failure.exit_code == ExitCode.UNREACHABLE
+    assert failure.message == (
+        "cannot reach the marketplace at 127.0.0.1:50051 (from http://localhost:3010): is mp-server running "
+        "there? Start it, or point mp at another one with mp login --api-url URL (or MP_API_URL)."
+    )
+
+
+def test_the_servers_own_unavailable_message_is_kept():
+    failure = failure_of(Refused(grpc.StatusCode.UNAVAILABLE, "mp-server is shutting down; reconnect in a moment"),
+                         ENDPOINT)  # fmt: skip
+    assert failure.exit_code == ExitCode.UNREACHABLE
+    assert "mp-server is shutting down; reconnect in a moment" in failure.message
