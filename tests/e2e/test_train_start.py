@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers.processes import BIN, ServerProcess, clean_env, mp_in, run
+from tests.helpers.processes import BIN, ServerProcess, clean_env, interruptible, mp_in, run
 
 pytestmark = pytest.mark.e2e
 
@@ -204,7 +204,7 @@ def test_ctrl_c_cancels_the_run_and_stops_the_train_command(project):
         "print('working', flush=True)\n"
         "time.sleep(60)\n"
     )
-    started = subprocess.Popen([str(BIN / "mp"), "train", "start"], cwd=folder, env=env,
+    started = subprocess.Popen(interruptible([str(BIN / "mp"), "train", "start"]), cwd=folder, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     deadline = time.monotonic() + 30
     while not (folder / "train.pid").exists():
