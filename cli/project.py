@@ -75,6 +75,7 @@ class Project:
     serve_port: int
     image: str
     gpu: str
+    python: str = ""  # the interpreter or virtualenv of the project's commands (cli/project_env.py)
 
 
 def find_project_file(start: Path | None = None) -> Path | None:
@@ -110,6 +111,7 @@ def load_project(start: Path | None = None) -> Project:
             train_command=str(data["train"]["command"]), serve_command=str(data.get("serve", {}).get("command", "")),
             serve_port=int(data.get("serve", {}).get("port", 8080)),
             image=str(data.get("image", "")), gpu=str(data.get("resources", {}).get("gpu", "")),
+            python=str(data.get("python") or ""),
         )  # fmt: skip
     except (yaml.YAMLError, KeyError, TypeError, ValueError) as error:
         raise click.ClickException(f"{path} is not a valid project file ({type(error).__name__}: {error})") from None

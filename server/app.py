@@ -50,6 +50,7 @@ from server.process import (
     STUCK_SHUTDOWN_MARGIN,
     bind_socket,
     exit_after,
+    grpc_port_refused,
     grpc_target_for,
     loopback_host,
     stop_on_signals,
@@ -255,9 +256,12 @@ async def serve(
             build_servicers(settings, resources, introspector, public_url=public_url),
             interceptor_chain(introspector, resources.sessions, resources.streams, settings.rate_limits, clock),
         )
-        grpc_port = grpc_server.add_insecure_port(settings.grpc_addr)
+        try:
+            grpc_port = grpc_server.add_insecure_port(settings.grpc_addr)
+        except RuntimeError:  # grpc's "Failed to bind to address"
+            grpc_port = 0
         if grpc_port == 0:
-            raise SystemExit(f"cannot listen on {settings.grpc_addr} (set MP_GRPC_ADDR to another port)")
+            raise grpc_port_refused(settings.grpc_addr)
         await grpc_server.start()
         policy = DeliveryPolicy(to_private_addresses=settings.deliver_to_private)
         deliveries = DeliveryWorker(resources.sessions, resources.digester.seed_key, clock, policy)

@@ -175,6 +175,9 @@ async def build_grpc_server(
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            # grpc sets SO_REUSEPORT by default: a second mp-server on the same port would then listen
+            # beside the first and take half of its calls, instead of being refused at start.
+            ("grpc.so_reuseport", 0),
         ],
     )
     server: Any = _Registrar(grpc_server)

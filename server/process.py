@@ -18,21 +18,43 @@ from server.settings import Settings
 log = logging.getLogger("mp.server")
 
 
-def bind_socket(addr: str) -> socket.socket:
+def _tcp_socket(addr: str) -> tuple[socket.socket, tuple[str, int]]:
     host, _, port = addr.rpartition(":")
     host = host.strip("[]")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    return sock, (host, int(port))
+
+
+def bind_socket(addr: str) -> socket.socket:
+    sock, address = _tcp_socket(addr)
     # Accepted connections inherit this. Without it a kept-alive client waits ~40 ms a request:
     # the response leaves as headers then body, and Nagle holds the body for the delayed ACK.
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
-        sock.bind((host, int(port)))
+        sock.bind(address)
     except OSError as error:
         sock.close()
         raise SystemExit(f"cannot listen on {addr}: {error.strerror} (set MP_HTTP_ADDR to another port)") from None
     return sock
+
+
+def grpc_port_refused(addr: str) -> SystemExit:
+    """The start-up error for a gRPC address grpc could not bind. grpc says only that it failed, so a
+    plain bind of the same address finds the reason to show ("Address already in use")."""
+    reason = "the address cannot be bound"
+    try:
+        sock, address = _tcp_socket(addr)
+    except (OSError, ValueError):
+        pass
+    else:
+        with sock:
+            try:
+                sock.bind(address)
+            except OSError as error:
+                reason = error.strerror or reason
+    return SystemExit(f"cannot listen on {addr} for gRPC: {reason} (set MP_GRPC_ADDR to another port)")
 
 
 def loopback_host(grpc_addr: str) -> str:

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -83,23 +81,33 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_local(deployment_id: str, command: str, cwd: Path, port: int, env: dict[str, str]) -> LocalRecord:
-    """Starts `command` detached (it outlives this CLI), its output to a log file in the state folder."""
+def start_local(deployment_id: str, project: Project, port: int, env: dict[str, str]) -> LocalRecord:
+    """Starts the project's serve command detached (it outlives this CLI) in the project's environment
+    (cli/project_env.py), its output to a log file in the state folder."""
+    from cli.project_env import project_command
+
     log = state_dir() / f"{deployment_id}.log"
-    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"  # our python first
-    full_env = {**{k: v for k, v in os.environ.items() if not k.startswith("MP_")}, **env, "PATH": path,
-                "PORT": str(port), "PYTHONUNBUFFERED": "1"}  # fmt: skip
+    base_env = {**{k: v for k, v in os.environ.items() if not k.startswith("MP_")}, **env, "PORT": str(port),
+                "PYTHONUNBUFFERED": "1"}  # fmt: skip
+    command = project_command(project.root, project.python, project.serve_command, "serve.command", base_env)
+    full_env = command.env
     if "MP_DEPLOYMENT_TOKEN" in env:  # `mp deployments rotate-token` hands the running server a new one here
         pipe = token_pipe(deployment_id)
         pipe.unlink(missing_ok=True)
         os.mkfifo(pipe, 0o600)
         full_env["MP_DEPLOYMENT_TOKEN_PIPE"] = str(pipe)
     with open(log, "ab") as sink:
-        process = subprocess.Popen(
-            shlex.split(command), cwd=cwd, env=full_env, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink,
-            start_new_session=True,
-        )  # fmt: skip
-    record = LocalRecord(deployment_id, process.pid, port, str(log), str(cwd))
+        sink.write(f"mp: starting `{project.serve_command}` ({command.describe()})\n".encode())
+        sink.flush()
+        try:
+            process = subprocess.Popen(
+                command.argv, cwd=project.root, env=full_env, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink,
+                start_new_session=True,
+            )  # fmt: skip
+        except OSError as error:  # found, but not startable: no permission, not an executable
+            token_pipe(deployment_id).unlink(missing_ok=True)
+            raise click.ClickException(f"cannot start serve.command `{project.serve_command}`: {error}") from None
+    record = LocalRecord(deployment_id, process.pid, port, str(log), str(project.root))
     record.save()
     return record
 
@@ -173,7 +181,7 @@ def serve_locally(ctx: Context, deployment: Any, project: Project, port: int | N
     endpoint = f"http://127.0.0.1:{port}"
     set_endpoint(ctx, deployment.id, endpoint)
     transition(ctx, deployment.id, "starting")
-    record = start_local(deployment.id, project.serve_command, project.root, port, env)
+    record = start_local(deployment.id, project, port, env)
     if not quiet:
         output.note(
             f"deployment {deployment.id}: starting `{project.serve_command}` on port {port} (log: {record.log})"

@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import queue
-import shlex
 import signal
 import subprocess
 import sys
@@ -37,6 +36,7 @@ class LocalExecutor:
         stub: Any,
         run_id: str,
         command: str,
+        python: str,
         cwd: Path,
         round_dir: Path,
         artifact_dir: Path,
@@ -44,7 +44,8 @@ class LocalExecutor:
         echo: Callable[[str], None],
     ) -> None:
         self._call, self._stub, self.run_id = call, stub, run_id
-        self._command, self._cwd, self._round_dir, self._artifacts = command, cwd, round_dir, artifact_dir
+        self._command, self._python, self._cwd = command, python, cwd
+        self._round_dir, self._artifacts = round_dir, artifact_dir
         self._hyperparameters, self._echo = hyperparameters, echo
         self._lines: queue.Queue[tuple[str, str] | None] = queue.Queue()
         self._tail: list[str] = []
@@ -64,19 +65,42 @@ class LocalExecutor:
         return self._call(self._stub.TransitionTrainingRun, request)
 
     def run(self) -> str:
-        """Runs the command to its end; returns the run's final state."""
+        """Runs the command to its end; returns the run's final state. A command that cannot start, or an
+        executor that fails, ends the run as failed with the reason: no run is left for its lease to end."""
+        from cli.project_env import CommandCannotStart, project_command
+
         self._artifacts.mkdir(parents=True, exist_ok=True)
-        beat = self._heartbeat()
-        self._transition("running", external_id=os.environ.get("RUNPOD_POD_ID", ""))  # set inside a RunPod pod
         env = {k: v for k, v in os.environ.items() if k not in ("MP_TOKEN", "MP_API_URL", "MP_CONFIG_DIR")}
         env.update(
             MP_RUN_ID=self.run_id, MP_ROUND_DIR=str(self._round_dir), MP_ARTIFACT_DIR=str(self._artifacts),
             MP_HYPERPARAMETERS=json.dumps(self._hyperparameters), PYTHONUNBUFFERED="1",
         )  # fmt: skip
-        process = subprocess.Popen(
-            shlex.split(self._command), cwd=self._cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, bufsize=1, start_new_session=True, preexec_fn=_end_with_parent(),
-        )  # fmt: skip
+        try:
+            command = project_command(self._cwd, self._python, self._command, "train.command", env)
+        except CommandCannotStart as error:
+            self._transition("failed", error.message[:2000])
+            return "failed"
+        self._echo(f"running `{self._command}`: {command.describe()}")
+        beat = self._heartbeat()
+        self._transition("running", external_id=os.environ.get("RUNPOD_POD_ID", ""))  # set inside a RunPod pod
+        try:
+            return self._run(command.argv, command.env, beat)
+        except Exception as error:
+            try:
+                self._transition("failed", f"the executor failed: {type(error).__name__}: {error}"[:2000])
+            except Exception:  # the marketplace is out of reach too: the lease ends the run
+                pass
+            raise
+
+    def _run(self, argv: list[str], env: dict[str, str], beat: Any) -> str:
+        try:
+            process = subprocess.Popen(
+                argv, cwd=self._cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                text=True, bufsize=1, start_new_session=True, preexec_fn=_end_with_parent(),
+            )  # fmt: skip
+        except OSError as error:  # found, but not startable: no permission, not an executable
+            self._transition("failed", f"cannot start train.command `{self._command}`: {error}"[:2000])
+            return "failed"
         readers = [
             threading.Thread(target=self._read, args=(process.stdout, "stdout"), daemon=True),
             threading.Thread(target=self._read, args=(process.stderr, "stderr"), daemon=True),

@@ -56,8 +56,8 @@ def execute_run(
     from cli.training.executor import LocalExecutor
 
     executor = LocalExecutor(
-        call=ctx.call, stub=ctx.training, run_id=run_id, command=project.train_command, cwd=project.root,
-        round_dir=round_dir, artifact_dir=artifact_dir, hyperparameters=hyperparameters,
+        call=ctx.call, stub=ctx.training, run_id=run_id, command=project.train_command, python=project.python,
+        cwd=project.root, round_dir=round_dir, artifact_dir=artifact_dir, hyperparameters=hyperparameters,
         echo=(lambda _line: None) if quiet else output.note,
     )  # fmt: skip
     return executor.run()

@@ -12,8 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
-from tests.helpers.processes import BIN, ServerProcess, clean_env, mp_in, run
+from tests.helpers.processes import BIN, ServerProcess, clean_env, interruptible, mp_in, run
 
 pytestmark = pytest.mark.e2e
 
@@ -70,6 +71,39 @@ def test_a_failing_train_script_fails_the_run_with_its_last_lines(project):
     assert listed[0]["state"] == "RUN_STATE_FAILED"
     assert "no convergence" in listed[0]["message"]
     assert listed[0]["exitCode"] == 1
+
+
+def test_a_path_with_python3_but_no_python_trains_with_python3(project, tmp_path):
+    folder, env = project
+    only_python3 = tmp_path / "only-python3"
+    only_python3.mkdir()
+    python3 = only_python3 / "python3"
+    python3.write_text(f'#!/bin/sh\nexec "{BIN / "python"}" "$@"\n')  # the dev venv's, which has pandas
+    python3.chmod(0o755)
+    started = mp_in(folder, {**env, "PATH": str(only_python3)}, "train", "start")
+    assert started.returncode == 0, started.stdout + started.stderr
+    assert "succeeded" in started.stdout
+    assert f"python is {python3} (python3 on PATH)" in started.stderr
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "reason"),
+    [
+        ("python", ".venv", "mp.yaml names python: .venv, but {folder}/.venv does not exist; set `python:` in mp.yaml"),
+        ("train", {"command": "no-such-trainer train.py"}, "`no-such-trainer` is not on PATH"),
+    ],
+)
+def test_a_train_command_that_cannot_start_fails_the_run_saying_why(project, setting, value, reason):
+    folder, env = project
+    manifest = folder / "mp.yaml"
+    manifest.write_text(yaml.safe_dump({**yaml.safe_load(manifest.read_text()), setting: value}))
+    result = mp_in(folder, env, "train", "start")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert reason.format(folder=folder) in result.stdout + result.stderr
+    listed = json.loads(mp_in(folder, env, "train", "list", "--json").stdout)
+    assert listed[0]["state"] == "RUN_STATE_FAILED"
+    assert reason.format(folder=folder) in listed[0]["message"]
 
 
 def test_a_killed_executor_leaves_a_lost_run(project):
@@ -170,7 +204,7 @@ def test_ctrl_c_cancels_the_run_and_stops_the_train_command(project):
         "print('working', flush=True)\n"
         "time.sleep(60)\n"
     )
-    started = subprocess.Popen([str(BIN / "mp"), "train", "start"], cwd=folder, env=env,
+    started = subprocess.Popen(interruptible([str(BIN / "mp"), "train", "start"]), cwd=folder, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     deadline = time.monotonic() + 30
     while not (folder / "train.pid").exists():

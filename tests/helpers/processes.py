@@ -15,6 +15,18 @@ from pathlib import Path
 BIN = Path(sys.executable).parent
 
 
+# An ignored signal stays ignored across exec, and a shell starts background jobs with SIGINT ignored
+# (`make test &`): without this, the program under test never sees the test's Ctrl-C.
+_SIGINT_AT_DEFAULT = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])"
+)
+
+
+def interruptible(argv: list[str]) -> list[str]:
+    """`argv` started with SIGINT at its default action, for a test that sends it Ctrl-C."""
+    return [sys.executable, "-c", _SIGINT_AT_DEFAULT, *argv]
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MP_")}
     env.update(extra)

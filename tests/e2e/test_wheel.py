@@ -1,0 +1,118 @@
+"""The vendor's path from the wheel, installed the way pipx installs it: `mp` alone in a virtualenv of its own,
+without the project's requirements, trains and serves the template project in the project's own virtualenv."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.processes import ServerProcess, clean_env, run
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+# A machine's own programs: python3 there, no `python` (as on Debian and Ubuntu), and nothing of the project.
+SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The wheel of the working tree (what a clean clone with these changes would build) and the build's output."""
+    source = tmp_path_factory.mktemp("source")
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, capture_output=True,
+                            check=True).stdout.decode().split("\0")  # fmt: skip
+    for name in filter(None, listed):
+        if (REPO / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, source / name)
+    out = tmp_path_factory.mktemp("dist")
+    # The build tools of this environment (no isolation): no download of setuptools for each run.
+    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-v",
+                             "-w", str(out), str(source)], capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    (wheel,) = out.glob("ml_marketplace-*.whl")
+    return wheel, result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def pipx_bin(built: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with only `mp` in it, linked from a virtualenv with the wheel and its dependencies: pipx's layout."""
+    home = tmp_path_factory.mktemp("pipx")
+    venv = home / "venvs" / "ml-marketplace"
+    subprocess.run([getattr(sys, "_base_executable", sys.executable), "-m", "venv", str(venv)], check=True)
+    installed = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", str(built[0])],
+                               capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert installed.returncode == 0, installed.stderr
+    assert subprocess.run([str(venv / "bin" / "python"), "-c", "import pandas"], capture_output=True).returncode != 0
+    (home / "bin").mkdir()
+    (home / "bin" / "mp").symlink_to(venv / "bin" / "mp")
+    return home / "bin"
+
+
+def project_venv(folder: Path) -> Path:
+    """The project's .venv with its requirements importable. They come from this test environment (a .pth file)
+    rather than from a download: the point is where mp looks for them, not pip."""
+    venv = folder / ".venv"
+    subprocess.run([getattr(sys, "_base_executable", sys.executable), "-m", "venv", "--without-pip", str(venv)],
+                   check=True)  # fmt: skip
+    (site_packages,) = venv.glob("lib/python*/site-packages")
+    import pandas
+
+    (site_packages / "requirements-from-tests.pth").write_text(str(Path(pandas.__file__).parents[1]) + "\n")
+    return venv / "bin" / "python"
+
+
+@pytest.fixture
+def pipx_vendor(server: ServerProcess, pipx_bin: Path, tmp_path: Path) -> dict[str, str]:
+    admin = clean_env(MP_CONFIG_DIR=str(tmp_path / "admin"), MP_API_URL=server.api_url, MP_TOKEN=server.admin_token)
+    assert run("mp", "admin", "vendors", "create", "acme", "--display-name", "Acme", env=admin).returncode == 0
+    token = run("mp", "admin", "tokens", "create", "--vendor", "acme", "--scopes",
+                "data:read,training:write,deploy:write", env=admin).stdout.strip()  # fmt: skip
+    env = {"HOME": str(tmp_path), "PATH": f"{pipx_bin}:{SYSTEM_PATH}", "MP_CONFIG_DIR": str(tmp_path / "vendor"),
+           "MP_STATE_DIR": str(tmp_path / "state")}  # fmt: skip
+    assert pipx_mp(tmp_path, env, "login", "--api-url", server.api_url, input=token + "\n").returncode == 0
+    return env
+
+
+def pipx_mp(folder: Path, env: dict[str, str], *args: str, input: str | None = None) -> subprocess.CompletedProcess:
+    """`mp` as the vendor's shell finds it: on PATH, from pipx's folder."""
+    return subprocess.run(["mp", *args], cwd=folder, env=env, input=input, capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+
+
+def test_a_pipx_installed_mp_trains_and_serves_in_the_projects_virtualenv(pipx_vendor: dict[str, str],
+                                                                          tmp_path: Path):  # fmt: skip
+    env = pipx_vendor
+    assert pipx_mp(tmp_path, env, "init", "--template", "runpod-signal-http", "my-model").returncode == 0
+    folder = tmp_path / "my-model"
+    python = project_venv(folder)
+    trained = pipx_mp(folder, env, "train", "start")
+    assert trained.returncode == 0, trained.stdout + trained.stderr
+    assert f"python is {python} (the project's virtualenv .venv)" in trained.stderr
+    deployed = pipx_mp(folder, env, "deploy", "--json")
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    deployment = json.loads(deployed.stdout)
+    try:
+        assert deployment["state"] == "DEPLOYMENT_STATE_LIVE"
+        log = pipx_mp(folder, env, "deployments", "logs", deployment["id"]).stdout
+        assert f"python is {python} (the project's virtualenv .venv)" in log
+    finally:
+        assert pipx_mp(folder, env, "deployments", "stop", deployment["id"]).returncode == 0
+
+
+def test_the_wheel_ships_the_templates_and_builds_without_warnings(built: tuple[Path, str]):
+    wheel, output = built
+    names = set(zipfile.ZipFile(wheel).namelist())
+    template = REPO / "cli" / "templates" / "runpod-signal-http"
+    shipped = {str(p.relative_to(REPO)) for p in template.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    assert shipped <= names, shipped - names
+    assert "cli/templates/runpod-signal-http/mp.yaml" in names
+    # setuptools' 40-line warning on data in folders that look like packages (include-package-data)
+    assert "is absent from the `packages` configuration" not in output
+    assert not [name for name in names if name.startswith("cli/templates/") and name.endswith("__init__.py")]
