@@ -1,12 +1,11 @@
-"""The baseline the REST figures are read against: a bare Starlette app under uvicorn (configured as
-mp-server configures it) answering every GET with the same bytes from memory, in its own process.
+"""The baseline the REST figures are read against: a bare Starlette app under uvicorn (configured and
+bound as mp-server does it) answering every GET with the same bytes from memory, in its own process.
 
 python -m bench.baseline BODY_FILE   prints "listening on PORT", then serves until terminated.
 """
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -39,9 +38,10 @@ def main(body_file: str) -> None:
         return Response(body, media_type="application/json")
 
     app = Starlette(routes=[Route("/{path:path}", answer)])
+    from server.process import bind_socket
+
     config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", server_header=False)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    sock = bind_socket("127.0.0.1:0")  # as mp-server binds: TCP_NODELAY, or Nagle adds ~40 ms a call
     sock.listen(512)  # connections made before uvicorn accepts wait in the backlog
     print(f"listening on {sock.getsockname()[1]}", flush=True)
     uvicorn.Server(config).run(sockets=[sock])
