@@ -6,6 +6,7 @@ python -m bench.baseline BODY_FILE   prints "listening on PORT", then serves unt
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -38,10 +39,12 @@ def main(body_file: str) -> None:
         return Response(body, media_type="application/json")
 
     app = Starlette(routes=[Route("/{path:path}", answer)])
-    from server.process import bind_socket
-
     config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", server_header=False)
-    sock = bind_socket("127.0.0.1:0")  # as mp-server binds: TCP_NODELAY, or Nagle adds ~40 ms a call
+    # Bound as server/process.py binds (not imported: the baseline's memory is a bare app's): with
+    # TCP_NODELAY, or Nagle holds each answer's body ~40 ms for the delayed ACK.
+    sock = socket.socket()
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind(("127.0.0.1", 0))
     sock.listen(512)  # connections made before uvicorn accepts wait in the backlog
     print(f"listening on {sock.getsockname()[1]}", flush=True)
     uvicorn.Server(config).run(sockets=[sock])
