@@ -11,6 +11,7 @@ Run: make bench   (PostgreSQL from MP_TEST_POSTGRES_URL or 127.0.0.1:5432; skipp
 from __future__ import annotations
 
 import asyncio
+import json
 import statistics
 import sys
 import tempfile
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import grpc
 
+from bench.quick import sized
 from interceptors.introspection import CachingIntrospector
 from marketplace.v1 import auth_pb2
 from server.app import build_introspector, build_servicers, interceptor_chain, issue_admin_token
@@ -32,8 +34,8 @@ from server.resources import Resources, open_resources
 from server.settings import RateLimit, Settings, default_database_url, normalise_database_url
 
 CONCURRENCY = 16
-ROUND_SECONDS = 3.0
-ROUNDS = 5
+ROUND_SECONDS = sized(3.0, 1.0)
+ROUNDS = sized(5, 1)
 
 
 class BenchAuthServicer(AuthServicer):
@@ -74,6 +76,7 @@ async def _calls_per_second(port: int, token: str) -> float:
         sys.executable,
         "-m",
         "bench.load",
+        "grpc-whoami",
         f"127.0.0.1:{port}",
         token,
         str(ROUND_SECONDS),
@@ -81,7 +84,9 @@ async def _calls_per_second(port: int, token: str) -> float:
         stdout=asyncio.subprocess.PIPE,
     )
     out, _ = await process.communicate()
-    return float(out)
+    if process.returncode:
+        raise SystemExit(f"bench.load exited with {process.returncode}")
+    return float(json.loads(out)["per_second"])
 
 
 async def chain_vs_bare(platform: Platform, token: str) -> tuple[float, float]:
@@ -102,7 +107,7 @@ async def chain_vs_bare(platform: Platform, token: str) -> tuple[float, float]:
         await bare_server.stop(0)
 
 
-async def cache_hit_micros(platform: Platform, token: str, n: int = 200_000) -> float:
+async def cache_hit_micros(platform: Platform, token: str, n: int = sized(200_000, 20_000)) -> float:
     introspector = platform.introspector
     await introspector.introspect(token)
     started = time.perf_counter()
@@ -111,7 +116,7 @@ async def cache_hit_micros(platform: Platform, token: str, n: int = 200_000) -> 
     return (time.perf_counter() - started) / n * 1e6
 
 
-async def cache_miss_millis(platform: Platform, token: str, n: int = 500) -> tuple[float, float]:
+async def cache_miss_millis(platform: Platform, token: str, n: int = sized(500, 100)) -> tuple[float, float]:
     resources = platform.resources
     source = DatabaseIntrospector(resources.sessions, resources.digester, resources.clock)
     samples = []

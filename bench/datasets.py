@@ -1,6 +1,6 @@
 """Dataset benchmark against one real mp-server process; prints figures, asserts nothing.
 
-1. GET /api/rounds/current: p50/p99 over at least 1,000 calls, 8 concurrent clients.
+1. GET /api/rounds/current, 32 concurrent clients, against a bare Starlette app serving the same bytes.
 2. `mp data pull` of a 200 MB round, as a throughput ratio to plain `curl` of the same signed URL.
 """
 
@@ -15,9 +15,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.gateway import load_with, start_server
+from bench.gateway import CONCURRENCY, against_starlette, line, start_server
+from bench.quick import sized
 
-SIZE = 200 * 1024 * 1024
+SIZE = sized(200, 8) * 1024 * 1024
 
 
 def main() -> None:
@@ -29,7 +30,7 @@ def main() -> None:
         env.update(MP_API_URL=base, MP_TOKEN=token, MP_CONFIG_DIR=str(work / "cfg"))
         mp = os.path.join(os.path.dirname(sys.executable), "mp")
         try:
-            current = load_with("http-get", f"{base}/api/rounds/current", token, concurrency=8, seconds=8.0)
+            current, bare = against_starlette(f"{base}/api/rounds/current", token, work)
             big = work / "big.csv"
             with open(big, "wb") as handle:
                 for _ in range(SIZE // (1024 * 1024)):
@@ -57,8 +58,10 @@ def main() -> None:
         finally:
             process.terminate()
             process.wait(30)
-    print(f"GET /api/rounds/current, 8 concurrent clients, {current['count']:,} calls")
-    print(f"  p50 {current['p50_ms']:.2f} ms   p99 {current['p99_ms']:.2f} ms   {current['per_second']:.0f} calls/s")
+    print(f"GET /api/rounds/current, {CONCURRENCY} concurrent clients, {current['count']:,} calls")
+    print(line("REST via gateway", current))
+    print(line("starlette, same bytes", bare))
+    print(f"  ratio REST/starlette throughput {current['per_second'] / bare['per_second']:.2f}   (target >= 0.3)")
     print(f"mp data pull, one {SIZE // 2**20} MB file: {mp_seconds:.2f} s = {SIZE / mp_seconds / 2**20:.0f} MB/s"
           "  (includes CLI start-up, signing and the sha256 check)")  # fmt: skip
     if curl_seconds:

@@ -1,6 +1,6 @@
 """Training benchmark; prints figures, asserts nothing.
 
-1. `mp train start --detach` to run id: the median of 20, against a real mp-server process.
+1. `mp train start --detach` to run id: the median of 20 (BENCH_QUICK: 4), against a real mp-server process.
 2. ReportMetrics throughput into PostgreSQL: metric points/s in batches of 1, 100 and 1,000.
 """
 
@@ -16,9 +16,15 @@ import time
 from pathlib import Path
 
 from bench.gateway import start_server
+from bench.quick import sized
+
+STARTS = sized(20, 4)
+SECONDS = sized(3.0, 0.5)
 
 
-def start_latency(work: Path) -> list[float]:
+def start_latency(work: Path) -> tuple[list[float], list[float]]:
+    """Timings of `mp train start --detach`, interleaved with `mp whoami` (the CLI's start-up and one
+    authenticated call: the floor any command pays)."""
     process, token, _grpc, http_port = start_server(str(work / "data"))
     base = f"http://127.0.0.1:{http_port}"
     mp = os.path.join(os.path.dirname(sys.executable), "mp")
@@ -33,13 +39,14 @@ def start_latency(work: Path) -> list[float]:
         ).stdout.strip()  # fmt: skip
         subprocess.run([mp, "init", str(work / "proj")], env=env, check=True, capture_output=True)
         (work / "proj" / "train.py").write_text("print('ok')\n")
-        timings = []
-        for _ in range(20):
-            started = time.perf_counter()
-            subprocess.run([mp, "train", "start", "--detach"], cwd=work / "proj", env=env, check=True,
-                           capture_output=True)  # fmt: skip
-            timings.append(time.perf_counter() - started)
-        return timings
+        timings: list[float] = []
+        floor: list[float] = []
+        for _ in range(STARTS):
+            for command, into in ((["train", "start", "--detach"], timings), (["whoami"], floor)):
+                started = time.perf_counter()
+                subprocess.run([mp, *command], cwd=work / "proj", env=env, check=True, capture_output=True)
+                into.append(time.perf_counter() - started)
+        return timings, floor
     finally:
         process.terminate()
         process.wait(30)
@@ -76,7 +83,7 @@ async def metrics_throughput(url: str) -> dict[int, float]:
         for batch in (1, 100, 1000):
             points = [(f"m{i % 10}", float(i), i, now) for i in range(batch)]
             total, started = 0, time.perf_counter()
-            while time.perf_counter() - started < 3.0:
+            while time.perf_counter() - started < SECONDS:
                 async with platform.sessions.begin() as session:
                     locked = await domain.require_run(session, run.id, for_update=True)
                     total += await domain.report_metrics(session, locked, points, to_datetime(system_clock()))
@@ -87,9 +94,12 @@ async def metrics_throughput(url: str) -> dict[int, float]:
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        timings = start_latency(Path(tmp))
-    print(f"mp train start --detach → run id: median {statistics.median(timings) * 1000:.0f} ms over 20 "
+        timings, floor = start_latency(Path(tmp))
+    median, floor_median = statistics.median(timings), statistics.median(floor)
+    print(f"mp train start --detach → run id: median {median * 1000:.0f} ms over {STARTS} "
           f"(min {min(timings) * 1000:.0f}, max {max(timings) * 1000:.0f}; target < 1 s, seed limit 5 s)")  # fmt: skip
+    print(f"  mp whoami, same server: median {floor_median * 1000:.0f} ms; ratio train start/whoami "
+          f"{median / floor_median:.2f}")  # fmt: skip
     try:
         from tests.helpers.postgres import PostgresUnavailable, fresh_database, postgres_server
     except ImportError:

@@ -11,14 +11,17 @@ import asyncio
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cachetools
-import httpx
 
 from marketplace.v1.options_pb2 import PrincipalKind
 from server.core.clock import Clock, system_clock
 from server.core.errors import Unavailable
 from server.core.principal import Introspector, Principal, api_token_kind
+
+if TYPE_CHECKING:
+    import httpx
 
 
 @dataclass(frozen=True)
@@ -148,9 +151,13 @@ class RemoteIntrospector:
     def __init__(self, url: str, client_token: str, client: httpx.AsyncClient | None = None) -> None:
         self._url = url
         self._headers = {"Authorization": f"Bearer {client_token}", "Accept": "application/json"}
+        import httpx  # only a server introspecting remotely needs it
+
         self._client = client or httpx.AsyncClient(timeout=5.0)
 
     async def introspect(self, token: str) -> Principal | None:
+        import httpx
+
         try:
             response = await self._client.post(self._url, data={"token": token}, headers=self._headers)
         except httpx.HTTPError as error:

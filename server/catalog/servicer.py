@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-import cachetools
 import grpc
 from google.protobuf.message import Message
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -16,13 +15,15 @@ from server.catalog import rules as catalog
 from server.core.clock import Clock, to_datetime
 from server.core.convert import timestamp
 from server.core.pagination import read_page
+from server.core.single_flight import SingleFlightCache
 from server.db.models import Deployment
 from server.deployments import rules as deployments
 from server.deployments.servicer import state_text, state_value
 from server.signals.scoring import LiveScore
 
 # The catalog is the same for every caller and read far more often than it changes: answers are
-# kept this long, so the frontend's polling costs one set of queries per second, not one per call.
+# kept this long, so the frontend's polling costs one set of queries per second, not one per call
+# (concurrent misses await one build).
 FRESHNESS = 1.0
 ORDERS = {
     catalog_pb2.CATALOG_ORDER_SCORE: "score",
@@ -36,14 +37,11 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         self._sessions = sessions
         self._clock = clock
         self._timeout = timedelta(seconds=heartbeat_timeout)
-        self._answers: cachetools.TTLCache[bytes, Message] = cachetools.TTLCache(1024, FRESHNESS, timer=clock)
+        self._answers: SingleFlightCache[bytes, Message] = SingleFlightCache(FRESHNESS, clock)
 
     async def _answer(self, request: Message, build: Callable[[], Awaitable[Message]]) -> Message:
         key = type(request).__name__.encode() + request.SerializeToString(deterministic=True)
-        found = self._answers.get(key)
-        if found is None:
-            found = self._answers[key] = await build()
-        return found
+        return await self._answers.get(key, build)
 
     async def ListCatalog(self, request, context: grpc.aio.ServicerContext) -> catalog_pb2.ListCatalogResponse:
         page = read_page(request.page_size, request.page_token, request.vendor, request.live_only, request.query,

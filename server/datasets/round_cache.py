@@ -2,16 +2,19 @@
 
 Rounds change rarely, and a round's state is computed from its stored facts and the current time on
 every read, so a snapshot never shows a stale state; a publish or close on this replica refreshes it
-at once, on another one within TTL seconds.
+at once, on another one within TTL seconds. Concurrent readers of an expired snapshot await one
+reload (server/core/single_flight.py).
 """
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Hashable
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.core.clock import Clock
+from server.core.single_flight import SingleFlightCache
 from server.datasets import store
 from server.db.models import DatasetFile, DatasetRound
 
@@ -19,26 +22,32 @@ TTL = 2.0
 DEPTH = 50  # rounds kept: "current" is looked for among the latest ones
 
 
+@dataclass
+class Snapshot:
+    rounds: list[DatasetRound]  # newest first
+    files: dict[int, list[DatasetFile]]
+    # What readers built from this snapshot (a round's response), dropped with it.
+    built: dict[Hashable, object] = field(default_factory=dict)
+
+
 class RoundCache:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock, ttl: float = TTL) -> None:
         self._sessions = sessions
-        self._clock = clock
-        self._ttl = ttl
-        self._lock = asyncio.Lock()
-        self._loaded_at = float("-inf")
-        self._rounds: list[DatasetRound] = []
-        self._files: dict[int, list[DatasetFile]] = {}
+        self._snapshots: SingleFlightCache[str, Snapshot] = SingleFlightCache(ttl, clock, max_size=1)
+
+    async def snapshot(self) -> Snapshot:
+        return await self._snapshots.get("latest", self._load)
 
     async def latest(self) -> tuple[list[DatasetRound], dict[int, list[DatasetFile]]]:
         """The latest rounds, newest first, and the files of each."""
-        if self._clock() - self._loaded_at > self._ttl:
-            async with self._lock:
-                if self._clock() - self._loaded_at > self._ttl:  # another waiter may have reloaded
-                    async with self._sessions() as session:
-                        rows = await store.list_rounds(session, 0, DEPTH)
-                        files = await store.files_of(session, [row.number for row in rows])
-                    self._rounds, self._files, self._loaded_at = rows, files, self._clock()
-        return self._rounds, self._files
+        snapshot = await self.snapshot()
+        return snapshot.rounds, snapshot.files
 
     def invalidate(self) -> None:
-        self._loaded_at = float("-inf")
+        self._snapshots.invalidate()
+
+    async def _load(self) -> Snapshot:
+        async with self._sessions() as session:
+            rows = await store.list_rounds(session, 0, DEPTH)
+            files = await store.files_of(session, [row.number for row in rows])
+        return Snapshot(rows, files)

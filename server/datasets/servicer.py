@@ -88,7 +88,15 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
             return row, (await store.files_of(session, [number]))[number]
 
     async def GetCurrentRound(self, request, context: grpc.aio.ServicerContext) -> datasets_pb2.Round:
-        return round_proto(*await self._round(0), self._now())
+        # The frontend polls this: the response is built once per snapshot and state, then shared.
+        snapshot = await self._cache.snapshot()
+        now = self._now()
+        row = rounds.current_round(snapshot.rounds, now)
+        key = ("round", row.number, rounds.state_of(row, now))
+        found = snapshot.built.get(key)
+        if not isinstance(found, datasets_pb2.Round):
+            found = snapshot.built[key] = round_proto(row, snapshot.files[row.number], now)
+        return found
 
     async def GetRound(self, request, context: grpc.aio.ServicerContext) -> datasets_pb2.Round:
         return round_proto(*await self._round(request.number), self._now())

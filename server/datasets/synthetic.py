@@ -6,14 +6,19 @@ and the round is marked synthetic and described as such.
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SYMBOLS = ("SYNAAA", "SYNBBB", "SYNCCC", "SYNDDD", "SYNEEE", "SYNFFF")
 DESCRIPTION = "Demo round from SYNTHETIC prices (geometric Brownian motion), not market data."
 
 
 def synthetic_prices(days: int = 400, seed: int = 7) -> list[pd.DataFrame]:
+    import numpy as np  # only the demo round's build needs them, in a process of its own
+    import pandas as pd
+
     rng = np.random.default_rng(seed)
     times = pd.date_range(end=pd.Timestamp.now(tz="UTC").normalize(), periods=days, freq="B")
     frames = []

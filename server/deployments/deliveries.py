@@ -20,9 +20,9 @@ import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import httpx
 from google.protobuf import json_format
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -34,6 +34,9 @@ from server.core.redaction import redact
 from server.db.models import SignalDestination
 from server.deployments import store
 from server.signals.ingest import stored_signal_proto
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("mp.deliveries")
 SECRET_PREFIX = "mpws"
@@ -116,6 +119,8 @@ def delivery_id(destination_id: str, through: int) -> str:
 
 def describe_failure(error: Exception | None, response: httpx.Response | None) -> str:
     """Short and safe to show: the status, or the kind of network failure, never a body or header."""
+    import httpx
+
     if response is not None:
         return f"HTTP {response.status_code} {response.reason_phrase}".strip()[:100]
     if isinstance(error, httpx.TimeoutException | TimeoutError):
@@ -177,9 +182,6 @@ class DeliveryWorker:
         return to_datetime(self._clock())
 
     def start(self) -> None:
-        self._client = httpx.AsyncClient(
-            timeout=self.policy.timeout, follow_redirects=False, headers={"User-Agent": "mp-server deliveries"}
-        )
         self._task = asyncio.create_task(self._run(), name="mp-deliveries")
 
     async def stop(self, grace: float = 5.0) -> None:
@@ -266,7 +268,6 @@ class DeliveryWorker:
 
     async def _post(self, url: str, destination: SignalDestination, rows, seed: bytes) -> str:
         """'' when the destination answered 2xx, else why not."""
-        assert self._client is not None
         delivery, body = await asyncio.to_thread(delivery_body, destination, rows)  # ~50 ms of CPU per 500 signals
         secret = signing_secret(self._key, destination.id, seed)
         headers = {
@@ -277,6 +278,12 @@ class DeliveryWorker:
         }
         if not self.policy.to_private_addresses and (refused := await non_public_address(url)):
             return refused
+        import httpx
+
+        if self._client is None:  # made on the first delivery: a server that delivers nothing never loads httpx
+            self._client = httpx.AsyncClient(
+                timeout=self.policy.timeout, follow_redirects=False, headers={"User-Agent": "mp-server deliveries"}
+            )
         try:
             # One deadline for the whole attempt (httpx's applies per read), and the answer's body is never
             # read: a slow or huge answer cannot hold the lease or the memory.

@@ -151,6 +151,7 @@ def test_a_server_error_that_retrying_cannot_fix_ends_the_publisher(market, monk
 def test_a_busy_or_unavailable_server_is_retried_until_the_batch_is_stored(market, monkeypatch):
     from server.core import errors
     from server.signals import ingest
+
     created = market.deploy()
     refusals = [errors.Unavailable("the database is restarting"), errors.ResourceExhausted("too many writers")]
 

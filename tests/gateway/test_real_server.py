@@ -106,6 +106,7 @@ def test_a_list_page_stops_short_of_the_message_limit():
     from dataclasses import replace as with_fields
 
     from server.core import pagination
+
     runs_pb = [training_pb2.TrainingRun(id=f"run_{i}", message="m" * 1000) for i in range(10)]
     shown = pagination.within_page_bytes(runs_pb, limit=3_500)
     assert [run.id for run in shown] == ["run_0", "run_1", "run_2"]

@@ -1,0 +1,33 @@
+"""The catalog's one-second answers: concurrent misses on an expired page cause one rebuild."""
+
+import asyncio
+import contextlib
+
+from marketplace.v1 import catalog_pb2
+from server.catalog import servicer as catalog_servicer
+from server.catalog.servicer import FRESHNESS, CatalogServicer
+from tests.helpers.clock import ManualClock
+
+
+def test_concurrent_callers_on_an_expired_catalog_page_cause_exactly_one_rebuild(monkeypatch):
+    queries = []
+
+    async def list_vendors(session, vendor, live_only, offset, limit):
+        queries.append(1)
+        await asyncio.sleep(0.01)  # the other callers arrive during the rebuild
+        return []
+
+    monkeypatch.setattr(catalog_servicer.store, "list_vendors", list_vendors)
+    clock = ManualClock()
+    catalog = CatalogServicer(lambda: contextlib.nullcontext(), clock, heartbeat_timeout=90)  # type: ignore[arg-type]
+    request = catalog_pb2.ListCatalogRequest(page_size=20)
+
+    async def main() -> None:
+        await catalog.ListCatalog(request, None)
+        clock.now += FRESHNESS + 0.5
+        pages = await asyncio.gather(*(catalog.ListCatalog(request, None) for _ in range(32)))
+        assert all(page == pages[0] for page in pages)
+        await catalog.ListCatalog(request, None)
+
+    asyncio.run(main())
+    assert len(queries) == 2  # the first fill and the one rebuild
