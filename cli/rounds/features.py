@@ -54,7 +54,7 @@ class BuiltRound:
 
 
 def read_prices(name: str, text: str) -> pd.DataFrame:
-    """One symbol's bars from CSV text, checked cell by cell."""
+    """One symbol's bars from CSV text, every cell checked; the first bad one is named by line and column."""
     bars = _read_clean(name, text)
     return bars if bars is not None else _read_checked(name, text)
 

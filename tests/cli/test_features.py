@@ -134,6 +134,7 @@ def test_cells_a_csv_reader_would_take_for_numbers_are_judged_as_text():
     with pytest.raises(PriceDataError, match="abc.csv line 3, column Volume: 'True' is not a number"):
         read_prices("abc.csv", CSV.replace(",101,1000\n", ",101,True\n", 1))
     frame = read_prices("abc.csv", CSV.replace(",100,1000\n", ",100,-0\n", 1))  # zero, not negative
-    assert frame["volume"].iloc[0] == 0 and math.copysign(1, frame["volume"].iloc[0]) == 1
+    assert frame["volume"].iloc[0] == 0
+    assert math.copysign(1, frame["volume"].iloc[0]) == 1
     numbered = "Symbol,Date,Open,High,Low,Close,Volume\n" + "".join(f"7203,{day},1,2,1,2,3\n" for day in ROWS)
     assert read_prices("tse.csv", numbered)["symbol"].unique().tolist() == ["7203"]
