@@ -65,11 +65,9 @@ def _read_clean(name: str, text: str) -> pd.DataFrame | None:
     None sends the file to `_read_checked`, which finds the first bad cell and names it. This path takes only
     what it can vouch for: whatever it accepts, `_read_checked` reads to the same values.
     """
-    if "true" in (lowered := text.lower()) or "false" in lowered:  # pandas' float parser reads them as 1 and 0
-        return None
-    try:
-        raw = pd.read_csv(io.StringIO(text), keep_default_na=False, na_filter=False)
-    except (ValueError, pd.errors.ParserError):
+    try:  # from bytes: pandas would encode text to UTF-8 itself, a chunk at a time
+        raw = pd.read_csv(io.BytesIO(text.encode()), keep_default_na=False, na_filter=False)
+    except (ValueError, pd.errors.ParserError):  # UnicodeError is a ValueError
         return None
     by_name = {column.strip().lower(): raw[column] for column in raw.columns}
     times = next((by_name[c] for c in TIME_COLUMNS if c in by_name), None)
@@ -88,13 +86,19 @@ def _read_clean(name: str, text: str) -> pd.DataFrame | None:
         # past 2**53 that path rounds integers through int64.
         if not (np.isfinite(values) & ~np.signbit(values) & (values < 2.0**53)).all():
             return None
-    # ISO 8601 is what format="mixed" tries first, with the same parser; any other spelling is NaT here.
-    times = pd.to_datetime(times, errors="coerce", utc=True, format="ISO8601", cache=False)
-    if times.isna().any():
+    # pandas' float parser reads true and false as 1 and 0; the cell-by-cell path refuses them.
+    if any(((values == 0) | (values == 1)).any() for values in bars.values()):
+        if "true" in (lowered := text.lower()) or "false" in lowered:
+            return None
+    # ISO 8601 is what format="mixed" tries first, with the same parser; any other spelling is NaT here. Dates of
+    # daily bars (2026-01-31) take pandas' quicker path for that one ISO format.
+    iso = "%Y-%m-%d" if len(times.iloc[0]) == len("2026-01-31") else "ISO8601"
+    times = pd.to_datetime(times, errors="coerce", utc=True, format=iso, cache=False)
+    if times.array.isna().any():
         return None
     symbol = symbols.str.strip() if symbols is not None else Path(name).stem.upper()
     frame = pd.DataFrame({"time": times, **bars, "symbol": symbol})
-    if not times.is_unique and frame.duplicated(["symbol", "time"]).any():
+    if not pd.Index(times.array).is_unique and frame.duplicated(["symbol", "time"]).any():
         return None
     return frame
 
