@@ -17,7 +17,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from pandas.api.indexers import BaseIndexer
+from pandas.api.types import is_string_dtype
+from pandas.api.typing import Rolling
 
 RETURN_HORIZONS = (1, 5, 20)
 VOLATILITY_WINDOW = 20
@@ -50,7 +54,57 @@ class BuiltRound:
 
 
 def read_prices(name: str, text: str) -> pd.DataFrame:
-    """One symbol's bars from CSV text, checked cell by cell."""
+    """One symbol's bars from CSV text, every cell checked; the first bad one is named by line and column."""
+    bars = _read_clean(name, text)
+    return bars if bars is not None else _read_checked(name, text)
+
+
+def _read_clean(name: str, text: str) -> pd.DataFrame | None:
+    """The bars of a file with nothing to report, parsed and checked a whole column at a time; else None.
+
+    None sends the file to `_read_checked`, which finds the first bad cell and names it. This path takes only
+    what it can vouch for: whatever it accepts, `_read_checked` reads to the same values.
+    """
+    try:  # from bytes: pandas would encode text to UTF-8 itself, a chunk at a time
+        raw = pd.read_csv(io.BytesIO(text.encode()), keep_default_na=False, na_filter=False)
+    except (ValueError, pd.errors.ParserError):  # UnicodeError is a ValueError
+        return None
+    by_name = {column.strip().lower(): raw[column] for column in raw.columns}
+    times = next((by_name[c] for c in TIME_COLUMNS if c in by_name), None)
+    symbols = by_name.get("symbol")
+    if times is None or raw.empty or not isinstance(raw.index, pd.RangeIndex):
+        return None
+    if any(not is_string_dtype(column) for column in (times, symbols) if column is not None):
+        return None  # e.g. dates written as 20260101, read as integers
+    bars = {}
+    for price in PRICE_COLUMNS:
+        column = by_name.get(price)
+        if column is None or column.dtype.kind not in "iuf":
+            return None
+        values = bars[price] = column.to_numpy(dtype=float)
+        # signbit: negative, or a "-0" among decimals, which the cell-by-cell path may read as the integer 0;
+        # past 2**53 that path rounds integers through int64.
+        if not (np.isfinite(values) & ~np.signbit(values) & (values < 2.0**53)).all():
+            return None
+    # pandas' float parser reads true and false as 1 and 0; the cell-by-cell path refuses them.
+    if any(((values == 0) | (values == 1)).any() for values in bars.values()):
+        if "true" in (lowered := text.lower()) or "false" in lowered:
+            return None
+    # ISO 8601 is what format="mixed" tries first, with the same parser; any other spelling is NaT here. Dates of
+    # daily bars (2026-01-31) take pandas' quicker path for that one ISO format.
+    iso = "%Y-%m-%d" if len(times.iloc[0]) == len("2026-01-31") else "ISO8601"
+    times = pd.to_datetime(times, errors="coerce", utc=True, format=iso, cache=False)
+    if times.array.isna().any():
+        return None
+    symbol = symbols.str.strip() if symbols is not None else Path(name).stem.upper()
+    frame = pd.DataFrame({"time": times, **bars, "symbol": symbol})
+    if not pd.Index(times.array).is_unique and frame.duplicated(["symbol", "time"]).any():
+        return None
+    return frame
+
+
+def _read_checked(name: str, text: str) -> pd.DataFrame:
+    """Every cell as text, converted and checked so that the first bad one is named."""
     raw = _read_csv(name, text)
     columns = {column.strip().lower(): column for column in raw.columns}
     time_column = next((columns[c] for c in TIME_COLUMNS if c in columns), None)
@@ -107,21 +161,64 @@ def _first_bad(name: str, raw: pd.DataFrame, column: str, bad: pd.Series, proble
 
 
 def _features(bars: pd.DataFrame) -> pd.DataFrame:
-    bars = bars.sort_values("time").reset_index(drop=True)
-    close = bars["close"]
+    """The features of every symbol at once; no window or shift reaches from one symbol into another."""
+    bars = bars.sort_values(["symbol", "time"], ignore_index=True)
+    symbol = bars["symbol"].to_numpy()
+    starts_symbol = np.r_[True, symbol[1:] != symbol[:-1]]
+    firsts = np.flatnonzero(starts_symbol)
+    group = np.cumsum(starts_symbol) - 1
+    row = np.arange(len(bars))
+    first_row = firsts[group]  # of the row's symbol
+    after_last = np.r_[firsts[1:], len(bars)][group]
+
+    def shifted(values: np.ndarray, periods: int) -> np.ndarray:
+        """values `periods` rows back (forward if negative) within the symbol, else NaN."""
+        out = np.full(len(values), np.nan)
+        if periods > 0:
+            out[periods:] = values[:-periods]
+            out[row - periods < first_row] = np.nan
+        else:
+            out[:periods] = values[-periods:]
+            out[row - periods >= after_last] = np.nan
+        return out
+
+    def rolling(values: np.ndarray, window: int) -> Rolling:
+        bounds = _WindowInSymbol(window_size=window, first_row=first_row)
+        return pd.Series(values).rolling(bounds, min_periods=window)
+
+    close, volume = bars["close"].to_numpy(), bars["volume"].to_numpy()
     out = pd.DataFrame({"symbol": bars["symbol"], "time": bars["time"]})
-    for horizon in RETURN_HORIZONS:
-        out[f"ret_{horizon}"] = close / close.shift(horizon) - 1
-    out[f"volatility_{VOLATILITY_WINDOW}"] = out["ret_1"].rolling(VOLATILITY_WINDOW).std()
-    out[f"volume_ratio_{VOLUME_WINDOW}"] = bars["volume"] / bars["volume"].rolling(VOLUME_WINDOW).mean()
-    out["range"] = (bars["high"] - bars["low"]) / close
-    out[TARGET] = close.shift(-TARGET_HORIZON) / close - 1
+    with np.errstate(divide="ignore", invalid="ignore"):  # a zero price gives inf or NaN, as pandas' own division does
+        for horizon in RETURN_HORIZONS:
+            out[f"ret_{horizon}"] = close / shifted(close, horizon) - 1
+        volatility = rolling(out["ret_1"].to_numpy(), VOLATILITY_WINDOW).std()
+        out[f"volatility_{VOLATILITY_WINDOW}"] = volatility.to_numpy()
+        out[f"volume_ratio_{VOLUME_WINDOW}"] = volume / rolling(volume, VOLUME_WINDOW).mean().to_numpy()
+        out["range"] = (bars["high"].to_numpy() - bars["low"].to_numpy()) / close
+        out[TARGET] = shifted(close, -TARGET_HORIZON) / close - 1
     return out
+
+
+class _WindowInSymbol(BaseIndexer):
+    """A trailing window of `window_size` rows cut at the first row of the row's symbol.
+
+    pandas restarts a rolling sum where a window does not overlap the one before, that is at each symbol's first
+    row, so each symbol's figures are the ones a rolling window over that symbol alone gives, to the last bit.
+    """
+
+    first_row: np.ndarray
+
+    def get_window_bounds(
+        self, num_values: int = 0, min_periods: int | None = None, center: bool | None = None,
+        closed: str | None = None, step: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+        end = np.arange(1, num_values + 1, dtype=np.int64)
+        return np.maximum(end - self.window_size, self.first_row).astype(np.int64), end
 
 
 def build_round(prices: Iterable[pd.DataFrame]) -> BuiltRound:
     bars = pd.concat(list(prices), ignore_index=True)
-    table = pd.concat([_features(group) for _, group in bars.groupby("symbol", sort=True)], ignore_index=True)
+    table = _features(bars)
     table = table.dropna(subset=list(FEATURES))  # the warm-up of each rolling window
     times = sorted(table["time"].unique())
     if len(times) < 3 * (TARGET_HORIZON + 1):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import statistics
 
+import pandas as pd
 import pytest
 
 from cli.rounds.features import TARGET, PriceDataError, build_round, read_prices
@@ -91,3 +92,49 @@ def test_a_symbol_column_names_the_symbols():
     frame = read_prices("mixed.csv", text)
     assert sorted(frame["symbol"].unique()) == ["A", "B"]
     assert not math.isnan(frame["close"].iloc[0])
+
+
+def test_each_symbol_gets_the_features_it_gets_alone():
+    # Features are computed for all symbols in one pass: no shift or window may reach into another symbol.
+    other = "Date,Open,High,Low,Close,Volume\n" + "".join(
+        f"{day},{200 + 2 * i},{203 + 2 * i},{198 + 2 * i},{200 + 2 * i + (i % 3)},{1000 + 500 * (i % 2)}\n"
+        for i, day in enumerate(ROWS)
+    )
+    together = build_round([read_prices("xyz.csv", other), read_prices("abc.csv", CSV)])
+    assert together.symbols == ["ABC", "XYZ"]
+    for name, text in (("abc.csv", CSV), ("xyz.csv", other)):
+        alone = build_round([read_prices(name, text)])
+        for split, table in together.tables.items():
+            mine = table[table["symbol"] == name[:3].upper()].reset_index(drop=True)
+            pd.testing.assert_frame_equal(mine, alone.tables[split], check_exact=True)
+    first = together.tables["train"].iloc[1]  # XYZ at bar 20, its first bar with a full warm-up
+    assert (first["symbol"], first["time"].strftime("%Y-%m-%d")) == ("XYZ", ROWS[20])
+    xyz = [200 + 2 * i + (i % 3) for i in range(60)]
+    assert first["ret_20"] == pytest.approx(xyz[20] / xyz[0] - 1)
+    volume = [1000 + 500 * (i % 2) for i in range(60)]
+    assert first["volume_ratio_20"] == pytest.approx(volume[20] / statistics.mean(volume[1:21]))
+
+
+@pytest.mark.parametrize(
+    "dates",
+    [
+        [f"{d[5:7]}/{d[8:10]}/{d[:4]}" for d in ROWS],  # 01/31/2026
+        [d.replace("-", "") for d in ROWS],  # 20260131, which a CSV reader takes for a number
+        [f"{d}T00:00:00Z" for d in ROWS],
+    ],
+)
+def test_dates_in_other_spellings_read_the_same(dates):
+    respelled = CSV
+    for iso, other in zip(ROWS, dates, strict=True):
+        respelled = respelled.replace(f"\n{iso},", f"\n{other},", 1)
+    pd.testing.assert_frame_equal(read_prices("abc.csv", respelled), read_prices("abc.csv", CSV), check_exact=True)
+
+
+def test_cells_a_csv_reader_would_take_for_numbers_are_judged_as_text():
+    with pytest.raises(PriceDataError, match="abc.csv line 3, column Volume: 'True' is not a number"):
+        read_prices("abc.csv", CSV.replace(",101,1000\n", ",101,True\n", 1))
+    frame = read_prices("abc.csv", CSV.replace(",100,1000\n", ",100,-0\n", 1))  # zero, not negative
+    assert frame["volume"].iloc[0] == 0
+    assert math.copysign(1, frame["volume"].iloc[0]) == 1
+    numbered = "Symbol,Date,Open,High,Low,Close,Volume\n" + "".join(f"7203,{day},1,2,1,2,3\n" for day in ROWS)
+    assert read_prices("tse.csv", numbered)["symbol"].unique().tolist() == ["7203"]
