@@ -61,7 +61,7 @@ class CookieSessions:
                 send = _issuing_cookie(send, secure)
             await self.app(scope, receive, send)
             return
-        secret = _session_cookie(headers)
+        secret = _session_cookie(headers, secure)
         if secret is None:
             await self.app(scope, receive, send)
             return
@@ -73,16 +73,22 @@ class CookieSessions:
         await self.app(scope, receive, _answering_cookie(send, secret, secure, scope["path"] == SIGN_OUT_PATH))
 
 
-def _session_cookie(headers: Headers) -> str | None:
+def _session_cookie(headers: Headers, secure: bool) -> str | None:
+    # Over HTTPS only the __Host- cookie counts: a plain cookie may have been planted by a sibling
+    # domain or over plain HTTP (cookie tossing), which would sign the victim in as the attacker.
+    wanted = SECURE_COOKIE if secure else COOKIE
     for part in headers.get("cookie", "").split(";"):
         name, _, value = part.strip().partition("=")
-        if name in (COOKIE, SECURE_COOKIE) and _TOKEN.match(value):
+        if name == wanted and _TOKEN.match(value):
             return value
     return None
 
 
 def _refusal(scope: Scope, headers: Headers, secret: str) -> str:
     """Why a cookie-authorised request is refused, or ""."""
+    if scope["path"] == SIGN_IN_PATH:
+        # The answer would carry a new session's secret in its body, readable by any script.
+        return "a session is made from a token pasted into the sign-in form, not from the session cookie"
     fetch_site = headers.get("sec-fetch-site")
     if fetch_site is not None and fetch_site not in ("same-origin", "none"):
         return f"the session cookie is accepted from this site's own pages only (Sec-Fetch-Site: {fetch_site})"
@@ -90,7 +96,8 @@ def _refusal(scope: Scope, headers: Headers, secret: str) -> str:
     if origin is not None and urlsplit(origin).netloc != headers.get("host", ""):
         return "the session cookie is accepted from this site's own pages only (Origin differs)"
     if scope["method"] not in SAFE_METHODS:
-        if not hmac.compare_digest(headers.get(CSRF_HEADER, ""), csrf_token(secret)):
+        given = headers.get(CSRF_HEADER, "").encode("latin-1")  # header values arrive latin-1 decoded
+        if not hmac.compare_digest(given, csrf_token(secret).encode()):
             return "a write with the session cookie needs the X-CSRF-Token header the console was given"
     return ""
 

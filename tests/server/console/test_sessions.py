@@ -133,3 +133,30 @@ def test_an_authorization_header_wins_over_the_cookie(http, api: Api, console_se
     whoami = http.get("/api/whoami", headers={"Authorization": f"Bearer {vendor_token}"})
     assert whoami.json()["kind"] == "PRINCIPAL_KIND_VENDOR"
     assert "x-csrf-token" not in whoami.headers
+
+
+def test_the_cookie_cannot_mint_a_session_whose_secret_a_script_could_read(http, console_server):
+    cookie_session(http, console_server.admin_token)
+    secret = http.cookies["mp_session"]
+    minted = http.post("/api/auth/sessions", json={}, headers={"X-CSRF-Token": csrf_token(secret)})
+    assert minted.status_code == 403
+    assert "sign-in form" in minted.json()["message"]
+    assert secret not in minted.text
+
+
+def test_a_csrf_header_that_is_not_ascii_is_refused_not_a_server_error(http, console_server):
+    cookie_session(http, console_server.admin_token)
+    answer = http.post("/api/auth/sessions:end", json={}, headers={"X-CSRF-Token": "caf\u00e9".encode("latin-1")})
+    assert answer.status_code == 403
+
+
+def test_over_https_only_the_host_prefixed_cookie_counts():
+    from starlette.datastructures import Headers
+
+    from server.console.sessions import _session_cookie
+
+    planted = Headers({"cookie": "mp_session=" + "a" * 40})
+    assert _session_cookie(planted, secure=True) is None
+    assert _session_cookie(planted, secure=False) == "a" * 40
+    proper = Headers({"cookie": "__Host-mp_session=" + "b" * 40 + "; mp_session=" + "a" * 40})
+    assert _session_cookie(proper, secure=True) == "b" * 40
