@@ -120,7 +120,9 @@ async def issue_api_token(
 
 async def revoke_api_token(
     session: AsyncSession, token_id: str, *, actor: str, now: datetime
-) -> tuple[ApiToken, Vendor | None]:
+) -> tuple[ApiToken, Vendor | None, list[str]]:
+    """Revokes the token and every browser session signed in with it (or with those sessions);
+    returns the token, its vendor and the ids of the sessions ended with it."""
     token = await store.get_token(session, token_id)
     if token is None:
         raise NotFound(f"no API token {token_id!r}; `mp admin tokens list` shows the tokens")
@@ -130,8 +132,17 @@ async def revoke_api_token(
         raise FailedPrecondition("a token cannot revoke itself; use another admin token")
     token.revoked_at = now
     audit.record(session, actor=actor, action="token.revoke", target=token.id, at=now)
+    ended: list[str] = []
+    makers = [token.id]
+    while makers:  # a session may have signed in another
+        sessions = await store.live_sessions_made_by(session, makers)
+        for made in sessions:
+            made.revoked_at = now
+            audit.record(session, actor=actor, action="session.end", target=made.id, at=now, parent=token.id)
+        makers = [made.id for made in sessions]
+        ended += makers
     vendor = await store.get_vendor(session, token.vendor_id) if token.vendor_id else None
-    return token, vendor
+    return token, vendor, ended
 
 
 async def issue_operator_token(

@@ -187,10 +187,11 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     ) -> auth_pb2.ApiToken:
         principal = require_principal()
         async with self._sessions.begin() as session:
-            token, vendor = await accounts.revoke_api_token(
+            token, vendor, ended_sessions = await accounts.revoke_api_token(
                 session, request.token_id.strip(), actor=principal.token_id, now=to_datetime(self._clock())
             )
-        self._revocations.token_revoked(token.id)  # at once in this process, open streams included
+        for revoked in (token.id, *ended_sessions):
+            self._revocations.token_revoked(revoked)  # at once in this process, open streams included
         return token_proto(token, vendor)
 
     async def CreateSession(

@@ -34,6 +34,18 @@ async def is_session_token(session: AsyncSession, token_id: str) -> bool:
     return await session.scalar(made.limit(1)) is not None
 
 
+async def live_sessions_made_by(session: AsyncSession, token_ids: list[str]) -> list[ApiToken]:
+    """Unrevoked session tokens that one of `token_ids` signed in with (CreateSession records its maker
+    as the session's created_by)."""
+    made_by_session = select(AuditEvent.id).where(
+        AuditEvent.action == "session.create", AuditEvent.target == ApiToken.id
+    ).exists()
+    rows = await session.scalars(
+        select(ApiToken).where(ApiToken.created_by.in_(token_ids), ApiToken.revoked_at.is_(None), made_by_session)
+    )
+    return list(rows)
+
+
 async def any_token(session: AsyncSession) -> bool:
     return await session.scalar(select(ApiToken.id).limit(1)) is not None
 

@@ -160,3 +160,12 @@ def test_over_https_only_the_host_prefixed_cookie_counts():
     assert _session_cookie(planted, secure=False) == "a" * 40
     proper = Headers({"cookie": "__Host-mp_session=" + "b" * 40 + "; mp_session=" + "a" * 40})
     assert _session_cookie(proper, secure=True) == "b" * 40
+
+
+def test_revoking_a_token_ends_the_sessions_signed_in_with_it(http, api: Api):
+    token = api.vendor("leaky", "Leaky Ltd")
+    cookie_session(http, token)
+    assert http.get("/api/whoami").status_code == 200
+    token_id = api.call("GET", "/api/whoami", token=token)["tokenId"]
+    api.call("POST", f"/api/admin/tokens/{token_id}:revoke", {})
+    assert http.get("/api/whoami").status_code == 401  # the session died with the token it came from
