@@ -81,8 +81,7 @@ def tail(ctx: Context, symbol: str, vendor: str, count: int, since: datetime | N
                 if since is None or signal.store_time.ToDatetime(UTC) >= since:
                     show(signal)
                     shown.add(signal.id)
-        if not as_json:
-            output.note("Waiting for new signals (Ctrl-C stops)…")
+        output.note("Waiting for new signals (Ctrl-C stops)…")  # stderr: --json's stdout stays JSON
         for signal in stream:
             if signal.id not in shown:  # stored while the latest were listed: already shown
                 show(signal)

@@ -58,19 +58,32 @@ def deployment(server: ServerProcess) -> Iterator[Deployment]:
 
 
 class Tail:
-    """`mp signals tail --json ARGS` running; `next()` is its next signal (JSON line), or fails after 15 s."""
+    """`mp signals tail --json ARGS` running; `next()` is its next signal (JSON line), or fails after 15 s;
+    `following()` waits until it has listed the latest and follows new ones (its note on stderr)."""
 
     def __init__(self, env: dict[str, str], *args: str) -> None:
         self.process = subprocess.Popen([str(BIN / "mp"), "signals", "tail", "--json", *args], env=env,
-                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)  # fmt: skip
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
         self._lines: queue.Queue[str] = queue.Queue()
+        self._following = threading.Event()
         self._pump_thread = threading.Thread(target=self._pump, daemon=True)
         self._pump_thread.start()
+        self._notes_thread = threading.Thread(target=self._notes, daemon=True)
+        self._notes_thread.start()
 
     def _pump(self) -> None:
         assert self.process.stdout is not None
         for line in self.process.stdout:
             self._lines.put(line)
+
+    def _notes(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            if line.startswith("Waiting for new signals"):
+                self._following.set()
+
+    def following(self) -> None:
+        assert self._following.wait(30), "mp signals tail never started following"
 
     def next(self) -> dict:
         try:
@@ -82,8 +95,11 @@ class Tail:
         self.process.terminate()
         self.process.wait(10)
         self._pump_thread.join(5)
+        self._notes_thread.join(5)
         assert self.process.stdout is not None
+        assert self.process.stderr is not None
         self.process.stdout.close()
+        self.process.stderr.close()
 
 
 def test_tail_shows_the_latest_signals_first_then_follows(deployment: Deployment):
@@ -92,6 +108,7 @@ def test_tail_shows_the_latest_signals_first_then_follows(deployment: Deployment
     try:
         latest_two = [tail.next()["symbol"], tail.next()["symbol"]]
         assert latest_two == list(SYMBOLS[2:4])  # the newest two, in the order they were stored
+        tail.following()
         deployment.store(SYMBOLS[0])
         assert tail.next()["symbol"] == SYMBOLS[0]  # then each new one
     finally:
@@ -104,6 +121,8 @@ def test_tail_since_leaves_out_older_signals(deployment: Deployment):
     future = Tail(deployment.env, "--since", "2999-01-01T00:00")
     try:
         assert recent.next()["symbol"] == SYMBOLS[1]
+        recent.following()
+        future.following()  # both subscribed: a signal stored now reaches both
         deployment.store(SYMBOLS[2])
         assert future.next()["symbol"] == SYMBOLS[2]  # nothing stored before 2999, only the new one
         assert recent.next()["symbol"] == SYMBOLS[2]
