@@ -246,9 +246,6 @@ async def serve(
     deliveries: DeliveryWorker | None = None
     try:
         introspector, remote = build_introspector(settings, resources)
-        admin_token = await issue_admin_token(resources, display_name="first admin token", only_if_none=True)
-        if settings.demo_round:
-            await publish_demo_round(resources.sessions, resources.blobs, clock)
         http_socket = bind_socket(settings.http_addr)
         http_port = http_socket.getsockname()[1]
         public_url = settings.public_url or f"http://{loopback_host(settings.http_addr)}:{http_port}"
@@ -262,6 +259,11 @@ async def serve(
             grpc_port = 0
         if grpc_port == 0:
             raise grpc_port_refused(settings.grpc_addr)
+        # Only once both ports are ours: a start refused for a taken port must not spend the first
+        # admin token (printed once) or build the demo round for nothing.
+        admin_token = await issue_admin_token(resources, display_name="first admin token", only_if_none=True)
+        if settings.demo_round:
+            await publish_demo_round(resources.sessions, resources.blobs, clock)
         await grpc_server.start()
         policy = DeliveryPolicy(to_private_addresses=settings.deliver_to_private)
         deliveries = DeliveryWorker(resources.sessions, resources.digester.seed_key, clock, policy)
