@@ -4,7 +4,7 @@ import asyncio
 import contextlib
 
 from marketplace.v1 import catalog_pb2
-from server.catalog import servicer as catalog_servicer
+from server.catalog import store as catalog_store
 from server.catalog.servicer import FRESHNESS, CatalogServicer
 from tests.helpers.clock import ManualClock
 
@@ -12,12 +12,12 @@ from tests.helpers.clock import ManualClock
 def test_concurrent_callers_on_an_expired_catalog_page_cause_exactly_one_rebuild(monkeypatch):
     queries = []
 
-    async def list_vendors(session, vendor, live_only, offset, limit):
+    async def list_vendors(session, vendor, live_only, offset, limit, **filters):
         queries.append(1)
         await asyncio.sleep(0.01)  # the other callers arrive during the rebuild
         return []
 
-    monkeypatch.setattr(catalog_servicer.store, "list_vendors", list_vendors)
+    monkeypatch.setattr(catalog_store, "list_vendors", list_vendors)
     clock = ManualClock()
     catalog = CatalogServicer(lambda: contextlib.nullcontext(), clock, heartbeat_timeout=90)  # type: ignore[arg-type]
     request = catalog_pb2.ListCatalogRequest(page_size=20)
