@@ -51,6 +51,7 @@ def pipx_mp(folder: Path, env: dict[str, str], *args: str, input: str | None = N
                           timeout=120)  # fmt: skip
 
 
+@pytest.mark.timeout(600)  # the first test to need the wheel builds and installs it
 def test_a_pipx_installed_mp_trains_and_serves_in_the_projects_virtualenv(pipx_vendor: dict[str, str],
                                                                           tmp_path: Path):  # fmt: skip
     env = pipx_vendor
@@ -71,6 +72,7 @@ def test_a_pipx_installed_mp_trains_and_serves_in_the_projects_virtualenv(pipx_v
         assert pipx_mp(folder, env, "deployments", "stop", deployment["id"]).returncode == 0
 
 
+@pytest.mark.timeout(600)
 def test_the_wheel_ships_the_templates_and_builds_without_warnings(built: tuple[Path, str]):
     wheel, output = built
     names = set(zipfile.ZipFile(wheel).namelist())
