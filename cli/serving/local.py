@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import subprocess
+import sysconfig
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -91,6 +92,9 @@ def start_local(deployment_id: str, project: Project, port: int, env: dict[str, 
                 "PYTHONUNBUFFERED": "1"}  # fmt: skip
     command = project_command(project.root, project.python, project.serve_command, "serve.command", base_env)
     full_env = command.env
+    # The marketplace's publisher for a project whose environment lacks it (ml-marketplace is not on the package
+    # index yet): mp's own packages, which the template adds after the project's (site.addsitedir).
+    full_env["MP_PUBLISHER_SITE"] = sysconfig.get_paths()["purelib"]
     if "MP_DEPLOYMENT_TOKEN" in env:  # `mp deployments rotate-token` hands the running server a new one here
         pipe = token_pipe(deployment_id)
         pipe.unlink(missing_ok=True)

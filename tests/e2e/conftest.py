@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.processes import ServerProcess, start_server
+from tests.helpers.wheel import build_wheel, install_pipx_style
 
 
 @pytest.fixture
@@ -22,3 +23,15 @@ def server(database_url: str, tmp_path: Path, server_env: dict[str, str]) -> Ite
     process = start_server(database_url, tmp_path / "data", **server_env)
     yield process
     process.stop()
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The wheel of the working tree and its build's output, built once for every test that installs it."""
+    return build_wheel(tmp_path_factory.mktemp("source"), tmp_path_factory.mktemp("dist"))
+
+
+@pytest.fixture(scope="session")
+def pipx_bin(built: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with only `mp` in it, from the wheel installed as pipx installs it."""
+    return install_pipx_style(built[0], tmp_path_factory.mktemp("pipx"))

@@ -4,7 +4,6 @@ without the project's requirements, trains and serves the template project in th
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -13,46 +12,12 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.processes import ServerProcess, clean_env, run
+from tests.helpers.wheel import REPO
 
 pytestmark = pytest.mark.e2e
 
-REPO = Path(__file__).resolve().parents[2]
 # A machine's own programs: python3 there, no `python` (as on Debian and Ubuntu), and nothing of the project.
 SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """The wheel of the working tree (what a clean clone with these changes would build) and the build's output."""
-    source = tmp_path_factory.mktemp("source")
-    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, capture_output=True,
-                            check=True).stdout.decode().split("\0")  # fmt: skip
-    for name in filter(None, listed):
-        if (REPO / name).is_file():
-            (source / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, source / name)
-    out = tmp_path_factory.mktemp("dist")
-    # The build tools of this environment (no isolation): no download of setuptools for each run.
-    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-v",
-                             "-w", str(out), str(source)], capture_output=True, text=True, timeout=300)  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
-    (wheel,) = out.glob("ml_marketplace-*.whl")
-    return wheel, result.stdout + result.stderr
-
-
-@pytest.fixture(scope="module")
-def pipx_bin(built: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder with only `mp` in it, linked from a virtualenv with the wheel and its dependencies: pipx's layout."""
-    home = tmp_path_factory.mktemp("pipx")
-    venv = home / "venvs" / "ml-marketplace"
-    subprocess.run([getattr(sys, "_base_executable", sys.executable), "-m", "venv", str(venv)], check=True)
-    installed = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", str(built[0])],
-                               capture_output=True, text=True, timeout=300)  # fmt: skip
-    assert installed.returncode == 0, installed.stderr
-    assert subprocess.run([str(venv / "bin" / "python"), "-c", "import pandas"], capture_output=True).returncode != 0
-    (home / "bin").mkdir()
-    (home / "bin" / "mp").symlink_to(venv / "bin" / "mp")
-    return home / "bin"
 
 
 def project_venv(folder: Path) -> Path:
@@ -86,6 +51,7 @@ def pipx_mp(folder: Path, env: dict[str, str], *args: str, input: str | None = N
                           timeout=120)  # fmt: skip
 
 
+@pytest.mark.timeout(600)  # the first test to need the wheel builds and installs it
 def test_a_pipx_installed_mp_trains_and_serves_in_the_projects_virtualenv(pipx_vendor: dict[str, str],
                                                                           tmp_path: Path):  # fmt: skip
     env = pipx_vendor
@@ -106,6 +72,7 @@ def test_a_pipx_installed_mp_trains_and_serves_in_the_projects_virtualenv(pipx_v
         assert pipx_mp(folder, env, "deployments", "stop", deployment["id"]).returncode == 0
 
 
+@pytest.mark.timeout(600)
 def test_the_wheel_ships_the_templates_and_builds_without_warnings(built: tuple[Path, str]):
     wheel, output = built
     names = set(zipfile.ZipFile(wheel).namelist())

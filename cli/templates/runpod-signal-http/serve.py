@@ -13,6 +13,8 @@ what `mp link-infra` links).
 import json
 import logging
 import os
+import site
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -52,9 +54,30 @@ def live_rows(round_dir: Path) -> pd.DataFrame:
     return live.sort_values("time").groupby("symbol", as_index=False).tail(1)
 
 
-def publish_signals(interval: float) -> None:
-    from cli.publisher import SignalPublisher  # the marketplace's package (see the Dockerfile)
+def publisher_class():
+    """The marketplace's SignalPublisher: from this environment (the Dockerfile installs it), else from the
+    mp that started this server (`mp deploy` names its own packages in MP_PUBLISHER_SITE; they come after
+    this project's own, which always win)."""
+    try:
+        from cli.publisher import SignalPublisher
+    except ImportError:
+        if not os.environ.get("MP_PUBLISHER_SITE"):
+            raise
+        site.addsitedir(os.environ["MP_PUBLISHER_SITE"])
+        from cli.publisher import SignalPublisher
+    return SignalPublisher
 
+
+def publish_signals(SignalPublisher, interval: float) -> None:
+    try:
+        publish_every(SignalPublisher, interval)
+    except BaseException:
+        # A server that no longer publishes must not look live: end the process, so the deployment fails visibly.
+        logging.exception("publishing signals failed; the server stops")
+        os._exit(1)
+
+
+def publish_every(SignalPublisher, interval: float) -> None:
     round_dir = Path(os.environ.get("MP_ROUND_DIR", "data"))
     round_number = int(os.environ.get("MP_ROUND", "0"))
     version = os.environ.get("MP_MODEL_VERSION", "")
@@ -107,8 +130,13 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     threading.Thread(target=load_model, daemon=True).start()
     if os.environ.get("MP_DEPLOYMENT_TOKEN"):
+        try:
+            publisher = publisher_class()
+        except ImportError as error:
+            sys.exit(f"cannot publish signals: {error}. Install the marketplace's package (ml-marketplace) in this "
+                     "project's environment, or start the server with `mp deploy`, which lends it its own.")
         interval = float(os.environ.get("MP_SIGNAL_INTERVAL", "60"))
-        threading.Thread(target=publish_signals, args=(interval,), daemon=True).start()
+        threading.Thread(target=publish_signals, args=(publisher, interval), daemon=True).start()
     server = ThreadingHTTPServer(("0.0.0.0", int(os.environ.get("PORT", "8080"))), Handler)
     logging.info("serving /ping and /predict on port %d", server.server_address[1])
     server.serve_forever()
