@@ -42,8 +42,9 @@ def rounds() -> None:
     "--from-csv",
     "csvs",
     multiple=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="OHLCV price file (repeatable): Date, Open, High, Low, Close, Volume; one symbol per file.",
+    metavar="FILE|FOLDER|GLOB",
+    help="OHLCV price files (repeatable): a file (.csv, or .csv.gz), a folder of them, or a quoted glob; one symbol "
+    "per file. Date (or an unnamed first column), Open, High, Low, Close (or Adj Close), Volume in any letter case.",
 )
 @click.option(
     "--file",
@@ -64,31 +65,76 @@ def rounds() -> None:
     help="Format of the files built from --from-csv.",
 )
 @click.option("--description", default="", help="Shown to vendors with the round.")
+@click.option("--dry-run", is_flag=True,
+              help="With --from-csv: print each symbol's rows, time range and split, and publish nothing.")  # fmt: skip
 @json_option
 @pass_context
-def publish(ctx: Context, csvs, files, number, opens, closes, file_format, description, as_json) -> None:  # fmt: skip
+def publish(ctx: Context, csvs, files, number, opens, closes, file_format, description, dry_run,
+            as_json) -> None:  # fmt: skip
     """Publish a round: build train/validation/live files from price CSVs, or upload prepared files.
 
     \b
     Examples:
       mp admin rounds publish --from-csv AAPL.csv --from-csv MSFT.csv --opens now --closes +7d
+      mp admin rounds publish --from-csv prices/ --dry-run
+      mp admin rounds publish --from-csv 'prices/*.csv.gz' --closes 2026-12-31
       mp admin rounds publish --file train.parquet --file live.parquet --number 12
 
+    Each symbol is split by its own history (60% train, 20% validation, 20% live), so symbols whose files
+    cover different periods each get all three; a symbol with too little history is left out, and named.
     Publishing is all or nothing: if anything fails, no round and no file is left behind.
     """
     if bool(csvs) == bool(files):
         raise click.UsageError("give either --from-csv files or --file files (not both, not neither)")
-    from cli.rounds.publish import RoundPlan, build_from_csv, prepared_files, publish_round
+    if dry_run and not csvs:
+        raise click.UsageError("--dry-run shows what --from-csv files make; --file files are published as they are")
+    from cli.rounds.publish import RoundPlan, build_prices, prepared_files, price_files, publish_round, round_content
 
     opens_at = parse_when(opens, datetime.now(UTC))
     plan = RoundPlan(number or 0, opens_at, parse_when(closes, opens_at), description)
-    content = build_from_csv(csvs, file_format) if csvs else prepared_files(files)
+    if csvs:
+        built = build_prices(price_files(csvs))
+        if dry_run:
+            show_split(built, as_json)
+            return
+        for symbol, reason in built.left_out.items():
+            output.note(f"{symbol} is left out: {reason}")
+        content = round_content(built, file_format)
+    else:
+        content = prepared_files(files)
     published = publish_round(ctx, plan, content, show_progress=not as_json)
     if as_json:
         output.emit_json(output.to_dict(published))
     else:
         output.echo(f"Published round {published.number}.")
         print_round(published)
+
+
+def show_split(built, as_json: bool) -> None:
+    """What --dry-run prints: per symbol its rows in each split, its time range and bar length; then who is left out."""
+    if as_json:
+        output.emit_json({
+            "symbols": [{"symbol": s.symbol, "rows": s.rows, "start": s.start.isoformat(), "end": s.end.isoformat(),
+                         "bar_seconds": s.bar.total_seconds()} for s in built.per_symbol],
+            "left_out": [{"symbol": symbol, "reason": reason} for symbol, reason in built.left_out.items()],
+        })  # fmt: skip
+        return
+    output.table(
+        ["SYMBOL", "TRAIN", "VALIDATION", "LIVE", "FROM", "TO", "BAR"],
+        [[s.symbol, s.rows["train"], s.rows["validation"], s.rows["live"], f"{s.start:%Y-%m-%d %H:%M}",
+          f"{s.end:%Y-%m-%d %H:%M}", _bar(s.bar)] for s in built.per_symbol],
+    )  # fmt: skip
+    for symbol, reason in built.left_out.items():
+        output.echo(f"left out: {symbol}: {reason}")
+    output.echo("Dry run: nothing was published.")
+
+
+def _bar(length: timedelta) -> str:
+    seconds = length.total_seconds()
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size:g}{unit}"
+    return f"{seconds:g}s"
 
 
 @rounds.command()

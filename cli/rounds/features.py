@@ -1,20 +1,23 @@
-"""Round files from OHLCV price CSVs: a feature table per symbol and time, split by time.
+"""Round files from OHLCV price files: a feature table per symbol and time, split by time.
 
-Input: one CSV per symbol (the symbol from a `Symbol` column or the file name) with a date/time
-column and Open, High, Low, Close, Volume (any letter case). Bad input is refused with the file,
-line and column. Features use only the past; the target is the forward return over
-TARGET_HORIZON bars. Rows are split by time into train / validation / live, and rows whose target
-window would reach into the next split are dropped, so no split sees the one after it. Live rows
-carry no target: it lies in the future.
+Input: one CSV per symbol (the symbol from a `Symbol` column or the file name), gzip-compressed or not, with a
+date/time column and Open, High, Low, Close, Volume (any letter case; `Adj Close` stands in for a missing Close).
+The time is a column named Date, Datetime, Time or Timestamp, or the unnamed first column that pandas' `to_csv()`
+writes for an index; ISO 8601 with or without a time zone, or seconds or milliseconds since the epoch. Bad input
+is refused with the file, line and column. Features use only the past; the target is the forward return over
+TARGET_HORIZON bars. Each symbol's rows are split by its own history into train / validation / live, so symbols
+whose histories cover different periods each get all three; rows whose target window would reach into the next
+split are dropped, so no split sees the one after it. Live rows carry no target: it lies in the future.
 """
 
 from __future__ import annotations
 
+import gzip
 import io
 import math
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +34,11 @@ TARGET = f"target_fwd_ret_{TARGET_HORIZON}"
 SPLITS = (("train", 0.6), ("validation", 0.2), ("live", 0.2))
 PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
 TIME_COLUMNS = ("date", "datetime", "time", "timestamp")
+UNNAMED_FIRST = ("", "unnamed: 0", "index")  # how a first column without a header reads: pandas' own index
+ALIASES = {"close": ("adj close", "adj_close", "adjclose")}  # read where the column itself is missing
+EPOCH_MILLISECONDS_FROM = 1e11  # larger epoch numbers are milliseconds (1e11 s is the year 5138)
+EPOCH_SECONDS_FROM = 1e8  # smaller integers are not epoch times (20260131 is a date written as a number)
+MIN_USABLE_BARS = 3 * (TARGET_HORIZON + 1)  # after the warm-up: enough for a train, validation and live share
 _HEADER = "Date,Open,High,Low,Close,Volume"
 _RAGGED = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")  # pandas' words for a ragged row
 FEATURES = (
@@ -46,11 +54,24 @@ class PriceDataError(ValueError):
 
 
 @dataclass(frozen=True)
+class SymbolSplit:
+    """What one symbol contributes: its rows per split and the time range of its usable bars."""
+
+    symbol: str
+    rows: dict[str, int]
+    start: pd.Timestamp
+    end: pd.Timestamp
+    bar: pd.Timedelta  # the median time between its bars
+
+
+@dataclass(frozen=True)
 class BuiltRound:
     tables: dict[str, pd.DataFrame]  # split name → rows
     symbols: list[str]
     start: pd.Timestamp
     end: pd.Timestamp
+    per_symbol: list[SymbolSplit] = field(default_factory=list)
+    left_out: dict[str, str] = field(default_factory=dict)  # symbol → why it has no rows
 
 
 def read_prices(name: str, text: str) -> pd.DataFrame:
@@ -70,15 +91,19 @@ def _read_clean(name: str, text: str) -> pd.DataFrame | None:
     except (ValueError, pd.errors.ParserError):  # UnicodeError is a ValueError
         return None
     by_name = {column.strip().lower(): raw[column] for column in raw.columns}
-    times = next((by_name[c] for c in TIME_COLUMNS if c in by_name), None)
+    time_name = _time_column(list(raw.columns))
+    times = raw[time_name] if time_name is not None else None
     symbols = by_name.get("symbol")
     if times is None or raw.empty or not isinstance(raw.index, pd.RangeIndex):
         return None
-    if any(not is_string_dtype(column) for column in (times, symbols) if column is not None):
+    if symbols is not None and not is_string_dtype(symbols):
+        return None
+    epoch = _epoch_unit(times) if times.dtype.kind in "iu" else None
+    if epoch is None and not is_string_dtype(times):
         return None  # e.g. dates written as 20260101, read as integers
     bars = {}
     for price in PRICE_COLUMNS:
-        column = by_name.get(price)
+        column = _price_column(by_name, price)
         if column is None or column.dtype.kind not in "iuf":
             return None
         values = bars[price] = column.to_numpy(dtype=float)
@@ -92,8 +117,11 @@ def _read_clean(name: str, text: str) -> pd.DataFrame | None:
             return None
     # ISO 8601 is what format="mixed" tries first, with the same parser; any other spelling is NaT here. Dates of
     # daily bars (2026-01-31) take pandas' quicker path for that one ISO format.
-    iso = "%Y-%m-%d" if len(times.iloc[0]) == len("2026-01-31") else "ISO8601"
-    times = pd.to_datetime(times, errors="coerce", utc=True, format=iso, cache=False)
+    if epoch is not None:
+        times = pd.to_datetime(times, unit=epoch, utc=True)
+    else:
+        iso = "%Y-%m-%d" if len(times.iloc[0]) == len("2026-01-31") else "ISO8601"
+        times = pd.to_datetime(times, errors="coerce", utc=True, format=iso, cache=False)
     if times.array.isna().any():
         return None
     symbol = symbols.str.strip() if symbols is not None else Path(name).stem.upper()
@@ -107,7 +135,10 @@ def _read_checked(name: str, text: str) -> pd.DataFrame:
     """Every cell as text, converted and checked so that the first bad one is named."""
     raw = _read_csv(name, text)
     columns = {column.strip().lower(): column for column in raw.columns}
-    time_column = next((columns[c] for c in TIME_COLUMNS if c in columns), None)
+    for price, aliases in ALIASES.items():
+        if price not in columns and (alias := next((a for a in aliases if a in columns), None)):
+            columns[price] = columns[alias]
+    time_column = _time_column(list(raw.columns))
     missing = [c.capitalize() for c in PRICE_COLUMNS if c not in columns]
     if time_column is None:
         missing.insert(0, "Date")
@@ -117,7 +148,13 @@ def _read_checked(name: str, text: str) -> pd.DataFrame:
     assert time_column is not None
     if raw.empty:
         raise PriceDataError(f"{name}: no rows")
-    times = pd.to_datetime(raw[time_column], errors="coerce", utc=True, format="mixed")
+    cells = raw[time_column].str.strip()
+    numbers = pd.to_numeric(cells, errors="coerce")
+    epoch = _epoch_unit(numbers) if numbers.notna().all() and (numbers % 1 == 0).all() else None
+    if epoch is not None:
+        times = pd.to_datetime(numbers.astype("int64"), unit=epoch, utc=True)
+    else:
+        times = pd.to_datetime(cells, errors="coerce", utc=True, format="mixed")
     _first_bad(name, raw, time_column, times.isna(), "is not a date or time")
     frame = pd.DataFrame({"time": times})
     for column in PRICE_COLUMNS:
@@ -158,6 +195,43 @@ def _first_bad(name: str, raw: pd.DataFrame, column: str, bad: pd.Series, proble
         index = int(bad.to_numpy().nonzero()[0][0])
         value = raw[column].iloc[index]
         raise PriceDataError(f"{name} line {index + 2}, column {column}: {value!r} {problem}")
+
+
+def _time_column(columns: list[str]) -> str | None:
+    """The column holding the times: a named one, else an unnamed first column (an index written by pandas)."""
+    named = {column.strip().lower(): column for column in columns}
+    found = next((named[c] for c in TIME_COLUMNS if c in named), None)
+    if found is None and columns and columns[0].strip().lower() in UNNAMED_FIRST:
+        return columns[0]
+    return found
+
+
+def _price_column(by_name: dict[str, pd.Series], price: str) -> pd.Series | None:
+    return by_name.get(price, next((by_name[a] for a in ALIASES.get(price, ()) if a in by_name), None))
+
+
+def _epoch_unit(numbers: pd.Series) -> str | None:
+    """"ms" or "s" for whole numbers that are times since the epoch, else None (e.g. 20260131, a date)."""
+    if numbers.empty or numbers.min() < EPOCH_SECONDS_FROM:
+        return None
+    return "ms" if numbers.min() >= EPOCH_MILLISECONDS_FROM else "s"
+
+
+def read_price_file(path: Path) -> pd.DataFrame:
+    """One file's bars, gzip-compressed or not; a `.gz` suffix is not part of the symbol's name."""
+    data = path.read_bytes()
+    name = path.name
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as error:
+            raise PriceDataError(f"{name}: not a readable gzip file ({error})") from None
+        name = name.removesuffix(".gz").removesuffix(".GZ")
+    try:
+        text = data.decode()
+    except UnicodeDecodeError as error:
+        raise PriceDataError(f"{name}: not a UTF-8 text file ({error.reason} at byte {error.start})") from None
+    return read_prices(name, text)
 
 
 def _features(bars: pd.DataFrame) -> pd.DataFrame:
@@ -217,31 +291,74 @@ class _WindowInSymbol(BaseIndexer):
 
 
 def build_round(prices: Iterable[pd.DataFrame]) -> BuiltRound:
+    """Features for every symbol, each symbol split by its own usable bars; a symbol with too few is left out
+    (named in `left_out`, with the reason) and only a round with no symbol left is refused."""
     bars = pd.concat(list(prices), ignore_index=True)
-    table = _features(bars)
-    table = table.dropna(subset=list(FEATURES))  # the warm-up of each rolling window
-    times = sorted(table["time"].unique())
-    if len(times) < 3 * (TARGET_HORIZON + 1):
+    table = _features(bars)  # sorted by symbol, then time
+    warm = table[FEATURES[0]].notna()
+    for feature in FEATURES[1:]:
+        warm &= table[feature].notna()
+    table = table[warm].reset_index(drop=True)  # the warm-up of each rolling window
+    usable = table.groupby("symbol", sort=True)["time"].size()
+    all_symbols = sorted(bars["symbol"].unique())
+    left_out = {
+        symbol: f"{usable.get(symbol, 0)} usable bars after a {max(RETURN_HORIZONS)}-bar warm-up; "
+        f"a symbol needs at least {MIN_USABLE_BARS}"
+        for symbol in all_symbols
+        if usable.get(symbol, 0) < MIN_USABLE_BARS
+    }
+    if len(left_out) == len(all_symbols):
+        counts = ", ".join(f"{s} {usable.get(s, 0)}" for s in all_symbols[:10])
         raise PriceDataError(
-            f"too little history: {len(times)} usable bars after a {max(RETURN_HORIZONS)}-bar warm-up; "
-            f"need at least {3 * (TARGET_HORIZON + 1)}"
+            f"too little history: usable bars after a {max(RETURN_HORIZONS)}-bar warm-up: {counts}; "
+            f"a symbol needs at least {MIN_USABLE_BARS}"
         )
-    bounds, start = [], 0
-    for index, (_, share) in enumerate(SPLITS):
-        end = len(times) if index == len(SPLITS) - 1 else start + round(len(times) * share)
-        bounds.append((start, end))
-        start = end
+    table = table[~table["symbol"].isin(list(left_out))].reset_index(drop=True)
+    split_of, embargoed = _split_each_symbol(table["symbol"].to_numpy())
     tables = {}
-    for (split, _), (first, last) in zip(SPLITS, bounds, strict=True):
-        rows = table[(table["time"] >= times[first]) & (table["time"] <= times[last - 1])].copy()
+    for index, (split, _) in enumerate(SPLITS):
+        rows = table[split_of == index].copy()
         if split == "live":
             rows[TARGET] = float("nan")
         else:
             # Embargo: a target reaching past this split's last bar would see the next split.
-            embargo_from = times[max(first, last - TARGET_HORIZON)]
-            rows = rows[rows["time"] < embargo_from].dropna(subset=[TARGET])
+            rows = rows[~embargoed[split_of == index]].dropna(subset=[TARGET])
         tables[split] = rows.sort_values(["time", "symbol"]).reset_index(drop=True)
-    return BuiltRound(tables, sorted(table["symbol"].unique()), table["time"].min(), table["time"].max())
+    return BuiltRound(
+        tables, sorted(table["symbol"].unique()), table["time"].min(), table["time"].max(),
+        per_symbol=_per_symbol(table, tables), left_out=left_out,
+    )  # fmt: skip
+
+
+def _split_each_symbol(symbol: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For rows sorted by symbol then time: each row's split (an index into SPLITS), cut by the shares of its own
+    symbol's rows, and whether it is among the last TARGET_HORIZON rows of its split (the embargo)."""
+    starts = np.r_[True, symbol[1:] != symbol[:-1]]
+    firsts = np.flatnonzero(starts)
+    sizes = np.diff(np.r_[firsts, len(symbol)])
+    group = np.cumsum(starts) - 1
+    rank = np.arange(len(symbol)) - firsts[group]
+    ends = np.zeros((len(SPLITS), len(sizes)), dtype=np.int64)  # each split's end rank, per symbol
+    start = np.zeros(len(sizes), dtype=np.int64)
+    for index, (_, share) in enumerate(SPLITS):
+        ends[index] = sizes if index == len(SPLITS) - 1 else start + np.rint(sizes * share).astype(np.int64)
+        start = ends[index]
+    split_of = np.zeros(len(symbol), dtype=np.int64)
+    for index in range(len(SPLITS) - 1):
+        split_of += rank >= ends[index][group]
+    split_start = np.where(split_of == 0, 0, ends[np.maximum(split_of - 1, 0), group])
+    embargo_from = np.maximum(split_start, ends[split_of, group] - TARGET_HORIZON)
+    return split_of, rank >= embargo_from
+
+
+def _per_symbol(usable: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> list[SymbolSplit]:
+    times = usable.groupby("symbol", sort=True)["time"]
+    counts = {split: table.groupby("symbol")["time"].size() for split, table in tables.items()}
+    bars = times.agg(lambda column: column.diff().median())
+    return [
+        SymbolSplit(symbol, {split: int(counts[split].get(symbol, 0)) for split in tables}, first, last, bars[symbol])
+        for symbol, first, last in zip(times.min().index, times.min(), times.max(), strict=True)
+    ]
 
 
 def encode(frame: pd.DataFrame, file_format: str) -> bytes:

@@ -5,6 +5,7 @@ Publishing is all or nothing on the server: if the stream fails, no round and no
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import uuid
 from collections.abc import Iterator
@@ -49,18 +50,45 @@ class RoundPlan:
     description: str
 
 
-def build_from_csv(csvs: tuple[Path, ...], file_format: str) -> RoundContent:
-    """The train/validation/live files built from OHLCV price files, and what they cover."""
+PRICE_FILE_SUFFIXES = (".csv", ".csv.gz", ".txt", ".txt.gz")
+
+
+def price_files(given: tuple[str, ...]) -> list[Path]:
+    """The files named by --from-csv: files as they are, a folder's price files, a glob's matches (quoted, so the
+    shell left it alone). Each must name at least one file."""
+    found: list[Path] = []
+    for spec in given:
+        path = Path(spec).expanduser()
+        if path.is_dir():
+            matches = sorted(p for p in path.iterdir() if p.is_file() and p.name.lower().endswith(PRICE_FILE_SUFFIXES))
+            what = f"folder {spec} has no price files ({', '.join(PRICE_FILE_SUFFIXES)})"
+        elif path.is_file():
+            matches, what = [path], ""
+        else:
+            matches = sorted(p for p in map(Path, glob.glob(str(path))) if p.is_file())
+            what = f"{spec}: no such file, and no file matches it"
+        if not matches:
+            raise click.BadParameter(what, param_hint="--from-csv")
+        found.extend(p for p in matches if p not in found)
+    return found
+
+
+def build_prices(csvs: list[Path]) -> Any:
+    """The built round (cli.rounds.features.BuiltRound) from price files; bad input ends the command, naming it."""
     try:
-        from cli.rounds.features import PriceDataError, build_round, encode, read_prices
+        from cli.rounds.features import PriceDataError, build_round, read_price_file
     except ImportError:
         raise click.ClickException("building rounds from CSVs needs: pip install 'ml-marketplace[server]'") from None
     try:
-        built = build_round(read_prices(path.name, path.read_text()) for path in csvs)
+        return build_round(read_price_file(path) for path in csvs)
     except PriceDataError as error:
         raise click.ClickException(f"{error}. Nothing was published.") from None
-    except UnicodeDecodeError as error:
-        raise click.ClickException(f"a price file is not text ({error.reason}). Nothing was published.") from None
+
+
+def round_content(built: Any, file_format: str) -> RoundContent:
+    """The train/validation/live files of a built round, and what they cover."""
+    from cli.rounds.features import encode
+
     files = [
         RoundFile(name, file_format, encode(table, file_format), list(table.columns), len(table))
         for name, table in built.tables.items()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import gzip
 import math
 import statistics
 
 import pandas as pd
 import pytest
 
-from cli.rounds.features import TARGET, PriceDataError, build_round, read_prices
+from cli.rounds.features import TARGET, PriceDataError, build_round, read_price_file, read_prices
+from tests.helpers.price_files import fetch_price_files
 
 # 60 daily bars: close = 100 + i, high/low = close ± 1, volume 1000, open = close.
 ROWS = [f"2026-01-{1 + i:02d}" if i < 31 else f"2026-02-{i - 30:02d}" for i in range(59)] + ["2026-03-01"]
@@ -138,3 +140,81 @@ def test_cells_a_csv_reader_would_take_for_numbers_are_judged_as_text():
     assert math.copysign(1, frame["volume"].iloc[0]) == 1
     numbered = "Symbol,Date,Open,High,Low,Close,Volume\n" + "".join(f"7203,{day},1,2,1,2,3\n" for day in ROWS)
     assert read_prices("tse.csv", numbered)["symbol"].unique().tolist() == ["7203"]
+
+
+# Price data as people have it.
+
+def frame_of(text: str, name: str = "abc.csv") -> pd.DataFrame:
+    return read_prices(name, text)
+
+
+def test_a_pandas_to_csv_file_with_an_unnamed_date_column_reads_like_a_named_one():
+    unnamed = CSV.replace("Date,Open", ",Open", 1)
+    pd.testing.assert_frame_equal(frame_of(unnamed), frame_of(CSV), check_exact=True)
+
+
+def test_lowercase_headers_and_adj_close_in_place_of_close_are_read():
+    yahoo = CSV.replace("Date,Open,High,Low,Close,Volume", "date,open,high,low,adj close,volume", 1)
+    pd.testing.assert_frame_equal(frame_of(yahoo), frame_of(CSV), check_exact=True)
+
+
+@pytest.mark.parametrize("scale", [1, 1000], ids=["seconds", "milliseconds"])
+def test_epoch_times_read_as_the_same_moments(scale: int):
+    def epoch(day: str) -> str:
+        return str(int(pd.Timestamp(day, tz="UTC").timestamp()) * scale)
+
+    lines = CSV.splitlines()
+    text = "\n".join([lines[0], *(epoch(line.split(",", 1)[0]) + "," + line.split(",", 1)[1] for line in lines[1:])])
+    pd.testing.assert_frame_equal(frame_of(text + "\n"), frame_of(CSV), check_exact=True)
+
+
+def test_times_with_a_zone_are_read_in_utc():
+    zoned = frame_of("Date,Open,High,Low,Close,Volume\n2026-01-02T09:30:00-05:00,1,1,1,1,1\n")
+    assert zoned["time"].iloc[0] == pd.Timestamp("2026-01-02T14:30:00Z")
+
+
+def test_a_gzip_file_reads_like_its_text_and_keeps_its_symbol(tmp_path):
+    path = tmp_path / "abc.csv.gz"
+    path.write_bytes(gzip.compress(CSV.encode()))
+    pd.testing.assert_frame_equal(read_price_file(path), frame_of(CSV), check_exact=True)
+
+
+def hourly(symbol_file: str, start: str, bars: int) -> pd.DataFrame:
+    times = pd.date_range(start, periods=bars, freq="h", tz="UTC")
+    text = "Date,Open,High,Low,Close,Volume\n" + "".join(
+        f"{t.isoformat()},{100 + i % 7},{101 + i % 7},{99 + i % 7},{100 + (i * 3) % 11},{1000 + i}\n"
+        for i, t in enumerate(times)
+    )
+    return frame_of(text, symbol_file)
+
+
+def test_symbols_whose_histories_do_not_overlap_each_get_train_validation_and_live_rows():
+    # A daily series ending years before an hourly one: one global time cut gave the daily one no live rows.
+    built = build_round([frame_of(CSV, "old.csv"), hourly("new.csv", "2029-06-01", 200)])
+    for split, table in built.tables.items():
+        assert set(table["symbol"]) == {"OLD", "NEW"}, split
+    old = built.tables["live"][built.tables["live"]["symbol"] == "OLD"]
+    assert sorted(old["time"].dt.strftime("%Y-%m-%d")) == ROWS[52:60]  # the same split as alone
+
+
+def test_a_symbol_with_too_little_history_is_left_out_and_named():
+    built = build_round([frame_of(CSV), hourly("short.csv", "2026-01-01", 30)])
+    assert built.symbols == ["ABC"]
+    assert "SHORT" in built.left_out
+    assert "10 usable bars" in built.left_out["SHORT"]
+
+
+@pytest.fixture(scope="module")
+def public_files(tmp_path_factory):
+    return fetch_price_files(tmp_path_factory.mktemp("prices"))
+
+
+def test_real_public_price_files_build_a_round_with_every_symbol_in_every_split(public_files):
+    built = build_round(read_price_file(path) for path in public_files.values())
+    assert built.symbols == ["BTCUSD", "EURUSD", "GOOG"]
+    assert not built.left_out
+    for split in built.per_symbol:
+        assert min(split.rows.values()) > 0, split
+    bars = {split.symbol: split.bar for split in built.per_symbol}
+    assert bars["GOOG"] == pd.Timedelta(days=1)
+    assert bars["EURUSD"] == pd.Timedelta(hours=1)
