@@ -38,7 +38,8 @@ def test_invite_register_suspend_and_resume(server: ServerProcess, tmp_path: Pat
     assert "shown only now" in made.stderr
     code = link.split("#", 1)[1]
     as_json = json.loads(mp("admin", "vendors", "invite", "--json", env=operator).stdout)
-    assert as_json["code"].startswith("mpiv_") and as_json["url"].endswith(as_json["code"])
+    assert as_json["code"].startswith("mpiv_")
+    assert as_json["url"].endswith(as_json["code"])
     bad_ttl = mp("admin", "vendors", "invite", "--ttl", "soon", env=operator, ok=False)
     assert bad_ttl.returncode == ExitCode.USAGE
     too_long = mp("admin", "vendors", "invite", "--ttl", "31d", env=operator, ok=False)
@@ -57,7 +58,8 @@ def test_invite_register_suspend_and_resume(server: ServerProcess, tmp_path: Pat
     assert json.loads(mp("whoami", "--json", env=vendor).stdout)["vendor"]["slug"] == "newco"
 
     listed = mp("admin", "vendors", "invitations", "--all", env=operator).stdout
-    assert "for New Co" in listed and "newco" in listed
+    assert "for New Co" in listed
+    assert "newco" in listed
     assert code not in listed
     used_id = next(line.split()[0] for line in listed.splitlines() if "for New Co" in line)
     withdrawn = mp("admin", "vendors", "revoke-invitation", used_id, env=operator, ok=False)
@@ -73,4 +75,5 @@ def test_invite_register_suspend_and_resume(server: ServerProcess, tmp_path: Pat
     assert json.loads(mp("admin", "vendors", "resume", "newco", "--json", env=operator).stdout)["slug"] == "newco"
     assert json.loads(mp("whoami", "--json", env=vendor).stdout)["vendor"]["slug"] == "newco"
     assert mp("admin", "vendors", "suspend", "ghost", env=operator, ok=False).returncode == ExitCode.NOT_FOUND
-    assert code not in server.output() and token not in server.output()
+    assert code not in server.output()
+    assert token not in server.output()
