@@ -195,6 +195,8 @@ def test_the_code_is_stored_nowhere_and_refused_in_other_fields(server, auth, ad
 
     text = server.run_in_loop(stored)
     assert "inv-1" in text  # the records are there
+    for action in ("invitation.create", "invitation.accept", "vendor.create", "token.create"):
+        assert f"'action': '{action}'" in text, action  # audited
     secret_part = invitation.code.removeprefix("mpiv_")
     assert secret_part not in text
     assert secret_part.encode() not in text.encode()

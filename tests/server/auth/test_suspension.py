@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from marketplace.v1 import auth_pb2, catalog_pb2
-from server.db.models import Deployment, Signal, Vendor
+from server.db.models import AuditEvent, Deployment, Signal, Vendor
 from tests.helpers.auth import bearer, create_vendor_token
 from tests.helpers.market import batch, signal
 
@@ -58,15 +58,17 @@ def test_a_suspended_vendors_tokens_are_refused_at_once_and_work_again_after_res
     again = auth.SuspendVendor(auth_pb2.SuspendVendorRequest(vendor=suspended.id), metadata=admin)
     assert again.suspend_time == suspended.suspend_time
 
-    async def kept() -> tuple[int, int, int]:
+    async def kept() -> tuple[int, int, int, list[str]]:
         async with server.listening.resources.sessions() as db:
             return (
                 await db.scalar(select(func.count()).select_from(Vendor).where(Vendor.slug == "acme")),
                 await db.scalar(select(func.count()).select_from(Deployment)),
                 await db.scalar(select(func.count()).select_from(Signal)),
+                sorted(await db.scalars(select(AuditEvent.action).where(AuditEvent.action.like("vendor.%")))),
             )
 
-    assert server.run_in_loop(kept) == (1, 1, 1)  # nothing is deleted
+    # Nothing is deleted; the suspension is audited once, the retry is not a second one.
+    assert server.run_in_loop(kept) == (1, 1, 1, ["vendor.create", "vendor.create", "vendor.suspend"])
 
     resumed = auth.ResumeVendor(auth_pb2.ResumeVendorRequest(vendor="acme"), metadata=admin)
     assert not resumed.HasField("suspend_time")
