@@ -51,6 +51,9 @@ def test_a_suspended_vendors_tokens_are_refused_at_once_and_work_again_after_res
     for kind, metadata in tokens.items():
         assert code_of(auth.WhoAmI, WHOAMI, metadata=metadata) == grpc.StatusCode.UNAUTHENTICATED, kind
     assert code_of(market.stream, deployment.token, [batch(2, signal("BBB"))]) == grpc.StatusCode.UNAUTHENTICATED
+    with pytest.raises(grpc.RpcError) as refused:
+        auth.WhoAmI(WHOAMI, metadata=market.acme)
+    assert "its vendor is suspended" in refused.value.details()  # the holder can tell why
     auth.WhoAmI(WHOAMI, metadata=other)  # another vendor is untouched
     (row,) = [v for v in auth.ListVendors(auth_pb2.ListVendorsRequest(), metadata=admin).vendors if v.slug == "acme"]
     assert row.suspend_time == suspended.suspend_time
