@@ -1,8 +1,8 @@
 """Authentication and authorisation of every call, from the method's `access` option.
 
 bearer token → introspection (cached) → caller kind and scopes checked → principal set for the call.
-Missing, malformed, unknown, expired or revoked tokens are UNAUTHENTICATED; a valid token that may
-not call the method is PERMISSION_DENIED.
+Missing, malformed, unknown, expired or revoked tokens (and a suspended vendor's) are UNAUTHENTICATED; a
+valid token that may not call the method is PERMISSION_DENIED.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ class AuthCheck:
             raise Unauthenticated("this call needs a token: send the metadata `authorization: Bearer <token>`")
         principal = await self._introspector.introspect(token)
         if principal is None:
-            raise Unauthenticated("the token is not valid: unknown, expired or revoked")
+            raise Unauthenticated("the token is not valid: unknown, expired or revoked, or its vendor is suspended")
         set_principal(principal)  # before the checks, so a refusal is logged with who was refused
         reasons = []  # both, when both apply: a token of the right kind still needs the scope
         if principal.kind not in rule.callers:

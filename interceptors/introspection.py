@@ -107,6 +107,13 @@ class CachingIntrospector:
     def forget_deployment(self, deployment_id: str) -> int:
         return self._forget(lambda principal: principal.deployment_id == deployment_id)
 
+    def forget_refusals(self) -> int:
+        """Drops every cached refusal (a resumed vendor's tokens work again from the next call on)."""
+        keys = [key for key, answer in list(self._cache.items()) if answer.principal is None]
+        for key in keys:
+            self._cache.pop(key, None)
+        return len(keys)
+
     def _forget(self, matches: Callable[[Principal], bool]) -> int:
         self._forgets += 1
         keys = [key for key, answer in list(self._cache.items()) if answer.principal and matches(answer.principal)]

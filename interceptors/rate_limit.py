@@ -50,8 +50,18 @@ class RateLimitCheck:
     async def __call__(self, method: str, context: grpc.aio.ServicerContext) -> None:
         rule = self._rules.get(method)
         principal = current_principal()
-        if rule is None or not rule.rate_class or principal is None or principal.is_admin:
+        if rule is None or not rule.rate_class:
             return
-        wait = await self._limiter.acquire(limit_key(principal, rule.rate_class), self._limits[rule.rate_class])
+        if principal is None:
+            if not rule.public:
+                return
+            # A public method's callers are anonymous (behind the gateway they all share its address),
+            # so they share one bucket: it caps guessing and load, whoever asks.
+            key = f"{rule.rate_class}:anonymous"
+        elif principal.is_admin:
+            return
+        else:
+            key = limit_key(principal, rule.rate_class)
+        wait = await self._limiter.acquire(key, self._limits[rule.rate_class])
         if wait > 0:
             raise rate_limited(rule.rate_class, wait)

@@ -109,7 +109,7 @@ def build_servicers(
     hub = SignalHub()
     ingest = SignalIngest(sessions, rounds, hub, clock, SignalBudget(settings.signal_rate, clock))
     return Servicers(
-        auth=AuthServicer(sessions, digester, introspector, clock, revocations),
+        auth=AuthServicer(sessions, digester, introspector, clock, revocations, public_url=public_url),
         catalog=CatalogServicer(sessions, clock, settings.heartbeat_timeout),
         datasets=DatasetServicer(sessions, resources.blobs, resources.signer, public_url, clock, rounds),
         training=TrainingServicer(

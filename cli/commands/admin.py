@@ -23,6 +23,26 @@ def _all_pages(ctx: Context, method, request, field: str) -> list:
         request.page_token = response.next_page_token
 
 
+def _parse_scopes(_ctx, _param, value: str) -> list[str]:
+    return [scope.strip() for scope in value.replace(" ", ",").split(",") if scope.strip()]
+
+
+def _parse_ttl(_ctx, param, value: str | None):
+    if value is None:
+        return None
+    from google.protobuf.duration_pb2 import Duration
+
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    text = value.strip().lower()
+    try:
+        seconds = int(float(text[:-1]) * units[text[-1]]) if text[-1:] in units else int(text)
+    except (ValueError, KeyError):
+        raise click.BadParameter(f"{value!r} is not a duration; use e.g. 90d, 12h or 3600", param=param) from None
+    if seconds <= 0:
+        raise click.BadParameter("must be positive", param=param)
+    return Duration(seconds=seconds)
+
+
 @click.group()
 def admin() -> None:
     """Operator commands: vendors, API tokens, dataset rounds."""
@@ -33,7 +53,7 @@ admin.add_command(rounds)
 
 @admin.group()
 def vendors() -> None:
-    """Create and list vendors."""
+    """Create, invite, list, suspend and resume vendors."""
 
 
 @vendors.command("create")
@@ -78,35 +98,147 @@ def vendors_list(ctx: Context, as_json: bool) -> None:
         output.emit_json([output.to_dict(v) for v in rows])
         return
     output.table(
-        ["SLUG", "DISPLAY NAME", "ID", "CREATED"],
-        [(v.slug, v.display_name, v.id, when(v.create_time)) for v in rows],
+        ["SLUG", "DISPLAY NAME", "ID", "CREATED", "SUSPENDED"],
+        [(v.slug, v.display_name, v.id, when(v.create_time), when(v.suspend_time)) for v in rows],
         empty="No vendors yet. Create one: mp admin vendors create SLUG --display-name NAME",
     )
+
+
+@vendors.command("invite")
+@click.option("--ttl", default="7d", callback=_parse_ttl, help="How long the link works, e.g. 48h; at most 30d.")
+@click.option("--note", default="", help="A label shown in `mp admin vendors invitations`, e.g. who it is for.")
+@json_option
+@pass_context
+def vendors_invite(ctx: Context, ttl, note: str, as_json: bool) -> None:
+    """Make a single-use invitation link to register a new vendor. Prints the link, shown only now.
+
+    Whoever opens the link in the web console picks the vendor's slug and display name, and gets the
+    vendor's first token. Send it privately: the link is the credential until it is used or expires.
+
+    \b
+    Examples:
+      mp admin vendors invite
+      mp admin vendors invite --ttl 48h --note "for Acme Quant"
+      mp admin vendors invite --json
+    """
+    from marketplace.v1 import auth_pb2
+
+    request = auth_pb2.CreateInvitationRequest(request_id=str(uuid.uuid4()), ttl=ttl, note=note)
+    response = ctx.call(ctx.auth.CreateInvitation, request)
+    if as_json:
+        output.emit_json(output.to_dict(response))
+        return
+    output.echo(response.url)
+    output.note(
+        f"Invitation {response.invitation.id}, single use, valid until {when(response.invitation.expire_time)}. "
+        "The link is shown only now; send it privately. Withdraw it with "
+        f"mp admin vendors revoke-invitation {response.invitation.id}"
+    )
+
+
+@vendors.command("invitations")
+@click.option("--all", "include_closed", is_flag=True, help="Include used, withdrawn and expired invitations.")
+@json_option
+@pass_context
+def vendors_invitations(ctx: Context, include_closed: bool, as_json: bool) -> None:
+    """List invitations, newest first (open ones only, unless --all). Never their links.
+
+    \b
+    Examples:
+      mp admin vendors invitations
+      mp admin vendors invitations --all --json
+    """
+    from marketplace.v1 import auth_pb2
+
+    request = auth_pb2.ListInvitationsRequest(include_closed=include_closed, page_size=500)
+    rows = _all_pages(ctx, ctx.auth.ListInvitations, request, "invitations")
+    if as_json:
+        output.emit_json([output.to_dict(i) for i in rows])
+        return
+    output.table(
+        ["ID", "HINT", "NOTE", "EXPIRES", "USED", "VENDOR", "WITHDRAWN"],
+        [
+            (
+                i.id,
+                i.hint,
+                i.note,
+                when(i.expire_time),
+                when(i.accept_time),
+                i.vendor_slug or "-",
+                when(i.revoke_time),
+            )  # fmt: skip
+            for i in rows
+        ],
+        empty="No open invitations. Make one: mp admin vendors invite",
+    )
+
+
+@vendors.command("revoke-invitation")
+@click.argument("invitation_id")
+@json_option
+@pass_context
+def vendors_revoke_invitation(ctx: Context, invitation_id: str, as_json: bool) -> None:
+    """Withdraw the open invitation INVITATION_ID (inv_…): its link stops working at once.
+
+    \b
+    Example:
+      mp admin vendors revoke-invitation inv_123
+    """
+    from marketplace.v1 import auth_pb2
+
+    invitation = ctx.call(ctx.auth.RevokeInvitation, auth_pb2.RevokeInvitationRequest(invitation_id=invitation_id))
+    if as_json:
+        output.emit_json(output.to_dict(invitation))
+    else:
+        output.echo(f"Withdrew {invitation.id}.")
+
+
+@vendors.command("suspend")
+@click.argument("vendor")
+@json_option
+@pass_context
+def vendors_suspend(ctx: Context, vendor: str, as_json: bool) -> None:
+    """Suspend the vendor VENDOR (slug or id): all its tokens, sessions, deployment and run tokens are
+    refused at once, its open streams end and its models leave the catalog. Nothing is deleted.
+
+    \b
+    Examples:
+      mp admin vendors suspend acme
+      mp admin vendors resume acme
+    """
+    from marketplace.v1 import auth_pb2
+
+    suspended = ctx.call(ctx.auth.SuspendVendor, auth_pb2.SuspendVendorRequest(vendor=vendor))
+    if as_json:
+        output.emit_json(output.to_dict(suspended))
+    else:
+        output.echo(f"Suspended {suspended.slug} since {when(suspended.suspend_time)}.")
+        output.note(f"Undo with: mp admin vendors resume {suspended.slug}")
+
+
+@vendors.command("resume")
+@click.argument("vendor")
+@json_option
+@pass_context
+def vendors_resume(ctx: Context, vendor: str, as_json: bool) -> None:
+    """Lift the suspension of VENDOR (slug or id): its tokens that are neither revoked nor expired work again.
+
+    \b
+    Example:
+      mp admin vendors resume acme
+    """
+    from marketplace.v1 import auth_pb2
+
+    resumed = ctx.call(ctx.auth.ResumeVendor, auth_pb2.ResumeVendorRequest(vendor=vendor))
+    if as_json:
+        output.emit_json(output.to_dict(resumed))
+    else:
+        output.echo(f"Resumed {resumed.slug}.")
 
 
 @admin.group()
 def tokens() -> None:
     """Create, list and revoke API tokens."""
-
-
-def _parse_scopes(_ctx, _param, value: str) -> list[str]:
-    return [scope.strip() for scope in value.replace(" ", ",").split(",") if scope.strip()]
-
-
-def _parse_ttl(_ctx, param, value: str | None):
-    if value is None:
-        return None
-    from google.protobuf.duration_pb2 import Duration
-
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    text = value.strip().lower()
-    try:
-        seconds = int(float(text[:-1]) * units[text[-1]]) if text[-1:] in units else int(text)
-    except (ValueError, KeyError):
-        raise click.BadParameter(f"{value!r} is not a duration; use e.g. 90d, 12h or 3600", param=param) from None
-    if seconds <= 0:
-        raise click.BadParameter("must be positive", param=param)
-    return Duration(seconds=seconds)
 
 
 @tokens.command("create")

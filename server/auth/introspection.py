@@ -27,6 +27,11 @@ def api_token_principal(token: ApiToken, vendor: Vendor | None) -> Principal:
     )
 
 
+def _suspended(vendor: Vendor | None) -> bool:
+    """Every token of a suspended vendor is refused: API tokens, sessions, deployment and run tokens."""
+    return vendor is not None and vendor.suspended_at is not None
+
+
 class DatabaseIntrospector:
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], digester: TokenDigester, clock: Clock = system_clock
@@ -37,8 +42,8 @@ class DatabaseIntrospector:
 
     async def introspect(self, token: str) -> Principal | None:
         token_type = token_type_of(token)
-        if token_type is None:
-            return None  # malformed or mistyped: no database look-up
+        if token_type is None or token_type is TokenType.INVITATION:
+            return None  # malformed or mistyped, or an invitation code (no bearer token): no database look-up
         digest = self._digester.digest(token)
         async with self._sessions() as session:
             if token_type is TokenType.API:
@@ -52,7 +57,7 @@ class DatabaseIntrospector:
         if found is None:
             return None
         token, vendor = found
-        if token.revoked_at is not None:
+        if token.revoked_at is not None or _suspended(vendor):
             return None
         if token.expires_at is not None and token.expires_at.timestamp() <= self._clock():
             return None
@@ -63,7 +68,7 @@ class DatabaseIntrospector:
         if found is None:
             return None
         token, run, vendor = found
-        if run.state in TERMINAL or token.expires_at.timestamp() <= self._clock():
+        if run.state in TERMINAL or token.expires_at.timestamp() <= self._clock() or _suspended(vendor):
             return None  # a run token dies with its run
         return Principal(
             token_id=token.id,
@@ -81,7 +86,7 @@ class DatabaseIntrospector:
         if found is None:
             return None
         token, deployment, vendor = found
-        if token.revoked_at is not None or deployment.deleted_at is not None:
+        if token.revoked_at is not None or deployment.deleted_at is not None or _suspended(vendor):
             return None
         return Principal(
             token_id=token.id,

@@ -13,9 +13,9 @@ from server.auth import store
 from server.core.contract import MethodRules, contract_services
 from server.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from server.core.ids import new_id
-from server.core.tokens import TokenDigester, hint
+from server.core.tokens import TokenDigester, TokenType, hint, token_type_of
 from server.db import audit
-from server.db.models import ApiToken, Vendor
+from server.db.models import ApiToken, Invitation, Vendor
 
 # The kinds of caller an API token is (deployment and run tokens are issued by their own RPCs).
 API_TOKEN_KINDS = frozenset(
@@ -157,3 +157,125 @@ async def issue_operator_token(
         actor="mp-server", now=now,
     )  # fmt: skip
     return True
+
+
+# Registration by invitation.
+
+INVITATION_TTL = timedelta(days=7)
+MAX_INVITATION_TTL = timedelta(days=30)
+# The scopes of the first token a vendor gets when it registers: what `mp` needs to train, deploy and
+# follow its signals (the operator page proposes the same set for a vendor token).
+FIRST_TOKEN_SCOPES = ("catalog:read", "data:read", "deploy:write", "signals:read", "training:write")
+_NOT_VALID = "this invitation link is not valid"
+
+
+def invitation_key(digester: TokenDigester, code: str) -> str:
+    """Who a retried AcceptInvitation is, for its request_id: the invitation (by its code's digest)."""
+    return "inv:" + digester.digest(code)[:28]
+
+
+async def create_invitation(
+    session: AsyncSession,
+    digester: TokenDigester,
+    *,
+    code: str,
+    ttl: timedelta | None,
+    note: str,
+    actor: str,
+    now: datetime,
+) -> Invitation:
+    lifetime = ttl or INVITATION_TTL
+    if not timedelta(minutes=1) <= lifetime <= MAX_INVITATION_TTL:
+        raise InvalidArgument("an invitation lives between 1 minute and 30 days (ttl)")
+    invitation = Invitation(
+        id=new_id("inv"),
+        digest=digester.digest(code),
+        hint=hint(code),
+        note=note.strip()[:200],
+        created_at=now,
+        expires_at=now + lifetime,
+        created_by=actor,
+    )
+    store.add_invitation(session, invitation)
+    audit.record(session, actor=actor, action="invitation.create", target=invitation.id, at=now)
+    return invitation
+
+
+def why_closed(invitation: Invitation, now: datetime) -> str:
+    """Why the invitation can no longer be used, or "" while it is open."""
+    if invitation.accepted_at is not None:
+        return f"{_NOT_VALID}: it was already used; ask the operator for a new one"
+    if invitation.revoked_at is not None:
+        return f"{_NOT_VALID}: the operator withdrew it; ask them for a new one"
+    if invitation.expires_at <= now:
+        return f"{_NOT_VALID}: it expired at {invitation.expires_at:%Y-%m-%d %H:%M} UTC; ask the operator for a new one"
+    return ""
+
+
+async def revoke_invitation(session: AsyncSession, invitation_id: str, *, actor: str, now: datetime) -> Invitation:
+    invitation = await store.get_invitation(session, invitation_id)
+    if invitation is None:
+        raise NotFound(f"no invitation {invitation_id!r}; `mp admin vendors invitations` lists them")
+    closed = why_closed(invitation, now)
+    if closed:
+        raise FailedPrecondition(f"invitation {invitation_id} is closed already ({closed.split(': ', 1)[1]})")
+    invitation.revoked_at = now
+    audit.record(session, actor=actor, action="invitation.revoke", target=invitation.id, at=now)
+    return invitation
+
+
+async def accept_invitation(
+    session: AsyncSession,
+    digester: TokenDigester,
+    *,
+    code: str,
+    slug: str,
+    display_name: str,
+    secret: str,
+    now: datetime,
+) -> tuple[Invitation, Vendor, ApiToken]:
+    """Registers the vendor and issues its first token, once per invitation. The code is checked before
+    the slug, so only a holder of a valid code learns whether a slug is taken."""
+    if token_type_of(code.strip()) is not TokenType.INVITATION:  # shape and checksum: no database look-up
+        raise NotFound(f"{_NOT_VALID}: check that the whole link was copied")
+    invitation = await store.find_invitation(session, digester.digest(code.strip()))
+    if invitation is None:
+        raise NotFound(f"{_NOT_VALID}: check that the whole link was copied")
+    closed = why_closed(invitation, now)
+    if closed:
+        raise FailedPrecondition(closed)
+    # The claim is this transaction's first write: a concurrent accept of the same invitation waits for
+    # it and then finds the invitation used. A refused slug below rolls the claim back.
+    if not await store.claim_invitation(session, invitation.id, now):
+        raise FailedPrecondition(f"{_NOT_VALID}: it was already used; ask the operator for a new one")
+    vendor = await create_vendor(session, slug=slug, display_name=display_name, actor=invitation.id, now=now)
+    token, _ = await issue_api_token(
+        session, digester, secret=secret, vendor_ref=vendor.id, scopes=list(FIRST_TOKEN_SCOPES),
+        display_name="first token (registration)", ttl=None, actor=invitation.id, now=now,
+    )  # fmt: skip
+    invitation.accepted_at = now
+    invitation.vendor_id = vendor.id
+    audit.record(session, actor=invitation.id, action="invitation.accept", target=invitation.id, at=now,
+                 vendor=vendor.id)  # fmt: skip
+    return invitation, vendor, token
+
+
+# Suspension: every token of the vendor is refused (introspection), nothing is deleted.
+
+
+async def suspend_vendor(session: AsyncSession, ref: str, *, actor: str, now: datetime) -> tuple[Vendor, bool]:
+    """Returns the vendor and whether this call suspended it (a retry finds it suspended already)."""
+    vendor = await require_vendor(session, ref)
+    if vendor.suspended_at is not None:
+        return vendor, False
+    vendor.suspended_at = now
+    audit.record(session, actor=actor, action="vendor.suspend", target=vendor.id, at=now)
+    return vendor, True
+
+
+async def resume_vendor(session: AsyncSession, ref: str, *, actor: str, now: datetime) -> Vendor:
+    vendor = await require_vendor(session, ref)
+    if vendor.suspended_at is not None:
+        vendor.suspended_at = None
+        audit.record(session, actor=actor, action="vendor.resume", target=vendor.id, at=now)
+    return vendor

@@ -19,12 +19,16 @@ from server.core.principal import Introspector, Principal, require_principal
 from server.core.revocation import Revocations
 from server.core.tokens import TokenDigester, TokenType, new_token
 from server.db.idempotency import create_once
-from server.db.models import ApiToken, Vendor
+from server.db.models import ApiToken, Invitation, Vendor
 
 
 def vendor_proto(vendor: Vendor) -> common_pb2.Vendor:
     return common_pb2.Vendor(
-        id=vendor.id, slug=vendor.slug, display_name=vendor.display_name, create_time=timestamp(vendor.created_at)
+        id=vendor.id,
+        slug=vendor.slug,
+        display_name=vendor.display_name,
+        create_time=timestamp(vendor.created_at),
+        suspend_time=timestamp(vendor.suspended_at),
     )
 
 
@@ -63,6 +67,24 @@ def introspection_response(principal: Principal | None) -> auth_pb2.IntrospectTo
     )
 
 
+def invitation_proto(invitation: Invitation, vendor: Vendor | None) -> auth_pb2.Invitation:
+    return auth_pb2.Invitation(
+        id=invitation.id,
+        note=invitation.note,
+        create_time=timestamp(invitation.created_at),
+        expire_time=timestamp(invitation.expires_at),
+        accept_time=timestamp(invitation.accepted_at),
+        revoke_time=timestamp(invitation.revoked_at),
+        vendor_id=invitation.vendor_id or "",
+        vendor_slug=vendor.slug if vendor else "",
+        hint=invitation.hint,
+    )
+
+
+# The console page an invitee opens; the code goes in the fragment, which no browser sends to a server.
+INVITE_PAGE = "/marketplace/invite#"
+
+
 class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     def __init__(
         self,
@@ -71,12 +93,15 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         introspector: Introspector,
         clock: Clock,
         revocations: Revocations,
+        *,
+        public_url: str = "",
     ) -> None:
         self._sessions = sessions
         self._digester = digester
         self._introspector = introspector
         self._clock = clock
         self._revocations = revocations
+        self._invite_page = public_url.rstrip("/") + INVITE_PAGE
 
     async def WhoAmI(self, request: auth_pb2.WhoAmIRequest, context: grpc.aio.ServicerContext) -> auth_pb2.Principal:
         principal = require_principal()
@@ -214,3 +239,108 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             token, vendor = await browser_sessions.end_session(session, principal, to_datetime(self._clock()))
         self._revocations.token_revoked(token.id)  # at once in this process, open streams included
         return token_proto(token, vendor)
+
+    async def CreateInvitation(
+        self, request: auth_pb2.CreateInvitationRequest, context: grpc.aio.ServicerContext
+    ) -> auth_pb2.CreateInvitationResponse:
+        principal = require_principal()
+        ttl = request.ttl.ToTimedelta() if request.HasField("ttl") else None
+
+        def secret(response: auth_pb2.CreateInvitationResponse, seed: bytes) -> None:
+            response.code = new_token(TokenType.INVITATION, seed, self._digester.seed_key)
+            response.url = self._invite_page + response.code
+
+        async def create(session: AsyncSession, seed: bytes) -> auth_pb2.CreateInvitationResponse:
+            response = auth_pb2.CreateInvitationResponse()
+            secret(response, seed)
+            invitation = await accounts.create_invitation(
+                session, self._digester, code=response.code, ttl=ttl, note=request.note, actor=principal.token_id,
+                now=to_datetime(self._clock()),
+            )  # fmt: skip
+            response.invitation.CopyFrom(invitation_proto(invitation, None))
+            return response
+
+        return await create_once(
+            self._sessions,
+            principal_id=principal.token_id,
+            method="CreateInvitation",
+            request=request,
+            response_type=auth_pb2.CreateInvitationResponse,
+            create=create,
+            clock=self._clock,
+            secret_field=("code", "url"),  # the link holds the code
+            restore_secret=secret,
+        )
+
+    async def ListInvitations(
+        self, request: auth_pb2.ListInvitationsRequest, context: grpc.aio.ServicerContext
+    ) -> auth_pb2.ListInvitationsResponse:
+        page = read_page(request.page_size, request.page_token, request.include_closed)
+        open_at = None if request.include_closed else to_datetime(self._clock())
+        async with self._sessions() as session:
+            rows = await store.list_invitations(session, open_at, page.offset, page.size + 1)
+        return auth_pb2.ListInvitationsResponse(
+            invitations=[invitation_proto(i, v) for i, v in rows[: page.size]],
+            next_page_token=page.next_token(len(rows)),
+        )
+
+    async def RevokeInvitation(
+        self, request: auth_pb2.RevokeInvitationRequest, context: grpc.aio.ServicerContext
+    ) -> auth_pb2.Invitation:
+        principal = require_principal()
+        async with self._sessions.begin() as session:
+            invitation = await accounts.revoke_invitation(
+                session, request.invitation_id.strip(), actor=principal.token_id, now=to_datetime(self._clock())
+            )
+        return invitation_proto(invitation, None)
+
+    async def AcceptInvitation(
+        self, request: auth_pb2.AcceptInvitationRequest, context: grpc.aio.ServicerContext
+    ) -> auth_pb2.AcceptInvitationResponse:
+        async def create(session: AsyncSession, seed: bytes) -> auth_pb2.AcceptInvitationResponse:
+            secret = new_token(TokenType.API, seed, self._digester.seed_key)
+            _invitation, vendor, token = await accounts.accept_invitation(
+                session, self._digester, code=request.code, slug=request.slug, display_name=request.display_name,
+                secret=secret, now=to_datetime(self._clock()),
+            )  # fmt: skip
+            return auth_pb2.AcceptInvitationResponse(
+                vendor=vendor_proto(vendor), token=token_proto(token, vendor), secret=secret
+            )
+
+        def restore(response: auth_pb2.AcceptInvitationResponse, seed: bytes) -> None:
+            response.secret = new_token(TokenType.API, seed, self._digester.seed_key)
+
+        return await create_once(
+            self._sessions,
+            principal_id=accounts.invitation_key(self._digester, request.code.strip()),
+            method="AcceptInvitation",
+            request=request,
+            response_type=auth_pb2.AcceptInvitationResponse,
+            create=create,
+            clock=self._clock,
+            secret_field="secret",
+            restore_secret=restore,
+        )
+
+    async def SuspendVendor(
+        self, request: auth_pb2.SuspendVendorRequest, context: grpc.aio.ServicerContext
+    ) -> common_pb2.Vendor:
+        principal = require_principal()
+        async with self._sessions.begin() as session:
+            vendor, _ = await accounts.suspend_vendor(
+                session, request.vendor.strip(), actor=principal.token_id, now=to_datetime(self._clock())
+            )
+        # After the commit, and on a retry too: cached answers go and open streams end at once.
+        self._revocations.vendor_suspended(vendor.id)
+        return vendor_proto(vendor)
+
+    async def ResumeVendor(
+        self, request: auth_pb2.ResumeVendorRequest, context: grpc.aio.ServicerContext
+    ) -> common_pb2.Vendor:
+        principal = require_principal()
+        async with self._sessions.begin() as session:
+            vendor = await accounts.resume_vendor(
+                session, request.vendor.strip(), actor=principal.token_id, now=to_datetime(self._clock())
+            )
+        self._revocations.vendor_resumed()
+        return vendor_proto(vendor)

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.models import ApiToken, AuditEvent, Deployment, DeploymentToken, RunToken, TrainingRun, Vendor
+from server.db.models import (
+    ApiToken,
+    AuditEvent,
+    Deployment,
+    DeploymentToken,
+    Invitation,
+    RunToken,
+    TrainingRun,
+    Vendor,
+)
 
 
 async def find_vendor(session: AsyncSession, ref: str) -> Vendor | None:
@@ -103,3 +113,51 @@ async def _first(session: AsyncSession, query: Select[*tuple[Any, ...]]) -> Any:
     """The first row of the query as a tuple; None when it finds none."""
     row = (await session.execute(query)).first()
     return tuple(row) if row else None
+
+
+# Invitations (the code's keyed digest only).
+
+
+def add_invitation(session: AsyncSession, invitation: Invitation) -> None:
+    session.add(invitation)
+
+
+async def get_invitation(session: AsyncSession, invitation_id: str) -> Invitation | None:
+    return await session.get(Invitation, invitation_id)
+
+
+async def find_invitation(session: AsyncSession, digest: str) -> Invitation | None:
+    return await session.scalar(select(Invitation).where(Invitation.digest == digest))
+
+
+async def claim_invitation(session: AsyncSession, invitation_id: str, now: datetime) -> bool:
+    """Marks the invitation used if it is still open; False when another transaction got there first.
+    One conditional UPDATE: PostgreSQL makes a concurrent claim wait and then re-check the condition,
+    SQLite lets one writer at a time, so exactly one claim succeeds."""
+    claimed = await session.execute(
+        update(Invitation)
+        .where(
+            Invitation.id == invitation_id,
+            Invitation.accepted_at.is_(None),
+            Invitation.revoked_at.is_(None),
+            Invitation.expires_at > now,
+        )
+        .values(accepted_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return claimed.rowcount == 1  # type: ignore[attr-defined]
+
+
+async def list_invitations(
+    session: AsyncSession, open_at: datetime | None, offset: int, limit: int
+) -> list[tuple[Invitation, Vendor | None]]:
+    """Newest first; with open_at, only those neither used, revoked nor expired at that moment."""
+    query = select(Invitation, Vendor).outerjoin(Vendor, Invitation.vendor_id == Vendor.id)
+    if open_at is not None:
+        query = query.where(
+            Invitation.accepted_at.is_(None), Invitation.revoked_at.is_(None), Invitation.expires_at > open_at
+        )
+    rows = await session.execute(
+        query.order_by(Invitation.created_at.desc(), Invitation.id.desc()).offset(offset).limit(limit)
+    )
+    return [(invitation, vendor) for invitation, vendor in rows]

@@ -67,7 +67,7 @@ async def entries(session: AsyncSession, vendors: list[Vendor]) -> list[Entry]:
 
 async def entry_of(session: AsyncSession, vendor_ref: str) -> Entry:
     vendor = await auth_store.find_vendor(session, vendor_ref)
-    if vendor is None:
+    if vendor is None or vendor.suspended_at is not None:  # suspended: out of the catalog, as if unknown
         raise NotFound(f"no vendor {vendor_ref!r} in the catalog")
     entry = (await entries(session, [vendor]))[0]
     return replace(entry, round_scores=await store.round_scores_of(session, [model.id for model in entry.models]))

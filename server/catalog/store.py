@@ -28,8 +28,9 @@ async def list_vendors(
     order: str = "",
 ) -> list[Vendor]:
     """A page of vendors: of one slug, with a live model, matching every word, with a model in a state;
-    in the given order ("score", "activity", "name"; else the order they were listed in)."""
-    query = select(Vendor)
+    in the given order ("score", "activity", "name"; else the order they were listed in). A suspended
+    vendor is not listed, its models with it."""
+    query = select(Vendor).where(Vendor.suspended_at.is_(None))
     if slug:
         query = query.where(Vendor.slug == slug)
     if live_only:

@@ -7,7 +7,7 @@ import logging
 import re
 
 # No word boundary before the prefix: a token pasted onto other text ("xmpat_…") is still one.
-_TOKEN = re.compile(r"(mpat|mpdt|mprt|mpws)_[0-9A-Za-z]{6,}")
+_TOKEN = re.compile(r"(mpat|mpdt|mprt|mpws|mpiv)_[0-9A-Za-z]{6,}")
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{6,}")
 
 

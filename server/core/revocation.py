@@ -23,6 +23,8 @@ class CachedAnswers(Protocol):
 
     def forget_deployment(self, deployment_id: str) -> int: ...
 
+    def forget_refusals(self) -> int: ...
+
 
 class Revocations:
     def __init__(self, introspector: CachedAnswers, streams: OpenStreams) -> None:
@@ -38,11 +40,19 @@ class Revocations:
 
     def vendor_removed(self, vendor_id: str) -> int:
         """For every token of the vendor: its own, and its deployments' and runs'."""
+        return self._vendor_gone(vendor_id, "the vendor this stream's token belongs to was removed")
+
+    def vendor_suspended(self, vendor_id: str) -> int:
+        """As vendor_removed: every token of the vendor, sessions, deployments' and runs' included."""
+        return self._vendor_gone(vendor_id, "the vendor this stream's token belongs to was suspended by an operator")
+
+    def vendor_resumed(self) -> int:
+        """Refusals cached while the vendor was suspended go (the cache keeps no vendor for a refusal)."""
+        return self._introspector.forget_refusals()
+
+    def _vendor_gone(self, vendor_id: str, reason: str) -> int:
         self._introspector.forget_vendor(vendor_id)
-        return self._streams.end_where(
-            lambda principal: principal.vendor_id == vendor_id,
-            Unauthenticated("the vendor this stream's token belongs to was removed"),
-        )
+        return self._streams.end_where(lambda principal: principal.vendor_id == vendor_id, Unauthenticated(reason))
 
     def deployment_removed(self, deployment_id: str) -> int:
         self._introspector.forget_deployment(deployment_id)

@@ -23,6 +23,9 @@ class TokenType(enum.Enum):
     API = "mpat"
     DEPLOYMENT = "mpdt"
     RUN = "mprt"
+    # Not a bearer token: the code of an invitation to register (AcceptInvitation). Shaped like one,
+    # so validation refuses it in any field but its own and redaction hides it in logs and errors.
+    INVITATION = "mpiv"
 
     @property
     def label(self) -> str:

@@ -43,7 +43,7 @@ async def create_once(
     response_type: type[R],
     create: Callable[[AsyncSession, bytes], Awaitable[R]],
     clock: Clock,
-    secret_field: str | None = None,
+    secret_field: str | tuple[str, ...] | None = None,
     restore_secret: Callable[[R, bytes], None] | None = None,
 ) -> R:
     """Runs `create(session, seed)` in one transaction, at most once per request id."""
@@ -64,8 +64,8 @@ async def create_once(
                 response = await create(session, seed)
                 stored = response_type()
                 stored.CopyFrom(response)
-                if secret_field:
-                    stored.ClearField(secret_field)  # type: ignore[arg-type]
+                for field in (secret_field,) if isinstance(secret_field, str) else secret_field or ():
+                    stored.ClearField(field)  # type: ignore[arg-type]
                 now = to_datetime(clock())
                 await _purge_records(session, now - RETENTION)
                 session.add(

@@ -36,9 +36,12 @@ Kind = options_pb2.PrincipalKind
 
 
 def caller_of(method: MethodDescriptor) -> int:
-    """Who may call the method, as the contract says: an operator when it may, else a vendor, else a deployment."""
+    """Who may call the method, as the contract says: an operator when it may, else a vendor, else a deployment;
+    anybody (no token: UNSPECIFIED) for a public method."""
     rule = RULES.get(f"/{method.containing_service.full_name}/{method.name}")
     assert rule is not None
+    if rule.public:
+        return Kind.PRINCIPAL_KIND_UNSPECIFIED
     preferred = (Kind.PRINCIPAL_KIND_ADMIN, Kind.PRINCIPAL_KIND_VENDOR, Kind.PRINCIPAL_KIND_DEPLOYMENT)
     return next(kind for kind in preferred if kind in rule.callers)
 
@@ -150,7 +153,7 @@ def stored_rows(server) -> str:
 
 @pytest.fixture
 def callers(channel, auth, admin) -> dict[int, tuple[tuple[str, str], ...]]:
-    """Metadata for an operator, a vendor (acme) and a deployment of acme."""
+    """Metadata for an operator, a vendor (acme), a deployment of acme, and nobody (public methods)."""
     acme = bearer(create_vendor_token(auth, admin).secret)
     stub = deployments_pb2_grpc.DeploymentServiceStub(channel)
     token = stub.CreateDeployment(deployments_pb2.CreateDeploymentRequest(provider="local"), metadata=acme).token
@@ -158,6 +161,7 @@ def callers(channel, auth, admin) -> dict[int, tuple[tuple[str, str], ...]]:
         Kind.PRINCIPAL_KIND_ADMIN: admin,
         Kind.PRINCIPAL_KIND_VENDOR: acme,
         Kind.PRINCIPAL_KIND_DEPLOYMENT: bearer(token),
+        Kind.PRINCIPAL_KIND_UNSPECIFIED: (),
     }
 
 

@@ -80,6 +80,36 @@ class AuthServiceStub:
                 request_serializer=marketplace_dot_v1_dot_auth__pb2.RevokeApiTokenRequest.SerializeToString,
                 response_deserializer=marketplace_dot_v1_dot_auth__pb2.ApiToken.FromString,
                 _registered_method=True)
+        self.CreateInvitation = channel.unary_unary(
+                '/marketplace.v1.AuthService/CreateInvitation',
+                request_serializer=marketplace_dot_v1_dot_auth__pb2.CreateInvitationRequest.SerializeToString,
+                response_deserializer=marketplace_dot_v1_dot_auth__pb2.CreateInvitationResponse.FromString,
+                _registered_method=True)
+        self.ListInvitations = channel.unary_unary(
+                '/marketplace.v1.AuthService/ListInvitations',
+                request_serializer=marketplace_dot_v1_dot_auth__pb2.ListInvitationsRequest.SerializeToString,
+                response_deserializer=marketplace_dot_v1_dot_auth__pb2.ListInvitationsResponse.FromString,
+                _registered_method=True)
+        self.RevokeInvitation = channel.unary_unary(
+                '/marketplace.v1.AuthService/RevokeInvitation',
+                request_serializer=marketplace_dot_v1_dot_auth__pb2.RevokeInvitationRequest.SerializeToString,
+                response_deserializer=marketplace_dot_v1_dot_auth__pb2.Invitation.FromString,
+                _registered_method=True)
+        self.AcceptInvitation = channel.unary_unary(
+                '/marketplace.v1.AuthService/AcceptInvitation',
+                request_serializer=marketplace_dot_v1_dot_auth__pb2.AcceptInvitationRequest.SerializeToString,
+                response_deserializer=marketplace_dot_v1_dot_auth__pb2.AcceptInvitationResponse.FromString,
+                _registered_method=True)
+        self.SuspendVendor = channel.unary_unary(
+                '/marketplace.v1.AuthService/SuspendVendor',
+                request_serializer=marketplace_dot_v1_dot_auth__pb2.SuspendVendorRequest.SerializeToString,
+                response_deserializer=marketplace_dot_v1_dot_common__pb2.Vendor.FromString,
+                _registered_method=True)
+        self.ResumeVendor = channel.unary_unary(
+                '/marketplace.v1.AuthService/ResumeVendor',
+                request_serializer=marketplace_dot_v1_dot_auth__pb2.ResumeVendorRequest.SerializeToString,
+                response_deserializer=marketplace_dot_v1_dot_common__pb2.Vendor.FromString,
+                _registered_method=True)
 
 
 class AuthServiceServicer:
@@ -148,6 +178,55 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateInvitation(self, request, context):
+        """Registration by invitation. An operator makes a single-use, expiring invitation; its code is shown
+        once (the server keeps a keyed digest) inside a console link that carries it in the URL fragment,
+        which browsers never send to a server or in a Referer.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListInvitations(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeInvitation(self, request, context):
+        """An open invitation stops working at once. A used, expired or revoked one is FAILED_PRECONDITION.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AcceptInvitation(self, request, context):
+        """The invitee registers: picks the vendor's slug and display name and gets the vendor's first API
+        token (shown once). No token needed: the code is the credential. It works once, even under
+        concurrent calls; an unknown code is NOT_FOUND, a used, revoked or expired one FAILED_PRECONDITION
+        (checked before the slug, so nobody without a valid code learns which slugs are taken). Anonymous
+        callers share one write-rate bucket. A retry with the same request_id returns the first answer.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SuspendVendor(self, request, context):
+        """Suspends a vendor: every token of it (API tokens, browser sessions, deployment and run tokens) is
+        refused from the next call on, its open streams end at once, and its models leave the catalog.
+        Nothing of its data is deleted; ResumeVendor undoes it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResumeVendor(self, request, context):
+        """The vendor's tokens that are neither revoked nor expired work again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuthServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -195,6 +274,36 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.RevokeApiToken,
                     request_deserializer=marketplace_dot_v1_dot_auth__pb2.RevokeApiTokenRequest.FromString,
                     response_serializer=marketplace_dot_v1_dot_auth__pb2.ApiToken.SerializeToString,
+            ),
+            'CreateInvitation': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateInvitation,
+                    request_deserializer=marketplace_dot_v1_dot_auth__pb2.CreateInvitationRequest.FromString,
+                    response_serializer=marketplace_dot_v1_dot_auth__pb2.CreateInvitationResponse.SerializeToString,
+            ),
+            'ListInvitations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListInvitations,
+                    request_deserializer=marketplace_dot_v1_dot_auth__pb2.ListInvitationsRequest.FromString,
+                    response_serializer=marketplace_dot_v1_dot_auth__pb2.ListInvitationsResponse.SerializeToString,
+            ),
+            'RevokeInvitation': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeInvitation,
+                    request_deserializer=marketplace_dot_v1_dot_auth__pb2.RevokeInvitationRequest.FromString,
+                    response_serializer=marketplace_dot_v1_dot_auth__pb2.Invitation.SerializeToString,
+            ),
+            'AcceptInvitation': grpc.unary_unary_rpc_method_handler(
+                    servicer.AcceptInvitation,
+                    request_deserializer=marketplace_dot_v1_dot_auth__pb2.AcceptInvitationRequest.FromString,
+                    response_serializer=marketplace_dot_v1_dot_auth__pb2.AcceptInvitationResponse.SerializeToString,
+            ),
+            'SuspendVendor': grpc.unary_unary_rpc_method_handler(
+                    servicer.SuspendVendor,
+                    request_deserializer=marketplace_dot_v1_dot_auth__pb2.SuspendVendorRequest.FromString,
+                    response_serializer=marketplace_dot_v1_dot_common__pb2.Vendor.SerializeToString,
+            ),
+            'ResumeVendor': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeVendor,
+                    request_deserializer=marketplace_dot_v1_dot_auth__pb2.ResumeVendorRequest.FromString,
+                    response_serializer=marketplace_dot_v1_dot_common__pb2.Vendor.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -440,6 +549,168 @@ class AuthService:
             '/marketplace.v1.AuthService/RevokeApiToken',
             marketplace_dot_v1_dot_auth__pb2.RevokeApiTokenRequest.SerializeToString,
             marketplace_dot_v1_dot_auth__pb2.ApiToken.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateInvitation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketplace.v1.AuthService/CreateInvitation',
+            marketplace_dot_v1_dot_auth__pb2.CreateInvitationRequest.SerializeToString,
+            marketplace_dot_v1_dot_auth__pb2.CreateInvitationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListInvitations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketplace.v1.AuthService/ListInvitations',
+            marketplace_dot_v1_dot_auth__pb2.ListInvitationsRequest.SerializeToString,
+            marketplace_dot_v1_dot_auth__pb2.ListInvitationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeInvitation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketplace.v1.AuthService/RevokeInvitation',
+            marketplace_dot_v1_dot_auth__pb2.RevokeInvitationRequest.SerializeToString,
+            marketplace_dot_v1_dot_auth__pb2.Invitation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AcceptInvitation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketplace.v1.AuthService/AcceptInvitation',
+            marketplace_dot_v1_dot_auth__pb2.AcceptInvitationRequest.SerializeToString,
+            marketplace_dot_v1_dot_auth__pb2.AcceptInvitationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SuspendVendor(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketplace.v1.AuthService/SuspendVendor',
+            marketplace_dot_v1_dot_auth__pb2.SuspendVendorRequest.SerializeToString,
+            marketplace_dot_v1_dot_common__pb2.Vendor.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResumeVendor(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketplace.v1.AuthService/ResumeVendor',
+            marketplace_dot_v1_dot_auth__pb2.ResumeVendorRequest.SerializeToString,
+            marketplace_dot_v1_dot_common__pb2.Vendor.FromString,
             options,
             channel_credentials,
             insecure,

@@ -52,6 +52,28 @@ class AuthServiceStub:
     """Revocation is immediate on the replica that handles it; other replicas see it within
     their introspection cache TTL.
     """
+    CreateInvitation: _grpc.UnaryUnaryMultiCallable[_auth_pb2.CreateInvitationRequest, _auth_pb2.CreateInvitationResponse]
+    """Registration by invitation. An operator makes a single-use, expiring invitation; its code is shown
+    once (the server keeps a keyed digest) inside a console link that carries it in the URL fragment,
+    which browsers never send to a server or in a Referer.
+    """
+    ListInvitations: _grpc.UnaryUnaryMultiCallable[_auth_pb2.ListInvitationsRequest, _auth_pb2.ListInvitationsResponse]
+    RevokeInvitation: _grpc.UnaryUnaryMultiCallable[_auth_pb2.RevokeInvitationRequest, _auth_pb2.Invitation]
+    """An open invitation stops working at once. A used, expired or revoked one is FAILED_PRECONDITION."""
+    AcceptInvitation: _grpc.UnaryUnaryMultiCallable[_auth_pb2.AcceptInvitationRequest, _auth_pb2.AcceptInvitationResponse]
+    """The invitee registers: picks the vendor's slug and display name and gets the vendor's first API
+    token (shown once). No token needed: the code is the credential. It works once, even under
+    concurrent calls; an unknown code is NOT_FOUND, a used, revoked or expired one FAILED_PRECONDITION
+    (checked before the slug, so nobody without a valid code learns which slugs are taken). Anonymous
+    callers share one write-rate bucket. A retry with the same request_id returns the first answer.
+    """
+    SuspendVendor: _grpc.UnaryUnaryMultiCallable[_auth_pb2.SuspendVendorRequest, _common_pb2.Vendor]
+    """Suspends a vendor: every token of it (API tokens, browser sessions, deployment and run tokens) is
+    refused from the next call on, its open streams end at once, and its models leave the catalog.
+    Nothing of its data is deleted; ResumeVendor undoes it.
+    """
+    ResumeVendor: _grpc.UnaryUnaryMultiCallable[_auth_pb2.ResumeVendorRequest, _common_pb2.Vendor]
+    """The vendor's tokens that are neither revoked nor expired work again."""
 
 @_typing.type_check_only
 class AuthServiceAsyncStub(AuthServiceStub):
@@ -76,6 +98,28 @@ class AuthServiceAsyncStub(AuthServiceStub):
     """Revocation is immediate on the replica that handles it; other replicas see it within
     their introspection cache TTL.
     """
+    CreateInvitation: _aio.UnaryUnaryMultiCallable[_auth_pb2.CreateInvitationRequest, _auth_pb2.CreateInvitationResponse]  # type: ignore[assignment]
+    """Registration by invitation. An operator makes a single-use, expiring invitation; its code is shown
+    once (the server keeps a keyed digest) inside a console link that carries it in the URL fragment,
+    which browsers never send to a server or in a Referer.
+    """
+    ListInvitations: _aio.UnaryUnaryMultiCallable[_auth_pb2.ListInvitationsRequest, _auth_pb2.ListInvitationsResponse]  # type: ignore[assignment]
+    RevokeInvitation: _aio.UnaryUnaryMultiCallable[_auth_pb2.RevokeInvitationRequest, _auth_pb2.Invitation]  # type: ignore[assignment]
+    """An open invitation stops working at once. A used, expired or revoked one is FAILED_PRECONDITION."""
+    AcceptInvitation: _aio.UnaryUnaryMultiCallable[_auth_pb2.AcceptInvitationRequest, _auth_pb2.AcceptInvitationResponse]  # type: ignore[assignment]
+    """The invitee registers: picks the vendor's slug and display name and gets the vendor's first API
+    token (shown once). No token needed: the code is the credential. It works once, even under
+    concurrent calls; an unknown code is NOT_FOUND, a used, revoked or expired one FAILED_PRECONDITION
+    (checked before the slug, so nobody without a valid code learns which slugs are taken). Anonymous
+    callers share one write-rate bucket. A retry with the same request_id returns the first answer.
+    """
+    SuspendVendor: _aio.UnaryUnaryMultiCallable[_auth_pb2.SuspendVendorRequest, _common_pb2.Vendor]  # type: ignore[assignment]
+    """Suspends a vendor: every token of it (API tokens, browser sessions, deployment and run tokens) is
+    refused from the next call on, its open streams end at once, and its models leave the catalog.
+    Nothing of its data is deleted; ResumeVendor undoes it.
+    """
+    ResumeVendor: _aio.UnaryUnaryMultiCallable[_auth_pb2.ResumeVendorRequest, _common_pb2.Vendor]  # type: ignore[assignment]
+    """The vendor's tokens that are neither revoked nor expired work again."""
 
 class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -151,5 +195,63 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         """Revocation is immediate on the replica that handles it; other replicas see it within
         their introspection cache TTL.
         """
+
+    @_abc_1.abstractmethod
+    def CreateInvitation(
+        self,
+        request: _auth_pb2.CreateInvitationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.CreateInvitationResponse, _abc.Awaitable[_auth_pb2.CreateInvitationResponse]]:
+        """Registration by invitation. An operator makes a single-use, expiring invitation; its code is shown
+        once (the server keeps a keyed digest) inside a console link that carries it in the URL fragment,
+        which browsers never send to a server or in a Referer.
+        """
+
+    @_abc_1.abstractmethod
+    def ListInvitations(
+        self,
+        request: _auth_pb2.ListInvitationsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.ListInvitationsResponse, _abc.Awaitable[_auth_pb2.ListInvitationsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RevokeInvitation(
+        self,
+        request: _auth_pb2.RevokeInvitationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.Invitation, _abc.Awaitable[_auth_pb2.Invitation]]:
+        """An open invitation stops working at once. A used, expired or revoked one is FAILED_PRECONDITION."""
+
+    @_abc_1.abstractmethod
+    def AcceptInvitation(
+        self,
+        request: _auth_pb2.AcceptInvitationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.AcceptInvitationResponse, _abc.Awaitable[_auth_pb2.AcceptInvitationResponse]]:
+        """The invitee registers: picks the vendor's slug and display name and gets the vendor's first API
+        token (shown once). No token needed: the code is the credential. It works once, even under
+        concurrent calls; an unknown code is NOT_FOUND, a used, revoked or expired one FAILED_PRECONDITION
+        (checked before the slug, so nobody without a valid code learns which slugs are taken). Anonymous
+        callers share one write-rate bucket. A retry with the same request_id returns the first answer.
+        """
+
+    @_abc_1.abstractmethod
+    def SuspendVendor(
+        self,
+        request: _auth_pb2.SuspendVendorRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_common_pb2.Vendor, _abc.Awaitable[_common_pb2.Vendor]]:
+        """Suspends a vendor: every token of it (API tokens, browser sessions, deployment and run tokens) is
+        refused from the next call on, its open streams end at once, and its models leave the catalog.
+        Nothing of its data is deleted; ResumeVendor undoes it.
+        """
+
+    @_abc_1.abstractmethod
+    def ResumeVendor(
+        self,
+        request: _auth_pb2.ResumeVendorRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_common_pb2.Vendor, _abc.Awaitable[_common_pb2.Vendor]]:
+        """The vendor's tokens that are neither revoked nor expired work again."""
 
 def add_AuthServiceServicer_to_server(servicer: AuthServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from marketplace.v1 import options_pb2 as marketplace_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bmarketplace/v1/common.proto\x12\x0emarketplace.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cmarketplace/v1/options.proto\"i\n\x06Vendor\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04slug\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"n\n\nFileDigest\x12!\n\nsize_bytes\x18\x01 \x01(\x03\x42\r\xd2\xf3\x18\t)\x00\x00\x00\x00\x00\x00\x00\x00\x12=\n\x06sha256\x18\x02 \x01(\tB-\xd2\xf3\x18)\"\x0e^[0-9a-f]{64}$b\x17\x36\x34 lowercase hex digitsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bmarketplace/v1/common.proto\x12\x0emarketplace.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cmarketplace/v1/options.proto\"\x9b\x01\n\x06Vendor\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04slug\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0csuspend_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"n\n\nFileDigest\x12!\n\nsize_bytes\x18\x01 \x01(\x03\x42\r\xd2\xf3\x18\t)\x00\x00\x00\x00\x00\x00\x00\x00\x12=\n\x06sha256\x18\x02 \x01(\tB-\xd2\xf3\x18)\"\x0e^[0-9a-f]{64}$b\x17\x36\x34 lowercase hex digitsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,8 +37,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_FILEDIGEST'].fields_by_name['size_bytes']._serialized_options = b'\322\363\030\t)\000\000\000\000\000\000\000\000'
   _globals['_FILEDIGEST'].fields_by_name['sha256']._loaded_options = None
   _globals['_FILEDIGEST'].fields_by_name['sha256']._serialized_options = b'\322\363\030)\"\016^[0-9a-f]{64}$b\02764 lowercase hex digits'
-  _globals['_VENDOR']._serialized_start=110
-  _globals['_VENDOR']._serialized_end=215
-  _globals['_FILEDIGEST']._serialized_start=217
-  _globals['_FILEDIGEST']._serialized_end=327
+  _globals['_VENDOR']._serialized_start=111
+  _globals['_VENDOR']._serialized_end=266
+  _globals['_FILEDIGEST']._serialized_start=268
+  _globals['_FILEDIGEST']._serialized_end=378
 # @@protoc_insertion_point(module_scope)

@@ -144,7 +144,9 @@ class AccessRule(_message.Message):
     RATE_CLASS_FIELD_NUMBER: _builtins.int
     OWNER_FIELD_NUMBER: _builtins.int
     public: _builtins.bool
-    """No token needed. Public methods are never rate limited."""
+    """No token needed. A public method is rate limited only when it names a rate_class; its callers are
+    anonymous, so they share one bucket of that class.
+    """
     rate_class: Global___RateClass.ValueType
     @_builtins.property
     def scopes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:

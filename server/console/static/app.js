@@ -10,6 +10,7 @@ const pages = {
   admin: () => import("./pages/admin.js"),
   catalog: () => import("./pages/catalog.js"),
   deployments: () => import("./pages/deployments.js"),
+  invite: () => import("./pages/invite.js"),
   live: () => import("./pages/live.js"),
   model: () => import("./pages/model.js"),
   round: () => import("./pages/round.js"),
@@ -27,6 +28,8 @@ const ROUTES = [
   { pattern: /^\/rounds\/(\d+)\/?$/, page: pages.round, nav: "rounds" },
   { pattern: /^\/deployments\/?$/, page: pages.deployments, nav: "deployments" },
   { pattern: /^\/admin\/?$/, page: pages.admin, nav: "admin" },
+  // Open to anyone holding an invitation link: it needs no session.
+  { pattern: /^\/invite\/?$/, page: pages.invite, nav: null, open: true },
   { pattern: /^\/runs\/?$/, page: pages.runs, nav: "runs" },
   { pattern: /^\/runs\/([A-Za-z0-9_-]{1,64})\/?$/, page: pages.run, nav: "runs" },
   { pattern: /^\/vendors\/([a-z][a-z0-9-]{1,39})\/models\/([A-Za-z0-9_-]{1,64})\/?$/, page: pages.model, nav: "catalog" },
@@ -47,9 +50,9 @@ export function navigate(path, { replace = false } = {}) {
 
 function route() {
   const rest = window.location.pathname.startsWith(BASE) ? window.location.pathname.slice(BASE.length) : "/";
-  for (const { pattern, page, nav: section } of ROUTES) {
+  for (const { pattern, page, nav: section, open = false } of ROUTES) {
     const found = rest.match(pattern);
-    if (found) return { page, section, params: found.slice(1) };
+    if (found) return { page, section, params: found.slice(1), open };
   }
   return null;
 }
@@ -102,7 +105,7 @@ async function draw() {
     if (found?.section === item.dataset.section) item.setAttribute("aria-current", "page");
     else item.removeAttribute("aria-current");
   }
-  if (!api.signedIn() || !principal) {
+  if (!found?.open && (!api.signedIn() || !principal)) {
     principal = null;
     drawIdentity();
     signin.render(view, { onSignedIn: signedIn });
@@ -124,8 +127,10 @@ async function draw() {
   }
   if (mine !== drawing) return;
   document.title = `${page.title} · ML Marketplace`;
-  leave = page.render(view, { params: found.params, principal, navigate }) || null;
-  view.focus({ preventScroll: true });
+  // An open page (an invitation) may sign this browser in: onSession shows who, without a redraw.
+  const onSession = (whoami) => { principal = whoami; drawIdentity(); };
+  leave = page.render(view, { params: found.params, principal, navigate, onSession }) || null;
+  if (!found.open) view.focus({ preventScroll: true });  // an open page focuses its own first field
 }
 
 document.addEventListener("click", (event) => {

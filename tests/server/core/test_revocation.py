@@ -183,6 +183,23 @@ def test_deleting_a_deployment_ends_its_open_stream(market):
     assert stored_count(market.server) == 1
 
 
+def test_suspending_a_vendor_ends_the_open_streams_of_its_tokens(market):
+    _deployment_id, outbox, call = open_signal_stream(market)
+    # Subscribed after the batch above, so it has no message waiting to be read before its status.
+    subscription = market.signals.SubscribeSignals(
+        signals_pb2.SubscribeSignalsRequest(), metadata=market.acme, timeout=30
+    )
+    subscription.initial_metadata()
+    market.auth.SuspendVendor(auth_pb2.SuspendVendorRequest(vendor="acme"), metadata=market.admin)
+    suspended = time.monotonic()
+    try:  # the vendor's own token's stream and its deployment's, both quiet
+        assert_ended_unauthenticated(subscription, suspended, "was suspended by an operator")
+        assert_ended_unauthenticated(call, suspended, "was suspended by an operator")
+    finally:
+        outbox.close()
+    assert stored_count(market.server) == 1  # what it stored stays
+
+
 def upload_open(server: ServerThread) -> bool:
     async def look() -> bool:
         streams = server.listening.resources.streams._open  # type: ignore[union-attr]

@@ -11,6 +11,10 @@ from server.core.tokens import TokenType, new_token
 from tests.helpers.auth import bearer, create_vendor_token
 
 
+def accept(code: str) -> auth_pb2.AcceptInvitationRequest:
+    return auth_pb2.AcceptInvitationRequest(code=code, slug="b2", display_name="B")
+
+
 def test_tokens_never_reach_logs_errors_or_stored_rows(server, auth, admin, caplog):
     caplog.set_level(logging.DEBUG)  # everything, including libraries' debug output
     caplog.handler.addFilter(RedactingFilter())  # as mp-server's own log handler has
@@ -18,7 +22,13 @@ def test_tokens_never_reach_logs_errors_or_stored_rows(server, auth, admin, capl
     forged = new_token(TokenType.API)
     deployment_like = new_token(TokenType.DEPLOYMENT)
     typo = vendor.secret[:-1] + ("x" if vendor.secret[-1] != "x" else "y")
-    secrets = [server.admin_token, vendor.secret, forged, deployment_like, typo]
+    invitation = auth.CreateInvitation(auth_pb2.CreateInvitationRequest(request_id="invite"), metadata=admin).code
+    forged_invitation = new_token(TokenType.INVITATION)
+    registered = auth.AcceptInvitation(
+        auth_pb2.AcceptInvitationRequest(request_id="accept", code=invitation, slug="newco", display_name="New Co")
+    ).secret
+    secrets = [server.admin_token, vendor.secret, forged, deployment_like, typo, invitation, forged_invitation,
+               registered]  # fmt: skip
 
     errors: list[str] = []
     calls = [
@@ -32,18 +42,23 @@ def test_tokens_never_reach_logs_errors_or_stored_rows(server, auth, admin, capl
         lambda: auth.IntrospectToken(auth_pb2.IntrospectTokenRequest(token=forged), metadata=admin),
         lambda: auth.RevokeApiToken(auth_pb2.RevokeApiTokenRequest(token_id=vendor.token.id), metadata=admin),
         lambda: auth.WhoAmI(auth_pb2.WhoAmIRequest(), metadata=bearer(vendor.secret)),  # revoked
+        lambda: auth.AcceptInvitation(accept(invitation)),  # used
+        lambda: auth.AcceptInvitation(accept(forged_invitation)),  # unknown
+        lambda: auth.WhoAmI(auth_pb2.WhoAmIRequest(), metadata=bearer(invitation)),  # no bearer token
+        lambda: auth.SuspendVendor(auth_pb2.SuspendVendorRequest(vendor=invitation), metadata=admin),
     ]
     for call in calls:
         try:
             call()
         except grpc.RpcError as error:
             errors.append(f"{error.code()} {error.details()} {error.debug_error_string()}")
-    assert len(errors) >= 6
+    assert len(errors) >= 10
 
     async def stored_text() -> str:
         async with server.listening.resources.engine.connect() as conn:
             rows = []
-            for table in ("audit_events", "api_tokens", "idempotency_records", "marketplace_vendors"):
+            for table in ("audit_events", "api_tokens", "idempotency_records", "marketplace_vendors",
+                          "vendor_invitations"):  # fmt: skip
                 rows += [repr(tuple(row)) for row in await conn.execute(text(f"SELECT * FROM {table}"))]
             return "\n".join(rows)
 

@@ -1,4 +1,5 @@
-// Operator pages: vendors (list, create) and API tokens (list, create with chosen scopes — the secret
+// Operator pages: vendors (list, create, invite — the link shown once —, suspend and resume after a
+// confirmation) and API tokens (list, create with chosen scopes — the secret
 // shown once — and revoke after a confirmation). Only for tokens with the `admin` scope.
 
 import * as api from "../api.js";
@@ -26,7 +27,9 @@ export function render(view) {
   const displayName = el("input", { id: "vendor-name", required: true, maxlength: 200, placeholder: "Acme Quant",
     "aria-label": "Display name" });
   const vendorForm = el("form", { class: "toolbar", id: "vendor-form", on: { submit: createVendor } },
-    slug, displayName, el("button", { type: "submit", class: "primary", text: "Create vendor" }));
+    slug, displayName, el("button", { type: "submit", class: "primary", text: "Create vendor" }),
+    el("span", { class: "spacer" }),
+    el("button", { type: "button", class: "ghost", id: "invite-vendor", text: "Invite a vendor…", on: { click: invite } }));
 
   const tokenVendor = el("input", { id: "token-vendor", placeholder: "vendor slug (empty: platform)",
     "aria-label": "Vendor of the token", maxlength: 64 });
@@ -46,7 +49,8 @@ export function render(view) {
     problem,
     el("section", { class: "panel" }, el("h2", { text: "Vendors" }), vendorForm,
       el("div", { class: "table-wrap" }, el("table", {},
-        el("thead", {}, el("tr", {}, ["Vendor", "Slug", "Id", "Listed"].map((name) => el("th", { scope: "col", text: name })))),
+        el("thead", {}, el("tr", {}, ["Vendor", "Slug", "Id", "Listed", "Status", ""].map((name) =>
+          el("th", { scope: "col", text: name })))),
         vendorRows))),
     el("section", { class: "panel" },
       el("h2", { text: "API tokens" }), tokenForm,
@@ -71,11 +75,51 @@ export function render(view) {
     const page = await guarded(() => api.get("/api/admin/vendors", { pageSize: 500 }, controller.signal));
     if (!page) return;
     clear(vendorRows);
-    for (const vendor of page.vendors || []) {
-      vendorRows.append(el("tr", {},
-        el("td", { text: vendor.displayName }), el("td", { class: "mono", text: vendor.slug }),
-        el("td", { class: "mono", text: vendor.id }), el("td", { text: format.dateTime(vendor.createTime) })));
-    }
+    for (const vendor of page.vendors || []) vendorRows.append(vendorRow(vendor));
+  }
+
+  function vendorRow(vendor) {
+    const suspended = Boolean(vendor.suspendTime);
+    return el("tr", { dataset: { vendor: vendor.slug }, class: suspended ? "suspended" : null },
+      el("td", { text: vendor.displayName }), el("td", { class: "mono", text: vendor.slug }),
+      el("td", { class: "mono", text: vendor.id }), el("td", { text: format.dateTime(vendor.createTime) }),
+      el("td", { text: suspended ? `suspended ${format.dateTime(vendor.suspendTime)}` : "active" }),
+      el("td", {}, suspended
+        ? el("button", { type: "button", class: "ghost", text: "Resume", on: { click: () => confirmResume(vendor) } })
+        : el("button", { type: "button", class: "danger", text: "Suspend", on: { click: () => confirmSuspend(vendor) } })));
+  }
+
+  async function invite() {
+    const made = await guarded(() => api.post("/api/admin/invitations", { requestId: api.requestId() }));
+    if (!made) return;
+    show("Invitation link",
+      el("p", { text: `Shown once: copy it now and send it privately. It registers one vendor and works until ${format.dateTime(made.invitation.expireTime)}.` }),
+      el("div", { class: "command" }, el("code", { id: "invite-link", text: made.url }), copyButton(made.url)),
+      el("div", { class: "dialog-actions" },
+        el("button", { type: "button", class: "primary", text: "Done", on: { click: hide } })));
+  }
+
+  function confirmSuspend(vendor) {
+    show(`Suspend ${vendor.displayName}?`,
+      el("p", { text: `Every token of ${vendor.slug} is refused at once — its API tokens, browser sessions, deployments' and runs' — and its models leave the catalog. Nothing is deleted; you can resume it.` }),
+      el("div", { class: "dialog-actions" },
+        el("button", { type: "button", class: "ghost", text: "Cancel", on: { click: hide } }),
+        el("button", { type: "button", class: "danger", id: "confirm-suspend", text: "Suspend vendor",
+          on: { click: () => vendorAction(vendor, "suspend") } })));
+  }
+
+  function confirmResume(vendor) {
+    show(`Resume ${vendor.displayName}?`,
+      el("p", { text: `The tokens of ${vendor.slug} that are neither revoked nor expired work again, and its models return to the catalog.` }),
+      el("div", { class: "dialog-actions" },
+        el("button", { type: "button", class: "ghost", text: "Cancel", on: { click: hide } }),
+        el("button", { type: "button", class: "primary", id: "confirm-resume", text: "Resume vendor",
+          on: { click: () => vendorAction(vendor, "resume") } })));
+  }
+
+  async function vendorAction(vendor, verb) {
+    hide();
+    if (await guarded(() => api.post(`/api/admin/vendors/${encodeURIComponent(vendor.slug)}:${verb}`, {}))) loadVendors();
   }
 
   async function loadTokens() {

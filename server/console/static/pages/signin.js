@@ -31,7 +31,7 @@ export function render(view, { onSignedIn }) {
       await onSignedIn(await api.signIn(secret));
     } catch (error) {
       message.textContent = error.status === 401
-        ? "That token is not valid (unknown, expired or revoked)."
+        ? "That token is not valid (unknown, expired or revoked, or its vendor is suspended)."
         : error.status === 403
           ? `This token cannot sign in here: ${error.message}`
           : `Could not sign in: ${error.message}`;
