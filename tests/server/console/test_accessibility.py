@@ -85,4 +85,13 @@ def test_every_page_has_no_serious_accessibility_issue(console_server, api: Api,
     page.click("#run-rows a")
     page.wait_for_selector("#run-charts figure")
     found["run"] = violations(page)
+    page.click("#sign-out")
+    page.wait_for_selector("#token")
+    sign_in(page, console_server.http_url, api.vendor("mint", "Mint", ("catalog:read", "tokens:write")),
+            "/marketplace/tokens")  # fmt: skip
+    page.wait_for_selector("#token-rows tr[data-token]")
+    found["tokens"] = violations(page)
+    page.click("#new-token")
+    page.wait_for_selector("#token-form")
+    found["new token dialog"] = violations(page)
     assert {name: issues for name, issues in found.items() if issues} == {}
