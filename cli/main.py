@@ -13,6 +13,7 @@ from cli.commands.deploy import deploy, link_infra
 from cli.commands.deployments import deployments
 from cli.commands.init import init
 from cli.commands.signals import signals
+from cli.commands.tokens import tokens
 from cli.commands.train import train
 from cli.context import Context
 from cli.exit_codes import ExitCode, help_table
@@ -52,6 +53,7 @@ cli.add_command(deploy)
 cli.add_command(link_infra)
 cli.add_command(deployments)
 cli.add_command(signals)
+cli.add_command(tokens)
 
 
 def main() -> None:

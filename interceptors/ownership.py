@@ -20,6 +20,7 @@ from server.core.principal import Principal, current_principal
 _HINTS = {
     OwnedKind.OWNED_KIND_DEPLOYMENT: ("deployment", "`mp deployments list` shows yours"),
     OwnedKind.OWNED_KIND_RUN: ("training run", "`mp train list` shows yours"),
+    OwnedKind.OWNED_KIND_API_TOKEN: ("API token", "`mp tokens list` shows yours"),
 }
 
 

@@ -8,39 +8,12 @@ import click
 
 from cli import output
 from cli.commands.rounds_admin import rounds
+from cli.commands.tokens import all_pages as _all_pages
+from cli.commands.tokens import parse_scopes as _parse_scopes
+from cli.commands.tokens import parse_ttl as _parse_ttl
 from cli.context import Context, pass_context
 from cli.display import when
 from cli.output import json_option
-
-
-def _all_pages(ctx: Context, method, request, field: str) -> list:
-    items: list = []
-    while True:
-        response = ctx.call(method, request)
-        items.extend(getattr(response, field))
-        if not response.next_page_token:
-            return items
-        request.page_token = response.next_page_token
-
-
-def _parse_scopes(_ctx, _param, value: str) -> list[str]:
-    return [scope.strip() for scope in value.replace(" ", ",").split(",") if scope.strip()]
-
-
-def _parse_ttl(_ctx, param, value: str | None):
-    if value is None:
-        return None
-    from google.protobuf.duration_pb2 import Duration
-
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    text = value.strip().lower()
-    try:
-        seconds = int(float(text[:-1]) * units[text[-1]]) if text[-1:] in units else int(text)
-    except (ValueError, KeyError):
-        raise click.BadParameter(f"{value!r} is not a duration; use e.g. 90d, 12h or 3600", param=param) from None
-    if seconds <= 0:
-        raise click.BadParameter("must be positive", param=param)
-    return Duration(seconds=seconds)
 
 
 @click.group()

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import grpc
+from google.protobuf.message import Message
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from marketplace.v1 import auth_pb2, auth_pb2_grpc, common_pb2
 from marketplace.v1.options_pb2 import PrincipalKind
 from server.auth import rules as accounts
 from server.auth import sessions as browser_sessions
-from server.auth import store
+from server.auth import store, vendor_tokens
 from server.core.clock import Clock, to_datetime
 from server.core.convert import timestamp
 from server.core.pagination import read_page
@@ -43,6 +45,7 @@ def token_proto(token: ApiToken, vendor: Vendor | None) -> auth_pb2.ApiToken:
         expire_time=timestamp(token.expires_at),
         revoke_time=timestamp(token.revoked_at),
         hint=token.hint,
+        parent_token_id=token.parent_token_id or "",
     )
 
 
@@ -166,9 +169,8 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         principal = require_principal()
         ttl = request.ttl.ToTimedelta() if request.HasField("ttl") else None
 
-        async def create(session: AsyncSession, seed: bytes) -> auth_pb2.CreateApiTokenResponse:
-            secret = new_token(TokenType.API, seed, self._digester.seed_key)
-            token, vendor = await accounts.issue_api_token(
+        async def issue(session: AsyncSession, secret: str) -> tuple[ApiToken, Vendor | None]:
+            return await accounts.issue_api_token(
                 session,
                 self._digester,
                 secret=secret,
@@ -179,22 +181,8 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
                 actor=principal.token_id,
                 now=to_datetime(self._clock()),
             )
-            return auth_pb2.CreateApiTokenResponse(token=token_proto(token, vendor), secret=secret)
 
-        def restore(response: auth_pb2.CreateApiTokenResponse, seed: bytes) -> None:
-            response.secret = new_token(TokenType.API, seed, self._digester.seed_key)
-
-        return await create_once(
-            self._sessions,
-            principal_id=principal.token_id,
-            method="CreateApiToken",
-            request=request,
-            response_type=auth_pb2.CreateApiTokenResponse,
-            create=create,
-            clock=self._clock,
-            secret_field="secret",
-            restore_secret=restore,
-        )
+        return await self._issue_once(principal, "CreateApiToken", request, issue)
 
     async def ListApiTokens(
         self, request: auth_pb2.ListApiTokensRequest, context: grpc.aio.ServicerContext
@@ -215,6 +203,82 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             token, vendor, ended_sessions = await accounts.revoke_api_token(
                 session, request.token_id.strip(), actor=principal.token_id, now=to_datetime(self._clock())
             )
+        return self._revoked(token, vendor, ended_sessions)
+
+    async def ListMyApiTokens(
+        self, request: auth_pb2.ListMyApiTokensRequest, context: grpc.aio.ServicerContext
+    ) -> auth_pb2.ListApiTokensResponse:
+        principal = require_principal()
+        page = read_page(request.page_size, request.page_token, request.include_revoked)
+        async with self._sessions() as session:
+            rows = await vendor_tokens.list_own_tokens(
+                session, principal, request.include_revoked, page.offset, page.size + 1
+            )
+        return auth_pb2.ListApiTokensResponse(
+            tokens=[token_proto(t, v) for t, v in rows[: page.size]], next_page_token=page.next_token(len(rows))
+        )
+
+    async def CreateMyApiToken(
+        self, request: auth_pb2.CreateMyApiTokenRequest, context: grpc.aio.ServicerContext
+    ) -> auth_pb2.CreateApiTokenResponse:
+        principal = require_principal()
+        ttl = request.ttl.ToTimedelta() if request.HasField("ttl") else None
+
+        async def issue(session: AsyncSession, secret: str) -> tuple[ApiToken, Vendor | None]:
+            return await vendor_tokens.issue_own_token(
+                session,
+                self._digester,
+                principal,
+                secret=secret,
+                scopes=list(request.scopes),
+                display_name=request.display_name,
+                ttl=ttl,
+                now=to_datetime(self._clock()),
+            )
+
+        return await self._issue_once(principal, "CreateMyApiToken", request, issue)
+
+    async def RevokeMyApiToken(
+        self, request: auth_pb2.RevokeApiTokenRequest, context: grpc.aio.ServicerContext
+    ) -> auth_pb2.ApiToken:
+        principal = require_principal()
+        async with self._sessions.begin() as session:
+            token, vendor, ended_sessions = await vendor_tokens.revoke_own_token(
+                session, principal, request.token_id.strip(), to_datetime(self._clock())
+            )
+        return self._revoked(token, vendor, ended_sessions)
+
+    async def _issue_once(
+        self,
+        principal: Principal,
+        method: str,
+        request: Message,
+        issue: Callable[[AsyncSession, str], Awaitable[tuple[ApiToken, Vendor | None]]],
+    ) -> auth_pb2.CreateApiTokenResponse:
+        """Issues a token once per request id. The secret comes from the idempotency record's seed, so a
+        retry answers with the same secret, rebuilt, never stored."""
+
+        async def create(session: AsyncSession, seed: bytes) -> auth_pb2.CreateApiTokenResponse:
+            secret = new_token(TokenType.API, seed, self._digester.seed_key)
+            token, vendor = await issue(session, secret)
+            return auth_pb2.CreateApiTokenResponse(token=token_proto(token, vendor), secret=secret)
+
+        def restore(response: auth_pb2.CreateApiTokenResponse, seed: bytes) -> None:
+            response.secret = new_token(TokenType.API, seed, self._digester.seed_key)
+
+        return await create_once(
+            self._sessions,
+            principal_id=principal.token_id,
+            method=method,
+            request=request,
+            response_type=auth_pb2.CreateApiTokenResponse,
+            create=create,
+            clock=self._clock,
+            secret_field="secret",
+            restore_secret=restore,
+        )
+
+    def _revoked(self, token: ApiToken, vendor: Vendor | None, ended_sessions: list[str]) -> auth_pb2.ApiToken:
         for revoked in (token.id, *ended_sessions):
             self._revocations.token_revoked(revoked)  # at once in this process, open streams included
         return token_proto(token, vendor)

@@ -1,8 +1,8 @@
 """Browser sessions: short-lived API tokens made from the token a person signs in with.
 
 A session token carries its maker's vendor and scopes and lives at most SESSION_TTL, never past the
-token it was made from. Its creation is recorded in the audit log as `session.create`, which is what
-lets EndSession tell a session (which may end itself) from any other token (which may not).
+token it was made from. Its `parent_token_id` is that token: it lets EndSession tell a session (which
+may end itself) from any other token (which may not), and revoking the parent ends the session.
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ async def create_session(
         actor=principal.token_id,
         now=now,
     )
+    token.parent_token_id = principal.token_id
     audit.record(session, actor=principal.token_id, action="session.create", target=token.id, at=now)
     return token, vendor
 

@@ -10,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.models import (
     ApiToken,
-    AuditEvent,
     Deployment,
     DeploymentToken,
     Invitation,
@@ -39,19 +38,15 @@ def add_vendor(session: AsyncSession, vendor: Vendor) -> None:
 
 
 async def is_session_token(session: AsyncSession, token_id: str) -> bool:
-    """Whether the token was made by CreateSession (its creation is audited as `session.create`)."""
-    made = select(AuditEvent.id).where(AuditEvent.action == "session.create", AuditEvent.target == token_id)
-    return await session.scalar(made.limit(1)) is not None
+    """Whether the token is a browser session (CreateSession gives it a parent)."""
+    parent = select(ApiToken.parent_token_id).where(ApiToken.id == token_id)
+    return await session.scalar(parent) is not None
 
 
 async def live_sessions_made_by(session: AsyncSession, token_ids: list[str]) -> list[ApiToken]:
-    """Unrevoked session tokens that one of `token_ids` signed in with (CreateSession records its maker
-    as the session's created_by)."""
-    made_by_session = select(AuditEvent.id).where(
-        AuditEvent.action == "session.create", AuditEvent.target == ApiToken.id
-    ).exists()
+    """Unrevoked session tokens whose parent is one of `token_ids` (an indexed column)."""
     rows = await session.scalars(
-        select(ApiToken).where(ApiToken.created_by.in_(token_ids), ApiToken.revoked_at.is_(None), made_by_session)
+        select(ApiToken).where(ApiToken.parent_token_id.in_(token_ids), ApiToken.revoked_at.is_(None))
     )
     return list(rows)
 

@@ -72,12 +72,12 @@ async def current_revision(engine: AsyncEngine) -> str | None:
         return await conn.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
 
 
-async def migrate(engine: AsyncEngine) -> tuple[str | None, str]:
-    """Upgrades the schema to the newest revision; returns (before, after)."""
+async def migrate(engine: AsyncEngine, target: str = "head") -> tuple[str | None, str]:
+    """Upgrades the schema to `target` (the newest revision by default); returns (before, after)."""
     before = await current_revision(engine)
     async with engine.begin() as conn:
-        await conn.run_sync(lambda sync: command.upgrade(_alembic_config(sync), "head"))
-    return before, head_revision()
+        await conn.run_sync(lambda sync: command.upgrade(_alembic_config(sync), target))
+    return before, head_revision() if target == "head" else target
 
 
 async def ensure_schema_current(engine: AsyncEngine, database_url: str) -> None:

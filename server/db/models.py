@@ -96,6 +96,9 @@ class ApiToken(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_by: Mapped[str | None] = mapped_column(String(32))
+    # A browser session's parent: the token it was signed in with (CreateSession). Revoking the parent
+    # ends its sessions; a token with a parent is a session.
+    parent_token_id: Mapped[str | None] = mapped_column(String(32), index=True)
 
 
 class DatasetRound(Base):

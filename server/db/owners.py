@@ -7,11 +7,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from marketplace.v1.options_pb2 import OwnedKind
-from server.db.models import Deployment, TrainingRun
+from server.db.models import ApiToken, Deployment, TrainingRun
 
 _VENDOR_OF = {
     OwnedKind.OWNED_KIND_DEPLOYMENT: (Deployment.id, Deployment.vendor_id),
     OwnedKind.OWNED_KIND_RUN: (TrainingRun.id, TrainingRun.vendor_id),
+    OwnedKind.OWNED_KIND_API_TOKEN: (ApiToken.id, ApiToken.vendor_id),
 }
 
 

@@ -43,7 +43,9 @@ from tests.helpers.server_thread import ServerThread
 
 Code = grpc.StatusCode
 PASSES = "passes auth"
-ALL_SCOPES = ("catalog:read", "data:read", "training:write", "deploy:write", "signals:read", "auth:introspect")
+ALL_SCOPES = (
+    "catalog:read", "data:read", "training:write", "deploy:write", "signals:read", "tokens:write", "auth:introspect"
+)  # fmt: skip
 CALLERS = ("admin", "vendor", "other_vendor", "service", "deployment", "run", "none")
 # The caller's own object (acme's for admin); another vendor's; for deployment and run tokens also
 # an object of their own vendor that is not theirs.
@@ -81,6 +83,10 @@ class World:
         self.callers = {"admin": Caller("admin", admin), "none": Caller("none")}
         for name, slug in (("vendor", "acme"), ("other_vendor", "other")):
             self.callers[name] = Caller(name, bearer(create_vendor_token(auth, admin, slug, ALL_SCOPES).secret))
+        for name, slug in (("vendor", "acme"), ("other_vendor", "other")):  # an API token each vendor owns
+            spare = create_vendor_token(auth, admin, slug, ("catalog:read",)).token
+            self.callers[name].own[OwnedKind.OWNED_KIND_API_TOKEN] = spare.id
+            self.vendor_of[spare.id] = spare.vendor_id
         service = auth.CreateApiToken(auth_pb2.CreateApiTokenRequest(scopes=list(ALL_SCOPES)), metadata=admin)
         self.callers["service"] = Caller("service", bearer(service.secret))
         runs = training_pb2_grpc.TrainingServiceStub(self.channel)

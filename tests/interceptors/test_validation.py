@@ -154,7 +154,8 @@ def stored_rows(server) -> str:
 @pytest.fixture
 def callers(channel, auth, admin) -> dict[int, tuple[tuple[str, str], ...]]:
     """Metadata for an operator, a vendor (acme), a deployment of acme, and nobody (public methods)."""
-    acme = bearer(create_vendor_token(auth, admin).secret)
+    scopes = ("catalog:read", "data:read", "training:write", "deploy:write", "tokens:write")
+    acme = bearer(create_vendor_token(auth, admin, scopes=scopes).secret)
     stub = deployments_pb2_grpc.DeploymentServiceStub(channel)
     token = stub.CreateDeployment(deployments_pb2.CreateDeploymentRequest(provider="local"), metadata=acme).token
     return {

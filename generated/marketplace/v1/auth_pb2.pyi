@@ -244,6 +244,7 @@ class ApiToken(_message.Message):
     EXPIRE_TIME_FIELD_NUMBER: _builtins.int
     REVOKE_TIME_FIELD_NUMBER: _builtins.int
     HINT_FIELD_NUMBER: _builtins.int
+    PARENT_TOKEN_ID_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """"tok_…"; not a secret"""
     display_name: _builtins.str
@@ -252,6 +253,10 @@ class ApiToken(_message.Message):
     vendor_slug: _builtins.str
     hint: _builtins.str
     """the token's prefix and last four characters, to tell tokens apart"""
+    parent_token_id: _builtins.str
+    """Set on a browser session (CreateSession): the token it was signed in with. Revoking that token
+    ends the session.
+    """
     @_builtins.property
     def scopes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -272,10 +277,11 @@ class ApiToken(_message.Message):
         expire_time: _timestamp_pb2.Timestamp | None = ...,
         revoke_time: _timestamp_pb2.Timestamp | None = ...,
         hint: _builtins.str = ...,
+        parent_token_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "expire_time", b"expire_time", "revoke_time", b"revoke_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "display_name", b"display_name", "expire_time", b"expire_time", "hint", b"hint", "id", b"id", "revoke_time", b"revoke_time", "scopes", b"scopes", "vendor_id", b"vendor_id", "vendor_slug", b"vendor_slug"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "display_name", b"display_name", "expire_time", b"expire_time", "hint", b"hint", "id", b"id", "parent_token_id", b"parent_token_id", "revoke_time", b"revoke_time", "scopes", b"scopes", "vendor_id", b"vendor_id", "vendor_slug", b"vendor_slug"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -748,3 +754,66 @@ class ResumeVendorRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ResumeVendorRequest: _TypeAlias = ResumeVendorRequest  # noqa: Y015
+
+@_typing.final
+class ListMyApiTokensRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INCLUDE_REVOKED_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    include_revoked: _builtins.bool
+    page_size: _builtins.int
+    """0: 50; more than 500: 500"""
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        include_revoked: _builtins.bool = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["include_revoked", b"include_revoked", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListMyApiTokensRequest: _TypeAlias = ListMyApiTokensRequest  # noqa: Y015
+
+@_typing.final
+class CreateMyApiTokenRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    SCOPES_FIELD_NUMBER: _builtins.int
+    DISPLAY_NAME_FIELD_NUMBER: _builtins.int
+    TTL_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Client-chosen id: a retry with the same id and body returns the first result (and the same secret)."""
+    display_name: _builtins.str
+    @_builtins.property
+    def scopes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """A subset of the calling token's scopes."""
+
+    @_builtins.property
+    def ttl(self) -> _duration_pb2.Duration:
+        """Unset: 90 days (or the calling token's remaining life, if shorter). At most a year, and never past
+        the calling token's expiry.
+        """
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        scopes: _abc.Iterable[_builtins.str] | None = ...,
+        display_name: _builtins.str = ...,
+        ttl: _duration_pb2.Duration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ttl", b"ttl"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["display_name", b"display_name", "request_id", b"request_id", "scopes", b"scopes", "ttl", b"ttl"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateMyApiTokenRequest: _TypeAlias = CreateMyApiTokenRequest  # noqa: Y015

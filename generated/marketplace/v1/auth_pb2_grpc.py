@@ -110,6 +110,21 @@ class AuthServiceStub:
                 request_serializer=marketplace_dot_v1_dot_auth__pb2.ResumeVendorRequest.SerializeToString,
                 response_deserializer=marketplace_dot_v1_dot_common__pb2.Vendor.FromString,
                 _registered_method=True)
+        self.ListMyApiTokens = channel.unary_unary(
+                '/marketplace.v1.AuthService/ListMyApiTokens',
+                request_serializer=marketplace_dot_v1_dot_auth__pb2.ListMyApiTokensRequest.SerializeToString,
+                response_deserializer=marketplace_dot_v1_dot_auth__pb2.ListApiTokensResponse.FromString,
+                _registered_method=True)
+        self.CreateMyApiToken = channel.unary_unary(
+                '/marketplace.v1.AuthService/CreateMyApiToken',
+                request_serializer=marketplace_dot_v1_dot_auth__pb2.CreateMyApiTokenRequest.SerializeToString,
+                response_deserializer=marketplace_dot_v1_dot_auth__pb2.CreateApiTokenResponse.FromString,
+                _registered_method=True)
+        self.RevokeMyApiToken = channel.unary_unary(
+                '/marketplace.v1.AuthService/RevokeMyApiToken',
+                request_serializer=marketplace_dot_v1_dot_auth__pb2.RevokeApiTokenRequest.SerializeToString,
+                response_deserializer=marketplace_dot_v1_dot_auth__pb2.ApiToken.FromString,
+                _registered_method=True)
 
 
 class AuthServiceServicer:
@@ -227,6 +242,31 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListMyApiTokens(self, request, context):
+        """A vendor's own API tokens (sessions included, revoked ones on request), never their secrets.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateMyApiToken(self, request, context):
+        """A new token of the caller's vendor. No escalation: only scopes the calling token has (never
+        `admin`), a lifetime of at most a year (90 days when unset) and never past the calling token's own
+        expiry, so a session (8 hours at most) makes only tokens that die with it. The secret is in the
+        response only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeMyApiToken(self, request, context):
+        """Revokes one of the vendor's tokens at once, with the browser sessions signed in with it.
+        Another vendor's token id is NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuthServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -304,6 +344,21 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.ResumeVendor,
                     request_deserializer=marketplace_dot_v1_dot_auth__pb2.ResumeVendorRequest.FromString,
                     response_serializer=marketplace_dot_v1_dot_common__pb2.Vendor.SerializeToString,
+            ),
+            'ListMyApiTokens': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMyApiTokens,
+                    request_deserializer=marketplace_dot_v1_dot_auth__pb2.ListMyApiTokensRequest.FromString,
+                    response_serializer=marketplace_dot_v1_dot_auth__pb2.ListApiTokensResponse.SerializeToString,
+            ),
+            'CreateMyApiToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateMyApiToken,
+                    request_deserializer=marketplace_dot_v1_dot_auth__pb2.CreateMyApiTokenRequest.FromString,
+                    response_serializer=marketplace_dot_v1_dot_auth__pb2.CreateApiTokenResponse.SerializeToString,
+            ),
+            'RevokeMyApiToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeMyApiToken,
+                    request_deserializer=marketplace_dot_v1_dot_auth__pb2.RevokeApiTokenRequest.FromString,
+                    response_serializer=marketplace_dot_v1_dot_auth__pb2.ApiToken.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -711,6 +766,87 @@ class AuthService:
             '/marketplace.v1.AuthService/ResumeVendor',
             marketplace_dot_v1_dot_auth__pb2.ResumeVendorRequest.SerializeToString,
             marketplace_dot_v1_dot_common__pb2.Vendor.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMyApiTokens(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketplace.v1.AuthService/ListMyApiTokens',
+            marketplace_dot_v1_dot_auth__pb2.ListMyApiTokensRequest.SerializeToString,
+            marketplace_dot_v1_dot_auth__pb2.ListApiTokensResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateMyApiToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketplace.v1.AuthService/CreateMyApiToken',
+            marketplace_dot_v1_dot_auth__pb2.CreateMyApiTokenRequest.SerializeToString,
+            marketplace_dot_v1_dot_auth__pb2.CreateApiTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeMyApiToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketplace.v1.AuthService/RevokeMyApiToken',
+            marketplace_dot_v1_dot_auth__pb2.RevokeApiTokenRequest.SerializeToString,
+            marketplace_dot_v1_dot_auth__pb2.ApiToken.FromString,
             options,
             channel_credentials,
             insecure,

@@ -74,6 +74,18 @@ class AuthServiceStub:
     """
     ResumeVendor: _grpc.UnaryUnaryMultiCallable[_auth_pb2.ResumeVendorRequest, _common_pb2.Vendor]
     """The vendor's tokens that are neither revoked nor expired work again."""
+    ListMyApiTokens: _grpc.UnaryUnaryMultiCallable[_auth_pb2.ListMyApiTokensRequest, _auth_pb2.ListApiTokensResponse]
+    """A vendor's own API tokens (sessions included, revoked ones on request), never their secrets."""
+    CreateMyApiToken: _grpc.UnaryUnaryMultiCallable[_auth_pb2.CreateMyApiTokenRequest, _auth_pb2.CreateApiTokenResponse]
+    """A new token of the caller's vendor. No escalation: only scopes the calling token has (never
+    `admin`), a lifetime of at most a year (90 days when unset) and never past the calling token's own
+    expiry, so a session (8 hours at most) makes only tokens that die with it. The secret is in the
+    response only.
+    """
+    RevokeMyApiToken: _grpc.UnaryUnaryMultiCallable[_auth_pb2.RevokeApiTokenRequest, _auth_pb2.ApiToken]
+    """Revokes one of the vendor's tokens at once, with the browser sessions signed in with it.
+    Another vendor's token id is NOT_FOUND.
+    """
 
 @_typing.type_check_only
 class AuthServiceAsyncStub(AuthServiceStub):
@@ -120,6 +132,18 @@ class AuthServiceAsyncStub(AuthServiceStub):
     """
     ResumeVendor: _aio.UnaryUnaryMultiCallable[_auth_pb2.ResumeVendorRequest, _common_pb2.Vendor]  # type: ignore[assignment]
     """The vendor's tokens that are neither revoked nor expired work again."""
+    ListMyApiTokens: _aio.UnaryUnaryMultiCallable[_auth_pb2.ListMyApiTokensRequest, _auth_pb2.ListApiTokensResponse]  # type: ignore[assignment]
+    """A vendor's own API tokens (sessions included, revoked ones on request), never their secrets."""
+    CreateMyApiToken: _aio.UnaryUnaryMultiCallable[_auth_pb2.CreateMyApiTokenRequest, _auth_pb2.CreateApiTokenResponse]  # type: ignore[assignment]
+    """A new token of the caller's vendor. No escalation: only scopes the calling token has (never
+    `admin`), a lifetime of at most a year (90 days when unset) and never past the calling token's own
+    expiry, so a session (8 hours at most) makes only tokens that die with it. The secret is in the
+    response only.
+    """
+    RevokeMyApiToken: _aio.UnaryUnaryMultiCallable[_auth_pb2.RevokeApiTokenRequest, _auth_pb2.ApiToken]  # type: ignore[assignment]
+    """Revokes one of the vendor's tokens at once, with the browser sessions signed in with it.
+    Another vendor's token id is NOT_FOUND.
+    """
 
 class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -253,5 +277,35 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_common_pb2.Vendor, _abc.Awaitable[_common_pb2.Vendor]]:
         """The vendor's tokens that are neither revoked nor expired work again."""
+
+    @_abc_1.abstractmethod
+    def ListMyApiTokens(
+        self,
+        request: _auth_pb2.ListMyApiTokensRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.ListApiTokensResponse, _abc.Awaitable[_auth_pb2.ListApiTokensResponse]]:
+        """A vendor's own API tokens (sessions included, revoked ones on request), never their secrets."""
+
+    @_abc_1.abstractmethod
+    def CreateMyApiToken(
+        self,
+        request: _auth_pb2.CreateMyApiTokenRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.CreateApiTokenResponse, _abc.Awaitable[_auth_pb2.CreateApiTokenResponse]]:
+        """A new token of the caller's vendor. No escalation: only scopes the calling token has (never
+        `admin`), a lifetime of at most a year (90 days when unset) and never past the calling token's own
+        expiry, so a session (8 hours at most) makes only tokens that die with it. The secret is in the
+        response only.
+        """
+
+    @_abc_1.abstractmethod
+    def RevokeMyApiToken(
+        self,
+        request: _auth_pb2.RevokeApiTokenRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.ApiToken, _abc.Awaitable[_auth_pb2.ApiToken]]:
+        """Revokes one of the vendor's tokens at once, with the browser sessions signed in with it.
+        Another vendor's token id is NOT_FOUND.
+        """
 
 def add_AuthServiceServicer_to_server(servicer: AuthServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -97,6 +97,8 @@ class _OwnedKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_OwnedKind.V
     OWNED_KIND_UNSPECIFIED: _OwnedKind.ValueType  # 0
     OWNED_KIND_DEPLOYMENT: _OwnedKind.ValueType  # 1
     OWNED_KIND_RUN: _OwnedKind.ValueType  # 2
+    OWNED_KIND_API_TOKEN: _OwnedKind.ValueType  # 3
+    """An API token of a vendor (operator and service tokens belong to none)."""
 
 class OwnedKind(_OwnedKind, metaclass=_OwnedKindEnumTypeWrapper):
     """Kinds of object a vendor owns, which a request can address by id."""
@@ -104,6 +106,8 @@ class OwnedKind(_OwnedKind, metaclass=_OwnedKindEnumTypeWrapper):
 OWNED_KIND_UNSPECIFIED: OwnedKind.ValueType  # 0
 OWNED_KIND_DEPLOYMENT: OwnedKind.ValueType  # 1
 OWNED_KIND_RUN: OwnedKind.ValueType  # 2
+OWNED_KIND_API_TOKEN: OwnedKind.ValueType  # 3
+"""An API token of a vendor (operator and service tokens belong to none)."""
 Global___OwnedKind: _TypeAlias = OwnedKind  # noqa: Y015
 
 @_typing.final

@@ -51,15 +51,23 @@ async function failure(response) {
   return new ApiError(response.status, document?.code ?? 0, message, document?.details ?? []);
 }
 
-/** A unary call: GET with query parameters, or a write with a JSON body. */
-export async function call(method, path, { query, body, signal } = {}) {
+/**
+ * A unary call: GET with query parameters, or a write with a JSON body. With `token`, this one call
+ * is made with that bearer token instead of the session (a person confirming with their own token);
+ * the cookie is not sent, and the token is not kept.
+ */
+export async function call(method, path, { query, body, signal, token } = {}) {
   const init = { method, headers: headers(method), signal, credentials: "same-origin", cache: "no-store" };
+  if (token) {
+    init.headers = { Accept: "application/json", Authorization: `Bearer ${token}` };
+    init.credentials = "omit";
+  }
   if (body !== undefined) {
     init.body = JSON.stringify(body);
     init.headers["Content-Type"] = "application/json";
   }
   const response = await fetch(url(path, query), init);
-  remember(response);
+  if (!token) remember(response); // a wrongly pasted token must not end the session
   if (!response.ok) throw await failure(response);
   return response.json();
 }

@@ -17,6 +17,7 @@ const pages = {
   rounds: () => import("./pages/rounds.js"),
   run: () => import("./pages/run.js"),
   runs: () => import("./pages/runs.js"),
+  tokens: () => import("./pages/tokens.js"),
 };
 
 const BASE = "/marketplace";
@@ -30,6 +31,7 @@ const ROUTES = [
   { pattern: /^\/admin\/?$/, page: pages.admin, nav: "admin" },
   // Open to anyone holding an invitation link: it needs no session.
   { pattern: /^\/invite\/?$/, page: pages.invite, nav: null, open: true },
+  { pattern: /^\/tokens\/?$/, page: pages.tokens, nav: "tokens" },
   { pattern: /^\/runs\/?$/, page: pages.runs, nav: "runs" },
   { pattern: /^\/runs\/([A-Za-z0-9_-]{1,64})\/?$/, page: pages.run, nav: "runs" },
   { pattern: /^\/vendors\/([a-z][a-z0-9-]{1,39})\/models\/([A-Za-z0-9_-]{1,64})\/?$/, page: pages.model, nav: "catalog" },
@@ -67,6 +69,9 @@ function drawIdentity() {
   nav.querySelector("[data-section=deployments]").hidden = !mayUse("deploy:read", "deploy:write");
   nav.querySelector("[data-section=runs]").hidden = !mayUse("training:read", "training:write");
   nav.querySelector("[data-section=admin]").hidden = !(principal?.scopes || []).includes("admin");
+  // A vendor's own tokens (operators manage every token on the Operator page).
+  nav.querySelector("[data-section=tokens]").hidden = principal?.kind !== "PRINCIPAL_KIND_VENDOR"
+    || !["tokens:read", "tokens:write"].some((scope) => principal.scopes.includes(scope));
   if (!principal) return;
   const kind = enumLabel(principal.kind, "PRINCIPAL_KIND_");
   const name = principal.vendor?.displayName || (kind === "admin" ? "Operator" : "Platform service");

@@ -7,15 +7,16 @@ import { clear, el } from "./dom.js";
 /**
  * body, more, problem: the <tbody>, the "more" button and the error line. path and field: the list
  * call and the repeated field of its answer. row(item) makes a <tr>; empty is the text of an empty
- * table (over `columns` cells); what names the items in an error.
+ * table (over `columns` cells); what names the items in an error; query() adds filters to every page's call.
  */
-export function pagedRows({ body, more, problem, path, field, row, empty, columns, what, signal, pageSize = 50 }) {
+export function pagedRows({ body, more, problem, path, field, row, empty, columns, what, signal, pageSize = 50,
+  query = () => ({}) }) {
   let nextPageToken = "";
 
   async function load(fresh) {
     problem.textContent = "";
     try {
-      const page = await api.get(path, { pageSize, pageToken: fresh ? "" : nextPageToken }, signal);
+      const page = await api.get(path, { ...query(), pageSize, pageToken: fresh ? "" : nextPageToken }, signal);
       if (fresh) clear(body);
       for (const item of page[field] || []) body.append(row(item));
       if (!body.children.length) body.append(el("tr", {}, el("td", { colspan: columns, class: "muted", text: empty })));

@@ -102,4 +102,13 @@ def test_every_page_has_no_serious_accessibility_issue(console_server, api: Api,
     page.click("#invite-form button[type=submit]")
     page.wait_for_selector("#invite-token")
     found["registered"] = violations(page)
+    page.click("#sign-out")
+    page.wait_for_selector("#token")
+    sign_in(page, console_server.http_url, api.vendor("mint", "Mint", ("catalog:read", "tokens:write")),
+            "/marketplace/tokens")  # fmt: skip
+    page.wait_for_selector("#token-rows tr[data-token]")
+    found["tokens"] = violations(page)
+    page.click("#new-token")
+    page.wait_for_selector("#token-form")
+    found["new token dialog"] = violations(page)
     assert {name: issues for name, issues in found.items() if issues} == {}

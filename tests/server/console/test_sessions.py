@@ -169,3 +169,5 @@ def test_revoking_a_token_ends_the_sessions_signed_in_with_it(http, api: Api):
     token_id = api.call("GET", "/api/whoami", token=token)["tokenId"]
     api.call("POST", f"/api/admin/tokens/{token_id}:revoke", {})
     assert http.get("/api/whoami").status_code == 401  # the session died with the token it came from
+    listed = api.call("GET", "/api/admin/tokens?includeRevoked=true")["tokens"]
+    assert [t["displayName"] for t in listed if t.get("parentTokenId") == token_id] == ["web session"]

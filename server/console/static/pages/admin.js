@@ -9,7 +9,7 @@ import * as format from "../format.js";
 export const title = "Operator";
 
 const SCOPES = ["catalog:read", "data:read", "training:read", "training:write", "deploy:read", "deploy:write",
-  "signals:read", "auth:introspect", "admin"];
+  "signals:read", "tokens:read", "tokens:write", "auth:introspect", "admin"];
 const VENDOR_SCOPES = ["catalog:read", "data:read", "training:write", "deploy:write", "signals:read"];
 
 export function render(view) {
