@@ -4,6 +4,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PROTO_FILES := $(wildcard protos/marketplace/v1/*.proto)
 GEN_DIR := generated
+# The contracts with their comments (protoc's source info), read by the OpenAPI document and the docs pages.
+SOURCE_INFO := source_info.binpb
 
 .DEFAULT_GOAL := help
 
@@ -42,7 +44,8 @@ _protoc:
 	$(PY) -m grpc_tools.protoc -I protos \
 	  -I $$($(PY) -c 'import google.api.annotations_pb2 as a, pathlib; print(pathlib.Path(a.__file__).parents[2])') \
 	  --plugin=protoc-gen-mypy=$(VENV)/bin/protoc-gen-mypy --plugin=protoc-gen-mypy_grpc=$(VENV)/bin/protoc-gen-mypy_grpc \
-	  --python_out=$(OUT) --grpc_python_out=$(OUT) --mypy_out=quiet:$(OUT) --mypy_grpc_out=quiet:$(OUT) $(PROTO_FILES)
+	  --python_out=$(OUT) --grpc_python_out=$(OUT) --mypy_out=quiet:$(OUT) --mypy_grpc_out=quiet:$(OUT) \
+	  --descriptor_set_out=$(OUT)/marketplace/v1/$(SOURCE_INFO) --include_source_info $(PROTO_FILES)
 
 check-protos: $(VENV)/.dev-installed ## fail when generated/ differs from what protos/ produce
 	@tmp=$$(mktemp -d); \

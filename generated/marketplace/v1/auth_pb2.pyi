@@ -89,6 +89,7 @@ class IntrospectTokenRequest(_message.Message):
 
     TOKEN_FIELD_NUMBER: _builtins.int
     token: _builtins.str
+    """The bearer token to look up. It is never logged or echoed back."""
     def __init__(
         self,
         *,
@@ -169,6 +170,7 @@ class CreateVendorRequest(_message.Message):
     slug: _builtins.str
     """2–40 of [a-z0-9-], starting with a letter"""
     display_name: _builtins.str
+    """The name shown on the vendor's models and signals (the attribution badge)."""
     def __init__(
         self,
         *,
@@ -193,6 +195,7 @@ class ListVendorsRequest(_message.Message):
     page_size: _builtins.int
     """0: 50; more than 500: 500"""
     page_token: _builtins.str
+    """The next_page_token of the previous page; empty for the first page."""
     def __init__(
         self,
         *,
@@ -291,11 +294,17 @@ class CreateApiTokenRequest(_message.Message):
     DISPLAY_NAME_FIELD_NUMBER: _builtins.int
     TTL_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
+    """Client-chosen id: a retry with the same id and body returns the first token instead of a second one."""
     vendor: _builtins.str
     """Vendor slug or id. Empty: a token of the platform itself, an operator's when it has `admin`."""
     display_name: _builtins.str
+    """A label to tell tokens apart in listings (e.g. "CI" or "laptop")."""
     @_builtins.property
-    def scopes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def scopes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """What the token may do, e.g. `catalog:read`, `data:read`, `training:write`, `deploy:write`,
+        `signals:read`; `admin` may do everything.
+        """
+
     @_builtins.property
     def ttl(self) -> _duration_pb2.Duration:
         """unset: never expires"""
@@ -352,8 +361,11 @@ class ListApiTokensRequest(_message.Message):
     vendor: _builtins.str
     """slug or id; empty: all"""
     include_revoked: _builtins.bool
+    """Also list revoked tokens."""
     page_size: _builtins.int
+    """Tokens per page: 0 means 50, more than 500 means 500."""
     page_token: _builtins.str
+    """The next_page_token of the previous page; empty for the first page."""
     def __init__(
         self,
         *,
@@ -399,6 +411,7 @@ class RevokeApiTokenRequest(_message.Message):
 
     TOKEN_ID_FIELD_NUMBER: _builtins.int
     token_id: _builtins.str
+    """The token's id (`tok_…`, as listed), never its secret."""
     def __init__(
         self,
         *,

@@ -27,7 +27,8 @@ if _version_not_supported:
 
 
 class AuthServiceStub:
-    """Missing associated documentation comment in .proto file."""
+    """Vendors, API tokens and browser sessions: who may call the marketplace, and with which scopes.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -83,7 +84,8 @@ class AuthServiceStub:
 
 
 class AuthServiceServicer:
-    """Missing associated documentation comment in .proto file."""
+    """Vendors, API tokens and browser sessions: who may call the marketplace, and with which scopes.
+    """
 
     def WhoAmI(self, request, context):
         """Who the presented token belongs to and what it may do.
@@ -116,13 +118,16 @@ class AuthServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CreateVendor(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Registers a vendor (an external ML developer) under a unique slug. Operators only; give the vendor a
+        token with CreateApiToken.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListVendors(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Every vendor, oldest first, a page at a time. Operators only.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -135,7 +140,8 @@ class AuthServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListApiTokens(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """API tokens (browser sessions included), newest first, without their secrets. Operators only.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -205,7 +211,8 @@ def add_AuthServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class AuthService:
-    """Missing associated documentation comment in .proto file."""
+    """Vendors, API tokens and browser sessions: who may call the marketplace, and with which scopes.
+    """
 
     @staticmethod
     def WhoAmI(request,

@@ -28,6 +28,8 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class AuthServiceStub:
+    """Vendors, API tokens and browser sessions: who may call the marketplace, and with which scopes."""
+
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
@@ -44,10 +46,15 @@ class AuthServiceStub:
     EndSession: _grpc.UnaryUnaryMultiCallable[_auth_pb2.EndSessionRequest, _auth_pb2.ApiToken]
     """Sign-out: revokes the session token presented, at once. Other tokens are refused (FAILED_PRECONDITION)."""
     CreateVendor: _grpc.UnaryUnaryMultiCallable[_auth_pb2.CreateVendorRequest, _common_pb2.Vendor]
+    """Registers a vendor (an external ML developer) under a unique slug. Operators only; give the vendor a
+    token with CreateApiToken.
+    """
     ListVendors: _grpc.UnaryUnaryMultiCallable[_auth_pb2.ListVendorsRequest, _auth_pb2.ListVendorsResponse]
+    """Every vendor, oldest first, a page at a time. Operators only."""
     CreateApiToken: _grpc.UnaryUnaryMultiCallable[_auth_pb2.CreateApiTokenRequest, _auth_pb2.CreateApiTokenResponse]
     """Creates an API token. The secret is in the response only; the server keeps a keyed digest."""
     ListApiTokens: _grpc.UnaryUnaryMultiCallable[_auth_pb2.ListApiTokensRequest, _auth_pb2.ListApiTokensResponse]
+    """API tokens (browser sessions included), newest first, without their secrets. Operators only."""
     RevokeApiToken: _grpc.UnaryUnaryMultiCallable[_auth_pb2.RevokeApiTokenRequest, _auth_pb2.ApiToken]
     """Revocation is immediate on the replica that handles it; other replicas see it within
     their introspection cache TTL.
@@ -55,6 +62,8 @@ class AuthServiceStub:
 
 @_typing.type_check_only
 class AuthServiceAsyncStub(AuthServiceStub):
+    """Vendors, API tokens and browser sessions: who may call the marketplace, and with which scopes."""
+
     def __init__(self, channel: _aio.Channel) -> None: ...
     WhoAmI: _aio.UnaryUnaryMultiCallable[_auth_pb2.WhoAmIRequest, _auth_pb2.Principal]  # type: ignore[assignment]
     """Who the presented token belongs to and what it may do."""
@@ -68,16 +77,23 @@ class AuthServiceAsyncStub(AuthServiceStub):
     EndSession: _aio.UnaryUnaryMultiCallable[_auth_pb2.EndSessionRequest, _auth_pb2.ApiToken]  # type: ignore[assignment]
     """Sign-out: revokes the session token presented, at once. Other tokens are refused (FAILED_PRECONDITION)."""
     CreateVendor: _aio.UnaryUnaryMultiCallable[_auth_pb2.CreateVendorRequest, _common_pb2.Vendor]  # type: ignore[assignment]
+    """Registers a vendor (an external ML developer) under a unique slug. Operators only; give the vendor a
+    token with CreateApiToken.
+    """
     ListVendors: _aio.UnaryUnaryMultiCallable[_auth_pb2.ListVendorsRequest, _auth_pb2.ListVendorsResponse]  # type: ignore[assignment]
+    """Every vendor, oldest first, a page at a time. Operators only."""
     CreateApiToken: _aio.UnaryUnaryMultiCallable[_auth_pb2.CreateApiTokenRequest, _auth_pb2.CreateApiTokenResponse]  # type: ignore[assignment]
     """Creates an API token. The secret is in the response only; the server keeps a keyed digest."""
     ListApiTokens: _aio.UnaryUnaryMultiCallable[_auth_pb2.ListApiTokensRequest, _auth_pb2.ListApiTokensResponse]  # type: ignore[assignment]
+    """API tokens (browser sessions included), newest first, without their secrets. Operators only."""
     RevokeApiToken: _aio.UnaryUnaryMultiCallable[_auth_pb2.RevokeApiTokenRequest, _auth_pb2.ApiToken]  # type: ignore[assignment]
     """Revocation is immediate on the replica that handles it; other replicas see it within
     their introspection cache TTL.
     """
 
 class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
+    """Vendors, API tokens and browser sessions: who may call the marketplace, and with which scopes."""
+
     @_abc_1.abstractmethod
     def WhoAmI(
         self,
@@ -118,14 +134,18 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _auth_pb2.CreateVendorRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_common_pb2.Vendor, _abc.Awaitable[_common_pb2.Vendor]]: ...
+    ) -> _typing.Union[_common_pb2.Vendor, _abc.Awaitable[_common_pb2.Vendor]]:
+        """Registers a vendor (an external ML developer) under a unique slug. Operators only; give the vendor a
+        token with CreateApiToken.
+        """
 
     @_abc_1.abstractmethod
     def ListVendors(
         self,
         request: _auth_pb2.ListVendorsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_auth_pb2.ListVendorsResponse, _abc.Awaitable[_auth_pb2.ListVendorsResponse]]: ...
+    ) -> _typing.Union[_auth_pb2.ListVendorsResponse, _abc.Awaitable[_auth_pb2.ListVendorsResponse]]:
+        """Every vendor, oldest first, a page at a time. Operators only."""
 
     @_abc_1.abstractmethod
     def CreateApiToken(
@@ -140,7 +160,8 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _auth_pb2.ListApiTokensRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_auth_pb2.ListApiTokensResponse, _abc.Awaitable[_auth_pb2.ListApiTokensResponse]]: ...
+    ) -> _typing.Union[_auth_pb2.ListApiTokensResponse, _abc.Awaitable[_auth_pb2.ListApiTokensResponse]]:
+        """API tokens (browser sessions included), newest first, without their secrets. Operators only."""
 
     @_abc_1.abstractmethod
     def RevokeApiToken(

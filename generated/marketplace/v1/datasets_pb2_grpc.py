@@ -26,7 +26,8 @@ if _version_not_supported:
 
 
 class DatasetServiceStub:
-    """Missing associated documentation comment in .proto file."""
+    """Dataset rounds: numbered, time-boxed releases of feature tables that models train on, and their files.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -72,7 +73,8 @@ class DatasetServiceStub:
 
 
 class DatasetServiceServicer:
-    """Missing associated documentation comment in .proto file."""
+    """Dataset rounds: numbered, time-boxed releases of feature tables that models train on, and their files.
+    """
 
     def GetCurrentRound(self, request, context):
         """The open round; when none is open, the latest published round with its state.
@@ -83,7 +85,8 @@ class DatasetServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetRound(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """One round by number, with its window, symbols and files.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -111,7 +114,8 @@ class DatasetServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CloseRound(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Closes a round before its close time: no new training runs start on it. Operators only.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -170,7 +174,8 @@ def add_DatasetServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class DatasetService:
-    """Missing associated documentation comment in .proto file."""
+    """Dataset rounds: numbered, time-boxed releases of feature tables that models train on, and their files.
+    """
 
     @staticmethod
     def GetCurrentRound(request,

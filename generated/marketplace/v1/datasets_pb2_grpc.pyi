@@ -27,6 +27,8 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class DatasetServiceStub:
+    """Dataset rounds: numbered, time-boxed releases of feature tables that models train on, and their files."""
+
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
@@ -36,6 +38,7 @@ class DatasetServiceStub:
     Run and deployment tokens may read rounds: a remote trainer and a deployed model need the data.
     """
     GetRound: _grpc.UnaryUnaryMultiCallable[_datasets_pb2.GetRoundRequest, _datasets_pb2.Round]
+    """One round by number, with its window, symbols and files."""
     ListRounds: _grpc.UnaryUnaryMultiCallable[_datasets_pb2.ListRoundsRequest, _datasets_pb2.ListRoundsResponse]
     """Newest first."""
     CreateSignedUrls: _grpc.UnaryUnaryMultiCallable[_datasets_pb2.CreateSignedUrlsRequest, _datasets_pb2.CreateSignedUrlsResponse]
@@ -45,17 +48,21 @@ class DatasetServiceStub:
     header; the following ones carry file chunks in order.
     """
     CloseRound: _grpc.UnaryUnaryMultiCallable[_datasets_pb2.CloseRoundRequest, _datasets_pb2.Round]
+    """Closes a round before its close time: no new training runs start on it. Operators only."""
     ResolveRound: _grpc.UnaryUnaryMultiCallable[_datasets_pb2.ResolveRoundRequest, _datasets_pb2.Round]
     """Records the realised returns of a round's symbols, which makes live scores computable."""
 
 @_typing.type_check_only
 class DatasetServiceAsyncStub(DatasetServiceStub):
+    """Dataset rounds: numbered, time-boxed releases of feature tables that models train on, and their files."""
+
     def __init__(self, channel: _aio.Channel) -> None: ...
     GetCurrentRound: _aio.UnaryUnaryMultiCallable[_datasets_pb2.GetCurrentRoundRequest, _datasets_pb2.Round]  # type: ignore[assignment]
     """The open round; when none is open, the latest published round with its state.
     Run and deployment tokens may read rounds: a remote trainer and a deployed model need the data.
     """
     GetRound: _aio.UnaryUnaryMultiCallable[_datasets_pb2.GetRoundRequest, _datasets_pb2.Round]  # type: ignore[assignment]
+    """One round by number, with its window, symbols and files."""
     ListRounds: _aio.UnaryUnaryMultiCallable[_datasets_pb2.ListRoundsRequest, _datasets_pb2.ListRoundsResponse]  # type: ignore[assignment]
     """Newest first."""
     CreateSignedUrls: _aio.UnaryUnaryMultiCallable[_datasets_pb2.CreateSignedUrlsRequest, _datasets_pb2.CreateSignedUrlsResponse]  # type: ignore[assignment]
@@ -65,10 +72,13 @@ class DatasetServiceAsyncStub(DatasetServiceStub):
     header; the following ones carry file chunks in order.
     """
     CloseRound: _aio.UnaryUnaryMultiCallable[_datasets_pb2.CloseRoundRequest, _datasets_pb2.Round]  # type: ignore[assignment]
+    """Closes a round before its close time: no new training runs start on it. Operators only."""
     ResolveRound: _aio.UnaryUnaryMultiCallable[_datasets_pb2.ResolveRoundRequest, _datasets_pb2.Round]  # type: ignore[assignment]
     """Records the realised returns of a round's symbols, which makes live scores computable."""
 
 class DatasetServiceServicer(metaclass=_abc_1.ABCMeta):
+    """Dataset rounds: numbered, time-boxed releases of feature tables that models train on, and their files."""
+
     @_abc_1.abstractmethod
     def GetCurrentRound(
         self,
@@ -84,7 +94,8 @@ class DatasetServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _datasets_pb2.GetRoundRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_datasets_pb2.Round, _abc.Awaitable[_datasets_pb2.Round]]: ...
+    ) -> _typing.Union[_datasets_pb2.Round, _abc.Awaitable[_datasets_pb2.Round]]:
+        """One round by number, with its window, symbols and files."""
 
     @_abc_1.abstractmethod
     def ListRounds(
@@ -117,7 +128,8 @@ class DatasetServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _datasets_pb2.CloseRoundRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_datasets_pb2.Round, _abc.Awaitable[_datasets_pb2.Round]]: ...
+    ) -> _typing.Union[_datasets_pb2.Round, _abc.Awaitable[_datasets_pb2.Round]]:
+        """Closes a round before its close time: no new training runs start on it. Operators only."""
 
     @_abc_1.abstractmethod
     def ResolveRound(

@@ -26,7 +26,9 @@ if _version_not_supported:
 
 
 class SignalServiceStub:
-    """Missing associated documentation comment in .proto file."""
+    """Signals: what deployed models say about symbols, stored and attributed to their vendor, listed, streamed
+    and scored.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -57,7 +59,9 @@ class SignalServiceStub:
 
 
 class SignalServiceServicer:
-    """Missing associated documentation comment in .proto file."""
+    """Signals: what deployed models say about symbols, stored and attributed to their vendor, listed, streamed
+    and scored.
+    """
 
     def StoreSignals(self, request, context):
         """One batch from an HTTP-only deployment.
@@ -122,7 +126,9 @@ def add_SignalServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class SignalService:
-    """Missing associated documentation comment in .proto file."""
+    """Signals: what deployed models say about symbols, stored and attributed to their vendor, listed, streamed
+    and scored.
+    """
 
     @staticmethod
     def StoreSignals(request,

@@ -29,6 +29,10 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class SignalServiceStub:
+    """Signals: what deployed models say about symbols, stored and attributed to their vendor, listed, streamed
+    and scored.
+    """
+
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
@@ -48,6 +52,10 @@ class SignalServiceStub:
 
 @_typing.type_check_only
 class SignalServiceAsyncStub(SignalServiceStub):
+    """Signals: what deployed models say about symbols, stored and attributed to their vendor, listed, streamed
+    and scored.
+    """
+
     def __init__(self, channel: _aio.Channel) -> None: ...
     StoreSignals: _aio.UnaryUnaryMultiCallable[_signals_pb2.StoreSignalsRequest, _signals_pb2.StoreSignalsResponse]  # type: ignore[assignment]
     """One batch from an HTTP-only deployment."""
@@ -63,6 +71,10 @@ class SignalServiceAsyncStub(SignalServiceStub):
     """Signals as they are stored."""
 
 class SignalServiceServicer(metaclass=_abc_1.ABCMeta):
+    """Signals: what deployed models say about symbols, stored and attributed to their vendor, listed, streamed
+    and scored.
+    """
+
     @_abc_1.abstractmethod
     def StoreSignals(
         self,
