@@ -53,6 +53,17 @@ check-protos: $(VENV)/.dev-installed ## fail when generated/ differs from what p
 	diff -r -x '__init__.py' -x '__pycache__' $$tmp/marketplace $(GEN_DIR)/marketplace \
 	  && echo "generated/ matches protos/"; rc=$$?; rm -rf $$tmp; exit $$rc
 
+DOCS_DIR := server/console/static/docs
+docs: $(VENV)/.dev-installed ## regenerate the console's docs data: the CLI reference (from click) and the quickstart (from README.md)
+	$(PY) -m cli.reference > $(DOCS_DIR)/cli.json
+	$(PY) -m server.console.quickstart README.md > $(DOCS_DIR)/quickstart.json
+
+check-docs: $(VENV)/.dev-installed ## fail when the console's docs data differ from what the CLI and README.md produce
+	@tmp=$$(mktemp -d); \
+	$(PY) -m cli.reference > $$tmp/cli.json && $(PY) -m server.console.quickstart README.md > $$tmp/quickstart.json && \
+	diff -u $(DOCS_DIR)/cli.json $$tmp/cli.json && diff -u $(DOCS_DIR)/quickstart.json $$tmp/quickstart.json \
+	  && echo "$(DOCS_DIR) matches the CLI and README.md (else: make docs)"; rc=$$?; rm -rf $$tmp; exit $$rc
+
 lint: $(VENV)/.dev-installed ## ruff, mypy and the import contracts (lint-imports)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
@@ -71,4 +82,4 @@ bench: $(VENV)/.dev-installed ## print the benchmarks' figures
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache build *.egg-info
 
-.PHONY: help install dev run test test-fast protos _protoc check-protos lint bench clean
+.PHONY: help install dev run test test-fast protos _protoc check-protos docs check-docs lint bench clean

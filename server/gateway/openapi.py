@@ -283,9 +283,8 @@ def _operation(route: Route, schemas: _Schemas, operation_id: str, public: bool)
             if field.type != _F.TYPE_STRING and not field.is_repeated:
                 # `?n=` leaves a number, enum or time unset, as an empty form field does (transcode.py)
                 schema = {"anyOf": [schema, {"type": "string", "enum": [""]}]}
-            parameter = _described(
-                {"name": name, "in": "query", "required": False, "schema": schema}, schemas.comments.get(field.full_name)
-            )
+            parameter = {"name": name, "in": "query", "required": False, "schema": schema}
+            parameter = _described(parameter, schemas.comments.get(field.full_name))
             if field.is_repeated:
                 parameter.update(style="form", explode=True)
             parameters.append(parameter)
