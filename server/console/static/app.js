@@ -10,6 +10,9 @@ const pages = {
   admin: () => import("./pages/admin.js"),
   catalog: () => import("./pages/catalog.js"),
   deployments: () => import("./pages/deployments.js"),
+  docs: () => import("./pages/docs.js"),
+  docsApi: () => import("./pages/docs-api.js"),
+  docsCli: () => import("./pages/docs-cli.js"),
   live: () => import("./pages/live.js"),
   model: () => import("./pages/model.js"),
   round: () => import("./pages/round.js"),
@@ -29,6 +32,9 @@ const ROUTES = [
   { pattern: /^\/admin\/?$/, page: pages.admin, nav: "admin" },
   { pattern: /^\/runs\/?$/, page: pages.runs, nav: "runs" },
   { pattern: /^\/runs\/([A-Za-z0-9_-]{1,64})\/?$/, page: pages.run, nav: "runs" },
+  { pattern: /^\/docs\/?$/, page: pages.docs, nav: "docs" },
+  { pattern: /^\/docs\/cli\/?$/, page: pages.docsCli, nav: "docs" },
+  { pattern: /^\/docs\/api\/?$/, page: pages.docsApi, nav: "docs" },
   { pattern: /^\/vendors\/([a-z][a-z0-9-]{1,39})\/models\/([A-Za-z0-9_-]{1,64})\/?$/, page: pages.model, nav: "catalog" },
 ];
 
