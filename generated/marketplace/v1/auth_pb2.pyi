@@ -39,6 +39,8 @@ Global___WhoAmIRequest: _TypeAlias = WhoAmIRequest  # noqa: Y015
 
 @_typing.final
 class Principal(_message.Message):
+    """Who a token belongs to: its kind, its vendor (if any) and its scopes."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     KIND_FIELD_NUMBER: _builtins.int
@@ -236,6 +238,8 @@ Global___ListVendorsResponse: _TypeAlias = ListVendorsResponse  # noqa: Y015
 
 @_typing.final
 class ApiToken(_message.Message):
+    """An API token as listed: never its secret, which is shown once when it is created."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ID_FIELD_NUMBER: _builtins.int

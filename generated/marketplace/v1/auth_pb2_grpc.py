@@ -95,7 +95,8 @@ class AuthServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def IntrospectToken(self, request, context):
-        """RFC 7662-shaped introspection, for other services that accept our tokens.
+        """Looks up a bearer token, RFC 7662-style, for other services that accept our tokens: whether it is
+        active, and its kind, vendor, scopes and expiry. The caller's own token needs `auth:introspect`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -147,8 +148,8 @@ class AuthServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RevokeApiToken(self, request, context):
-        """Revocation is immediate on the replica that handles it; other replicas see it within
-        their introspection cache TTL.
+        """Revokes an API token (a session too) by id. Revocation is immediate on the replica that handles it;
+        other replicas see it within their introspection cache TTL.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

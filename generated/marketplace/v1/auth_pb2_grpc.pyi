@@ -37,7 +37,9 @@ class AuthServiceStub:
     WhoAmI: _grpc.UnaryUnaryMultiCallable[_auth_pb2.WhoAmIRequest, _auth_pb2.Principal]
     """Who the presented token belongs to and what it may do."""
     IntrospectToken: _grpc.UnaryUnaryMultiCallable[_auth_pb2.IntrospectTokenRequest, _auth_pb2.IntrospectTokenResponse]
-    """RFC 7662-shaped introspection, for other services that accept our tokens."""
+    """Looks up a bearer token, RFC 7662-style, for other services that accept our tokens: whether it is
+    active, and its kind, vendor, scopes and expiry. The caller's own token needs `auth:introspect`.
+    """
     CreateSession: _grpc.UnaryUnaryMultiCallable[_auth_pb2.CreateSessionRequest, _auth_pb2.CreateSessionResponse]
     """A browser session: a new API token with the caller's vendor and scopes, living at most 8 hours
     (and never past the caller's own token). The web console's HTTP layer puts its secret into an
@@ -56,8 +58,8 @@ class AuthServiceStub:
     ListApiTokens: _grpc.UnaryUnaryMultiCallable[_auth_pb2.ListApiTokensRequest, _auth_pb2.ListApiTokensResponse]
     """API tokens (browser sessions included), newest first, without their secrets. Operators only."""
     RevokeApiToken: _grpc.UnaryUnaryMultiCallable[_auth_pb2.RevokeApiTokenRequest, _auth_pb2.ApiToken]
-    """Revocation is immediate on the replica that handles it; other replicas see it within
-    their introspection cache TTL.
+    """Revokes an API token (a session too) by id. Revocation is immediate on the replica that handles it;
+    other replicas see it within their introspection cache TTL.
     """
 
 @_typing.type_check_only
@@ -68,7 +70,9 @@ class AuthServiceAsyncStub(AuthServiceStub):
     WhoAmI: _aio.UnaryUnaryMultiCallable[_auth_pb2.WhoAmIRequest, _auth_pb2.Principal]  # type: ignore[assignment]
     """Who the presented token belongs to and what it may do."""
     IntrospectToken: _aio.UnaryUnaryMultiCallable[_auth_pb2.IntrospectTokenRequest, _auth_pb2.IntrospectTokenResponse]  # type: ignore[assignment]
-    """RFC 7662-shaped introspection, for other services that accept our tokens."""
+    """Looks up a bearer token, RFC 7662-style, for other services that accept our tokens: whether it is
+    active, and its kind, vendor, scopes and expiry. The caller's own token needs `auth:introspect`.
+    """
     CreateSession: _aio.UnaryUnaryMultiCallable[_auth_pb2.CreateSessionRequest, _auth_pb2.CreateSessionResponse]  # type: ignore[assignment]
     """A browser session: a new API token with the caller's vendor and scopes, living at most 8 hours
     (and never past the caller's own token). The web console's HTTP layer puts its secret into an
@@ -87,8 +91,8 @@ class AuthServiceAsyncStub(AuthServiceStub):
     ListApiTokens: _aio.UnaryUnaryMultiCallable[_auth_pb2.ListApiTokensRequest, _auth_pb2.ListApiTokensResponse]  # type: ignore[assignment]
     """API tokens (browser sessions included), newest first, without their secrets. Operators only."""
     RevokeApiToken: _aio.UnaryUnaryMultiCallable[_auth_pb2.RevokeApiTokenRequest, _auth_pb2.ApiToken]  # type: ignore[assignment]
-    """Revocation is immediate on the replica that handles it; other replicas see it within
-    their introspection cache TTL.
+    """Revokes an API token (a session too) by id. Revocation is immediate on the replica that handles it;
+    other replicas see it within their introspection cache TTL.
     """
 
 class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -108,7 +112,9 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _auth_pb2.IntrospectTokenRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_auth_pb2.IntrospectTokenResponse, _abc.Awaitable[_auth_pb2.IntrospectTokenResponse]]:
-        """RFC 7662-shaped introspection, for other services that accept our tokens."""
+        """Looks up a bearer token, RFC 7662-style, for other services that accept our tokens: whether it is
+        active, and its kind, vendor, scopes and expiry. The caller's own token needs `auth:introspect`.
+        """
 
     @_abc_1.abstractmethod
     def CreateSession(
@@ -169,8 +175,8 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _auth_pb2.RevokeApiTokenRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_auth_pb2.ApiToken, _abc.Awaitable[_auth_pb2.ApiToken]]:
-        """Revocation is immediate on the replica that handles it; other replicas see it within
-        their introspection cache TTL.
+        """Revokes an API token (a session too) by id. Revocation is immediate on the replica that handles it;
+        other replicas see it within their introspection cache TTL.
         """
 
 def add_AuthServiceServicer_to_server(servicer: AuthServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -52,6 +52,8 @@ Global___CatalogOrder: _TypeAlias = CatalogOrder  # noqa: Y015
 
 @_typing.final
 class CatalogModel(_message.Message):
+    """One of a vendor's models in the catalog: a deployment with its state, live score and latest signal."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     DEPLOYMENT_ID_FIELD_NUMBER: _builtins.int
@@ -133,6 +135,8 @@ Global___RoundScore: _TypeAlias = RoundScore  # noqa: Y015
 
 @_typing.final
 class CatalogEntry(_message.Message):
+    """A vendor and its models, as the trading platform lists them."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     VENDOR_FIELD_NUMBER: _builtins.int

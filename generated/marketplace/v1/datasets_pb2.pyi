@@ -80,6 +80,8 @@ Global___DatasetFile: _TypeAlias = DatasetFile  # noqa: Y015
 
 @_typing.final
 class Round(_message.Message):
+    """A dataset round: a numbered, time-boxed release of feature tables (its files) for a set of symbols."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     NUMBER_FIELD_NUMBER: _builtins.int

@@ -92,14 +92,15 @@ class DatasetServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListRounds(self, request, context):
-        """Newest first.
+        """Published rounds, newest first, with their state and files.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def CreateSignedUrls(self, request, context):
-        """Short-lived download URLs for a round's files.
+        """Short-lived signed download URLs for a round's files (all of them, or the ones named). The URLs need
+        no token and support HTTP Range, so a download can resume.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

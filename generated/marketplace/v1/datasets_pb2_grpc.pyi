@@ -40,9 +40,11 @@ class DatasetServiceStub:
     GetRound: _grpc.UnaryUnaryMultiCallable[_datasets_pb2.GetRoundRequest, _datasets_pb2.Round]
     """One round by number, with its window, symbols and files."""
     ListRounds: _grpc.UnaryUnaryMultiCallable[_datasets_pb2.ListRoundsRequest, _datasets_pb2.ListRoundsResponse]
-    """Newest first."""
+    """Published rounds, newest first, with their state and files."""
     CreateSignedUrls: _grpc.UnaryUnaryMultiCallable[_datasets_pb2.CreateSignedUrlsRequest, _datasets_pb2.CreateSignedUrlsResponse]
-    """Short-lived download URLs for a round's files."""
+    """Short-lived signed download URLs for a round's files (all of them, or the ones named). The URLs need
+    no token and support HTTP Range, so a download can resume.
+    """
     PublishRound: _grpc.StreamUnaryMultiCallable[_datasets_pb2.PublishRoundRequest, _datasets_pb2.Round]
     """Uploads a round's files and publishes it, all or nothing. The first message carries the
     header; the following ones carry file chunks in order.
@@ -64,9 +66,11 @@ class DatasetServiceAsyncStub(DatasetServiceStub):
     GetRound: _aio.UnaryUnaryMultiCallable[_datasets_pb2.GetRoundRequest, _datasets_pb2.Round]  # type: ignore[assignment]
     """One round by number, with its window, symbols and files."""
     ListRounds: _aio.UnaryUnaryMultiCallable[_datasets_pb2.ListRoundsRequest, _datasets_pb2.ListRoundsResponse]  # type: ignore[assignment]
-    """Newest first."""
+    """Published rounds, newest first, with their state and files."""
     CreateSignedUrls: _aio.UnaryUnaryMultiCallable[_datasets_pb2.CreateSignedUrlsRequest, _datasets_pb2.CreateSignedUrlsResponse]  # type: ignore[assignment]
-    """Short-lived download URLs for a round's files."""
+    """Short-lived signed download URLs for a round's files (all of them, or the ones named). The URLs need
+    no token and support HTTP Range, so a download can resume.
+    """
     PublishRound: _aio.StreamUnaryMultiCallable[_datasets_pb2.PublishRoundRequest, _datasets_pb2.Round]  # type: ignore[assignment]
     """Uploads a round's files and publishes it, all or nothing. The first message carries the
     header; the following ones carry file chunks in order.
@@ -103,7 +107,7 @@ class DatasetServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _datasets_pb2.ListRoundsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_datasets_pb2.ListRoundsResponse, _abc.Awaitable[_datasets_pb2.ListRoundsResponse]]:
-        """Newest first."""
+        """Published rounds, newest first, with their state and files."""
 
     @_abc_1.abstractmethod
     def CreateSignedUrls(
@@ -111,7 +115,9 @@ class DatasetServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _datasets_pb2.CreateSignedUrlsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_datasets_pb2.CreateSignedUrlsResponse, _abc.Awaitable[_datasets_pb2.CreateSignedUrlsResponse]]:
-        """Short-lived download URLs for a round's files."""
+        """Short-lived signed download URLs for a round's files (all of them, or the ones named). The URLs need
+        no token and support HTTP Range, so a download can resume.
+        """
 
     @_abc_1.abstractmethod
     def PublishRound(

@@ -186,6 +186,10 @@ Global___SignalDelivery: _TypeAlias = SignalDelivery  # noqa: Y015
 
 @_typing.final
 class Deployment(_message.Message):
+    """A vendor's model serving signals: where it runs, its state and heartbeat, its last signal and where its
+    signals are delivered.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ID_FIELD_NUMBER: _builtins.int
@@ -285,7 +289,7 @@ class CreateDeploymentRequest(_message.Message):
     """The provider's id of the server (e.g. a RunPod pod id)."""
     @_builtins.property
     def links(self) -> Global___DeploymentLinks:
-        """Where the deployment can be reached (endpoint, logs), if anywhere."""
+        """Where the deployment's inference server answers, if anywhere."""
 
     def __init__(
         self,

@@ -116,7 +116,7 @@ class DeploymentServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateDeploymentLinks(self, request, context):
-        """Where the deployment serves (its inference endpoint).
+        """Changes the deployment's links: where its inference server answers (`endpoint_url`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

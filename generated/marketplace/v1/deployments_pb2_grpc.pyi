@@ -44,7 +44,7 @@ class DeploymentServiceStub:
     GetDeployment: _grpc.UnaryUnaryMultiCallable[_deployments_pb2.GetDeploymentRequest, _deployments_pb2.Deployment]
     """One deployment by id. Another vendor's deployment is NOT_FOUND."""
     UpdateDeploymentLinks: _grpc.UnaryUnaryMultiCallable[_deployments_pb2.UpdateDeploymentLinksRequest, _deployments_pb2.Deployment]
-    """Where the deployment serves (its inference endpoint)."""
+    """Changes the deployment's links: where its inference server answers (`endpoint_url`)."""
     AddSignalDestination: _grpc.UnaryUnaryMultiCallable[_deployments_pb2.AddSignalDestinationRequest, _deployments_pb2.AddSignalDestinationResponse]
     """Links an HTTP(S) destination: the marketplace POSTs each of the deployment's stored signals there as
     signed SignalDelivery JSON, retried until it answers 2xx. The signing secret is returned once.
@@ -78,7 +78,7 @@ class DeploymentServiceAsyncStub(DeploymentServiceStub):
     GetDeployment: _aio.UnaryUnaryMultiCallable[_deployments_pb2.GetDeploymentRequest, _deployments_pb2.Deployment]  # type: ignore[assignment]
     """One deployment by id. Another vendor's deployment is NOT_FOUND."""
     UpdateDeploymentLinks: _aio.UnaryUnaryMultiCallable[_deployments_pb2.UpdateDeploymentLinksRequest, _deployments_pb2.Deployment]  # type: ignore[assignment]
-    """Where the deployment serves (its inference endpoint)."""
+    """Changes the deployment's links: where its inference server answers (`endpoint_url`)."""
     AddSignalDestination: _aio.UnaryUnaryMultiCallable[_deployments_pb2.AddSignalDestinationRequest, _deployments_pb2.AddSignalDestinationResponse]  # type: ignore[assignment]
     """Links an HTTP(S) destination: the marketplace POSTs each of the deployment's stored signals there as
     signed SignalDelivery JSON, retried until it answers 2xx. The signing secret is returned once.
@@ -133,7 +133,7 @@ class DeploymentServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _deployments_pb2.UpdateDeploymentLinksRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_deployments_pb2.Deployment, _abc.Awaitable[_deployments_pb2.Deployment]]:
-        """Where the deployment serves (its inference endpoint)."""
+        """Changes the deployment's links: where its inference server answers (`endpoint_url`)."""
 
     @_abc_1.abstractmethod
     def AddSignalDestination(

@@ -44,6 +44,8 @@ Global___Action: _TypeAlias = Action  # noqa: Y015
 
 @_typing.final
 class Attribution(_message.Message):
+    """Who made a signal: the vendor (with the name shown on it), the deployment and the training run."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     VENDOR_ID_FIELD_NUMBER: _builtins.int

@@ -64,7 +64,9 @@ class SignalServiceServicer:
     """
 
     def StoreSignals(self, request, context):
-        """One batch from an HTTP-only deployment.
+        """Stores one batch of signals from a deployment that speaks HTTP only (StreamSignals is the streaming
+        way). Each signal is stored and attributed to the deployment's vendor, or rejected on its own; a
+        retried batch with the same `sequence` is not stored twice.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -81,14 +83,15 @@ class SignalServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListSignals(self, request, context):
-        """Stored signals, newest first.
+        """Stored signals, newest first, each with its attribution (vendor, deployment, run); filter by symbol,
+        vendor, deployment or round.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def SubscribeSignals(self, request, context):
-        """Signals as they are stored.
+        """Signals as they are stored, as a stream that stays open (NDJSON over HTTP); filter by symbol or vendor.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -109,6 +109,8 @@ Global___LogLine: _TypeAlias = LogLine  # noqa: Y015
 
 @_typing.final
 class TrainingRun(_message.Message):
+    """A vendor's model trained on a round: its state, hyperparameters, latest metrics and artifact."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     @_typing.final
@@ -766,6 +768,8 @@ Global___RunStateChange: _TypeAlias = RunStateChange  # noqa: Y015
 
 @_typing.final
 class RunEvent(_message.Message):
+    """One event of a run, numbered by `sequence`: a state change, a metric point or a log line."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     SEQUENCE_FIELD_NUMBER: _builtins.int

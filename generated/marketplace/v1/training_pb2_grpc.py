@@ -145,7 +145,7 @@ class TrainingServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ReportMetrics(self, request, context):
-        """Many metric points in one call.
+        """Records metric points of a run (a key, a value and a step each), many in one call; the console charts them.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

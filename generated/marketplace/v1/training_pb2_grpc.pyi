@@ -48,7 +48,7 @@ class TrainingServiceStub:
     HeartbeatTrainingRun: _grpc.UnaryUnaryMultiCallable[_training_pb2.HeartbeatTrainingRunRequest, _training_pb2.HeartbeatTrainingRunResponse]
     """Renews the run's lease; a run whose lease expires becomes LOST."""
     ReportMetrics: _grpc.UnaryUnaryMultiCallable[_training_pb2.ReportMetricsRequest, _training_pb2.ReportMetricsResponse]
-    """Many metric points in one call."""
+    """Records metric points of a run (a key, a value and a step each), many in one call; the console charts them."""
     AppendRunLogs: _grpc.UnaryUnaryMultiCallable[_training_pb2.AppendRunLogsRequest, _training_pb2.AppendRunLogsResponse]
     """Appends lines of the training command's output to the run's log, which WatchTrainingRun and the console
     show.
@@ -86,7 +86,7 @@ class TrainingServiceAsyncStub(TrainingServiceStub):
     HeartbeatTrainingRun: _aio.UnaryUnaryMultiCallable[_training_pb2.HeartbeatTrainingRunRequest, _training_pb2.HeartbeatTrainingRunResponse]  # type: ignore[assignment]
     """Renews the run's lease; a run whose lease expires becomes LOST."""
     ReportMetrics: _aio.UnaryUnaryMultiCallable[_training_pb2.ReportMetricsRequest, _training_pb2.ReportMetricsResponse]  # type: ignore[assignment]
-    """Many metric points in one call."""
+    """Records metric points of a run (a key, a value and a step each), many in one call; the console charts them."""
     AppendRunLogs: _aio.UnaryUnaryMultiCallable[_training_pb2.AppendRunLogsRequest, _training_pb2.AppendRunLogsResponse]  # type: ignore[assignment]
     """Appends lines of the training command's output to the run's log, which WatchTrainingRun and the console
     show.
@@ -163,7 +163,7 @@ class TrainingServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _training_pb2.ReportMetricsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_training_pb2.ReportMetricsResponse, _abc.Awaitable[_training_pb2.ReportMetricsResponse]]:
-        """Many metric points in one call."""
+        """Records metric points of a run (a key, a value and a step each), many in one call; the console charts them."""
 
     @_abc_1.abstractmethod
     def AppendRunLogs(
