@@ -32,9 +32,10 @@ const ROUTES = [
   { pattern: /^\/admin\/?$/, page: pages.admin, nav: "admin" },
   { pattern: /^\/runs\/?$/, page: pages.runs, nav: "runs" },
   { pattern: /^\/runs\/([A-Za-z0-9_-]{1,64})\/?$/, page: pages.run, nav: "runs" },
-  { pattern: /^\/docs\/?$/, page: pages.docs, nav: "docs" },
-  { pattern: /^\/docs\/cli\/?$/, page: pages.docsCli, nav: "docs" },
-  { pattern: /^\/docs\/api\/?$/, page: pages.docsApi, nav: "docs" },
+  // Docs are open before signing in: a newcomer reads how to get a token (try it then answers 401).
+  { pattern: /^\/docs\/?$/, page: pages.docs, nav: "docs", open: true },
+  { pattern: /^\/docs\/cli\/?$/, page: pages.docsCli, nav: "docs", open: true },
+  { pattern: /^\/docs\/api\/?$/, page: pages.docsApi, nav: "docs", open: true },
   { pattern: /^\/vendors\/([a-z][a-z0-9-]{1,39})\/models\/([A-Za-z0-9_-]{1,64})\/?$/, page: pages.model, nav: "catalog" },
 ];
 
@@ -53,9 +54,9 @@ export function navigate(path, { replace = false } = {}) {
 
 function route() {
   const rest = window.location.pathname.startsWith(BASE) ? window.location.pathname.slice(BASE.length) : "/";
-  for (const { pattern, page, nav: section } of ROUTES) {
+  for (const { pattern, page, nav: section, open } of ROUTES) {
     const found = rest.match(pattern);
-    if (found) return { page, section, params: found.slice(1) };
+    if (found) return { page, section, open, params: found.slice(1) };
   }
   return null;
 }
@@ -108,7 +109,7 @@ async function draw() {
     if (found?.section === item.dataset.section) item.setAttribute("aria-current", "page");
     else item.removeAttribute("aria-current");
   }
-  if (!api.signedIn() || !principal) {
+  if ((!api.signedIn() || !principal) && !found?.open) {
     principal = null;
     drawIdentity();
     signin.render(view, { onSignedIn: signedIn });

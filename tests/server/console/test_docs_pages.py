@@ -25,7 +25,8 @@ def shot(page, name: str) -> None:
 
 def test_the_quickstart_shows_the_readmes_vendor_path(console_server, watched):
     page = watched.page
-    sign_in(page, console_server.http_url, console_server.admin_token, "/marketplace/docs")
+    sign_in(page, console_server.http_url, console_server.admin_token)
+    page.goto(console_server.http_url + "/marketplace/docs")
     page.wait_for_selector("#quickstart pre")
     commands = "\n".join(page.locator("#quickstart pre").all_text_contents())
     for step in ("mp login --api-url", "mp init --template", "mp train start", "mp deploy", "mp signals tail"):
@@ -39,7 +40,8 @@ def test_the_quickstart_shows_the_readmes_vendor_path(console_server, watched):
 
 def test_the_cli_reference_lists_mp_data_pull_with_its_options_and_filters(console_server, watched):
     page = watched.page
-    sign_in(page, console_server.http_url, console_server.admin_token, "/marketplace/docs/cli")
+    sign_in(page, console_server.http_url, console_server.admin_token)
+    page.goto(console_server.http_url + "/marketplace/docs/cli")
     pull = page.locator("section[data-command='mp data pull']")
     pull.wait_for()
     assert pull.locator(".usage").text_content() == "mp data pull [OPTIONS]"
@@ -60,7 +62,8 @@ def test_the_cli_reference_lists_mp_data_pull_with_its_options_and_filters(conso
 def test_the_api_reference_shows_list_catalog_with_its_scopes_and_tries_it(console_server, api: Api, watched):
     api.vendor("acme", "Acme Quant")
     page = watched.page
-    sign_in(page, console_server.http_url, console_server.admin_token, "/marketplace/docs/api")
+    sign_in(page, console_server.http_url, console_server.admin_token)
+    page.goto(console_server.http_url + "/marketplace/docs/api")
     catalog = page.locator("section[data-operation=CatalogService_ListCatalog]")
     catalog.wait_for()
     assert catalog.locator(".rest-path").text_content() == "/api/catalog"
@@ -83,7 +86,8 @@ def test_the_api_reference_shows_list_catalog_with_its_scopes_and_tries_it(conso
 
 def test_try_it_writes_with_the_csrf_header_and_shows_errors(console_server, api: Api, watched):
     page = watched.page
-    sign_in(page, console_server.http_url, console_server.admin_token, "/marketplace/docs/api")
+    sign_in(page, console_server.http_url, console_server.admin_token)
+    page.goto(console_server.http_url + "/marketplace/docs/api")
     create = page.locator("section[data-operation=AuthService_CreateVendor]")
     create.wait_for()
     create.locator(".try-it summary").click()
@@ -103,3 +107,20 @@ def test_try_it_writes_with_the_csrf_header_and_shows_errors(console_server, api
     assert output.text_content().startswith("The body is not JSON")
     assert page.locator("b").count() == 0  # the answer is text, never markup
     assert watched.dialogs == []
+
+
+def test_the_docs_are_open_before_signing_in_and_try_it_then_answers_401(console_server, watched):
+    page = watched.page
+    page.goto(console_server.http_url + "/marketplace")
+    page.click(".signin a:text-is('quickstart')")
+    page.wait_for_selector("#quickstart pre")
+    page.click(".docs-tabs >> text=API reference")
+    page.wait_for_selector("#api-signed-out")
+    whoami = page.locator("section[data-operation=AuthService_WhoAmI]")
+    whoami.locator(".try-it summary").click()
+    whoami.locator("button[type=submit]").click()
+    page.wait_for_selector("#AuthService_WhoAmI-output[data-outcome=error]")
+    assert whoami.locator("pre.try-output").text_content().startswith("401")
+    page.click("#nav >> text=Catalog")
+    page.wait_for_selector("#token")  # every other page still asks for a token
+    assert page.locator("#sign-out").count() == 0

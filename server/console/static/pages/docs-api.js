@@ -3,14 +3,14 @@
 // `(access)`), its REST path and fields, and a form that tries the call with this session.
 
 import * as api from "../api.js";
-import { clear, el } from "../dom.js";
+import { clear, el, link } from "../dom.js";
 import { docsHead, richText } from "./docs.js";
 
 export const title = "API reference";
 
 const VERBS = ["get", "post", "put", "patch", "delete"];
 
-export function render(view) {
+export function render(view, { principal } = {}) {
   const problem = el("p", { class: "form-error", role: "alert" });
   const list = el("div", { class: "doc-list", id: "api-operations" }, el("p", { class: "muted", text: "Loading…" }));
   const filter = el("input", { type: "search", id: "api-filter", placeholder: "Filter: catalog, deploy:write, /api/rounds…",
@@ -21,6 +21,8 @@ export function render(view) {
       "/marketplace/docs/api"),
     el("div", { class: "toolbar" }, filter, el("span", { class: "spacer" }),
       el("a", { href: "/openapi.json", text: "openapi.json" })),
+    principal ? null : el("p", { class: "muted", id: "api-signed-out" }, link("/marketplace", "Sign in"),
+      " to try the calls with your token; until then they answer 401."),
     problem,
     el("div", { class: "doc-layout" }, el("nav", { class: "doc-side", "aria-label": "Operation index" }, index), list));
 
