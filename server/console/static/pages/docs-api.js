@@ -118,6 +118,10 @@ function fieldsTable(caption, rows) {
 function operationSection(operation, document) {
   const id = `op-${operation.operationId}`;
   const paragraphs = (operation.description || "").split("\n\n").filter((text) => text && !text.startsWith("**Access**"));
+  // The summary is the comment's first sentence: the first paragraph goes on after it.
+  if (operation.summary && paragraphs[0]?.startsWith(operation.summary)) {
+    paragraphs[0] = paragraphs[0].slice(operation.summary.length).trim();
+  }
   const rows = (operation.parameters || []).map((p) => [p.name, p.in, p.schema, p.description, p.required]);
   const media = Object.keys(operation.requestBody?.content || {})[0];
   const body = media ? resolve(operation.requestBody.content[media].schema, document) : null;
@@ -129,7 +133,7 @@ function operationSection(operation, document) {
     el("h3", { tabindex: "-1" }, el("span", { class: `verb verb-${operation.verb}`, text: operation.verb.toUpperCase() }),
       el("code", { class: "rest-path", text: operation.path })),
     el("p", { class: "op-summary", text: operation.summary }),
-    paragraphs.map((text) => el("p", { class: "pre-line" }, richText(text))),
+    paragraphs.filter(Boolean).map((text) => el("p", { class: "pre-line" }, richText(text))),
     access(operation),
     fieldsTable(`Fields of ${operation.operationId}`, rows),
     tryIt(operation, body, streams));
