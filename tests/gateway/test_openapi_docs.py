@@ -112,3 +112,12 @@ def test_schemas_and_tags_carry_message_and_field_comments(document):
     assert deliveries["description"] == comments["marketplace.v1.Deployment.deliveries"]
     tags = {tag["name"]: tag.get("description") for tag in document["tags"]}
     assert tags["CatalogService"] == comments["marketplace.v1.CatalogService"]
+
+
+def test_the_docs_page_shows_descriptions_as_text(document):
+    from server.gateway.docs import render_docs
+
+    page = render_docs(document)
+    assert "Lists vendors with their models" in page
+    assert "scopes required: `catalog:read`" in page
+    assert "<script" not in page
