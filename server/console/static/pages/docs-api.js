@@ -77,12 +77,21 @@ function resolve(schema, document) {
   return ref ? document.components.schemas[ref.split("/").pop()] || {} : schema || {};
 }
 
+/** DEPLOYMENT_STATE_{PENDING, LIVE, …}: the names, their shared prefix written once. */
+function enumText(names) {
+  const strings = names.map(String);
+  let prefix = strings[0] || "";
+  for (const name of strings) while (!name.startsWith(prefix)) prefix = prefix.slice(0, -1);
+  prefix = prefix.slice(0, prefix.lastIndexOf("_") + 1);
+  return prefix ? `${prefix}{${strings.map((name) => name.slice(prefix.length)).join(", ")}}` : `one of ${strings.join(", ")}`;
+}
+
 function typeText(schema) {
   if (!schema) return "any";
   if (schema.$ref) return schema.$ref.split("/").pop().replace(/^marketplace\.v1\./, "");
   if (schema.anyOf) {
     const kinds = schema.anyOf.filter((s) => s.type !== "null" && !(s.enum && s.enum.length === 1 && s.enum[0] === ""));
-    if (kinds.length && kinds.every((s) => s.enum)) return `one of ${kinds[0].enum.join(", ")}`;
+    if (kinds.length && kinds.every((s) => s.enum)) return enumText(kinds[0].enum);
     return kinds.map(typeText).join(" or ") || "null";
   }
   if (schema.type === "array") return `array of ${typeText(schema.items)}`;
