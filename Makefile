@@ -4,6 +4,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PROTO_FILES := $(wildcard protos/marketplace/v1/*.proto)
 GEN_DIR := generated
+# The contracts with their comments (protoc's source info), read by the OpenAPI document and the docs pages.
+SOURCE_INFO := source_info.binpb
 
 .DEFAULT_GOAL := help
 
@@ -42,13 +44,25 @@ _protoc:
 	$(PY) -m grpc_tools.protoc -I protos \
 	  -I $$($(PY) -c 'import google.api.annotations_pb2 as a, pathlib; print(pathlib.Path(a.__file__).parents[2])') \
 	  --plugin=protoc-gen-mypy=$(VENV)/bin/protoc-gen-mypy --plugin=protoc-gen-mypy_grpc=$(VENV)/bin/protoc-gen-mypy_grpc \
-	  --python_out=$(OUT) --grpc_python_out=$(OUT) --mypy_out=quiet:$(OUT) --mypy_grpc_out=quiet:$(OUT) $(PROTO_FILES)
+	  --python_out=$(OUT) --grpc_python_out=$(OUT) --mypy_out=quiet:$(OUT) --mypy_grpc_out=quiet:$(OUT) \
+	  --descriptor_set_out=$(OUT)/marketplace/v1/$(SOURCE_INFO) --include_source_info $(PROTO_FILES)
 
 check-protos: $(VENV)/.dev-installed ## fail when generated/ differs from what protos/ produce
 	@tmp=$$(mktemp -d); \
 	$(MAKE) --no-print-directory -s _protoc OUT=$$tmp && \
 	diff -r -x '__init__.py' -x '__pycache__' $$tmp/marketplace $(GEN_DIR)/marketplace \
 	  && echo "generated/ matches protos/"; rc=$$?; rm -rf $$tmp; exit $$rc
+
+DOCS_DIR := server/console/static/docs
+docs: $(VENV)/.dev-installed ## regenerate the console's docs data: the CLI reference (from click) and the quickstart (from README.md)
+	$(PY) -m cli.reference > $(DOCS_DIR)/cli.json
+	$(PY) -m server.console.quickstart README.md > $(DOCS_DIR)/quickstart.json
+
+check-docs: $(VENV)/.dev-installed ## fail when the console's docs data differ from what the CLI and README.md produce
+	@tmp=$$(mktemp -d); \
+	$(PY) -m cli.reference > $$tmp/cli.json && $(PY) -m server.console.quickstart README.md > $$tmp/quickstart.json && \
+	diff -u $(DOCS_DIR)/cli.json $$tmp/cli.json && diff -u $(DOCS_DIR)/quickstart.json $$tmp/quickstart.json \
+	  && echo "$(DOCS_DIR) matches the CLI and README.md (else: make docs)"; rc=$$?; rm -rf $$tmp; exit $$rc
 
 lint: $(VENV)/.dev-installed ## ruff, mypy and the import contracts (lint-imports)
 	$(VENV)/bin/ruff check .
@@ -69,4 +83,4 @@ bench: $(VENV)/.dev-installed ## print the benchmarks' figures
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache build *.egg-info
 
-.PHONY: help install dev run test test-fast protos _protoc check-protos lint bench clean
+.PHONY: help install dev run test test-fast protos _protoc check-protos docs check-docs lint bench clean

@@ -50,8 +50,9 @@ MEDIA_TYPES = {
     ".css": "text/css; charset=utf-8",
     ".svg": "image/svg+xml",
     ".png": "image/png",
+    ".json": "application/json",  # the docs pages' data (static/docs/, written by `make docs`)
 }
-COMPRESSED = {".html", ".js", ".css", ".svg"}
+COMPRESSED = {".html", ".js", ".css", ".svg", ".json"}
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,6 @@
-"""`GET /docs`: the OpenAPI document rendered as one self-contained HTML page (no scripts, no CDN)."""
+"""`GET /docs`: the OpenAPI document rendered as one self-contained HTML page (no scripts, no CDN):
+each operation with its description (the RPC's proto comment and who may call it). The console's
+API reference (/marketplace/docs/api) is the richer page, with a form to try each call."""
 
 from __future__ import annotations
 
@@ -37,7 +39,10 @@ def render_docs(document: dict[str, Any]) -> str:
         for verb, operation in operations.items():
             auth = "public" if operation.get("security") == [] else "bearer token"
             parts.append(f"<h3><span class='m'>{verb}</span> <code>{html.escape(path)}</code></h3>")
-            parts.append(f"<p>{html.escape(operation['summary'])} · {auth}</p>")
+            parts.append(f"<p><strong>{html.escape(operation['summary'])}</strong> · {auth}</p>")
+            for paragraph in operation.get("description", "").split("\n\n"):
+                if paragraph:  # the proto comment, then who may call (x-mp-access in words)
+                    parts.append(f"<p>{html.escape(paragraph).replace(chr(10), '<br>')}</p>")
             if operation.get("parameters"):
                 rows = "".join(
                     f"<tr><td><code>{html.escape(p['name'])}</code></td><td>{p['in']}</td>"

@@ -1,15 +1,19 @@
 """An OpenAPI 3.1 document for the gateway's routes, built from the same descriptors, following
 the proto3 JSON mapping (int64 as strings, enums by name, well-known types as their JSON forms),
-with the value constraints of the fields' `(rule)` options."""
+with the value constraints of the fields' `(rule)` options, and the contracts' comments: each
+operation's summary and description come from its RPC's comment, with who may call it (`(access)`:
+scopes, token kinds, rate class) in words and as `x-mp-access`; schemas and parameters carry their
+messages' and fields' comments (server/gateway/comments.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor
 
 from marketplace.v1 import options_pb2
+from server.gateway.comments import contract_comments, summary
 from server.gateway.routes import Route, resolve_field_path
 
 _F = FieldDescriptor
@@ -66,8 +70,9 @@ _INT64_TYPES = (_F.TYPE_INT64, _F.TYPE_SINT64, _F.TYPE_SFIXED64, _F.TYPE_UINT64,
 
 
 class _Schemas:
-    def __init__(self) -> None:
+    def __init__(self, comments: Mapping[str, str]) -> None:
         self.components: dict[str, Any] = {}
+        self.comments = comments
 
     def message(self, descriptor: Descriptor) -> dict[str, Any]:
         name = descriptor.full_name
@@ -77,7 +82,7 @@ class _Schemas:
             return {"anyOf": [dict(_SCALARS[_WRAPPED[descriptor.name]]), {"type": "null"}]}
         if name not in self.components:
             self.components[name] = {}  # placeholder first: messages may refer to themselves
-            self.components[name] = self.object(descriptor)
+            self.components[name] = _described(self.object(descriptor), self.comments.get(name))
         return {"$ref": f"#/components/schemas/{name}"}
 
     def object(self, descriptor: Descriptor, leaving_out: frozenset[str] = frozenset()) -> dict[str, Any]:
@@ -88,7 +93,10 @@ class _Schemas:
         if descriptor.name.endswith("Request"):  # request messages are never answers, which omit defaults
             required = [field.json_name for field in fields if (rule := _rule(field)) is not None and rule.required]
         properties = {
-            field.json_name: self.field(field) if field.json_name in required else _or_null(self.field(field))
+            field.json_name: _described(
+                self.field(field) if field.json_name in required else _or_null(self.field(field)),
+                self.comments.get(field.full_name),
+            )
             for field in fields
         }
         schema: dict[str, Any] = {"type": "object", "properties": properties}
@@ -131,6 +139,41 @@ class _Schemas:
                     array["uniqueItems"] = True
             return array
         return single
+
+
+def _described(schema: dict[str, Any], comment: str | None) -> dict[str, Any]:
+    """The schema with the comment first in its description (a constraint's words, if any, after it)."""
+    if not comment:
+        return schema
+    extra = schema.get("description")
+    return {**schema, "description": f"{comment}\n\n{extra}" if extra else comment}
+
+
+_KIND_PREFIX, _RATE_PREFIX = "PRINCIPAL_KIND_", "RATE_CLASS_"
+
+
+def access_of(method: MethodDescriptor) -> dict[str, Any] | None:
+    """The method's `(access)` rule as `x-mp-access`: public, scopes, callers (token kinds), rateClass."""
+    options = method.GetOptions()
+    if not options.HasExtension(options_pb2.access):
+        return None
+    rule = options.Extensions[options_pb2.access]
+    kinds = options_pb2.PrincipalKind
+    rate = options_pb2.RateClass.Name(rule.rate_class or options_pb2.RATE_CLASS_READ)
+    return {
+        "public": rule.public,
+        "scopes": list(rule.scopes),
+        "callers": [kinds.Name(kind).removeprefix(_KIND_PREFIX).lower() for kind in rule.callers],
+        "rateClass": "none" if rule.public else rate.removeprefix(_RATE_PREFIX).lower(),
+    }
+
+
+def _access_words(access: dict[str, Any]) -> str:
+    if access["public"]:
+        return "**Access**: public, no token needed."
+    scopes = ", ".join(f"`{scope}`" for scope in access["scopes"]) or "none"
+    callers = ", ".join(access["callers"])
+    return f"**Access**: a bearer token of kind {callers}; scopes required: {scopes}; rate class {access['rateClass']}."
 
 
 def _rule(field: FieldDescriptor) -> options_pb2.FieldRule | None:
@@ -225,7 +268,12 @@ def _operation(route: Route, schemas: _Schemas, operation_id: str, public: bool)
     for variable in route.template.variables:
         fields = resolve_field_path(request_type, variable)
         bound.add(".".join(f.json_name for f in fields))
-        parameters.append({"name": variable, "in": "path", "required": True, "schema": schemas.field(fields[-1])})
+        parameters.append(
+            _described(
+                {"name": variable, "in": "path", "required": True, "schema": schemas.field(fields[-1])},
+                schemas.comments.get(fields[-1].full_name),
+            )
+        )
     if route.body != "*":
         body_json = request_type.fields_by_name[route.body].json_name if route.body else None
         for name, field in _query_fields(request_type, "", 0):
@@ -236,12 +284,19 @@ def _operation(route: Route, schemas: _Schemas, operation_id: str, public: bool)
                 # `?n=` leaves a number, enum or time unset, as an empty form field does (transcode.py)
                 schema = {"anyOf": [schema, {"type": "string", "enum": [""]}]}
             parameter = {"name": name, "in": "query", "required": False, "schema": schema}
+            parameter = _described(parameter, schemas.comments.get(field.full_name))
             if field.is_repeated:
                 parameter.update(style="form", explode=True)
             parameters.append(parameter)
+    comment = schemas.comments.get(method.full_name, "")
+    access = access_of(method)
+    description = "\n\n".join(
+        part for part in (comment, _access_words(access) if access else "", f"gRPC: `{method.full_name}`") if part
+    )
     operation: dict[str, Any] = {
         "operationId": operation_id,
-        "summary": f"{method.containing_service.name}.{method.name}",
+        "summary": summary(comment) if comment else f"{method.containing_service.name}.{method.name}",
+        "description": description,
         "tags": [method.containing_service.name],
         "parameters": parameters,
         "responses": {
@@ -261,8 +316,9 @@ def _operation(route: Route, schemas: _Schemas, operation_id: str, public: bool)
             schema = schemas.message(request_type)
         media = "application/x-ndjson" if method.client_streaming else "application/json"
         operation["requestBody"] = {"required": route.body != "*", "content": {media: {"schema": schema}}}
-    if public:
-        operation["security"] = []
+    if access is not None:
+        operation["x-mp-access"] = access
+    operation["security"] = [] if public or (access is not None and access["public"]) else [{"bearerAuth": []}]
     return operation
 
 
@@ -286,22 +342,30 @@ def openapi_document(
     title: str,
     version: str,
     is_public: Callable[[MethodDescriptor], bool] = lambda _method: False,
+    comments: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    schemas = _Schemas()
+    """`comments` by full name; marketplace.v1's own (contract_comments()) unless given."""
+    schemas = _Schemas(contract_comments() if comments is None else comments)
     paths: dict[str, dict[str, Any]] = {}
     used_ids: set[str] = set()
+    services: dict[str, str] = {}
     for route in sorted(routes, key=lambda r: (r.template.openapi_path(), r.http_method)):
         base_id = f"{route.method.containing_service.name}_{route.method.name}"
         operation_id, suffix = base_id, 2
         while operation_id in used_ids:
             operation_id, suffix = f"{base_id}{suffix}", suffix + 1
         used_ids.add(operation_id)
+        service = route.method.containing_service
+        services[service.name] = schemas.comments.get(service.full_name, "")
         paths.setdefault(route.template.openapi_path(), {})[route.http_method.lower()] = _operation(
             route, schemas, operation_id, is_public(route.method)
         )
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},
+        "tags": [
+            {"name": name, "description": text} if text else {"name": name} for name, text in sorted(services.items())
+        ],
         "paths": paths,
         "components": {
             "schemas": {**dict(sorted(schemas.components.items())), "Status": ERROR_SCHEMA},

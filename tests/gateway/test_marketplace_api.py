@@ -138,6 +138,7 @@ def test_openapi_document_is_valid_and_describes_the_api(server):
         "in": "path",
         "required": True,
         "schema": {"type": "string", "maxLength": 64, "minLength": 1},
+        "description": "The run to cancel.",
     }
     subscribe = document["paths"]["/api/signals:subscribe"]["get"]["responses"]["200"]["content"]
     assert "application/x-ndjson" in subscribe

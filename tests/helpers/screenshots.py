@@ -1,6 +1,6 @@
 """Screenshots of the console for the README, against a local server filled with a small market:
 `python -m tests.helpers.screenshots [DIR]` (default docs/) writes console-catalog.png,
-console-live.png and console-round.png. Needs Chromium (tests/helpers/browser.py)."""
+console-live.png, console-round.png, console-docs-api.png and more. Needs Chromium (tests/helpers/browser.py)."""
 
 from __future__ import annotations
 
@@ -86,6 +86,18 @@ def stream(api: Api, deployments: list[str], rng: random.Random, stop: threading
             pass  # a signal refused for its round: the picture does without it
 
 
+def docs_api(page, base: str, out: Path) -> None:
+    """The API reference with ListCatalog tried (console-docs-api.png)."""
+    page.goto(base + "/marketplace/docs/api")
+    catalog = page.locator("section[data-operation=CatalogService_ListCatalog]")
+    catalog.locator(".try-it summary").click()
+    catalog.locator("#CatalogService_ListCatalog-pageSize").fill("1")
+    catalog.locator("button[type=submit]").click()
+    page.wait_for_selector("#CatalogService_ListCatalog-output[data-outcome=ok]")
+    page.evaluate("document.querySelector('.topbar').style.position = 'static'")  # not over the section
+    catalog.screenshot(path=str(out / "console-docs-api.png"))
+
+
 def main(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     data = Path(tempfile.mkdtemp()) / "data"
@@ -128,6 +140,7 @@ def main(out: Path) -> None:
             page.goto(server.http_url + "/marketplace/admin")
             page.wait_for_selector("#token-rows tr")
             page.screenshot(path=str(out / "console-operator.png"), full_page=True)
+            docs_api(page, server.http_url, out)
             mobile = browser.new_page(viewport={"width": 390, "height": 800})
             sign_in(mobile, server.http_url, server.admin_token)
             mobile.wait_for_selector(".vendor")

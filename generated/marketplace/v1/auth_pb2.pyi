@@ -39,6 +39,8 @@ Global___WhoAmIRequest: _TypeAlias = WhoAmIRequest  # noqa: Y015
 
 @_typing.final
 class Principal(_message.Message):
+    """Who a token belongs to: its kind, its vendor (if any) and its scopes."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     KIND_FIELD_NUMBER: _builtins.int
@@ -89,6 +91,7 @@ class IntrospectTokenRequest(_message.Message):
 
     TOKEN_FIELD_NUMBER: _builtins.int
     token: _builtins.str
+    """The bearer token to look up. It is never logged or echoed back."""
     def __init__(
         self,
         *,
@@ -169,6 +172,7 @@ class CreateVendorRequest(_message.Message):
     slug: _builtins.str
     """2–40 of [a-z0-9-], starting with a letter"""
     display_name: _builtins.str
+    """The name shown on the vendor's models and signals (the attribution badge)."""
     def __init__(
         self,
         *,
@@ -193,6 +197,7 @@ class ListVendorsRequest(_message.Message):
     page_size: _builtins.int
     """0: 50; more than 500: 500"""
     page_token: _builtins.str
+    """The next_page_token of the previous page; empty for the first page."""
     def __init__(
         self,
         *,
@@ -233,6 +238,8 @@ Global___ListVendorsResponse: _TypeAlias = ListVendorsResponse  # noqa: Y015
 
 @_typing.final
 class ApiToken(_message.Message):
+    """An API token as listed: never its secret, which is shown once when it is created."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ID_FIELD_NUMBER: _builtins.int
@@ -297,11 +304,17 @@ class CreateApiTokenRequest(_message.Message):
     DISPLAY_NAME_FIELD_NUMBER: _builtins.int
     TTL_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
+    """Client-chosen id: a retry with the same id and body returns the first token instead of a second one."""
     vendor: _builtins.str
     """Vendor slug or id. Empty: a token of the platform itself, an operator's when it has `admin`."""
     display_name: _builtins.str
+    """A label to tell tokens apart in listings (e.g. "CI" or "laptop")."""
     @_builtins.property
-    def scopes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def scopes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """What the token may do, e.g. `catalog:read`, `data:read`, `training:write`, `deploy:write`,
+        `signals:read`; `admin` may do everything.
+        """
+
     @_builtins.property
     def ttl(self) -> _duration_pb2.Duration:
         """unset: never expires"""
@@ -358,8 +371,11 @@ class ListApiTokensRequest(_message.Message):
     vendor: _builtins.str
     """slug or id; empty: all"""
     include_revoked: _builtins.bool
+    """Also list revoked tokens."""
     page_size: _builtins.int
+    """Tokens per page: 0 means 50, more than 500 means 500."""
     page_token: _builtins.str
+    """The next_page_token of the previous page; empty for the first page."""
     def __init__(
         self,
         *,
@@ -405,6 +421,7 @@ class RevokeApiTokenRequest(_message.Message):
 
     TOKEN_ID_FIELD_NUMBER: _builtins.int
     token_id: _builtins.str
+    """The token's id (`tok_…`, as listed), never its secret."""
     def __init__(
         self,
         *,
@@ -542,7 +559,9 @@ class CreateInvitationRequest(_message.Message):
     TTL_FIELD_NUMBER: _builtins.int
     NOTE_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
+    """Client-chosen id: a retry with the same id returns the first invitation (and its code)."""
     note: _builtins.str
+    """The operator's label, e.g. who the invitation is for; shown in the list, never to the invitee."""
     @_builtins.property
     def ttl(self) -> _duration_pb2.Duration:
         """unset: 7 days; at most 30 days"""
@@ -600,7 +619,9 @@ class ListInvitationsRequest(_message.Message):
     include_closed: _builtins.bool
     """also used, revoked and expired ones"""
     page_size: _builtins.int
+    """0: 50; more than 500: 500"""
     page_token: _builtins.str
+    """next_page_token of the previous page"""
     def __init__(
         self,
         *,
@@ -645,6 +666,7 @@ class RevokeInvitationRequest(_message.Message):
 
     INVITATION_ID_FIELD_NUMBER: _builtins.int
     invitation_id: _builtins.str
+    """The invitation's id ("inv_…"), not its code."""
     def __init__(
         self,
         *,
@@ -667,10 +689,13 @@ class AcceptInvitationRequest(_message.Message):
     SLUG_FIELD_NUMBER: _builtins.int
     DISPLAY_NAME_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
+    """Client-chosen id: a retry with the same id returns the first answer (the same vendor and token)."""
     code: _builtins.str
     """the invitation's secret"""
     slug: _builtins.str
+    """The new vendor's slug, its name in URLs and commands: 2–40 of [a-z0-9-], starting with a letter."""
     display_name: _builtins.str
+    """The name shown with every signal of the vendor (its attribution badge)."""
     def __init__(
         self,
         *,
@@ -763,9 +788,11 @@ class ListMyApiTokensRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     include_revoked: _builtins.bool
+    """also revoked and expired tokens"""
     page_size: _builtins.int
     """0: 50; more than 500: 500"""
     page_token: _builtins.str
+    """next_page_token of the previous page"""
     def __init__(
         self,
         *,
@@ -792,6 +819,7 @@ class CreateMyApiTokenRequest(_message.Message):
     request_id: _builtins.str
     """Client-chosen id: a retry with the same id and body returns the first result (and the same secret)."""
     display_name: _builtins.str
+    """to tell the vendor's tokens apart"""
     @_builtins.property
     def scopes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """A subset of the calling token's scopes."""

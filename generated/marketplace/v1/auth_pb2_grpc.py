@@ -27,7 +27,8 @@ if _version_not_supported:
 
 
 class AuthServiceStub:
-    """Missing associated documentation comment in .proto file."""
+    """Vendors, API tokens and browser sessions: who may call the marketplace, and with which scopes.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -128,7 +129,8 @@ class AuthServiceStub:
 
 
 class AuthServiceServicer:
-    """Missing associated documentation comment in .proto file."""
+    """Vendors, API tokens and browser sessions: who may call the marketplace, and with which scopes.
+    """
 
     def WhoAmI(self, request, context):
         """Who the presented token belongs to and what it may do.
@@ -138,7 +140,8 @@ class AuthServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def IntrospectToken(self, request, context):
-        """RFC 7662-shaped introspection, for other services that accept our tokens.
+        """Looks up a bearer token, RFC 7662-style, for other services that accept our tokens: whether it is
+        active, and its kind, vendor, scopes and expiry. The caller's own token needs `auth:introspect`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -161,13 +164,16 @@ class AuthServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CreateVendor(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Registers a vendor (an external ML developer) under a unique slug. Operators only; give the vendor a
+        token with CreateApiToken.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListVendors(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Every vendor, oldest first, a page at a time. Operators only.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -180,14 +186,15 @@ class AuthServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListApiTokens(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """API tokens (browser sessions included), newest first, without their secrets. Operators only.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def RevokeApiToken(self, request, context):
-        """Revocation is immediate on the replica that handles it; other replicas see it within
-        their introspection cache TTL.
+        """Revokes an API token (a session too) by id. Revocation is immediate on the replica that handles it;
+        other replicas see it within their introspection cache TTL.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -203,7 +210,8 @@ class AuthServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListInvitations(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Invitations, newest first: open ones only, unless include_closed. Codes are never shown again.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -369,7 +377,8 @@ def add_AuthServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class AuthService:
-    """Missing associated documentation comment in .proto file."""
+    """Vendors, API tokens and browser sessions: who may call the marketplace, and with which scopes.
+    """
 
     @staticmethod
     def WhoAmI(request,

@@ -28,6 +28,8 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class AuthServiceStub:
+    """Vendors, API tokens and browser sessions: who may call the marketplace, and with which scopes."""
+
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
@@ -35,7 +37,9 @@ class AuthServiceStub:
     WhoAmI: _grpc.UnaryUnaryMultiCallable[_auth_pb2.WhoAmIRequest, _auth_pb2.Principal]
     """Who the presented token belongs to and what it may do."""
     IntrospectToken: _grpc.UnaryUnaryMultiCallable[_auth_pb2.IntrospectTokenRequest, _auth_pb2.IntrospectTokenResponse]
-    """RFC 7662-shaped introspection, for other services that accept our tokens."""
+    """Looks up a bearer token, RFC 7662-style, for other services that accept our tokens: whether it is
+    active, and its kind, vendor, scopes and expiry. The caller's own token needs `auth:introspect`.
+    """
     CreateSession: _grpc.UnaryUnaryMultiCallable[_auth_pb2.CreateSessionRequest, _auth_pb2.CreateSessionResponse]
     """A browser session: a new API token with the caller's vendor and scopes, living at most 8 hours
     (and never past the caller's own token). The web console's HTTP layer puts its secret into an
@@ -44,13 +48,18 @@ class AuthServiceStub:
     EndSession: _grpc.UnaryUnaryMultiCallable[_auth_pb2.EndSessionRequest, _auth_pb2.ApiToken]
     """Sign-out: revokes the session token presented, at once. Other tokens are refused (FAILED_PRECONDITION)."""
     CreateVendor: _grpc.UnaryUnaryMultiCallable[_auth_pb2.CreateVendorRequest, _common_pb2.Vendor]
+    """Registers a vendor (an external ML developer) under a unique slug. Operators only; give the vendor a
+    token with CreateApiToken.
+    """
     ListVendors: _grpc.UnaryUnaryMultiCallable[_auth_pb2.ListVendorsRequest, _auth_pb2.ListVendorsResponse]
+    """Every vendor, oldest first, a page at a time. Operators only."""
     CreateApiToken: _grpc.UnaryUnaryMultiCallable[_auth_pb2.CreateApiTokenRequest, _auth_pb2.CreateApiTokenResponse]
     """Creates an API token. The secret is in the response only; the server keeps a keyed digest."""
     ListApiTokens: _grpc.UnaryUnaryMultiCallable[_auth_pb2.ListApiTokensRequest, _auth_pb2.ListApiTokensResponse]
+    """API tokens (browser sessions included), newest first, without their secrets. Operators only."""
     RevokeApiToken: _grpc.UnaryUnaryMultiCallable[_auth_pb2.RevokeApiTokenRequest, _auth_pb2.ApiToken]
-    """Revocation is immediate on the replica that handles it; other replicas see it within
-    their introspection cache TTL.
+    """Revokes an API token (a session too) by id. Revocation is immediate on the replica that handles it;
+    other replicas see it within their introspection cache TTL.
     """
     CreateInvitation: _grpc.UnaryUnaryMultiCallable[_auth_pb2.CreateInvitationRequest, _auth_pb2.CreateInvitationResponse]
     """Registration by invitation. An operator makes a single-use, expiring invitation; its code is shown
@@ -58,6 +67,7 @@ class AuthServiceStub:
     which browsers never send to a server or in a Referer.
     """
     ListInvitations: _grpc.UnaryUnaryMultiCallable[_auth_pb2.ListInvitationsRequest, _auth_pb2.ListInvitationsResponse]
+    """Invitations, newest first: open ones only, unless include_closed. Codes are never shown again."""
     RevokeInvitation: _grpc.UnaryUnaryMultiCallable[_auth_pb2.RevokeInvitationRequest, _auth_pb2.Invitation]
     """An open invitation stops working at once. A used, expired or revoked one is FAILED_PRECONDITION."""
     AcceptInvitation: _grpc.UnaryUnaryMultiCallable[_auth_pb2.AcceptInvitationRequest, _auth_pb2.AcceptInvitationResponse]
@@ -89,11 +99,15 @@ class AuthServiceStub:
 
 @_typing.type_check_only
 class AuthServiceAsyncStub(AuthServiceStub):
+    """Vendors, API tokens and browser sessions: who may call the marketplace, and with which scopes."""
+
     def __init__(self, channel: _aio.Channel) -> None: ...
     WhoAmI: _aio.UnaryUnaryMultiCallable[_auth_pb2.WhoAmIRequest, _auth_pb2.Principal]  # type: ignore[assignment]
     """Who the presented token belongs to and what it may do."""
     IntrospectToken: _aio.UnaryUnaryMultiCallable[_auth_pb2.IntrospectTokenRequest, _auth_pb2.IntrospectTokenResponse]  # type: ignore[assignment]
-    """RFC 7662-shaped introspection, for other services that accept our tokens."""
+    """Looks up a bearer token, RFC 7662-style, for other services that accept our tokens: whether it is
+    active, and its kind, vendor, scopes and expiry. The caller's own token needs `auth:introspect`.
+    """
     CreateSession: _aio.UnaryUnaryMultiCallable[_auth_pb2.CreateSessionRequest, _auth_pb2.CreateSessionResponse]  # type: ignore[assignment]
     """A browser session: a new API token with the caller's vendor and scopes, living at most 8 hours
     (and never past the caller's own token). The web console's HTTP layer puts its secret into an
@@ -102,13 +116,18 @@ class AuthServiceAsyncStub(AuthServiceStub):
     EndSession: _aio.UnaryUnaryMultiCallable[_auth_pb2.EndSessionRequest, _auth_pb2.ApiToken]  # type: ignore[assignment]
     """Sign-out: revokes the session token presented, at once. Other tokens are refused (FAILED_PRECONDITION)."""
     CreateVendor: _aio.UnaryUnaryMultiCallable[_auth_pb2.CreateVendorRequest, _common_pb2.Vendor]  # type: ignore[assignment]
+    """Registers a vendor (an external ML developer) under a unique slug. Operators only; give the vendor a
+    token with CreateApiToken.
+    """
     ListVendors: _aio.UnaryUnaryMultiCallable[_auth_pb2.ListVendorsRequest, _auth_pb2.ListVendorsResponse]  # type: ignore[assignment]
+    """Every vendor, oldest first, a page at a time. Operators only."""
     CreateApiToken: _aio.UnaryUnaryMultiCallable[_auth_pb2.CreateApiTokenRequest, _auth_pb2.CreateApiTokenResponse]  # type: ignore[assignment]
     """Creates an API token. The secret is in the response only; the server keeps a keyed digest."""
     ListApiTokens: _aio.UnaryUnaryMultiCallable[_auth_pb2.ListApiTokensRequest, _auth_pb2.ListApiTokensResponse]  # type: ignore[assignment]
+    """API tokens (browser sessions included), newest first, without their secrets. Operators only."""
     RevokeApiToken: _aio.UnaryUnaryMultiCallable[_auth_pb2.RevokeApiTokenRequest, _auth_pb2.ApiToken]  # type: ignore[assignment]
-    """Revocation is immediate on the replica that handles it; other replicas see it within
-    their introspection cache TTL.
+    """Revokes an API token (a session too) by id. Revocation is immediate on the replica that handles it;
+    other replicas see it within their introspection cache TTL.
     """
     CreateInvitation: _aio.UnaryUnaryMultiCallable[_auth_pb2.CreateInvitationRequest, _auth_pb2.CreateInvitationResponse]  # type: ignore[assignment]
     """Registration by invitation. An operator makes a single-use, expiring invitation; its code is shown
@@ -116,6 +135,7 @@ class AuthServiceAsyncStub(AuthServiceStub):
     which browsers never send to a server or in a Referer.
     """
     ListInvitations: _aio.UnaryUnaryMultiCallable[_auth_pb2.ListInvitationsRequest, _auth_pb2.ListInvitationsResponse]  # type: ignore[assignment]
+    """Invitations, newest first: open ones only, unless include_closed. Codes are never shown again."""
     RevokeInvitation: _aio.UnaryUnaryMultiCallable[_auth_pb2.RevokeInvitationRequest, _auth_pb2.Invitation]  # type: ignore[assignment]
     """An open invitation stops working at once. A used, expired or revoked one is FAILED_PRECONDITION."""
     AcceptInvitation: _aio.UnaryUnaryMultiCallable[_auth_pb2.AcceptInvitationRequest, _auth_pb2.AcceptInvitationResponse]  # type: ignore[assignment]
@@ -146,6 +166,8 @@ class AuthServiceAsyncStub(AuthServiceStub):
     """
 
 class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
+    """Vendors, API tokens and browser sessions: who may call the marketplace, and with which scopes."""
+
     @_abc_1.abstractmethod
     def WhoAmI(
         self,
@@ -160,7 +182,9 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _auth_pb2.IntrospectTokenRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_auth_pb2.IntrospectTokenResponse, _abc.Awaitable[_auth_pb2.IntrospectTokenResponse]]:
-        """RFC 7662-shaped introspection, for other services that accept our tokens."""
+        """Looks up a bearer token, RFC 7662-style, for other services that accept our tokens: whether it is
+        active, and its kind, vendor, scopes and expiry. The caller's own token needs `auth:introspect`.
+        """
 
     @_abc_1.abstractmethod
     def CreateSession(
@@ -186,14 +210,18 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _auth_pb2.CreateVendorRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_common_pb2.Vendor, _abc.Awaitable[_common_pb2.Vendor]]: ...
+    ) -> _typing.Union[_common_pb2.Vendor, _abc.Awaitable[_common_pb2.Vendor]]:
+        """Registers a vendor (an external ML developer) under a unique slug. Operators only; give the vendor a
+        token with CreateApiToken.
+        """
 
     @_abc_1.abstractmethod
     def ListVendors(
         self,
         request: _auth_pb2.ListVendorsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_auth_pb2.ListVendorsResponse, _abc.Awaitable[_auth_pb2.ListVendorsResponse]]: ...
+    ) -> _typing.Union[_auth_pb2.ListVendorsResponse, _abc.Awaitable[_auth_pb2.ListVendorsResponse]]:
+        """Every vendor, oldest first, a page at a time. Operators only."""
 
     @_abc_1.abstractmethod
     def CreateApiToken(
@@ -208,7 +236,8 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _auth_pb2.ListApiTokensRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_auth_pb2.ListApiTokensResponse, _abc.Awaitable[_auth_pb2.ListApiTokensResponse]]: ...
+    ) -> _typing.Union[_auth_pb2.ListApiTokensResponse, _abc.Awaitable[_auth_pb2.ListApiTokensResponse]]:
+        """API tokens (browser sessions included), newest first, without their secrets. Operators only."""
 
     @_abc_1.abstractmethod
     def RevokeApiToken(
@@ -216,8 +245,8 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _auth_pb2.RevokeApiTokenRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_auth_pb2.ApiToken, _abc.Awaitable[_auth_pb2.ApiToken]]:
-        """Revocation is immediate on the replica that handles it; other replicas see it within
-        their introspection cache TTL.
+        """Revokes an API token (a session too) by id. Revocation is immediate on the replica that handles it;
+        other replicas see it within their introspection cache TTL.
         """
 
     @_abc_1.abstractmethod
@@ -236,7 +265,8 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _auth_pb2.ListInvitationsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_auth_pb2.ListInvitationsResponse, _abc.Awaitable[_auth_pb2.ListInvitationsResponse]]: ...
+    ) -> _typing.Union[_auth_pb2.ListInvitationsResponse, _abc.Awaitable[_auth_pb2.ListInvitationsResponse]]:
+        """Invitations, newest first: open ones only, unless include_closed. Codes are never shown again."""
 
     @_abc_1.abstractmethod
     def RevokeInvitation(

@@ -52,6 +52,8 @@ Global___CatalogOrder: _TypeAlias = CatalogOrder  # noqa: Y015
 
 @_typing.final
 class CatalogModel(_message.Message):
+    """One of a vendor's models in the catalog: a deployment with its state, live score and latest signal."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     DEPLOYMENT_ID_FIELD_NUMBER: _builtins.int
@@ -133,6 +135,8 @@ Global___RoundScore: _TypeAlias = RoundScore  # noqa: Y015
 
 @_typing.final
 class CatalogEntry(_message.Message):
+    """A vendor and its models, as the trading platform lists them."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     VENDOR_FIELD_NUMBER: _builtins.int
@@ -180,8 +184,11 @@ class ListCatalogRequest(_message.Message):
     vendor: _builtins.str
     """slug filter"""
     live_only: _builtins.bool
+    """Only models that are live now."""
     page_size: _builtins.int
+    """Vendors per page: 0 means 50, more than 500 means 500."""
     page_token: _builtins.str
+    """The next_page_token of the previous page; empty for the first page."""
     query: _builtins.str
     """Words that must each appear (case-insensitively) in the vendor's slug, display name or a model's name."""
     state: _deployments_pb2.DeploymentState.ValueType
@@ -189,6 +196,7 @@ class ListCatalogRequest(_message.Message):
     without one). Unspecified: all.
     """
     order_by: Global___CatalogOrder.ValueType
+    """How vendors are sorted (see CatalogOrder); unspecified: the order they were listed in."""
     def __init__(
         self,
         *,

@@ -26,7 +26,8 @@ if _version_not_supported:
 
 
 class CatalogServiceStub:
-    """Missing associated documentation comment in .proto file."""
+    """What the trading platform lists: vendors with their deployed models, live scores and latest signals.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -47,16 +48,21 @@ class CatalogServiceStub:
 
 
 class CatalogServiceServicer:
-    """Missing associated documentation comment in .proto file."""
+    """What the trading platform lists: vendors with their deployed models, live scores and latest signals.
+    """
 
     def ListCatalog(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Lists vendors with their models (deployments), each with its state, live score, signal count and latest
+        signal. The server searches, filters and sorts, so the result covers every vendor, not only the page at
+        hand.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetCatalogEntry(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """One vendor's catalog entry with all of its models, by slug or id.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -83,7 +89,8 @@ def add_CatalogServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class CatalogService:
-    """Missing associated documentation comment in .proto file."""
+    """What the trading platform lists: vendors with their deployed models, live scores and latest signals.
+    """
 
     @staticmethod
     def ListCatalog(request,

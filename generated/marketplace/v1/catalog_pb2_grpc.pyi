@@ -27,32 +27,53 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class CatalogServiceStub:
+    """What the trading platform lists: vendors with their deployed models, live scores and latest signals."""
+
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> CatalogServiceAsyncStub: ...
     ListCatalog: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.ListCatalogRequest, _catalog_pb2.ListCatalogResponse]
+    """Lists vendors with their models (deployments), each with its state, live score, signal count and latest
+    signal. The server searches, filters and sorts, so the result covers every vendor, not only the page at
+    hand.
+    """
     GetCatalogEntry: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.GetCatalogEntryRequest, _catalog_pb2.CatalogEntry]
+    """One vendor's catalog entry with all of its models, by slug or id."""
 
 @_typing.type_check_only
 class CatalogServiceAsyncStub(CatalogServiceStub):
+    """What the trading platform lists: vendors with their deployed models, live scores and latest signals."""
+
     def __init__(self, channel: _aio.Channel) -> None: ...
     ListCatalog: _aio.UnaryUnaryMultiCallable[_catalog_pb2.ListCatalogRequest, _catalog_pb2.ListCatalogResponse]  # type: ignore[assignment]
+    """Lists vendors with their models (deployments), each with its state, live score, signal count and latest
+    signal. The server searches, filters and sorts, so the result covers every vendor, not only the page at
+    hand.
+    """
     GetCatalogEntry: _aio.UnaryUnaryMultiCallable[_catalog_pb2.GetCatalogEntryRequest, _catalog_pb2.CatalogEntry]  # type: ignore[assignment]
+    """One vendor's catalog entry with all of its models, by slug or id."""
 
 class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
+    """What the trading platform lists: vendors with their deployed models, live scores and latest signals."""
+
     @_abc_1.abstractmethod
     def ListCatalog(
         self,
         request: _catalog_pb2.ListCatalogRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_catalog_pb2.ListCatalogResponse, _abc.Awaitable[_catalog_pb2.ListCatalogResponse]]: ...
+    ) -> _typing.Union[_catalog_pb2.ListCatalogResponse, _abc.Awaitable[_catalog_pb2.ListCatalogResponse]]:
+        """Lists vendors with their models (deployments), each with its state, live score, signal count and latest
+        signal. The server searches, filters and sorts, so the result covers every vendor, not only the page at
+        hand.
+        """
 
     @_abc_1.abstractmethod
     def GetCatalogEntry(
         self,
         request: _catalog_pb2.GetCatalogEntryRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_catalog_pb2.CatalogEntry, _abc.Awaitable[_catalog_pb2.CatalogEntry]]: ...
+    ) -> _typing.Union[_catalog_pb2.CatalogEntry, _abc.Awaitable[_catalog_pb2.CatalogEntry]]:
+        """One vendor's catalog entry with all of its models, by slug or id."""
 
 def add_CatalogServiceServicer_to_server(servicer: CatalogServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

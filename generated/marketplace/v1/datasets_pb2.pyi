@@ -80,6 +80,8 @@ Global___DatasetFile: _TypeAlias = DatasetFile  # noqa: Y015
 
 @_typing.final
 class Round(_message.Message):
+    """A dataset round: a numbered, time-boxed release of feature tables (its files) for a set of symbols."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     NUMBER_FIELD_NUMBER: _builtins.int
@@ -156,6 +158,7 @@ class GetRoundRequest(_message.Message):
 
     NUMBER_FIELD_NUMBER: _builtins.int
     number: _builtins.int
+    """The round's number (1, 2, …)."""
     def __init__(
         self,
         *,
@@ -179,7 +182,9 @@ class ListRoundsRequest(_message.Message):
     state: Global___RoundState.ValueType
     """unspecified: all"""
     page_size: _builtins.int
+    """Rounds per page: 0 means 50, more than 500 means 500."""
     page_token: _builtins.str
+    """The next_page_token of the previous page; empty for the first page."""
     def __init__(
         self,
         *,
@@ -383,9 +388,13 @@ class PublishRoundRequest(_message.Message):
     HEADER_FIELD_NUMBER: _builtins.int
     CHUNK_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def header(self) -> Global___PublishRoundRequest.Header: ...
+    def header(self) -> Global___PublishRoundRequest.Header:
+        """The first message only: the round's number, window and the files that follow."""
+
     @_builtins.property
-    def chunk(self) -> Global___PublishRoundRequest.Chunk: ...
+    def chunk(self) -> Global___PublishRoundRequest.Chunk:
+        """Every later message: the next bytes of a file, in the header's order."""
+
     def __init__(
         self,
         *,
@@ -408,6 +417,7 @@ class CloseRoundRequest(_message.Message):
 
     NUMBER_FIELD_NUMBER: _builtins.int
     number: _builtins.int
+    """The round to close."""
     def __init__(
         self,
         *,
@@ -450,8 +460,11 @@ class ResolveRoundRequest(_message.Message):
     NUMBER_FIELD_NUMBER: _builtins.int
     RETURNS_FIELD_NUMBER: _builtins.int
     number: _builtins.int
+    """The round whose returns are known."""
     @_builtins.property
-    def returns(self) -> _containers.RepeatedCompositeFieldContainer[Global___SymbolReturn]: ...
+    def returns(self) -> _containers.RepeatedCompositeFieldContainer[Global___SymbolReturn]:
+        """The realised return of each of the round's symbols."""
+
     def __init__(
         self,
         *,

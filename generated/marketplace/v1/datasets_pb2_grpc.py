@@ -26,7 +26,8 @@ if _version_not_supported:
 
 
 class DatasetServiceStub:
-    """Missing associated documentation comment in .proto file."""
+    """Dataset rounds: numbered, time-boxed releases of feature tables that models train on, and their files.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -72,7 +73,8 @@ class DatasetServiceStub:
 
 
 class DatasetServiceServicer:
-    """Missing associated documentation comment in .proto file."""
+    """Dataset rounds: numbered, time-boxed releases of feature tables that models train on, and their files.
+    """
 
     def GetCurrentRound(self, request, context):
         """The open round; when none is open, the latest published round with its state.
@@ -83,20 +85,22 @@ class DatasetServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetRound(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """One round by number, with its window, symbols and files.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListRounds(self, request, context):
-        """Newest first.
+        """Published rounds, newest first, with their state and files.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def CreateSignedUrls(self, request, context):
-        """Short-lived download URLs for a round's files.
+        """Short-lived signed download URLs for a round's files (all of them, or the ones named). The URLs need
+        no token and support HTTP Range, so a download can resume.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -111,7 +115,8 @@ class DatasetServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CloseRound(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Closes a round before its close time: no new training runs start on it. Operators only.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -170,7 +175,8 @@ def add_DatasetServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class DatasetService:
-    """Missing associated documentation comment in .proto file."""
+    """Dataset rounds: numbered, time-boxed releases of feature tables that models train on, and their files.
+    """
 
     @staticmethod
     def GetCurrentRound(request,

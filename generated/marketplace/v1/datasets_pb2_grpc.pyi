@@ -27,6 +27,8 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class DatasetServiceStub:
+    """Dataset rounds: numbered, time-boxed releases of feature tables that models train on, and their files."""
+
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
@@ -36,39 +38,51 @@ class DatasetServiceStub:
     Run and deployment tokens may read rounds: a remote trainer and a deployed model need the data.
     """
     GetRound: _grpc.UnaryUnaryMultiCallable[_datasets_pb2.GetRoundRequest, _datasets_pb2.Round]
+    """One round by number, with its window, symbols and files."""
     ListRounds: _grpc.UnaryUnaryMultiCallable[_datasets_pb2.ListRoundsRequest, _datasets_pb2.ListRoundsResponse]
-    """Newest first."""
+    """Published rounds, newest first, with their state and files."""
     CreateSignedUrls: _grpc.UnaryUnaryMultiCallable[_datasets_pb2.CreateSignedUrlsRequest, _datasets_pb2.CreateSignedUrlsResponse]
-    """Short-lived download URLs for a round's files."""
+    """Short-lived signed download URLs for a round's files (all of them, or the ones named). The URLs need
+    no token and support HTTP Range, so a download can resume.
+    """
     PublishRound: _grpc.StreamUnaryMultiCallable[_datasets_pb2.PublishRoundRequest, _datasets_pb2.Round]
     """Uploads a round's files and publishes it, all or nothing. The first message carries the
     header; the following ones carry file chunks in order.
     """
     CloseRound: _grpc.UnaryUnaryMultiCallable[_datasets_pb2.CloseRoundRequest, _datasets_pb2.Round]
+    """Closes a round before its close time: no new training runs start on it. Operators only."""
     ResolveRound: _grpc.UnaryUnaryMultiCallable[_datasets_pb2.ResolveRoundRequest, _datasets_pb2.Round]
     """Records the realised returns of a round's symbols, which makes live scores computable."""
 
 @_typing.type_check_only
 class DatasetServiceAsyncStub(DatasetServiceStub):
+    """Dataset rounds: numbered, time-boxed releases of feature tables that models train on, and their files."""
+
     def __init__(self, channel: _aio.Channel) -> None: ...
     GetCurrentRound: _aio.UnaryUnaryMultiCallable[_datasets_pb2.GetCurrentRoundRequest, _datasets_pb2.Round]  # type: ignore[assignment]
     """The open round; when none is open, the latest published round with its state.
     Run and deployment tokens may read rounds: a remote trainer and a deployed model need the data.
     """
     GetRound: _aio.UnaryUnaryMultiCallable[_datasets_pb2.GetRoundRequest, _datasets_pb2.Round]  # type: ignore[assignment]
+    """One round by number, with its window, symbols and files."""
     ListRounds: _aio.UnaryUnaryMultiCallable[_datasets_pb2.ListRoundsRequest, _datasets_pb2.ListRoundsResponse]  # type: ignore[assignment]
-    """Newest first."""
+    """Published rounds, newest first, with their state and files."""
     CreateSignedUrls: _aio.UnaryUnaryMultiCallable[_datasets_pb2.CreateSignedUrlsRequest, _datasets_pb2.CreateSignedUrlsResponse]  # type: ignore[assignment]
-    """Short-lived download URLs for a round's files."""
+    """Short-lived signed download URLs for a round's files (all of them, or the ones named). The URLs need
+    no token and support HTTP Range, so a download can resume.
+    """
     PublishRound: _aio.StreamUnaryMultiCallable[_datasets_pb2.PublishRoundRequest, _datasets_pb2.Round]  # type: ignore[assignment]
     """Uploads a round's files and publishes it, all or nothing. The first message carries the
     header; the following ones carry file chunks in order.
     """
     CloseRound: _aio.UnaryUnaryMultiCallable[_datasets_pb2.CloseRoundRequest, _datasets_pb2.Round]  # type: ignore[assignment]
+    """Closes a round before its close time: no new training runs start on it. Operators only."""
     ResolveRound: _aio.UnaryUnaryMultiCallable[_datasets_pb2.ResolveRoundRequest, _datasets_pb2.Round]  # type: ignore[assignment]
     """Records the realised returns of a round's symbols, which makes live scores computable."""
 
 class DatasetServiceServicer(metaclass=_abc_1.ABCMeta):
+    """Dataset rounds: numbered, time-boxed releases of feature tables that models train on, and their files."""
+
     @_abc_1.abstractmethod
     def GetCurrentRound(
         self,
@@ -84,7 +98,8 @@ class DatasetServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _datasets_pb2.GetRoundRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_datasets_pb2.Round, _abc.Awaitable[_datasets_pb2.Round]]: ...
+    ) -> _typing.Union[_datasets_pb2.Round, _abc.Awaitable[_datasets_pb2.Round]]:
+        """One round by number, with its window, symbols and files."""
 
     @_abc_1.abstractmethod
     def ListRounds(
@@ -92,7 +107,7 @@ class DatasetServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _datasets_pb2.ListRoundsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_datasets_pb2.ListRoundsResponse, _abc.Awaitable[_datasets_pb2.ListRoundsResponse]]:
-        """Newest first."""
+        """Published rounds, newest first, with their state and files."""
 
     @_abc_1.abstractmethod
     def CreateSignedUrls(
@@ -100,7 +115,9 @@ class DatasetServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _datasets_pb2.CreateSignedUrlsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_datasets_pb2.CreateSignedUrlsResponse, _abc.Awaitable[_datasets_pb2.CreateSignedUrlsResponse]]:
-        """Short-lived download URLs for a round's files."""
+        """Short-lived signed download URLs for a round's files (all of them, or the ones named). The URLs need
+        no token and support HTTP Range, so a download can resume.
+        """
 
     @_abc_1.abstractmethod
     def PublishRound(
@@ -117,7 +134,8 @@ class DatasetServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _datasets_pb2.CloseRoundRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_datasets_pb2.Round, _abc.Awaitable[_datasets_pb2.Round]]: ...
+    ) -> _typing.Union[_datasets_pb2.Round, _abc.Awaitable[_datasets_pb2.Round]]:
+        """Closes a round before its close time: no new training runs start on it. Operators only."""
 
     @_abc_1.abstractmethod
     def ResolveRound(

@@ -186,6 +186,10 @@ Global___SignalDelivery: _TypeAlias = SignalDelivery  # noqa: Y015
 
 @_typing.final
 class Deployment(_message.Message):
+    """A vendor's model serving signals: where it runs, its state and heartbeat, its last signal and where its
+    signals are delivered.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ID_FIELD_NUMBER: _builtins.int
@@ -274,12 +278,19 @@ class CreateDeploymentRequest(_message.Message):
     LINKS_FIELD_NUMBER: _builtins.int
     EXTERNAL_ID_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
+    """Client-chosen id: a retry with the same id and body returns the first deployment instead of a second one."""
     run_id: _builtins.str
+    """The training run whose model is deployed; empty: a model trained elsewhere."""
     name: _builtins.str
+    """The model's name in the catalog."""
     provider: _builtins.str
+    """Where the model is served: `local` (the vendor's machine) or `runpod`."""
     external_id: _builtins.str
+    """The provider's id of the server (e.g. a RunPod pod id)."""
     @_builtins.property
-    def links(self) -> Global___DeploymentLinks: ...
+    def links(self) -> Global___DeploymentLinks:
+        """Where the deployment's inference server answers, if anywhere."""
+
     def __init__(
         self,
         *,
@@ -330,8 +341,11 @@ class ListDeploymentsRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     state: Global___DeploymentState.ValueType
+    """Only deployments in this state; unspecified: all."""
     page_size: _builtins.int
+    """Deployments per page: 0 means 50, more than 500 means 500."""
     page_token: _builtins.str
+    """The next_page_token of the previous page; empty for the first page."""
     def __init__(
         self,
         *,
@@ -376,6 +390,7 @@ class GetDeploymentRequest(_message.Message):
 
     DEPLOYMENT_ID_FIELD_NUMBER: _builtins.int
     deployment_id: _builtins.str
+    """The deployment's id, as CreateDeployment returned it."""
     def __init__(
         self,
         *,
@@ -397,6 +412,7 @@ class UpdateDeploymentLinksRequest(_message.Message):
     LINKS_FIELD_NUMBER: _builtins.int
     UPDATE_MASK_FIELD_NUMBER: _builtins.int
     deployment_id: _builtins.str
+    """The deployment whose links to change."""
     @_builtins.property
     def links(self) -> Global___DeploymentLinks:
         """The links to change. Without update_mask, the links set here replace those stored and the others
@@ -429,6 +445,7 @@ class AddSignalDestinationRequest(_message.Message):
     DEPLOYMENT_ID_FIELD_NUMBER: _builtins.int
     URL_FIELD_NUMBER: _builtins.int
     deployment_id: _builtins.str
+    """The deployment whose signals the destination receives."""
     url: _builtins.str
     """http(s)://host[:port]/path, without credentials"""
     def __init__(
@@ -480,7 +497,9 @@ class RemoveSignalDestinationRequest(_message.Message):
     DEPLOYMENT_ID_FIELD_NUMBER: _builtins.int
     URL_FIELD_NUMBER: _builtins.int
     deployment_id: _builtins.str
+    """The deployment the destination was linked to."""
     url: _builtins.str
+    """The destination's URL, as linked."""
     def __init__(
         self,
         *,
@@ -504,9 +523,13 @@ class TransitionDeploymentRequest(_message.Message):
     MESSAGE_FIELD_NUMBER: _builtins.int
     EXTERNAL_ID_FIELD_NUMBER: _builtins.int
     deployment_id: _builtins.str
+    """The deployment to move."""
     state: Global___DeploymentState.ValueType
+    """The state to move to."""
     message: _builtins.str
+    """A line on why, shown with the deployment."""
     external_id: _builtins.str
+    """The provider's id of the server (e.g. a RunPod pod id)."""
     def __init__(
         self,
         *,
@@ -529,6 +552,7 @@ class DeleteDeploymentRequest(_message.Message):
 
     DEPLOYMENT_ID_FIELD_NUMBER: _builtins.int
     deployment_id: _builtins.str
+    """The deployment to delete."""
     def __init__(
         self,
         *,
@@ -548,6 +572,7 @@ class RotateDeploymentTokenRequest(_message.Message):
 
     DEPLOYMENT_ID_FIELD_NUMBER: _builtins.int
     deployment_id: _builtins.str
+    """The deployment whose token to replace."""
     def __init__(
         self,
         *,
@@ -567,6 +592,7 @@ class DeploymentHeartbeatRequest(_message.Message):
 
     MODEL_VERSION_FIELD_NUMBER: _builtins.int
     model_version: _builtins.str
+    """The version of the model being served, shown in the catalog."""
     def __init__(
         self,
         *,

@@ -26,7 +26,9 @@ if _version_not_supported:
 
 
 class DeploymentServiceStub:
-    """Missing associated documentation comment in .proto file."""
+    """Deployments: a vendor's model serving signals, its deployment token, its links and where its signals are
+    delivered.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -87,7 +89,9 @@ class DeploymentServiceStub:
 
 
 class DeploymentServiceServicer:
-    """Missing associated documentation comment in .proto file."""
+    """Deployments: a vendor's model serving signals, its deployment token, its links and where its signals are
+    delivered.
+    """
 
     def CreateDeployment(self, request, context):
         """Registers a deployment and issues its deployment token (shown once).
@@ -97,19 +101,22 @@ class DeploymentServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListDeployments(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """The caller's deployments (every deployment for an operator), newest first, with state, heartbeat and
+        counts.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetDeployment(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """One deployment by id. Another vendor's deployment is NOT_FOUND.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def UpdateDeploymentLinks(self, request, context):
-        """Where the deployment serves (its inference endpoint).
+        """Changes the deployment's links: where its inference server answers (`endpoint_url`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -131,7 +138,9 @@ class DeploymentServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def TransitionDeployment(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Moves a deployment along its lifecycle (start, stop, live, failed); the server refuses transitions the
+        lifecycle forbids.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -219,7 +228,9 @@ def add_DeploymentServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class DeploymentService:
-    """Missing associated documentation comment in .proto file."""
+    """Deployments: a vendor's model serving signals, its deployment token, its links and where its signals are
+    delivered.
+    """
 
     @staticmethod
     def CreateDeployment(request,

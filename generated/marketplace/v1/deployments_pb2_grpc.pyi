@@ -27,6 +27,10 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class DeploymentServiceStub:
+    """Deployments: a vendor's model serving signals, its deployment token, its links and where its signals are
+    delivered.
+    """
+
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
@@ -34,9 +38,13 @@ class DeploymentServiceStub:
     CreateDeployment: _grpc.UnaryUnaryMultiCallable[_deployments_pb2.CreateDeploymentRequest, _deployments_pb2.CreateDeploymentResponse]
     """Registers a deployment and issues its deployment token (shown once)."""
     ListDeployments: _grpc.UnaryUnaryMultiCallable[_deployments_pb2.ListDeploymentsRequest, _deployments_pb2.ListDeploymentsResponse]
+    """The caller's deployments (every deployment for an operator), newest first, with state, heartbeat and
+    counts.
+    """
     GetDeployment: _grpc.UnaryUnaryMultiCallable[_deployments_pb2.GetDeploymentRequest, _deployments_pb2.Deployment]
+    """One deployment by id. Another vendor's deployment is NOT_FOUND."""
     UpdateDeploymentLinks: _grpc.UnaryUnaryMultiCallable[_deployments_pb2.UpdateDeploymentLinksRequest, _deployments_pb2.Deployment]
-    """Where the deployment serves (its inference endpoint)."""
+    """Changes the deployment's links: where its inference server answers (`endpoint_url`)."""
     AddSignalDestination: _grpc.UnaryUnaryMultiCallable[_deployments_pb2.AddSignalDestinationRequest, _deployments_pb2.AddSignalDestinationResponse]
     """Links an HTTP(S) destination: the marketplace POSTs each of the deployment's stored signals there as
     signed SignalDelivery JSON, retried until it answers 2xx. The signing secret is returned once.
@@ -44,6 +52,9 @@ class DeploymentServiceStub:
     RemoveSignalDestination: _grpc.UnaryUnaryMultiCallable[_deployments_pb2.RemoveSignalDestinationRequest, _deployments_pb2.Deployment]
     """Unlinks a destination: nothing more is delivered to it; the signals stay stored."""
     TransitionDeployment: _grpc.UnaryUnaryMultiCallable[_deployments_pb2.TransitionDeploymentRequest, _deployments_pb2.Deployment]
+    """Moves a deployment along its lifecycle (start, stop, live, failed); the server refuses transitions the
+    lifecycle forbids.
+    """
     DeleteDeployment: _grpc.UnaryUnaryMultiCallable[_deployments_pb2.DeleteDeploymentRequest, _deployments_pb2.Deployment]
     """Revokes the deployment token and removes the deployment; its stored signals stay."""
     RotateDeploymentToken: _grpc.UnaryUnaryMultiCallable[_deployments_pb2.RotateDeploymentTokenRequest, _deployments_pb2.CreateDeploymentResponse]
@@ -53,13 +64,21 @@ class DeploymentServiceStub:
 
 @_typing.type_check_only
 class DeploymentServiceAsyncStub(DeploymentServiceStub):
+    """Deployments: a vendor's model serving signals, its deployment token, its links and where its signals are
+    delivered.
+    """
+
     def __init__(self, channel: _aio.Channel) -> None: ...
     CreateDeployment: _aio.UnaryUnaryMultiCallable[_deployments_pb2.CreateDeploymentRequest, _deployments_pb2.CreateDeploymentResponse]  # type: ignore[assignment]
     """Registers a deployment and issues its deployment token (shown once)."""
     ListDeployments: _aio.UnaryUnaryMultiCallable[_deployments_pb2.ListDeploymentsRequest, _deployments_pb2.ListDeploymentsResponse]  # type: ignore[assignment]
+    """The caller's deployments (every deployment for an operator), newest first, with state, heartbeat and
+    counts.
+    """
     GetDeployment: _aio.UnaryUnaryMultiCallable[_deployments_pb2.GetDeploymentRequest, _deployments_pb2.Deployment]  # type: ignore[assignment]
+    """One deployment by id. Another vendor's deployment is NOT_FOUND."""
     UpdateDeploymentLinks: _aio.UnaryUnaryMultiCallable[_deployments_pb2.UpdateDeploymentLinksRequest, _deployments_pb2.Deployment]  # type: ignore[assignment]
-    """Where the deployment serves (its inference endpoint)."""
+    """Changes the deployment's links: where its inference server answers (`endpoint_url`)."""
     AddSignalDestination: _aio.UnaryUnaryMultiCallable[_deployments_pb2.AddSignalDestinationRequest, _deployments_pb2.AddSignalDestinationResponse]  # type: ignore[assignment]
     """Links an HTTP(S) destination: the marketplace POSTs each of the deployment's stored signals there as
     signed SignalDelivery JSON, retried until it answers 2xx. The signing secret is returned once.
@@ -67,6 +86,9 @@ class DeploymentServiceAsyncStub(DeploymentServiceStub):
     RemoveSignalDestination: _aio.UnaryUnaryMultiCallable[_deployments_pb2.RemoveSignalDestinationRequest, _deployments_pb2.Deployment]  # type: ignore[assignment]
     """Unlinks a destination: nothing more is delivered to it; the signals stay stored."""
     TransitionDeployment: _aio.UnaryUnaryMultiCallable[_deployments_pb2.TransitionDeploymentRequest, _deployments_pb2.Deployment]  # type: ignore[assignment]
+    """Moves a deployment along its lifecycle (start, stop, live, failed); the server refuses transitions the
+    lifecycle forbids.
+    """
     DeleteDeployment: _aio.UnaryUnaryMultiCallable[_deployments_pb2.DeleteDeploymentRequest, _deployments_pb2.Deployment]  # type: ignore[assignment]
     """Revokes the deployment token and removes the deployment; its stored signals stay."""
     RotateDeploymentToken: _aio.UnaryUnaryMultiCallable[_deployments_pb2.RotateDeploymentTokenRequest, _deployments_pb2.CreateDeploymentResponse]  # type: ignore[assignment]
@@ -75,6 +97,10 @@ class DeploymentServiceAsyncStub(DeploymentServiceStub):
     """Called by the running deployment: proves liveness and returns the deployment (its last stored batch)."""
 
 class DeploymentServiceServicer(metaclass=_abc_1.ABCMeta):
+    """Deployments: a vendor's model serving signals, its deployment token, its links and where its signals are
+    delivered.
+    """
+
     @_abc_1.abstractmethod
     def CreateDeployment(
         self,
@@ -88,14 +114,18 @@ class DeploymentServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _deployments_pb2.ListDeploymentsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_deployments_pb2.ListDeploymentsResponse, _abc.Awaitable[_deployments_pb2.ListDeploymentsResponse]]: ...
+    ) -> _typing.Union[_deployments_pb2.ListDeploymentsResponse, _abc.Awaitable[_deployments_pb2.ListDeploymentsResponse]]:
+        """The caller's deployments (every deployment for an operator), newest first, with state, heartbeat and
+        counts.
+        """
 
     @_abc_1.abstractmethod
     def GetDeployment(
         self,
         request: _deployments_pb2.GetDeploymentRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_deployments_pb2.Deployment, _abc.Awaitable[_deployments_pb2.Deployment]]: ...
+    ) -> _typing.Union[_deployments_pb2.Deployment, _abc.Awaitable[_deployments_pb2.Deployment]]:
+        """One deployment by id. Another vendor's deployment is NOT_FOUND."""
 
     @_abc_1.abstractmethod
     def UpdateDeploymentLinks(
@@ -103,7 +133,7 @@ class DeploymentServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _deployments_pb2.UpdateDeploymentLinksRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_deployments_pb2.Deployment, _abc.Awaitable[_deployments_pb2.Deployment]]:
-        """Where the deployment serves (its inference endpoint)."""
+        """Changes the deployment's links: where its inference server answers (`endpoint_url`)."""
 
     @_abc_1.abstractmethod
     def AddSignalDestination(
@@ -128,7 +158,10 @@ class DeploymentServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _deployments_pb2.TransitionDeploymentRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_deployments_pb2.Deployment, _abc.Awaitable[_deployments_pb2.Deployment]]: ...
+    ) -> _typing.Union[_deployments_pb2.Deployment, _abc.Awaitable[_deployments_pb2.Deployment]]:
+        """Moves a deployment along its lifecycle (start, stop, live, failed); the server refuses transitions the
+        lifecycle forbids.
+        """
 
     @_abc_1.abstractmethod
     def DeleteDeployment(

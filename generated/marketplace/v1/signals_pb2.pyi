@@ -44,6 +44,8 @@ Global___Action: _TypeAlias = Action  # noqa: Y015
 
 @_typing.final
 class Attribution(_message.Message):
+    """Who made a signal: the vendor (with the name shown on it), the deployment and the training run."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     VENDOR_ID_FIELD_NUMBER: _builtins.int
@@ -182,7 +184,9 @@ class StoreSignalsRequest(_message.Message):
     publisher_id: _builtins.str
     """Who numbers the batches (see SignalBatch.publisher_id)."""
     @_builtins.property
-    def signals(self) -> _containers.RepeatedCompositeFieldContainer[Global___Signal]: ...
+    def signals(self) -> _containers.RepeatedCompositeFieldContainer[Global___Signal]:
+        """The signals of this batch; each is accepted or rejected on its own."""
+
     def __init__(
         self,
         *,
@@ -241,7 +245,9 @@ class SignalBatch(_message.Message):
     deployment number their batches independently. Empty: the deployment's one unnamed publisher.
     """
     @_builtins.property
-    def signals(self) -> _containers.RepeatedCompositeFieldContainer[Global___Signal]: ...
+    def signals(self) -> _containers.RepeatedCompositeFieldContainer[Global___Signal]:
+        """The signals of this batch; each is accepted or rejected on its own."""
+
     def __init__(
         self,
         *,
@@ -308,12 +314,17 @@ class ListSignalsRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     symbol: _builtins.str
+    """Only signals on this symbol."""
     vendor: _builtins.str
     """slug or id"""
     deployment_id: _builtins.str
+    """Only signals of this deployment."""
     round_number: _builtins.int
+    """Only signals of this round; 0: all rounds."""
     page_size: _builtins.int
+    """Signals per page: 0 means 50, more than 500 means 500."""
     page_token: _builtins.str
+    """The next_page_token of the previous page; empty for the first page."""
     def __init__(
         self,
         *,
@@ -362,7 +373,9 @@ class SubscribeSignalsRequest(_message.Message):
     SYMBOL_FIELD_NUMBER: _builtins.int
     VENDOR_FIELD_NUMBER: _builtins.int
     symbol: _builtins.str
+    """Only signals on this symbol; empty: all."""
     vendor: _builtins.str
+    """Only signals of this vendor (slug or id); empty: all."""
     def __init__(
         self,
         *,

@@ -26,7 +26,9 @@ if _version_not_supported:
 
 
 class SignalServiceStub:
-    """Missing associated documentation comment in .proto file."""
+    """Signals: what deployed models say about symbols, stored and attributed to their vendor, listed, streamed
+    and scored.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -57,10 +59,14 @@ class SignalServiceStub:
 
 
 class SignalServiceServicer:
-    """Missing associated documentation comment in .proto file."""
+    """Signals: what deployed models say about symbols, stored and attributed to their vendor, listed, streamed
+    and scored.
+    """
 
     def StoreSignals(self, request, context):
-        """One batch from an HTTP-only deployment.
+        """Stores one batch of signals from a deployment that speaks HTTP only (StreamSignals is the streaming
+        way). Each signal is stored and attributed to the deployment's vendor, or rejected on its own; a
+        retried batch with the same `sequence` is not stored twice.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -77,14 +83,15 @@ class SignalServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListSignals(self, request, context):
-        """Stored signals, newest first.
+        """Stored signals, newest first, each with its attribution (vendor, deployment, run); filter by symbol,
+        vendor, deployment or round.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def SubscribeSignals(self, request, context):
-        """Signals as they are stored.
+        """Signals as they are stored, as a stream that stays open (NDJSON over HTTP); filter by symbol or vendor.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -122,7 +129,9 @@ def add_SignalServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class SignalService:
-    """Missing associated documentation comment in .proto file."""
+    """Signals: what deployed models say about symbols, stored and attributed to their vendor, listed, streamed
+    and scored.
+    """
 
     @staticmethod
     def StoreSignals(request,

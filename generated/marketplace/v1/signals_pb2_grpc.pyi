@@ -29,12 +29,19 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class SignalServiceStub:
+    """Signals: what deployed models say about symbols, stored and attributed to their vendor, listed, streamed
+    and scored.
+    """
+
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> SignalServiceAsyncStub: ...
     StoreSignals: _grpc.UnaryUnaryMultiCallable[_signals_pb2.StoreSignalsRequest, _signals_pb2.StoreSignalsResponse]
-    """One batch from an HTTP-only deployment."""
+    """Stores one batch of signals from a deployment that speaks HTTP only (StreamSignals is the streaming
+    way). Each signal is stored and attributed to the deployment's vendor, or rejected on its own; a
+    retried batch with the same `sequence` is not stored twice.
+    """
     StreamSignals: _grpc.StreamStreamMultiCallable[_signals_pb2.SignalBatch, _signals_pb2.SignalAck]
     """Streaming ingest: numbered batches in, one acknowledgement per committed batch out.
     Batches are de-duplicated on (deployment, publisher_id, sequence), so resending after a reconnect
@@ -42,15 +49,24 @@ class SignalServiceStub:
     process) never take each other's batches for resends.
     """
     ListSignals: _grpc.UnaryUnaryMultiCallable[_signals_pb2.ListSignalsRequest, _signals_pb2.ListSignalsResponse]
-    """Stored signals, newest first."""
+    """Stored signals, newest first, each with its attribution (vendor, deployment, run); filter by symbol,
+    vendor, deployment or round.
+    """
     SubscribeSignals: _grpc.UnaryStreamMultiCallable[_signals_pb2.SubscribeSignalsRequest, _signals_pb2.Signal]
-    """Signals as they are stored."""
+    """Signals as they are stored, as a stream that stays open (NDJSON over HTTP); filter by symbol or vendor."""
 
 @_typing.type_check_only
 class SignalServiceAsyncStub(SignalServiceStub):
+    """Signals: what deployed models say about symbols, stored and attributed to their vendor, listed, streamed
+    and scored.
+    """
+
     def __init__(self, channel: _aio.Channel) -> None: ...
     StoreSignals: _aio.UnaryUnaryMultiCallable[_signals_pb2.StoreSignalsRequest, _signals_pb2.StoreSignalsResponse]  # type: ignore[assignment]
-    """One batch from an HTTP-only deployment."""
+    """Stores one batch of signals from a deployment that speaks HTTP only (StreamSignals is the streaming
+    way). Each signal is stored and attributed to the deployment's vendor, or rejected on its own; a
+    retried batch with the same `sequence` is not stored twice.
+    """
     StreamSignals: _aio.StreamStreamMultiCallable[_signals_pb2.SignalBatch, _signals_pb2.SignalAck]  # type: ignore[assignment]
     """Streaming ingest: numbered batches in, one acknowledgement per committed batch out.
     Batches are de-duplicated on (deployment, publisher_id, sequence), so resending after a reconnect
@@ -58,18 +74,27 @@ class SignalServiceAsyncStub(SignalServiceStub):
     process) never take each other's batches for resends.
     """
     ListSignals: _aio.UnaryUnaryMultiCallable[_signals_pb2.ListSignalsRequest, _signals_pb2.ListSignalsResponse]  # type: ignore[assignment]
-    """Stored signals, newest first."""
+    """Stored signals, newest first, each with its attribution (vendor, deployment, run); filter by symbol,
+    vendor, deployment or round.
+    """
     SubscribeSignals: _aio.UnaryStreamMultiCallable[_signals_pb2.SubscribeSignalsRequest, _signals_pb2.Signal]  # type: ignore[assignment]
-    """Signals as they are stored."""
+    """Signals as they are stored, as a stream that stays open (NDJSON over HTTP); filter by symbol or vendor."""
 
 class SignalServiceServicer(metaclass=_abc_1.ABCMeta):
+    """Signals: what deployed models say about symbols, stored and attributed to their vendor, listed, streamed
+    and scored.
+    """
+
     @_abc_1.abstractmethod
     def StoreSignals(
         self,
         request: _signals_pb2.StoreSignalsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_signals_pb2.StoreSignalsResponse, _abc.Awaitable[_signals_pb2.StoreSignalsResponse]]:
-        """One batch from an HTTP-only deployment."""
+        """Stores one batch of signals from a deployment that speaks HTTP only (StreamSignals is the streaming
+        way). Each signal is stored and attributed to the deployment's vendor, or rejected on its own; a
+        retried batch with the same `sequence` is not stored twice.
+        """
 
     @_abc_1.abstractmethod
     def StreamSignals(
@@ -89,7 +114,9 @@ class SignalServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _signals_pb2.ListSignalsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_signals_pb2.ListSignalsResponse, _abc.Awaitable[_signals_pb2.ListSignalsResponse]]:
-        """Stored signals, newest first."""
+        """Stored signals, newest first, each with its attribution (vendor, deployment, run); filter by symbol,
+        vendor, deployment or round.
+        """
 
     @_abc_1.abstractmethod
     def SubscribeSignals(
@@ -97,6 +124,6 @@ class SignalServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _signals_pb2.SubscribeSignalsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_signals_pb2.Signal], _abc.AsyncIterator[_signals_pb2.Signal]]:
-        """Signals as they are stored."""
+        """Signals as they are stored, as a stream that stays open (NDJSON over HTTP); filter by symbol or vendor."""
 
 def add_SignalServiceServicer_to_server(servicer: SignalServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -109,6 +109,8 @@ Global___LogLine: _TypeAlias = LogLine  # noqa: Y015
 
 @_typing.final
 class TrainingRun(_message.Message):
+    """A vendor's model trained on a round: its state, hyperparameters, latest metrics and artifact."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     @_typing.final
@@ -268,10 +270,13 @@ class CreateTrainingRunRequest(_message.Message):
     GPU_TYPE_FIELD_NUMBER: _builtins.int
     PROJECT_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
+    """Client-chosen id: a retry with the same id and body returns the first run instead of a second one."""
     task: _builtins.str
+    """What the run trains, e.g. "signal"; a name of the vendor's choosing."""
     round_number: _builtins.int
     """0: the current round"""
     provider: _builtins.str
+    """Where the run trains: `local` (the vendor's machine) or `runpod`."""
     gpu_type: _builtins.str
     """at most 64 characters"""
     project: _builtins.str
@@ -308,9 +313,13 @@ class ListTrainingRunsRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     state: Global___RunState.ValueType
+    """Only runs in this state; unspecified: all."""
     round_number: _builtins.int
+    """Only runs on this round; 0: all rounds."""
     page_size: _builtins.int
+    """Runs per page: 0 means 50, more than 500 means 500."""
     page_token: _builtins.str
+    """The next_page_token of the previous page; empty for the first page."""
     def __init__(
         self,
         *,
@@ -356,6 +365,7 @@ class GetTrainingRunRequest(_message.Message):
 
     RUN_ID_FIELD_NUMBER: _builtins.int
     run_id: _builtins.str
+    """The run's id, as CreateTrainingRun returned it."""
     def __init__(
         self,
         *,
@@ -376,7 +386,9 @@ class CancelTrainingRunRequest(_message.Message):
     RUN_ID_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     run_id: _builtins.str
+    """The run to cancel."""
     reason: _builtins.str
+    """Why, shown with the run."""
     def __init__(
         self,
         *,
@@ -401,10 +413,15 @@ class TransitionTrainingRunRequest(_message.Message):
     EXIT_CODE_FIELD_NUMBER: _builtins.int
     EXTERNAL_ID_FIELD_NUMBER: _builtins.int
     run_id: _builtins.str
+    """The run to move."""
     state: Global___RunState.ValueType
+    """The state to move to (RUNNING, SUCCEEDED, FAILED, …)."""
     message: _builtins.str
+    """A line on why (a failed script's last words), shown with the run."""
     exit_code: _builtins.int
+    """The training command's exit code, when it has ended."""
     external_id: _builtins.str
+    """The provider's id of the job (e.g. a RunPod pod id)."""
     def __init__(
         self,
         *,
@@ -428,6 +445,7 @@ class HeartbeatTrainingRunRequest(_message.Message):
 
     RUN_ID_FIELD_NUMBER: _builtins.int
     run_id: _builtins.str
+    """The run whose lease to renew."""
     def __init__(
         self,
         *,
@@ -471,8 +489,11 @@ class ReportMetricsRequest(_message.Message):
     RUN_ID_FIELD_NUMBER: _builtins.int
     METRICS_FIELD_NUMBER: _builtins.int
     run_id: _builtins.str
+    """The run the metrics belong to."""
     @_builtins.property
-    def metrics(self) -> _containers.RepeatedCompositeFieldContainer[Global___Metric]: ...
+    def metrics(self) -> _containers.RepeatedCompositeFieldContainer[Global___Metric]:
+        """The points: a key, a finite value and a step each."""
+
     def __init__(
         self,
         *,
@@ -513,8 +534,11 @@ class AppendRunLogsRequest(_message.Message):
     RUN_ID_FIELD_NUMBER: _builtins.int
     LINES_FIELD_NUMBER: _builtins.int
     run_id: _builtins.str
+    """The run the lines belong to."""
     @_builtins.property
-    def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___LogLine]: ...
+    def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___LogLine]:
+        """The lines, in the order they were written."""
+
     def __init__(
         self,
         *,
@@ -579,8 +603,11 @@ class UploadRunArtifactRequest(_message.Message):
     HEADER_FIELD_NUMBER: _builtins.int
     CHUNK_FIELD_NUMBER: _builtins.int
     chunk: _builtins.bytes
+    """Every later message: the next bytes of the artifact."""
     @_builtins.property
-    def header(self) -> Global___UploadRunArtifactRequest.Header: ...
+    def header(self) -> Global___UploadRunArtifactRequest.Header:
+        """The first message only: the run and the artifact's name and size."""
+
     def __init__(
         self,
         *,
@@ -603,6 +630,7 @@ class IssueRunTokenRequest(_message.Message):
 
     RUN_ID_FIELD_NUMBER: _builtins.int
     run_id: _builtins.str
+    """The run the token may report on."""
     def __init__(
         self,
         *,
@@ -645,6 +673,7 @@ class CreateArtifactUrlRequest(_message.Message):
 
     RUN_ID_FIELD_NUMBER: _builtins.int
     run_id: _builtins.str
+    """The run whose model artifact to download."""
     def __init__(
         self,
         *,
@@ -695,7 +724,9 @@ class WatchTrainingRunRequest(_message.Message):
     RUN_ID_FIELD_NUMBER: _builtins.int
     AFTER_SEQUENCE_FIELD_NUMBER: _builtins.int
     run_id: _builtins.str
+    """The run to follow."""
     after_sequence: _builtins.int
+    """Resume after this event's sequence (the last one seen); 0: from the start."""
     def __init__(
         self,
         *,
@@ -737,6 +768,8 @@ Global___RunStateChange: _TypeAlias = RunStateChange  # noqa: Y015
 
 @_typing.final
 class RunEvent(_message.Message):
+    """One event of a run, numbered by `sequence`: a state change, a metric point or a log line."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     SEQUENCE_FIELD_NUMBER: _builtins.int

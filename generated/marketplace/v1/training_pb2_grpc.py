@@ -26,7 +26,8 @@ if _version_not_supported:
 
 
 class TrainingServiceStub:
-    """Missing associated documentation comment in .proto file."""
+    """Training runs: a vendor's model trained on a round, with its lifecycle, metrics, logs and model artifact.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -97,28 +98,34 @@ class TrainingServiceStub:
 
 
 class TrainingServiceServicer:
-    """Missing associated documentation comment in .proto file."""
+    """Training runs: a vendor's model trained on a round, with its lifecycle, metrics, logs and model artifact.
+    """
 
     def CreateTrainingRun(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Records a new training run on a round (the current one by default), in state PENDING. `mp train start`
+        calls it; the trainer then reports through the other calls.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListTrainingRuns(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """The caller's training runs (every vendor's for an operator), newest first.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetTrainingRun(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """One training run with its hyperparameters, state and latest metrics. Another vendor's run is NOT_FOUND.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def CancelTrainingRun(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Cancels a run that has not ended; its trainer learns it at its next heartbeat.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -138,14 +145,16 @@ class TrainingServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ReportMetrics(self, request, context):
-        """Many metric points in one call.
+        """Records metric points of a run (a key, a value and a step each), many in one call; the console charts them.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def AppendRunLogs(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Appends lines of the training command's output to the run's log, which WatchTrainingRun and the console
+        show.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -252,7 +261,8 @@ def add_TrainingServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class TrainingService:
-    """Missing associated documentation comment in .proto file."""
+    """Training runs: a vendor's model trained on a round, with its lifecycle, metrics, logs and model artifact.
+    """
 
     @staticmethod
     def CreateTrainingRun(request,

@@ -27,21 +27,32 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class TrainingServiceStub:
+    """Training runs: a vendor's model trained on a round, with its lifecycle, metrics, logs and model artifact."""
+
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> TrainingServiceAsyncStub: ...
     CreateTrainingRun: _grpc.UnaryUnaryMultiCallable[_training_pb2.CreateTrainingRunRequest, _training_pb2.TrainingRun]
+    """Records a new training run on a round (the current one by default), in state PENDING. `mp train start`
+    calls it; the trainer then reports through the other calls.
+    """
     ListTrainingRuns: _grpc.UnaryUnaryMultiCallable[_training_pb2.ListTrainingRunsRequest, _training_pb2.ListTrainingRunsResponse]
+    """The caller's training runs (every vendor's for an operator), newest first."""
     GetTrainingRun: _grpc.UnaryUnaryMultiCallable[_training_pb2.GetTrainingRunRequest, _training_pb2.TrainingRun]
+    """One training run with its hyperparameters, state and latest metrics. Another vendor's run is NOT_FOUND."""
     CancelTrainingRun: _grpc.UnaryUnaryMultiCallable[_training_pb2.CancelTrainingRunRequest, _training_pb2.TrainingRun]
+    """Cancels a run that has not ended; its trainer learns it at its next heartbeat."""
     TransitionTrainingRun: _grpc.UnaryUnaryMultiCallable[_training_pb2.TransitionTrainingRunRequest, _training_pb2.TrainingRun]
     """Moves a run along its lifecycle; the server refuses transitions the lifecycle forbids."""
     HeartbeatTrainingRun: _grpc.UnaryUnaryMultiCallable[_training_pb2.HeartbeatTrainingRunRequest, _training_pb2.HeartbeatTrainingRunResponse]
     """Renews the run's lease; a run whose lease expires becomes LOST."""
     ReportMetrics: _grpc.UnaryUnaryMultiCallable[_training_pb2.ReportMetricsRequest, _training_pb2.ReportMetricsResponse]
-    """Many metric points in one call."""
+    """Records metric points of a run (a key, a value and a step each), many in one call; the console charts them."""
     AppendRunLogs: _grpc.UnaryUnaryMultiCallable[_training_pb2.AppendRunLogsRequest, _training_pb2.AppendRunLogsResponse]
+    """Appends lines of the training command's output to the run's log, which WatchTrainingRun and the console
+    show.
+    """
     UploadRunArtifact: _grpc.StreamUnaryMultiCallable[_training_pb2.UploadRunArtifactRequest, _training_pb2.TrainingRun]
     """Uploads the run's model artifact: a header message, then chunks."""
     IssueRunToken: _grpc.UnaryUnaryMultiCallable[_training_pb2.IssueRunTokenRequest, _training_pb2.IssueRunTokenResponse]
@@ -57,18 +68,29 @@ class TrainingServiceStub:
 
 @_typing.type_check_only
 class TrainingServiceAsyncStub(TrainingServiceStub):
+    """Training runs: a vendor's model trained on a round, with its lifecycle, metrics, logs and model artifact."""
+
     def __init__(self, channel: _aio.Channel) -> None: ...
     CreateTrainingRun: _aio.UnaryUnaryMultiCallable[_training_pb2.CreateTrainingRunRequest, _training_pb2.TrainingRun]  # type: ignore[assignment]
+    """Records a new training run on a round (the current one by default), in state PENDING. `mp train start`
+    calls it; the trainer then reports through the other calls.
+    """
     ListTrainingRuns: _aio.UnaryUnaryMultiCallable[_training_pb2.ListTrainingRunsRequest, _training_pb2.ListTrainingRunsResponse]  # type: ignore[assignment]
+    """The caller's training runs (every vendor's for an operator), newest first."""
     GetTrainingRun: _aio.UnaryUnaryMultiCallable[_training_pb2.GetTrainingRunRequest, _training_pb2.TrainingRun]  # type: ignore[assignment]
+    """One training run with its hyperparameters, state and latest metrics. Another vendor's run is NOT_FOUND."""
     CancelTrainingRun: _aio.UnaryUnaryMultiCallable[_training_pb2.CancelTrainingRunRequest, _training_pb2.TrainingRun]  # type: ignore[assignment]
+    """Cancels a run that has not ended; its trainer learns it at its next heartbeat."""
     TransitionTrainingRun: _aio.UnaryUnaryMultiCallable[_training_pb2.TransitionTrainingRunRequest, _training_pb2.TrainingRun]  # type: ignore[assignment]
     """Moves a run along its lifecycle; the server refuses transitions the lifecycle forbids."""
     HeartbeatTrainingRun: _aio.UnaryUnaryMultiCallable[_training_pb2.HeartbeatTrainingRunRequest, _training_pb2.HeartbeatTrainingRunResponse]  # type: ignore[assignment]
     """Renews the run's lease; a run whose lease expires becomes LOST."""
     ReportMetrics: _aio.UnaryUnaryMultiCallable[_training_pb2.ReportMetricsRequest, _training_pb2.ReportMetricsResponse]  # type: ignore[assignment]
-    """Many metric points in one call."""
+    """Records metric points of a run (a key, a value and a step each), many in one call; the console charts them."""
     AppendRunLogs: _aio.UnaryUnaryMultiCallable[_training_pb2.AppendRunLogsRequest, _training_pb2.AppendRunLogsResponse]  # type: ignore[assignment]
+    """Appends lines of the training command's output to the run's log, which WatchTrainingRun and the console
+    show.
+    """
     UploadRunArtifact: _aio.StreamUnaryMultiCallable[_training_pb2.UploadRunArtifactRequest, _training_pb2.TrainingRun]  # type: ignore[assignment]
     """Uploads the run's model artifact: a header message, then chunks."""
     IssueRunToken: _aio.UnaryUnaryMultiCallable[_training_pb2.IssueRunTokenRequest, _training_pb2.IssueRunTokenResponse]  # type: ignore[assignment]
@@ -83,33 +105,41 @@ class TrainingServiceAsyncStub(TrainingServiceStub):
     """Events of a run from `after_sequence` on, then live ones until the run ends."""
 
 class TrainingServiceServicer(metaclass=_abc_1.ABCMeta):
+    """Training runs: a vendor's model trained on a round, with its lifecycle, metrics, logs and model artifact."""
+
     @_abc_1.abstractmethod
     def CreateTrainingRun(
         self,
         request: _training_pb2.CreateTrainingRunRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_training_pb2.TrainingRun, _abc.Awaitable[_training_pb2.TrainingRun]]: ...
+    ) -> _typing.Union[_training_pb2.TrainingRun, _abc.Awaitable[_training_pb2.TrainingRun]]:
+        """Records a new training run on a round (the current one by default), in state PENDING. `mp train start`
+        calls it; the trainer then reports through the other calls.
+        """
 
     @_abc_1.abstractmethod
     def ListTrainingRuns(
         self,
         request: _training_pb2.ListTrainingRunsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_training_pb2.ListTrainingRunsResponse, _abc.Awaitable[_training_pb2.ListTrainingRunsResponse]]: ...
+    ) -> _typing.Union[_training_pb2.ListTrainingRunsResponse, _abc.Awaitable[_training_pb2.ListTrainingRunsResponse]]:
+        """The caller's training runs (every vendor's for an operator), newest first."""
 
     @_abc_1.abstractmethod
     def GetTrainingRun(
         self,
         request: _training_pb2.GetTrainingRunRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_training_pb2.TrainingRun, _abc.Awaitable[_training_pb2.TrainingRun]]: ...
+    ) -> _typing.Union[_training_pb2.TrainingRun, _abc.Awaitable[_training_pb2.TrainingRun]]:
+        """One training run with its hyperparameters, state and latest metrics. Another vendor's run is NOT_FOUND."""
 
     @_abc_1.abstractmethod
     def CancelTrainingRun(
         self,
         request: _training_pb2.CancelTrainingRunRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_training_pb2.TrainingRun, _abc.Awaitable[_training_pb2.TrainingRun]]: ...
+    ) -> _typing.Union[_training_pb2.TrainingRun, _abc.Awaitable[_training_pb2.TrainingRun]]:
+        """Cancels a run that has not ended; its trainer learns it at its next heartbeat."""
 
     @_abc_1.abstractmethod
     def TransitionTrainingRun(
@@ -133,14 +163,17 @@ class TrainingServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _training_pb2.ReportMetricsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_training_pb2.ReportMetricsResponse, _abc.Awaitable[_training_pb2.ReportMetricsResponse]]:
-        """Many metric points in one call."""
+        """Records metric points of a run (a key, a value and a step each), many in one call; the console charts them."""
 
     @_abc_1.abstractmethod
     def AppendRunLogs(
         self,
         request: _training_pb2.AppendRunLogsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_training_pb2.AppendRunLogsResponse, _abc.Awaitable[_training_pb2.AppendRunLogsResponse]]: ...
+    ) -> _typing.Union[_training_pb2.AppendRunLogsResponse, _abc.Awaitable[_training_pb2.AppendRunLogsResponse]]:
+        """Appends lines of the training command's output to the run's log, which WatchTrainingRun and the console
+        show.
+        """
 
     @_abc_1.abstractmethod
     def UploadRunArtifact(

@@ -11,6 +11,9 @@ const pages = {
   catalog: () => import("./pages/catalog.js"),
   deployments: () => import("./pages/deployments.js"),
   invite: () => import("./pages/invite.js"),
+  docs: () => import("./pages/docs.js"),
+  docsApi: () => import("./pages/docs-api.js"),
+  docsCli: () => import("./pages/docs-cli.js"),
   live: () => import("./pages/live.js"),
   model: () => import("./pages/model.js"),
   round: () => import("./pages/round.js"),
@@ -34,6 +37,10 @@ const ROUTES = [
   { pattern: /^\/tokens\/?$/, page: pages.tokens, nav: "tokens" },
   { pattern: /^\/runs\/?$/, page: pages.runs, nav: "runs" },
   { pattern: /^\/runs\/([A-Za-z0-9_-]{1,64})\/?$/, page: pages.run, nav: "runs" },
+  // Docs are open before signing in: a newcomer reads how to get a token (try it then answers 401).
+  { pattern: /^\/docs\/?$/, page: pages.docs, nav: "docs", open: true },
+  { pattern: /^\/docs\/cli\/?$/, page: pages.docsCli, nav: "docs", open: true },
+  { pattern: /^\/docs\/api\/?$/, page: pages.docsApi, nav: "docs", open: true },
   { pattern: /^\/vendors\/([a-z][a-z0-9-]{1,39})\/models\/([A-Za-z0-9_-]{1,64})\/?$/, page: pages.model, nav: "catalog" },
 ];
 

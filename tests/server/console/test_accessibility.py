@@ -112,3 +112,26 @@ def test_every_page_has_no_serious_accessibility_issue(console_server, api: Api,
     page.wait_for_selector("#token-form")
     found["new token dialog"] = violations(page)
     assert {name: issues for name, issues in found.items() if issues} == {}
+
+
+def test_the_docs_pages_have_no_serious_accessibility_issue(console_server, audited):
+    page = audited
+    page.goto(console_server.http_url + "/marketplace/docs/api")  # open before signing in
+    page.wait_for_selector("#api-signed-out")
+    page.wait_for_selector("section[data-operation=CatalogService_ListCatalog]")
+    signed_out = violations(page)
+    sign_in(page, console_server.http_url, console_server.admin_token)
+    page.goto(console_server.http_url + "/marketplace/docs")
+    page.wait_for_selector("#quickstart pre")
+    found = {"api reference, signed out": signed_out, "quickstart": violations(page)}
+    page.click(".docs-tabs >> text=CLI reference")
+    page.wait_for_selector("section[data-command='mp data pull']")
+    found["cli reference"] = violations(page)
+    page.click(".docs-tabs >> text=API reference")
+    catalog = page.locator("section[data-operation=CatalogService_ListCatalog]")
+    catalog.wait_for()
+    catalog.locator(".try-it summary").click()
+    catalog.locator("button[type=submit]").click()
+    page.wait_for_selector("#CatalogService_ListCatalog-output[data-outcome=ok]")
+    found["api reference"] = violations(page)
+    assert {name: issues for name, issues in found.items() if issues} == {}

@@ -1,7 +1,7 @@
 // Sign-in: the person pastes a token once; the server turns it into a cookie session.
 
 import * as api from "../api.js";
-import { el } from "../dom.js";
+import { el, link } from "../dom.js";
 
 export const title = "Sign in";
 
@@ -47,6 +47,6 @@ export function render(view, { onSignedIn }) {
     el("p", { class: "muted small" },
       "No token yet? An operator creates one with ",
       el("code", { text: "mp admin tokens create" }),
-      ".")));
+      ". New here? Read the ", link("/marketplace/docs", "quickstart"), ".")));
   input.focus();
 }
