@@ -25,6 +25,7 @@ from server.datasets import store
 from server.datasets.building import ChildBuilder, build_from_csv
 from server.datasets.publishing import RoundFacts, facts_of, publish_once, stage_built
 from server.datasets.round_cache import RoundCache
+from server.db.idempotency import replayed
 from server.db.models import DatasetFile, DatasetRound
 
 
@@ -167,6 +168,10 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
         principal = require_principal()
         header, csvs = await self._receive_csvs(request_iterator)
         fingerprint = await asyncio.to_thread(_csv_fingerprint, header, csvs)
+        done = await replayed(self._sessions, principal_id=principal.token_id, method="PublishRoundFromCsv",
+                              request=fingerprint, response_type=datasets_pb2.Round)  # fmt: skip
+        if done is not None:  # a retry of a publish that went through: answered without building again
+            return done
         built = await self._builder.run(build_from_csv, list(csvs.items()), rounds.built_format(header.format))
         if isinstance(built, str):  # the builder's words: file, line and column of the first bad cell
             raise InvalidArgument(f"{built}. Nothing was published.")

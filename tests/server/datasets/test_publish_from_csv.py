@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from marketplace.v1 import datasets_pb2, datasets_pb2_grpc
 from server.datasets import rules
+from server.datasets.building import ChildBuilder
 from server.db.models import DatasetFile, DatasetRound
 from tests.helpers.auth import bearer, create_vendor_token
 from tests.helpers.rounds import csv_publish_request, price_csv
@@ -73,10 +74,19 @@ def test_a_bad_cell_is_refused_with_file_line_and_column_and_nothing_is_publishe
 
 
 @pytest.mark.e2e
-def test_a_retry_with_the_same_request_id_publishes_once(server, datasets, admin):
+def test_a_retry_with_the_same_request_id_publishes_once(server, datasets, admin, monkeypatch):
+    builds = []
+    build = ChildBuilder.run
+
+    async def counted(self, function, *args):
+        builds.append(function.__name__)
+        return await build(self, function, *args)
+
+    monkeypatch.setattr(ChildBuilder, "run", counted)
     first = datasets.PublishRoundFromCsv(csv_publish_request(PRICES, request_id="r-1"), metadata=admin, timeout=60)
     again = datasets.PublishRoundFromCsv(csv_publish_request(PRICES, request_id="r-1"), metadata=admin, timeout=60)
     assert again == first
+    assert builds == ["build_from_csv"]  # the retry is answered from the record, without building again
     assert stored(server)[:2] == (1, 3)
     assert len(stored(server)[2]) == 3  # no second copy of the files either
     other = {"AAPL.csv": PRICES["AAPL.csv"]}
