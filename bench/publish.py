@@ -5,6 +5,8 @@
    checks. Both run in this process, alternating, medians of three; the ratio is builder ÷ pandas.
 2. `mp admin rounds publish --from-csv` on the same files against a real mp-server process, and `--file` with the
    three Parquet files ready, so the part that is not building (CLI start-up, digests, upload, commit) shows apart.
+3. PublishRoundFromCsv (what the console's Rounds page calls): the same CSVs uploaded and built on the server, in
+   a child process it spawns, against the CLI's --from-csv, which builds on the operator's machine.
 
 BENCH_QUICK=1 uses 50 symbols × 500 bars instead of 500 × 2,000.
 """
@@ -108,9 +110,33 @@ def median_seconds(runs: dict[str, Callable[[], object]]) -> dict[str, float]:
     return {name: statistics.median(values) for name, values in timings.items()}
 
 
-def publish_seconds(work: Path, csvs: list[Path], parquets: list[Path]) -> tuple[float, float]:
-    """`mp admin rounds publish` from the CSVs, then with the Parquet files as they are: seconds for each."""
-    process, token, _grpc, http_port = start_server(str(work / "data"))
+def on_server_seconds(grpc_port: int, token: str, csvs: list[Path]) -> float:
+    """PublishRoundFromCsv with the CSVs over gRPC, 1 MiB chunks: seconds until the round is published."""
+    import grpc
+
+    from marketplace.v1 import datasets_pb2, datasets_pb2_grpc
+
+    Request = datasets_pb2.PublishRoundFromCsvRequest
+
+    def messages():
+        yield Request(header=Request.Header(files=[Request.CsvFile(name=p.name) for p in csvs]))
+        for path in csvs:
+            data = path.read_bytes()
+            for start in range(0, len(data), 2**20):
+                yield Request(chunk=Request.Chunk(file=path.name, data=data[start : start + 2**20]))
+
+    with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+        started = time.perf_counter()
+        datasets_pb2_grpc.DatasetServiceStub(channel).PublishRoundFromCsv(
+            messages(), metadata=(("authorization", f"Bearer {token}"),), timeout=600
+        )
+        return time.perf_counter() - started
+
+
+def publish_seconds(work: Path, csvs: list[Path], parquets: list[Path]) -> tuple[float, float, float]:
+    """`mp admin rounds publish` from the CSVs, then with the Parquet files as they are, then PublishRoundFromCsv:
+    seconds for each."""
+    process, token, grpc_port, http_port = start_server(str(work / "data"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("MP_")}
     env.update(MP_API_URL=f"http://127.0.0.1:{http_port}", MP_TOKEN=token, MP_CONFIG_DIR=str(work / "cfg"))
     mp = os.path.join(os.path.dirname(sys.executable), "mp")
@@ -121,10 +147,11 @@ def publish_seconds(work: Path, csvs: list[Path], parquets: list[Path]) -> tuple
             started = time.perf_counter()
             subprocess.run(command, env=env, check=True, capture_output=True)
             seconds.append(time.perf_counter() - started)
+        seconds.append(on_server_seconds(grpc_port, token, csvs))
     finally:
         process.terminate()
         process.wait(30)
-    return seconds[0], seconds[1]
+    return seconds[0], seconds[1], seconds[2]
 
 
 def main() -> None:
@@ -135,7 +162,8 @@ def main() -> None:
         paths = write_csvs(work / "csv")
         size = ours(paths, work / "parquet")
         times = median_seconds({"ours": lambda: ours(paths), "pandas": lambda: plain_pandas(paths)})
-        from_csv, prepared = publish_seconds(work, paths, sorted((work / "parquet").iterdir()))
+        csv_bytes = sum(path.stat().st_size for path in paths)
+        from_csv, prepared, on_server = publish_seconds(work, paths, sorted((work / "parquet").iterdir()))
     print(f"building a round from {SYMBOLS} symbols × {BARS:,} bars of CSV ({size / 2**20:.0f} MB of Parquet), "
           f"median of {RUNS}")  # fmt: skip
     print(f"  round builder (read, check, features, splits, Parquet): {times['ours']:.2f} s")
@@ -144,6 +172,8 @@ def main() -> None:
     print("mp admin rounds publish against one mp-server process, one run each:")
     print(f"  --from-csv, the same files: {from_csv:.2f} s (÷ the pandas script: {from_csv / times['pandas']:.2f})")
     print(f"  --file, the three Parquet files as they are (start-up, digests, upload, commit): {prepared:.2f} s")
+    print(f"PublishRoundFromCsv, the {csv_bytes / 2**20:.0f} MB of CSVs built on the server (the console's path):")
+    print(f"  {on_server:.2f} s (÷ --from-csv built on the operator's machine: {on_server / from_csv:.2f})")
 
 
 if __name__ == "__main__":

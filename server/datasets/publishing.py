@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from google.protobuf.message import Message
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.blobs.local import BlobStore, StagedWrite
+from server.core.clock import Clock, to_datetime
 from server.datasets import rules as rounds
+from server.datasets.building import BuiltFiles
+from server.db.idempotency import create_once
 from server.db.models import DatasetRound
+
+R = TypeVar("R", bound=Message)
 
 
 @dataclass(frozen=True)
@@ -51,3 +58,63 @@ async def store_round(
         await asyncio.to_thread(blobs.commit, staged[planned_file.name], key)
         committed.append(key)
     return row
+
+
+async def stage_built(blobs: BlobStore, built: BuiltFiles, staged: dict[str, StagedWrite]) -> list[rounds.PlannedFile]:
+    """Stages each built file (into `staged`, which the caller abandons at the end) and plans its row."""
+    planned = []
+    for name, data in built.files.items():
+        write = staged[name] = blobs.stage()
+        await asyncio.to_thread(write.write, data)
+        stored = await asyncio.to_thread(write.finish)
+        planned.append(
+            rounds.PlannedFile(name, built.file_format, stored.size_bytes, stored.sha256, built.columns,
+                               built.row_counts[name])
+        )  # fmt: skip
+    return planned
+
+
+def facts_of(built: BuiltFiles, **window: Any) -> RoundFacts:
+    """The facts of a round of built files: what they cover, plus its number, window and description."""
+    return RoundFacts(
+        symbols=built.symbols, data_start=built.data_start, data_end=built.data_end, **window,
+    )  # fmt: skip
+
+
+async def publish_once(
+    sessions: async_sessionmaker[AsyncSession],
+    blobs: BlobStore,
+    *,
+    method: str,
+    fingerprint: Message,
+    facts: RoundFacts,
+    planned: list[rounds.PlannedFile],
+    staged: Mapping[str, StagedWrite],
+    actor: str,
+    clock: Clock,
+    response_type: type[R],
+    respond: Callable[[AsyncSession, DatasetRound], Awaitable[R]],
+) -> R:
+    """Publishes the staged files as one round, once per `fingerprint`'s request id (a retry gets the first
+    answer); a transaction that does not commit takes its files back out."""
+    committed: list[str] = []
+
+    async def create(session: AsyncSession, _seed: bytes) -> R:
+        for key in committed:  # left by an attempt whose transaction rolled back
+            await asyncio.to_thread(blobs.delete, key)
+        committed.clear()
+        row = await store_round(
+            session, blobs, facts=facts, planned=planned, staged=staged, committed=committed, actor=actor,
+            now=to_datetime(clock()),
+        )  # fmt: skip
+        return await respond(session, row)
+
+    try:
+        return await create_once(
+            sessions, principal_id=actor, method=method, request=fingerprint,
+            response_type=response_type, create=create, clock=clock,
+        )  # fmt: skip
+    except BaseException:
+        for key in committed:
+            blobs.delete(key)
+        raise

@@ -25,6 +25,10 @@ from server.signals import scoring
 FILE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 FORMATS = ("parquet", "csv")
 DEFAULT_LENGTH = timedelta(days=7)
+# Price CSVs a round is built from on the server, all files together; the builder holds them in memory
+# several times over. Larger histories are built where the operator runs `mp admin rounds publish --from-csv`.
+MAX_CSV_BYTES = 64 * 1024 * 1024
+BUILT_FORMATS = ("parquet", "csv")
 
 
 def state_of(row: DatasetRound, now: datetime) -> RoundState.ValueType:
@@ -71,6 +75,29 @@ def check_planned_files(files: list[PlannedFile]) -> None:
     for planned in files:
         if planned.format not in FORMATS:
             raise InvalidArgument(f"file {planned.name!r}: format must be parquet or csv, not {planned.format!r}")
+
+
+def check_csv_names(names: list[str]) -> None:
+    """Checked as soon as the header of a publish from CSVs arrives."""
+    if not names:
+        raise InvalidArgument("a round needs at least one price CSV file")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise InvalidArgument(f"file {repeated[0]!r} is listed twice; each price CSV file needs its own name")
+
+
+def check_csv_size(received: int) -> None:
+    if received > MAX_CSV_BYTES:
+        raise InvalidArgument(
+            f"the price CSV files pass {MAX_CSV_BYTES // (1024 * 1024)} MiB together; build a round this large "
+            "on your machine with `mp admin rounds publish --from-csv` instead. Nothing was published."
+        )
+
+
+def built_format(requested: str) -> str:
+    if requested and requested not in BUILT_FORMATS:
+        raise InvalidArgument(f"format must be parquet or csv, not {requested!r}")
+    return requested or "parquet"
 
 
 async def require_round(session: AsyncSession, number: int, *, for_update: bool = False) -> DatasetRound:

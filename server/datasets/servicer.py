@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import grpc
+from google.protobuf.message import Message
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from marketplace.v1 import common_pb2, datasets_pb2, datasets_pb2_grpc
@@ -20,9 +22,10 @@ from server.core.principal import require_principal
 from server.core.uploads import chunks_after_header
 from server.datasets import rules as rounds
 from server.datasets import store
-from server.datasets.publishing import RoundFacts, store_round
+from server.datasets.building import ChildBuilder, build_from_csv
+from server.datasets.publishing import RoundFacts, facts_of, publish_once, stage_built
 from server.datasets.round_cache import RoundCache
-from server.db.idempotency import create_once
+from server.db.idempotency import replayed
 from server.db.models import DatasetFile, DatasetRound
 
 
@@ -67,6 +70,7 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
         self._public_url = public_url.rstrip("/")
         self._clock = clock
         self._cache = cache
+        self._builder = ChildBuilder()
 
     def _now(self) -> datetime:
         return to_datetime(self._clock())
@@ -137,7 +141,6 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
     async def PublishRound(self, request_iterator: AsyncIterator, context: grpc.aio.ServicerContext):
         principal = require_principal()
         header, staged = await self._receive(request_iterator)
-        committed: list[str] = []
         try:
             planned = []
             for declared in header.files:
@@ -156,30 +159,71 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
                 symbols=list(header.symbols), data_start=_time(header, "data_start_time"),
                 data_end=_time(header, "data_end_time"), synthetic=header.synthetic, description=header.description,
             )  # fmt: skip
-
-            async def create(session: AsyncSession, _seed: bytes) -> datasets_pb2.Round:
-                for key in committed:  # left by an attempt whose transaction rolled back
-                    await asyncio.to_thread(self._blobs.delete, key)
-                committed.clear()
-                row = await store_round(
-                    session, self._blobs, facts=facts, planned=planned, staged=staged, committed=committed,
-                    actor=principal.token_id, now=self._now(),
-                )  # fmt: skip
-                return await self._round_with_files(session, row)
-
-            published = await create_once(
-                self._sessions, principal_id=principal.token_id, method="PublishRound", request=header,
-                response_type=datasets_pb2.Round, create=create, clock=self._clock,
-            )  # fmt: skip
-            self._cache.invalidate()
-            return published
-        except BaseException:
-            for key in committed:  # the transaction did not commit: take the files back out
-                self._blobs.delete(key)
-            raise
+            return await self._publish("PublishRound", header, facts, planned, staged, principal.token_id)
         finally:
             for write in staged.values():
                 write.abandon()  # no-op for files already moved into place
+
+    async def PublishRoundFromCsv(self, request_iterator: AsyncIterator, context: grpc.aio.ServicerContext):
+        principal = require_principal()
+        header, csvs = await self._receive_csvs(request_iterator)
+        fingerprint = await asyncio.to_thread(_csv_fingerprint, header, csvs)
+        done = await replayed(self._sessions, principal_id=principal.token_id, method="PublishRoundFromCsv",
+                              request=fingerprint, response_type=datasets_pb2.Round)  # fmt: skip
+        if done is not None:  # a retry of a publish that went through: answered without building again
+            return done
+        built = await self._builder.run(build_from_csv, list(csvs.items()), rounds.built_format(header.format))
+        if isinstance(built, str):  # the builder's words: file, line and column of the first bad cell
+            raise InvalidArgument(f"{built}. Nothing was published.")
+        facts = facts_of(
+            built, number=header.number, opens_at=_time(header, "open_time"),
+            closes_at=_time(header, "close_time"), synthetic=False, description=header.description,
+        )  # fmt: skip
+        staged: dict[str, StagedWrite] = {}
+        try:
+            planned = await stage_built(self._blobs, built, staged)
+            return await self._publish("PublishRoundFromCsv", fingerprint, facts, planned, staged, principal.token_id)
+        finally:
+            for write in staged.values():
+                write.abandon()
+
+    async def _publish(
+        self, method: str, fingerprint: Message, facts: RoundFacts, planned: list[rounds.PlannedFile],
+        staged: dict[str, StagedWrite], actor: str,
+    ) -> datasets_pb2.Round:  # fmt: skip
+        published = await publish_once(
+            self._sessions, self._blobs, method=method, fingerprint=fingerprint, facts=facts, planned=planned,
+            staged=staged, actor=actor, clock=self._clock, response_type=datasets_pb2.Round,
+            respond=self._round_with_files,
+        )  # fmt: skip
+        self._cache.invalidate()
+        return published
+
+    async def _receive_csvs(
+        self, request_iterator: AsyncIterator
+    ) -> tuple[datasets_pb2.PublishRoundFromCsvRequest.Header, dict[str, bytes]]:
+        header: datasets_pb2.PublishRoundFromCsvRequest.Header | None = None
+        received: dict[str, bytearray] = {}
+        total = 0
+
+        async def accept(given: datasets_pb2.PublishRoundFromCsvRequest.Header) -> None:
+            nonlocal header
+            rounds.check_csv_names([f.name for f in given.files])
+            rounds.built_format(given.format)
+            header = given
+            received.update((f.name, bytearray()) for f in given.files)
+
+        async for chunk in chunks_after_header(request_iterator, accept):
+            if chunk.file not in received:
+                raise InvalidArgument(f"bytes for {chunk.file!r}, which the header does not declare")
+            total += len(chunk.data)
+            rounds.check_csv_size(total)
+            received[chunk.file] += chunk.data
+        assert header is not None  # chunks_after_header refuses a stream without one
+        empty = [name for name, data in received.items() if not data]
+        if empty:
+            raise InvalidArgument(f"file {empty[0]!r} was declared but no bytes arrived. Nothing was published.")
+        return header, {name: bytes(data) for name, data in received.items()}
 
     async def _receive(
         self, request_iterator: AsyncIterator
@@ -230,6 +274,23 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
             resolved = await self._round_with_files(session, row)
         self._cache.invalidate()
         return resolved
+
+
+def _csv_fingerprint(header: datasets_pb2.PublishRoundFromCsvRequest.Header, csvs: dict[str, bytes]) -> Message:
+    """The header with each file's digest as it arrived: a retry with the same request id must carry the same
+    files. A declared sha256 that does not match refuses the upload."""
+    fingerprint = datasets_pb2.PublishRoundFromCsvRequest.Header()
+    fingerprint.CopyFrom(header)
+    for declared in fingerprint.files:
+        data = csvs[declared.name]
+        digest = hashlib.sha256(data).hexdigest()
+        if declared.digest.sha256 and (declared.digest.sha256, declared.digest.size_bytes) != (digest, len(data)):
+            raise InvalidArgument(
+                f"file {declared.name!r} arrived damaged: {len(data)} bytes, sha256 {digest}; expected "
+                f"{declared.digest.size_bytes} bytes, sha256 {declared.digest.sha256}. Nothing was published."
+            )
+        declared.digest.CopyFrom(common_pb2.FileDigest(size_bytes=len(data), sha256=digest))
+    return fingerprint
 
 
 def _time(message, field: str) -> datetime | None:

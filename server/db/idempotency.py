@@ -90,6 +90,24 @@ async def create_once(
     raise AssertionError("unreachable")
 
 
+async def replayed(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    principal_id: str,
+    method: str,
+    request: Message,
+    response_type: type[R],
+) -> R | None:
+    """The answer already given to this request id, before any costly work for it (ALREADY_EXISTS when the id
+    was used for another request); None when it is new. create_once still decides, in its transaction."""
+    request_id: str = getattr(request, "request_id", "")
+    if not request_id:
+        return None
+    async with sessions() as session:
+        existing = await _find_record(session, principal_id, method, request_id)
+    return None if existing is None else _replay(existing, request_hash(request), response_type, None)
+
+
 async def _find_record(
     session: AsyncSession, principal_id: str, method: str, request_id: str
 ) -> IdempotencyRecord | None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.processes import BIN, ServerProcess, clean_env
+from tests.helpers.rounds import price_csv
 
 pytestmark = pytest.mark.e2e
 
@@ -19,14 +20,8 @@ pytestmark = pytest.mark.e2e
 def write_prices(folder: Path, symbols=("AAPL", "MSFT"), bars: int = 120) -> list[Path]:
     paths = []
     for offset, symbol in enumerate(symbols):
-        lines = ["Date,Open,High,Low,Close,Volume"]
-        for day in range(bars):
-            close = 100 + offset + day * 0.5 + (day % 7) * 0.3
-            lines.append(
-                f"2026-{1 + day // 28:02d}-{1 + day % 28:02d},{close},{close + 1},{close - 1},{close},{1000 + day}"
-            )
         path = folder / f"{symbol}.csv"
-        path.write_text("\n".join(lines) + "\n")
+        path.write_text(price_csv(offset, bars))
         paths.append(path)
     return paths
 

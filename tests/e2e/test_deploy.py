@@ -4,7 +4,6 @@ init → train → deploy → signals with attribution → /api/signals → reso
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 from cli.exit_codes import ExitCode
 from server.datasets.synthetic import SYMBOLS
 from tests.helpers.processes import BIN, ServerProcess, clean_env, mp_in, run
+from tests.helpers.projects import trained_project
 from tests.helpers.receiver import Receiver, readme_verify
 
 pytestmark = pytest.mark.e2e
@@ -27,18 +27,7 @@ def server_env() -> dict[str, str]:
 
 @pytest.fixture
 def vendor_project(server: ServerProcess, tmp_path: Path) -> tuple[Path, dict[str, str], dict[str, str]]:
-    admin = clean_env(MP_CONFIG_DIR=str(tmp_path / "admin"), MP_API_URL=server.api_url, MP_TOKEN=server.admin_token)
-    assert run("mp", "admin", "vendors", "create", "acme", "--display-name", "Acme Quant", env=admin).returncode == 0
-    scopes = "data:read,training:write,deploy:write,signals:read,catalog:read"
-    token = run("mp", "admin", "tokens", "create", "--vendor", "acme", "--scopes", scopes, env=admin).stdout.strip()
-    env = clean_env(MP_CONFIG_DIR=str(tmp_path / "vendor"), MP_STATE_DIR=str(tmp_path / "state"),
-                    PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")  # fmt: skip
-    assert run("mp", "login", "--api-url", server.api_url, env=env, input=token + "\n").returncode == 0
-    assert run("mp", "init", "--template", "runpod-signal-http", str(tmp_path / "my-model"), env=env).returncode == 0
-    folder = tmp_path / "my-model"
-    trained = mp_in(folder, env, "train", "start")
-    assert trained.returncode == 0, trained.stderr
-    return folder, env, admin
+    return trained_project(server, tmp_path)
 
 
 def wait_for(condition, timeout: float = 30.0, every: float = 0.3):

@@ -36,6 +36,7 @@ SERVED_TAGS = (
 )  # fmt: skip
 NOT_GENERATED = (
     "DatasetService_PublishRound",  # client streams (NDJSON bodies), which schemathesis cannot build
+    "DatasetService_PublishRoundFromCsv",
     "TrainingService_UploadRunArtifact",
     "SignalService_StreamSignals",
     "SignalService_SubscribeSignals",  # never ends by itself

@@ -412,6 +412,125 @@ class PublishRoundRequest(_message.Message):
 Global___PublishRoundRequest: _TypeAlias = PublishRoundRequest  # noqa: Y015
 
 @_typing.final
+class PublishRoundFromCsvRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class CsvFile(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        NAME_FIELD_NUMBER: _builtins.int
+        DIGEST_FIELD_NUMBER: _builtins.int
+        name: _builtins.str
+        """The symbol comes from a `Symbol` column, or else from this name without its extension (AAPL.csv: AAPL)."""
+        @_builtins.property
+        def digest(self) -> _common_pb2.FileDigest:
+            """optional: when its sha256 is set, the bytes that arrive must match it"""
+
+        def __init__(
+            self,
+            *,
+            name: _builtins.str = ...,
+            digest: _common_pb2.FileDigest | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["digest", b"digest"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["digest", b"digest", "name", b"name"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class Header(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        REQUEST_ID_FIELD_NUMBER: _builtins.int
+        NUMBER_FIELD_NUMBER: _builtins.int
+        OPEN_TIME_FIELD_NUMBER: _builtins.int
+        CLOSE_TIME_FIELD_NUMBER: _builtins.int
+        FILES_FIELD_NUMBER: _builtins.int
+        FORMAT_FIELD_NUMBER: _builtins.int
+        DESCRIPTION_FIELD_NUMBER: _builtins.int
+        request_id: _builtins.str
+        number: _builtins.int
+        """0: next number"""
+        format: _builtins.str
+        """of the built files; empty: parquet"""
+        description: _builtins.str
+        @_builtins.property
+        def open_time(self) -> _timestamp_pb2.Timestamp:
+            """unset: now"""
+
+        @_builtins.property
+        def close_time(self) -> _timestamp_pb2.Timestamp:
+            """unset: 7 days after opening"""
+
+        @_builtins.property
+        def files(self) -> _containers.RepeatedCompositeFieldContainer[Global___PublishRoundFromCsvRequest.CsvFile]: ...
+        def __init__(
+            self,
+            *,
+            request_id: _builtins.str = ...,
+            number: _builtins.int = ...,
+            open_time: _timestamp_pb2.Timestamp | None = ...,
+            close_time: _timestamp_pb2.Timestamp | None = ...,
+            files: _abc.Iterable[Global___PublishRoundFromCsvRequest.CsvFile] | None = ...,
+            format: _builtins.str = ...,
+            description: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time", "open_time", b"open_time"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time", "description", b"description", "files", b"files", "format", b"format", "number", b"number", "open_time", b"open_time", "request_id", b"request_id"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class Chunk(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        FILE_FIELD_NUMBER: _builtins.int
+        DATA_FIELD_NUMBER: _builtins.int
+        file: _builtins.str
+        """a name from the header's files"""
+        data: _builtins.bytes
+        def __init__(
+            self,
+            *,
+            file: _builtins.str = ...,
+            data: _builtins.bytes = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "file", b"file"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    HEADER_FIELD_NUMBER: _builtins.int
+    CHUNK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def header(self) -> Global___PublishRoundFromCsvRequest.Header:
+        """the first message, and only the first"""
+
+    @_builtins.property
+    def chunk(self) -> Global___PublishRoundFromCsvRequest.Chunk:
+        """every later message: the next bytes of one of the header's files"""
+
+    def __init__(
+        self,
+        *,
+        header: Global___PublishRoundFromCsvRequest.Header | None = ...,
+        chunk: Global___PublishRoundFromCsvRequest.Chunk | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "header", b"header", "part", b"part"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "header", b"header", "part", b"part"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_part: _TypeAlias = _typing.Literal["header", "chunk"]  # noqa: Y015
+    _WhichOneofArgType_part: _TypeAlias = _typing.Literal["part", b"part"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_part) -> _WhichOneofReturnType_part | None: ...
+
+Global___PublishRoundFromCsvRequest: _TypeAlias = PublishRoundFromCsvRequest  # noqa: Y015
+
+@_typing.final
 class CloseRoundRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

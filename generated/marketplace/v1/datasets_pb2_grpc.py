@@ -60,6 +60,11 @@ class DatasetServiceStub:
                 request_serializer=marketplace_dot_v1_dot_datasets__pb2.PublishRoundRequest.SerializeToString,
                 response_deserializer=marketplace_dot_v1_dot_datasets__pb2.Round.FromString,
                 _registered_method=True)
+        self.PublishRoundFromCsv = channel.stream_unary(
+                '/marketplace.v1.DatasetService/PublishRoundFromCsv',
+                request_serializer=marketplace_dot_v1_dot_datasets__pb2.PublishRoundFromCsvRequest.SerializeToString,
+                response_deserializer=marketplace_dot_v1_dot_datasets__pb2.Round.FromString,
+                _registered_method=True)
         self.CloseRound = channel.unary_unary(
                 '/marketplace.v1.DatasetService/CloseRound',
                 request_serializer=marketplace_dot_v1_dot_datasets__pb2.CloseRoundRequest.SerializeToString,
@@ -114,6 +119,16 @@ class DatasetServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PublishRoundFromCsv(self, request_iterator, context):
+        """Builds a round from OHLCV price CSVs on the server, with the builder `mp admin rounds publish --from-csv`
+        runs, and publishes it, all or nothing. The first message is the header; the following ones carry the
+        CSV files' bytes in order. A bad cell is refused (INVALID_ARGUMENT) with its file, line and column.
+        Over REST the messages are NDJSON lines with `data` in base64, and the whole body is at most 16 MiB.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CloseRound(self, request, context):
         """Closes a round before its close time: no new training runs start on it. Operators only.
         """
@@ -154,6 +169,11 @@ def add_DatasetServiceServicer_to_server(servicer, server):
             'PublishRound': grpc.stream_unary_rpc_method_handler(
                     servicer.PublishRound,
                     request_deserializer=marketplace_dot_v1_dot_datasets__pb2.PublishRoundRequest.FromString,
+                    response_serializer=marketplace_dot_v1_dot_datasets__pb2.Round.SerializeToString,
+            ),
+            'PublishRoundFromCsv': grpc.stream_unary_rpc_method_handler(
+                    servicer.PublishRoundFromCsv,
+                    request_deserializer=marketplace_dot_v1_dot_datasets__pb2.PublishRoundFromCsvRequest.FromString,
                     response_serializer=marketplace_dot_v1_dot_datasets__pb2.Round.SerializeToString,
             ),
             'CloseRound': grpc.unary_unary_rpc_method_handler(
@@ -302,6 +322,33 @@ class DatasetService:
             target,
             '/marketplace.v1.DatasetService/PublishRound',
             marketplace_dot_v1_dot_datasets__pb2.PublishRoundRequest.SerializeToString,
+            marketplace_dot_v1_dot_datasets__pb2.Round.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PublishRoundFromCsv(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/marketplace.v1.DatasetService/PublishRoundFromCsv',
+            marketplace_dot_v1_dot_datasets__pb2.PublishRoundFromCsvRequest.SerializeToString,
             marketplace_dot_v1_dot_datasets__pb2.Round.FromString,
             options,
             channel_credentials,

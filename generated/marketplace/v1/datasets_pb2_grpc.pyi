@@ -49,6 +49,12 @@ class DatasetServiceStub:
     """Uploads a round's files and publishes it, all or nothing. The first message carries the
     header; the following ones carry file chunks in order.
     """
+    PublishRoundFromCsv: _grpc.StreamUnaryMultiCallable[_datasets_pb2.PublishRoundFromCsvRequest, _datasets_pb2.Round]
+    """Builds a round from OHLCV price CSVs on the server, with the builder `mp admin rounds publish --from-csv`
+    runs, and publishes it, all or nothing. The first message is the header; the following ones carry the
+    CSV files' bytes in order. A bad cell is refused (INVALID_ARGUMENT) with its file, line and column.
+    Over REST the messages are NDJSON lines with `data` in base64, and the whole body is at most 16 MiB.
+    """
     CloseRound: _grpc.UnaryUnaryMultiCallable[_datasets_pb2.CloseRoundRequest, _datasets_pb2.Round]
     """Closes a round before its close time: no new training runs start on it. Operators only."""
     ResolveRound: _grpc.UnaryUnaryMultiCallable[_datasets_pb2.ResolveRoundRequest, _datasets_pb2.Round]
@@ -74,6 +80,12 @@ class DatasetServiceAsyncStub(DatasetServiceStub):
     PublishRound: _aio.StreamUnaryMultiCallable[_datasets_pb2.PublishRoundRequest, _datasets_pb2.Round]  # type: ignore[assignment]
     """Uploads a round's files and publishes it, all or nothing. The first message carries the
     header; the following ones carry file chunks in order.
+    """
+    PublishRoundFromCsv: _aio.StreamUnaryMultiCallable[_datasets_pb2.PublishRoundFromCsvRequest, _datasets_pb2.Round]  # type: ignore[assignment]
+    """Builds a round from OHLCV price CSVs on the server, with the builder `mp admin rounds publish --from-csv`
+    runs, and publishes it, all or nothing. The first message is the header; the following ones carry the
+    CSV files' bytes in order. A bad cell is refused (INVALID_ARGUMENT) with its file, line and column.
+    Over REST the messages are NDJSON lines with `data` in base64, and the whole body is at most 16 MiB.
     """
     CloseRound: _aio.UnaryUnaryMultiCallable[_datasets_pb2.CloseRoundRequest, _datasets_pb2.Round]  # type: ignore[assignment]
     """Closes a round before its close time: no new training runs start on it. Operators only."""
@@ -127,6 +139,18 @@ class DatasetServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_datasets_pb2.Round, _abc.Awaitable[_datasets_pb2.Round]]:
         """Uploads a round's files and publishes it, all or nothing. The first message carries the
         header; the following ones carry file chunks in order.
+        """
+
+    @_abc_1.abstractmethod
+    def PublishRoundFromCsv(
+        self,
+        request_iterator: _MaybeAsyncIterator[_datasets_pb2.PublishRoundFromCsvRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_datasets_pb2.Round, _abc.Awaitable[_datasets_pb2.Round]]:
+        """Builds a round from OHLCV price CSVs on the server, with the builder `mp admin rounds publish --from-csv`
+        runs, and publishes it, all or nothing. The first message is the header; the following ones carry the
+        CSV files' bytes in order. A bad cell is refused (INVALID_ARGUMENT) with its file, line and column.
+        Over REST the messages are NDJSON lines with `data` in base64, and the whole body is at most 16 MiB.
         """
 
     @_abc_1.abstractmethod

@@ -141,3 +141,29 @@ export async function stream(path, { query, signal, onOpen, onMessage }) {
     }
   }
 }
+
+/**
+ * A client-streamed upload: `lines` (messages) sent as one NDJSON body, as the gateway takes client streams.
+ * Sent with XMLHttpRequest, the one browser API that reports upload progress: `onProgress(sent, total)`.
+ */
+export function upload(path, lines, { onProgress } = {}) {
+  const body = lines.map((line) => JSON.stringify(line)).join("\n");
+  return new Promise((resolve, reject) => {
+    const request = new XMLHttpRequest();
+    request.open("POST", url(path));
+    for (const [name, value] of Object.entries(headers("POST", { "Content-Type": "application/x-ndjson" }))) {
+      request.setRequestHeader(name, value);
+    }
+    request.upload.addEventListener("progress", (event) => onProgress?.(event.loaded, event.total));
+    request.addEventListener("load", () => {
+      remember({ status: request.status, headers: { get: (name) => request.getResponseHeader(name) } });
+      let document = null;
+      try { document = JSON.parse(request.responseText); } catch { /* not JSON: a proxy's page */ }
+      if (request.status >= 200 && request.status < 300 && document) resolve(document);
+      else reject(new ApiError(request.status, document?.code ?? 0,
+        document?.message || `${request.status} ${request.statusText}`, document?.details ?? []));
+    });
+    request.addEventListener("error", () => reject(new ApiError(0, 14, "The server could not be reached.")));
+    request.send(body);
+  });
+}

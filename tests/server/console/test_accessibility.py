@@ -62,10 +62,17 @@ def test_every_page_has_no_serious_accessibility_issue(console_server, api: Api,
     found["live"] = violations(page)
     page.click("#nav >> text=Rounds")
     page.wait_for_selector("#rounds-rows a")
+    page.click("#publish-panel summary")  # the operator's publish form, open
+    page.set_input_files("#publish-files", [{"name": "AAPL.csv", "mimeType": "text/csv", "buffer": b"Date,Close\n"}])
+    page.wait_for_selector("#publish-preview-rows tr")
     found["rounds"] = violations(page)
     page.click("#rounds-rows a")
-    page.wait_for_selector("#pull-command")
+    page.wait_for_selector("#resolve-form")  # the operator's close and resolve actions
     found["round"] = violations(page)
+    page.click("#close-round")
+    page.wait_for_selector("#confirm-close")
+    found["close dialog"] = violations(page)
+    page.keyboard.press("Escape")
     page.click("#nav >> text=Deployments")
     page.wait_for_selector("#deployment-rows tr[data-deployment]")
     found["deployments"] = violations(page)

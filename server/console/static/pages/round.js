@@ -1,13 +1,13 @@
-// One round: its window, symbols, files with size and sha256, and how to pull it.
+// One round: its window, symbols, files with size and sha256, and how to pull it; operators close and resolve it.
 
 import * as api from "../api.js";
 import { el, copyButton, link } from "../dom.js";
 import * as format from "../format.js";
-import { roundPill } from "./rounds.js";
+import { isOperator, roundPill } from "./rounds.js";
 
 export const title = "Round";
 
-export function render(view, { params }) {
+export function render(view, { params, principal, navigate }) {
   const controller = new AbortController();
   const number = Number(params[0]);
   document.title = `Round ${number} · ML Marketplace`;
@@ -15,7 +15,16 @@ export function render(view, { params }) {
   view.append(el("p", { class: "crumbs" }, link("/marketplace/rounds", "Rounds"), " / ", `Round ${number}`), problem);
 
   api.get(`/api/rounds/${number}`, {}, controller.signal).then(
-    (round) => view.append(...detail(round)),
+    async (round) => {
+      view.append(...detail(round));
+      if (!isOperator(principal)) return;
+      try {
+        const admin = await import("./rounds_admin.js");
+        view.append(admin.roundActions(round, { navigate }));
+      } catch {
+        problem.textContent = "The operator actions could not be loaded; reload the page.";
+      }
+    },
     (error) => {
       if (error.name !== "AbortError") problem.textContent = error.status === 404 ? `There is no round ${number}.` : error.message;
     });

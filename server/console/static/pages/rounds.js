@@ -1,4 +1,4 @@
-// Dataset rounds, newest first, paged with next_page_token.
+// Dataset rounds, newest first, paged with next_page_token; operators also get the publish form.
 
 import { el, link } from "../dom.js";
 import * as format from "../format.js";
@@ -6,7 +6,7 @@ import { pagedRows } from "../paging.js";
 
 export const title = "Rounds";
 
-export function render(view) {
+export function render(view, { principal, navigate }) {
   const controller = new AbortController();
   const body = el("tbody", { id: "rounds-rows" });
   const problem = el("p", { class: "form-error", role: "alert" });
@@ -26,6 +26,12 @@ export function render(view) {
           el("th", { scope: "col", class: "num", text: "Symbols" }))),
         body)),
     more);
+  if (isOperator(principal)) {
+    const slot = el("div", { id: "publish-slot" });
+    view.querySelector(".page-head").after(slot);
+    import("./rounds_admin.js").then((admin) => slot.append(admin.publishPanel({ navigate })),
+      () => { problem.textContent = "The publish form could not be loaded; reload the page."; });
+  }
 
   const load = pagedRows({ body, more, problem, path: "/api/rounds", field: "rounds", row: roundRow, columns: 7,
     empty: "No round is published yet.", what: "rounds", signal: controller.signal });
@@ -44,6 +50,10 @@ function roundRow(round) {
     el("td", { class: "num", text: files.length }),
     el("td", { class: "num", text: format.bytes(size) }),
     el("td", { class: "num", text: (round.symbols || []).length }));
+}
+
+export function isOperator(principal) {
+  return (principal?.scopes || []).includes("admin");
 }
 
 export function roundPill(value) {
