@@ -218,9 +218,13 @@ def _epoch_unit(numbers: pd.Series) -> str | None:
 
 
 def read_price_file(path: Path) -> pd.DataFrame:
-    """One file's bars, gzip-compressed or not; a `.gz` suffix is not part of the symbol's name."""
-    data = path.read_bytes()
-    name = path.name
+    """One file's bars, gzip-compressed or not."""
+    return read_price_bytes(path.name, path.read_bytes())
+
+
+def read_price_bytes(name: str, data: bytes) -> pd.DataFrame:
+    """One file's bars from its bytes: gzip-compressed or not (a `.gz` suffix is not part of the symbol's name),
+    UTF-8 with or without a spreadsheet's byte-order mark."""
     if data[:2] == b"\x1f\x8b":
         try:
             data = gzip.decompress(data)
@@ -228,9 +232,11 @@ def read_price_file(path: Path) -> pd.DataFrame:
             raise PriceDataError(f"{name}: not a readable gzip file ({error})") from None
         name = name.removesuffix(".gz").removesuffix(".GZ")
     try:
-        text = data.decode()
+        text = data.decode("utf-8-sig")  # a byte-order mark is not part of the first column's name
     except UnicodeDecodeError as error:
-        raise PriceDataError(f"{name}: not a UTF-8 text file ({error.reason} at byte {error.start})") from None
+        raise PriceDataError(
+            f"{name}: not UTF-8 text (byte {error.start} is {data[error.start : error.start + 1]!r})"
+        ) from None
     return read_prices(name, text)
 
 

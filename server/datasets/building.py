@@ -53,17 +53,10 @@ def build_from_csv(csvs: list[tuple[str, bytes]], file_format: str) -> BuiltFile
     Runs in the child: the builder's PriceDataError is turned into its message here, so the server never
     imports the module that defines it.
     """
-    from cli.rounds.features import PriceDataError, build_round, read_prices
+    from cli.rounds.features import PriceDataError, build_round, read_price_bytes
 
-    prices = []
     try:
-        for name, data in csvs:
-            try:
-                text = data.decode("utf-8-sig")  # a spreadsheet's byte-order mark is not part of the first column
-            except UnicodeDecodeError as error:
-                return f"{name}: not UTF-8 text (byte {error.start} is {data[error.start : error.start + 1]!r})"
-            prices.append(read_prices(name, text))
-        return built_files(build_round(prices), file_format)
+        return built_files(build_round([read_price_bytes(name, data) for name, data in csvs]), file_format)
     except PriceDataError as error:
         return str(error)
 

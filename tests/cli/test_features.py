@@ -9,7 +9,7 @@ import statistics
 import pandas as pd
 import pytest
 
-from cli.rounds.features import TARGET, PriceDataError, build_round, read_price_file, read_prices
+from cli.rounds.features import TARGET, PriceDataError, build_round, read_price_bytes, read_price_file, read_prices
 from tests.helpers.price_files import fetch_price_files
 
 # 60 daily bars: close = 100 + i, high/low = close ± 1, volume 1000, open = close.
@@ -218,3 +218,9 @@ def test_real_public_price_files_build_a_round_with_every_symbol_in_every_split(
     bars = {split.symbol: split.bar for split in built.per_symbol}
     assert bars["GOOG"] == pd.Timedelta(days=1)
     assert bars["EURUSD"] == pd.Timedelta(hours=1)
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_column_and_bad_bytes_are_named():
+    pd.testing.assert_frame_equal(read_price_bytes("abc.csv", b"\xef\xbb\xbf" + CSV.encode()), frame_of(CSV))
+    with pytest.raises(PriceDataError, match=r"abc.csv: not UTF-8 text \(byte 3 is b'\\xff'\)"):
+        read_price_bytes("abc.csv", b"Dat\xff")
