@@ -1,5 +1,6 @@
 """The transcoding gateway: an HTTP/JSON endpoint for every annotated RPC of the given services,
-calling them over a gRPC channel. It knows nothing of our services beyond their descriptors.
+calling them through a channel: this process's own handlers (server/gateway/inprocess.py) or a gRPC
+channel to other replicas. It knows nothing of our services beyond their descriptors.
 
 Headers: `Authorization` → `authorization`; `Grpc-Metadata-<k>` → `<k>` (`-bin` is base64), 8 KiB
 in all or 431; `Grpc-Timeout` (e.g. `5S`, `250m`, at most 24 h) → the deadline, else the configured
@@ -18,7 +19,7 @@ import json
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from typing import Any, TypeAlias
 
 import cachetools
 import grpc
@@ -29,6 +30,7 @@ from starlette.responses import Response, StreamingResponse
 
 from marketplace.v1 import options_pb2
 from server.gateway.errors import HTTP_STATUS, details_from_trailers, error_document, error_headers
+from server.gateway.inprocess import InProcessChannel
 from server.gateway.routes import MethodNotAllowed, NoRoute, Route, Router, routes_from_services
 from server.gateway.transcode import BadRequest, build_request, message_class, response_json
 
@@ -43,6 +45,8 @@ _TIMEOUT = re.compile(r"([0-9]{1,8})([HMSmun])")
 # gRPC's words for a message over a channel's limit ("CLIENT: Received …" is the gateway's own side).
 _TOO_LARGE = re.compile(r"(Received|Sent) message larger than max \((\d+) vs\. (\d+)\)")
 _TIMEOUT_UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
+# A real channel (to other replicas) or this process's own handlers: the gateway's code is the same.
+Channel: TypeAlias = grpc.aio.Channel | InProcessChannel
 KEPT_ANSWERS = 256
 MAX_KEPT_ANSWER = 64 * 1024  # bytes of protobuf; larger answers are encoded every time
 
@@ -97,7 +101,7 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
 
 class Gateway:
     def __init__(
-        self, services: Iterable[ServiceDescriptor], channel: grpc.aio.Channel, *, default_timeout: float = 30.0
+        self, services: Iterable[ServiceDescriptor], channel: Channel, *, default_timeout: float = 30.0
     ) -> None:
         self.routes = routes_from_services(services)
         self._router = Router(self.routes)
