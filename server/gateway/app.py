@@ -179,16 +179,23 @@ class Gateway:
         return Response(self._unary_body(route, raw), headers=headers, media_type="application/json")
 
     def _unary_body(self, route: Route, raw: bytes) -> bytes:
-        """The JSON of a unary answer. Answers repeat (a cached catalog page, the current round), and
-        JSON encoding is the gateway's largest cost, so recent bodies are kept by the answer's bytes."""
+        """The JSON of a unary answer. Reads repeat (a cached catalog page, the current round), and
+        JSON encoding is the gateway's largest cost, so recent GET bodies are kept by the answer's
+        bytes. Only GET ones: the answers of writes are one-offs, and some carry secrets (a new API
+        token, a session, a rotated deployment token) that must not stay in memory."""
+        keep = route.http_method == "GET" and len(raw) <= MAX_KEPT_ANSWER
         key = (route.grpc_path, route.response_body, raw)
-        body = self._bodies.get(key)
+        body = self._bodies.get(key) if keep else None
         if body is None:
             message = message_class(route.method.output_type).FromString(raw)
             body = json.dumps(response_json(route, message), separators=(",", ":")).encode()
-            if len(raw) <= MAX_KEPT_ANSWER:
+            if keep:
                 self._bodies[key] = body
         return body
+
+    def kept_answers(self) -> list[bytes]:
+        """The JSON bodies kept for repeated answers (for tests: what stays in memory)."""
+        return list(self._bodies.values())
 
     async def _stream(self, route: Route, call: Any, echo: dict[str, str]) -> Response:
         """200 and the headers as soon as the server sends its headers or a first message, whichever

@@ -151,7 +151,9 @@ class GatewayHarness:
                 recorder = HandlerRecorder()
                 self._pb_grpc.add_ThingsServicer_to_server(self.servicer, recorder)
                 channel = InProcessChannel(recorder.handlers, (), max_message_bytes=4 * 1024 * 1024)
-            gateway = Gateway([self.pb.DESCRIPTOR.services_by_name["Things"]], channel, default_timeout=7.0)
+            gateway = self.gateway = Gateway(
+                [self.pb.DESCRIPTOR.services_by_name["Things"]], channel, default_timeout=7.0
+            )
             app = Starlette(
                 routes=[Route("/{path:path}", gateway.handle, methods=["GET", "POST", "PATCH", "DELETE", "PUT"])]
             )
