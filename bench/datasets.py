@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.gateway import CONCURRENCY, SECONDS, against_starlette, line, load_with, start_server
+from bench.gateway import CONCURRENCY, SECONDS, against_starlette, line, load_with, print_cpu_ratios, start_server
 from bench.quick import sized
 
 SIZE = sized(200, 8) * 1024 * 1024
@@ -31,8 +31,9 @@ def main() -> None:
         env.update(MP_API_URL=base, MP_TOKEN=token, MP_CONFIG_DIR=str(work / "cfg"))
         mp = os.path.join(os.path.dirname(sys.executable), "mp")
         try:
-            current, bare = against_starlette(f"{base}/api/rounds/current", token, work)
-            direct = load_with("grpc-round", f"127.0.0.1:{grpc_port}", token, concurrency=CONCURRENCY, seconds=SECONDS)
+            current, bare = against_starlette(f"{base}/api/rounds/current", token, work, process.pid)
+            direct = load_with("grpc-round", f"127.0.0.1:{grpc_port}", token, concurrency=CONCURRENCY,
+                               seconds=SECONDS, server_pid=process.pid)  # fmt: skip
             big = work / "big.csv"
             with open(big, "wb") as handle:
                 for _ in range(SIZE // (1024 * 1024)):
@@ -66,6 +67,7 @@ def main() -> None:
     print(line("starlette, same bytes", bare))
     print(f"  ratio REST/starlette throughput {current['per_second'] / bare['per_second']:.2f}   (target >= 0.3)")
     print(f"  ratio REST/gRPC throughput      {current['per_second'] / direct['per_second']:.2f}   (target >= 0.8)")
+    print_cpu_ratios(current, direct, bare)
     print(f"mp data pull, one {SIZE // 2**20} MB file: {mp_seconds:.2f} s = {SIZE / mp_seconds / 2**20:.0f} MB/s"
           "  (includes CLI start-up, signing and the sha256 check)")  # fmt: skip
     if curl_seconds:
