@@ -64,7 +64,7 @@ async def _serve(platform: Platform, interceptors: list) -> tuple[grpc.aio.Serve
     revocations = Revocations(introspector, resources.streams)
     servicer = BenchAuthServicer(resources.sessions, resources.digester, introspector, resources.clock, revocations)
     servicers = build_servicers(platform.settings, resources, introspector, public_url="http://127.0.0.1:3010")
-    server = await build_grpc_server(replace(servicers, auth=servicer), interceptors)
+    server = (await build_grpc_server(replace(servicers, auth=servicer), interceptors)).server
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     return server, port

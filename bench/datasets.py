@@ -1,6 +1,7 @@
 """Dataset benchmark against one real mp-server process; prints figures, asserts nothing.
 
-1. GET /api/rounds/current, 32 concurrent clients, against a bare Starlette app serving the same bytes.
+1. GET /api/rounds/current, 32 concurrent clients, against direct gRPC GetCurrentRound and a bare Starlette
+   app serving the same bytes.
 2. `mp data pull` of a 200 MB round, as a throughput ratio to plain `curl` of the same signed URL.
 """
 
@@ -15,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.gateway import CONCURRENCY, against_starlette, line, start_server
+from bench.gateway import CONCURRENCY, SECONDS, against_starlette, line, load_with, print_cpu_ratios, start_server
 from bench.quick import sized
 
 SIZE = sized(200, 8) * 1024 * 1024
@@ -24,13 +25,15 @@ SIZE = sized(200, 8) * 1024 * 1024
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        process, token, _grpc_port, http_port = start_server(str(work / "data"))
+        process, token, grpc_port, http_port = start_server(str(work / "data"))
         base = f"http://127.0.0.1:{http_port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("MP_")}
         env.update(MP_API_URL=base, MP_TOKEN=token, MP_CONFIG_DIR=str(work / "cfg"))
         mp = os.path.join(os.path.dirname(sys.executable), "mp")
         try:
-            current, bare = against_starlette(f"{base}/api/rounds/current", token, work)
+            current, bare = against_starlette(f"{base}/api/rounds/current", token, work, process.pid)
+            direct = load_with("grpc-round", f"127.0.0.1:{grpc_port}", token, concurrency=CONCURRENCY,
+                               seconds=SECONDS, server_pid=process.pid)  # fmt: skip
             big = work / "big.csv"
             with open(big, "wb") as handle:
                 for _ in range(SIZE // (1024 * 1024)):
@@ -60,8 +63,11 @@ def main() -> None:
             process.wait(30)
     print(f"GET /api/rounds/current, {CONCURRENCY} concurrent clients, {current['count']:,} calls")
     print(line("REST via gateway", current))
+    print(line("direct gRPC", direct))
     print(line("starlette, same bytes", bare))
     print(f"  ratio REST/starlette throughput {current['per_second'] / bare['per_second']:.2f}   (target >= 0.3)")
+    print(f"  ratio REST/gRPC throughput      {current['per_second'] / direct['per_second']:.2f}   (target >= 0.8)")
+    print_cpu_ratios(current, direct, bare)
     print(f"mp data pull, one {SIZE // 2**20} MB file: {mp_seconds:.2f} s = {SIZE / mp_seconds / 2**20:.0f} MB/s"
           "  (includes CLI start-up, signing and the sha256 check)")  # fmt: skip
     if curl_seconds:

@@ -56,29 +56,51 @@ def start_server(data_dir: str, **extra_env: str) -> tuple[subprocess.Popen, str
     return process, token, grpc_port, http_port
 
 
-def load_with(kind: str, target: str, token: str, *, concurrency: int, seconds: float) -> dict[str, float]:
-    """Runs bench/load.py in its own process and returns its figures."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process, all its threads (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load_with(
+    kind: str, target: str, token: str, *, concurrency: int, seconds: float, server_pid: int | None = None
+) -> dict[str, float]:
+    """Runs bench/load.py in its own process and returns its figures; with `server_pid`, also the
+    server's CPU milliseconds per call, which the machine's other work does not skew as it skews calls/s."""
+    before = cpu_seconds(server_pid) if server_pid else 0.0
     out = subprocess.run(
         [sys.executable, "-m", "bench.load", kind, target, token, str(seconds), str(concurrency)],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
-    return json.loads(out.stdout)
+    found = json.loads(out.stdout)
+    if server_pid:
+        found["cpu_ms"] = (cpu_seconds(server_pid) - before) * 1000 / max(1, found["count"])
+    return found
 
 
 def line(name: str, found: dict[str, float], clients: int = CONCURRENCY) -> str:
+    cpu = f"   server CPU {found['cpu_ms']:5.2f} ms/call" if "cpu_ms" in found else ""
     return (
         f"  {name:28} {clients:2} client(s) {found['per_second']:8.0f} calls/s   p50 {found['p50_ms']:6.2f} ms"
-        f"   p99 {found['p99_ms']:6.2f} ms"
+        f"   p99 {found['p99_ms']:6.2f} ms{cpu}"
     )
 
 
-def against_starlette(url: str, token: str, work: Path) -> tuple[dict[str, float], dict[str, float]]:
+def against_starlette(
+    url: str, token: str, work: Path, server_pid: int | None = None
+) -> tuple[dict[str, float], dict[str, float]]:
     """`url` under load, then the bare Starlette baseline serving the same bytes; returns both figures."""
     body = httpx.get(url, headers={"Authorization": f"Bearer {token}"}).raise_for_status().content
-    measured = load_with("http-get", url, token, concurrency=CONCURRENCY, seconds=SECONDS)
+    measured = load_with("http-get", url, token, concurrency=CONCURRENCY, seconds=SECONDS, server_pid=server_pid)
     baseline, port = start_baseline(body, work)
     try:
-        bare = load_with("http-get", f"http://127.0.0.1:{port}/", token, concurrency=CONCURRENCY, seconds=SECONDS)
+        bare = load_with(
+            "http-get", f"http://127.0.0.1:{port}/", token, concurrency=CONCURRENCY, seconds=SECONDS,
+            server_pid=baseline.pid if server_pid else None,
+        )  # fmt: skip
     finally:
         baseline.terminate()
         baseline.wait(30)
@@ -101,10 +123,10 @@ def main() -> None:
                                 headers={"Authorization": f"Bearer {vendor.json()['secret']}"})  # fmt: skip
             time.sleep(0.5)
             url = f"{base}/api/catalog?pageSize=50"
-            rest, bare = against_starlette(url, token, work)
+            rest, bare = against_starlette(url, token, work, process.pid)
             grpc = load_with("grpc-catalog", f"127.0.0.1:{grpc_port}", token, concurrency=CONCURRENCY,
-                             seconds=SECONDS)  # fmt: skip
-            alone = load_with("http-get", url, token, concurrency=1, seconds=SECONDS)
+                             seconds=SECONDS, server_pid=process.pid)  # fmt: skip
+            alone = load_with("http-get", url, token, concurrency=1, seconds=SECONDS, server_pid=process.pid)
         finally:
             process.terminate()
             process.wait(30)
@@ -116,6 +138,14 @@ def main() -> None:
     print(f"  ratio REST/starlette throughput {rest['per_second'] / bare['per_second']:.2f}   (target >= 0.3)")
     print(f"  ratio REST/gRPC throughput      {rest['per_second'] / grpc['per_second']:.2f}   (target >= 0.8)")
     print(f"  REST p99 {rest['p99_ms']:.2f} ms, alone {alone['p99_ms']:.2f} ms   (target < 10 ms)")
+    print_cpu_ratios(rest, grpc, bare)
+
+
+def print_cpu_ratios(rest: dict[str, float], grpc: dict[str, float] | None, bare: dict[str, float]) -> None:
+    """Calls per server CPU second, as ratios: on a shared machine calls/s follow whatever else runs."""
+    print(f"  ratio REST/starlette per CPU second {bare['cpu_ms'] / rest['cpu_ms']:.2f}")
+    if grpc is not None:
+        print(f"  ratio REST/gRPC per CPU second      {grpc['cpu_ms'] / rest['cpu_ms']:.2f}")
 
 
 if __name__ == "__main__":

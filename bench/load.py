@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import grpc
 
-from marketplace.v1 import auth_pb2, auth_pb2_grpc, catalog_pb2, catalog_pb2_grpc
+from marketplace.v1 import auth_pb2, auth_pb2_grpc, catalog_pb2, catalog_pb2_grpc, datasets_pb2, datasets_pb2_grpc
 
 
 async def _drive(call: Callable[[], Awaitable[object]], seconds: float, concurrency: int) -> dict[str, float]:
@@ -51,6 +51,9 @@ async def run(kind: str, target: str, token: str, seconds: float, concurrency: i
             if kind == "grpc-whoami":
                 request: object = auth_pb2.WhoAmIRequest()
                 method = stub.WhoAmI
+            elif kind == "grpc-round":
+                request = datasets_pb2.GetCurrentRoundRequest()
+                method = datasets_pb2_grpc.DatasetServiceStub(channel).GetCurrentRound
             elif kind == "grpc-catalog":
                 request = catalog_pb2.ListCatalogRequest(page_size=50)
                 method = catalog_pb2_grpc.CatalogServiceStub(channel).ListCatalog

@@ -44,6 +44,7 @@ from server.datasets.servicer import DatasetServicer
 from server.db.owners import OwnerLookup
 from server.deployments.deliveries import DeliveryPolicy, DeliveryWorker
 from server.deployments.servicer import DeploymentServicer
+from server.gateway.inprocess import InProcessChannel
 from server.grpc_server import MAX_MESSAGE_BYTES, SERVICES, DecodedBeforeOwnership, Servicers, build_grpc_server
 from server.http_app import build_http_app
 from server.process import (
@@ -242,17 +243,19 @@ async def serve(
     resources = await open_resources(settings, clock)
     remote: RemoteIntrospector | None = None
     grpc_server: grpc.aio.Server | None = None
-    loopback: grpc.aio.Channel | None = None
     deliveries: DeliveryWorker | None = None
     try:
         introspector, remote = build_introspector(settings, resources)
         http_socket = bind_socket(settings.http_addr)
         http_port = http_socket.getsockname()[1]
         public_url = settings.public_url or f"http://{loopback_host(settings.http_addr)}:{http_port}"
-        grpc_server = await build_grpc_server(
-            build_servicers(settings, resources, introspector, public_url=public_url),
-            interceptor_chain(introspector, resources.sessions, resources.streams, settings.rate_limits, clock),
+        interceptors = interceptor_chain(
+            introspector, resources.sessions, resources.streams, settings.rate_limits, clock
         )
+        built = await build_grpc_server(
+            build_servicers(settings, resources, introspector, public_url=public_url), interceptors
+        )
+        grpc_server = built.server
         try:
             grpc_port = grpc_server.add_insecure_port(settings.grpc_addr)
         except RuntimeError:  # grpc's "Failed to bind to address"
@@ -268,12 +271,11 @@ async def serve(
         policy = DeliveryPolicy(to_private_addresses=settings.deliver_to_private)
         deliveries = DeliveryWorker(resources.sessions, resources.digester.seed_key, clock, policy)
         deliveries.start()
-        # The gateway reaches the gRPC server over loopback, like any other client.
-        loopback = grpc.aio.insecure_channel(
-            f"{loopback_host(settings.grpc_addr)}:{grpc_port}", options=GATEWAY_CHANNEL_OPTIONS
-        )
+        # The gateway calls the server's own method handlers behind the server's own interceptors,
+        # in this process: the same policy as a gRPC client meets, without the loopback hop.
+        in_process = InProcessChannel(built.handlers, interceptors, max_message_bytes=MAX_MESSAGE_BYTES)
         http_app = build_http_app(
-            channel=loopback,
+            channel=in_process,
             services=SERVICES,
             grpc_target=grpc_target_for(settings, grpc_port),
             cors_origins=settings.cors_origins,
@@ -298,8 +300,6 @@ async def serve(
     finally:
         if grpc_server is not None:
             await grpc_server.stop(0)  # no-op after a clean stop; on a failed start, releases the port
-        if loopback is not None:
-            await loopback.close()
         if deliveries is not None:
             await deliveries.stop(grace=1.0)  # the shutdown grace is spent: a cut attempt is resent later
         if remote is not None:

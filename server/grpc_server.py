@@ -145,12 +145,14 @@ class _Registrar:
 
     def __init__(self, server: grpc.aio.Server) -> None:
         self._server = server
+        self.handlers: dict[str, grpc.RpcMethodHandler] = {}  # "/package.Service/Method" → as registered
 
     def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
         self._server.add_generic_rpc_handlers(tuple(_RefusingUndecodable(handler) for handler in handlers))
 
     def add_registered_method_handlers(self, service: str, handlers: Mapping[str, grpc.RpcMethodHandler]) -> None:
         wrapped = {name: refusing_undecodable(handler) for name, handler in handlers.items()}
+        self.handlers.update({f"/{service}/{name}": handler for name, handler in wrapped.items()})
         self._server.add_registered_method_handlers(service, wrapped)  # type: ignore[attr-defined]
 
 
@@ -166,10 +168,16 @@ class Servicers:
     signals: signals_pb2_grpc.SignalServiceServicer
 
 
-async def build_grpc_server(
-    servicers: Servicers, interceptors: Sequence[grpc.aio.ServerInterceptor]
-) -> grpc.aio.Server:
-    """The server, not yet bound."""
+@dataclass(frozen=True)
+class GrpcServer:
+    server: grpc.aio.Server  # not yet bound
+    # Every method's handler as the server registered it (before its interceptors), by full path:
+    # what an in-process channel calls (server/gateway/inprocess.py), behind the same interceptors.
+    handlers: Mapping[str, grpc.RpcMethodHandler]
+
+
+async def build_grpc_server(servicers: Servicers, interceptors: Sequence[grpc.aio.ServerInterceptor]) -> GrpcServer:
+    """The server, not yet bound, and its method handlers."""
     grpc_server = grpc.aio.server(
         interceptors=interceptors,
         options=[
@@ -198,4 +206,4 @@ async def build_grpc_server(
         reflection.SERVICE_NAME,
     ]
     reflection_pb2_grpc.add_ServerReflectionServicer_to_server(reflection.aio.ReflectionServicer(reflected), server)
-    return grpc_server
+    return GrpcServer(grpc_server, dict(server.handlers))

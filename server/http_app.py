@@ -1,6 +1,6 @@
 """The HTTP side of mp-server: the transcoding gateway, its OpenAPI document and docs page,
 discovery, and the RFC 7662 introspection endpoint. A pure gRPC client: everything goes through
-the channel it is given (in-process loopback, or other replicas for `mp-server gateway`).
+the channel it is given (this process's own handlers, or other replicas for `mp-server gateway`).
 
 Starlette + uvicorn: Starlette is a small, typed ASGI toolkit whose routing, streaming responses
 and CORS middleware are all the gateway needs; uvicorn is the common, well-kept ASGI server.
@@ -23,7 +23,7 @@ from starlette.routing import Route
 from marketplace.v1 import auth_pb2, auth_pb2_grpc, options_pb2
 from server.console.routes import console_routes
 from server.console.sessions import CookieSessions
-from server.gateway.app import Gateway, TooLarge, json_response, read_body
+from server.gateway.app import Channel, Gateway, TooLarge, json_response, read_body
 from server.gateway.docs import render_docs
 from server.gateway.errors import error_document
 from server.gateway.openapi import openapi_document
@@ -53,7 +53,7 @@ def is_public(method) -> bool:
 
 def build_http_app(
     *,
-    channel: grpc.aio.Channel,
+    channel: Channel,
     services: Iterable[ServiceDescriptor],
     grpc_target: Callable[[str], str],
     cors_origins: tuple[str, ...] = (),
@@ -75,7 +75,7 @@ def build_http_app(
         }
     }  # fmt: skip
     docs_page = render_docs(document)
-    introspection = auth_pb2_grpc.AuthServiceStub(channel)
+    introspection = auth_pb2_grpc.AuthServiceStub(channel)  # type: ignore[arg-type]
 
     async def discovery(request: Request) -> Response:
         host = request.url.hostname or "127.0.0.1"

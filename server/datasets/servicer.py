@@ -24,9 +24,19 @@ from server.datasets import rules as rounds
 from server.datasets import store
 from server.datasets.building import ChildBuilder, build_from_csv
 from server.datasets.publishing import RoundFacts, facts_of, publish_once, stage_built
-from server.datasets.round_cache import RoundCache
+from server.datasets.round_cache import RoundCache, Snapshot
 from server.db.idempotency import replayed
 from server.db.models import DatasetFile, DatasetRound
+
+
+def _built(snapshot: Snapshot, row: DatasetRound, now: datetime) -> datasets_pb2.Round:
+    """A snapshot round's response, built once per snapshot and state and then shared (callers never
+    change it)."""
+    key = ("round", row.number, rounds.state_of(row, now))
+    found = snapshot.built.get(key)
+    if not isinstance(found, datasets_pb2.Round):
+        found = snapshot.built[key] = round_proto(row, snapshot.files[row.number], now)
+    return found
 
 
 def round_proto(row: DatasetRound, files: list[DatasetFile], now: datetime) -> datasets_pb2.Round:
@@ -95,15 +105,16 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
         # The frontend polls this: the response is built once per snapshot and state, then shared.
         snapshot = await self._cache.snapshot()
         now = self._now()
-        row = rounds.current_round(snapshot.rounds, now)
-        key = ("round", row.number, rounds.state_of(row, now))
-        found = snapshot.built.get(key)
-        if not isinstance(found, datasets_pb2.Round):
-            found = snapshot.built[key] = round_proto(row, snapshot.files[row.number], now)
-        return found
+        return _built(snapshot, rounds.current_round(snapshot.rounds, now), now)
 
     async def GetRound(self, request, context: grpc.aio.ServicerContext) -> datasets_pb2.Round:
-        return round_proto(*await self._round(request.number), self._now())
+        snapshot, now = await self._cache.snapshot(), self._now()
+        if request.number == 0:
+            return _built(snapshot, rounds.current_round(snapshot.rounds, now), now)
+        row = next((row for row in snapshot.rounds if row.number == request.number), None)
+        if row is not None:  # a recent round: built once per snapshot and state, as the current one
+            return _built(snapshot, row, now)
+        return round_proto(*await self._round(request.number), now)
 
     async def ListRounds(self, request, context: grpc.aio.ServicerContext) -> datasets_pb2.ListRoundsResponse:
         page = read_page(request.page_size, request.page_token, request.state)

@@ -1,5 +1,6 @@
 """The transcoding gateway: an HTTP/JSON endpoint for every annotated RPC of the given services,
-calling them over a gRPC channel. It knows nothing of our services beyond their descriptors.
+calling them through a channel: this process's own handlers (server/gateway/inprocess.py) or a gRPC
+channel to other replicas. It knows nothing of our services beyond their descriptors.
 
 Headers: `Authorization` → `authorization`; `Grpc-Metadata-<k>` → `<k>` (`-bin` is base64), 8 KiB
 in all or 431; `Grpc-Timeout` (e.g. `5S`, `250m`, at most 24 h) → the deadline, else the configured
@@ -16,9 +17,9 @@ import base64
 import binascii
 import json
 import re
-import uuid
+import secrets
 from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from typing import Any, TypeAlias
 
 import cachetools
 import grpc
@@ -29,6 +30,7 @@ from starlette.responses import Response, StreamingResponse
 
 from marketplace.v1 import options_pb2
 from server.gateway.errors import HTTP_STATUS, details_from_trailers, error_document, error_headers
+from server.gateway.inprocess import InProcessChannel
 from server.gateway.routes import MethodNotAllowed, NoRoute, Route, Router, routes_from_services
 from server.gateway.transcode import BadRequest, build_request, message_class, response_json
 
@@ -43,6 +45,8 @@ _TIMEOUT = re.compile(r"([0-9]{1,8})([HMSmun])")
 # gRPC's words for a message over a channel's limit ("CLIENT: Received …" is the gateway's own side).
 _TOO_LARGE = re.compile(r"(Received|Sent) message larger than max \((\d+) vs\. (\d+)\)")
 _TIMEOUT_UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
+# A real channel (to other replicas) or this process's own handlers: the gateway's code is the same.
+Channel: TypeAlias = grpc.aio.Channel | InProcessChannel
 KEPT_ANSWERS = 256
 MAX_KEPT_ANSWER = 64 * 1024  # bytes of protobuf; larger answers are encoded every time
 
@@ -97,7 +101,7 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
 
 class Gateway:
     def __init__(
-        self, services: Iterable[ServiceDescriptor], channel: grpc.aio.Channel, *, default_timeout: float = 30.0
+        self, services: Iterable[ServiceDescriptor], channel: Channel, *, default_timeout: float = 30.0
     ) -> None:
         self.routes = routes_from_services(services)
         self._router = Router(self.routes)
@@ -131,7 +135,7 @@ class Gateway:
     async def handle(self, request: Request) -> Response:
         request_id = request.headers.get("x-request-id", "")
         if not _REQUEST_ID.match(request_id):
-            request_id = uuid.uuid4().hex
+            request_id = secrets.token_hex(16)  # as random as a uuid4's hex, at a third of its cost
         echo = {"X-Request-Id": request_id}
         raw_path = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1").split("?", 1)[0]
         try:
@@ -175,16 +179,23 @@ class Gateway:
         return Response(self._unary_body(route, raw), headers=headers, media_type="application/json")
 
     def _unary_body(self, route: Route, raw: bytes) -> bytes:
-        """The JSON of a unary answer. Answers repeat (a cached catalog page, the current round), and
-        JSON encoding is the gateway's largest cost, so recent bodies are kept by the answer's bytes."""
+        """The JSON of a unary answer. Reads repeat (a cached catalog page, the current round), and
+        JSON encoding is the gateway's largest cost, so recent GET bodies are kept by the answer's
+        bytes. Only GET ones: the answers of writes are one-offs, and some carry secrets (a new API
+        token, a session, a rotated deployment token) that must not stay in memory."""
+        keep = route.http_method == "GET" and len(raw) <= MAX_KEPT_ANSWER
         key = (route.grpc_path, route.response_body, raw)
-        body = self._bodies.get(key)
+        body = self._bodies.get(key) if keep else None
         if body is None:
             message = message_class(route.method.output_type).FromString(raw)
             body = json.dumps(response_json(route, message), separators=(",", ":")).encode()
-            if len(raw) <= MAX_KEPT_ANSWER:
+            if keep:
                 self._bodies[key] = body
         return body
+
+    def kept_answers(self) -> list[bytes]:
+        """The JSON bodies kept for repeated answers (for tests: what stays in memory)."""
+        return list(self._bodies.values())
 
     async def _stream(self, route: Route, call: Any, echo: dict[str, str]) -> Response:
         """200 and the headers as soon as the server sends its headers or a first message, whichever

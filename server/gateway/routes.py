@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import cachetools
 from google.api import annotations_pb2, http_pb2
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor, ServiceDescriptor
 
@@ -123,12 +124,31 @@ def routes_from_services(services: Iterable[ServiceDescriptor]) -> list[Route]:
     return routes
 
 
+KEPT_MATCHES = 1024  # (method, path) → route; refusals are not kept
+MAX_KEPT_PATH = 512
+
+
 class Router:
     def __init__(self, routes: Iterable[Route]) -> None:
         self.routes = sorted(routes, key=lambda route: route.template.specificity, reverse=True)
         self._verbs = {route.template.verb for route in self.routes if route.template.verb}
+        self._matched: cachetools.LRUCache[tuple[str, str], tuple[Route, dict[str, str]]] = cachetools.LRUCache(
+            KEPT_MATCHES
+        )
 
     def match(self, http_method: str, raw_path: str) -> tuple[Route, dict[str, str]]:
+        """The route and its path values. Recent matches are kept: hot paths (the catalog, the current
+        round) repeat, and trying every template in turn was a fifth of the gateway's own time."""
+        key = (http_method, raw_path)
+        found = self._matched.get(key)
+        if found is None:
+            found = self._match(http_method, raw_path)
+            if len(raw_path) <= MAX_KEPT_PATH:
+                self._matched[key] = found
+        route, values = found
+        return route, dict(values)  # a copy: callers may change theirs
+
+    def _match(self, http_method: str, raw_path: str) -> tuple[Route, dict[str, str]]:
         # A trailing `:verb` that some rule declares is that verb, never part of a verb-less rule's
         # last value; an undeclared one (`/things/a:other`) is part of the value.
         last = raw_path.rsplit("/", 1)[-1]

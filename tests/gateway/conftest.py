@@ -11,8 +11,9 @@ def things(tmp_path_factory):
     return compile_things(tmp_path_factory.mktemp("things"))
 
 
-@pytest.fixture(scope="module")
-def gateway(things) -> Iterator[GatewayHarness]:
-    harness = GatewayHarness(*things).start()
+@pytest.fixture(scope="module", params=["grpc-channel", "in-process"])
+def gateway(things, request) -> Iterator[GatewayHarness]:
+    """The same behaviour over both kinds of channel: a gRPC one (mp-server gateway) and in-process (mp-server)."""
+    harness = GatewayHarness(*things, in_process=request.param == "in-process").start()
     yield harness
     harness.stop()

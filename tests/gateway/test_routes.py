@@ -9,7 +9,7 @@ import pytest
 from google.api import annotations_pb2
 from google.protobuf import descriptor_pb2, descriptor_pool
 
-from server.gateway.routes import RouteError, Router, routes_from_services
+from server.gateway.routes import MethodNotAllowed, RouteError, Router, routes_from_services
 from server.gateway.templates import TemplateError, parse_template
 
 _counter = itertools.count()
@@ -109,3 +109,15 @@ def test_same_path_with_other_methods_is_fine_and_specificity_ignores_order():
     assert router.match("GET", "/v1/x")[0].method.name == "One"
     assert router.match("GET", "/v1/x/y")[0].method.name == "Any"
     assert router.match("POST", "/v1/x")[0].method.name == "Post"
+
+
+def test_a_repeated_match_is_the_same_and_its_values_are_the_callers_own():
+    service = _service([("One", {"get": "/v1/{id}"}), ("Post", {"post": "/v1/{id}", "body": "*"})])
+    router = Router(routes_from_services([service]))
+    route, values = router.match("GET", "/v1/x")
+    values["id"] = "changed by the caller"
+    again, values_again = router.match("GET", "/v1/x")
+    assert (again, values_again) == (route, {"id": "x"})
+    with pytest.raises(MethodNotAllowed) as refused:
+        router.match("DELETE", "/v1/x")
+    assert refused.value.allowed == ["GET", "POST"]  # refusals are answered each time, not kept

@@ -1,5 +1,6 @@
 """The test-only `Things` service: compiled from things.proto at test time, served by a real gRPC
-server with the gateway in front on a real HTTP port."""
+server with the gateway in front on a real HTTP port. The gateway reaches it over a gRPC channel, or
+(`in_process=True`) through an InProcessChannel over the handlers the server registered, as mp-server's does."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from google.rpc import error_details_pb2, status_pb2
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from server.gateway.app import Gateway
+from server.gateway.app import Channel, Gateway
+from server.gateway.inprocess import InProcessChannel
 
 HERE = Path(__file__).parent
 
@@ -111,10 +113,24 @@ def make_servicer(pb, pb_grpc):
     return Things()
 
 
+class HandlerRecorder:
+    """Stands in for a server while a servicer is added: keeps its handlers by full method path."""
+
+    def __init__(self) -> None:
+        self.handlers: dict[str, grpc.RpcMethodHandler] = {}
+
+    def add_generic_rpc_handlers(self, handlers) -> None:
+        pass
+
+    def add_registered_method_handlers(self, service: str, handlers) -> None:
+        self.handlers.update({f"/{service}/{name}": handler for name, handler in handlers.items()})
+
+
 class GatewayHarness:
     """A gRPC server for Things and the gateway on real ports, in one background event loop."""
 
-    def __init__(self, pb, pb_grpc) -> None:
+    def __init__(self, pb, pb_grpc, *, in_process: bool = False) -> None:
+        self.in_process = in_process
         self.pb, self.servicer = pb, make_servicer(pb, pb_grpc)
         self._pb_grpc = pb_grpc
         self._ready = threading.Event()
@@ -130,8 +146,14 @@ class GatewayHarness:
             self._pb_grpc.add_ThingsServicer_to_server(self.servicer, grpc_server)
             grpc_port = grpc_server.add_insecure_port("127.0.0.1:0")
             await grpc_server.start()
-            channel = grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}")
-            gateway = Gateway([self.pb.DESCRIPTOR.services_by_name["Things"]], channel, default_timeout=7.0)
+            channel: Channel = grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}")
+            if self.in_process:
+                recorder = HandlerRecorder()
+                self._pb_grpc.add_ThingsServicer_to_server(self.servicer, recorder)
+                channel = InProcessChannel(recorder.handlers, (), max_message_bytes=4 * 1024 * 1024)
+            gateway = self.gateway = Gateway(
+                [self.pb.DESCRIPTOR.services_by_name["Things"]], channel, default_timeout=7.0
+            )
             app = Starlette(
                 routes=[Route("/{path:path}", gateway.handle, methods=["GET", "POST", "PATCH", "DELETE", "PUT"])]
             )

@@ -67,3 +67,45 @@ def test_the_current_round_is_built_once_per_snapshot_and_state(monkeypatch):
         assert await datasets.GetCurrentRound(None, None) is not closed
 
     asyncio.run(main())
+
+
+def test_a_recent_round_is_built_once_per_snapshot_and_state(monkeypatch):
+    from marketplace.v1 import datasets_pb2
+    from server.core.clock import to_datetime
+    from server.datasets.servicer import DatasetServicer
+    from server.db.models import DatasetRound
+
+    clock = ManualClock()
+    rows = [
+        DatasetRound(
+            number=number, state="published", opens_at=to_datetime(clock.now - 10),
+            closes_at=to_datetime(clock.now + 10 * number), resolved_at=None, symbols=["AAA"], synthetic=False,
+            description="", data_start=None, data_end=None,
+        )  # fmt: skip
+        for number in (4, 3)
+    ]
+
+    async def list_rounds(session, offset, limit):
+        return rows
+
+    async def files_of(session, numbers):
+        return {4: [], 3: []}
+
+    monkeypatch.setattr(round_cache.store, "list_rounds", list_rounds)
+    monkeypatch.setattr(round_cache.store, "files_of", files_of)
+    cache = RoundCache(lambda: contextlib.nullcontext(), clock, ttl=60.0)  # type: ignore[arg-type]
+    datasets = DatasetServicer(None, None, None, "", clock, cache)  # type: ignore[arg-type]
+
+    async def main() -> None:
+        three = await datasets.GetRound(datasets_pb2.GetRoundRequest(number=3), None)
+        assert three.number == 3
+        assert await datasets.GetRound(datasets_pb2.GetRoundRequest(number=3), None) is three  # not rebuilt
+        current = await datasets.GetCurrentRound(None, None)
+        assert await datasets.GetRound(datasets_pb2.GetRoundRequest(number=0), None) is current
+        clock.now += 35  # round 3 closes, round 4 stays open: another state, another answer
+        closed = await datasets.GetRound(datasets_pb2.GetRoundRequest(number=3), None)
+        assert (three.state, closed.state) == (RoundState.ROUND_STATE_OPEN, RoundState.ROUND_STATE_CLOSED)
+        cache.invalidate()  # a publish on this replica
+        assert await datasets.GetRound(datasets_pb2.GetRoundRequest(number=3), None) is not closed
+
+    asyncio.run(main())
