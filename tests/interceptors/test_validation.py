@@ -365,6 +365,7 @@ def test_the_openapi_document_carries_the_constraints(server):
     assert schemas["marketplace.v1.CreateVendorRequest"]["required"] == ["slug", "displayName"]
     vendor = fields("marketplace.v1.CreateVendorRequest")
     assert vendor["slug"]["pattern"] == "^[a-z][a-z0-9-]{1,39}$"
+    assert vendor["displayName"].pop("description")  # the field's proto comment
     assert vendor["displayName"] == {"type": "string", "maxLength": 200, "minLength": 1}
     page_size = next(p for p in document["paths"]["/api/admin/vendors"]["get"]["parameters"] if p["name"] == "pageSize")
     assert page_size["schema"]["anyOf"] == [
