@@ -3,13 +3,16 @@ on the same signed URL and against curl on `python -m http.server` serving the s
 static server and client there are). Prints figures and ratios; asserts nothing.
 
 Each figure is the median of ROUNDS runs, alternating, so the noise of a shared machine falls on all
-of them alike. `mp data pull` includes the CLI's start-up, the signing call and the sha256 check.
+of them alike. `mp data pull` includes the CLI's start-up, the signing call and the sha256 check;
+`mp data info` (start-up and one call) shows that fixed part. Beside the wall time, the CPU seconds the
+client and the server spent: on a busy machine they move much less than the wall time does.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import socket
 import statistics
@@ -29,10 +32,23 @@ SIZE = sized(200, 8) * 1024 * 1024
 ROUNDS = sized(5, 1)
 
 
-def timed(run: Callable[[], object]) -> float:
+def server_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def children_cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def timed(run: Callable[[], object], server_pid: int) -> tuple[float, float, float]:
+    """(wall seconds, client CPU seconds, server CPU seconds) of one run."""
+    client, server = children_cpu(), server_cpu(server_pid)
     started = time.perf_counter()
     run()
-    return time.perf_counter() - started
+    wall = time.perf_counter() - started
+    return wall, children_cpu() - client, server_cpu(server_pid) - server
 
 
 def free_port() -> int:
@@ -98,27 +114,42 @@ def main() -> None:
             def curl_of(url: str) -> Callable[[], None]:
                 return lambda: subprocess.run([curl, "-sSf", "-o", str(work / "curl.bin"), url], check=True)
 
-            runs: dict[str, list[float]] = {"pull": [], "curl ours": [], "curl static": []}
+            def info() -> None:
+                subprocess.run([mp, "data", "info", "--round", str(number), "--json"], env=env, check=True,
+                               capture_output=True)  # fmt: skip
+
+            runs: dict[str, list[tuple[float, float, float]]] = {
+                "pull": [], "curl ours": [], "curl static": [], "info": []
+            }  # fmt: skip
             for _ in range(ROUNDS):
-                runs["pull"].append(timed(pull))
-                runs["curl ours"].append(timed(curl_of(signed)))
-                runs["curl static"].append(timed(curl_of(static_url + "big.csv")))
+                runs["pull"].append(timed(pull, process.pid))
+                runs["curl ours"].append(timed(curl_of(signed), process.pid))
+                runs["curl static"].append(timed(curl_of(static_url + "big.csv"), static.pid))
+                runs["info"].append(timed(info, process.pid))
         finally:
             process.terminate()
             process.wait(30)
             if static:
                 static.terminate()
                 static.wait(30)
-    median = {name: statistics.median(times) for name, times in runs.items()}
+    median = {name: statistics.median(wall for wall, _, _ in times) for name, times in runs.items()}
+    cpu = {
+        name: (statistics.median(c for _, c, _ in times), statistics.median(s for _, _, s in times))
+        for name, times in runs.items()
+    }
     mb = SIZE / 2**20
 
-    def figure(label: str, seconds: float) -> str:
-        return f"  {label:52} {seconds:6.3f} s = {mb / seconds:5.0f} MB/s"
+    def figure(label: str, name: str) -> str:
+        client, server = cpu[name]
+        return (f"  {label:50} {median[name]:6.3f} s = {mb / median[name]:5.0f} MB/s"
+                f"   CPU client {client:5.2f} s, server {server:5.2f} s")  # fmt: skip
 
     print(f"downloads: one {mb:.0f} MB file, median of {ROUNDS} alternating runs")
-    print(figure("mp data pull (start-up, signing, sha256 included)", median["pull"]))
-    print(figure("curl of the same signed URL (our server)", median["curl ours"]))
-    print(figure("curl of python -m http.server, same file", median["curl static"]))
+    print(figure("mp data pull (start-up, signing, sha256 included)", "pull"))
+    print(f"  {'of which mp data info (start-up and one call)':50} {median['info']:6.3f} s"
+          f"              CPU client {cpu['info'][0]:5.2f} s")  # fmt: skip
+    print(figure("curl of the same signed URL (our server)", "curl ours"))
+    print(figure("curl of python -m http.server, same file", "curl static"))
     print(f"  ratio pull / curl on our URL (throughput)          {median['curl ours'] / median['pull']:.2f}")
     print(f"  ratio our server / http.server, both with curl     {median['curl static'] / median['curl ours']:.2f}")
     print(f"  ratio pull / curl on http.server, end to end       {median['curl static'] / median['pull']:.2f}"
