@@ -1,6 +1,9 @@
-"""One streamed HTTP GET for downloads, on the standard library's http.client.
+"""One streamed HTTP GET, on the standard library's http.client: for downloads, and for the gateway's
+discovery document every command may read at start.
 
-Why not httpx here (the CLI's other HTTP calls use it): httpcore reads the socket 64 KiB at a time and
+Why not httpx here (the CLI's other HTTP calls use it): for discovery, importing httpx and building its
+client (its TLS context loads certifi's bundle even for http:// URLs) cost a command about 0.2 s of CPU
+before it did anything. For downloads, httpcore reads the socket 64 KiB at a time and
 h11 copies every piece twice more, which doubled the CPU a pull spent per byte (0.5 s against 0.26 s for
 200 MB, the sha256 included). `HTTPResponse.readinto` fills the caller's buffer straight from the
 socket, so a download reads large blocks with no copy and no per-piece Python work. What httpx gave
@@ -77,6 +80,10 @@ class Stream:
         self.response = response
         self.status = response.status
         self.headers = response.headers
+
+    def read(self, limit: int) -> bytes:
+        """The body, at most `limit` bytes of it."""
+        return self.response.read(limit)
 
     def readinto(self, buffer: memoryview) -> int:
         """Fills `buffer` (fewer bytes only at the end of the body); 0 at the end."""
