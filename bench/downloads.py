@@ -112,7 +112,12 @@ def main() -> None:
                                 "--json"], env=env, check=True, capture_output=True)  # fmt: skip
 
             def curl_of(url: str) -> Callable[[], None]:
-                return lambda: subprocess.run([curl, "-sSf", "-o", str(work / "curl.bin"), url], check=True)
+                # Into a new file, as the pull writes one: rewriting an existing file is cheaper for the kernel.
+                def run() -> None:
+                    (work / "curl.bin").unlink(missing_ok=True)
+                    subprocess.run([curl, "-sSf", "-o", str(work / "curl.bin"), url], check=True)
+
+                return run
 
             def info() -> None:
                 subprocess.run([mp, "data", "info", "--round", str(number), "--json"], env=env, check=True,
