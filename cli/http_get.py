@@ -90,6 +90,9 @@ class Stream:
         return self.response.readinto(buffer)
 
     def close(self) -> None:
+        # Both: when the server said "Connection: close", the connection has already let go of the
+        # socket, and only the response's file still holds it.
+        self.response.close()
         self._conn.close()
 
     def __enter__(self) -> Stream:

@@ -4,7 +4,7 @@ Each file is written to `NAME.part` and renamed only once its sha256 matches the
 interrupted pull resumes from the bytes on disk with a Range request; an expired link is signed
 again and the download goes on; complete files are skipped.
 
-The bytes are read in large blocks straight into one buffer (cli/transfers/http_get.py), hashed and
+The bytes are read in large blocks straight into one buffer (cli/http_get.py), hashed and
 written as they arrive: the sha256 costs no second pass over the file. A response that brings no new
 byte (a server answering 206 with an empty body, a dropped connection) is retried a few times from the
 bytes on disk, then the download fails instead of asking again for ever.
