@@ -4,8 +4,9 @@ Each file is written to `NAME.part` and renamed only once its sha256 matches the
 interrupted pull resumes from the bytes on disk with a Range request; an expired link is signed
 again and the download goes on; complete files are skipped.
 
-The bytes are read in large blocks straight into one buffer (cli/http_get.py), hashed and
-written as they arrive: the sha256 costs no second pass over the file. A response that brings no new
+The bytes are read in large blocks straight into a buffer (cli/http_get.py) and hashed and written as
+they arrive, on a second thread while the next block is read: the sha256 costs no second pass over the
+file, and a write() the kernel makes wait does not stop the reading. A response that brings no new
 byte (a server answering 206 with an empty body, a dropped connection) is retried a few times from the
 bytes on disk, then the download fails instead of asking again for ever.
 """
@@ -19,9 +20,10 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from cli import http_get
 
@@ -118,7 +120,7 @@ def download(
             progress(wanted.name, wanted.size, wanted.size)
             return Outcome(wanted.name, str(wanted.target), wanted.size, wanted.sha256, "already complete")
     part = wanted.target.with_name(wanted.target.name + ".part")
-    buffer = memoryview(bytearray(throttle.block))
+    block_size = throttle.block
     url, resigns = wanted.url, 0
     for _attempt in range(2):  # a second, clean attempt if the first one's bytes do not verify
         have = part.stat().st_size if part.exists() else 0
@@ -144,14 +146,12 @@ def download(
                         _check_range(wanted.name, response.headers.get("Content-Range", ""), have)
                     elif have:  # the server ignored the Range: start over
                         have, resumed_from, digest = 0, 0, hashlib.sha256()
-                    with open(part, "ab" if have else "wb") as handle:
+                    with open(part, "ab" if have else "wb") as handle, _Writer(handle, digest) as writer:
                         # Never more than the manifest's size: a server sending more cannot fill the disk.
                         while have < wanted.size and (
-                            count := response.readinto(buffer[: min(len(buffer), wanted.size - have)])
+                            count := response.readinto(writer.buffer(min(block_size, wanted.size - have)))
                         ):
-                            block = buffer[:count]
-                            handle.write(block)
-                            digest.update(block)
+                            writer.write(count)
                             have += count
                             received += count
                             progress(wanted.name, have, wanted.size)
@@ -159,6 +159,10 @@ def download(
                     problem = "the server sent no bytes"
             except (OSError, http.client.HTTPException) as error:  # kept bytes stay; the next request resumes
                 problem = f"the transfer failed ({type(error).__name__}: {error})"
+                on_disk = part.stat().st_size if part.exists() else 0
+                if on_disk != have:  # a block read was never written (disk full?): go on from the disk's bytes
+                    have, received = on_disk, 0
+                    digest = hash_file(part) if on_disk else hashlib.sha256()
             except http_get.HttpGetError as error:
                 raise DownloadFailed(f"{wanted.name}: {error}") from None
             if have < wanted.size:
@@ -175,6 +179,48 @@ def download(
             return Outcome(wanted.name, str(wanted.target), wanted.size, wanted.sha256, status, resumed_from)
         part.unlink(missing_ok=True)  # damaged bytes: never renamed; try once more from zero
     raise DownloadFailed(f"{wanted.name}: the downloaded bytes do not match the manifest's sha256 (twice)")
+
+
+class _Writer:
+    """Writes and hashes each block on a thread of its own while the next block is read into the other
+    of two buffers: when the kernel makes write() wait (dirty pages of a big new file), the download
+    goes on reading. On leaving, the last write is waited for, so the file holds every block read."""
+
+    def __init__(self, handle: BinaryIO, digest: Any) -> None:
+        self._handle, self._digest = handle, digest
+        self._buffers = [memoryview(bytearray(BLOCK)), memoryview(bytearray(BLOCK))]
+        self._next = 0
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="mp-write")
+        self._pending: Future[None] | None = None
+
+    def buffer(self, size: int) -> memoryview:
+        """The buffer to read the next block into (never the one being written)."""
+        return self._buffers[self._next][:size]
+
+    def write(self, count: int) -> None:
+        """Hands the first `count` bytes of buffer() over to be written and hashed."""
+        block = self._buffers[self._next][:count]
+        self._wait()
+        self._pending = self._pool.submit(self._write, block)
+        self._next ^= 1
+
+    def _write(self, block: memoryview) -> None:
+        self._handle.write(block)
+        self._digest.update(block)
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()  # a failed write (disk full) is raised here, in the reading thread
+
+    def __enter__(self) -> _Writer:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        try:
+            self._wait()
+        finally:
+            self._pool.shutdown()
 
 
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-\d+/(\d+|\*)")

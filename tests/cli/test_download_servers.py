@@ -134,3 +134,15 @@ def test_an_http_proxy_from_the_environment_is_used(tmp_path: Path, monkeypatch:
     assert request.target == url  # a proxy is asked for the whole URL
     assert request.headers["proxy-authorization"] == "Basic dXNlcjpwYSBzcw=="  # user:pa ss
     assert outcome.status == "downloaded"
+
+
+def test_a_failing_write_ends_the_download_with_the_reason_and_never_lands(tmp_path: Path, monkeypatch):
+    def disk_full(_self: object, _block: memoryview) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(download_module._Writer, "_write", disk_full)
+    with scripted_server(ranged) as server:
+        with pytest.raises(DownloadFailed, match=r"No space left on device\) \(3 times in a row, at byte 0 of"):
+            download_all([wanted_in(tmp_path, server.url)], lambda _name: server.url, lambda *_: None)
+        assert len(server.seen) == download_module.MAX_STALLS
+    assert not (tmp_path / "train.csv").exists()
