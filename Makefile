@@ -73,6 +73,7 @@ bench: $(VENV)/.dev-installed ## print the benchmarks' figures
 	$(PY) -m bench.auth_overhead
 	$(PY) -m bench.gateway
 	$(PY) -m bench.datasets
+	$(PY) -m bench.downloads
 	$(PY) -m bench.publish
 	$(PY) -m bench.training
 	$(PY) -m bench.signals

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -12,9 +13,8 @@ from urllib.parse import urlsplit
 
 import click
 import grpc
-import httpx
 
-from cli import config
+from cli import config, http_get
 from cli.config import Credentials
 from cli.context import DEFAULT_TIMEOUT
 from cli.exit_codes import CommandFailed, ExitCode
@@ -37,6 +37,9 @@ _SERVICE_CONFIG = json.dumps(
         ]
     }
 )
+
+
+DISCOVERY_LIMIT = 64 * 1024  # bytes of the discovery document read at most
 
 
 @dataclass(frozen=True)
@@ -68,19 +71,18 @@ def resolve(api_url: str) -> Endpoint:
         return Endpoint(api_url, target, tls)
     discovery_url = api_url.rstrip("/") + "/api/discovery"
     try:
-        response = httpx.get(discovery_url, timeout=10.0)
-    except httpx.HTTPError:
+        with http_get.get(discovery_url, timeout=10.0) as response:
+            status, body = response.status, response.read(DISCOVERY_LIMIT)
+    except (OSError, http.client.HTTPException, http_get.HttpGetError):
         raise CommandFailed(
             f"cannot reach the marketplace at {api_url}: is mp-server running there? "
             "Check the URL, or pass grpc://HOST:PORT to skip the gateway.",
             ExitCode.UNREACHABLE,
         ) from None
-    if response.status_code != 200:
-        raise CommandFailed(
-            f"{discovery_url} answered HTTP {response.status_code}; is this an mp-server?", ExitCode.UNREACHABLE
-        )
+    if status != 200:
+        raise CommandFailed(f"{discovery_url} answered HTTP {status}; is this an mp-server?", ExitCode.UNREACHABLE)
     try:
-        grpc_target = str(response.json()["grpcTarget"])
+        grpc_target = str(json.loads(body)["grpcTarget"])
     except (ValueError, KeyError, TypeError):
         raise CommandFailed(
             f"{discovery_url} did not answer like an mp-server (no grpcTarget)", ExitCode.UNREACHABLE

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import threading
+import time
 from types import TracebackType
 
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+REDRAW_EVERY = 0.1  # seconds: the bars are redrawn 10 times a second anyway
 
 
 class TransferProgress:
@@ -15,6 +18,7 @@ class TransferProgress:
         self._enabled = enabled and console.is_terminal
         self._lock = threading.Lock()
         self._done = dict.fromkeys(sizes, 0)
+        self._shown = dict.fromkeys(sizes, 0.0)
         self._progress = Progress(
             TextColumn("{task.description:>12}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
             TimeRemainingColumn(), console=console, disable=not self._enabled,
@@ -22,7 +26,15 @@ class TransferProgress:
         self._total = self._progress.add_task("total", total=sum(sizes.values()))
         self._tasks = {name: self._progress.add_task(name, total=size) for name, size in sizes.items()}
 
-    def update(self, name: str, done: int, _total: int) -> None:
+    def update(self, name: str, done: int, total: int) -> None:
+        """Records `done`; the bars move at most every REDRAW_EVERY seconds per file, and at the end."""
+        if not self._enabled:
+            return
+        now = time.monotonic()
+        if done < total and now - self._shown[name] < REDRAW_EVERY:
+            self._done[name] = done
+            return
+        self._shown[name] = now
         with self._lock:
             self._done[name] = done
             self._progress.update(self._tasks[name], completed=done)

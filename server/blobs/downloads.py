@@ -1,6 +1,13 @@
 """`GET /blobs/<key>?expires=…&kid=…&sig=…`: signed downloads from the local blob store, with HTTP
 Range (resumable), HEAD for the size. Any signature problem is the same 403; a key outside the store
-is refused before any file is touched."""
+is refused before any file is touched.
+
+The body goes out through Starlette's FileResponse in 1 MiB blocks (its default, 64 KiB, cost a thread
+hop and a trip through the event loop per 64 KiB: our serving ran at half the speed of
+`python -m http.server`). Where the ASGI server offers the `http.response.pathsend` extension
+(Granian, for one), FileResponse hands the server the path instead and the file goes out zero-copy;
+uvicorn (0.55) offers neither pathsend nor zerocopysend, and exposes no socket for os.sendfile.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +25,10 @@ from server.gateway.app import json_response
 
 log = logging.getLogger("mp.blobs")
 PREFIX = "/blobs/"
+
+
+class BlobFileResponse(FileResponse):
+    chunk_size = 1024 * 1024
 
 
 def blob_download_route(store: LocalBlobStore, signer: UrlSigner) -> Route:
@@ -41,6 +52,6 @@ def blob_download_route(store: LocalBlobStore, signer: UrlSigner) -> Route:
             return json_response({"code": 7, "message": "not a file of this store", "details": []}, 403)
         except NotFound:
             return json_response({"code": 5, "message": "this file no longer exists", "details": []}, 404)
-        return FileResponse(path, media_type="application/octet-stream", filename=path.name)
+        return BlobFileResponse(path, media_type="application/octet-stream", filename=path.name)
 
     return Route(PREFIX + "{key:path}", download, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])

@@ -14,6 +14,7 @@ import grpc
 import httpx
 import pytest
 
+from cli.transfers.download import Wanted, download_all
 from marketplace.v1 import datasets_pb2, datasets_pb2_grpc
 from server.settings import S3Settings
 from tests.helpers.auth import bearer
@@ -45,7 +46,7 @@ def bucket(s3_endpoint: str, request: pytest.FixtureRequest):
     return client, name
 
 
-def test_rounds_live_in_the_bucket_and_download_from_s3(settings, s3_endpoint, bucket):
+def test_rounds_live_in_the_bucket_and_download_from_s3(settings, s3_endpoint, bucket, tmp_path):
     client, name = bucket
     s3 = S3Settings(bucket=name, endpoint_url=s3_endpoint, access_key_id="test", secret_access_key="test")
     server = ServerThread(replace(settings, s3=s3)).start()
@@ -68,5 +69,12 @@ def test_rounds_live_in_the_bucket_and_download_from_s3(settings, s3_endpoint, b
             part = httpx.get(url, headers={"Range": "bytes=100000-"})
             assert part.status_code == 206
             assert part.content == data[100000:]
+            # The CLI's downloader on S3's URL: a resume from a .part is a Range request to S3 itself.
+            target = tmp_path / "train.csv"
+            target.with_name("train.csv.part").write_bytes(data[:60_000])
+            wanted = Wanted("train", target, len(data), hashlib.sha256(data).hexdigest(), url)
+            [outcome] = download_all([wanted], lambda _name: url, lambda *_: None)
+            assert (outcome.status, outcome.resumed_from) == ("resumed", 60_000)
+            assert target.read_bytes() == data
     finally:
         server.stop()
