@@ -128,11 +128,12 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     async def ListVendors(
         self, request: auth_pb2.ListVendorsRequest, context: grpc.aio.ServicerContext
     ) -> auth_pb2.ListVendorsResponse:
-        page = read_page(request.page_size, request.page_token)
+        page = read_page(request.page_size, request.page_token, key=store.VENDOR_KEY)
         async with self._sessions() as session:
-            rows = await store.list_vendors(session, page.offset, page.size + 1)
+            rows = await store.list_vendors(session, page.after, page.size + 1)
         return auth_pb2.ListVendorsResponse(
-            vendors=[vendor_proto(v) for v in rows[: page.size]], next_page_token=page.next_token(len(rows))
+            vendors=[vendor_proto(v) for v in rows[: page.size]],
+            next_page_token=page.next_token(rows, store.vendor_key),
         )
 
     async def CreateApiToken(
@@ -174,12 +175,14 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     async def ListApiTokens(
         self, request: auth_pb2.ListApiTokensRequest, context: grpc.aio.ServicerContext
     ) -> auth_pb2.ListApiTokensResponse:
-        page = read_page(request.page_size, request.page_token, request.vendor, request.include_revoked)
+        page = read_page(request.page_size, request.page_token, request.vendor, request.include_revoked,
+                         key=store.TOKEN_KEY)  # fmt: skip
         async with self._sessions() as session:
             vendor_id = (await accounts.require_vendor(session, request.vendor)).id if request.vendor else None
-            rows = await store.list_tokens(session, vendor_id, request.include_revoked, page.offset, page.size + 1)
+            rows = await store.list_tokens(session, vendor_id, request.include_revoked, page.after, page.size + 1)
         return auth_pb2.ListApiTokensResponse(
-            tokens=[token_proto(t, v) for t, v in rows[: page.size]], next_page_token=page.next_token(len(rows))
+            tokens=[token_proto(t, v) for t, v in rows[: page.size]],
+            next_page_token=page.next_token(rows, store.token_key),
         )
 
     async def RevokeApiToken(
