@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.keyset import seek
+from server.db.keyset import equal_if, seek
 from server.db.models import ApiToken, AuditEvent, Deployment, DeploymentToken, RunToken, TrainingRun, Vendor
 
 
@@ -48,9 +48,9 @@ async def is_session_token(session: AsyncSession, token_id: str) -> bool:
 async def live_sessions_made_by(session: AsyncSession, token_ids: list[str]) -> list[ApiToken]:
     """Unrevoked session tokens that one of `token_ids` signed in with (CreateSession records its maker
     as the session's created_by)."""
-    made_by_session = select(AuditEvent.id).where(
-        AuditEvent.action == "session.create", AuditEvent.target == ApiToken.id
-    ).exists()
+    made_by_session = (
+        select(AuditEvent.id).where(AuditEvent.action == "session.create", AuditEvent.target == ApiToken.id).exists()
+    )
     rows = await session.scalars(
         select(ApiToken).where(ApiToken.created_by.in_(token_ids), ApiToken.revoked_at.is_(None), made_by_session)
     )
@@ -100,11 +100,13 @@ async def list_tokens(
 ) -> list[tuple[ApiToken, Vendor | None]]:
     """Oldest first, past the token whose `token_key` is `after`."""
     query = select(ApiToken, Vendor).outerjoin(Vendor, ApiToken.vendor_id == Vendor.id)
-    if vendor_id is not None:
-        query = query.where(ApiToken.vendor_id == vendor_id)
     if not include_revoked:
         query = query.where(ApiToken.revoked_at.is_(None))
-    rows = await session.execute(seek(query, [ApiToken.created_at, ApiToken.id], after).limit(limit))
+    rows = await session.execute(
+        seek(query, [ApiToken.created_at, ApiToken.id], after, equal=equal_if(ApiToken.vendor_id, vendor_id)).limit(
+            limit
+        )
+    )
     return [(token, vendor) for token, vendor in rows]
 
 

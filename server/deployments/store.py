@@ -15,7 +15,7 @@ from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.core.ids import new_id
-from server.db.keyset import seek
+from server.db.keyset import equal_if, seek
 from server.db.models import Deployment, DeploymentToken, Signal, SignalDestination, Vendor
 
 DEPLOYMENT_KEY = (datetime, str)  # the sort key of deployment listings: (created_at, id), newest first
@@ -53,8 +53,6 @@ async def list_deployments(
     """Newest first, past the deployment whose `deployment_key` is `after`. `state` may be the derived ones
     too: `live` with a heartbeat since `healthy_since`, else `unhealthy`."""
     query = select(Deployment).where(Deployment.deleted_at.is_(None))
-    if vendor_id is not None:
-        query = query.where(Deployment.vendor_id == vendor_id)
     if state == "unhealthy":
         query = query.where(Deployment.state == "live", Deployment.last_heartbeat_at < healthy_since)
     elif state == "live":
@@ -62,7 +60,9 @@ async def list_deployments(
     elif state:
         query = query.where(Deployment.state == state)
     key = [Deployment.created_at, Deployment.id]
-    rows = await session.scalars(seek(query, key, after, descending=True).limit(limit))
+    rows = await session.scalars(
+        seek(query, key, after, descending=True, equal=equal_if(Deployment.vendor_id, vendor_id)).limit(limit)
+    )
     return list(rows)
 
 

@@ -37,6 +37,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NEXT_IDS = "SELECT nextval(pg_get_serial_sequence('signals', 'id')) FROM generate_series(1, %(n)s)"
 
 
+# The indexes of signal listings (server/db/models.py), most selective first, each followed by id.
+_LISTING_INDEXES = (("deployment_id",), ("vendor_id", "symbol"), ("vendor_id",), ("symbol",), ("round_number",))
 SIGNAL_KEY = (int,)  # the sort key of signal listings: (id,), newest first
 
 
@@ -201,15 +203,14 @@ async def list_signals(
     symbol, has an index ending in id (models.py), so a page reads its rows and no others however old they
     are; other combinations seek the most selective of those and filter the rest."""
     query = select(Signal, Vendor).join(Vendor, Signal.vendor_id == Vendor.id)
-    if symbol:
-        query = query.where(Signal.symbol == symbol)
-    if vendor_id is not None:
-        query = query.where(Signal.vendor_id == vendor_id)
-    if deployment_id:
-        query = query.where(Signal.deployment_id == deployment_id)
-    if round_number:
-        query = query.where(Signal.round_number == round_number)
-    rows = await session.execute(seek(query, [Signal.id], after, descending=True).limit(limit))
+    given = {"symbol": symbol, "vendor_id": vendor_id, "deployment_id": deployment_id, "round_number": round_number}
+    # The index that serves them: the first of these whose columns are all filtered (each ends in id).
+    columns = next((names for names in _LISTING_INDEXES if all(given[name] for name in names)), ())
+    equal = [(getattr(Signal, name), given[name]) for name in columns]
+    query = query.where(
+        *(getattr(Signal, name) == value for name, value in given.items() if value and name not in columns)
+    )
+    rows = await session.execute(seek(query, [Signal.id], after, descending=True, equal=equal).limit(limit))
     return [(signal, vendor) for signal, vendor in rows]
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.keyset import seek
+from server.db.keyset import equal_if, seek
 from server.db.models import RunEvent, RunToken, TrainingRun
 
 RUN_KEY = (datetime, str)  # the sort key of run listings: (created_at, id), newest first
@@ -50,14 +50,14 @@ async def list_runs(
 ) -> list[TrainingRun]:
     """Newest first, past the run whose `run_key` is `after`."""
     query = select(TrainingRun)
-    if vendor_id is not None:
-        query = query.where(TrainingRun.vendor_id == vendor_id)
     if state:
         query = query.where(TrainingRun.state == state)
     if round_number:
         query = query.where(TrainingRun.round_number == round_number)
     key = [TrainingRun.created_at, TrainingRun.id]
-    rows = await session.scalars(seek(query, key, after, descending=True).limit(limit))
+    rows = await session.scalars(
+        seek(query, key, after, descending=True, equal=equal_if(TrainingRun.vendor_id, vendor_id)).limit(limit)
+    )
     return list(rows)
 
 
