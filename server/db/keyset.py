@@ -8,7 +8,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, literal, tuple_
+from sqlalchemy import ColumnElement, Select, and_, literal, tuple_
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.types import NullType
 
 S = TypeVar("S", bound=Select[*tuple[Any, ...]])
 
@@ -16,6 +18,27 @@ S = TypeVar("S", bound=Select[*tuple[Any, ...]])
 def equal_if(column: Any, value: object) -> list[tuple[Any, object]]:
     """An `equal` filter for `seek` when `value` is given (not None)."""
     return [] if value is None else [(column, value)]
+
+
+class _HeldEqual(ColumnElement[bool]):
+    """`column = value`, spelled for PostgreSQL as a one-value range (see `seek`)."""
+
+    inherit_cache = True
+
+    def __init__(self, column: Any, value: object) -> None:
+        self.column = column
+        self.value = literal(value, type_=column.type)
+        self.type = NullType()  # type: ignore[assignment]  # not Boolean: SQLite would compare it with 1
+
+
+@compiles(_HeldEqual)
+def _equal(element: _HeldEqual, compiler: Any, **kw: Any) -> str:
+    return compiler.process(element.column == element.value, **kw)
+
+
+@compiles(_HeldEqual, "postgresql")
+def _one_value_range(element: _HeldEqual, compiler: Any, **kw: Any) -> str:
+    return compiler.process(and_(element.column >= element.value, element.column <= element.value), **kw)
 
 
 def seek(
@@ -30,17 +53,20 @@ def seek(
     `after` when given.
 
     `equal` holds (column, value) filters that lead the index meant to serve the listing, as in (vendor_id,
-    id). They are written as a one-value range and lead the ORDER BY: PostgreSQL drops a column held equal to
-    a constant from the order it must produce, and then may prefer walking the key's own index and filtering,
-    as its estimates assume the column's values are spread evenly over the key — wrong for an old vendor or
-    an old round, whose rows all lie far back (seconds instead of a millisecond). With the range the order
-    still names the column, and only the intended index yields it without a sort."""
-    for column, value in equal:
-        query = query.where(column >= value, column <= value)
-    key = [*(column for column, _ in equal), *key]
+    id); they lead the ORDER BY too. PostgreSQL drops a column held equal to a constant from the order it must
+    produce, and then may prefer walking the key's own index and filtering, as its estimates assume the
+    column's values are spread evenly over the key — wrong for an old vendor or an old round, whose rows all
+    lie far back (seconds instead of a millisecond). So for PostgreSQL the filter is written as a one-value
+    range: the order still names the column, and only the intended index yields it without a sort. SQLite
+    keeps the equality, which it needs to seek on the columns after it.
+
+    Besides the row comparison, the key's first column gets its own bound: SQLite seeks an index on an
+    expression (the catalog's lower(name)) only through such a bound, not through a row value."""
+    query = query.where(*(_HeldEqual(column, value) for column, value in equal))
     if after is not None:
-        after = [*(value for _, value in equal), *after]
+        first, bound = key[0], literal(after[0], type_=key[0].type)
         row = tuple_(*key)
         last = tuple_(*(literal(value, type_=column.type) for column, value in zip(key, after, strict=True)))
-        query = query.where(row < last if descending else row > last)
-    return query.order_by(*(column.desc() if descending else column for column in key))
+        query = query.where(first <= bound, row < last) if descending else query.where(first >= bound, row > last)
+    ordered = [*(column for column, _ in equal), *key]
+    return query.order_by(*(column.desc() if descending else column for column in ordered))

@@ -84,7 +84,9 @@ class ApiToken(Base):
     digest: Mapped[str] = mapped_column(String(64), unique=True)
     hint: Mapped[str] = mapped_column(String(32))
     display_name: Mapped[str] = mapped_column(String(200), default="")
-    vendor_id: Mapped[str | None] = mapped_column(ForeignKey("marketplace_vendors.id"), index=True)
+    vendor_id: Mapped[str | None] = mapped_column(
+        ForeignKey("marketplace_vendors.id")
+    )  # indexed in __table_args__
     scopes: Mapped[str] = mapped_column(Text)  # space-separated
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -189,7 +191,7 @@ class Deployment(Base):
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    vendor_id: Mapped[str] = mapped_column(ForeignKey("marketplace_vendors.id"), index=True)
+    vendor_id: Mapped[str] = mapped_column(ForeignKey("marketplace_vendors.id"))  # indexed in __table_args__
     run_id: Mapped[str | None] = mapped_column(ForeignKey("training_runs.id"))
     name: Mapped[str] = mapped_column(String(200))
     provider: Mapped[str] = mapped_column(String(32))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import event
@@ -161,7 +161,7 @@ def test_admin_vendor_pages_seek_the_creation_index(sessions):
 
 @pytest.mark.parametrize(("vendor", "index"), [(None, "created"), ("v7", "vendor_created")])
 def test_token_run_and_deployment_pages_seek_their_index(sessions, vendor, index):
-    after = (T0, "x")
+    after = (T0 + timedelta(seconds=10_000), "x")  # halfway
     plan = plan_of(sessions, lambda s: auth_store.list_tokens(s, vendor, True, after, 51))
     assert_seeks(plan, f"ix_api_tokens_{index}", "api_tokens", sorts=vendor is not None)
     plan = plan_of(sessions, lambda s: run_store.list_runs(s, vendor, None, 0, after, 51))

@@ -31,11 +31,14 @@ _INDEXES: list[tuple[str, str, list[str]]] = [
     ("ix_signals_vendor_symbol_id", "signals", ["vendor_id", "symbol", "id"]),
     ("ix_signals_round_id", "signals", ["round_number", "id"]),
 ]
-# Replaced: no query orders signals by stored_at; runs get the id in their (vendor, created_at) index.
+# Replaced: no query orders signals by stored_at; runs get the id in their (vendor, created_at) index; a
+# vendor_id index is the prefix of the new (vendor_id, created_at, id) one.
 _DROPPED: list[tuple[str, str, list[str]]] = [
     ("ix_signals_symbol_stored", "signals", ["symbol", "stored_at"]),
     ("ix_signals_vendor_stored", "signals", ["vendor_id", "stored_at"]),
     ("ix_training_runs_vendor_created", "training_runs", ["vendor_id", "created_at"]),
+    ("ix_api_tokens_vendor_id", "api_tokens", ["vendor_id"]),  # led by the new (vendor_id, created_at, id)
+    ("ix_deployments_vendor_id", "deployments", ["vendor_id"]),
 ]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
