@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, literal, tuple_
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import NullType
 
 S = TypeVar("S", bound=Select[*tuple[Any, ...]])
@@ -23,6 +24,11 @@ def equal_if(column: Any, value: object) -> list[tuple[Any, object]]:
 class _HeldEqual(ColumnElement[bool]):
     """`column = value`, spelled for PostgreSQL as a one-value range (see `seek`)."""
 
+    # Part of the statement cache's key: the column, and the value as a bound parameter of each execution.
+    _traverse_internals = [
+        ("column", InternalTraversal.dp_clauseelement),
+        ("value", InternalTraversal.dp_clauseelement),
+    ]
     inherit_cache = True
 
     def __init__(self, column: Any, value: object) -> None:

@@ -74,6 +74,7 @@ def test_admin_vendor_listing_walks_each_vendor_once(settings):
 FILTERS = [
     {},
     {"vendor_id": "v00001"},
+    {"vendor_id": "v00002"},  # the same statement with another vendor: never the cached one's rows
     {"symbol": "BBB"},
     {"deployment_id": "dep_v00002_0"},
     {"round_number": 2},
