@@ -156,11 +156,12 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     async def ListVendors(
         self, request: auth_pb2.ListVendorsRequest, context: grpc.aio.ServicerContext
     ) -> auth_pb2.ListVendorsResponse:
-        page = read_page(request.page_size, request.page_token)
+        page = read_page(request.page_size, request.page_token, key=store.VENDOR_KEY)
         async with self._sessions() as session:
-            rows = await store.list_vendors(session, page.offset, page.size + 1)
+            rows = await store.list_vendors(session, page.after, page.size + 1)
         return auth_pb2.ListVendorsResponse(
-            vendors=[vendor_proto(v) for v in rows[: page.size]], next_page_token=page.next_token(len(rows))
+            vendors=[vendor_proto(v) for v in rows[: page.size]],
+            next_page_token=page.next_token(rows, store.vendor_key),
         )
 
     async def CreateApiToken(
@@ -187,12 +188,14 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     async def ListApiTokens(
         self, request: auth_pb2.ListApiTokensRequest, context: grpc.aio.ServicerContext
     ) -> auth_pb2.ListApiTokensResponse:
-        page = read_page(request.page_size, request.page_token, request.vendor, request.include_revoked)
+        page = read_page(request.page_size, request.page_token, request.vendor, request.include_revoked,
+                         key=store.TOKEN_KEY)  # fmt: skip
         async with self._sessions() as session:
             vendor_id = (await accounts.require_vendor(session, request.vendor)).id if request.vendor else None
-            rows = await store.list_tokens(session, vendor_id, request.include_revoked, page.offset, page.size + 1)
+            rows = await store.list_tokens(session, vendor_id, request.include_revoked, page.after, page.size + 1)
         return auth_pb2.ListApiTokensResponse(
-            tokens=[token_proto(t, v) for t, v in rows[: page.size]], next_page_token=page.next_token(len(rows))
+            tokens=[token_proto(t, v) for t, v in rows[: page.size]],
+            next_page_token=page.next_token(rows, store.token_key),
         )
 
     async def RevokeApiToken(
@@ -209,13 +212,14 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         self, request: auth_pb2.ListMyApiTokensRequest, context: grpc.aio.ServicerContext
     ) -> auth_pb2.ListApiTokensResponse:
         principal = require_principal()
-        page = read_page(request.page_size, request.page_token, request.include_revoked)
+        page = read_page(request.page_size, request.page_token, request.include_revoked, key=store.TOKEN_KEY)
         async with self._sessions() as session:
             rows = await vendor_tokens.list_own_tokens(
-                session, principal, request.include_revoked, page.offset, page.size + 1
+                session, principal, request.include_revoked, page.after, page.size + 1
             )
         return auth_pb2.ListApiTokensResponse(
-            tokens=[token_proto(t, v) for t, v in rows[: page.size]], next_page_token=page.next_token(len(rows))
+            tokens=[token_proto(t, v) for t, v in rows[: page.size]],
+            next_page_token=page.next_token(rows, store.token_key),
         )
 
     async def CreateMyApiToken(
@@ -339,13 +343,13 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     async def ListInvitations(
         self, request: auth_pb2.ListInvitationsRequest, context: grpc.aio.ServicerContext
     ) -> auth_pb2.ListInvitationsResponse:
-        page = read_page(request.page_size, request.page_token, request.include_closed)
+        page = read_page(request.page_size, request.page_token, request.include_closed, key=store.INVITATION_KEY)
         open_at = None if request.include_closed else to_datetime(self._clock())
         async with self._sessions() as session:
-            rows = await store.list_invitations(session, open_at, page.offset, page.size + 1)
+            rows = await store.list_invitations(session, open_at, page.after, page.size + 1)
         return auth_pb2.ListInvitationsResponse(
             invitations=[invitation_proto(i, v) for i, v in rows[: page.size]],
-            next_page_token=page.next_token(len(rows)),
+            next_page_token=page.next_token(rows, store.invitation_key),
         )
 
     async def RevokeInvitation(

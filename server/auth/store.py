@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.db.keyset import equal_if, seek
 from server.db.models import (
     ApiToken,
     Deployment,
@@ -28,8 +30,16 @@ async def get_vendor(session: AsyncSession, vendor_id: str) -> Vendor | None:
     return await session.get(Vendor, vendor_id)
 
 
-async def list_vendors(session: AsyncSession, offset: int, limit: int) -> list[Vendor]:
-    rows = await session.scalars(select(Vendor).order_by(Vendor.created_at, Vendor.id).offset(offset).limit(limit))
+VENDOR_KEY = (datetime, str)  # the sort key of vendor listings: (created_at, id)
+
+
+def vendor_key(vendor: Vendor) -> tuple[datetime, str]:
+    return vendor.created_at, vendor.id
+
+
+async def list_vendors(session: AsyncSession, after: Sequence[object] | None, limit: int) -> list[Vendor]:
+    """In the order they were listed in, past the vendor whose `vendor_key` is `after`."""
+    rows = await session.scalars(seek(select(Vendor), [Vendor.created_at, Vendor.id], after).limit(limit))
     return list(rows)
 
 
@@ -82,15 +92,25 @@ async def get_token(session: AsyncSession, token_id: str) -> ApiToken | None:
     return await session.get(ApiToken, token_id)
 
 
+TOKEN_KEY = (datetime, str)  # the sort key of token listings: (created_at, id)
+
+
+def token_key(row: tuple[ApiToken, Vendor | None]) -> tuple[datetime, str]:
+    return row[0].created_at, row[0].id
+
+
 async def list_tokens(
-    session: AsyncSession, vendor_id: str | None, include_revoked: bool, offset: int, limit: int
+    session: AsyncSession, vendor_id: str | None, include_revoked: bool, after: Sequence[object] | None, limit: int
 ) -> list[tuple[ApiToken, Vendor | None]]:
+    """Oldest first, past the token whose `token_key` is `after`."""
     query = select(ApiToken, Vendor).outerjoin(Vendor, ApiToken.vendor_id == Vendor.id)
-    if vendor_id is not None:
-        query = query.where(ApiToken.vendor_id == vendor_id)
     if not include_revoked:
         query = query.where(ApiToken.revoked_at.is_(None))
-    rows = await session.execute(query.order_by(ApiToken.created_at, ApiToken.id).offset(offset).limit(limit))
+    rows = await session.execute(
+        seek(query, [ApiToken.created_at, ApiToken.id], after, equal=equal_if(ApiToken.vendor_id, vendor_id)).limit(
+            limit
+        )
+    )
     return [(token, vendor) for token, vendor in rows]
 
 
@@ -143,16 +163,24 @@ async def claim_invitation(session: AsyncSession, invitation_id: str, now: datet
     return claimed.rowcount == 1  # type: ignore[attr-defined]
 
 
+INVITATION_KEY = (datetime, str)  # the sort key of invitation listings: (created_at, id), newest first
+
+
+def invitation_key(row: tuple[Invitation, Vendor | None]) -> tuple[datetime, str]:
+    return row[0].created_at, row[0].id
+
+
 async def list_invitations(
-    session: AsyncSession, open_at: datetime | None, offset: int, limit: int
+    session: AsyncSession, open_at: datetime | None, after: Sequence[object] | None, limit: int
 ) -> list[tuple[Invitation, Vendor | None]]:
-    """Newest first; with open_at, only those neither used, revoked nor expired at that moment."""
+    """Newest first, past the invitation whose `invitation_key` is `after`; with open_at, only those neither
+    used, revoked nor expired at that moment."""
     query = select(Invitation, Vendor).outerjoin(Vendor, Invitation.vendor_id == Vendor.id)
     if open_at is not None:
         query = query.where(
             Invitation.accepted_at.is_(None), Invitation.revoked_at.is_(None), Invitation.expires_at > open_at
         )
     rows = await session.execute(
-        query.order_by(Invitation.created_at.desc(), Invitation.id.desc()).offset(offset).limit(limit)
+        seek(query, [Invitation.created_at, Invitation.id], after, descending=True).limit(limit)
     )
     return [(invitation, vendor) for invitation, vendor in rows]

@@ -8,6 +8,7 @@ The rules that keep it from being an escalation: a vendor token reaches only its
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -89,9 +90,9 @@ async def issue_own_token(
 
 
 async def list_own_tokens(
-    session: AsyncSession, principal: Principal, include_revoked: bool, offset: int, limit: int
+    session: AsyncSession, principal: Principal, include_revoked: bool, after: Sequence[object] | None, limit: int
 ) -> list[tuple[ApiToken, Vendor | None]]:
-    return await store.list_tokens(session, _vendor_of(principal), include_revoked, offset, limit)
+    return await store.list_tokens(session, _vendor_of(principal), include_revoked, after, limit)
 
 
 async def revoke_own_token(

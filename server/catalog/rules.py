@@ -12,11 +12,12 @@ from server.auth import store as auth_store
 from server.catalog import store
 from server.catalog.store import StateFilter
 from server.core.errors import NotFound
+from server.core.pagination import SortKey
 from server.db.models import Deployment, DeploymentScore, Vendor
 from server.signals import scoring
 from server.signals.scoring import LiveScore
 
-__all__ = ["Entry", "Query", "StateFilter", "entries", "entry_of", "list_entries"]
+__all__ = ["Entry", "Query", "StateFilter", "entries", "entry_of", "list_entries", "sort_key_types"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,9 +74,17 @@ async def entry_of(session: AsyncSession, vendor_ref: str) -> Entry:
     return replace(entry, round_scores=await store.round_scores_of(session, [model.id for model in entry.models]))
 
 
-async def list_entries(session: AsyncSession, query: Query, offset: int, limit: int) -> tuple[list[Entry], int]:
-    """A page of entries: at most `limit` of them, and how many vendors matched up to `limit` + 1."""
-    vendors = await store.list_vendors(
-        session, query.slug, query.live_only, offset, limit + 1, words=query.words, state=query.state, order=query.order
+def sort_key_types(query: Query) -> tuple[type, ...]:
+    """The types of the sort key a page token of this query carries."""
+    return store.sort_key_types(query.order)
+
+
+async def list_entries(
+    session: AsyncSession, query: Query, after: SortKey | None, limit: int
+) -> tuple[list[Entry], list[SortKey]]:
+    """A page of entries: at most `limit` of them, and the sort keys of the vendors that matched, up to
+    `limit` + 1 of them (one more than shown when more remain)."""
+    found = await store.list_vendors(
+        session, query.slug, query.live_only, after, limit + 1, words=query.words, state=query.state, order=query.order
     )
-    return await entries(session, vendors[:limit]), len(vendors)
+    return await entries(session, [vendor for vendor, _ in found[:limit]]), [key for _, key in found]

@@ -44,8 +44,6 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         return await self._answers.get(key, build)
 
     async def ListCatalog(self, request, context: grpc.aio.ServicerContext) -> catalog_pb2.ListCatalogResponse:
-        page = read_page(request.page_size, request.page_token, request.vendor, request.live_only, request.query,
-                         request.state, request.order_by)  # fmt: skip
         states = None
         if request.state:
             stale_before = to_datetime(self._clock()) - self._timeout
@@ -53,12 +51,14 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         query = catalog.Query(
             request.vendor, request.live_only, tuple(request.query.split()), states, ORDERS.get(request.order_by, "")
         )
+        page = read_page(request.page_size, request.page_token, request.vendor, request.live_only, request.query,
+                         request.state, request.order_by, key=catalog.sort_key_types(query))  # fmt: skip
 
         async def build() -> catalog_pb2.ListCatalogResponse:
             async with self._sessions() as session:
-                found, matched = await catalog.list_entries(session, query, page.offset, page.size)
+                found, keys = await catalog.list_entries(session, query, page.after, page.size)
             return catalog_pb2.ListCatalogResponse(
-                entries=self._entries(found), next_page_token=page.next_token(matched)
+                entries=self._entries(found), next_page_token=page.next_token(keys, lambda key: key)
             )
 
         return await self._answer(request, build)  # type: ignore[return-value]

@@ -12,25 +12,29 @@ from typing import Any
 from sqlalchemy import ColumnElement, exists, func, or_, select, true, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.core.pagination import SortKey
+from server.db.keyset import seek
 from server.db.models import DatasetRound, Deployment, DeploymentScore, Signal, TrainingRun, Vendor
-from server.signals import scoring
 
 
 async def list_vendors(
     session: AsyncSession,
     slug: str,
     live_only: bool,
-    offset: int,
+    after: Sequence[object] | None,
     limit: int,
     *,
     words: Sequence[str] = (),
     state: StateFilter | None = None,
     order: str = "",
-) -> list[Vendor]:
-    """A page of vendors: of one slug, with a live model, matching every word, with a model in a state;
-    in the given order ("score", "activity", "name"; else the order they were listed in). A suspended
-    vendor is not listed, its models with it."""
-    query = select(Vendor).where(Vendor.suspended_at.is_(None))
+) -> list[tuple[Vendor, SortKey]]:
+    """A page of vendors, each with its sort key: of one slug, with a live model, matching every word, with
+    a model in a state; in the given order ("score", "activity", "name"; else the order they were listed in),
+    past the vendor whose sort key is `after`. Each order is an index on marketplace_vendors; the filters
+    are checked on the vendors the index walk meets, so a page costs its rows plus the vendors it skips.
+    A suspended vendor is not listed, its models with it."""
+    key = sort_key(order)
+    query = select(Vendor, *key).where(Vendor.suspended_at.is_(None))
     if slug:
         query = query.where(Vendor.slug == slug)
     if live_only:
@@ -55,10 +59,8 @@ async def list_vendors(
         )
     if state is not None:
         query = query.where(exists().where(Deployment.vendor_id == Vendor.id, *state.conditions()))
-    rows = await session.scalars(
-        query.order_by(*_ordering(order), Vendor.created_at, Vendor.id).offset(offset).limit(limit)
-    )
-    return list(rows)
+    rows = await session.execute(seek(query, key, after).limit(limit))
+    return [(vendor, tuple(values)) for vendor, *values in rows]
 
 
 @dataclass(frozen=True)
@@ -77,26 +79,20 @@ class StateFilter:
         return [*alive, Deployment.state == "live", fresh]
 
 
-def _ordering(order: str) -> list[Any]:
-    if order == "name":
-        return [func.lower(Vendor.display_name)]
-    if order == "activity":
-        latest = select(func.max(Deployment.last_signal_at)).where(Deployment.vendor_id == Vendor.id).scalar_subquery()
-        return [latest.desc().nulls_last()]
-    if order == "score":
-        per_model = (
-            select(DeploymentScore.deployment_id, scoring.live_score_of_rounds().label("mean"))
-            .group_by(DeploymentScore.deployment_id)
-            .subquery()
-        )
-        best = (
-            select(func.max(per_model.c.mean))
-            .select_from(per_model.join(Deployment, Deployment.id == per_model.c.deployment_id))
-            .where(Deployment.vendor_id == Vendor.id, Deployment.deleted_at.is_(None))
-            .scalar_subquery()
-        )
-        return [best.desc().nulls_last()]
-    return []
+def sort_key(order: str) -> list[Any]:
+    """The columns a catalog order sorts by, all ascending, ending in the unique id. Activity and score are
+    stored ranks (see Vendor in server/db/models.py), not values computed per page."""
+    first: dict[str, Any] = {
+        "name": func.lower(Vendor.display_name),
+        "activity": Vendor.activity_rank,
+        "score": Vendor.score_rank,
+    }
+    return [first[order], Vendor.created_at, Vendor.id] if order in first else [Vendor.created_at, Vendor.id]
+
+
+def sort_key_types(order: str) -> tuple[type, ...]:
+    first = {"name": (str,), "activity": (int,), "score": (float,)}.get(order, ())
+    return (*first, datetime, str)
 
 
 async def deployments_of(session: AsyncSession, vendor_ids: list[str]) -> list[Deployment]:

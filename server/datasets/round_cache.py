@@ -48,6 +48,6 @@ class RoundCache:
 
     async def _load(self) -> Snapshot:
         async with self._sessions() as session:
-            rows = await store.list_rounds(session, 0, DEPTH)
+            rows = await store.list_rounds(session, DEPTH)
             files = await store.files_of(session, [row.number for row in rows])
         return Snapshot(rows, files)

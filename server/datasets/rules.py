@@ -123,7 +123,7 @@ async def round_for(session: AsyncSession, number: int, now: datetime) -> Datase
     """Round `number`, or with 0 the current round."""
     if number:
         return await require_round(session, number)
-    return current_round(await store.list_rounds(session, 0, 50), now)
+    return current_round(await store.list_rounds(session, 50), now)
 
 
 async def publish(

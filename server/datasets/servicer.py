@@ -117,15 +117,14 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
         return round_proto(*await self._round(request.number), now)
 
     async def ListRounds(self, request, context: grpc.aio.ServicerContext) -> datasets_pb2.ListRoundsResponse:
-        page = read_page(request.page_size, request.page_token, request.state)
+        page = read_page(request.page_size, request.page_token, request.state, key=store.ROUND_KEY)
         now = self._now()
+        state = rounds.state_name(request.state) if request.state else ""
         async with self._sessions() as session:
-            rows = await store.list_rounds(session, page.offset, page.size + 1)
+            rows = await store.list_rounds(session, page.size + 1, state=state, now=now, after=page.after)
             files = await store.files_of(session, [row.number for row in rows[: page.size]])
         listed = [round_proto(row, files[row.number], now) for row in rows[: page.size]]
-        if request.state:
-            listed = [r for r in listed if r.state == request.state]
-        return datasets_pb2.ListRoundsResponse(rounds=listed, next_page_token=page.next_token(len(rows)))
+        return datasets_pb2.ListRoundsResponse(rounds=listed, next_page_token=page.next_token(rows, store.round_key))
 
     async def CreateSignedUrls(self, request, context: grpc.aio.ServicerContext):
         ttl = request.expires_in.ToTimedelta().total_seconds() if request.HasField("expires_in") else DEFAULT_TTL

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.db.keyset import seek
 from server.db.models import DatasetFile, DatasetRound
+
+ROUND_KEY = (int,)  # the sort key of round listings: (number,), newest first
+
+
+def round_key(row: DatasetRound) -> tuple[int]:
+    return (row.number,)
 
 
 async def add_round(session: AsyncSession, row: DatasetRound, files: list[DatasetFile]) -> None:
@@ -27,9 +37,38 @@ async def latest_number(session: AsyncSession) -> int:
     return int(await session.scalar(select(func.coalesce(func.max(DatasetRound.number), 0))) or 0)
 
 
-async def list_rounds(session: AsyncSession, offset: int, limit: int) -> list[DatasetRound]:
-    rows = await session.scalars(select(DatasetRound).order_by(DatasetRound.number.desc()).offset(offset).limit(limit))
+async def list_rounds(
+    session: AsyncSession,
+    limit: int,
+    *,
+    state: str = "",
+    now: datetime | None = None,
+    after: Sequence[object] | None = None,
+) -> list[DatasetRound]:
+    """Newest first, in `state` ("open", "closed", …; "" for all) as of `now`, past the round whose
+    `round_key` is `after`. The state is filtered here, before the limit, so every page is full."""
+    query = select(DatasetRound)
+    if state:
+        assert now is not None, "a round's state depends on the time"
+        query = query.where(state_is(state, now))
+    rows = await session.scalars(seek(query, [DatasetRound.number], after, descending=True).limit(limit))
     return list(rows)
+
+
+def state_is(state: str, now: datetime) -> ColumnElement[bool]:
+    """SQL for server/datasets/rules.py's `state_of(row, now) == state` (tests check both agree)."""
+    resolved = DatasetRound.resolved_at.is_not(None)
+    closed = or_(DatasetRound.state == "closed", DatasetRound.closes_at <= now)
+    opened = DatasetRound.opens_at <= now
+    if state == "resolved":
+        return resolved
+    if state == "closed":
+        return and_(~resolved, closed)
+    if state == "open":
+        return and_(~resolved, ~closed, opened)
+    if state == "upcoming":
+        return and_(~resolved, ~closed, ~opened)
+    return false()
 
 
 async def files_of(session: AsyncSession, numbers: list[int]) -> dict[int, list[DatasetFile]]:

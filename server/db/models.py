@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -64,6 +65,14 @@ class Vendor(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # While set, introspection refuses every token of the vendor; nothing of its data is deleted.
     suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Sort keys of the catalog's orders by activity and by score, stored so those orders page through an
+    # index (server/catalog/store.py) instead of computing every vendor's value for each page. Both ascend:
+    # minus the microseconds since 1970 of its latest signal (0: none yet, so after every other), kept by
+    # each stored batch (server/signals/store.py count_batch); minus its best model's live score (2.0: none
+    # scored, after every other, as scores lie in [-1, 1]), kept by scoring a round and deleting a model
+    # (server/signals/scoring.py refresh_score_ranks).
+    activity_rank: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    score_rank: Mapped[float] = mapped_column(Float, default=2.0, server_default="2")
 
 
 class Invitation(Base):
@@ -85,12 +94,18 @@ class Invitation(Base):
 
 class ApiToken(Base):
     __tablename__ = "api_tokens"
+    __table_args__ = (
+        Index("ix_api_tokens_created", "created_at", "id"),
+        Index("ix_api_tokens_vendor_created", "vendor_id", "created_at", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     digest: Mapped[str] = mapped_column(String(64), unique=True)
     hint: Mapped[str] = mapped_column(String(32))
     display_name: Mapped[str] = mapped_column(String(200), default="")
-    vendor_id: Mapped[str | None] = mapped_column(ForeignKey("marketplace_vendors.id"), index=True)
+    vendor_id: Mapped[str | None] = mapped_column(
+        ForeignKey("marketplace_vendors.id")
+    )  # indexed in __table_args__
     scopes: Mapped[str] = mapped_column(Text)  # space-separated
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -135,7 +150,10 @@ class DatasetFile(Base):
 
 class TrainingRun(Base):
     __tablename__ = "training_runs"
-    __table_args__ = (Index("ix_training_runs_vendor_created", "vendor_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_training_runs_created", "created_at", "id"),
+        Index("ix_training_runs_vendor_created", "vendor_id", "created_at", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     vendor_id: Mapped[str] = mapped_column(ForeignKey("marketplace_vendors.id"))
@@ -189,9 +207,13 @@ class RunEvent(Base):
 
 class Deployment(Base):
     __tablename__ = "deployments"
+    __table_args__ = (
+        Index("ix_deployments_created", "created_at", "id"),
+        Index("ix_deployments_vendor_created", "vendor_id", "created_at", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    vendor_id: Mapped[str] = mapped_column(ForeignKey("marketplace_vendors.id"), index=True)
+    vendor_id: Mapped[str] = mapped_column(ForeignKey("marketplace_vendors.id"))  # indexed in __table_args__
     run_id: Mapped[str | None] = mapped_column(ForeignKey("training_runs.id"))
     name: Mapped[str] = mapped_column(String(200))
     provider: Mapped[str] = mapped_column(String(32))
@@ -222,9 +244,13 @@ class DeploymentToken(Base):
 
 class Signal(Base):
     __tablename__ = "signals"
+    # Listings page newest first by id under each filter: an index per filter ending in id (and the
+    # deliveries' (deployment_id, id) below); (deployment_id, round_number) serves the rounds entered.
     __table_args__ = (
-        Index("ix_signals_symbol_stored", "symbol", "stored_at"),
-        Index("ix_signals_vendor_stored", "vendor_id", "stored_at"),
+        Index("ix_signals_symbol_id", "symbol", "id"),
+        Index("ix_signals_vendor_id", "vendor_id", "id"),
+        Index("ix_signals_vendor_symbol_id", "vendor_id", "symbol", "id"),
+        Index("ix_signals_round_id", "round_number", "id"),
         Index("ix_signals_deployment_round", "deployment_id", "round_number"),
     )
 
@@ -324,3 +350,8 @@ class SignalDestination(Base):
 
 # Deliveries read a deployment's signals by id range.
 Index("ix_signals_deployment_id", Signal.deployment_id, Signal.id)
+# The orders of vendor listings (server/catalog/store.py, server/auth/store.py), each ending in the unique id.
+Index("ix_marketplace_vendors_created", Vendor.created_at, Vendor.id)
+Index("ix_marketplace_vendors_name", func.lower(Vendor.display_name), Vendor.created_at, Vendor.id)
+Index("ix_marketplace_vendors_activity", Vendor.activity_rank, Vendor.created_at, Vendor.id)
+Index("ix_marketplace_vendors_score", Vendor.score_rank, Vendor.created_at, Vendor.id)

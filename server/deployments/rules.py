@@ -19,6 +19,7 @@ from server.core.tokens import TokenDigester, TokenType, hint, new_token
 from server.db import audit
 from server.db.models import Deployment, DeploymentToken
 from server.deployments import store
+from server.signals import scoring
 from server.training import store as run_store
 from server.training.rules import PROVIDERS
 
@@ -167,3 +168,5 @@ async def delete(session: AsyncSession, deployment: Deployment, now: datetime) -
     deployment.deleted_at = deployment.updated_at = now
     if deployment.state not in ENDED:
         _enter(deployment, "stopped", now)
+    await session.flush()
+    await scoring.refresh_score_ranks(session, [deployment.vendor_id])  # its live score no longer counts

@@ -130,14 +130,16 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
     async def ListDeployments(self, request, context: grpc.aio.ServicerContext):
         principal = require_principal()
         state = state_text(request.state) if request.state else None
-        page = read_page(request.page_size, request.page_token, state)
+        page = read_page(request.page_size, request.page_token, state, key=store.DEPLOYMENT_KEY)
         async with self._sessions() as session:
             rows = await store.list_deployments(
-                session, principal.vendor_id or None, state, self._now() - self._timeout, page.offset, page.size + 1
+                session, principal.vendor_id or None, state, self._now() - self._timeout, page.after, page.size + 1
             )
             linked = await store.destinations_of(session, [row.id for row in rows[: page.size]])
         shown = [self._proto(row, destinations=linked[row.id]) for row in rows[: page.size]]
-        return deployments_pb2.ListDeploymentsResponse(deployments=shown, next_page_token=page.next_token(len(rows)))
+        return deployments_pb2.ListDeploymentsResponse(
+            deployments=shown, next_page_token=page.next_token(rows, store.deployment_key)
+        )
 
     async def GetDeployment(self, request, context: grpc.aio.ServicerContext):
         async with self._sessions() as session:

@@ -8,13 +8,21 @@ signal id N" therefore never skips a signal that commits afterwards.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.core.ids import new_id
+from server.db.keyset import equal_if, seek
 from server.db.models import Deployment, DeploymentToken, Signal, SignalDestination, Vendor
+
+DEPLOYMENT_KEY = (datetime, str)  # the sort key of deployment listings: (created_at, id), newest first
+
+
+def deployment_key(deployment: Deployment) -> tuple[datetime, str]:
+    return deployment.created_at, deployment.id
 
 
 async def add_deployment(session: AsyncSession, deployment: Deployment) -> None:
@@ -35,20 +43,25 @@ async def get_deployment(session: AsyncSession, deployment_id: str, *, for_updat
 
 
 async def list_deployments(
-    session: AsyncSession, vendor_id: str | None, state: str | None, healthy_since: datetime, offset: int, limit: int
+    session: AsyncSession,
+    vendor_id: str | None,
+    state: str | None,
+    healthy_since: datetime,
+    after: Sequence[object] | None,
+    limit: int,
 ) -> list[Deployment]:
-    """`state` may be the derived ones too: `live` with a heartbeat since `healthy_since`, else `unhealthy`."""
+    """Newest first, past the deployment whose `deployment_key` is `after`. `state` may be the derived ones
+    too: `live` with a heartbeat since `healthy_since`, else `unhealthy`."""
     query = select(Deployment).where(Deployment.deleted_at.is_(None))
-    if vendor_id is not None:
-        query = query.where(Deployment.vendor_id == vendor_id)
     if state == "unhealthy":
         query = query.where(Deployment.state == "live", Deployment.last_heartbeat_at < healthy_since)
     elif state == "live":
         query = query.where(Deployment.state == "live", Deployment.last_heartbeat_at >= healthy_since)
     elif state:
         query = query.where(Deployment.state == state)
+    key = [Deployment.created_at, Deployment.id]
     rows = await session.scalars(
-        query.order_by(Deployment.created_at.desc(), Deployment.id).offset(offset).limit(limit)
+        seek(query, key, after, descending=True, equal=equal_if(Deployment.vendor_id, vendor_id)).limit(limit)
     )
     return list(rows)
 

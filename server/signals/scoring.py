@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -70,12 +71,33 @@ async def score_round(
             scores.append(DeploymentScore(deployment_id=deployment_id, round_number=round_number, score=value,
                                           symbols=len(symbols), computed_at=now))  # fmt: skip
     store.add_scores(session, scores)
+    await session.flush()
+    await refresh_score_ranks(session, await store.owners_of(session, [score.deployment_id for score in scores]))
     return scores
 
 
 def live_score_of_rounds() -> ColumnElement[float]:
     """A deployment's live score from its round scores (an aggregate over DeploymentScore rows)."""
     return func.avg(DeploymentScore.score)
+
+
+def score_rank(best: float | None) -> float:
+    """Vendor.score_rank for a vendor whose best model's live score is `best`."""
+    return 2.0 if best is None else -best
+
+
+async def refresh_score_ranks(session: AsyncSession, vendor_ids: Collection[str]) -> None:
+    """Recomputes the vendors' score ranks (the catalog's order by score) from their models' live scores;
+    called when scores change (a round scored) and when a model leaves (deleted)."""
+    if not vendor_ids:
+        return
+    models = await store.models_of(session, vendor_ids)
+    scores = await live_scores(session, [model for found in models.values() for model in found])
+    ranks = {}
+    for vendor_id, found in models.items():
+        best = [scores[model].score for model in found if model in scores]
+        ranks[vendor_id] = score_rank(max(best) if best else None)
+    await store.set_score_ranks(session, ranks)
 
 
 async def live_scores(session: AsyncSession, deployment_ids: list[str]) -> dict[str, LiveScore]:

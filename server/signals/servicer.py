@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from marketplace.v1 import signals_pb2, signals_pb2_grpc
 from server.core.buckets import rate_limited
 from server.core.errors import InvalidArgument, ResourceExhausted
-from server.core.pagination import keyset_token, read_keyset_token, read_page
+from server.core.pagination import read_page
 from server.core.principal import Principal, require_principal
 from server.signals import rules, store
 from server.signals.hub import SignalHub
@@ -77,19 +77,17 @@ class SignalServicer(signals_pb2_grpc.SignalServiceServicer):
     async def ListSignals(self, request, context: grpc.aio.ServicerContext):
         principal = require_principal()
         # Paged by id, newest first: signals arriving meanwhile never shift a page being read.
-        page = read_page(request.page_size, "", request.symbol, request.vendor, request.deployment_id,
-                         request.round_number)  # fmt: skip
-        before = read_keyset_token(request.page_token, page.filter_key)
+        page = read_page(request.page_size, request.page_token, request.symbol, request.vendor,
+                         request.deployment_id, request.round_number, key=store.SIGNAL_KEY)  # fmt: skip
         async with self._sessions() as session:
             vendor_id = await rules.vendor_filter(session, principal, request.vendor)
             rows = await store.list_signals(
                 session, symbol=request.symbol, vendor_id=vendor_id, deployment_id=request.deployment_id,
-                round_number=request.round_number, before_id=before, limit=page.size + 1,
+                round_number=request.round_number, after=page.after, limit=page.size + 1,
             )  # fmt: skip
-        shown = rows[: page.size]
-        next_token = keyset_token(page.filter_key, shown[-1][0].id) if len(rows) > page.size else ""
         return signals_pb2.ListSignalsResponse(
-            signals=[stored_signal_proto(signal, vendor) for signal, vendor in shown], next_page_token=next_token
+            signals=[stored_signal_proto(signal, vendor) for signal, vendor in rows[: page.size]],
+            next_page_token=page.next_token(rows, store.signal_key),
         )
 
     async def SubscribeSignals(self, request, context: grpc.aio.ServicerContext):

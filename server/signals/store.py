@@ -8,8 +8,8 @@ recognised by its batch row.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Collection, Sequence
+from datetime import UTC, datetime, timedelta
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.db.keyset import seek
 from server.db.models import Deployment, DeploymentScore, Signal, SignalBatch, Vendor
 
 if TYPE_CHECKING:
@@ -32,7 +33,17 @@ _signal_values = attrgetter(*_PER_SIGNAL)
 _COLUMNS = ("id", *_BATCH, *_PER_SIGNAL, "stored_at")
 _COPY = f"COPY signals ({', '.join(_COLUMNS)}) FROM STDIN"
 _COPY_NUMBERED_BY_THE_DATABASE = f"COPY signals ({', '.join(_COLUMNS[1:])}) FROM STDIN"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NEXT_IDS = "SELECT nextval(pg_get_serial_sequence('signals', 'id')) FROM generate_series(1, %(n)s)"
+
+
+# The indexes of signal listings (server/db/models.py), most selective first, each followed by id.
+_LISTING_INDEXES = (("deployment_id",), ("vendor_id", "symbol"), ("vendor_id",), ("symbol",), ("round_number",))
+SIGNAL_KEY = (int,)  # the sort key of signal listings: (id,), newest first
+
+
+def signal_key(row: tuple[Signal, Vendor]) -> tuple[int]:
+    return (row[0].id,)
 
 
 def _dialect(session: AsyncSession) -> str:
@@ -80,7 +91,8 @@ async def get_deployment(session: AsyncSession, deployment_id: str) -> Deploymen
 async def count_batch(
     session: AsyncSession, deployment_id: str, sequence: int, accepted: int, now: datetime, writable: tuple[str, ...]
 ) -> bool:
-    """Adds the batch to the deployment's counters; False when the deployment no longer takes signals."""
+    """Adds the batch to the deployment's counters (and its vendor's activity rank, the catalog's order by
+    activity); False when the deployment no longer takes signals."""
     values = {
         "signal_count": Deployment.signal_count + accepted,
         "last_sequence": _greatest(session, Deployment.last_sequence, sequence),
@@ -91,9 +103,43 @@ async def count_batch(
         update(Deployment)
         .where(Deployment.id == deployment_id, Deployment.deleted_at.is_(None), Deployment.state.in_(writable))
         .values(**values)
-        .returning(Deployment.id)
+        .returning(Deployment.vendor_id)
     )
-    return result.first() is not None
+    vendor_id = result.scalar()
+    if vendor_id is not None and accepted:
+        rank = activity_rank(now)
+        await session.execute(
+            update(Vendor).where(Vendor.id == vendor_id, Vendor.activity_rank > rank).values(activity_rank=rank)
+        )
+    return vendor_id is not None
+
+
+def activity_rank(latest_signal_at: datetime) -> int:
+    """Vendor.activity_rank for a vendor whose latest signal was stored at `latest_signal_at`."""
+    return -((latest_signal_at - _EPOCH) // timedelta(microseconds=1))
+
+
+async def models_of(session: AsyncSession, vendor_ids: Collection[str]) -> dict[str, list[str]]:
+    """Vendor → the ids of its deployments but the deleted ones."""
+    rows = await session.execute(
+        select(Deployment.vendor_id, Deployment.id).where(
+            Deployment.vendor_id.in_(vendor_ids), Deployment.deleted_at.is_(None)
+        )
+    )
+    found: dict[str, list[str]] = {vendor_id: [] for vendor_id in vendor_ids}
+    for vendor_id, deployment_id in rows:
+        found[vendor_id].append(deployment_id)
+    return found
+
+
+async def owners_of(session: AsyncSession, deployment_ids: Collection[str]) -> set[str]:
+    rows = await session.scalars(select(Deployment.vendor_id).where(Deployment.id.in_(deployment_ids)))
+    return set(rows)
+
+
+async def set_score_ranks(session: AsyncSession, ranks: dict[str, float]) -> None:
+    if ranks:
+        await session.execute(update(Vendor), [{"id": key, "score_rank": rank} for key, rank in ranks.items()])
 
 
 def _greatest(session: AsyncSession, column, value: int):
@@ -150,22 +196,21 @@ async def list_signals(
     vendor_id: str | None,
     deployment_id: str,
     round_number: int,
-    before_id: int | None,
+    after: Sequence[object] | None,
     limit: int,
 ) -> list[tuple[Signal, Vendor]]:
-    """Newest first; `before_id` continues a listing past its last row."""
+    """Newest first (by id), past the signal whose `signal_key` is `after`. Each filter, and vendor with
+    symbol, has an index ending in id (models.py), so a page reads its rows and no others however old they
+    are; other combinations seek the most selective of those and filter the rest."""
     query = select(Signal, Vendor).join(Vendor, Signal.vendor_id == Vendor.id)
-    if symbol:
-        query = query.where(Signal.symbol == symbol)
-    if vendor_id is not None:
-        query = query.where(Signal.vendor_id == vendor_id)
-    if deployment_id:
-        query = query.where(Signal.deployment_id == deployment_id)
-    if round_number:
-        query = query.where(Signal.round_number == round_number)
-    if before_id is not None:
-        query = query.where(Signal.id < before_id)
-    rows = await session.execute(query.order_by(Signal.id.desc()).limit(limit))
+    given = {"symbol": symbol, "vendor_id": vendor_id, "deployment_id": deployment_id, "round_number": round_number}
+    # The index that serves them: the first of these whose columns are all filtered (each ends in id).
+    columns = next((names for names in _LISTING_INDEXES if all(given[name] for name in names)), ())
+    equal = [(getattr(Signal, name), given[name]) for name in columns]
+    query = query.where(
+        *(getattr(Signal, name) == value for name, value in given.items() if value and name not in columns)
+    )
+    rows = await session.execute(seek(query, [Signal.id], after, descending=True, equal=equal).limit(limit))
     return [(signal, vendor) for signal, vendor in rows]
 
 

@@ -158,13 +158,14 @@ class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):
     async def ListTrainingRuns(self, request, context: grpc.aio.ServicerContext):
         principal = require_principal()
         state = state_text(request.state) if request.state else None
-        page = read_page(request.page_size, request.page_token, state, request.round_number)
+        page = read_page(request.page_size, request.page_token, state, request.round_number, key=store.RUN_KEY)
         async with self._sessions() as session:
             rows = await store.list_runs(
-                session, principal.vendor_id or None, state, request.round_number, page.offset, page.size + 1
+                session, principal.vendor_id or None, state, request.round_number, page.after, page.size + 1
             )
         runs = within_page_bytes([run_proto(await self._settle(row)) for row in rows[: page.size]])
-        return training_pb2.ListTrainingRunsResponse(runs=runs, next_page_token=page.next_token(len(rows), len(runs)))
+        token = page.next_token(rows, store.run_key, len(runs))
+        return training_pb2.ListTrainingRunsResponse(runs=runs, next_page_token=token)
 
     async def GetTrainingRun(self, request, context: grpc.aio.ServicerContext) -> training_pb2.TrainingRun:
         async with self._sessions() as session:

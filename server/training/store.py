@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.db.keyset import equal_if, seek
 from server.db.models import RunEvent, RunToken, TrainingRun
+
+RUN_KEY = (datetime, str)  # the sort key of run listings: (created_at, id), newest first
+
+
+def run_key(run: TrainingRun) -> tuple[datetime, str]:
+    return run.created_at, run.id
 
 
 async def add_run(session: AsyncSession, run: TrainingRun) -> None:
@@ -33,17 +41,22 @@ async def get_run(session: AsyncSession, run_id: str, *, for_update: bool = Fals
 
 
 async def list_runs(
-    session: AsyncSession, vendor_id: str | None, state: str | None, round_number: int, offset: int, limit: int
+    session: AsyncSession,
+    vendor_id: str | None,
+    state: str | None,
+    round_number: int,
+    after: Sequence[object] | None,
+    limit: int,
 ) -> list[TrainingRun]:
+    """Newest first, past the run whose `run_key` is `after`."""
     query = select(TrainingRun)
-    if vendor_id is not None:
-        query = query.where(TrainingRun.vendor_id == vendor_id)
     if state:
         query = query.where(TrainingRun.state == state)
     if round_number:
         query = query.where(TrainingRun.round_number == round_number)
+    key = [TrainingRun.created_at, TrainingRun.id]
     rows = await session.scalars(
-        query.order_by(TrainingRun.created_at.desc(), TrainingRun.id).offset(offset).limit(limit)
+        seek(query, key, after, descending=True, equal=equal_if(TrainingRun.vendor_id, vendor_id)).limit(limit)
     )
     return list(rows)
 

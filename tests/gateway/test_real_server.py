@@ -103,17 +103,15 @@ def test_a_list_answer_over_4_mib_is_returned_through_the_gateway(settings, tmp_
 def test_a_list_page_stops_short_of_the_message_limit():
     """However large the stored objects allowed, a page stays answerable: it is cut by bytes too, and
     its token leads on to the rest."""
-    from dataclasses import replace as with_fields
-
     from server.core import pagination
 
     runs_pb = [training_pb2.TrainingRun(id=f"run_{i}", message="m" * 1000) for i in range(10)]
     shown = pagination.within_page_bytes(runs_pb, limit=3_500)
     assert [run.id for run in shown] == ["run_0", "run_1", "run_2"]
     assert pagination.within_page_bytes(runs_pb[:1], limit=10) == runs_pb[:1]  # never an empty page
-    page = with_fields(pagination.read_page(10, ""), offset=20)
-    token = page.next_token(11, len(shown))
-    assert pagination.read_page(10, token).offset == 23
+    page = pagination.read_page(10, "", key=(str,))
+    token = page.next_token(runs_pb + [runs_pb[0]], lambda run: (run.id,), len(shown))
+    assert pagination.read_page(10, token, key=(str,)).after == ("run_2",)  # continues after the last shown
 
 
 def test_reflection_still_answers(mp_server):

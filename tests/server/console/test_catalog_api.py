@@ -72,6 +72,9 @@ def test_orders_by_name_activity_and_score(server, rest: Api):
     returns = [{"symbol": "AAA", "realizedReturn": 0.02}, {"symbol": "BBB", "realizedReturn": -0.01}]
     rest.call("POST", "/api/admin/rounds/1:resolve", {"returns": returns})
     assert names(rest, orderBy="CATALOG_ORDER_SCORE") == ["Mid Street", "Zeta Quant", "acme_labs"]
+    rest.call("DELETE", f"/api/deployments/{made['mid'][1]}", token=made["mid"][0])  # its score leaves with it
+    # (another page size: the catalog's answers are cached for a moment)
+    assert names(rest, orderBy="CATALOG_ORDER_SCORE", pageSize=3) == ["Zeta Quant", "acme_labs", "Mid Street"]
 
 
 def test_pages_keep_the_search_and_order(server, rest: Api):

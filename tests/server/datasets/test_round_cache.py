@@ -12,7 +12,7 @@ from tests.helpers.clock import ManualClock
 def test_concurrent_readers_of_an_expired_snapshot_cause_exactly_one_reload(monkeypatch):
     loads = []
 
-    async def list_rounds(session, offset, limit):
+    async def list_rounds(session, limit, **_):
         loads.append(1)
         await asyncio.sleep(0.01)  # the other readers arrive during the reload
         return []
@@ -46,7 +46,7 @@ def test_the_current_round_is_built_once_per_snapshot_and_state(monkeypatch):
         resolved_at=None, symbols=["AAA"], synthetic=False, description="", data_start=None, data_end=None,
     )  # fmt: skip
 
-    async def list_rounds(session, offset, limit):
+    async def list_rounds(session, limit, **_):
         return [row]
 
     async def files_of(session, numbers):

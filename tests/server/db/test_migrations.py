@@ -2,8 +2,10 @@ import asyncio
 from dataclasses import replace
 
 import pytest
+from alembic import command
+from sqlalchemy import text
 
-from server.db.engine import SchemaBehind, create_engine, current_revision, head_revision
+from server.db.engine import SchemaBehind, _alembic_config, create_engine, current_revision, head_revision, migrate
 from server.resources import open_resources
 from server.settings import Settings, default_database_url
 from tests.helpers.postgres import fresh_database
@@ -66,3 +68,40 @@ def test_a_fresh_embedded_database_is_created_private(tmp_path):
 
     asyncio.run(scenario())
     assert (tmp_path / "fresh" / "marketplace.db").stat().st_mode & 0o777 == 0o600
+
+
+def test_keyset_revision_ranks_the_vendors_already_listed(database_url):
+    """0007 fills the catalog's activity and score ranks from the rows already stored."""
+
+    async def scenario() -> list[tuple]:
+        engine = create_engine(database_url)
+        try:
+            async with engine.begin() as conn:
+                await conn.run_sync(lambda sync: command.upgrade(_alembic_config(sync), "0006"))
+                for statement in [
+                    "INSERT INTO marketplace_vendors (id, slug, display_name, created_at) VALUES "
+                    "('a', 'a', 'A', '2026-01-01 00:00:00'), ('b', 'b', 'B', '2026-01-01 00:00:00'), "
+                    "('c', 'c', 'C', '2026-01-01 00:00:00')",
+                    "INSERT INTO deployments (id, vendor_id, name, provider, state, links, external_id, message, "
+                    "created_at, updated_at, last_signal_at, deleted_at) VALUES "
+                    "('d1', 'a', 'm', 'local', 'live', '{}', '', '', '2026-01-01', '2026-01-01', "
+                    "'1970-01-01 00:00:01', NULL), "
+                    "('d2', 'a', 'm', 'local', 'live', '{}', '', '', '2026-01-01', '2026-01-01', NULL, NULL), "
+                    "('d3', 'b', 'm', 'local', 'live', '{}', '', '', '2026-01-01', '2026-01-01', NULL, "
+                    "'2026-01-02')",
+                    "INSERT INTO deployment_scores (deployment_id, round_number, score, symbols, computed_at) VALUES "
+                    "('d1', 1, 0.2, 2, '2026-01-01'), ('d1', 2, 0.4, 2, '2026-01-01'), "
+                    "('d2', 1, 0.5, 2, '2026-01-01'), ('d3', 1, 0.9, 2, '2026-01-01')",
+                ]:
+                    await conn.execute(text(statement))
+            await migrate(engine)
+            async with engine.connect() as conn:
+                found = await conn.execute(
+                    text("SELECT id, activity_rank, score_rank FROM marketplace_vendors ORDER BY id")
+                )
+                return [tuple(row) for row in found]
+        finally:
+            await engine.dispose()
+
+    # a: latest signal 1 s after 1970, best live model 0.5 (d2; d1's mean is 0.3); b: its only model is deleted
+    assert asyncio.run(scenario()) == [("a", -1_000_000, -0.5), ("b", 0, 2.0), ("c", 0, 2.0)]
