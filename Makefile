@@ -6,6 +6,17 @@ PROTO_FILES := $(wildcard protos/marketplace/v1/*.proto)
 GEN_DIR := generated
 # The contracts with their comments (protoc's source info), read by the OpenAPI document and the docs pages.
 SOURCE_INFO := source_info.binpb
+# Import names of our own for the repository's folders, as setup.py maps them (name=folder). The wheel installs
+# nothing called server, cli, interceptors or marketplace: other distributions own those names.
+PACKAGES := mlmp_server=server mlmp_interceptors=interceptors mlmp_cli=cli mlmp_marketplace=generated/marketplace
+TYPECHECK := build/typecheck
+# protoc names generated modules after the proto package (`from marketplace.v1 import common_pb2`, and the module
+# names handed to the protobuf runtime); they install as mlmp_marketplace.v1. Proto names (marketplace.v1.Vendor,
+# /marketplace.v1.AuthService/WhoAmI) and file names (marketplace/v1/auth.proto) stay: the wire does not change.
+REWRITE_IMPORTS := import pathlib, re, sys; \
+  pattern = re.compile(r"(?<![\w./])marketplace\.v1(?=\.\w+_pb2(?:_grpc)?\b|\s+import\b)"); \
+  files = pathlib.Path(sys.argv[1]).rglob("*_pb2*.py*"); \
+  [p.write_text(pattern.sub("mlmp_marketplace.v1", p.read_text())) for p in files]
 
 .DEFAULT_GOAL := help
 
@@ -16,11 +27,11 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-$(VENV)/.server-installed: pyproject.toml | $(VENV)/bin/python
+$(VENV)/.server-installed: pyproject.toml setup.py | $(VENV)/bin/python
 	$(PY) -m pip install --quiet -e '.[server]'
 	@touch $@
 
-$(VENV)/.dev-installed: pyproject.toml | $(VENV)/bin/python
+$(VENV)/.dev-installed: pyproject.toml setup.py | $(VENV)/bin/python
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $@ $(VENV)/.server-installed
 
@@ -46,6 +57,7 @@ _protoc:
 	  --plugin=protoc-gen-mypy=$(VENV)/bin/protoc-gen-mypy --plugin=protoc-gen-mypy_grpc=$(VENV)/bin/protoc-gen-mypy_grpc \
 	  --python_out=$(OUT) --grpc_python_out=$(OUT) --mypy_out=quiet:$(OUT) --mypy_grpc_out=quiet:$(OUT) \
 	  --descriptor_set_out=$(OUT)/marketplace/v1/$(SOURCE_INFO) --include_source_info $(PROTO_FILES)
+	$(PY) -c '$(REWRITE_IMPORTS)' $(OUT)/marketplace
 
 check-protos: $(VENV)/.dev-installed ## fail when generated/ differs from what protos/ produce
 	@tmp=$$(mktemp -d); \
@@ -64,10 +76,16 @@ check-docs: $(VENV)/.dev-installed ## fail when the console's docs data differ f
 	diff -u $(DOCS_DIR)/cli.json $$tmp/cli.json && diff -u $(DOCS_DIR)/quickstart.json $$tmp/quickstart.json \
 	  && echo "$(DOCS_DIR) matches the CLI and README.md (else: make docs)"; rc=$$?; rm -rf $$tmp; exit $$rc
 
-lint: $(VENV)/.dev-installed ## ruff, mypy and the import contracts (lint-imports)
+lint: $(VENV)/.dev-installed typecheck-tree ## ruff, mypy and the import contracts (lint-imports)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+
+# mypy maps a module to a file by folder name: build/typecheck/mlmp_server -> ../../server, and so on. Links to
+# folders, so files added later are checked without rebuilding anything.
+typecheck-tree:
+	@mkdir -p $(TYPECHECK)
+	@for pair in $(PACKAGES); do ln -sfn "../../$${pair#*=}" "$(TYPECHECK)/$${pair%%=*}"; done
 
 bench: $(VENV)/.dev-installed ## print the benchmarks' figures
 	$(PY) -m bench.auth_overhead
@@ -85,4 +103,4 @@ bench: $(VENV)/.dev-installed ## print the benchmarks' figures
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache build *.egg-info
 
-.PHONY: help install dev run test test-fast protos _protoc check-protos docs check-docs lint bench clean
+.PHONY: help install dev run test test-fast protos _protoc check-protos docs check-docs lint typecheck-tree bench clean

@@ -3,8 +3,8 @@
 import grpc
 import warnings
 
-from marketplace.v1 import auth_pb2 as marketplace_dot_v1_dot_auth__pb2
-from marketplace.v1 import common_pb2 as marketplace_dot_v1_dot_common__pb2
+from mlmp_marketplace.v1 import auth_pb2 as marketplace_dot_v1_dot_auth__pb2
+from mlmp_marketplace.v1 import common_pb2 as marketplace_dot_v1_dot_common__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__

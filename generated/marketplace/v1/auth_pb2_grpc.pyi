@@ -5,8 +5,8 @@ Identity: vendors, API tokens, introspection and "who am I"."""
 
 from collections import abc as _abc
 from grpc import aio as _aio
-from marketplace.v1 import auth_pb2 as _auth_pb2
-from marketplace.v1 import common_pb2 as _common_pb2
+from mlmp_marketplace.v1 import auth_pb2 as _auth_pb2
+from mlmp_marketplace.v1 import common_pb2 as _common_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys

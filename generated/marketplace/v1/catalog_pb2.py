@@ -24,16 +24,16 @@ _sym_db = _symbol_database.Default()
 
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
-from marketplace.v1 import common_pb2 as marketplace_dot_v1_dot_common__pb2
-from marketplace.v1 import deployments_pb2 as marketplace_dot_v1_dot_deployments__pb2
-from marketplace.v1 import options_pb2 as marketplace_dot_v1_dot_options__pb2
+from mlmp_marketplace.v1 import common_pb2 as marketplace_dot_v1_dot_common__pb2
+from mlmp_marketplace.v1 import deployments_pb2 as marketplace_dot_v1_dot_deployments__pb2
+from mlmp_marketplace.v1 import options_pb2 as marketplace_dot_v1_dot_options__pb2
 
 
 DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cmarketplace/v1/catalog.proto\x12\x0emarketplace.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bmarketplace/v1/common.proto\x1a marketplace/v1/deployments.proto\x1a\x1cmarketplace/v1/options.proto\"\xb0\x02\n\x0c\x43\x61talogModel\x12\x15\n\rdeployment_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12.\n\x05state\x18\x04 \x01(\x0e\x32\x1f.marketplace.v1.DeploymentState\x12\x14\n\x0csignal_count\x18\x05 \x01(\x03\x12\x34\n\x10last_signal_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\nlive_score\x18\x07 \x01(\x01H\x00\x88\x01\x01\x12\x15\n\rscored_rounds\x18\x08 \x01(\x05\x12\x30\n\x0cround_scores\x18\t \x03(\x0b\x32\x1a.marketplace.v1.RoundScoreB\r\n\x0b_live_score\"B\n\nRoundScore\x12\x14\n\x0cround_number\x18\x01 \x01(\x05\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x0f\n\x07symbols\x18\x03 \x01(\x05\"\xc8\x01\n\x0c\x43\x61talogEntry\x12&\n\x06vendor\x18\x01 \x01(\x0b\x32\x16.marketplace.v1.Vendor\x12,\n\x06models\x18\x02 \x03(\x0b\x32\x1c.marketplace.v1.CatalogModel\x12\x16\n\x0erounds_entered\x18\x03 \x03(\x05\x12\x14\n\x0csignal_count\x18\x04 \x01(\x03\x12\x34\n\x10last_signal_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8f\x02\n\x12ListCatalogRequest\x12\x16\n\x06vendor\x18\x01 \x01(\tB\x06\xd2\xf3\x18\x02\x18@\x12\x11\n\tlive_only\x18\x02 \x01(\x08\x12)\n\tpage_size\x18\x03 \x01(\x05\x42\x16\xd2\xf3\x18\x12)\x00\x00\x00\x00\x00\x00\x00\x00\x31\x00\x00\x00\x00\x00@\x8f@\x12\x1b\n\npage_token\x18\x04 \x01(\tB\x07\xd2\xf3\x18\x03\x18\x80\x08\x12\x16\n\x05query\x18\x05 \x01(\tB\x07\xd2\xf3\x18\x03\x18\xc8\x01\x12\x36\n\x05state\x18\x06 \x01(\x0e\x32\x1f.marketplace.v1.DeploymentStateB\x06\xd2\xf3\x18\x02h\x01\x12\x36\n\x08order_by\x18\x07 \x01(\x0e\x32\x1c.marketplace.v1.CatalogOrderB\x06\xd2\xf3\x18\x02h\x01\"]\n\x13ListCatalogResponse\x12-\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1c.marketplace.v1.CatalogEntry\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"2\n\x16GetCatalogEntryRequest\x12\x18\n\x06vendor\x18\x01 \x01(\tB\x08\xd2\xf3\x18\x04\x08\x01\x18@*z\n\x0c\x43\x61talogOrder\x12\x1d\n\x19\x43\x41TALOG_ORDER_UNSPECIFIED\x10\x00\x12\x17\n\x13\x43\x41TALOG_ORDER_SCORE\x10\x01\x12\x1a\n\x16\x43\x41TALOG_ORDER_ACTIVITY\x10\x02\x12\x16\n\x12\x43\x41TALOG_ORDER_NAME\x10\x03\x32\xaa\x02\n\x0e\x43\x61talogService\x12\x85\x01\n\x0bListCatalog\x12\".marketplace.v1.ListCatalogRequest\x1a#.marketplace.v1.ListCatalogResponse\"-\xca\xf3\x18\x15\x12\x0c\x63\x61talog:read\x1a\x03\x01\x02\x05 \x01\x82\xd3\xe4\x93\x02\x0e\x12\x0c/api/catalog\x12\x8f\x01\n\x0fGetCatalogEntry\x12&.marketplace.v1.GetCatalogEntryRequest\x1a\x1c.marketplace.v1.CatalogEntry\"6\xca\xf3\x18\x15\x12\x0c\x63\x61talog:read\x1a\x03\x01\x02\x05 \x01\x82\xd3\xe4\x93\x02\x17\x12\x15/api/catalog/{vendor}b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
-_builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'marketplace.v1.catalog_pb2', _globals)
+_builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'mlmp_marketplace.v1.catalog_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_LISTCATALOGREQUEST'].fields_by_name['vendor']._loaded_options = None

@@ -5,7 +5,7 @@ The catalog: who is live on the marketplace and how their models do."""
 
 from collections import abc as _abc
 from grpc import aio as _aio
-from marketplace.v1 import catalog_pb2 as _catalog_pb2
+from mlmp_marketplace.v1 import catalog_pb2 as _catalog_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys

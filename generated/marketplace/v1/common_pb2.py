@@ -23,14 +23,14 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
-from marketplace.v1 import options_pb2 as marketplace_dot_v1_dot_options__pb2
+from mlmp_marketplace.v1 import options_pb2 as marketplace_dot_v1_dot_options__pb2
 
 
 DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bmarketplace/v1/common.proto\x12\x0emarketplace.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cmarketplace/v1/options.proto\"\x9b\x01\n\x06Vendor\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04slug\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0csuspend_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"n\n\nFileDigest\x12!\n\nsize_bytes\x18\x01 \x01(\x03\x42\r\xd2\xf3\x18\t)\x00\x00\x00\x00\x00\x00\x00\x00\x12=\n\x06sha256\x18\x02 \x01(\tB-\xd2\xf3\x18)\"\x0e^[0-9a-f]{64}$b\x17\x36\x34 lowercase hex digitsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
-_builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'marketplace.v1.common_pb2', _globals)
+_builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'mlmp_marketplace.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_FILEDIGEST'].fields_by_name['size_bytes']._loaded_options = None

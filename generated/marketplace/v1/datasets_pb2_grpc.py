@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from marketplace.v1 import datasets_pb2 as marketplace_dot_v1_dot_datasets__pb2
+from mlmp_marketplace.v1 import datasets_pb2 as marketplace_dot_v1_dot_datasets__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__

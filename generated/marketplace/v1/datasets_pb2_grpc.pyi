@@ -5,7 +5,7 @@ Dataset rounds: numbered, time-boxed releases of feature tables that vendors tra
 
 from collections import abc as _abc
 from grpc import aio as _aio
-from marketplace.v1 import datasets_pb2 as _datasets_pb2
+from mlmp_marketplace.v1 import datasets_pb2 as _datasets_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys

@@ -5,7 +5,7 @@ Deployments: a vendor's model serving somewhere, with one token that lets it wri
 
 from collections import abc as _abc
 from grpc import aio as _aio
-from marketplace.v1 import deployments_pb2 as _deployments_pb2
+from mlmp_marketplace.v1 import deployments_pb2 as _deployments_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys

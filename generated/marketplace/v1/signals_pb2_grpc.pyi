@@ -7,7 +7,7 @@ Attribution (vendor, deployment, run) always comes from the writer's token, neve
 
 from collections import abc as _abc
 from grpc import aio as _aio
-from marketplace.v1 import signals_pb2 as _signals_pb2
+from mlmp_marketplace.v1 import signals_pb2 as _signals_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys

@@ -5,7 +5,7 @@ Training runs: what a vendor trained, against which round, where, how it went, w
 
 from collections import abc as _abc
 from grpc import aio as _aio
-from marketplace.v1 import training_pb2 as _training_pb2
+from mlmp_marketplace.v1 import training_pb2 as _training_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys
