@@ -15,12 +15,15 @@ from marketplace.v1 import auth_pb2, auth_pb2_grpc, datasets_pb2_grpc, training_
 from server.db.engine import create_engine, migrate
 from server.settings import Settings, default_database_url, normalise_database_url
 from tests.helpers.auth import bearer, create_vendor_token
+from tests.helpers.import_names import refuse_folder_names
 from tests.helpers.market import SYMBOLS, Market
 from tests.helpers.postgres import PostgresUnavailable, fresh_database, postgres_server
 from tests.helpers.rounds import publish_request
 from tests.helpers.server_thread import ServerThread
 
 REQUIRE_POSTGRES = os.environ.get("MP_REQUIRE_POSTGRES") == "1"
+
+refuse_folder_names()  # server/ imports as mlmp_server: no second copy under the folder's name
 
 
 @pytest.fixture(scope="session")

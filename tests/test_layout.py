@@ -2,9 +2,16 @@
 tests/helpers/ and conftest fixtures, and every test lives in a folder that mirrors the code."""
 
 import ast
+import os
 from pathlib import Path
 
 TESTS = Path(__file__).parent
+REPO = TESTS.parent
+# Folders of the repository, not import names: the package installs them as mlmp_server, mlmp_interceptors, mlmp_cli
+# and mlmp_marketplace (setup.py). From the repository's root the folder names import too, as a second copy of
+# each module: a test would pass here and the wheel would fail.
+FOLDER_NAMES = {"server", "interceptors", "cli", "marketplace"}
+NOT_OURS = {".git", ".venv", "venv", "node_modules", "build", "dist", "generated", "__pycache__"}
 
 
 def _imported_modules(path: Path) -> set[str]:
@@ -16,6 +23,22 @@ def _imported_modules(path: Path) -> set[str]:
         elif isinstance(node, ast.Import):
             modules.update(alias.name for alias in node.names)
     return modules
+
+
+def _our_python_files():
+    for folder, subfolders, files in os.walk(REPO):
+        subfolders[:] = [name for name in subfolders if name not in NOT_OURS and not name.endswith(".egg-info")]
+        yield from (Path(folder) / name for name in files if name.endswith(".py"))
+
+
+def test_code_imports_our_packages_by_their_import_names_not_their_folders():
+    offenders = {
+        f"{path.relative_to(REPO)} imports {module}"
+        for path in _our_python_files()
+        for module in _imported_modules(path)
+        if module.split(".")[0] in FOLDER_NAMES
+    }
+    assert not offenders, "server/ imports as mlmp_server (cli/ as mlmp_cli, …):\n" + "\n".join(sorted(offenders))
 
 
 def test_no_test_module_imports_another_test_module():

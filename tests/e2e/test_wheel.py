@@ -77,9 +77,39 @@ def test_the_wheel_ships_the_templates_and_builds_without_warnings(built: tuple[
     wheel, output = built
     names = set(zipfile.ZipFile(wheel).namelist())
     template = REPO / "cli" / "templates" / "runpod-signal-http"
-    shipped = {str(p.relative_to(REPO)) for p in template.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    shipped = {in_wheel(p) for p in template.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
     assert shipped <= names, shipped - names
-    assert "cli/templates/runpod-signal-http/mp.yaml" in names
+    assert "mlmp_cli/templates/runpod-signal-http/mp.yaml" in names
     # setuptools' 40-line warning on data in folders that look like packages (include-package-data)
     assert "is absent from the `packages` configuration" not in output
-    assert not [name for name in names if name.startswith("cli/templates/") and name.endswith("__init__.py")]
+    assert not [name for name in names if name.startswith("mlmp_cli/templates/") and name.endswith("__init__.py")]
+
+
+# The repository's folders and the names they install under (setup.py): nothing named server, cli, interceptors
+# or marketplace lands in site-packages, where other distributions ship those names too.
+INSTALLED_AS = {"server": "mlmp_server", "interceptors": "mlmp_interceptors", "cli": "mlmp_cli",
+                "generated/marketplace": "mlmp_marketplace"}  # fmt: skip
+
+
+def in_wheel(path: Path) -> str:
+    """Where a file of the repository sits in the wheel."""
+    relative = path.relative_to(REPO).as_posix()
+    for folder, name in INSTALLED_AS.items():
+        if relative.startswith(folder + "/"):
+            return name + relative[len(folder):]
+    raise AssertionError(f"{relative} is in no installed folder")
+
+
+def test_the_wheel_installs_only_names_of_our_own(built: tuple[Path, str]):
+    names = zipfile.ZipFile(built[0]).namelist()
+    top_level = {name.split("/")[0] for name in names}
+    (dist_info,) = {name for name in top_level if name.endswith(".dist-info")}
+    assert dist_info.startswith("ml_marketplace-")
+    assert top_level - {dist_info} == set(INSTALLED_AS.values()), top_level
+    # every package of the tree ships, under its import name (a new subpackage needs no listing)
+    packages = {in_wheel(init) for folder in INSTALLED_AS for init in (REPO / folder).rglob("__init__.py")
+                if "templates" not in init.relative_to(REPO).parts}  # fmt: skip
+    assert packages <= set(names), packages - set(names)
+    entry_points = zipfile.ZipFile(built[0]).read(f"{dist_info}/entry_points.txt").decode()
+    assert "mp = mlmp_cli.main:main" in entry_points
+    assert "mp-server = mlmp_server.main:main" in entry_points
