@@ -10,7 +10,7 @@ SOURCE_INFO := source_info.binpb
 # nothing called server, cli, interceptors or marketplace: other distributions own those names.
 PACKAGES := mlmp_server=server mlmp_interceptors=interceptors mlmp_cli=cli mlmp_marketplace=generated/marketplace
 TYPECHECK := build/typecheck
-# protoc names generated modules after the proto package (`from marketplace.v1 import common_pb2`, and the module
+# protoc names generated modules after the proto package (`from mlmp_marketplace.v1 import common_pb2`, and the module
 # names handed to the protobuf runtime); they install as mlmp_marketplace.v1. Proto names (marketplace.v1.Vendor,
 # /marketplace.v1.AuthService/WhoAmI) and file names (marketplace/v1/auth.proto) stay: the wire does not change.
 REWRITE_IMPORTS := import pathlib, re, sys; \
@@ -67,12 +67,12 @@ check-protos: $(VENV)/.dev-installed ## fail when generated/ differs from what p
 
 DOCS_DIR := server/console/static/docs
 docs: $(VENV)/.dev-installed ## regenerate the console's docs data: the CLI reference (from click) and the quickstart (from README.md)
-	$(PY) -m cli.reference > $(DOCS_DIR)/cli.json
-	$(PY) -m server.console.quickstart README.md > $(DOCS_DIR)/quickstart.json
+	$(PY) -m mlmp_cli.reference > $(DOCS_DIR)/cli.json
+	$(PY) -m mlmp_server.console.quickstart README.md > $(DOCS_DIR)/quickstart.json
 
 check-docs: $(VENV)/.dev-installed ## fail when the console's docs data differ from what the CLI and README.md produce
 	@tmp=$$(mktemp -d); \
-	$(PY) -m cli.reference > $$tmp/cli.json && $(PY) -m server.console.quickstart README.md > $$tmp/quickstart.json && \
+	$(PY) -m mlmp_cli.reference > $$tmp/cli.json && $(PY) -m mlmp_server.console.quickstart README.md > $$tmp/quickstart.json && \
 	diff -u $(DOCS_DIR)/cli.json $$tmp/cli.json && diff -u $(DOCS_DIR)/quickstart.json $$tmp/quickstart.json \
 	  && echo "$(DOCS_DIR) matches the CLI and README.md (else: make docs)"; rc=$$?; rm -rf $$tmp; exit $$rc
 

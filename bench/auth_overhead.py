@@ -22,16 +22,16 @@ from pathlib import Path
 import grpc
 
 from bench.quick import sized
-from interceptors.introspection import CachingIntrospector
-from marketplace.v1 import auth_pb2
-from server.app import build_introspector, build_servicers, interceptor_chain, issue_admin_token
-from server.auth.introspection import DatabaseIntrospector
-from server.auth.servicer import AuthServicer
-from server.core.principal import current_principal
-from server.core.revocation import Revocations
-from server.grpc_server import build_grpc_server
-from server.resources import Resources, open_resources
-from server.settings import RateLimit, Settings, default_database_url, normalise_database_url
+from mlmp_interceptors.introspection import CachingIntrospector
+from mlmp_marketplace.v1 import auth_pb2
+from mlmp_server.app import build_introspector, build_servicers, interceptor_chain, issue_admin_token
+from mlmp_server.auth.introspection import DatabaseIntrospector
+from mlmp_server.auth.servicer import AuthServicer
+from mlmp_server.core.principal import current_principal
+from mlmp_server.core.revocation import Revocations
+from mlmp_server.grpc_server import build_grpc_server
+from mlmp_server.resources import Resources, open_resources
+from mlmp_server.settings import RateLimit, Settings, default_database_url, normalise_database_url
 
 CONCURRENCY = 16
 ROUND_SECONDS = sized(3.0, 1.0)
@@ -135,7 +135,7 @@ async def open_bench_platform(database_url: str, data_dir: Path) -> tuple[Platfo
         rate_limits={name: RateLimit(1e9, 1e9) for name in ("read", "write", "signal_ingest")},
     )
     if not settings.uses_default_database:
-        from server.db.engine import create_engine, migrate
+        from mlmp_server.db.engine import create_engine, migrate
 
         engine = create_engine(database_url)
         await migrate(engine)

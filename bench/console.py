@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from server.settings import Settings, default_database_url
+from mlmp_server.settings import Settings, default_database_url
 from tests.helpers.browser import chromium
 from tests.helpers.console import Api
 from tests.helpers.server_thread import ServerThread

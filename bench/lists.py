@@ -19,12 +19,12 @@ import time
 from sqlalchemy import event, select
 
 from bench.quick import sized
-from server.catalog import rules as catalog
-from server.catalog import store as catalog_store
-from server.db.engine import create_engine, migrate, session_factory
-from server.db.models import Vendor
-from server.settings import normalise_database_url
-from server.signals import store as signal_store
+from mlmp_server.catalog import rules as catalog
+from mlmp_server.catalog import store as catalog_store
+from mlmp_server.db.engine import create_engine, migrate, session_factory
+from mlmp_server.db.models import Vendor
+from mlmp_server.settings import normalise_database_url
+from mlmp_server.signals import store as signal_store
 
 OLD_SHARE = 10  # 1 in this many signals is the old vendor's: the first ids, before 200 other vendors'
 

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import grpc
 
-from marketplace.v1 import auth_pb2, auth_pb2_grpc, catalog_pb2, catalog_pb2_grpc, datasets_pb2, datasets_pb2_grpc
+from mlmp_marketplace.v1 import auth_pb2, auth_pb2_grpc, catalog_pb2, catalog_pb2_grpc, datasets_pb2, datasets_pb2_grpc
 
 
 async def _drive(call: Callable[[], Awaitable[object]], seconds: float, concurrency: int) -> dict[str, float]:

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from bench.gateway import start_server
-from cli.rounds.features import build_round, encode, read_prices
+from mlmp_cli.rounds.features import build_round, encode, read_prices
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 SYMBOLS, BARS = (50, 500) if QUICK else (500, 2000)
@@ -114,7 +114,7 @@ def on_server_seconds(grpc_port: int, token: str, csvs: list[Path]) -> float:
     """PublishRoundFromCsv with the CSVs over gRPC, 1 MiB chunks: seconds until the round is published."""
     import grpc
 
-    from marketplace.v1 import datasets_pb2, datasets_pb2_grpc
+    from mlmp_marketplace.v1 import datasets_pb2, datasets_pb2_grpc
 
     Request = datasets_pb2.PublishRoundFromCsvRequest
 

@@ -13,10 +13,10 @@ from pathlib import Path
 from sqlalchemy import select
 
 from bench.quick import sized
-from server.auth import store
-from server.db.engine import create_engine, migrate, session_factory
-from server.db.models import ApiToken, AuditEvent
-from server.settings import default_database_url
+from mlmp_server.auth import store
+from mlmp_server.db.engine import create_engine, migrate, session_factory
+from mlmp_server.db.models import ApiToken, AuditEvent
+from mlmp_server.settings import default_database_url
 
 NOW = datetime(2026, 12, 6, tzinfo=UTC)
 

@@ -22,7 +22,7 @@ import grpc
 
 from bench.gateway import start_server
 from bench.quick import sized
-from marketplace.v1 import (
+from mlmp_marketplace.v1 import (
     auth_pb2,
     auth_pb2_grpc,
     datasets_pb2_grpc,

@@ -53,12 +53,12 @@ def start_latency(work: Path) -> tuple[list[float], list[float]]:
 
 
 async def metrics_throughput(url: str) -> dict[int, float]:
-    from server.core.clock import system_clock, to_datetime
-    from server.db.engine import create_engine, migrate
-    from server.db.models import DatasetRound, Vendor
-    from server.resources import open_resources
-    from server.settings import Settings, normalise_database_url
-    from server.training import rules as domain
+    from mlmp_server.core.clock import system_clock, to_datetime
+    from mlmp_server.db.engine import create_engine, migrate
+    from mlmp_server.db.models import DatasetRound, Vendor
+    from mlmp_server.resources import open_resources
+    from mlmp_server.settings import Settings, normalise_database_url
+    from mlmp_server.training import rules as domain
 
     url = normalise_database_url(url)
     engine = create_engine(url)

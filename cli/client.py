@@ -14,10 +14,10 @@ from urllib.parse import urlsplit
 import click
 import grpc
 
-from cli import config, http_get
-from cli.config import Credentials
-from cli.context import DEFAULT_TIMEOUT
-from cli.exit_codes import CommandFailed, ExitCode
+from mlmp_cli import config, http_get
+from mlmp_cli.config import Credentials
+from mlmp_cli.context import DEFAULT_TIMEOUT
+from mlmp_cli.exit_codes import CommandFailed, ExitCode
 
 # Transparent retries of calls that never reached a servicer or found the server briefly away.
 # Safe for creates too: each carries one request_id per command, so a retry never creates twice.

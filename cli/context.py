@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
-    from cli.client import Endpoint, Session
-    from cli.config import Credentials
-    from marketplace.v1 import (
+    from mlmp_cli.client import Endpoint, Session
+    from mlmp_cli.config import Credentials
+    from mlmp_marketplace.v1 import (
         auth_pb2_grpc,
         datasets_pb2_grpc,
         deployments_pb2_grpc,
@@ -34,7 +34,7 @@ class Context:
     @property
     def session(self) -> Session:
         if self._session is None:
-            from cli.client import connect
+            from mlmp_cli.client import connect
 
             self._session = connect(self._credentials)
         return self._session
@@ -54,13 +54,13 @@ class Context:
 
     def translate_errors(self) -> Any:
         """For streams read by the command: gRPC failures while iterating, in words."""
-        from cli.client import translate_errors
+        from mlmp_cli.client import translate_errors
 
         return translate_errors(self.endpoint)
 
     def _stub(self, module: str, name: str) -> Any:
         if name not in self._stubs:
-            generated = importlib.import_module(f"marketplace.v1.{module}")
+            generated = importlib.import_module(f"mlmp_marketplace.v1.{module}")
             self._stubs[name] = getattr(generated, name)(self.session.channel)
         return self._stubs[name]
 

@@ -6,17 +6,17 @@ import sys
 
 import click
 
-from cli.commands.account import login, logout, whoami
-from cli.commands.admin import admin
-from cli.commands.data import data
-from cli.commands.deploy import deploy, link_infra
-from cli.commands.deployments import deployments
-from cli.commands.init import init
-from cli.commands.signals import signals
-from cli.commands.tokens import tokens
-from cli.commands.train import train
-from cli.context import Context
-from cli.exit_codes import ExitCode, help_table
+from mlmp_cli.commands.account import login, logout, whoami
+from mlmp_cli.commands.admin import admin
+from mlmp_cli.commands.data import data
+from mlmp_cli.commands.deploy import deploy, link_infra
+from mlmp_cli.commands.deployments import deployments
+from mlmp_cli.commands.init import init
+from mlmp_cli.commands.signals import signals
+from mlmp_cli.commands.tokens import tokens
+from mlmp_cli.commands.train import train
+from mlmp_cli.context import Context
+from mlmp_cli.exit_codes import ExitCode, help_table
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=help_table())

@@ -25,7 +25,7 @@ class Template:
 
 
 def templates() -> list[Template]:
-    root = Path(str(resources.files("cli") / "templates"))
+    root = Path(str(resources.files("mlmp_cli") / "templates"))
     found = []
     for folder in sorted(p for p in root.iterdir() if (p / "template.json").exists()):
         meta = json.loads((folder / "template.json").read_text())

@@ -5,7 +5,7 @@ from the click commands themselves, as `--help` shows them.
 a static file: the server never imports cli/. `make check-docs` and tests/cli/test_reference.py fail
 when a command changes and the file was not written again.
 
-    python -m cli.reference > server/console/static/docs/cli.json
+    python -m mlmp_cli.reference > server/console/static/docs/cli.json
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def render(root: click.Command) -> str:
 
 
 def main() -> None:
-    from cli.main import cli
+    from mlmp_cli.main import cli
 
     sys.stdout.write(render(cli))
 

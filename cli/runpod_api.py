@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 if TYPE_CHECKING:
-    from cli.project import Project
+    from mlmp_cli.project import Project
 
 DEFAULT_BASE_URL = "https://rest.runpod.io/v1"
 MAX_RETRIES = 4
@@ -28,7 +28,7 @@ class RunPodError(Exception):
 
 def api_key() -> str:
     """RUNPOD_API_KEY, else the key `mp login --runpod-api-key` stored, else RunPod's own config."""
-    from cli import config
+    from mlmp_cli import config
 
     key = os.environ.get("RUNPOD_API_KEY", "")
     if key:

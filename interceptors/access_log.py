@@ -8,7 +8,7 @@ import time
 
 import grpc
 
-from server.core.principal import current_principal
+from mlmp_server.core.principal import current_principal
 
 log = logging.getLogger("mp.access")
 

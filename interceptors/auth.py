@@ -11,10 +11,10 @@ from typing import Any
 
 import grpc
 
-from marketplace.v1.options_pb2 import PrincipalKind
-from server.core.contract import MethodRules
-from server.core.errors import PermissionDenied, Unauthenticated
-from server.core.principal import Introspector, set_principal
+from mlmp_marketplace.v1.options_pb2 import PrincipalKind
+from mlmp_server.core.contract import MethodRules
+from mlmp_server.core.errors import PermissionDenied, Unauthenticated
+from mlmp_server.core.principal import Introspector, set_principal
 
 
 def bearer_token(metadata: Any) -> str | None:

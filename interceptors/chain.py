@@ -17,12 +17,12 @@ from typing import Any, NamedTuple, Protocol
 
 import grpc
 
-from interceptors.access_log import AccessLog
-from interceptors.error_mapping import abort_with
-from server.core.completion import finish_even_if_cancelled
-from server.core.errors import DomainError
-from server.core.principal import begin_call
-from server.core.streams import OpenStream, OpenStreams
+from mlmp_interceptors.access_log import AccessLog
+from mlmp_interceptors.error_mapping import abort_with
+from mlmp_server.core.completion import finish_even_if_cancelled
+from mlmp_server.core.errors import DomainError
+from mlmp_server.core.principal import begin_call
+from mlmp_server.core.streams import OpenStream, OpenStreams
 
 
 class Check(Protocol):

@@ -10,8 +10,8 @@ import grpc
 from google.protobuf import any_pb2
 from google.rpc import status_pb2
 
-from server.core.errors import DomainError
-from server.core.redaction import redact
+from mlmp_server.core.errors import DomainError
+from mlmp_server.core.redaction import redact
 
 log = logging.getLogger("mp.errors")
 

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 
 import cachetools
 
-from marketplace.v1.options_pb2 import PrincipalKind
-from server.core.clock import Clock, system_clock
-from server.core.errors import Unavailable
-from server.core.principal import Introspector, Principal, api_token_kind
+from mlmp_marketplace.v1.options_pb2 import PrincipalKind
+from mlmp_server.core.clock import Clock, system_clock
+from mlmp_server.core.errors import Unavailable
+from mlmp_server.core.principal import Introspector, Principal, api_token_kind
 
 if TYPE_CHECKING:
     import httpx

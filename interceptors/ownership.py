@@ -11,11 +11,11 @@ from typing import Protocol
 
 import grpc
 
-from interceptors.chain import RequestReader
-from marketplace.v1.options_pb2 import OwnedKind, PrincipalKind
-from server.core.contract import MethodRules, Owner
-from server.core.errors import NotFound, Unauthenticated
-from server.core.principal import Principal, current_principal
+from mlmp_interceptors.chain import RequestReader
+from mlmp_marketplace.v1.options_pb2 import OwnedKind, PrincipalKind
+from mlmp_server.core.contract import MethodRules, Owner
+from mlmp_server.core.errors import NotFound, Unauthenticated
+from mlmp_server.core.principal import Principal, current_principal
 
 _HINTS = {
     OwnedKind.OWNED_KIND_DEPLOYMENT: ("deployment", "`mp deployments list` shows yours"),

@@ -12,10 +12,10 @@ from typing import Protocol
 
 import grpc
 
-from server.core.buckets import RateLimit, TokenBuckets, rate_limited
-from server.core.clock import Clock, system_clock
-from server.core.contract import MethodRules
-from server.core.principal import Principal, current_principal
+from mlmp_server.core.buckets import RateLimit, TokenBuckets, rate_limited
+from mlmp_server.core.clock import Clock, system_clock
+from mlmp_server.core.contract import MethodRules
+from mlmp_server.core.principal import Principal, current_principal
 
 
 class RateLimiter(Protocol):

@@ -17,10 +17,10 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 
-from interceptors.chain import RequestReader
-from marketplace.v1 import options_pb2
-from server.core.errors import InvalidArgument
-from server.core.tokens import looks_like_token
+from mlmp_interceptors.chain import RequestReader
+from mlmp_marketplace.v1 import options_pb2
+from mlmp_server.core.errors import InvalidArgument
+from mlmp_server.core.tokens import looks_like_token
 
 _F = FieldDescriptor
 _FLOATS = (_F.TYPE_DOUBLE, _F.TYPE_FLOAT)

@@ -17,37 +17,37 @@ import grpc
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from interceptors.auth import AuthCheck
-from interceptors.chain import PolicyInterceptor
-from interceptors.introspection import CachingIntrospector, RemoteIntrospector
-from interceptors.ownership import OwnershipCheck
-from interceptors.rate_limit import InMemoryRateLimiter, RateLimitCheck
-from interceptors.validation import RequestValidator
-from server.auth import rules as accounts
-from server.auth.introspection import DatabaseIntrospector
-from server.auth.servicer import AuthServicer
-from server.blobs.downloads import blob_download_route
-from server.blobs.local import LocalBlobStore
-from server.catalog.servicer import CatalogServicer
-from server.core.buckets import RateLimit
-from server.core.clock import Clock, system_clock, to_datetime
-from server.core.completion import drain_unfinished
-from server.core.contract import MethodRules
-from server.core.errors import Unavailable
-from server.core.principal import Introspector
-from server.core.revocation import Revocations
-from server.core.streams import OpenStreams
-from server.core.tokens import TokenType, new_token
-from server.datasets.demo import publish_demo_round
-from server.datasets.round_cache import RoundCache
-from server.datasets.servicer import DatasetServicer
-from server.db.owners import OwnerLookup
-from server.deployments.deliveries import DeliveryPolicy, DeliveryWorker
-from server.deployments.servicer import DeploymentServicer
-from server.gateway.inprocess import InProcessChannel
-from server.grpc_server import MAX_MESSAGE_BYTES, SERVICES, DecodedBeforeOwnership, Servicers, build_grpc_server
-from server.http_app import build_http_app
-from server.process import (
+from mlmp_interceptors.auth import AuthCheck
+from mlmp_interceptors.chain import PolicyInterceptor
+from mlmp_interceptors.introspection import CachingIntrospector, RemoteIntrospector
+from mlmp_interceptors.ownership import OwnershipCheck
+from mlmp_interceptors.rate_limit import InMemoryRateLimiter, RateLimitCheck
+from mlmp_interceptors.validation import RequestValidator
+from mlmp_server.auth import rules as accounts
+from mlmp_server.auth.introspection import DatabaseIntrospector
+from mlmp_server.auth.servicer import AuthServicer
+from mlmp_server.blobs.downloads import blob_download_route
+from mlmp_server.blobs.local import LocalBlobStore
+from mlmp_server.catalog.servicer import CatalogServicer
+from mlmp_server.core.buckets import RateLimit
+from mlmp_server.core.clock import Clock, system_clock, to_datetime
+from mlmp_server.core.completion import drain_unfinished
+from mlmp_server.core.contract import MethodRules
+from mlmp_server.core.errors import Unavailable
+from mlmp_server.core.principal import Introspector
+from mlmp_server.core.revocation import Revocations
+from mlmp_server.core.streams import OpenStreams
+from mlmp_server.core.tokens import TokenType, new_token
+from mlmp_server.datasets.demo import publish_demo_round
+from mlmp_server.datasets.round_cache import RoundCache
+from mlmp_server.datasets.servicer import DatasetServicer
+from mlmp_server.db.owners import OwnerLookup
+from mlmp_server.deployments.deliveries import DeliveryPolicy, DeliveryWorker
+from mlmp_server.deployments.servicer import DeploymentServicer
+from mlmp_server.gateway.inprocess import InProcessChannel
+from mlmp_server.grpc_server import MAX_MESSAGE_BYTES, SERVICES, DecodedBeforeOwnership, Servicers, build_grpc_server
+from mlmp_server.http_app import build_http_app
+from mlmp_server.process import (
     STUCK_SHUTDOWN_MARGIN,
     bind_socket,
     exit_after,
@@ -57,12 +57,12 @@ from server.process import (
     stop_on_signals,
     uvicorn_server,
 )
-from server.resources import Resources, open_resources
-from server.settings import Settings
-from server.signals.hub import SignalHub
-from server.signals.ingest import SignalBudget, SignalIngest
-from server.signals.servicer import SignalServicer
-from server.training.servicer import TrainingServicer
+from mlmp_server.resources import Resources, open_resources
+from mlmp_server.settings import Settings
+from mlmp_server.signals.hub import SignalHub
+from mlmp_server.signals.ingest import SignalBudget, SignalIngest
+from mlmp_server.signals.servicer import SignalServicer
+from mlmp_server.training.servicer import TrainingServicer
 
 log = logging.getLogger("mp.server")
 # The gateway takes what the server sends: with gRPC's 4 MiB receive default, a large answer to a

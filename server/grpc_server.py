@@ -18,7 +18,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
-from marketplace.v1 import (
+from mlmp_marketplace.v1 import (
     auth_pb2_grpc,
     catalog_pb2_grpc,
     datasets_pb2_grpc,
@@ -26,8 +26,8 @@ from marketplace.v1 import (
     signals_pb2_grpc,
     training_pb2_grpc,
 )
-from server.core.contract import MethodRules, contract_services
-from server.core.errors import InvalidArgument
+from mlmp_server.core.contract import MethodRules, contract_services
+from mlmp_server.core.errors import InvalidArgument
 
 # Every service of the contract; access rules are read from all of them.
 SERVICES: tuple[ServiceDescriptor, ...] = contract_services()

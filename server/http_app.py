@@ -20,14 +20,14 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from marketplace.v1 import auth_pb2, auth_pb2_grpc, options_pb2
-from server.console.routes import console_routes
-from server.console.sessions import CookieSessions
-from server.gateway.app import Channel, Gateway, TooLarge, json_response, read_body
-from server.gateway.docs import render_docs
-from server.gateway.errors import error_document
-from server.gateway.openapi import openapi_document
-from server.version import API_VERSION, SERVER_VERSION
+from mlmp_marketplace.v1 import auth_pb2, auth_pb2_grpc, options_pb2
+from mlmp_server.console.routes import console_routes
+from mlmp_server.console.sessions import CookieSessions
+from mlmp_server.gateway.app import Channel, Gateway, TooLarge, json_response, read_body
+from mlmp_server.gateway.docs import render_docs
+from mlmp_server.gateway.errors import error_document
+from mlmp_server.gateway.openapi import openapi_document
+from mlmp_server.version import API_VERSION, SERVER_VERSION
 
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"]
 

@@ -6,7 +6,7 @@ import os
 import secrets
 from pathlib import Path
 
-from server.settings import Settings
+from mlmp_server.settings import Settings
 
 KEY_FILE = "secret.key"
 

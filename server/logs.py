@@ -3,7 +3,7 @@
 import logging
 import sys
 
-from server.core.redaction import RedactingFilter
+from mlmp_server.core.redaction import RedactingFilter
 
 
 def configure_logging(level: str) -> None:

@@ -12,7 +12,7 @@ SERVER_EXTRA_HINT = "mp-server needs the server extra: pip install 'ml-marketpla
 
 
 def _settings():
-    from server.settings import Settings, SettingsError
+    from mlmp_server.settings import Settings, SettingsError
 
     try:
         return Settings.from_env(os.environ)
@@ -21,7 +21,7 @@ def _settings():
 
 
 def _run_async(coroutine):
-    from server.db.engine import SchemaBehind
+    from mlmp_server.db.engine import SchemaBehind
 
     try:
         return asyncio.run(coroutine)
@@ -56,8 +56,8 @@ def cli(ctx: click.Context) -> None:
 def run() -> None:
     """Start serving. First start with no configuration creates the data dir, a SQLite database,
     a secret key and one admin token, printed once."""
-    from server.app import Listening, serve
-    from server.logs import configure_logging
+    from mlmp_server.app import Listening, serve
+    from mlmp_server.logs import configure_logging
 
     settings = _settings()
     configure_logging(settings.log_level)
@@ -86,8 +86,8 @@ def gateway(grpc_target: str, tls: bool) -> None:
     Needs no database. Listens on MP_HTTP_ADDR; discovery hands clients MP_GRPC_PUBLIC_TARGET,
     or --grpc-target when that is unset.
     """
-    from server.app import serve_gateway
-    from server.logs import configure_logging
+    from mlmp_server.app import serve_gateway
+    from mlmp_server.logs import configure_logging
 
     settings = _settings()
     configure_logging(settings.log_level)
@@ -104,8 +104,8 @@ def gateway(grpc_target: str, tls: bool) -> None:
 @cli.command()
 def migrate() -> None:
     """Upgrade the database (MP_DATABASE_URL) to this version's schema. Back it up first."""
-    from server.db.engine import create_engine
-    from server.db.engine import migrate as upgrade
+    from mlmp_server.db.engine import create_engine
+    from mlmp_server.db.engine import migrate as upgrade
 
     settings = _settings()
 
@@ -127,8 +127,8 @@ def migrate() -> None:
 @click.option("--name", default="operator token", show_default=True, help="A label shown in token lists.")
 def create_admin_token(name: str) -> None:
     """Print a fresh admin token (for operators who lost the first one). Needs only the database."""
-    from server.app import issue_admin_token
-    from server.resources import open_resources
+    from mlmp_server.app import issue_admin_token
+    from mlmp_server.resources import open_resources
 
     settings = _settings()
 
@@ -145,7 +145,7 @@ def create_admin_token(name: str) -> None:
 
 
 def _version() -> str:
-    from server.version import SERVER_VERSION
+    from mlmp_server.version import SERVER_VERSION
 
     return SERVER_VERSION
 

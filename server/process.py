@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import uvicorn
 
-from server.settings import Settings
+from mlmp_server.settings import Settings
 
 log = logging.getLogger("mp.server")
 

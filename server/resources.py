@@ -8,15 +8,15 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from server.blobs.local import BlobStore, LocalBlobStore
-from server.blobs.s3 import S3BlobStore
-from server.blobs.signing import UrlSigner, derived_signing_key, parse_signing_keys
-from server.core.clock import Clock, system_clock
-from server.core.streams import OpenStreams
-from server.core.tokens import TokenDigester
-from server.db.engine import create_engine, ensure_schema_current, migrate, session_factory
-from server.keys import load_secret_key
-from server.settings import Settings
+from mlmp_server.blobs.local import BlobStore, LocalBlobStore
+from mlmp_server.blobs.s3 import S3BlobStore
+from mlmp_server.blobs.signing import UrlSigner, derived_signing_key, parse_signing_keys
+from mlmp_server.core.clock import Clock, system_clock
+from mlmp_server.core.streams import OpenStreams
+from mlmp_server.core.tokens import TokenDigester
+from mlmp_server.db.engine import create_engine, ensure_schema_current, migrate, session_factory
+from mlmp_server.keys import load_secret_key
+from mlmp_server.settings import Settings
 
 
 @dataclass

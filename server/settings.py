@@ -12,7 +12,7 @@ from pathlib import Path
 
 import platformdirs
 
-from server.core.buckets import RateLimit
+from mlmp_server.core.buckets import RateLimit
 
 
 class SettingsError(ValueError):
@@ -202,7 +202,7 @@ def _parse_public_url(text: str) -> str:
 
 
 def _checked_signing_keys(text: str) -> str:
-    from server.blobs.signing import parse_signing_keys
+    from mlmp_server.blobs.signing import parse_signing_keys
 
     if text:
         try:

@@ -11,9 +11,9 @@ from pathlib import Path
 import grpc
 import pytest
 
-from marketplace.v1 import auth_pb2, auth_pb2_grpc, datasets_pb2_grpc, training_pb2_grpc
-from server.db.engine import create_engine, migrate
-from server.settings import Settings, default_database_url, normalise_database_url
+from mlmp_marketplace.v1 import auth_pb2, auth_pb2_grpc, datasets_pb2_grpc, training_pb2_grpc
+from mlmp_server.db.engine import create_engine, migrate
+from mlmp_server.settings import Settings, default_database_url, normalise_database_url
 from tests.helpers.auth import bearer, create_vendor_token
 from tests.helpers.import_names import refuse_folder_names
 from tests.helpers.market import SYMBOLS, Market

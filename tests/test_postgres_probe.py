@@ -6,7 +6,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from cli.serving.local import free_port
+from mlmp_cli.serving.local import free_port
 from tests.helpers import postgres
 from tests.helpers.postgres import PostgresUnavailable, postgres_server
 

@@ -7,14 +7,14 @@ import sys
 
 import click
 
-from cli import config, output
-from cli.context import Context, pass_context
-from cli.display import enum_word, when
-from cli.output import json_option
+from mlmp_cli import config, output
+from mlmp_cli.context import Context, pass_context
+from mlmp_cli.display import enum_word, when
+from mlmp_cli.output import json_option
 
 
 def _principal_summary(principal) -> str:
-    from marketplace.v1 import options_pb2
+    from mlmp_marketplace.v1 import options_pb2
 
     kind = enum_word(options_pb2.PrincipalKind, principal.kind)
     if principal.vendor.slug:
@@ -25,7 +25,7 @@ def _principal_summary(principal) -> str:
 
 
 def _whoami(ctx: Context):
-    from marketplace.v1 import auth_pb2
+    from mlmp_marketplace.v1 import auth_pb2
 
     return ctx.call(ctx.auth.WhoAmI, auth_pb2.WhoAmIRequest())
 
@@ -58,7 +58,7 @@ def login(api_url: str, token: str | None, runpod_api_key: str | None, as_json: 
       mp login --api-url http://localhost:3010              # prompts for the token
       echo "$TOKEN" | mp login --api-url grpc://infra:50051
     """
-    from cli.client import resolve
+    from mlmp_cli.client import resolve
 
     if not token:
         token = os.environ.get("MP_TOKEN") or (

@@ -6,14 +6,14 @@ import uuid
 
 import click
 
-from cli import output
-from cli.commands.rounds_admin import rounds
-from cli.commands.tokens import all_pages as _all_pages
-from cli.commands.tokens import parse_scopes as _parse_scopes
-from cli.commands.tokens import parse_ttl as _parse_ttl
-from cli.context import Context, pass_context
-from cli.display import when
-from cli.output import json_option
+from mlmp_cli import output
+from mlmp_cli.commands.rounds_admin import rounds
+from mlmp_cli.commands.tokens import all_pages as _all_pages
+from mlmp_cli.commands.tokens import parse_scopes as _parse_scopes
+from mlmp_cli.commands.tokens import parse_ttl as _parse_ttl
+from mlmp_cli.context import Context, pass_context
+from mlmp_cli.display import when
+from mlmp_cli.output import json_option
 
 
 @click.group()
@@ -41,7 +41,7 @@ def vendors_create(ctx: Context, slug: str, display_name: str, as_json: bool) ->
     Example:
       mp admin vendors create acme --display-name "Acme Quant"
     """
-    from marketplace.v1 import auth_pb2
+    from mlmp_marketplace.v1 import auth_pb2
 
     request = auth_pb2.CreateVendorRequest(request_id=str(uuid.uuid4()), slug=slug, display_name=display_name)
     vendor = ctx.call(ctx.auth.CreateVendor, request)
@@ -64,7 +64,7 @@ def vendors_list(ctx: Context, as_json: bool) -> None:
       mp admin vendors list
       mp admin vendors list --json
     """
-    from marketplace.v1 import auth_pb2
+    from mlmp_marketplace.v1 import auth_pb2
 
     rows = _all_pages(ctx, ctx.auth.ListVendors, auth_pb2.ListVendorsRequest(page_size=500), "vendors")
     if as_json:
@@ -94,7 +94,7 @@ def vendors_invite(ctx: Context, ttl, note: str, as_json: bool) -> None:
       mp admin vendors invite --ttl 48h --note "for Acme Quant"
       mp admin vendors invite --json
     """
-    from marketplace.v1 import auth_pb2
+    from mlmp_marketplace.v1 import auth_pb2
 
     request = auth_pb2.CreateInvitationRequest(request_id=str(uuid.uuid4()), ttl=ttl, note=note)
     response = ctx.call(ctx.auth.CreateInvitation, request)
@@ -121,7 +121,7 @@ def vendors_invitations(ctx: Context, include_closed: bool, as_json: bool) -> No
       mp admin vendors invitations
       mp admin vendors invitations --all --json
     """
-    from marketplace.v1 import auth_pb2
+    from mlmp_marketplace.v1 import auth_pb2
 
     request = auth_pb2.ListInvitationsRequest(include_closed=include_closed, page_size=500)
     rows = _all_pages(ctx, ctx.auth.ListInvitations, request, "invitations")
@@ -157,7 +157,7 @@ def vendors_revoke_invitation(ctx: Context, invitation_id: str, as_json: bool) -
     Example:
       mp admin vendors revoke-invitation inv_123
     """
-    from marketplace.v1 import auth_pb2
+    from mlmp_marketplace.v1 import auth_pb2
 
     invitation = ctx.call(ctx.auth.RevokeInvitation, auth_pb2.RevokeInvitationRequest(invitation_id=invitation_id))
     if as_json:
@@ -179,7 +179,7 @@ def vendors_suspend(ctx: Context, vendor: str, as_json: bool) -> None:
       mp admin vendors suspend acme
       mp admin vendors resume acme
     """
-    from marketplace.v1 import auth_pb2
+    from mlmp_marketplace.v1 import auth_pb2
 
     suspended = ctx.call(ctx.auth.SuspendVendor, auth_pb2.SuspendVendorRequest(vendor=vendor))
     if as_json:
@@ -200,7 +200,7 @@ def vendors_resume(ctx: Context, vendor: str, as_json: bool) -> None:
     Example:
       mp admin vendors resume acme
     """
-    from marketplace.v1 import auth_pb2
+    from mlmp_marketplace.v1 import auth_pb2
 
     resumed = ctx.call(ctx.auth.ResumeVendor, auth_pb2.ResumeVendorRequest(vendor=vendor))
     if as_json:
@@ -234,7 +234,7 @@ def tokens_create(ctx: Context, vendor: str, scopes: list[str], name: str, ttl, 
       mp admin tokens create --vendor acme --scopes catalog:read,data:read,training:write,deploy:write
       mp admin tokens create --scopes admin --name ops --expires-in 90d
     """
-    from marketplace.v1 import auth_pb2
+    from mlmp_marketplace.v1 import auth_pb2
 
     request = auth_pb2.CreateApiTokenRequest(
         request_id=str(uuid.uuid4()), vendor=vendor, scopes=scopes, display_name=name, ttl=ttl
@@ -264,7 +264,7 @@ def tokens_list(ctx: Context, vendor: str, include_revoked: bool, as_json: bool)
       mp admin tokens list --vendor acme --all
       mp admin tokens list --json
     """
-    from marketplace.v1 import auth_pb2
+    from mlmp_marketplace.v1 import auth_pb2
 
     request = auth_pb2.ListApiTokensRequest(vendor=vendor, include_revoked=include_revoked, page_size=500)
     rows = _all_pages(ctx, ctx.auth.ListApiTokens, request, "tokens")
@@ -299,7 +299,7 @@ def tokens_revoke(ctx: Context, token_id: str, as_json: bool) -> None:
     Example:
       mp admin tokens revoke tok_123
     """
-    from marketplace.v1 import auth_pb2
+    from mlmp_marketplace.v1 import auth_pb2
 
     token = ctx.call(ctx.auth.RevokeApiToken, auth_pb2.RevokeApiTokenRequest(token_id=token_id))
     if as_json:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import click
 
-from cli import output
-from cli.context import Context, pass_context
-from cli.output import json_option
-from cli.rounds.fetch import fetch_round, parse_round
-from cli.rounds.view import print_round, print_rounds
+from mlmp_cli import output
+from mlmp_cli.context import Context, pass_context
+from mlmp_cli.output import json_option
+from mlmp_cli.rounds.fetch import fetch_round, parse_round
+from mlmp_cli.rounds.view import print_round, print_rounds
 
 round_option = click.option(
     "--round", "round_ref", default="current", show_default=True, help="'current' or a round number."
@@ -19,7 +19,7 @@ round_option = click.option(
 
 
 def _dest(dest: Path | None, number: int) -> Path:
-    from cli.project import round_folder
+    from mlmp_cli.project import round_folder
 
     return dest or round_folder(number)
 
@@ -43,7 +43,7 @@ def list_rounds(ctx: Context, as_json: bool) -> None:
       mp data list
       mp admin rounds list --json
     """
-    from marketplace.v1 import datasets_pb2
+    from mlmp_marketplace.v1 import datasets_pb2
 
     response = ctx.call(ctx.datasets.ListRounds, datasets_pb2.ListRoundsRequest(page_size=200))
     if as_json:
@@ -93,7 +93,7 @@ def pull(ctx: Context, round_ref: str, dest: Path | None, files: tuple[str, ...]
       mp data pull --round current
       mp data pull --round 12 --file live --dest data/ --limit-rate 5M
     """
-    from cli.transfers.pull import pull_round
+    from mlmp_cli.transfers.pull import pull_round
 
     rate = _parse_rate(limit_rate)
     round_ = fetch_round(ctx, parse_round(round_ref))
@@ -122,7 +122,7 @@ def verify(ctx: Context, round_ref: str, dest: Path | None, as_json: bool) -> No
       mp data verify --round current
       mp data verify --round 12 --dest data/ --json
     """
-    from cli.transfers.download import hash_file
+    from mlmp_cli.transfers.download import hash_file
 
     round_ = fetch_round(ctx, parse_round(round_ref))
     folder = _dest(dest, round_.number)

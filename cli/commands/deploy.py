@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from cli import output
-from cli.context import Context, pass_context
-from cli.output import json_option
+from mlmp_cli import output
+from mlmp_cli.context import Context, pass_context
+from mlmp_cli.output import json_option
 
 
 @click.command()
@@ -38,9 +38,9 @@ def deploy(ctx: Context, provider, run_id, name, port, gpu, signal_interval, as_
       mp deploy --run run_123 --port 8080 --signal-interval 30
       mp deploy --provider runpod --gpu "NVIDIA A40"
     """
-    from cli.project import load_project
-    from cli.serving.deploy import DeployOptions
-    from cli.serving.deploy import deploy as serve
+    from mlmp_cli.project import load_project
+    from mlmp_cli.serving.deploy import DeployOptions
+    from mlmp_cli.serving.deploy import deploy as serve
 
     project = load_project()
     if not project.serve_command:
@@ -48,7 +48,7 @@ def deploy(ctx: Context, provider, run_id, name, port, gpu, signal_interval, as_
     gpu = gpu or project.gpu
     runpod = None
     if provider == "runpod":
-        from cli.runpod_api import client_for
+        from mlmp_cli.runpod_api import client_for
 
         runpod = client_for(project, gpu)  # a missing image, GPU or key is said before anything is created
     live = serve(ctx, project, DeployOptions(provider, run_id, name, port, gpu, signal_interval), runpod, as_json)
@@ -89,9 +89,9 @@ def link_infra(ctx: Context, deployment_id, add_url, remove_url, old_option, as_
       mp link-infra --add https://infra.example.com/mp/signals
       mp link-infra --deployment dep_123 --remove https://infra.example.com/mp/signals
     """
-    from cli.serving.deployments import get_deployment, project_deployment
-    from cli.serving.view import delivery_table
-    from marketplace.v1 import deployments_pb2
+    from mlmp_cli.serving.deployments import get_deployment, project_deployment
+    from mlmp_cli.serving.view import delivery_table
+    from mlmp_marketplace.v1 import deployments_pb2
 
     if old_option is not None:
         raise click.UsageError(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from cli import output
-from cli.context import Context, pass_context
-from cli.display import when
-from cli.output import json_option
-from cli.serving.view import delivery_table, state_name
+from mlmp_cli import output
+from mlmp_cli.context import Context, pass_context
+from mlmp_cli.display import when
+from mlmp_cli.output import json_option
+from mlmp_cli.serving.view import delivery_table, state_name
 
 
 @click.group()
@@ -27,7 +27,7 @@ def list_deployments(ctx: Context, as_json: bool) -> None:
       mp deployments list
       mp deployments list --json
     """
-    from cli.serving.deployments import list_deployments
+    from mlmp_cli.serving.deployments import list_deployments
 
     found = list_deployments(ctx)
     if as_json:
@@ -53,7 +53,7 @@ def status(ctx: Context, deployment_id: str, as_json: bool) -> None:
       mp deployments status dep_123
       mp deployments status dep_123 --json
     """
-    from cli.serving.deployments import get_deployment
+    from mlmp_cli.serving.deployments import get_deployment
 
     found = get_deployment(ctx, deployment_id)
     if as_json:
@@ -90,7 +90,7 @@ def logs(deployment_id: str, lines: int, follow: bool) -> None:
       mp deployments logs dep_123 -n 100
       mp deployments logs dep_123 --follow
     """
-    from cli.serving.local import show_log
+    from mlmp_cli.serving.local import show_log
 
     show_log(deployment_id, lines, follow)
 
@@ -106,8 +106,8 @@ def stop(ctx: Context, deployment_id: str, as_json: bool) -> None:
     Example:
       mp deployments stop dep_123
     """
-    from cli.serving.deploy import stop_serving
-    from cli.serving.deployments import get_deployment, transition
+    from mlmp_cli.serving.deploy import stop_serving
+    from mlmp_cli.serving.deployments import get_deployment, transition
 
     found = get_deployment(ctx, deployment_id)
     stop_serving(found)
@@ -131,9 +131,9 @@ def delete(ctx: Context, deployment_id: str, yes: bool, as_json: bool) -> None:
       mp deployments delete dep_123
       mp deployments delete dep_123 --yes --json
     """
-    from cli.serving.deploy import stop_serving
-    from cli.serving.deployments import get_deployment
-    from marketplace.v1 import deployments_pb2
+    from mlmp_cli.serving.deploy import stop_serving
+    from mlmp_cli.serving.deployments import get_deployment
+    from mlmp_marketplace.v1 import deployments_pb2
 
     if not yes and not as_json:
         click.confirm(f"Delete deployment {deployment_id} and revoke its token?", abort=True)
@@ -161,8 +161,8 @@ def rotate_token(ctx: Context, deployment_id: str, as_json: bool) -> None:
     Example:
       mp deployments rotate-token dep_123
     """
-    from cli.serving.local import hand_over_token
-    from marketplace.v1 import deployments_pb2
+    from mlmp_cli.serving.local import hand_over_token
+    from mlmp_marketplace.v1 import deployments_pb2
 
     request = deployments_pb2.RotateDeploymentTokenRequest(deployment_id=deployment_id)
     rotated = ctx.call(ctx.deployments.RotateDeploymentToken, request)
@@ -182,6 +182,6 @@ def rotate_token(ctx: Context, deployment_id: str, as_json: bool) -> None:
 def serve(command: tuple[str, ...]) -> None:
     """Inside a pod: pull the current round and the run's model with the deployment's token, then
     run the serve command."""
-    from cli.serving.runpod import serve_in_pod
+    from mlmp_cli.serving.runpod import serve_in_pod
 
     serve_in_pod(command)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from cli import output
-from cli.output import json_option
+from mlmp_cli import output
+from mlmp_cli.output import json_option
 
 
 @click.command()
@@ -28,7 +28,7 @@ def init(list_only: bool, template_name: str, force: bool, directory: Path | Non
       mp init --template runpod-signal-http my-model && cd my-model && pytest
       mp init --list
     """
-    from cli.project import create_project, project_name, templates
+    from mlmp_cli.project import create_project, project_name, templates
 
     available = templates()
     if list_only:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import click
 
-from cli import output
-from cli.commands.data import list_rounds
-from cli.context import Context, pass_context
-from cli.output import json_option
-from cli.rounds.view import print_round
+from mlmp_cli import output
+from mlmp_cli.commands.data import list_rounds
+from mlmp_cli.context import Context, pass_context
+from mlmp_cli.output import json_option
+from mlmp_cli.rounds.view import print_round
 
 _RELATIVE = re.compile(r"^\+(\d+(?:\.\d+)?)([dhm])$")
 
@@ -88,7 +88,14 @@ def publish(ctx: Context, csvs, files, number, opens, closes, file_format, descr
         raise click.UsageError("give either --from-csv files or --file files (not both, not neither)")
     if dry_run and not csvs:
         raise click.UsageError("--dry-run shows what --from-csv files make; --file files are published as they are")
-    from cli.rounds.publish import RoundPlan, build_prices, prepared_files, price_files, publish_round, round_content
+    from mlmp_cli.rounds.publish import (
+        RoundPlan,
+        build_prices,
+        prepared_files,
+        price_files,
+        publish_round,
+        round_content,
+    )
 
     opens_at = parse_when(opens, datetime.now(UTC))
     plan = RoundPlan(number or 0, opens_at, parse_when(closes, opens_at), description)
@@ -148,7 +155,7 @@ def close(ctx: Context, number: int, as_json: bool) -> None:
     Example:
       mp admin rounds close 12
     """
-    from marketplace.v1 import datasets_pb2
+    from mlmp_marketplace.v1 import datasets_pb2
 
     closed = ctx.call(ctx.datasets.CloseRound, datasets_pb2.CloseRoundRequest(number=number))
     if as_json:
@@ -172,7 +179,7 @@ def resolve(ctx: Context, number: int, returns_file: Path | None, pairs: tuple[s
       mp admin rounds resolve 12 --returns realised.csv
       mp admin rounds resolve 12 --return AAPL=0.031 --return MSFT=-0.012
     """
-    from marketplace.v1 import datasets_pb2
+    from mlmp_marketplace.v1 import datasets_pb2
 
     returns = _read_returns(returns_file, pairs)
     if not returns:

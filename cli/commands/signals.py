@@ -8,14 +8,14 @@ from datetime import UTC, datetime, timedelta
 
 import click
 
-from cli import output
-from cli.context import Context, pass_context
-from cli.display import clock, enum_word
-from cli.output import json_option
+from mlmp_cli import output
+from mlmp_cli.context import Context, pass_context
+from mlmp_cli.display import clock, enum_word
+from mlmp_cli.output import json_option
 
 
 def _line(signal) -> str:
-    from marketplace.v1 import signals_pb2
+    from mlmp_marketplace.v1 import signals_pb2
 
     action = enum_word(signals_pb2.Action, signal.action) if signal.action else "-"
     score = f"{signal.score:+.3f}" if signal.HasField("score") else "-"
@@ -64,7 +64,7 @@ def tail(ctx: Context, symbol: str, vendor: str, count: int, since: datetime | N
     """
     import grpc
 
-    from marketplace.v1 import signals_pb2
+    from mlmp_marketplace.v1 import signals_pb2
 
     def show(signal) -> None:
         output.echo(json.dumps(output.to_dict(signal), sort_keys=True) if as_json else _line(signal))
@@ -108,7 +108,7 @@ def list_signals(ctx: Context, symbol, vendor, deployment_id, round_number, limi
       mp signals list --vendor acme --limit 20
       mp signals list --round 12 --json
     """
-    from marketplace.v1 import signals_pb2
+    from mlmp_marketplace.v1 import signals_pb2
 
     request = signals_pb2.ListSignalsRequest(symbol=symbol, vendor=vendor, deployment_id=deployment_id,
                                              round_number=round_number or 0, page_size=limit)  # fmt: skip

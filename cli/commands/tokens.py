@@ -7,10 +7,10 @@ import uuid
 
 import click
 
-from cli import output
-from cli.context import Context, pass_context
-from cli.display import when
-from cli.output import json_option
+from mlmp_cli import output
+from mlmp_cli.context import Context, pass_context
+from mlmp_cli.display import when
+from mlmp_cli.output import json_option
 
 
 def all_pages(ctx: Context, method, request, field: str) -> list:
@@ -83,7 +83,7 @@ def tokens_list(ctx: Context, include_revoked: bool, as_json: bool) -> None:
       mp tokens list
       mp tokens list --all --json
     """
-    from marketplace.v1 import auth_pb2
+    from mlmp_marketplace.v1 import auth_pb2
 
     request = auth_pb2.ListMyApiTokensRequest(include_revoked=include_revoked, page_size=500)
     rows = all_pages(ctx, ctx.auth.ListMyApiTokens, request, "tokens")
@@ -117,7 +117,7 @@ def tokens_create(ctx: Context, scopes: list[str], name: str, ttl, as_json: bool
       mp tokens create --scopes catalog:read,data:read --name ci --expires-in 30d
       mp tokens create --scopes deploy:write --json
     """
-    from marketplace.v1 import auth_pb2
+    from mlmp_marketplace.v1 import auth_pb2
 
     request = auth_pb2.CreateMyApiTokenRequest(request_id=str(uuid.uuid4()), scopes=scopes, display_name=name, ttl=ttl)
     response = ctx.call(ctx.auth.CreateMyApiToken, request)
@@ -142,7 +142,7 @@ def tokens_revoke(ctx: Context, token_id: str, as_json: bool) -> None:
     Example:
       mp tokens revoke tok_123
     """
-    from marketplace.v1 import auth_pb2
+    from mlmp_marketplace.v1 import auth_pb2
 
     token = ctx.call(ctx.auth.RevokeMyApiToken, auth_pb2.RevokeApiTokenRequest(token_id=token_id))
     if as_json:

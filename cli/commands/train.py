@@ -6,10 +6,10 @@ import sys
 
 import click
 
-from cli import output
-from cli.context import Context, pass_context
-from cli.display import enum_value, when
-from cli.output import json_option
+from mlmp_cli import output
+from mlmp_cli.context import Context, pass_context
+from mlmp_cli.display import enum_value, when
+from mlmp_cli.output import json_option
 
 
 @click.group()
@@ -31,8 +31,8 @@ def list_runs(ctx: Context, state: str | None, round_number: int | None, as_json
       mp train list
       mp train list --status running --round 12 --json
     """
-    from cli.training.runs import run_state
-    from marketplace.v1 import training_pb2
+    from mlmp_cli.training.runs import run_state
+    from mlmp_marketplace.v1 import training_pb2
 
     request = training_pb2.ListTrainingRunsRequest(round_number=round_number or 0, page_size=200)
     if state:
@@ -73,7 +73,7 @@ def status(ctx: Context, run_id: str, as_json: bool) -> None:
     """
     from google.protobuf import json_format
 
-    from cli.training.runs import get_run, run_state
+    from mlmp_cli.training.runs import get_run, run_state
 
     run = get_run(ctx, run_id)
     if as_json:
@@ -109,7 +109,7 @@ def logs(ctx: Context, run_id: str, follow: bool, as_json: bool) -> None:
       mp train logs run_123
       mp train logs run_123 --follow
     """
-    from cli.training.runs import EXIT_CODES, get_run, run_state, show_events
+    from mlmp_cli.training.runs import EXIT_CODES, get_run, run_state, show_events
 
     show_events(ctx, run_id, follow, as_json)
     run = get_run(ctx, run_id)
@@ -130,8 +130,8 @@ def cancel(ctx: Context, run_id: str, reason: str, as_json: bool) -> None:
       mp train cancel run_123
       mp train cancel run_123 --reason "wrong round"
     """
-    from cli.training.runs import run_state
-    from marketplace.v1 import training_pb2
+    from mlmp_cli.training.runs import run_state
+    from mlmp_marketplace.v1 import training_pb2
 
     request = training_pb2.CancelTrainingRunRequest(run_id=run_id, reason=reason)
     run = ctx.call(ctx.training.CancelTrainingRun, request)
@@ -142,7 +142,7 @@ def cancel(ctx: Context, run_id: str, reason: str, as_json: bool) -> None:
 
 
 def _hyperparameters(texts: tuple[str, ...]) -> dict[str, object]:
-    from cli.project import parse_hyperparameters  # not at import: mp.yaml's parser is no part of `mp --help`
+    from mlmp_cli.project import parse_hyperparameters  # not at import: mp.yaml's parser is no part of `mp --help`
 
     return parse_hyperparameters(texts)
 
@@ -183,26 +183,26 @@ def start(ctx: Context, task, round_ref, hps, provider, gpu, detach, as_json) ->
       mp train start --round 12 --hp lr=0.001 --hp layers=[64,32] --detach
       mp train start --provider runpod --gpu "NVIDIA A40"
     """
-    from cli.project import load_project
-    from cli.rounds.fetch import fetch_round, parse_round
-    from cli.training.runs import RunSpec
+    from mlmp_cli.project import load_project
+    from mlmp_cli.rounds.fetch import fetch_round, parse_round
+    from mlmp_cli.training.runs import RunSpec
 
     project = load_project()
     hyperparameters = hps  # parsed by --hp's callback
     runpod = None
     if provider == "runpod":
-        from cli.runpod_api import client_for
+        from mlmp_cli.runpod_api import client_for
 
         gpu = gpu or project.gpu
         runpod = client_for(project, gpu)  # a missing image, GPU or key is said before anything is created
     round_ = fetch_round(ctx, parse_round(round_ref))
     spec = RunSpec(task, provider, gpu, hyperparameters)
     if runpod is None:
-        from cli.training.local import train_locally
+        from mlmp_cli.training.local import train_locally
 
         train_locally(ctx, project, round_, spec, detach, as_json)
     else:
-        from cli.training.runpod import train_on_runpod
+        from mlmp_cli.training.runpod import train_on_runpod
 
         train_on_runpod(ctx, project, round_, spec, detach, as_json, runpod)
 
@@ -217,9 +217,9 @@ def execute(ctx: Context, run_id, round_dir, artifact_dir, hyperparameters) -> N
     """The background half of `mp train start --detach`."""
     import json
 
-    from cli.project import load_project
-    from cli.training.local import execute_run
-    from cli.training.runs import EXIT_CODES
+    from mlmp_cli.project import load_project
+    from mlmp_cli.training.local import execute_run
+    from mlmp_cli.training.runs import EXIT_CODES
 
     state = execute_run(ctx, run_id, load_project(), round_dir, artifact_dir, json.loads(hyperparameters))
     sys.exit(EXIT_CODES.get(state, 1))
@@ -229,9 +229,9 @@ def execute(ctx: Context, run_id, round_dir, artifact_dir, hyperparameters) -> N
 @pass_context
 def remote(ctx: Context) -> None:
     """Inside a RunPod pod: pull the round and train, reporting with the run's own token."""
-    from cli.project import load_project
-    from cli.training.runpod import train_in_pod
-    from cli.training.runs import EXIT_CODES
+    from mlmp_cli.project import load_project
+    from mlmp_cli.training.runpod import train_in_pod
+    from mlmp_cli.training.runs import EXIT_CODES
 
     # MP_API_URL and MP_TOKEN (the run token) come from the pod's environment.
     sys.exit(EXIT_CODES.get(train_in_pod(ctx, load_project()), 1))

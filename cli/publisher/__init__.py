@@ -16,7 +16,7 @@ marketplace given (MP_GRPC_TARGET); destinations linked with `mp link-infra` rec
 marketplace, never from here.
 """
 
-from cli.publisher.publisher import PublisherStopped, SignalPublisher, Totals
-from cli.publisher.signals import to_signal
+from mlmp_cli.publisher.publisher import PublisherStopped, SignalPublisher, Totals
+from mlmp_cli.publisher.signals import to_signal
 
 __all__ = ["PublisherStopped", "SignalPublisher", "Totals", "to_signal"]

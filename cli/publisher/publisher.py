@@ -16,10 +16,10 @@ from typing import Any
 
 import grpc
 
-from cli.publisher.retry import RETRYABLE, Backoff
-from cli.publisher.signals import to_signal
-from cli.publisher.token_pipe import listen_for_tokens, wake_reader
-from marketplace.v1 import deployments_pb2, deployments_pb2_grpc, signals_pb2, signals_pb2_grpc
+from mlmp_cli.publisher.retry import RETRYABLE, Backoff
+from mlmp_cli.publisher.signals import to_signal
+from mlmp_cli.publisher.token_pipe import listen_for_tokens, wake_reader
+from mlmp_marketplace.v1 import deployments_pb2, deployments_pb2_grpc, signals_pb2, signals_pb2_grpc
 
 log = logging.getLogger("mp.publisher")
 HEARTBEAT = 15.0

@@ -6,8 +6,8 @@ from typing import Any
 
 from google.protobuf import json_format
 
-from cli.display import enum_words
-from marketplace.v1 import signals_pb2
+from mlmp_cli.display import enum_words
+from mlmp_marketplace.v1 import signals_pb2
 
 ACTIONS = enum_words(signals_pb2.Action)  # {"buy": ACTION_BUY, "sell": …, "hold": …}
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from cli.context import Context
+from mlmp_cli.context import Context
 
 
 def parse_round(value: str) -> int:
@@ -22,7 +22,7 @@ def parse_round(value: str) -> int:
 
 def fetch_round(ctx: Context, number: int) -> Any:
     """Round `number`, or the current one for 0."""
-    from marketplace.v1 import datasets_pb2
+    from mlmp_marketplace.v1 import datasets_pb2
 
     if number == 0:
         return ctx.call(ctx.datasets.GetCurrentRound, datasets_pb2.GetCurrentRoundRequest())

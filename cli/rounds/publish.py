@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from cli.context import Context
+from mlmp_cli.context import Context
 
 UPLOAD_CHUNK = 1024 * 1024
 
@@ -74,9 +74,9 @@ def price_files(given: tuple[str, ...]) -> list[Path]:
 
 
 def build_prices(csvs: list[Path]) -> Any:
-    """The built round (cli.rounds.features.BuiltRound) from price files; bad input ends the command, naming it."""
+    """The built round (mlmp_cli.rounds.features.BuiltRound) from price files; bad input ends the command, naming it."""
     try:
-        from cli.rounds.features import PriceDataError, build_round, read_price_file
+        from mlmp_cli.rounds.features import PriceDataError, build_round, read_price_file
     except ImportError:
         raise click.ClickException("building rounds from CSVs needs: pip install 'ml-marketplace[server]'") from None
     try:
@@ -87,7 +87,7 @@ def build_prices(csvs: list[Path]) -> Any:
 
 def round_content(built: Any, file_format: str) -> RoundContent:
     """The train/validation/live files of a built round, and what they cover."""
-    from cli.rounds.features import encode
+    from mlmp_cli.rounds.features import encode
 
     files = [
         RoundFile(name, file_format, encode(table, file_format), list(table.columns), len(table))
@@ -122,8 +122,8 @@ def publish_round(ctx: Context, plan: RoundPlan, content: RoundContent, show_pro
     """Uploads the files as round `plan.number` and returns the published round."""
     from google.protobuf.timestamp_pb2 import Timestamp
 
-    from cli.transfers.progress import TransferProgress
-    from marketplace.v1 import common_pb2, datasets_pb2
+    from mlmp_cli.transfers.progress import TransferProgress
+    from mlmp_marketplace.v1 import common_pb2, datasets_pb2
 
     def stamp(moment: datetime | None) -> Timestamp | None:
         if moment is None:

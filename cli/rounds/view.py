@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from cli import output
-from cli.display import enum_word, size, when
+from mlmp_cli import output
+from mlmp_cli.display import enum_word, size, when
 
 
 def state_name(round_: Any) -> str:
-    from marketplace.v1 import datasets_pb2
+    from mlmp_marketplace.v1 import datasets_pb2
 
     return enum_word(datasets_pb2.RoundState, round_.state)
 

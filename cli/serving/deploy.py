@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from cli import output
-from cli.context import Context
+from mlmp_cli import output
+from mlmp_cli.context import Context
 
 if TYPE_CHECKING:
-    from cli.project import Project
-    from cli.runpod_api import RunPodClient
+    from mlmp_cli.project import Project
+    from mlmp_cli.runpod_api import RunPodClient
 
 
 @dataclass(frozen=True)
@@ -35,12 +35,12 @@ class DeployOptions:
 
 def deploy(ctx: Context, project: Project, options: DeployOptions, runpod: RunPodClient | None, as_json: bool) -> Any:
     """Registers a deployment of the run's model and serves it; returns the live deployment."""
-    from cli.project import rounds_folder
-    from cli.rounds.fetch import fetch_round
-    from cli.rounds.view import state_name
-    from cli.serving.deployments import model_run, transition
-    from cli.transfers.pull import pull_round
-    from marketplace.v1 import datasets_pb2, deployments_pb2
+    from mlmp_cli.project import rounds_folder
+    from mlmp_cli.rounds.fetch import fetch_round
+    from mlmp_cli.rounds.view import state_name
+    from mlmp_cli.serving.deployments import model_run, transition
+    from mlmp_cli.transfers.pull import pull_round
+    from mlmp_marketplace.v1 import datasets_pb2, deployments_pb2
 
     run = model_run(ctx, project, options.run_id)
     round_ = fetch_round(ctx, 0)
@@ -64,11 +64,11 @@ def deploy(ctx: Context, project: Project, options: DeployOptions, runpod: RunPo
            "MP_SIGNAL_INTERVAL": str(options.signal_interval), "MP_MODEL_VERSION": run.id}  # fmt: skip
     try:
         if options.provider == "local":
-            from cli.serving.local import serve_locally
+            from mlmp_cli.serving.local import serve_locally
 
             env |= {"MP_MODEL_PATH": str(model), "MP_ROUND_DIR": str(round_dir), "MP_ROUND": str(round_.number)}
             return serve_locally(ctx, deployment, project, options.port, env, as_json)
-        from cli.serving.runpod import serve_on_runpod
+        from mlmp_cli.serving.runpod import serve_on_runpod
 
         assert runpod is not None, "--provider runpod comes with a RunPod client"
         return serve_on_runpod(ctx, runpod, deployment, project, options.gpu, env, as_json)
@@ -81,12 +81,12 @@ def deploy(ctx: Context, project: Project, options: DeployOptions, runpod: RunPo
 def stop_serving(deployment: Any) -> None:
     """Ends the deployment's server (the local process, or the RunPod pod); its record stays."""
     if deployment.provider == "local":
-        from cli.serving.local import LocalRecord, stop_local
+        from mlmp_cli.serving.local import LocalRecord, stop_local
 
         record = LocalRecord.load(deployment.id)
         if record is not None:
             stop_local(record)
     elif deployment.provider == "runpod" and deployment.external_id:
-        from cli.serving.runpod import terminate
+        from mlmp_cli.serving.runpod import terminate
 
         terminate(deployment.external_id)

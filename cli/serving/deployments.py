@@ -5,30 +5,30 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from cli.context import Context
-from cli.exit_codes import CommandFailed, ExitCode
+from mlmp_cli.context import Context
+from mlmp_cli.exit_codes import CommandFailed, ExitCode
 
 if TYPE_CHECKING:
-    from cli.project import Project
+    from mlmp_cli.project import Project
 
 
 def get_deployment(ctx: Context, deployment_id: str) -> Any:
-    from marketplace.v1 import deployments_pb2
+    from mlmp_marketplace.v1 import deployments_pb2
 
     request = deployments_pb2.GetDeploymentRequest(deployment_id=deployment_id)
     return ctx.call(ctx.deployments.GetDeployment, request)
 
 
 def list_deployments(ctx: Context) -> Any:
-    from marketplace.v1 import deployments_pb2
+    from mlmp_marketplace.v1 import deployments_pb2
 
     return ctx.call(ctx.deployments.ListDeployments, deployments_pb2.ListDeploymentsRequest(page_size=500)).deployments
 
 
 def transition(ctx: Context, deployment_id: str, state: str, message: str = "", external_id: str = "") -> Any:
     """Moves the deployment to `state` ("starting", "live", "failed", "stopped"); the server checks the move."""
-    from cli.display import enum_value
-    from marketplace.v1 import deployments_pb2
+    from mlmp_cli.display import enum_value
+    from mlmp_marketplace.v1 import deployments_pb2
 
     request = deployments_pb2.TransitionDeploymentRequest(
         deployment_id=deployment_id, state=enum_value(deployments_pb2.DeploymentState, state),
@@ -39,7 +39,7 @@ def transition(ctx: Context, deployment_id: str, state: str, message: str = "", 
 
 def set_endpoint(ctx: Context, deployment_id: str, endpoint_url: str) -> Any:
     """Records where the deployment's inference server answers."""
-    from marketplace.v1 import deployments_pb2
+    from mlmp_marketplace.v1 import deployments_pb2
 
     links = deployments_pb2.DeploymentLinks(endpoint_url=endpoint_url)
     request = deployments_pb2.UpdateDeploymentLinksRequest(deployment_id=deployment_id, links=links)
@@ -48,7 +48,7 @@ def set_endpoint(ctx: Context, deployment_id: str, endpoint_url: str) -> Any:
 
 def model_run(ctx: Context, project: Project, run_id: str | None) -> Any:
     """The run whose model is deployed: the given one, else this project's newest succeeded run."""
-    from marketplace.v1 import training_pb2
+    from mlmp_marketplace.v1 import training_pb2
 
     if run_id:
         return ctx.call(ctx.training.GetTrainingRun, training_pb2.GetTrainingRunRequest(run_id=run_id))
@@ -63,7 +63,7 @@ def model_run(ctx: Context, project: Project, run_id: str | None) -> Any:
 
 def project_deployment(ctx: Context) -> str:
     """The id of the deployment named like the project in this folder (mp.yaml's name)."""
-    from cli.project import load_project
+    from mlmp_cli.project import load_project
 
     project = load_project()
     for deployment in list_deployments(ctx):

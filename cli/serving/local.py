@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 import click
 import platformdirs
 
-from cli import output
-from cli.context import Context
+from mlmp_cli import output
+from mlmp_cli.context import Context
 
 if TYPE_CHECKING:
-    from cli.project import Project
+    from mlmp_cli.project import Project
 
 
 def state_dir() -> Path:
@@ -85,7 +85,7 @@ def free_port() -> int:
 def start_local(deployment_id: str, project: Project, port: int, env: dict[str, str]) -> LocalRecord:
     """Starts the project's serve command detached (it outlives this CLI) in the project's environment
     (cli/project_env.py), its output to a log file in the state folder."""
-    from cli.project_env import project_command
+    from mlmp_cli.project_env import project_command
 
     log = state_dir() / f"{deployment_id}.log"
     base_env = {**{k: v for k, v in os.environ.items() if not k.startswith("MP_")}, **env, "PORT": str(port),
@@ -178,8 +178,8 @@ def serve_locally(ctx: Context, deployment: Any, project: Project, port: int | N
                   quiet: bool) -> Any:  # fmt: skip
     """Starts the project's serve command for the deployment, waits for /ping, marks it live; the
     process is stopped again if it never answers."""
-    from cli.serving.deployments import set_endpoint, transition
-    from cli.serving.ping import wait_for_ping
+    from mlmp_cli.serving.deployments import set_endpoint, transition
+    from mlmp_cli.serving.ping import wait_for_ping
 
     port = port or free_port()
     endpoint = f"http://127.0.0.1:{port}"

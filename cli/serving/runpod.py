@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from cli import output
-from cli.context import Context
+from mlmp_cli import output
+from mlmp_cli.context import Context
 
 if TYPE_CHECKING:
-    from cli.project import Project
-    from cli.runpod_api import RunPodClient
+    from mlmp_cli.project import Project
+    from mlmp_cli.runpod_api import RunPodClient
 
 RUNPOD_PROXY = "https://{pod_id}-{port}.proxy.runpod.net"  # RunPod's public URL of a pod's HTTP port
 
@@ -33,9 +33,9 @@ def serve_on_runpod(
 ) -> Any:
     """Creates the pod, waits for its /ping, marks the deployment live; the pod is terminated again
     if it never answers."""
-    from cli.runpod_api import RunPodError, pod_spec
-    from cli.serving.deployments import set_endpoint, transition
-    from cli.serving.ping import wait_for_ping
+    from mlmp_cli.runpod_api import RunPodError, pod_spec
+    from mlmp_cli.serving.deployments import set_endpoint, transition
+    from mlmp_cli.serving.ping import wait_for_ping
 
     try:
         command = ["mp", "deployments", "_serve", "--", *shlex.split(project.serve_command)]
@@ -70,7 +70,7 @@ def serve_on_runpod(
 
 
 def terminate(pod_id: str) -> None:
-    from cli.runpod_api import RunPodClient, RunPodError, api_key
+    from mlmp_cli.runpod_api import RunPodClient, RunPodError, api_key
 
     try:
         RunPodClient(api_key()).terminate_pod(pod_id)
@@ -81,10 +81,10 @@ def terminate(pod_id: str) -> None:
 def serve_in_pod(command: tuple[str, ...]) -> NoReturn:
     """Inside the pod: pulls the current round and the deployed run's model with the deployment's
     token, then replaces this process with the serve command."""
-    from cli.config import Credentials
-    from cli.project import rounds_folder
-    from cli.rounds.fetch import fetch_round
-    from cli.transfers.pull import pull_model, pull_round
+    from mlmp_cli.config import Credentials
+    from mlmp_cli.project import rounds_folder
+    from mlmp_cli.rounds.fetch import fetch_round
+    from mlmp_cli.transfers.pull import pull_model, pull_round
 
     token = os.environ["MP_DEPLOYMENT_TOKEN"]
     credentials = Credentials(os.environ["MP_API_URL"], token, os.environ.get("MP_GRPC_TARGET", ""),

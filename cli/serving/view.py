@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from cli import output
-from cli.display import enum_word, when
+from mlmp_cli import output
+from mlmp_cli.display import enum_word, when
 
 
 def state_name(deployment: Any) -> str:
-    from marketplace.v1 import deployments_pb2
+    from mlmp_marketplace.v1 import deployments_pb2
 
     return enum_word(deployments_pb2.DeploymentState, deployment.state)
 
 
 def delivery_state(delivery: Any) -> str:
-    from marketplace.v1 import deployments_pb2
+    from mlmp_marketplace.v1 import deployments_pb2
 
     return enum_word(deployments_pb2.LinkDeliveryState, delivery.state)
 

@@ -51,12 +51,12 @@ class LocalExecutor:
         self._tail: list[str] = []
 
     def _request(self, name: str, **fields: Any) -> Any:
-        from marketplace.v1 import training_pb2
+        from mlmp_marketplace.v1 import training_pb2
 
         return getattr(training_pb2, name)(**fields)
 
     def _transition(self, state: str, message: str = "", exit_code: int = 0, external_id: str = "") -> Any:
-        from marketplace.v1 import training_pb2
+        from mlmp_marketplace.v1 import training_pb2
 
         request = training_pb2.TransitionTrainingRunRequest(
             run_id=self.run_id, state=training_pb2.RunState.Value(f"RUN_STATE_{state.upper()}"), message=message,
@@ -67,7 +67,7 @@ class LocalExecutor:
     def run(self) -> str:
         """Runs the command to its end; returns the run's final state. A command that cannot start, or an
         executor that fails, ends the run as failed with the reason: no run is left for its lease to end."""
-        from cli.project_env import CommandCannotStart, project_command
+        from mlmp_cli.project_env import CommandCannotStart, project_command
 
         self._artifacts.mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if k not in ("MP_TOKEN", "MP_API_URL", "MP_CONFIG_DIR")}
@@ -152,7 +152,7 @@ class LocalExecutor:
             self._lines.put((name, line.rstrip("\n").replace("\x00", "\ufffd")))
 
     def _flush(self, wait: float) -> None:
-        from marketplace.v1 import training_pb2
+        from mlmp_marketplace.v1 import training_pb2
 
         logs: list[Any] = []
         metrics: list[Any] = []
@@ -184,7 +184,7 @@ class LocalExecutor:
             self._call(self._stub.ReportMetrics, training_pb2.ReportMetricsRequest(run_id=self.run_id, metrics=metrics))
 
     def _upload_artifact(self) -> Path | None:
-        from marketplace.v1 import common_pb2, training_pb2
+        from mlmp_marketplace.v1 import common_pb2, training_pb2
 
         files = sorted(p for p in self._artifacts.iterdir() if p.is_file())
         if not files:

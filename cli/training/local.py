@@ -12,18 +12,18 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cli import output
-from cli.context import Context
-from cli.training.runs import RunSpec, create_run, finish, print_created
+from mlmp_cli import output
+from mlmp_cli.context import Context
+from mlmp_cli.training.runs import RunSpec, create_run, finish, print_created
 
 if TYPE_CHECKING:
-    from cli.project import Project
+    from mlmp_cli.project import Project
 
 
 def pull_round_into_project(ctx: Context, project: Project, round_: Any, quiet: bool) -> Path:
     """The round's files in the project's .mp/rounds (downloaded or resumed as needed, sha256 checked)."""
-    from cli.project import rounds_folder
-    from cli.transfers.pull import pull_round
+    from mlmp_cli.project import rounds_folder
+    from mlmp_cli.transfers.pull import pull_round
 
     folder = rounds_folder(project.root, round_.number)
     pull_round(ctx, round_, folder, show_progress=not quiet)
@@ -53,7 +53,7 @@ def execute_run(
     quiet: bool = False,
 ) -> str:  # fmt: skip
     """Runs the project's train command for the run, reporting to it; returns the run's final state."""
-    from cli.training.executor import LocalExecutor
+    from mlmp_cli.training.executor import LocalExecutor
 
     executor = LocalExecutor(
         call=ctx.call, stub=ctx.training, run_id=run_id, command=project.train_command, python=project.python,
@@ -68,7 +68,7 @@ def _spawn_executor(run_id: str, root: Path, round_dir: Path, artifact_dir: Path
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as sink:
         subprocess.Popen(
-            [sys.executable, "-c", "from cli.main import main; main()", "train", "_execute", run_id,
+            [sys.executable, "-c", "from mlmp_cli.main import main; main()", "train", "_execute", run_id,
              "--round-dir", str(round_dir), "--artifact-dir", str(artifact_dir), "--hyperparameters",
              hyperparameters_json],
             cwd=root, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink, start_new_session=True,

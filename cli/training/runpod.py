@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from cli import output
-from cli.context import Context
-from cli.training.runs import (
+from mlmp_cli import output
+from mlmp_cli.context import Context
+from mlmp_cli.training.runs import (
     EXIT_CODES,
     RunSpec,
     create_run,
@@ -30,16 +30,16 @@ from cli.training.runs import (
 )
 
 if TYPE_CHECKING:
-    from cli.project import Project
-    from cli.runpod_api import RunPodClient
+    from mlmp_cli.project import Project
+    from mlmp_cli.runpod_api import RunPodClient
 
 
 def train_on_runpod(ctx: Context, project: Project, round_: Any, spec: RunSpec, detach: bool, as_json: bool,
                     runpod: RunPodClient) -> None:  # fmt: skip
     """Creates the run, its token and the pod, then follows the run and exits with its outcome;
     with `detach`, returns once the pod is asked for."""
-    from cli.runpod_api import RunPodError, pod_spec
-    from marketplace.v1 import training_pb2
+    from mlmp_cli.runpod_api import RunPodError, pod_spec
+    from mlmp_marketplace.v1 import training_pb2
 
     run = create_run(ctx, project, round_.number, spec)
     token = ctx.call(ctx.training.IssueRunToken, training_pb2.IssueRunTokenRequest(run_id=run.id)).token
@@ -66,8 +66,8 @@ def train_on_runpod(ctx: Context, project: Project, round_: Any, spec: RunSpec, 
 def _follow_pod(ctx: Context, runpod: RunPodClient, run_id: str, pod_id: str, quiet: bool, every: float = 1.0) -> str:
     """Prints the run's events until it ends, then terminates the pod. A pod that stops first fails
     the run; Ctrl-C cancels the run and terminates the pod."""
-    from cli.runpod_api import RunPodError
-    from marketplace.v1 import training_pb2
+    from mlmp_cli.runpod_api import RunPodError
+    from mlmp_marketplace.v1 import training_pb2
 
     if not quiet:
         stream = ctx.training.WatchTrainingRun(training_pb2.WatchTrainingRunRequest(run_id=run_id),
@@ -114,8 +114,8 @@ def _follow_pod(ctx: Context, runpod: RunPodClient, run_id: str, pod_id: str, qu
 def train_in_pod(ctx: Context, project: Project) -> str:
     """Inside the pod: pulls the round and trains, reporting with the run's own token (MP_TOKEN);
     returns the run's final state."""
-    from cli.rounds.fetch import fetch_round
-    from cli.training.local import artifact_folder, execute_run, pull_round_into_project
+    from mlmp_cli.rounds.fetch import fetch_round
+    from mlmp_cli.training.local import artifact_folder, execute_run, pull_round_into_project
 
     run_id = os.environ["MP_RUN_ID"]
     round_ = fetch_round(ctx, int(os.environ.get("MP_ROUND", "0")))

@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from cli import output
-from cli.context import Context
-from cli.display import clock, enum_word
+from mlmp_cli import output
+from mlmp_cli.context import Context
+from mlmp_cli.display import clock, enum_word
 
 if TYPE_CHECKING:
-    from cli.project import Project
+    from mlmp_cli.project import Project
 
 # The exit codes of `mp train start` and `mp train logs --follow`: the run's outcome, for scripts.
 EXIT_CODES = {"succeeded": 0, "failed": 1, "cancelled": 130, "lost": 3}
@@ -33,13 +33,13 @@ class RunSpec:
 
 
 def run_state(run: Any) -> str:
-    from marketplace.v1 import training_pb2
+    from mlmp_marketplace.v1 import training_pb2
 
     return enum_word(training_pb2.RunState, run.state)
 
 
 def get_run(ctx: Context, run_id: str) -> Any:
-    from marketplace.v1 import training_pb2
+    from mlmp_marketplace.v1 import training_pb2
 
     return ctx.call(ctx.training.GetTrainingRun, training_pb2.GetTrainingRunRequest(run_id=run_id))
 
@@ -48,7 +48,7 @@ def create_run(ctx: Context, project: Project, round_number: int, spec: RunSpec)
     """A new run of `project` against the round, recorded before anything trains."""
     from google.protobuf import json_format, struct_pb2
 
-    from marketplace.v1 import training_pb2
+    from mlmp_marketplace.v1 import training_pb2
 
     request = training_pb2.CreateTrainingRunRequest(
         request_id=str(uuid.uuid4()), task=spec.task or project.task, round_number=round_number,
@@ -60,7 +60,7 @@ def create_run(ctx: Context, project: Project, round_number: int, spec: RunSpec)
 
 
 def fail_run(ctx: Context, run_id: str, message: str) -> None:
-    from marketplace.v1 import training_pb2
+    from mlmp_marketplace.v1 import training_pb2
 
     failed = training_pb2.TransitionTrainingRunRequest(
         run_id=run_id, state=training_pb2.RunState.RUN_STATE_FAILED, message=message
@@ -85,7 +85,7 @@ def finish(ctx: Context, run_id: str, outcome: str, as_json: bool) -> NoReturn:
 
 
 def print_event(event: Any, as_json: bool) -> None:
-    from marketplace.v1 import training_pb2
+    from mlmp_marketplace.v1 import training_pb2
 
     if as_json:
         click.echo(json.dumps(output.to_dict(event)))
@@ -106,7 +106,7 @@ def show_events(ctx: Context, run_id: str, follow: bool, as_json: bool) -> None:
     """The run's events so far; with `follow`, live ones too until the run ends (Ctrl-C stops)."""
     import grpc
 
-    from marketplace.v1 import training_pb2
+    from mlmp_marketplace.v1 import training_pb2
 
     request = training_pb2.WatchTrainingRunRequest(run_id=run_id)
     if follow:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from cli import http_get
+from mlmp_cli import http_get
 
 BLOCK = 1024 * 1024  # bytes per read: large, so the Python work per byte is small
 MIN_BLOCK = 64 * 1024

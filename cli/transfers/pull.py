@@ -11,10 +11,10 @@ from typing import Any
 
 import click
 
-from cli.context import Context
-from cli.exit_codes import CommandFailed, ExitCode
-from cli.transfers.download import DownloadFailed, Outcome, Wanted, download_all
-from cli.transfers.progress import TransferProgress
+from mlmp_cli.context import Context
+from mlmp_cli.exit_codes import CommandFailed, ExitCode
+from mlmp_cli.transfers.download import DownloadFailed, Outcome, Wanted, download_all
+from mlmp_cli.transfers.progress import TransferProgress
 
 
 def pull_round(
@@ -22,7 +22,7 @@ def pull_round(
     rate_limit: float = 0, show_progress: bool = True,
 ) -> list[Outcome]:  # fmt: skip
     """Downloads `names` (default: every file) of `round_` into `folder`, each sha256-checked."""
-    from marketplace.v1 import datasets_pb2
+    from mlmp_marketplace.v1 import datasets_pb2
 
     by_name = {f.name: f for f in round_.files}
     names = names or list(by_name)
@@ -58,7 +58,7 @@ def pull_round(
 
 def pull_model(ctx: Context, run_id: str, folder: Path) -> Path:
     """The run's model artifact in `folder` (sha256-checked); returns its path."""
-    from marketplace.v1 import training_pb2
+    from mlmp_marketplace.v1 import training_pb2
 
     def sign() -> training_pb2.ArtifactUrl:
         return ctx.call(ctx.training.CreateArtifactUrl, training_pb2.CreateArtifactUrlRequest(run_id=run_id))

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from marketplace.v1.options_pb2 import PrincipalKind
-from server.auth import store as api_tokens
-from server.auth.rules import scopes_of_kind
-from server.core.clock import Clock, system_clock
-from server.core.principal import Principal, api_token_kind
-from server.core.tokens import TokenDigester, TokenType, token_type_of
-from server.db.models import ApiToken, Vendor
-from server.training.rules import TERMINAL
+from mlmp_marketplace.v1.options_pb2 import PrincipalKind
+from mlmp_server.auth import store as api_tokens
+from mlmp_server.auth.rules import scopes_of_kind
+from mlmp_server.core.clock import Clock, system_clock
+from mlmp_server.core.principal import Principal, api_token_kind
+from mlmp_server.core.tokens import TokenDigester, TokenType, token_type_of
+from mlmp_server.db.models import ApiToken, Vendor
+from mlmp_server.training.rules import TERMINAL
 
 
 def api_token_principal(token: ApiToken, vendor: Vendor | None) -> Principal:

@@ -8,14 +8,14 @@ from functools import cache
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from marketplace.v1.options_pb2 import PrincipalKind
-from server.auth import store
-from server.core.contract import MethodRules, contract_services
-from server.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
-from server.core.ids import new_id
-from server.core.tokens import TokenDigester, TokenType, hint, token_type_of
-from server.db import audit
-from server.db.models import ApiToken, Invitation, Vendor
+from mlmp_marketplace.v1.options_pb2 import PrincipalKind
+from mlmp_server.auth import store
+from mlmp_server.core.contract import MethodRules, contract_services
+from mlmp_server.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from mlmp_server.core.ids import new_id
+from mlmp_server.core.tokens import TokenDigester, TokenType, hint, token_type_of
+from mlmp_server.db import audit
+from mlmp_server.db.models import ApiToken, Invitation, Vendor
 
 # The kinds of caller an API token is (deployment and run tokens are issued by their own RPCs).
 API_TOKEN_KINDS = frozenset(

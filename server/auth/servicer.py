@@ -9,19 +9,19 @@ import grpc
 from google.protobuf.message import Message
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from marketplace.v1 import auth_pb2, auth_pb2_grpc, common_pb2
-from marketplace.v1.options_pb2 import PrincipalKind
-from server.auth import rules as accounts
-from server.auth import sessions as browser_sessions
-from server.auth import store, vendor_tokens
-from server.core.clock import Clock, to_datetime
-from server.core.convert import timestamp
-from server.core.pagination import read_page
-from server.core.principal import Introspector, Principal, require_principal
-from server.core.revocation import Revocations
-from server.core.tokens import TokenDigester, TokenType, new_token
-from server.db.idempotency import create_once
-from server.db.models import ApiToken, Invitation, Vendor
+from mlmp_marketplace.v1 import auth_pb2, auth_pb2_grpc, common_pb2
+from mlmp_marketplace.v1.options_pb2 import PrincipalKind
+from mlmp_server.auth import rules as accounts
+from mlmp_server.auth import sessions as browser_sessions
+from mlmp_server.auth import store, vendor_tokens
+from mlmp_server.core.clock import Clock, to_datetime
+from mlmp_server.core.convert import timestamp
+from mlmp_server.core.pagination import read_page
+from mlmp_server.core.principal import Introspector, Principal, require_principal
+from mlmp_server.core.revocation import Revocations
+from mlmp_server.core.tokens import TokenDigester, TokenType, new_token
+from mlmp_server.db.idempotency import create_once
+from mlmp_server.db.models import ApiToken, Invitation, Vendor
 
 
 def vendor_proto(vendor: Vendor) -> common_pb2.Vendor:

@@ -11,13 +11,13 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.auth import rules as accounts
-from server.auth import store as api_tokens
-from server.core.errors import FailedPrecondition, NotFound
-from server.core.principal import Principal
-from server.core.tokens import TokenDigester
-from server.db import audit
-from server.db.models import ApiToken, Vendor
+from mlmp_server.auth import rules as accounts
+from mlmp_server.auth import store as api_tokens
+from mlmp_server.core.errors import FailedPrecondition, NotFound
+from mlmp_server.core.principal import Principal
+from mlmp_server.core.tokens import TokenDigester
+from mlmp_server.db import audit
+from mlmp_server.db.models import ApiToken, Vendor
 
 SESSION_TTL = timedelta(hours=8)
 SESSION_NAME = "web session"

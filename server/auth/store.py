@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import Select, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.keyset import equal_if, seek
-from server.db.models import (
+from mlmp_server.db.keyset import equal_if, seek
+from mlmp_server.db.models import (
     ApiToken,
     Deployment,
     DeploymentToken,

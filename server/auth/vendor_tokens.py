@@ -13,13 +13,13 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from marketplace.v1.options_pb2 import PrincipalKind
-from server.auth import rules as accounts
-from server.auth import store
-from server.core.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
-from server.core.principal import Principal
-from server.core.tokens import TokenDigester
-from server.db.models import ApiToken, Vendor
+from mlmp_marketplace.v1.options_pb2 import PrincipalKind
+from mlmp_server.auth import rules as accounts
+from mlmp_server.auth import store
+from mlmp_server.core.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from mlmp_server.core.principal import Principal
+from mlmp_server.core.tokens import TokenDigester
+from mlmp_server.db.models import ApiToken, Vendor
 
 VENDOR_DEFAULT_TTL = timedelta(days=90)
 VENDOR_MAX_TTL = timedelta(days=365)

@@ -18,10 +18,10 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
-from server.blobs.local import LocalBlobStore, UnsafeKey
-from server.blobs.signing import SignatureRefused, UrlSigner
-from server.core.errors import NotFound
-from server.gateway.app import json_response
+from mlmp_server.blobs.local import LocalBlobStore, UnsafeKey
+from mlmp_server.blobs.signing import SignatureRefused, UrlSigner
+from mlmp_server.core.errors import NotFound
+from mlmp_server.gateway.app import json_response
 
 log = logging.getLogger("mp.blobs")
 PREFIX = "/blobs/"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from server.core.errors import InvalidArgument, NotFound
+from mlmp_server.core.errors import InvalidArgument, NotFound
 
 CHUNK = 1024 * 1024
 

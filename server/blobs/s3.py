@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from server.blobs.local import StagedWrite, check_key
+from mlmp_server.blobs.local import StagedWrite, check_key
 
 
 class S3BlobStore:

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode
 
-from server.core.clock import Clock, system_clock
+from mlmp_server.core.clock import Clock, system_clock
 
 if TYPE_CHECKING:
-    from server.blobs.local import BlobStore
+    from mlmp_server.blobs.local import BlobStore
 
 # The expiry exactly as sign() writes it: another spelling of the same number ("0…", " …", "+…") is refused.
 _EXPIRES = re.compile(r"[1-9][0-9]{0,15}")

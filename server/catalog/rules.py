@@ -8,14 +8,14 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.auth import store as auth_store
-from server.catalog import store
-from server.catalog.store import StateFilter
-from server.core.errors import NotFound
-from server.core.pagination import SortKey
-from server.db.models import Deployment, DeploymentScore, Vendor
-from server.signals import scoring
-from server.signals.scoring import LiveScore
+from mlmp_server.auth import store as auth_store
+from mlmp_server.catalog import store
+from mlmp_server.catalog.store import StateFilter
+from mlmp_server.core.errors import NotFound
+from mlmp_server.core.pagination import SortKey
+from mlmp_server.db.models import Deployment, DeploymentScore, Vendor
+from mlmp_server.signals import scoring
+from mlmp_server.signals.scoring import LiveScore
 
 __all__ = ["Entry", "Query", "StateFilter", "entries", "entry_of", "list_entries", "sort_key_types"]
 

@@ -9,17 +9,17 @@ import grpc
 from google.protobuf.message import Message
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from marketplace.v1 import catalog_pb2, catalog_pb2_grpc
-from server.auth.servicer import vendor_proto
-from server.catalog import rules as catalog
-from server.core.clock import Clock, to_datetime
-from server.core.convert import timestamp
-from server.core.pagination import read_page
-from server.core.single_flight import SingleFlightCache
-from server.db.models import Deployment
-from server.deployments import rules as deployments
-from server.deployments.servicer import state_text, state_value
-from server.signals.scoring import LiveScore
+from mlmp_marketplace.v1 import catalog_pb2, catalog_pb2_grpc
+from mlmp_server.auth.servicer import vendor_proto
+from mlmp_server.catalog import rules as catalog
+from mlmp_server.core.clock import Clock, to_datetime
+from mlmp_server.core.convert import timestamp
+from mlmp_server.core.pagination import read_page
+from mlmp_server.core.single_flight import SingleFlightCache
+from mlmp_server.db.models import Deployment
+from mlmp_server.deployments import rules as deployments
+from mlmp_server.deployments.servicer import state_text, state_value
+from mlmp_server.signals.scoring import LiveScore
 
 # The catalog is the same for every caller and read far more often than it changes: answers are
 # kept this long, so the frontend's polling costs one set of queries per second, not one per call

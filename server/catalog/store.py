@@ -12,9 +12,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, exists, func, or_, select, true, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.core.pagination import SortKey
-from server.db.keyset import seek
-from server.db.models import DatasetRound, Deployment, DeploymentScore, Signal, TrainingRun, Vendor
+from mlmp_server.core.pagination import SortKey
+from mlmp_server.db.keyset import seek
+from mlmp_server.db.models import DatasetRound, Deployment, DeploymentScore, Signal, TrainingRun, Vendor
 
 
 async def list_vendors(

@@ -3,7 +3,7 @@ place: `make docs` turns that section into blocks (paragraphs, commands, lists) 
 static/docs/quickstart.json, and `make check-docs` (and tests/server/console/test_docs_files.py) fail
 when the README changed and the file was not written again.
 
-    python -m server.console.quickstart README.md > server/console/static/docs/quickstart.json
+    python -m mlmp_server.console.quickstart README.md > server/console/static/docs/quickstart.json
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ import cachetools
 from google.protobuf import duration_pb2
 from google.rpc import error_details_pb2
 
-from server.core.clock import Clock, system_clock
-from server.core.errors import ResourceExhausted
+from mlmp_server.core.clock import Clock, system_clock
+from mlmp_server.core.errors import ResourceExhausted
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor, ServiceDescriptor
 from google.protobuf.message import Message
 
-from marketplace.v1 import (
+from mlmp_marketplace.v1 import (
     auth_pb2,
     catalog_pb2,
     datasets_pb2,
@@ -21,7 +21,7 @@ from marketplace.v1 import (
     signals_pb2,
     training_pb2,
 )
-from marketplace.v1.options_pb2 import OwnedKind, PrincipalKind, RateClass
+from mlmp_marketplace.v1.options_pb2 import OwnedKind, PrincipalKind, RateClass
 
 # Standard services we host but do not describe: health checks and reflection are public.
 PUBLIC_FOREIGN_SERVICES = (

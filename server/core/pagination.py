@@ -15,7 +15,7 @@ from typing import TypeVar
 
 from google.protobuf.message import Message
 
-from server.core.errors import InvalidArgument
+from mlmp_server.core.errors import InvalidArgument
 
 M = TypeVar("M", bound=Message)
 T = TypeVar("T")

@@ -7,8 +7,8 @@ import contextvars
 from dataclasses import dataclass
 from typing import Protocol
 
-from marketplace.v1.options_pb2 import PrincipalKind
-from server.core.errors import Unauthenticated
+from mlmp_marketplace.v1.options_pb2 import PrincipalKind
+from mlmp_server.core.errors import Unauthenticated
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from marketplace.v1.options_pb2 import PrincipalKind
-from server.core.errors import Unauthenticated
-from server.core.principal import Principal
-from server.core.streams import OpenStreams
+from mlmp_marketplace.v1.options_pb2 import PrincipalKind
+from mlmp_server.core.errors import Unauthenticated
+from mlmp_server.core.principal import Principal
+from mlmp_server.core.streams import OpenStreams
 
 
 class CachedAnswers(Protocol):

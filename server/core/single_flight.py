@@ -11,7 +11,7 @@ from typing import Generic, TypeVar
 
 import cachetools
 
-from server.core.clock import Clock
+from mlmp_server.core.clock import Clock
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")

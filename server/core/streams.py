@@ -7,9 +7,9 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from server.core.clock import Clock, system_clock
-from server.core.errors import DomainError, Unauthenticated
-from server.core.principal import CallPrincipal, Principal
+from mlmp_server.core.clock import Clock, system_clock
+from mlmp_server.core.errors import DomainError, Unauthenticated
+from mlmp_server.core.principal import CallPrincipal, Principal
 
 
 @dataclass(eq=False)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from server.core.errors import InvalidArgument
+from mlmp_server.core.errors import InvalidArgument
 
 
 async def chunks_after_header(

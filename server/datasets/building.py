@@ -1,4 +1,4 @@
-"""Round files built from prices with the CLI's round builder (cli.rounds.features), in a child process.
+"""Round files built from prices with the CLI's round builder (mlmp_cli.rounds.features), in a child process.
 
 The builder needs pandas, numpy and pyarrow (about 100 MB); they load only in the child, never in the
 server, which needs them for nothing else. The demo round of a fresh install and a round published from
@@ -32,8 +32,8 @@ class BuiltFiles:
 
 
 def built_files(built: Any, file_format: str) -> BuiltFiles:
-    """A BuiltRound of cli.rounds.features encoded as files (runs in the child)."""
-    from cli.rounds.features import encode
+    """A BuiltRound of mlmp_cli.rounds.features encoded as files (runs in the child)."""
+    from mlmp_cli.rounds.features import encode
 
     tables = built.tables
     return BuiltFiles(
@@ -53,7 +53,7 @@ def build_from_csv(csvs: list[tuple[str, bytes]], file_format: str) -> BuiltFile
     Runs in the child: the builder's PriceDataError is turned into its message here, so the server never
     imports the module that defines it.
     """
-    from cli.rounds.features import PriceDataError, build_round, read_price_bytes
+    from mlmp_cli.rounds.features import PriceDataError, build_round, read_price_bytes
 
     try:
         return built_files(build_round([read_price_bytes(name, data) for name, data in csvs]), file_format)
@@ -63,8 +63,8 @@ def build_from_csv(csvs: list[tuple[str, bytes]], file_format: str) -> BuiltFile
 
 def build_synthetic() -> BuiltFiles:
     """The demo round's files, from synthetic prices."""
-    from cli.rounds.features import build_round
-    from server.datasets.synthetic import synthetic_prices
+    from mlmp_cli.rounds.features import build_round
+    from mlmp_server.datasets.synthetic import synthetic_prices
 
     return built_files(build_round(synthetic_prices()), "parquet")
 

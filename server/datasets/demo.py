@@ -14,12 +14,12 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from server.blobs.local import BlobStore, StagedWrite
-from server.core.clock import Clock, to_datetime
-from server.datasets import store
-from server.datasets.building import ChildBuilder, build_synthetic
-from server.datasets.publishing import facts_of, stage_built, store_round
-from server.datasets.synthetic import DESCRIPTION
+from mlmp_server.blobs.local import BlobStore, StagedWrite
+from mlmp_server.core.clock import Clock, to_datetime
+from mlmp_server.datasets import store
+from mlmp_server.datasets.building import ChildBuilder, build_synthetic
+from mlmp_server.datasets.publishing import facts_of, stage_built, store_round
+from mlmp_server.datasets.synthetic import DESCRIPTION
 
 log = logging.getLogger("mp.demo")
 

@@ -12,12 +12,12 @@ from typing import Any, TypeVar
 from google.protobuf.message import Message
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from server.blobs.local import BlobStore, StagedWrite
-from server.core.clock import Clock, to_datetime
-from server.datasets import rules as rounds
-from server.datasets.building import BuiltFiles
-from server.db.idempotency import create_once
-from server.db.models import DatasetRound
+from mlmp_server.blobs.local import BlobStore, StagedWrite
+from mlmp_server.core.clock import Clock, to_datetime
+from mlmp_server.datasets import rules as rounds
+from mlmp_server.datasets.building import BuiltFiles
+from mlmp_server.db.idempotency import create_once
+from mlmp_server.db.models import DatasetRound
 
 R = TypeVar("R", bound=Message)
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from server.core.clock import Clock
-from server.core.single_flight import SingleFlightCache
-from server.datasets import store
-from server.db.models import DatasetFile, DatasetRound
+from mlmp_server.core.clock import Clock
+from mlmp_server.core.single_flight import SingleFlightCache
+from mlmp_server.datasets import store
+from mlmp_server.db.models import DatasetFile, DatasetRound
 
 TTL = 2.0
 DEPTH = 50  # rounds kept: "current" is looked for among the latest ones

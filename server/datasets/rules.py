@@ -15,12 +15,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from marketplace.v1.datasets_pb2 import RoundState
-from server.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
-from server.datasets import store
-from server.db import audit
-from server.db.models import DatasetFile, DatasetRound
-from server.signals import scoring
+from mlmp_marketplace.v1.datasets_pb2 import RoundState
+from mlmp_server.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from mlmp_server.datasets import store
+from mlmp_server.db import audit
+from mlmp_server.db.models import DatasetFile, DatasetRound
+from mlmp_server.signals import scoring
 
 FILE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 FORMATS = ("parquet", "csv")

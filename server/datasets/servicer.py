@@ -11,22 +11,22 @@ import grpc
 from google.protobuf.message import Message
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from marketplace.v1 import common_pb2, datasets_pb2, datasets_pb2_grpc
-from server.blobs.local import BlobStore, StagedWrite, check_arrived
-from server.blobs.signing import DEFAULT_TTL, MAX_TTL, UrlSigner, download_url
-from server.core.clock import Clock, to_datetime
-from server.core.convert import timestamp
-from server.core.errors import InvalidArgument, NotFound
-from server.core.pagination import read_page
-from server.core.principal import require_principal
-from server.core.uploads import chunks_after_header
-from server.datasets import rules as rounds
-from server.datasets import store
-from server.datasets.building import ChildBuilder, build_from_csv
-from server.datasets.publishing import RoundFacts, facts_of, publish_once, stage_built
-from server.datasets.round_cache import RoundCache, Snapshot
-from server.db.idempotency import replayed
-from server.db.models import DatasetFile, DatasetRound
+from mlmp_marketplace.v1 import common_pb2, datasets_pb2, datasets_pb2_grpc
+from mlmp_server.blobs.local import BlobStore, StagedWrite, check_arrived
+from mlmp_server.blobs.signing import DEFAULT_TTL, MAX_TTL, UrlSigner, download_url
+from mlmp_server.core.clock import Clock, to_datetime
+from mlmp_server.core.convert import timestamp
+from mlmp_server.core.errors import InvalidArgument, NotFound
+from mlmp_server.core.pagination import read_page
+from mlmp_server.core.principal import require_principal
+from mlmp_server.core.uploads import chunks_after_header
+from mlmp_server.datasets import rules as rounds
+from mlmp_server.datasets import store
+from mlmp_server.datasets.building import ChildBuilder, build_from_csv
+from mlmp_server.datasets.publishing import RoundFacts, facts_of, publish_once, stage_built
+from mlmp_server.datasets.round_cache import RoundCache, Snapshot
+from mlmp_server.db.idempotency import replayed
+from mlmp_server.db.models import DatasetFile, DatasetRound
 
 
 def _built(snapshot: Snapshot, row: DatasetRound, now: datetime) -> datasets_pb2.Round:

@@ -8,8 +8,8 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, and_, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.keyset import seek
-from server.db.models import DatasetFile, DatasetRound
+from mlmp_server.db.keyset import seek
+from mlmp_server.db.models import DatasetFile, DatasetRound
 
 ROUND_KEY = (int,)  # the sort key of round listings: (number,), newest first
 

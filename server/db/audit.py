@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.models import AuditEvent
+from mlmp_server.db.models import AuditEvent
 
 
 def record(session: AsyncSession, *, actor: str, action: str, target: str, at: datetime, **details: Any) -> None:

@@ -13,7 +13,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
-from server.core.errors import FailedPrecondition
+from mlmp_server.core.errors import FailedPrecondition
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 

@@ -19,9 +19,9 @@ from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from server.core.clock import Clock, to_datetime
-from server.core.errors import AlreadyExists, InvalidArgument
-from server.db.models import IdempotencyRecord
+from mlmp_server.core.clock import Clock, to_datetime
+from mlmp_server.core.errors import AlreadyExists, InvalidArgument
+from mlmp_server.db.models import IdempotencyRecord
 
 RETENTION = timedelta(hours=24)
 R = TypeVar("R", bound=Message)

@@ -6,8 +6,8 @@ import cachetools
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from marketplace.v1.options_pb2 import OwnedKind
-from server.db.models import ApiToken, Deployment, TrainingRun
+from mlmp_marketplace.v1.options_pb2 import OwnedKind
+from mlmp_server.db.models import ApiToken, Deployment, TrainingRun
 
 _VENDOR_OF = {
     OwnedKind.OWNED_KIND_DEPLOYMENT: (Deployment.id, Deployment.vendor_id),

@@ -26,14 +26,14 @@ from urllib.parse import urlsplit
 from google.protobuf import json_format
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from marketplace.v1 import deployments_pb2
-from server.core.clock import Clock, to_datetime
-from server.core.errors import FailedPrecondition, InvalidArgument
-from server.core.ids import new_id
-from server.core.redaction import redact
-from server.db.models import SignalDestination
-from server.deployments import store
-from server.signals.ingest import stored_signal_proto
+from mlmp_marketplace.v1 import deployments_pb2
+from mlmp_server.core.clock import Clock, to_datetime
+from mlmp_server.core.errors import FailedPrecondition, InvalidArgument
+from mlmp_server.core.ids import new_id
+from mlmp_server.core.redaction import redact
+from mlmp_server.db.models import SignalDestination
+from mlmp_server.deployments import store
+from mlmp_server.signals.ingest import stored_signal_proto
 
 if TYPE_CHECKING:
     import httpx

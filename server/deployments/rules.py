@@ -13,15 +13,15 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.core.errors import FailedPrecondition, InvalidArgument, NotFound
-from server.core.ids import new_id
-from server.core.tokens import TokenDigester, TokenType, hint, new_token
-from server.db import audit
-from server.db.models import Deployment, DeploymentToken
-from server.deployments import store
-from server.signals import scoring
-from server.training import store as run_store
-from server.training.rules import PROVIDERS
+from mlmp_server.core.errors import FailedPrecondition, InvalidArgument, NotFound
+from mlmp_server.core.ids import new_id
+from mlmp_server.core.tokens import TokenDigester, TokenType, hint, new_token
+from mlmp_server.db import audit
+from mlmp_server.db.models import Deployment, DeploymentToken
+from mlmp_server.deployments import store
+from mlmp_server.signals import scoring
+from mlmp_server.training import store as run_store
+from mlmp_server.training.rules import PROVIDERS
 
 STATES = ("pending", "starting", "live", "stopped", "failed")
 TRANSITIONS = {

@@ -9,19 +9,19 @@ import grpc
 from google.protobuf.unknown_fields import UnknownFieldSet
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from marketplace.v1 import deployments_pb2, deployments_pb2_grpc
-from server.core.clock import Clock, to_datetime
-from server.core.convert import timestamp
-from server.core.errors import FailedPrecondition, InvalidArgument, NotFound
-from server.core.pagination import read_page
-from server.core.principal import require_principal
-from server.core.revocation import Revocations
-from server.core.tokens import TokenDigester, TokenType, new_token
-from server.db import audit
-from server.db.idempotency import create_once
-from server.db.models import Deployment, SignalDestination
-from server.deployments import deliveries, store
-from server.deployments import rules as deployments
+from mlmp_marketplace.v1 import deployments_pb2, deployments_pb2_grpc
+from mlmp_server.core.clock import Clock, to_datetime
+from mlmp_server.core.convert import timestamp
+from mlmp_server.core.errors import FailedPrecondition, InvalidArgument, NotFound
+from mlmp_server.core.pagination import read_page
+from mlmp_server.core.principal import require_principal
+from mlmp_server.core.revocation import Revocations
+from mlmp_server.core.tokens import TokenDigester, TokenType, new_token
+from mlmp_server.db import audit
+from mlmp_server.db.idempotency import create_once
+from mlmp_server.db.models import Deployment, SignalDestination
+from mlmp_server.deployments import deliveries, store
+from mlmp_server.deployments import rules as deployments
 
 State = deployments_pb2.DeploymentState
 OLD_SIGNAL_LINKS = (1, 2)  # DeploymentLinks' reserved signals_url and signals_target

@@ -14,9 +14,9 @@ from datetime import datetime
 from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.core.ids import new_id
-from server.db.keyset import equal_if, seek
-from server.db.models import Deployment, DeploymentToken, Signal, SignalDestination, Vendor
+from mlmp_server.core.ids import new_id
+from mlmp_server.db.keyset import equal_if, seek
+from mlmp_server.db.models import Deployment, DeploymentToken, Signal, SignalDestination, Vendor
 
 DEPLOYMENT_KEY = (datetime, str)  # the sort key of deployment listings: (created_at, id), newest first
 

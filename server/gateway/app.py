@@ -28,11 +28,11 @@ from google.protobuf.message import Message
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from marketplace.v1 import options_pb2
-from server.gateway.errors import HTTP_STATUS, details_from_trailers, error_document, error_headers
-from server.gateway.inprocess import InProcessChannel
-from server.gateway.routes import MethodNotAllowed, NoRoute, Route, Router, routes_from_services
-from server.gateway.transcode import BadRequest, build_request, message_class, response_json
+from mlmp_marketplace.v1 import options_pb2
+from mlmp_server.gateway.errors import HTTP_STATUS, details_from_trailers, error_document, error_headers
+from mlmp_server.gateway.inprocess import InProcessChannel
+from mlmp_server.gateway.routes import MethodNotAllowed, NoRoute, Route, Router, routes_from_services
+from mlmp_server.gateway.transcode import BadRequest, build_request, message_class, response_json
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 # gRPC refuses metadata past 8 KiB at random and past 16 KiB always (RESOURCE_EXHAUSTED, which reads as

@@ -9,7 +9,7 @@ import grpc
 from google.protobuf import json_format
 from google.rpc import error_details_pb2, status_pb2  # noqa: F401  (registers the detail types for JSON)
 
-from server.core.redaction import redact
+from mlmp_server.core.redaction import redact
 
 HTTP_STATUS = {
     grpc.StatusCode.OK: 200,

@@ -12,9 +12,9 @@ from typing import Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor
 
-from marketplace.v1 import options_pb2
-from server.gateway.comments import contract_comments, summary
-from server.gateway.routes import Route, resolve_field_path
+from mlmp_marketplace.v1 import options_pb2
+from mlmp_server.gateway.comments import contract_comments, summary
+from mlmp_server.gateway.routes import Route, resolve_field_path
 
 _F = FieldDescriptor
 # 64-bit integers are JSON strings of ASCII digits, which is all the gateway reads there.

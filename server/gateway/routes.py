@@ -14,7 +14,7 @@ import cachetools
 from google.api import annotations_pb2, http_pb2
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor, ServiceDescriptor
 
-from server.gateway.templates import PathTemplate, TemplateError, parse_template
+from mlmp_server.gateway.templates import PathTemplate, TemplateError, parse_template
 
 
 class RouteError(ValueError):

@@ -17,8 +17,8 @@ from google.protobuf import json_format, message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
-from server.gateway.json_encoding import message_to_json
-from server.gateway.routes import Route, resolve_field_path
+from mlmp_server.gateway.json_encoding import message_to_json
+from mlmp_server.gateway.routes import Route, resolve_field_path
 
 
 class BadRequest(ValueError):

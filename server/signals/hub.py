@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from marketplace.v1 import signals_pb2
+from mlmp_marketplace.v1 import signals_pb2
 
 QUEUE_LIMIT = 10_000
 Build = Callable[[], list[signals_pb2.Signal]]

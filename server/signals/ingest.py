@@ -15,18 +15,18 @@ from typing import cast
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from marketplace.v1 import signals_pb2
-from server.core.buckets import RateLimit, TokenBuckets
-from server.core.clock import Clock, to_datetime
-from server.core.completion import finish_even_if_cancelled
-from server.core.convert import timestamp
-from server.core.errors import FailedPrecondition, InvalidArgument
-from server.datasets.round_cache import RoundCache
-from server.db.models import Signal, Vendor
-from server.deployments import rules as deployments
-from server.signals import store
-from server.signals.hub import SignalHub
-from server.signals.rules import (
+from mlmp_marketplace.v1 import signals_pb2
+from mlmp_server.core.buckets import RateLimit, TokenBuckets
+from mlmp_server.core.clock import Clock, to_datetime
+from mlmp_server.core.completion import finish_even_if_cancelled
+from mlmp_server.core.convert import timestamp
+from mlmp_server.core.errors import FailedPrecondition, InvalidArgument
+from mlmp_server.datasets.round_cache import RoundCache
+from mlmp_server.db.models import Signal, Vendor
+from mlmp_server.deployments import rules as deployments
+from mlmp_server.signals import store
+from mlmp_server.signals.hub import SignalHub
+from mlmp_server.signals.rules import (
     MAX_BATCH,
     MAX_SEQUENCE,
     Judged,

@@ -16,12 +16,12 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from marketplace.v1 import signals_pb2
-from server.auth import store as auth_store
-from server.core.errors import InvalidArgument, PermissionDenied
-from server.core.principal import Principal
-from server.datasets.rules import state_name, state_of
-from server.db.models import DatasetRound
+from mlmp_marketplace.v1 import signals_pb2
+from mlmp_server.auth import store as auth_store
+from mlmp_server.core.errors import InvalidArgument, PermissionDenied
+from mlmp_server.core.principal import Principal
+from mlmp_server.datasets.rules import state_name, state_of
+from mlmp_server.db.models import DatasetRound
 
 MAX_FUTURE = timedelta(minutes=5)  # clock skew allowed between a deployment and the server
 MAX_BATCH = 10_000

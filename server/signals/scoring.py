@@ -20,9 +20,9 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, case, func
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from marketplace.v1.signals_pb2 import ACTION_BUY, ACTION_SELL
-from server.db.models import DeploymentScore, Signal
-from server.signals import store
+from mlmp_marketplace.v1.signals_pb2 import ACTION_BUY, ACTION_SELL
+from mlmp_server.db.models import DeploymentScore, Signal
+from mlmp_server.signals import store
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,15 +9,15 @@ import grpc
 from google.protobuf.duration_pb2 import Duration
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from marketplace.v1 import signals_pb2, signals_pb2_grpc
-from server.core.buckets import rate_limited
-from server.core.errors import InvalidArgument, ResourceExhausted
-from server.core.pagination import read_page
-from server.core.principal import Principal, require_principal
-from server.signals import rules, store
-from server.signals.hub import SignalHub
-from server.signals.ingest import Attribution, SignalIngest, stored_signal_proto
-from server.signals.rules import Writer
+from mlmp_marketplace.v1 import signals_pb2, signals_pb2_grpc
+from mlmp_server.core.buckets import rate_limited
+from mlmp_server.core.errors import InvalidArgument, ResourceExhausted
+from mlmp_server.core.pagination import read_page
+from mlmp_server.core.principal import Principal, require_principal
+from mlmp_server.signals import rules, store
+from mlmp_server.signals.hub import SignalHub
+from mlmp_server.signals.ingest import Attribution, SignalIngest, stored_signal_proto
+from mlmp_server.signals.rules import Writer
 
 
 def _writer(principal: Principal) -> tuple[Writer, Attribution]:

@@ -17,11 +17,11 @@ from sqlalchemy import ColumnElement, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.keyset import seek
-from server.db.models import Deployment, DeploymentScore, Signal, SignalBatch, Vendor
+from mlmp_server.db.keyset import seek
+from mlmp_server.db.models import Deployment, DeploymentScore, Signal, SignalBatch, Vendor
 
 if TYPE_CHECKING:
-    from server.signals.rules import NewSignal, Writer
+    from mlmp_server.signals.rules import NewSignal, Writer
 
 # A row's columns: the batch's (who wrote it, in which batch), then every other column of the table but
 # the two the store fills, each read from the new signal's field of that name.

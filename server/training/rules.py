@@ -16,12 +16,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.core.errors import FailedPrecondition, InvalidArgument, NotFound
-from server.core.ids import new_id
-from server.core.tokens import TokenDigester, hint
-from server.db import audit
-from server.db.models import RunToken, TrainingRun
-from server.training import store
+from mlmp_server.core.errors import FailedPrecondition, InvalidArgument, NotFound
+from mlmp_server.core.ids import new_id
+from mlmp_server.core.tokens import TokenDigester, hint
+from mlmp_server.db import audit
+from mlmp_server.db.models import RunToken, TrainingRun
+from mlmp_server.training import store
 
 LEASE = timedelta(seconds=60)  # the default; mp-server passes MP_RUN_LEASE
 TERMINAL = frozenset({"succeeded", "failed", "cancelled", "lost"})

@@ -12,22 +12,22 @@ import grpc
 from google.protobuf import json_format
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from marketplace.v1 import common_pb2, training_pb2, training_pb2_grpc
-from server.blobs.local import BlobStore, StagedWrite, check_arrived, check_key
-from server.blobs.signing import UrlSigner, download_url
-from server.core.clock import Clock, to_datetime
-from server.core.completion import finish_even_if_cancelled
-from server.core.convert import timestamp
-from server.core.errors import FailedPrecondition, InvalidArgument
-from server.core.pagination import read_page, within_page_bytes
-from server.core.principal import require_principal
-from server.core.tokens import TokenDigester, TokenType, new_token
-from server.core.uploads import chunks_after_header
-from server.datasets import rules as rounds
-from server.db.idempotency import create_once
-from server.db.models import RunEvent, TrainingRun
-from server.training import rules as training
-from server.training import store
+from mlmp_marketplace.v1 import common_pb2, training_pb2, training_pb2_grpc
+from mlmp_server.blobs.local import BlobStore, StagedWrite, check_arrived, check_key
+from mlmp_server.blobs.signing import UrlSigner, download_url
+from mlmp_server.core.clock import Clock, to_datetime
+from mlmp_server.core.completion import finish_even_if_cancelled
+from mlmp_server.core.convert import timestamp
+from mlmp_server.core.errors import FailedPrecondition, InvalidArgument
+from mlmp_server.core.pagination import read_page, within_page_bytes
+from mlmp_server.core.principal import require_principal
+from mlmp_server.core.tokens import TokenDigester, TokenType, new_token
+from mlmp_server.core.uploads import chunks_after_header
+from mlmp_server.datasets import rules as rounds
+from mlmp_server.db.idempotency import create_once
+from mlmp_server.db.models import RunEvent, TrainingRun
+from mlmp_server.training import rules as training
+from mlmp_server.training import store
 
 T = TypeVar("T")
 Change = Callable[[AsyncSession, TrainingRun], Awaitable[T]]

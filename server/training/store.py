@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.keyset import equal_if, seek
-from server.db.models import RunEvent, RunToken, TrainingRun
+from mlmp_server.db.keyset import equal_if, seek
+from mlmp_server.db.models import RunEvent, RunToken, TrainingRun
 
 RUN_KEY = (datetime, str)  # the sort key of run listings: (created_at, id), newest first
 

@@ -10,8 +10,8 @@ import sys
 import grpc
 import pytest
 
-from cli.client import Endpoint, failure_of, resolve
-from cli.exit_codes import CommandFailed, ExitCode
+from mlmp_cli.client import Endpoint, failure_of, resolve
+from mlmp_cli.exit_codes import CommandFailed, ExitCode
 from tests.helpers.scripted_http import Reply, scripted_server
 
 ENDPOINT = Endpoint("http://localhost:3010", "127.0.0.1:50051", tls=False)
@@ -108,7 +108,8 @@ def test_discovery_of_a_server_that_is_not_there_says_so():
 def test_a_command_starts_without_importing_httpx():
     # httpx and its TLS context cost every command ~0.2 s of CPU at start; the CLI reads discovery without it.
     loaded = subprocess.run(
-        [sys.executable, "-c", "import sys, cli.main, cli.client, cli.transfers.pull; print('httpx' in sys.modules)"],
+        [sys.executable, "-c",
+         "import sys, mlmp_cli.main, mlmp_cli.client, mlmp_cli.transfers.pull; print('httpx' in sys.modules)"],
         capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
     assert loaded == "False"

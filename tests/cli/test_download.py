@@ -12,8 +12,8 @@ import httpx
 import pytest
 from google.protobuf.duration_pb2 import Duration
 
-from cli.transfers.download import DownloadFailed, Wanted, download_all
-from marketplace.v1 import datasets_pb2, datasets_pb2_grpc
+from mlmp_cli.transfers.download import DownloadFailed, Wanted, download_all
+from mlmp_marketplace.v1 import datasets_pb2, datasets_pb2_grpc
 from tests.helpers.rounds import publish_request
 
 DATA = os.urandom(200_000)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from cli.transfers import download as download_module
-from cli.transfers.download import DownloadFailed, Wanted, download_all
+from mlmp_cli.transfers import download as download_module
+from mlmp_cli.transfers.download import DownloadFailed, Wanted, download_all
 from tests.helpers.scripted_http import Reply, Seen, scripted_server
 
 DATA = os.urandom(300_000)

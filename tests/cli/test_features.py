@@ -9,7 +9,7 @@ import statistics
 import pandas as pd
 import pytest
 
-from cli.rounds.features import TARGET, PriceDataError, build_round, read_price_bytes, read_price_file, read_prices
+from mlmp_cli.rounds.features import TARGET, PriceDataError, build_round, read_price_bytes, read_price_file, read_prices
 from tests.helpers.price_files import fetch_price_files
 
 # 60 daily bars: close = 100 + i, high/low = close ± 1, volume 1000, open = close.

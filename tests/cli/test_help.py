@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import click
 import pytest
 
-from cli.main import cli
+from mlmp_cli.main import cli
 
 # Leaf commands that print no result a script would parse, each with the reason.
 WITHOUT_JSON = {

@@ -8,9 +8,9 @@ import grpc
 import pytest
 from google.protobuf import struct_pb2
 
-from cli.exit_codes import ExitCode
-from cli.project import parse_hyperparameter
-from marketplace.v1 import training_pb2
+from mlmp_cli.exit_codes import ExitCode
+from mlmp_cli.project import parse_hyperparameter
+from mlmp_marketplace.v1 import training_pb2
 from tests.helpers.processes import clean_env, run
 
 

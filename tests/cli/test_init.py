@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from cli.exit_codes import ExitCode
+from mlmp_cli.exit_codes import ExitCode
 from tests.helpers.processes import clean_env, run
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.project_env import CommandCannotStart, project_command
+from mlmp_cli.project_env import CommandCannotStart, project_command
 
 
 def program(path: Path) -> Path:

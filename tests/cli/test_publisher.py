@@ -6,8 +6,8 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from cli.publisher import PublisherStopped, SignalPublisher
-from marketplace.v1 import deployments_pb2
+from mlmp_cli.publisher import PublisherStopped, SignalPublisher
+from mlmp_marketplace.v1 import deployments_pb2
 from tests.helpers.market import stored_count
 
 SYMBOLS = [f"S{n:04d}" for n in range(2000)]
@@ -66,7 +66,7 @@ def test_a_heartbeat_naming_another_destination_never_takes_the_token_or_signals
     streaming to the marketplace it was given, and the named destination hears nothing."""
     from concurrent import futures
 
-    from marketplace.v1 import signals_pb2
+    from mlmp_marketplace.v1 import signals_pb2
     from tests.helpers.receiver import Receiver
 
     destination = Receiver()
@@ -135,7 +135,7 @@ def test_a_server_error_that_retrying_cannot_fix_ends_the_publisher(market, monk
         calls.append(1)
         raise RuntimeError("a bug on the server")  # answered INTERNAL
 
-    monkeypatch.setattr("server.signals.ingest.judge", broken)
+    monkeypatch.setattr("mlmp_server.signals.ingest.judge", broken)
     publisher = SignalPublisher(market.server.grpc_target, created.token, heartbeat=0.1)
     try:
         publisher.publish({"symbol": "AAA", "score": 0.2})
@@ -149,8 +149,8 @@ def test_a_server_error_that_retrying_cannot_fix_ends_the_publisher(market, monk
 
 
 def test_a_busy_or_unavailable_server_is_retried_until_the_batch_is_stored(market, monkeypatch):
-    from server.core import errors
-    from server.signals import ingest
+    from mlmp_server.core import errors
+    from mlmp_server.signals import ingest
 
     created = market.deploy()
     refusals = [errors.Unavailable("the database is restarting"), errors.ResourceExhausted("too many writers")]
@@ -161,7 +161,7 @@ def test_a_busy_or_unavailable_server_is_retried_until_the_batch_is_stored(marke
         return ingest_judge(*args, **kwargs)
 
     ingest_judge = ingest.judge
-    monkeypatch.setattr("server.signals.ingest.judge", busy_then_fine)
+    monkeypatch.setattr("mlmp_server.signals.ingest.judge", busy_then_fine)
     publisher = SignalPublisher(market.server.grpc_target, created.token, heartbeat=0.1)
     try:
         publisher.publish({"symbol": "AAA", "score": 0.2})

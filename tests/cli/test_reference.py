@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from cli.main import cli
-from cli.reference import reference, render
+from mlmp_cli.main import cli
+from mlmp_cli.reference import reference, render
 
 COMMITTED = Path(__file__).parents[2] / "server" / "console" / "static" / "docs" / "cli.json"
 

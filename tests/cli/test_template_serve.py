@@ -8,12 +8,12 @@ import sys
 from pathlib import Path
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "cli" / "templates" / "runpod-signal-http"
-# serve.py run as its own program, with `cli.publisher` made unimportable when asked (None in sys.modules).
+# serve.py run as its own program, with `mlmp_cli.publisher` made unimportable when asked (None in sys.modules).
 RUN_SERVE = "import runpy, sys\n{hide}\nsys.argv = ['serve.py']\nrunpy.run_path('serve.py', run_name='__main__')"
 
 
 def serve(tmp_path: Path, *, hide_publisher: bool, **env: str) -> subprocess.CompletedProcess:
-    code = RUN_SERVE.format(hide="sys.modules['cli.publisher'] = None" if hide_publisher else "")
+    code = RUN_SERVE.format(hide="sys.modules['mlmp_cli.publisher'] = None" if hide_publisher else "")
     return subprocess.run([sys.executable, "-c", code], cwd=TEMPLATE, capture_output=True, text=True, timeout=60,
                           env={"PATH": "/usr/bin:/bin", "PORT": "0", "MP_DEPLOYMENT_TOKEN": "x", **env})  # fmt: skip
 

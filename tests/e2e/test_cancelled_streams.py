@@ -13,8 +13,8 @@ import httpx
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from cli.publisher import SignalPublisher
-from marketplace.v1 import (
+from mlmp_cli.publisher import SignalPublisher
+from mlmp_marketplace.v1 import (
     auth_pb2,
     auth_pb2_grpc,
     deployments_pb2,
@@ -22,7 +22,7 @@ from marketplace.v1 import (
     signals_pb2,
     signals_pb2_grpc,
 )
-from server.datasets.synthetic import SYMBOLS
+from mlmp_server.datasets.synthetic import SYMBOLS
 from tests.helpers.auth import bearer
 from tests.helpers.processes import ServerProcess
 

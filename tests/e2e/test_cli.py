@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.exit_codes import ExitCode
+from mlmp_cli.exit_codes import ExitCode
 from tests.helpers.postgres import fresh_database
 from tests.helpers.processes import ServerProcess, clean_env, mp_server_env, run
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cli.exit_codes import ExitCode
-from server.datasets.synthetic import SYMBOLS
+from mlmp_cli.exit_codes import ExitCode
+from mlmp_server.datasets.synthetic import SYMBOLS
 from tests.helpers.processes import BIN, ServerProcess, clean_env, mp_in, run
 from tests.helpers.projects import trained_project
 from tests.helpers.receiver import Receiver, readme_verify
@@ -140,7 +140,7 @@ def test_deploy_refuses_a_project_without_a_trained_model(server, tmp_path):
 
 
 def test_a_runpod_deployment_serves_from_a_pod_with_its_own_token(server, vendor_project, tmp_path):
-    from cli.serving.local import free_port
+    from mlmp_cli.serving.local import free_port
     from tests.helpers.fake_runpod import FakeRunPod
 
     folder, env, _admin = vendor_project

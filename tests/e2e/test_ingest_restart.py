@@ -10,10 +10,10 @@ import time
 import grpc
 import pytest
 
-from cli.publisher import SignalPublisher
-from cli.serving.local import free_port
-from marketplace.v1 import auth_pb2, auth_pb2_grpc, deployments_pb2, deployments_pb2_grpc, signals_pb2
-from server.datasets.synthetic import SYMBOLS
+from mlmp_cli.publisher import SignalPublisher
+from mlmp_cli.serving.local import free_port
+from mlmp_marketplace.v1 import auth_pb2, auth_pb2_grpc, deployments_pb2, deployments_pb2_grpc, signals_pb2
+from mlmp_server.datasets.synthetic import SYMBOLS
 from tests.helpers.auth import bearer
 from tests.helpers.processes import ServerProcess
 
@@ -92,9 +92,9 @@ def stored_counts(server: ServerProcess) -> tuple[int, int, set[int]]:
 
     from sqlalchemy import func, select
 
-    from server.db.engine import create_engine
-    from server.db.models import Signal, SignalBatch
-    from server.settings import Settings
+    from mlmp_server.db.engine import create_engine
+    from mlmp_server.db.models import Signal, SignalBatch
+    from mlmp_server.settings import Settings
 
     async def count() -> tuple[int, int, set[int]]:
         engine = create_engine(Settings.from_env(server.env).database_url)

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cli.exit_codes import ExitCode
+from mlmp_cli.exit_codes import ExitCode
 from tests.helpers.processes import ServerProcess, clean_env, run
 
 pytestmark = pytest.mark.e2e

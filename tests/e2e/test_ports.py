@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.serving.local import free_port
+from mlmp_cli.serving.local import free_port
 from tests.helpers.processes import ServerProcess, mp_server_env, run
 
 pytestmark = pytest.mark.e2e

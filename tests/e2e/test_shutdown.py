@@ -9,7 +9,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from marketplace.v1 import datasets_pb2, datasets_pb2_grpc
+from mlmp_marketplace.v1 import datasets_pb2, datasets_pb2_grpc
 from tests.helpers.auth import bearer
 from tests.helpers.processes import ServerProcess, mp_server_env
 from tests.helpers.rounds import publish_request
@@ -57,7 +57,8 @@ def test_a_shutdown_that_cannot_finish_ends_the_process_anyway():
     import sys
 
     hung = subprocess.run(
-        [sys.executable, "-c", "import time; from server.process import exit_after; exit_after(0.5); time.sleep(60)"],
+        [sys.executable, "-c",
+         "import time; from mlmp_server.process import exit_after; exit_after(0.5); time.sleep(60)"],
         capture_output=True, text=True, timeout=30,
     )  # fmt: skip
     assert hung.returncode == 1

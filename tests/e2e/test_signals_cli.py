@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import grpc
 import pytest
 
-from marketplace.v1 import (
+from mlmp_marketplace.v1 import (
     auth_pb2,
     auth_pb2_grpc,
     deployments_pb2,
@@ -19,7 +19,7 @@ from marketplace.v1 import (
     signals_pb2,
     signals_pb2_grpc,
 )
-from server.datasets.synthetic import SYMBOLS
+from mlmp_server.datasets.synthetic import SYMBOLS
 from tests.helpers.auth import bearer
 from tests.helpers.processes import BIN, ServerProcess, clean_env
 

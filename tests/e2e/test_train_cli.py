@@ -13,8 +13,8 @@ from pathlib import Path
 import grpc
 import pytest
 
-from cli.exit_codes import ExitCode
-from marketplace.v1 import auth_pb2_grpc, training_pb2, training_pb2_grpc
+from mlmp_cli.exit_codes import ExitCode
+from mlmp_marketplace.v1 import auth_pb2_grpc, training_pb2, training_pb2_grpc
 from tests.helpers.auth import bearer, create_vendor_token
 from tests.helpers.processes import BIN, ServerProcess, clean_env, run
 

@@ -13,8 +13,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from marketplace.v1 import auth_pb2, auth_pb2_grpc, options_pb2
-from server.settings import normalise_database_url
+from mlmp_marketplace.v1 import auth_pb2, auth_pb2_grpc, options_pb2
+from mlmp_server.settings import normalise_database_url
 from tests.helpers.auth import bearer
 from tests.helpers.fuzz.world import World, build_world
 from tests.helpers.postgres import fresh_database

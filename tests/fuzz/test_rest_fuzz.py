@@ -18,8 +18,8 @@ from google.protobuf.message import Message
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from server.gateway.routes import Route, routes_from_services
-from server.grpc_server import SERVICES
+from mlmp_server.gateway.routes import Route, routes_from_services
+from mlmp_server.grpc_server import SERVICES
 from tests.helpers.fuzz.rpcs import CALLERS, FUZZ, STREAM_READ, STREAMS
 from tests.helpers.fuzz.strategies import Drawn, requests
 from tests.helpers.fuzz.world import World

@@ -8,7 +8,7 @@ import socket
 import httpx
 import pytest
 
-from server.gateway.app import MAX_BODY_BYTES, MAX_TIMEOUT_SECONDS
+from mlmp_server.gateway.app import MAX_BODY_BYTES, MAX_TIMEOUT_SECONDS
 
 
 def assert_refused(response: httpx.Response, status: int, words: str) -> dict:
@@ -168,8 +168,8 @@ def test_the_document_says_64_bit_integers_are_digit_strings(gateway, things):
     """Schemathesis took `"sequence": ""` as schema-valid: the document promised any string."""
     import re
 
-    from server.gateway.openapi import openapi_document
-    from server.gateway.routes import routes_from_services
+    from mlmp_server.gateway.openapi import openapi_document
+    from mlmp_server.gateway.routes import routes_from_services
 
     routes = routes_from_services([things[0].DESCRIPTOR.services_by_name["Things"]])
     document = openapi_document(routes, title="t", version="1", is_public=lambda _method: True)

@@ -9,8 +9,8 @@ import httpx
 from starlette.requests import Request
 from starlette.routing import Route
 
-from server.grpc_server import SERVICES
-from server.http_app import build_http_app
+from mlmp_server.grpc_server import SERVICES
+from mlmp_server.http_app import build_http_app
 
 
 def test_an_unforeseen_failure_is_a_json_500_not_plain_text():

@@ -8,8 +8,8 @@ from google.protobuf import json_format, timestamp_pb2
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from marketplace.v1 import catalog_pb2, common_pb2, deployments_pb2, signals_pb2, training_pb2
-from server.gateway.json_encoding import message_to_json
+from mlmp_marketplace.v1 import catalog_pb2, common_pb2, deployments_pb2, signals_pb2, training_pb2
+from mlmp_server.gateway.json_encoding import message_to_json
 from tests.helpers.things import thing_strategy
 
 

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from openapi_spec_validator import validate
 
-from server.settings import RateLimit
+from mlmp_server.settings import RateLimit
 from tests.helpers.server_thread import ServerThread
 
 # The paths the frontend already calls, with the scope each needs.

@@ -9,11 +9,11 @@ import pytest
 from google.protobuf import descriptor_pb2
 from openapi_spec_validator import validate
 
-from server.core.contract import contract_services
-from server.gateway.comments import clean, comments_of, contract_comments, summary
-from server.gateway.openapi import openapi_document
-from server.gateway.routes import routes_from_services
-from server.http_app import is_public
+from mlmp_server.core.contract import contract_services
+from mlmp_server.gateway.comments import clean, comments_of, contract_comments, summary
+from mlmp_server.gateway.openapi import openapi_document
+from mlmp_server.gateway.routes import routes_from_services
+from mlmp_server.http_app import is_public
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +116,7 @@ def test_schemas_and_tags_carry_message_and_field_comments(document):
 
 
 def test_the_docs_page_shows_descriptions_as_text(document):
-    from server.gateway.docs import render_docs
+    from mlmp_server.gateway.docs import render_docs
 
     page = render_docs(document)
     assert "Lists vendors with their models" in page

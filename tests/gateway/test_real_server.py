@@ -11,8 +11,8 @@ import grpc
 import httpx
 import pytest
 
-from marketplace.v1 import training_pb2
-from server.settings import RateLimit, Settings, default_database_url
+from mlmp_marketplace.v1 import training_pb2
+from mlmp_server.settings import RateLimit, Settings, default_database_url
 from tests.helpers.auth import bearer
 from tests.helpers.server_thread import ServerThread
 from tests.helpers.training import start
@@ -75,7 +75,7 @@ def test_well_formed_requests_still_pass(mp_server):
 def test_a_list_answer_over_4_mib_is_returned_through_the_gateway(settings, tmp_path: Path):
     """Runs with hyperparameters of the largest allowed size: their list page is several MiB, which
     gRPC's 4 MiB default would have refused on the gateway's side as RESOURCE_EXHAUSTED (a 429)."""
-    from marketplace.v1 import auth_pb2_grpc, datasets_pb2_grpc, training_pb2_grpc
+    from mlmp_marketplace.v1 import auth_pb2_grpc, datasets_pb2_grpc, training_pb2_grpc
     from tests.helpers.auth import create_vendor_token
     from tests.helpers.rounds import publish_request
 
@@ -103,7 +103,7 @@ def test_a_list_answer_over_4_mib_is_returned_through_the_gateway(settings, tmp_
 def test_a_list_page_stops_short_of_the_message_limit():
     """However large the stored objects allowed, a page stays answerable: it is cut by bytes too, and
     its token leads on to the rest."""
-    from server.core import pagination
+    from mlmp_server.core import pagination
 
     runs_pb = [training_pb2.TrainingRun(id=f"run_{i}", message="m" * 1000) for i in range(10)]
     shown = pagination.within_page_bytes(runs_pb, limit=3_500)

@@ -9,8 +9,8 @@ import pytest
 from google.api import annotations_pb2
 from google.protobuf import descriptor_pb2, descriptor_pool
 
-from server.gateway.routes import MethodNotAllowed, RouteError, Router, routes_from_services
-from server.gateway.templates import TemplateError, parse_template
+from mlmp_server.gateway.routes import MethodNotAllowed, RouteError, Router, routes_from_services
+from mlmp_server.gateway.templates import TemplateError, parse_template
 
 _counter = itertools.count()
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from server.settings import RateLimit, Settings, default_database_url
+from mlmp_server.settings import RateLimit, Settings, default_database_url
 from tests.helpers.server_thread import ServerThread
 
 pytestmark = pytest.mark.e2e

@@ -9,7 +9,7 @@ from dataclasses import replace
 import httpx
 import pytest
 
-from server.settings import RateLimit
+from mlmp_server.settings import RateLimit
 from tests.helpers.rounds import publish_request
 from tests.helpers.server_thread import ServerThread
 
@@ -24,7 +24,7 @@ def settings(settings):
 def deployment_token(server: ServerThread) -> str:
     import grpc
 
-    from marketplace.v1 import datasets_pb2_grpc
+    from mlmp_marketplace.v1 import datasets_pb2_grpc
     from tests.helpers.auth import bearer
 
     admin = {"Authorization": f"Bearer {server.admin_token}"}

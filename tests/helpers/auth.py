@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc
 
-from marketplace.v1 import auth_pb2, auth_pb2_grpc
+from mlmp_marketplace.v1 import auth_pb2, auth_pb2_grpc
 
 
 def bearer(token: str) -> tuple[tuple[str, str], ...]:

@@ -19,8 +19,8 @@ from google.rpc import error_details_pb2, status_pb2
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from server.gateway.app import Channel, Gateway
-from server.gateway.inprocess import InProcessChannel
+from mlmp_server.gateway.app import Channel, Gateway
+from mlmp_server.gateway.inprocess import InProcessChannel
 
 HERE = Path(__file__).parent
 

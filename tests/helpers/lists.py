@@ -10,8 +10,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from server.db.engine import create_engine, migrate, session_factory
-from server.db.models import Signal, Vendor
+from mlmp_server.db.engine import create_engine, migrate, session_factory
+from mlmp_server.db.models import Signal, Vendor
 
 T = TypeVar("T")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

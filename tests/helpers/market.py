@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import grpc
 from sqlalchemy import func, select
 
-from marketplace.v1 import (
+from mlmp_marketplace.v1 import (
     catalog_pb2_grpc,
     datasets_pb2_grpc,
     deployments_pb2,
@@ -16,7 +16,7 @@ from marketplace.v1 import (
     signals_pb2,
     signals_pb2_grpc,
 )
-from server.db.models import Signal
+from mlmp_server.db.models import Signal
 from tests.helpers.auth import bearer
 from tests.helpers.server_thread import ServerThread
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from marketplace.v1 import common_pb2, datasets_pb2
+from mlmp_marketplace.v1 import common_pb2, datasets_pb2
 
 
 def publish_request(files: dict[str, bytes], *, damage: str = "", chunk: int = 64 * 1024, **header):

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import grpc
 
-from marketplace.v1 import datasets_pb2_grpc
-from server.settings import Settings, default_database_url
+from mlmp_marketplace.v1 import datasets_pb2_grpc
+from mlmp_server.settings import Settings, default_database_url
 from tests.helpers.auth import bearer
 from tests.helpers.browser import chromium
 from tests.helpers.console import Api, sign_in

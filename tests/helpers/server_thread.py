@@ -7,9 +7,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import replace
 
-from server.app import Listening, serve
-from server.core.clock import Clock, system_clock
-from server.settings import Settings
+from mlmp_server.app import Listening, serve
+from mlmp_server.core.clock import Clock, system_clock
+from mlmp_server.settings import Settings
 
 
 class ServerThread:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from google.protobuf import json_format, struct_pb2
 
-from marketplace.v1 import training_pb2
+from mlmp_marketplace.v1 import training_pb2
 
 
 def value(python) -> struct_pb2.Value:

@@ -21,8 +21,8 @@ import pytest
 from google.protobuf import message_factory
 from google.protobuf.descriptor import MethodDescriptor
 
-import marketplace.v1
-from marketplace.v1 import (
+import mlmp_marketplace.v1
+from mlmp_marketplace.v1 import (
     auth_pb2,
     auth_pb2_grpc,
     datasets_pb2_grpc,
@@ -32,11 +32,11 @@ from marketplace.v1 import (
     training_pb2,
     training_pb2_grpc,
 )
-from marketplace.v1.options_pb2 import OwnedKind, PrincipalKind
-from server.core.contract import MethodRule, MethodRules
-from server.core.principal import Principal
-from server.grpc_server import SERVICES
-from server.settings import RateLimit, Settings, default_database_url
+from mlmp_marketplace.v1.options_pb2 import OwnedKind, PrincipalKind
+from mlmp_server.core.contract import MethodRule, MethodRules
+from mlmp_server.core.principal import Principal
+from mlmp_server.grpc_server import SERVICES
+from mlmp_server.settings import RateLimit, Settings, default_database_url
 from tests.helpers.auth import bearer, create_vendor_token
 from tests.helpers.rounds import publish_request
 from tests.helpers.server_thread import ServerThread
@@ -273,9 +273,9 @@ def test_every_method_of_the_contract_names_its_callers():
 def test_every_service_of_the_generated_contract_is_served_and_in_the_matrix():
     served = {service.full_name for service in SERVICES}
     declared = set()
-    for module in pkgutil.iter_modules(marketplace.v1.__path__):
+    for module in pkgutil.iter_modules(mlmp_marketplace.v1.__path__):
         if module.name.endswith("_pb2"):
-            descriptor = importlib.import_module(f"marketplace.v1.{module.name}").DESCRIPTOR
+            descriptor = importlib.import_module(f"mlmp_marketplace.v1.{module.name}").DESCRIPTOR
             declared |= {service.full_name for service in descriptor.services_by_name.values()}
     assert declared == served
     assert {name for name, _ in _methods()} == {rule.method for rule in RULES}

@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator, Iterator
 import grpc
 import pytest
 
-from interceptors.chain import PolicyInterceptor
-from server.core.errors import NotFound, PermissionDenied
+from mlmp_interceptors.chain import PolicyInterceptor
+from mlmp_server.core.errors import NotFound, PermissionDenied
 
 
 async def _unary_unary(request: bytes, context) -> bytes:

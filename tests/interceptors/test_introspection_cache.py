@@ -4,11 +4,11 @@ import asyncio
 
 import pytest
 
-from interceptors.introspection import CachingIntrospector
-from marketplace.v1.options_pb2 import PrincipalKind
-from server.core.clock import ManualClock
-from server.core.errors import Unavailable
-from server.core.principal import Principal
+from mlmp_interceptors.introspection import CachingIntrospector
+from mlmp_marketplace.v1.options_pb2 import PrincipalKind
+from mlmp_server.core.clock import ManualClock
+from mlmp_server.core.errors import Unavailable
+from mlmp_server.core.principal import Principal
 
 
 class CountingSource:
@@ -144,7 +144,7 @@ def test_write_scopes_imply_read_and_admin_implies_all(scope: str):
 
 
 def test_remote_answers_map_to_the_same_token_kinds_as_local_ones():
-    from interceptors.introspection import principal_from_rfc7662
+    from mlmp_interceptors.introspection import principal_from_rfc7662
 
     def kind(**body):
         return principal_from_rfc7662({"active": True, **body}).kind

@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from marketplace.v1 import (
+from mlmp_marketplace.v1 import (
     auth_pb2,
     datasets_pb2_grpc,
     deployments_pb2,
@@ -13,8 +13,8 @@ from marketplace.v1 import (
     training_pb2,
     training_pb2_grpc,
 )
-from marketplace.v1.options_pb2 import OwnedKind
-from server.db.owners import OwnerLookup
+from mlmp_marketplace.v1.options_pb2 import OwnedKind
+from mlmp_server.db.owners import OwnerLookup
 from tests.helpers.auth import bearer, create_vendor_token
 from tests.helpers.rounds import publish_request
 

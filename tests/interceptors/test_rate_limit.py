@@ -5,10 +5,10 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
 
-from interceptors.rate_limit import InMemoryRateLimiter
-from marketplace.v1 import auth_pb2, auth_pb2_grpc
-from server.core.clock import ManualClock
-from server.settings import RateLimit
+from mlmp_interceptors.rate_limit import InMemoryRateLimiter
+from mlmp_marketplace.v1 import auth_pb2, auth_pb2_grpc
+from mlmp_server.core.clock import ManualClock
+from mlmp_server.settings import RateLimit
 from tests.helpers.auth import bearer, create_vendor_token
 from tests.helpers.server_thread import ServerThread
 

@@ -12,8 +12,8 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from sqlalchemy import text
 
-from interceptors.validation import RequestValidator
-from marketplace.v1 import (
+from mlmp_interceptors.validation import RequestValidator
+from mlmp_marketplace.v1 import (
     auth_pb2,
     datasets_pb2,
     deployments_pb2,
@@ -23,11 +23,11 @@ from marketplace.v1 import (
     training_pb2,
     training_pb2_grpc,
 )
-from server.core.contract import MethodRules
-from server.core.errors import InvalidArgument
-from server.core.tokens import TokenType, looks_like_token, new_token
-from server.db.models import Base
-from server.grpc_server import SERVICES
+from mlmp_server.core.contract import MethodRules
+from mlmp_server.core.errors import InvalidArgument
+from mlmp_server.core.tokens import TokenType, looks_like_token, new_token
+from mlmp_server.db.models import Base
+from mlmp_server.grpc_server import SERVICES
 from tests.helpers.auth import bearer, create_vendor_token
 
 TOKEN_REFUSAL = "holds what looks like an API token; tokens belong only in the Authorization header"
@@ -387,7 +387,7 @@ def test_the_openapi_document_carries_the_constraints(server):
 def test_a_nul_character_is_refused_in_any_string_but_free_text(channel, admin):
     """PostgreSQL text cannot hold NUL: a filter or id holding one was INTERNAL there (the fuzz suite
     found ListApiTokens and ListCatalog). Free text a crashed script sends is made storable instead."""
-    from marketplace.v1 import auth_pb2_grpc, catalog_pb2, catalog_pb2_grpc
+    from mlmp_marketplace.v1 import auth_pb2_grpc, catalog_pb2, catalog_pb2_grpc
 
     calls = [
         lambda: auth_pb2_grpc.AuthServiceStub(channel).ListApiTokens(

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from server.settings import Settings, SettingsError, parse_duration
+from mlmp_server.settings import Settings, SettingsError, parse_duration
 
 
 def test_no_configuration_gives_a_working_embedded_default(tmp_path: Path):

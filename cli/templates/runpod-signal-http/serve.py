@@ -59,12 +59,12 @@ def publisher_class():
     mp that started this server (`mp deploy` names its own packages in MP_PUBLISHER_SITE; they come after
     this project's own, which always win)."""
     try:
-        from cli.publisher import SignalPublisher
+        from mlmp_cli.publisher import SignalPublisher
     except ImportError:
         if not os.environ.get("MP_PUBLISHER_SITE"):
             raise
         site.addsitedir(os.environ["MP_PUBLISHER_SITE"])
-        from cli.publisher import SignalPublisher
+        from mlmp_cli.publisher import SignalPublisher
     return SignalPublisher
 
 

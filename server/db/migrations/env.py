@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from server.db.models import Base
+from mlmp_server.db.models import Base
 
 connection = context.config.attributes.get("connection")
 if connection is None:

@@ -11,7 +11,7 @@ import grpc
 from google.protobuf.descriptor import MethodDescriptor
 from hypothesis import HealthCheck, settings
 
-from server.grpc_server import SERVICES
+from mlmp_server.grpc_server import SERVICES
 
 BROKEN = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.UNAVAILABLE}
 CALL_TIMEOUT = 20.0

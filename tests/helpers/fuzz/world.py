@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import grpc
 
-from marketplace.v1 import (
+from mlmp_marketplace.v1 import (
     auth_pb2,
     auth_pb2_grpc,
     deployments_pb2,
@@ -18,7 +18,7 @@ from marketplace.v1 import (
     training_pb2,
     training_pb2_grpc,
 )
-from server.core.tokens import TokenType, new_token
+from mlmp_server.core.tokens import TokenType, new_token
 from tests.helpers.auth import bearer
 from tests.helpers.fuzz.strategies import Pools
 

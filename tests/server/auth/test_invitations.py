@@ -12,12 +12,12 @@ import pytest
 from google.protobuf.duration_pb2 import Duration
 from sqlalchemy import select
 
-from marketplace.v1 import auth_pb2, auth_pb2_grpc
-from marketplace.v1.options_pb2 import PrincipalKind
-from server.core.buckets import RateLimit
-from server.core.clock import ManualClock
-from server.core.tokens import TokenType, new_token
-from server.db.models import AuditEvent, IdempotencyRecord, Invitation, Vendor
+from mlmp_marketplace.v1 import auth_pb2, auth_pb2_grpc
+from mlmp_marketplace.v1.options_pb2 import PrincipalKind
+from mlmp_server.core.buckets import RateLimit
+from mlmp_server.core.clock import ManualClock
+from mlmp_server.core.tokens import TokenType, new_token
+from mlmp_server.db.models import AuditEvent, IdempotencyRecord, Invitation, Vendor
 from tests.helpers.auth import bearer, create_vendor_token
 from tests.helpers.server_thread import ServerThread
 

@@ -7,9 +7,9 @@ import grpc
 import httpx
 import pytest
 
-from marketplace.v1 import auth_pb2, auth_pb2_grpc
-from server.core.clock import ManualClock
-from server.settings import Settings, default_database_url
+from mlmp_marketplace.v1 import auth_pb2, auth_pb2_grpc
+from mlmp_server.core.clock import ManualClock
+from mlmp_server.settings import Settings, default_database_url
 from tests.helpers.auth import bearer, create_vendor_token
 from tests.helpers.server_thread import ServerThread
 

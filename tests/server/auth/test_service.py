@@ -12,11 +12,11 @@ from google.protobuf.duration_pb2 import Duration
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy import func, select
 
-from marketplace.v1 import auth_pb2, auth_pb2_grpc, signals_pb2, signals_pb2_grpc, training_pb2, training_pb2_grpc
-from marketplace.v1.options_pb2 import PrincipalKind
-from server.core.clock import ManualClock
-from server.core.tokens import TokenType, hint, new_token
-from server.db.models import Deployment, DeploymentToken, Vendor
+from mlmp_marketplace.v1 import auth_pb2, auth_pb2_grpc, signals_pb2, signals_pb2_grpc, training_pb2, training_pb2_grpc
+from mlmp_marketplace.v1.options_pb2 import PrincipalKind
+from mlmp_server.core.clock import ManualClock
+from mlmp_server.core.tokens import TokenType, hint, new_token
+from mlmp_server.db.models import Deployment, DeploymentToken, Vendor
 from tests.helpers.auth import bearer, create_vendor_token
 from tests.helpers.server_thread import ServerThread
 

@@ -10,8 +10,8 @@ import grpc
 import pytest
 from sqlalchemy import func, select
 
-from marketplace.v1 import auth_pb2, catalog_pb2
-from server.db.models import AuditEvent, Deployment, Signal, Vendor
+from mlmp_marketplace.v1 import auth_pb2, catalog_pb2
+from mlmp_server.db.models import AuditEvent, Deployment, Signal, Vendor
 from tests.helpers.auth import bearer, create_vendor_token
 from tests.helpers.market import batch, signal
 

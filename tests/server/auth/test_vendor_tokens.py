@@ -9,8 +9,8 @@ import grpc
 import pytest
 from google.protobuf.duration_pb2 import Duration
 
-from marketplace.v1 import auth_pb2, deployments_pb2, deployments_pb2_grpc, signals_pb2, signals_pb2_grpc
-from marketplace.v1.options_pb2 import PrincipalKind
+from mlmp_marketplace.v1 import auth_pb2, deployments_pb2, deployments_pb2_grpc, signals_pb2, signals_pb2_grpc
+from mlmp_marketplace.v1.options_pb2 import PrincipalKind
 from tests.helpers.auth import bearer, create_vendor_token
 
 Code = grpc.StatusCode

@@ -14,9 +14,9 @@ import grpc
 import httpx
 import pytest
 
-from cli.transfers.download import Wanted, download_all
-from marketplace.v1 import datasets_pb2, datasets_pb2_grpc
-from server.settings import S3Settings
+from mlmp_cli.transfers.download import Wanted, download_all
+from mlmp_marketplace.v1 import datasets_pb2, datasets_pb2_grpc
+from mlmp_server.settings import S3Settings
 from tests.helpers.auth import bearer
 from tests.helpers.rounds import publish_request
 from tests.helpers.server_thread import ServerThread

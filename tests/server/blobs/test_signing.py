@@ -2,8 +2,8 @@
 
 import pytest
 
-from server.blobs.signing import SignatureRefused, SigningKey, UrlSigner, parse_signing_keys
-from server.core.clock import ManualClock
+from mlmp_server.blobs.signing import SignatureRefused, SigningKey, UrlSigner, parse_signing_keys
+from mlmp_server.core.clock import ManualClock
 
 OLD = SigningKey("k1", b"o" * 32)
 NEW = SigningKey("k2", b"n" * 32)

@@ -3,9 +3,9 @@
 import asyncio
 import contextlib
 
-from marketplace.v1 import catalog_pb2
-from server.catalog import store as catalog_store
-from server.catalog.servicer import FRESHNESS, CatalogServicer
+from mlmp_marketplace.v1 import catalog_pb2
+from mlmp_server.catalog import store as catalog_store
+from mlmp_server.catalog.servicer import FRESHNESS, CatalogServicer
 from tests.helpers.clock import ManualClock
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from server.settings import Settings, default_database_url
+from mlmp_server.settings import Settings, default_database_url
 from tests.helpers.browser import REQUIRE_BROWSER, BrowserUnavailable, chromium
 from tests.helpers.console import Api
 from tests.helpers.server_thread import ServerThread

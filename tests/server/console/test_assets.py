@@ -9,8 +9,8 @@ import re
 import httpx
 import pytest
 
-from server.console.routes import STATIC
-from server.settings import Settings, default_database_url
+from mlmp_server.console.routes import STATIC
+from mlmp_server.settings import Settings, default_database_url
 from tests.helpers.server_thread import ServerThread
 
 ASSETS = sorted(path for path in STATIC.rglob("*") if path.is_file())

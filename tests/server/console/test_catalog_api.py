@@ -7,7 +7,7 @@ import grpc
 import httpx
 import pytest
 
-from marketplace.v1 import datasets_pb2_grpc
+from mlmp_marketplace.v1 import datasets_pb2_grpc
 from tests.helpers.auth import bearer
 from tests.helpers.console import Api
 from tests.helpers.rounds import publish_request

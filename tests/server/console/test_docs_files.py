@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from server.console.quickstart import blocks, quickstart, render, section
+from mlmp_server.console.quickstart import blocks, quickstart, render, section
 
 ROOT = Path(__file__).parents[3]
 COMMITTED = ROOT / "server" / "console" / "static" / "docs" / "quickstart.json"

@@ -15,7 +15,7 @@ try:
 except ImportError:  # the `browser` fixture says why: a skip, or a failure when MP_REQUIRE_BROWSER=1
     expect = None
 
-from marketplace.v1 import auth_pb2, auth_pb2_grpc
+from mlmp_marketplace.v1 import auth_pb2, auth_pb2_grpc
 from tests.helpers.auth import bearer
 from tests.helpers.console import Api, sign_in
 from tests.helpers.server_thread import ServerThread

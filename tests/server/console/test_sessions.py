@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from server.console.sessions import csrf_token
+from mlmp_server.console.sessions import csrf_token
 from tests.helpers.console import Api
 
 HOUR = 3600
@@ -153,7 +153,7 @@ def test_a_csrf_header_that_is_not_ascii_is_refused_not_a_server_error(http, con
 def test_over_https_only_the_host_prefixed_cookie_counts():
     from starlette.datastructures import Headers
 
-    from server.console.sessions import _session_cookie
+    from mlmp_server.console.sessions import _session_cookie
 
     planted = Headers({"cookie": "mp_session=" + "a" * 40})
     assert _session_cookie(planted, secure=True) is None

@@ -2,10 +2,10 @@ import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool
 from google.protobuf.descriptor import ServiceDescriptor
 
-from marketplace.v1 import options_pb2, training_pb2
-from marketplace.v1.options_pb2 import PrincipalKind
-from server.core.contract import MethodRules
-from server.grpc_server import SERVICES
+from mlmp_marketplace.v1 import options_pb2, training_pb2
+from mlmp_marketplace.v1.options_pb2 import PrincipalKind
+from mlmp_server.core.contract import MethodRules
+from mlmp_server.grpc_server import SERVICES
 
 FieldType = descriptor_pb2.FieldDescriptorProto
 

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from server.core.errors import InvalidArgument
-from server.core.pagination import MAX_PAGE_SIZE, read_page
+from mlmp_server.core.errors import InvalidArgument
+from mlmp_server.core.pagination import MAX_PAGE_SIZE, read_page
 
 KEY = (datetime, str)
 AT = datetime(2026, 12, 6, 5, 0, 0, 123456, tzinfo=UTC)

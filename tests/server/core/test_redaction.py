@@ -2,8 +2,8 @@
 
 
 def test_redaction_hides_tokens_and_bearer_values():
-    from server.core.redaction import redact
-    from server.core.tokens import TokenType, new_token
+    from mlmp_server.core.redaction import redact
+    from mlmp_server.core.tokens import TokenType, new_token
 
     token = new_token(TokenType.API)
     text = redact(f"no vendor {token!r}; header was Bearer abc.def")
@@ -13,8 +13,8 @@ def test_redaction_hides_tokens_and_bearer_values():
 
 
 def test_redaction_hides_a_token_glued_to_other_text():
-    from server.core.redaction import redact
-    from server.core.tokens import TokenType, new_token
+    from mlmp_server.core.redaction import redact
+    from mlmp_server.core.tokens import TokenType, new_token
 
     token = new_token(TokenType.DEPLOYMENT)
     for text in (f"x{token}", f"run_{token}", f"{token}suffix", f"0{token}"):
@@ -22,8 +22,8 @@ def test_redaction_hides_a_token_glued_to_other_text():
 
 
 def test_every_kind_of_token_is_redacted_invitation_codes_included():
-    from server.core.redaction import redact
-    from server.core.tokens import TokenType, new_token
+    from mlmp_server.core.redaction import redact
+    from mlmp_server.core.tokens import TokenType, new_token
 
     for token_type in TokenType:  # a new kind of secret without redaction fails here
         token = new_token(token_type)

@@ -16,8 +16,8 @@ import httpx
 import pytest
 from google.protobuf.duration_pb2 import Duration
 
-from interceptors.introspection import CachingIntrospector
-from marketplace.v1 import (
+from mlmp_interceptors.introspection import CachingIntrospector
+from mlmp_marketplace.v1 import (
     auth_pb2,
     auth_pb2_grpc,
     datasets_pb2_grpc,
@@ -28,11 +28,11 @@ from marketplace.v1 import (
     training_pb2,
     training_pb2_grpc,
 )
-from marketplace.v1.options_pb2 import PrincipalKind
-from server.core.errors import Unauthenticated
-from server.core.principal import CallPrincipal, Principal
-from server.core.revocation import Revocations
-from server.core.streams import OpenStreams
+from mlmp_marketplace.v1.options_pb2 import PrincipalKind
+from mlmp_server.core.errors import Unauthenticated
+from mlmp_server.core.principal import CallPrincipal, Principal
+from mlmp_server.core.revocation import Revocations
+from mlmp_server.core.streams import OpenStreams
 from tests.helpers.auth import bearer, create_vendor_token
 from tests.helpers.market import batch, signal, stored_count
 from tests.helpers.rounds import publish_request

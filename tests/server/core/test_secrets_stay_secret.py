@@ -5,9 +5,9 @@ import logging
 import grpc
 from sqlalchemy import text
 
-from marketplace.v1 import auth_pb2
-from server.core.redaction import RedactingFilter
-from server.core.tokens import TokenType, new_token
+from mlmp_marketplace.v1 import auth_pb2
+from mlmp_server.core.redaction import RedactingFilter
+from mlmp_server.core.tokens import TokenType, new_token
 from tests.helpers.auth import bearer, create_vendor_token
 
 

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from server.core.single_flight import SingleFlightCache
+from mlmp_server.core.single_flight import SingleFlightCache
 from tests.helpers.clock import ManualClock
 
 

@@ -1,4 +1,4 @@
-from server.core.tokens import TokenDigester, TokenType, hint, new_token, token_type_of
+from mlmp_server.core.tokens import TokenDigester, TokenType, hint, new_token, token_type_of
 
 
 def test_new_tokens_carry_their_type_prefix_and_pass_their_checksum():

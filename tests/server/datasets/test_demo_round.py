@@ -7,8 +7,8 @@ import grpc
 import httpx
 import pyarrow.parquet as pq
 
-from cli.rounds.features import TARGET
-from marketplace.v1 import datasets_pb2, datasets_pb2_grpc
+from mlmp_cli.rounds.features import TARGET
+from mlmp_marketplace.v1 import datasets_pb2, datasets_pb2_grpc
 from tests.helpers.auth import bearer
 from tests.helpers.server_thread import ServerThread
 

@@ -11,10 +11,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from marketplace.v1 import datasets_pb2, datasets_pb2_grpc
-from server.datasets import rules
-from server.datasets.building import ChildBuilder
-from server.db.models import DatasetFile, DatasetRound
+from mlmp_marketplace.v1 import datasets_pb2, datasets_pb2_grpc
+from mlmp_server.datasets import rules
+from mlmp_server.datasets.building import ChildBuilder
+from mlmp_server.db.models import DatasetFile, DatasetRound
 from tests.helpers.auth import bearer, create_vendor_token
 from tests.helpers.rounds import csv_publish_request, price_csv
 

@@ -3,9 +3,9 @@
 import asyncio
 import contextlib
 
-from marketplace.v1.datasets_pb2 import RoundState
-from server.datasets import round_cache
-from server.datasets.round_cache import RoundCache
+from mlmp_marketplace.v1.datasets_pb2 import RoundState
+from mlmp_server.datasets import round_cache
+from mlmp_server.datasets.round_cache import RoundCache
 from tests.helpers.clock import ManualClock
 
 
@@ -36,9 +36,9 @@ def test_concurrent_readers_of_an_expired_snapshot_cause_exactly_one_reload(monk
 
 
 def test_the_current_round_is_built_once_per_snapshot_and_state(monkeypatch):
-    from server.core.clock import to_datetime
-    from server.datasets.servicer import DatasetServicer
-    from server.db.models import DatasetRound
+    from mlmp_server.core.clock import to_datetime
+    from mlmp_server.datasets.servicer import DatasetServicer
+    from mlmp_server.db.models import DatasetRound
 
     clock = ManualClock()
     row = DatasetRound(
@@ -70,10 +70,10 @@ def test_the_current_round_is_built_once_per_snapshot_and_state(monkeypatch):
 
 
 def test_a_recent_round_is_built_once_per_snapshot_and_state(monkeypatch):
-    from marketplace.v1 import datasets_pb2
-    from server.core.clock import to_datetime
-    from server.datasets.servicer import DatasetServicer
-    from server.db.models import DatasetRound
+    from mlmp_marketplace.v1 import datasets_pb2
+    from mlmp_server.core.clock import to_datetime
+    from mlmp_server.datasets.servicer import DatasetServicer
+    from mlmp_server.db.models import DatasetRound
 
     clock = ManualClock()
     rows = [

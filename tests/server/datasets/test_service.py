@@ -15,8 +15,8 @@ from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import func, select
 
-from marketplace.v1 import common_pb2, datasets_pb2, datasets_pb2_grpc
-from server.db.models import DatasetFile, DatasetRound
+from mlmp_marketplace.v1 import common_pb2, datasets_pb2, datasets_pb2_grpc
+from mlmp_server.db.models import DatasetFile, DatasetRound
 from tests.helpers.auth import bearer, create_vendor_token
 from tests.helpers.rounds import publish_request
 

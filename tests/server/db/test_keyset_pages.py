@@ -8,14 +8,14 @@ import asyncio
 import itertools
 from datetime import timedelta
 
-from server.auth import store as auth_store
-from server.catalog import store as catalog_store
-from server.datasets import rules as round_rules
-from server.datasets import store as round_store
-from server.db.models import DatasetRound, Deployment, TrainingRun
-from server.deployments import store as deployment_store
-from server.signals import store as signal_store
-from server.training import store as run_store
+from mlmp_server.auth import store as auth_store
+from mlmp_server.catalog import store as catalog_store
+from mlmp_server.datasets import rules as round_rules
+from mlmp_server.datasets import store as round_store
+from mlmp_server.db.models import DatasetRound, Deployment, TrainingRun
+from mlmp_server.deployments import store as deployment_store
+from mlmp_server.signals import store as signal_store
+from mlmp_server.training import store as run_store
 from tests.helpers.lists import T0, opened, signals, vendors, walk
 
 ORDERS = {

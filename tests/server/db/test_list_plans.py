@@ -12,13 +12,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import event
 
-from server.auth import store as auth_store
-from server.catalog import store as catalog_store
-from server.db.engine import create_engine, migrate, session_factory
-from server.deployments import store as deployment_store
-from server.settings import normalise_database_url
-from server.signals import store as signal_store
-from server.training import store as run_store
+from mlmp_server.auth import store as auth_store
+from mlmp_server.catalog import store as catalog_store
+from mlmp_server.db.engine import create_engine, migrate, session_factory
+from mlmp_server.deployments import store as deployment_store
+from mlmp_server.settings import normalise_database_url
+from mlmp_server.signals import store as signal_store
+from mlmp_server.training import store as run_store
 from tests.helpers.postgres import fresh_database
 
 pytestmark = [pytest.mark.postgres, pytest.mark.e2e]

@@ -5,9 +5,9 @@ import pytest
 from alembic import command
 from sqlalchemy import text
 
-from server.db.engine import SchemaBehind, _alembic_config, create_engine, current_revision, head_revision, migrate
-from server.resources import open_resources
-from server.settings import Settings, default_database_url
+from mlmp_server.db.engine import SchemaBehind, _alembic_config, create_engine, current_revision, head_revision, migrate
+from mlmp_server.resources import open_resources
+from mlmp_server.settings import Settings, default_database_url
 from tests.helpers.postgres import fresh_database
 
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from server.db.engine import create_engine, migrate
-from server.db.models import ApiToken, AuditEvent
+from mlmp_server.db.engine import create_engine, migrate
+from mlmp_server.db.models import ApiToken, AuditEvent
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 

@@ -13,11 +13,11 @@ from typing import Any
 import grpc
 import pytest
 
-from cli.publisher import SignalPublisher
-from marketplace.v1 import auth_pb2_grpc, deployments_pb2
-from server.core.clock import ManualClock
-from server.core.redaction import redact
-from server.db.models import SignalDestination
+from mlmp_cli.publisher import SignalPublisher
+from mlmp_marketplace.v1 import auth_pb2_grpc, deployments_pb2
+from mlmp_server.core.clock import ManualClock
+from mlmp_server.core.redaction import redact
+from mlmp_server.db.models import SignalDestination
 from tests.helpers.auth import bearer, create_vendor_token
 from tests.helpers.market import SYMBOLS, Market, batch, signal, stored_count
 from tests.helpers.receiver import Received, Receiver, readme_verify
@@ -126,7 +126,7 @@ def test_destination_urls_are_checked_and_linking_again_issues_a_new_secret(mark
     assert again.signing_secret not in redact(f"pasted into a log: {again.signing_secret}")
     assert again.signing_secret not in repr(stored_destination(market, again.destination.id))  # a seed only
     assert [d.url for d in shown(market, dep_id).deliveries] == [receiver.url]
-    monkeypatch.setattr("server.deployments.deliveries.MAX_DESTINATIONS", 2)  # the server runs in this process
+    monkeypatch.setattr("mlmp_server.deployments.deliveries.MAX_DESTINATIONS", 2)  # the server runs in this process
     link(market, dep_id, f"{receiver.url}?n=2")
     with pytest.raises(grpc.RpcError) as caught:
         link(market, dep_id, f"{receiver.url}?n=3")
@@ -307,7 +307,7 @@ def test_the_migration_drops_old_signal_links_and_keeps_the_endpoint(database_ur
     from alembic import command
     from sqlalchemy import text
 
-    from server.db.engine import _alembic_config, create_engine, migrate
+    from mlmp_server.db.engine import _alembic_config, create_engine, migrate
 
     async def scenario() -> tuple[object, object]:
         engine = create_engine(database_url)

@@ -9,7 +9,7 @@ from dataclasses import replace
 import grpc
 import pytest
 
-from marketplace.v1 import catalog_pb2, datasets_pb2, deployments_pb2, deployments_pb2_grpc, signals_pb2
+from mlmp_marketplace.v1 import catalog_pb2, datasets_pb2, deployments_pb2, deployments_pb2_grpc, signals_pb2
 from tests.helpers.auth import bearer, create_vendor_token
 from tests.helpers.market import batch, signal, stored_count
 from tests.helpers.server_thread import ServerThread
@@ -131,13 +131,13 @@ def test_a_links_update_keeps_the_links_it_was_not_given(market):
 
 
 def test_a_live_deployment_without_heartbeats_shows_unhealthy(settings):
-    from server.core.clock import ManualClock
+    from mlmp_server.core.clock import ManualClock
 
     clock = ManualClock(time.time())
     server = ServerThread(replace(settings, heartbeat_timeout=30), clock=clock).start()
     try:
         with grpc.insecure_channel(server.grpc_target) as channel:
-            from marketplace.v1 import auth_pb2_grpc
+            from mlmp_marketplace.v1 import auth_pb2_grpc
 
             acme = bearer(
                 create_vendor_token(auth_pb2_grpc.AuthServiceStub(channel), bearer(server.admin_token)).secret

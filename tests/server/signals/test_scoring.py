@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from server.signals.scoring import correlation
+from mlmp_server.signals.scoring import correlation
 
 
 def test_perfect_and_inverse_views_score_one_and_minus_one():

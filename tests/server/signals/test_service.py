@@ -14,7 +14,7 @@ import pytest
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from marketplace.v1 import (
+from mlmp_marketplace.v1 import (
     catalog_pb2,
     datasets_pb2,
     datasets_pb2_grpc,
@@ -23,8 +23,8 @@ from marketplace.v1 import (
     signals_pb2,
     signals_pb2_grpc,
 )
-from server.db.models import Signal
-from server.settings import RateLimit
+from mlmp_server.db.models import Signal
+from mlmp_server.settings import RateLimit
 from tests.helpers.auth import bearer, create_vendor_token
 from tests.helpers.market import SYMBOLS, Market, batch, signal, stored_count
 from tests.helpers.rounds import publish_request
@@ -285,7 +285,7 @@ def test_a_fast_stream_is_told_to_slow_down_and_loses_nothing(settings):
     server = ServerThread(replace(settings, signal_rate=RateLimit(per_second=25, burst=100))).start()
     try:
         with grpc.insecure_channel(server.grpc_target) as channel:
-            from marketplace.v1 import auth_pb2_grpc
+            from mlmp_marketplace.v1 import auth_pb2_grpc
 
             admin = bearer(server.admin_token)
             datasets_pb2_grpc.DatasetServiceStub(channel).PublishRound(

@@ -13,9 +13,9 @@ import pytest
 from google.protobuf import struct_pb2
 from sqlalchemy import func, select
 
-from marketplace.v1 import common_pb2, datasets_pb2_grpc, training_pb2, training_pb2_grpc
-from server.core.clock import ManualClock
-from server.db.models import TrainingRun
+from mlmp_marketplace.v1 import common_pb2, datasets_pb2_grpc, training_pb2, training_pb2_grpc
+from mlmp_server.core.clock import ManualClock
+from mlmp_server.db.models import TrainingRun
 from tests.helpers.auth import bearer, create_vendor_token
 from tests.helpers.rounds import publish_request
 from tests.helpers.server_thread import ServerThread
@@ -128,7 +128,7 @@ def test_a_run_whose_heartbeat_stops_becomes_lost(settings):
     server = ServerThread(replace(settings, introspection_ttl=600), clock=clock).start()
     try:
         with grpc.insecure_channel(server.grpc_target) as channel:
-            from marketplace.v1 import auth_pb2_grpc
+            from mlmp_marketplace.v1 import auth_pb2_grpc
 
             admin = bearer(server.admin_token)
             datasets_pb2_grpc.DatasetServiceStub(channel).PublishRound(publish_request({"a": b"x"}), metadata=admin)
@@ -210,8 +210,8 @@ def test_an_artifact_is_stored_with_its_size_and_sha256(runs, acme):
 
 
 def test_a_run_token_reaches_its_own_run_only_and_dies_with_it(runs, acme, auth):
-    from marketplace.v1 import auth_pb2
-    from marketplace.v1.options_pb2 import PrincipalKind
+    from mlmp_marketplace.v1 import auth_pb2
+    from mlmp_marketplace.v1.options_pb2 import PrincipalKind
 
     run, other = start(runs, acme), start(runs, acme)
     issued = runs.IssueRunToken(training_pb2.IssueRunTokenRequest(run_id=run.id), metadata=acme)
@@ -259,7 +259,7 @@ def succeeded_run_with_model(runs, who, data: bytes) -> training_pb2.TrainingRun
 def test_a_deployment_fetches_its_own_runs_model_and_no_other(server, runs, auth, admin):
     import httpx
 
-    from marketplace.v1 import deployments_pb2, deployments_pb2_grpc
+    from mlmp_marketplace.v1 import deployments_pb2, deployments_pb2_grpc
 
     vendor = bearer(create_vendor_token(auth, admin, slug="acme", scopes=("training:write", "deploy:write")).secret)
     mine, other = succeeded_run_with_model(runs, vendor, b'{"w": 1}'), succeeded_run_with_model(runs, vendor, b"{}")
