@@ -86,7 +86,7 @@ def _enum(
 @cache
 def contract_comments() -> Mapping[str, str]:
     """The comments of marketplace.v1's contracts, read once from the generated source info."""
-    data = resources.files("marketplace.v1").joinpath(SOURCE_INFO).read_bytes()
+    data = resources.files("mlmp_marketplace.v1").joinpath(SOURCE_INFO).read_bytes()
     return comments_of(descriptor_pb2.FileDescriptorSet.FromString(data).file)
 
 
