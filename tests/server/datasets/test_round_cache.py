@@ -85,7 +85,7 @@ def test_a_recent_round_is_built_once_per_snapshot_and_state(monkeypatch):
         for number in (4, 3)
     ]
 
-    async def list_rounds(session, offset, limit):
+    async def list_rounds(session, limit, **filters):
         return rows
 
     async def files_of(session, numbers):
