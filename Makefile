@@ -42,11 +42,12 @@ dev: $(VENV)/.dev-installed ## install everything a developer needs into .venv
 run: $(VENV)/.server-installed ## start mp-server (gRPC 127.0.0.1:50051, REST 127.0.0.1:3010, SQLite in the data dir)
 	$(VENV)/bin/mp-server
 
-test: $(VENV)/.dev-installed ## run the whole suite (SQLite and PostgreSQL, CLI end to end)
-	$(PY) -m pytest
+test: $(VENV)/.dev-installed ## run the whole suite: the fast tests on 2 workers, then the end-to-end tests one at a time
+	$(PY) -m pytest -m 'not e2e' -n 2
+	$(PY) -m pytest -m e2e
 
-test-fast: $(VENV)/.dev-installed ## run the suite without the slow end-to-end tests
-	$(PY) -m pytest -m 'not e2e'
+test-fast: $(VENV)/.dev-installed ## run the suite without the slow end-to-end tests (2 workers)
+	$(PY) -m pytest -m 'not e2e' -n 2
 
 protos: $(VENV)/.dev-installed ## regenerate generated/ from protos/
 	$(MAKE) --no-print-directory _protoc OUT=$(GEN_DIR)
