@@ -301,10 +301,7 @@ def build_round(prices: Iterable[pd.DataFrame]) -> BuiltRound:
     (named in `left_out`, with the reason) and only a round with no symbol left is refused."""
     bars = pd.concat(list(prices), ignore_index=True)
     table = _features(bars)  # sorted by symbol, then time
-    warm = table[FEATURES[0]].notna()
-    for feature in FEATURES[1:]:
-        warm &= table[feature].notna()
-    table = table[warm].reset_index(drop=True)  # the warm-up of each rolling window
+    table = table.dropna(subset=list(FEATURES)).reset_index(drop=True)  # the warm-up of each rolling window
     usable = table.groupby("symbol", sort=True)["time"].size()
     all_symbols = sorted(bars["symbol"].unique())
     left_out = {
