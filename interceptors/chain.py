@@ -90,7 +90,7 @@ class PolicyInterceptor(grpc.aio.ServerInterceptor):
             client_stream = handler.stream_unary is not None
 
             async def unary_response(argument: Any, context: grpc.aio.ServicerContext) -> Any:
-                started, code, peer = time.perf_counter(), grpc.StatusCode.OK, context.peer()
+                started, code, peer = time.perf_counter(), grpc.StatusCode.OK, log.begin(method, context)
                 caller = begin_call()
                 stream = streams.open(method, caller, client_stream=True) if client_stream else None
                 requests = argument
@@ -115,7 +115,7 @@ class PolicyInterceptor(grpc.aio.ServerInterceptor):
 
         async def stream_response(argument: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             # The guard stays open while messages flow, so errors mid-stream are mapped too.
-            started, code, peer = time.perf_counter(), grpc.StatusCode.OK, context.peer()
+            started, code, peer = time.perf_counter(), grpc.StatusCode.OK, log.begin(method, context)
             stream = streams.open(method, begin_call())
             requests = argument
             try:

@@ -16,12 +16,15 @@ from typing import TYPE_CHECKING
 import cachetools
 
 from mlmp_marketplace.v1.options_pb2 import PrincipalKind
+from mlmp_server.core import metrics
 from mlmp_server.core.clock import Clock, system_clock
 from mlmp_server.core.errors import Unavailable
 from mlmp_server.core.principal import Introspector, Principal, api_token_kind
 
 if TYPE_CHECKING:
     import httpx
+
+_HIT, _MISS, _NEGATIVE_HIT = (metrics.introspection_cache.labels(result) for result in ("hit", "miss", "negative_hit"))
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,9 @@ class CachingIntrospector:
         key = hashlib.sha256(token.encode()).digest()
         answer = self._cache.get(key)
         if answer is not None:
+            (_HIT if answer.principal is not None else _NEGATIVE_HIT).inc()
             return answer.principal
+        _MISS.inc()  # a caller joining another's introspection below waits on the source too
         pending = self._in_flight.get(key)
         if pending is not None:
             return await asyncio.shield(pending)

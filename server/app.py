@@ -29,6 +29,7 @@ from mlmp_server.auth.servicer import AuthServicer
 from mlmp_server.blobs.downloads import blob_download_route
 from mlmp_server.blobs.local import LocalBlobStore
 from mlmp_server.catalog.servicer import CatalogServicer
+from mlmp_server.core import metrics
 from mlmp_server.core.buckets import RateLimit
 from mlmp_server.core.clock import Clock, system_clock, to_datetime
 from mlmp_server.core.completion import drain_unfinished
@@ -191,6 +192,7 @@ async def serve_gateway(
         grpc_target=lambda _host: public_target,
         cors_origins=settings.cors_origins,
         default_timeout=settings.gateway_timeout,
+        metrics_token=settings.metrics_token,
     )
     http_server = uvicorn_server(http_app, settings.shutdown_grace)
     task = asyncio.create_task(http_server.serve(sockets=[http_socket]))
@@ -241,6 +243,7 @@ async def serve(
     stop = stop or asyncio.Event()
     stop_on_signals(stop)  # first: a SIGTERM during start-up still ends in a clean stop
     resources = await open_resources(settings, clock)
+    metrics.database_pools.watch(resources.engine.pool)
     remote: RemoteIntrospector | None = None
     grpc_server: grpc.aio.Server | None = None
     deliveries: DeliveryWorker | None = None
@@ -285,6 +288,7 @@ async def serve(
                 if isinstance(resources.blobs, LocalBlobStore)
                 else []  # S3 serves its own presigned URLs
             ),
+            metrics_token=settings.metrics_token,
         )
         http_server = uvicorn_server(http_app, settings.shutdown_grace)
         http_task = asyncio.create_task(http_server.serve(sockets=[http_socket]))
@@ -304,4 +308,5 @@ async def serve(
             await deliveries.stop(grace=1.0)  # the shutdown grace is spent: a cut attempt is resent later
         if remote is not None:
             await remote.aclose()
+        metrics.database_pools.forget(resources.engine.pool)
         await resources.close()

@@ -1,6 +1,7 @@
 """The HTTP side of mp-server: the transcoding gateway, its OpenAPI document and docs page,
-discovery, and the RFC 7662 introspection endpoint. A pure gRPC client: everything goes through
-the channel it is given (this process's own handlers, or other replicas for `mp-server gateway`).
+discovery, the RFC 7662 introspection endpoint, and Prometheus's `/metrics`. A pure gRPC client
+(but for /metrics, this process's own): everything goes through the channel it is given (this
+process's own handlers, or other replicas for `mp-server gateway`).
 
 Starlette + uvicorn: Starlette is a small, typed ASGI toolkit whose routing, streaming responses
 and CORS middleware are all the gateway needs; uvicorn is the common, well-kept ASGI server.
@@ -26,6 +27,7 @@ from mlmp_server.console.sessions import CookieSessions
 from mlmp_server.gateway.app import Channel, Gateway, TooLarge, json_response, read_body
 from mlmp_server.gateway.docs import render_docs
 from mlmp_server.gateway.errors import error_document
+from mlmp_server.gateway.observability import Observed, metrics_endpoint
 from mlmp_server.gateway.openapi import openapi_document
 from mlmp_server.version import API_VERSION, SERVER_VERSION
 
@@ -59,6 +61,7 @@ def build_http_app(
     cors_origins: tuple[str, ...] = (),
     default_timeout: float = 30.0,
     extra_routes: Iterable[Route] = (),
+    metrics_token: str = "",
 ) -> Starlette:
     gateway = Gateway(services, channel, default_timeout=default_timeout)
     document = openapi_document(gateway.routes, title="ML Marketplace API", version=SERVER_VERSION, is_public=is_public)
@@ -136,12 +139,15 @@ def build_http_app(
             _only("/oauth2/introspect", "POST", introspect),
             _only("/openapi.json", "GET", openapi),
             _only("/docs", "GET", docs),
+            _only("/metrics", "GET", metrics_endpoint(metrics_token)),
             *console_routes(),
             *extra_routes,
             # Every method reaches the gateway, whose router answers 405 with the path's own Allow.
             Route("/{path:path}", gateway.handle, methods=ALL_METHODS),
         ],
-        middleware=[*middleware, Middleware(CookieSessions)],  # the console's cookie sessions
+        # Outermost, each request's id and metrics (server/gateway/observability.py); innermost, the
+        # console's cookie sessions.
+        middleware=[Middleware(Observed), *middleware, Middleware(CookieSessions)],
         # Paths the routes cannot even parse (e.g. an encoded newline) get the same JSON 404; a failure
         # no one foresaw is still an error document (the traceback goes to the log), never plain text.
         exception_handlers={404: _not_found, Exception: _internal_error},

@@ -60,7 +60,7 @@ def run() -> None:
     from mlmp_server.logs import configure_logging
 
     settings = _settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
 
     def ready(listening: Listening) -> None:
         http_host = settings.http_addr.rpartition(":")[0]
@@ -90,7 +90,7 @@ def gateway(grpc_target: str, tls: bool) -> None:
     from mlmp_server.logs import configure_logging
 
     settings = _settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
 
     def ready(port: int) -> None:
         click.echo(f"mp-server gateway {_version()}: in front of {grpc_target}")

@@ -48,6 +48,10 @@ class Settings:
     grpc_public_target: str = ""
     """The gRPC target clients are told to use (discovery); empty: derived from `grpc_addr`."""
     log_level: str = "INFO"
+    log_format: str = "text"
+    """`text` for a person, `json` (one object per line, with request ids) for a log pipeline."""
+    metrics_token: str = ""
+    """A bearer token `/metrics` asks scrapers for; empty: `/metrics` is open (scrape it from inside)."""
     production: bool = False
     secret_key: bytes | None = None
     """Keys token digests (and later URL signatures). Empty: generated into the data dir."""
@@ -120,6 +124,8 @@ class Settings:
             http_addr=_parse_addr(env, "MP_HTTP_ADDR", "127.0.0.1:3010"),
             grpc_public_target=env.get("MP_GRPC_PUBLIC_TARGET", ""),
             log_level=_parse_choice(env, "MP_LOG_LEVEL", {"DEBUG", "INFO", "WARNING", "ERROR"}, "INFO", upper=True),
+            log_format=_parse_choice(env, "MP_LOG_FORMAT", {"text", "json"}, "text"),
+            metrics_token=env.get("MP_METRICS_TOKEN", ""),
             production=production,
             secret_key=secret.encode() if secret else None,
             introspection_ttl=parse_duration(env.get("MP_INTROSPECTION_TTL", "60s"), "MP_INTROSPECTION_TTL"),

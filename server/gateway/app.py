@@ -4,8 +4,9 @@ channel to other replicas. It knows nothing of our services beyond their descrip
 
 Headers: `Authorization` → `authorization`; `Grpc-Metadata-<k>` → `<k>` (`-bin` is base64), 8 KiB
 in all or 431; `Grpc-Timeout` (e.g. `5S`, `250m`, at most 24 h) → the deadline, else the configured
-default (unary calls only); response metadata → `Grpc-Metadata-<k>`; `X-Request-Id` echoed (one is
-made when absent). Bodies over 16 MiB are refused (413) unread.
+default (unary calls only); response metadata → `Grpc-Metadata-<k>`; `X-Request-Id` (when safe to
+log, else a new one: server/gateway/observability.py) → `x-request-id`, and echoed. Bodies over
+16 MiB are refused (413) unread.
 Server streams are newline-delimited JSON: `{"result": …}` per message, then `{"error": …}` if the
 stream fails after its first message. Client streams take newline-delimited JSON messages.
 """
@@ -17,7 +18,6 @@ import base64
 import binascii
 import json
 import re
-import secrets
 from collections.abc import AsyncIterator, Iterable
 from typing import Any, TypeAlias
 
@@ -31,6 +31,7 @@ from starlette.responses import Response, StreamingResponse
 from mlmp_marketplace.v1 import options_pb2
 from mlmp_server.gateway.errors import HTTP_STATUS, details_from_trailers, error_document, error_headers
 from mlmp_server.gateway.inprocess import InProcessChannel
+from mlmp_server.gateway.observability import ROUTE_KEY, request_id_of, route_label
 from mlmp_server.gateway.routes import MethodNotAllowed, NoRoute, Route, Router, routes_from_services
 from mlmp_server.gateway.transcode import BadRequest, build_request, message_class, response_json
 
@@ -53,9 +54,6 @@ MAX_KEPT_ANSWER = 64 * 1024  # bytes of protobuf; larger answers are encoded eve
 
 def _raw(data: bytes) -> bytes:
     return data
-
-
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 def json_response(document: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -133,9 +131,7 @@ class Gateway:
         return found
 
     async def handle(self, request: Request) -> Response:
-        request_id = request.headers.get("x-request-id", "")
-        if not _REQUEST_ID.match(request_id):
-            request_id = secrets.token_hex(16)  # as random as a uuid4's hex, at a third of its cost
+        request_id = request_id_of(request)
         echo = {"X-Request-Id": request_id}
         raw_path = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1").split("?", 1)[0]
         try:
@@ -148,6 +144,7 @@ class Gateway:
                 grpc.StatusCode.UNIMPLEMENTED, f"{request.method} is not allowed here; use {refused.allowed[0]}"
             )
             return json_response(document, 405, {**echo, "Allow": ", ".join(refused.allowed)})
+        request.scope[ROUTE_KEY] = route_label(route.http_method, route.template.source)
         try:
             metadata = self._metadata(request, request_id)
             timeout = self._timeout(request, route)

@@ -7,6 +7,7 @@ one is answered as a duplicate with the counts of the first.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,6 +17,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mlmp_marketplace.v1 import signals_pb2
+from mlmp_server.core import metrics
 from mlmp_server.core.buckets import RateLimit, TokenBuckets
 from mlmp_server.core.clock import Clock, to_datetime
 from mlmp_server.core.completion import finish_even_if_cancelled
@@ -106,6 +108,7 @@ class SignalIngest:
         signals: Sequence[signals_pb2.Signal],
         publisher_id: str,
     ) -> Stored:
+        started = time.perf_counter()
         if not 0 <= sequence <= MAX_SEQUENCE:
             raise InvalidArgument(f"sequence {sequence} is outside 0..2^53 ({MAX_SEQUENCE})")
         check_publisher(publisher_id)
@@ -128,6 +131,9 @@ class SignalIngest:
             ids = await store.insert_rows(
                 session, writer, sequence, judged.rows, now, want_ids=self._hub.has_subscribers
             )
+        metrics.signal_batches.inc()
+        metrics.signals_stored.inc(accepted)
+        metrics.signal_batch_seconds.observe(time.perf_counter() - started)
         self._hub.publish(lambda: _protos(judged, ids, writer, attribution, now))
         return Stored(accepted=accepted, rejections=judged.rejections)
 
