@@ -22,6 +22,7 @@ from mlmp_server.core.redaction import RedactingFilter, redact
 from mlmp_server.core.request_ids import RequestIdFilter
 
 LOG_FORMATS = ("text", "json")
+_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)  # json.dumps with options builds one per call
 
 
 class TextFormatter(logging.Formatter):
@@ -58,7 +59,7 @@ class JsonFormatter(logging.Formatter):
         if record.stack_info:
             line["stack"] = record.stack_info
         # Redacted as a whole: the message is already, but `call` and the traceback are other text.
-        return redact(json.dumps(line, ensure_ascii=False, default=str))
+        return redact(_ENCODER.encode(line))
 
 
 def _utc(created: float) -> str:
