@@ -27,7 +27,7 @@ from mlmp_server.console.sessions import CookieSessions
 from mlmp_server.gateway.app import Channel, Gateway, TooLarge, json_response, read_body
 from mlmp_server.gateway.docs import render_docs
 from mlmp_server.gateway.errors import error_document
-from mlmp_server.gateway.observability import Observed, metrics_endpoint
+from mlmp_server.gateway.observability import REQUEST_ID_KEY, Observed, metrics_endpoint
 from mlmp_server.gateway.openapi import openapi_document
 from mlmp_server.version import API_VERSION, SERVER_VERSION
 
@@ -154,11 +154,14 @@ def build_http_app(
     )
 
 
-async def _internal_error(_request: Request, _error: Exception) -> Response:
+async def _internal_error(request: Request, _error: Exception) -> Response:
+    """Answered outside Observed (by Starlette's outermost middleware), so it echoes the request id
+    itself: the one answer an operator most needs to find in the log."""
     document = error_document(
         grpc.StatusCode.INTERNAL, "internal error in the HTTP gateway; the server log has the details"
     )
-    return json_response(document, 500)
+    request_id = request.scope.get(REQUEST_ID_KEY)
+    return json_response(document, 500, {"X-Request-Id": request_id} if request_id else None)
 
 
 async def _not_found(request: Request, _error: Exception) -> Response:

@@ -9,6 +9,7 @@ path, whose values would make the labels unbounded), any other route its Starlet
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import time
 from collections.abc import Awaitable, Callable
@@ -63,7 +64,7 @@ class Observed:
                 break
         request_id = scope[REQUEST_ID_KEY] = request_ids.accepted(sent)
         request_ids.begin(request_id)
-        status = 500  # what the server's error handler answers when the app raises
+        status = 0
 
         async def answer(message: Message) -> None:
             nonlocal status
@@ -77,8 +78,13 @@ class Observed:
 
         try:
             await self.app(scope, receive, answer)
+        except BaseException as error:
+            # Before an answer: the client left (499, as the gateway maps CANCELLED), or the app failed
+            # and the server's error handler answers 500.
+            status = status or (499 if isinstance(error, asyncio.CancelledError) else 500)
+            raise
         finally:
-            self._record(scope, status, time.perf_counter() - started)
+            self._record(scope, status or 500, time.perf_counter() - started)
 
     def _record(self, scope: Scope, status: int, seconds: float) -> None:
         route = scope.get(ROUTE_KEY)
