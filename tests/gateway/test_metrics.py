@@ -145,3 +145,10 @@ def test_with_mp_metrics_token_metrics_need_that_bearer(guarded):
         assert "scrape-me" not in refused.text
     assert scrape(guarded, Authorization="Bearer scrape-me-0123456789")
     assert httpx.post(guarded.http_url + "/metrics").status_code == 405
+
+
+def test_mp_metrics_token_is_read_from_the_environment():
+    from mlmp_server.settings import Settings
+
+    assert Settings.from_env({}).metrics_token == ""
+    assert Settings.from_env({"MP_METRICS_TOKEN": "scrape-me"}).metrics_token == "scrape-me"
