@@ -21,7 +21,6 @@ from typing import Any, TextIO
 from mlmp_server.core.redaction import RedactingFilter, redact
 from mlmp_server.core.request_ids import RequestIdFilter
 
-LOG_FORMATS = ("text", "json")
 _ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)  # json.dumps with options builds one per call
 
 
