@@ -11,6 +11,7 @@ import signal
 import socket
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import uvicorn
 
@@ -63,10 +64,57 @@ def loopback_host(grpc_addr: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "[::]", "::", "") else host
 
 
+class PathSend:
+    """Offers ASGI's `http.response.pathsend` extension on uvicorn, which has none: Starlette's
+    FileResponse then hands over a file's path instead of its bytes, and the file goes out with
+    `loop.sendfile` (os.sendfile: from the page cache to the socket, no copy through Python). A 200 MB
+    download took our server 0.16 s of CPU in 1 MiB blocks (read in a thread, handed to the loop,
+    written), against 0.07 s for `python -m http.server`.
+
+    It reaches uvicorn's connection through the `send` it is given (the response cycle's bound
+    method: its transport and the count of body bytes still due); where that is not there (another
+    server, a wrapped `send`), the extension is not offered and files go out in blocks as before.
+    Ranges (a resumed download) and HEAD always go the usual way (FileResponse's choice).
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable, send: Callable) -> None:
+        cycle = getattr(send, "__self__", None)
+        transport = getattr(cycle, "transport", None)
+        if (
+            scope["type"] != "http"
+            or not isinstance(transport, asyncio.Transport)
+            or not isinstance(getattr(cycle, "expected_content_length", None), int)
+        ):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_or_sendfile(message: dict[str, Any]) -> None:
+            if message["type"] != "http.response.pathsend":
+                await send(message)
+                return
+            if transport.is_closing():  # the client left before the body
+                return
+            with open(message["path"], "rb") as file:
+                size = os.fstat(file.fileno()).st_size
+                try:
+                    await asyncio.get_running_loop().sendfile(transport, file, 0, size)
+                except ConnectionError:  # the client left: nothing more to send
+                    transport.close()
+                    return
+            cycle.expected_content_length -= size  # type: ignore[union-attr]
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+        extensions = {**(scope.get("extensions") or {}), "http.response.pathsend": {}}
+        await self.app({**scope, "extensions": extensions}, receive, send_or_sendfile)
+
+
 def uvicorn_server(app: object, grace: float) -> uvicorn.Server:
     return uvicorn.Server(
         uvicorn.Config(
-            app,  # type: ignore[arg-type]
+            PathSend(app),
             log_config=None,
             access_log=False,
             lifespan="off",
