@@ -103,6 +103,7 @@ class PathSend:
                     await asyncio.get_running_loop().sendfile(transport, file, 0, size)
                 except ConnectionError:  # the client left: nothing more to send
                     transport.close()
+                    await asyncio.sleep(0)  # uvicorn hears of it (connection_lost) before the app returns
                     return
             cycle.expected_content_length -= size  # type: ignore[union-attr]
             await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import socket
+import time
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -13,6 +17,7 @@ from tests.helpers.auth import bearer, create_vendor_token
 from tests.helpers.rounds import publish_request
 
 FILES = {"train": os.urandom(3_000_000), "live": b"symbol,feature\nAAPL,0.5\n"}
+BIG = {"train": os.urandom(20_000_000), "live": b"symbol,feature\nAAPL,0.5\n"}
 
 
 @pytest.fixture
@@ -30,12 +35,16 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return counts
 
 
-def test_a_whole_file_goes_out_by_sendfile_and_a_range_still_works(channel, auth, admin, sent):
+def signed_train_url(channel, auth, admin, files: dict[str, bytes]) -> str:
     datasets = datasets_pb2_grpc.DatasetServiceStub(channel)
-    datasets.PublishRound(publish_request(FILES), metadata=admin)
+    datasets.PublishRound(publish_request(files), metadata=admin)
     reader = bearer(create_vendor_token(auth, admin, scopes=("data:read",)).secret)
     urls = datasets.CreateSignedUrls(datasets_pb2.CreateSignedUrlsRequest(), metadata=reader).urls
-    train = next(u.url for u in urls if u.file == "train")
+    return next(u.url for u in urls if u.file == "train")
+
+
+def test_a_whole_file_goes_out_by_sendfile_and_a_range_still_works(channel, auth, admin, sent):
+    train = signed_train_url(channel, auth, admin, FILES)
     with httpx.Client() as client:  # one kept-alive connection: each answer must end where it should
         whole = client.get(train)
         assert whole.status_code == 200
@@ -48,3 +57,17 @@ def test_a_whole_file_goes_out_by_sendfile_and_a_range_still_works(channel, auth
         again = client.get(train)
         assert again.content == whole.content
     assert sum(sent) == 2 * len(FILES["train"])
+
+
+def test_a_client_leaving_mid_download_is_no_error(channel, auth, admin, sent, caplog):
+    caplog.set_level(logging.INFO, logger="uvicorn.error")
+    train = signed_train_url(channel, auth, admin, BIG)
+    parts = urlsplit(train)
+    with socket.create_connection((parts.hostname, parts.port)) as client:
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the server's sendfile waits on us
+        client.sendall(f"GET {parts.path}?{parts.query} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
+        assert client.recv(1024).startswith(b"HTTP/1.1 200")
+        time.sleep(0.2)
+    time.sleep(0.5)  # the server notices and ends the response
+    assert httpx.get(train).content == BIG["train"]  # and serves the next one whole
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
