@@ -65,12 +65,26 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def waiting_seconds(pid: int) -> float:
+    """Seconds the process's threads have spent runnable but waiting for a CPU (Linux schedstat): on a
+    shared machine, the part of a latency no code of ours can remove."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            total += int((task / "schedstat").read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / 1e9
+
+
 def load_with(
     kind: str, target: str, token: str, *, concurrency: int, seconds: float, server_pid: int | None = None
 ) -> dict[str, float]:
     """Runs bench/load.py in its own process and returns its figures; with `server_pid`, also the
     server's CPU milliseconds per call, which the machine's other work does not skew as it skews calls/s."""
     before = cpu_seconds(server_pid) if server_pid else 0.0
+    waited = waiting_seconds(server_pid) if server_pid else 0.0
+    started = time.perf_counter()
     out = subprocess.run(
         [sys.executable, "-m", "bench.load", kind, target, token, str(seconds), str(concurrency)],
         capture_output=True, text=True, check=True,
@@ -78,11 +92,14 @@ def load_with(
     found = json.loads(out.stdout)
     if server_pid:
         found["cpu_ms"] = (cpu_seconds(server_pid) - before) * 1000 / max(1, found["count"])
+        found["wait_ms_per_s"] = (waiting_seconds(server_pid) - waited) * 1000 / (time.perf_counter() - started)
     return found
 
 
 def line(name: str, found: dict[str, float], clients: int = CONCURRENCY) -> str:
     cpu = f"   server CPU {found['cpu_ms']:5.2f} ms/call" if "cpu_ms" in found else ""
+    if "wait_ms_per_s" in found:
+        cpu += f", waited for a CPU {found['wait_ms_per_s']:4.0f} ms/s"
     return (
         f"  {name:28} {clients:2} client(s) {found['per_second']:8.0f} calls/s   p50 {found['p50_ms']:6.2f} ms"
         f"   p99 {found['p99_ms']:6.2f} ms{cpu}"

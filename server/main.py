@@ -58,11 +58,13 @@ def run() -> None:
     a secret key and one admin token, printed once."""
     from mlmp_server.app import Listening, serve
     from mlmp_server.logs import configure_logging
+    from mlmp_server.process import settle_heap
 
     settings = _settings()
     configure_logging(settings.log_level, settings.log_format)
 
     def ready(listening: Listening) -> None:
+        settle_heap()  # before saying so: the first calls do not wait for its one full collection
         http_host = settings.http_addr.rpartition(":")[0]
         local = "localhost" if http_host in ("0.0.0.0", "127.0.0.1") else http_host
         api_url = settings.public_url or f"http://{local}:{listening.http_port}"
@@ -88,11 +90,13 @@ def gateway(grpc_target: str, tls: bool) -> None:
     """
     from mlmp_server.app import serve_gateway
     from mlmp_server.logs import configure_logging
+    from mlmp_server.process import settle_heap
 
     settings = _settings()
     configure_logging(settings.log_level, settings.log_format)
 
     def ready(port: int) -> None:
+        settle_heap()
         click.echo(f"mp-server gateway {_version()}: in front of {grpc_target}")
         click.echo(f"HTTP listening on http://{settings.http_addr.rpartition(':')[0]}:{port}")
         sys.stdout.flush()

@@ -2,11 +2,11 @@
 Range (resumable), HEAD for the size. Any signature problem is the same 403; a key outside the store
 is refused before any file is touched.
 
-The body goes out through Starlette's FileResponse in 1 MiB blocks (its default, 64 KiB, cost a thread
-hop and a trip through the event loop per 64 KiB: our serving ran at half the speed of
-`python -m http.server`). Where the ASGI server offers the `http.response.pathsend` extension
-(Granian, for one), FileResponse hands the server the path instead and the file goes out zero-copy;
-uvicorn (0.55) offers neither pathsend nor zerocopysend, and exposes no socket for os.sendfile.
+The body goes out through Starlette's FileResponse. mp-server offers it the `http.response.pathsend`
+extension (server/process.py PathSend, over uvicorn, which has none of its own): a whole file goes out
+with os.sendfile, zero-copy (200 MB: 0.18 s of server CPU before, 0.05 s after). A range (a resumed
+download) or another ASGI server gets 1 MiB blocks (FileResponse's default, 64 KiB, cost a thread hop and
+a trip through the event loop per 64 KiB: our serving ran at half the speed of `python -m http.server`).
 """
 
 from __future__ import annotations

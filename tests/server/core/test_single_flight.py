@@ -85,3 +85,73 @@ def test_an_answer_built_across_an_invalidation_is_not_kept():
 
     asyncio.run(main())
     assert (len(old_calls), len(new_calls)) == (1, 1)
+
+
+def test_an_expired_answer_is_served_while_its_one_rebuild_runs():
+    clock = ManualClock()
+    cache: SingleFlightCache[str, str] = SingleFlightCache(1.0, clock, stale_for=5.0)
+    old, old_calls = counting_build("old")
+    new, new_calls = counting_build("new")
+
+    async def main() -> None:
+        assert await cache.get("k", old) == "old"
+        clock.now += 1.5  # expired, within stale_for
+        # No caller waits for the rebuild: all get the old answer at once, and one rebuild starts.
+        answers = [await asyncio.wait_for(cache.get("k", new), 0.005) for _ in range(20)]
+        assert answers == ["old"] * 20
+        await asyncio.sleep(0.05)  # the rebuild lands
+        assert await cache.get("k", new) == "new"
+
+    asyncio.run(main())
+    assert (len(old_calls), len(new_calls)) == (1, 1)
+
+
+def test_an_answer_past_its_stale_time_is_waited_for():
+    clock = ManualClock()
+    cache: SingleFlightCache[str, str] = SingleFlightCache(1.0, clock, stale_for=2.0)
+    old, _ = counting_build("old")
+    new, new_calls = counting_build("new")
+
+    async def main() -> None:
+        assert await cache.get("k", old) == "old"
+        clock.now += 3.5
+        assert await asyncio.gather(*(cache.get("k", new) for _ in range(5))) == ["new"] * 5
+
+    asyncio.run(main())
+    assert len(new_calls) == 1
+
+
+def test_an_invalidation_drops_stale_answers_too():
+    clock = ManualClock()
+    cache: SingleFlightCache[str, str] = SingleFlightCache(1.0, clock, stale_for=5.0)
+    old, _ = counting_build("old")
+    new, _ = counting_build("new")
+
+    async def main() -> None:
+        assert await cache.get("k", old) == "old"
+        cache.invalidate()
+        assert await cache.get("k", new) == "new"
+
+    asyncio.run(main())
+
+
+def test_a_failed_rebuild_behind_a_stale_answer_is_tried_again():
+    clock = ManualClock()
+    cache: SingleFlightCache[str, str] = SingleFlightCache(1.0, clock, stale_for=5.0)
+    old, _ = counting_build("old")
+    calls = []
+
+    async def failing() -> str:
+        calls.append(1)
+        raise LookupError("database away")
+
+    async def main() -> None:
+        assert await cache.get("k", old) == "old"
+        clock.now += 1.5
+        assert await cache.get("k", failing) == "old"
+        await asyncio.sleep(0.01)  # the rebuild fails, quietly for the caller served the stale answer
+        assert await cache.get("k", failing) == "old"
+        await asyncio.sleep(0.01)
+
+    asyncio.run(main())
+    assert len(calls) == 2  # a new rebuild for the next caller
