@@ -30,7 +30,7 @@ from mlmp_server.market.rules import BarValues
 log = logging.getLogger("mp.market")
 
 LOCK_KEY = 0x6D70_6465_6D6F  # "mpdemo": the advisory lock of the replica that replays
-RETRY_LOCK = 10.0  # seconds between attempts to take the lock over
+RETRY_LOCK = 1.0  # seconds between attempts to take the lock over
 DAY = timedelta(days=1)
 VOLATILITY = 0.02  # of the continuation's daily log returns
 

@@ -33,8 +33,8 @@ def listed(market, admin, symbol: str, **fields) -> list[market_pb2.Bar]:
 
 
 def test_published_bars_are_stored_and_listed_in_time_order(market, admin):
-    answer = market.PublishBars(stream(daily("AAA", range(0, 3)) + daily("BBB", range(0, 2)), daily("AAA", range(3, 5))),
-                                metadata=admin)  # fmt: skip
+    batches = stream(daily("AAA", range(0, 3)) + daily("BBB", range(0, 2)), daily("AAA", range(3, 5)))
+    answer = market.PublishBars(batches, metadata=admin)
     assert (answer.stored, answer.duplicates) == (7, 0)
     extents = {s.symbol: s for s in answer.symbols}
     assert extents["AAA"].bar_count == 5
@@ -43,7 +43,7 @@ def test_published_bars_are_stored_and_listed_in_time_order(market, admin):
     stored = listed(market, admin, "AAA")
     assert [b.close for b in stored] == [100, 101, 102, 103, 104]
     assert all(b.receive_time.seconds > 0 for b in stored)
-    assert stored[0].open == 99 and stored[0].high == 102 and stored[0].low == 98 and stored[0].volume == 1000
+    assert (stored[0].open, stored[0].high, stored[0].low, stored[0].volume) == (99, 102, 98, 1000)
     symbols = market.ListMarketSymbols(market_pb2.ListMarketSymbolsRequest(), metadata=admin).symbols
     assert [(s.symbol, s.bar_count) for s in symbols] == [("AAA", 5), ("BBB", 2)]
 
@@ -121,7 +121,8 @@ def test_only_operator_and_market_service_tokens_publish(market, auth, admin):
 def test_bars_are_listed_by_keyset_pages_either_way_within_a_range(market, admin):
     market.PublishBars(stream(daily("AAA", range(0, 10)), daily("AAB", range(0, 3))), metadata=admin)
     first = market.ListBars(market_pb2.ListBarsRequest(symbol="AAA", page_size=3), metadata=admin)
-    assert [b.close for b in first.bars] == [100, 101, 102] and first.next_page_token
+    assert [b.close for b in first.bars] == [100, 101, 102]
+    assert first.next_page_token
     assert [b.close for b in listed(market, admin, "AAA", page_size=3)] == [100 + d for d in range(10)]
     newest = listed(market, admin, "AAA", page_size=4, newest_first=True)
     assert [b.close for b in newest] == [100 + d for d in reversed(range(10))]
@@ -132,7 +133,8 @@ def test_bars_are_listed_by_keyset_pages_either_way_within_a_range(market, admin
         market.ListBars(market_pb2.ListBarsRequest(symbol="AAB", page_token=first.next_page_token), metadata=admin)
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     symbols = market.ListMarketSymbols(market_pb2.ListMarketSymbolsRequest(page_size=1), metadata=admin)
-    assert [s.symbol for s in symbols.symbols] == ["AAA"] and symbols.next_page_token
+    assert [s.symbol for s in symbols.symbols] == ["AAA"]
+    assert symbols.next_page_token
 
 
 def test_bars_are_published_and_read_over_rest(server, admin):
@@ -148,13 +150,14 @@ def test_bars_are_published_and_read_over_rest(server, admin):
     assert again.json()["duplicates"] == "2"
     body["bars"][1]["high"] = 98.5
     bad = httpx.post(server.http_url + "/api/admin/market/bars", content=json.dumps(body), headers=headers)
-    assert bad.status_code == 400 and "bars[1].high 98.5 is below its low 99.0" in bad.json()["message"]
+    assert bad.status_code == 400
+    assert "bars[1].high 98.5 is below its low 99.0" in bad.json()["message"]
     listed = httpx.get(server.http_url + "/api/market/bars", params={"symbol": "AAA", "newestFirst": "true"},
                        headers=headers).json()  # fmt: skip
     assert [b["close"] for b in listed["bars"]] == [101, 100]
     assert listed["bars"][0]["time"] == "2026-01-06T00:00:00Z"
     symbols = httpx.get(server.http_url + "/api/market/symbols", headers=headers).json()["symbols"]
-    assert symbols[0]["symbol"] == "AAA" and symbols[0]["barCount"] == "2"
+    assert (symbols[0]["symbol"], symbols[0]["barCount"]) == ("AAA", "2")
 
 
 def test_subscribers_of_the_feed_get_each_committed_batch_once(server, market, admin):
