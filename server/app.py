@@ -21,7 +21,7 @@ from mlmp_interceptors.auth import AuthCheck
 from mlmp_interceptors.chain import PolicyInterceptor
 from mlmp_interceptors.introspection import CachingIntrospector, RemoteIntrospector
 from mlmp_interceptors.ownership import OwnershipCheck
-from mlmp_interceptors.rate_limit import InMemoryRateLimiter, RateLimitCheck
+from mlmp_interceptors.rate_limit import BucketRateLimiter, RateLimitCheck
 from mlmp_interceptors.validation import RequestValidator
 from mlmp_server.auth import rules as accounts
 from mlmp_server.auth.introspection import DatabaseIntrospector
@@ -29,7 +29,7 @@ from mlmp_server.auth.servicer import AuthServicer
 from mlmp_server.blobs.downloads import blob_download_route
 from mlmp_server.blobs.local import LocalBlobStore
 from mlmp_server.catalog.servicer import CatalogServicer
-from mlmp_server.core.buckets import RateLimit
+from mlmp_server.core.buckets import BucketStore, LocalBuckets, RateLimit
 from mlmp_server.core.clock import Clock, system_clock, to_datetime
 from mlmp_server.core.completion import drain_unfinished
 from mlmp_server.core.contract import MethodRules
@@ -108,7 +108,8 @@ def build_servicers(
     revocations = Revocations(introspector, resources.streams)
     rounds = RoundCache(sessions, clock)
     hub = SignalHub()
-    ingest = SignalIngest(sessions, rounds, hub, clock, SignalBudget(settings.signal_rate, clock))
+    budget = SignalBudget(settings.signal_rate, clock, resources.buckets)
+    ingest = SignalIngest(sessions, rounds, hub, clock, budget)
     return Servicers(
         auth=AuthServicer(sessions, digester, introspector, clock, revocations, public_url=public_url),
         catalog=CatalogServicer(sessions, clock, settings.heartbeat_timeout),
@@ -134,16 +135,17 @@ def interceptor_chain(
     streams: OpenStreams,
     rate_limits: Mapping[str, RateLimit],
     clock: Clock,
+    buckets: BucketStore | None = None,
 ) -> list[grpc.aio.ServerInterceptor]:
-    """Access log and error mapping around auth, rate limiting, request validation, then ownership
-    (see interceptors/chain.py)."""
+    """Access log and error mapping around auth, rate limiting (in `buckets`: shared through Redis, or by
+    default this process's own), request validation, then ownership (see interceptors/chain.py)."""
     rules = MethodRules.from_services(SERVICES)
     validator = RequestValidator()
     return [
         PolicyInterceptor(
             checks=[
                 AuthCheck(rules, introspector),
-                RateLimitCheck(rules, InMemoryRateLimiter(clock), rate_limits),
+                RateLimitCheck(rules, BucketRateLimiter(buckets or LocalBuckets(clock)), rate_limits),
             ],
             streams=streams,
             request_checks=[
@@ -250,7 +252,7 @@ async def serve(
         http_port = http_socket.getsockname()[1]
         public_url = settings.public_url or f"http://{loopback_host(settings.http_addr)}:{http_port}"
         interceptors = interceptor_chain(
-            introspector, resources.sessions, resources.streams, settings.rate_limits, clock
+            introspector, resources.sessions, resources.streams, settings.rate_limits, clock, resources.buckets
         )
         built = await build_grpc_server(
             build_servicers(settings, resources, introspector, public_url=public_url), interceptors

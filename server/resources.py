@@ -11,11 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from mlmp_server.blobs.local import BlobStore, LocalBlobStore
 from mlmp_server.blobs.s3 import S3BlobStore
 from mlmp_server.blobs.signing import UrlSigner, derived_signing_key, parse_signing_keys
+from mlmp_server.core.buckets import BucketStore, LocalBuckets
 from mlmp_server.core.clock import Clock, system_clock
 from mlmp_server.core.streams import OpenStreams
 from mlmp_server.core.tokens import TokenDigester
 from mlmp_server.db.engine import create_engine, ensure_schema_current, migrate, session_factory
 from mlmp_server.keys import load_secret_key
+from mlmp_server.limits.gcra import RedisBuckets
+from mlmp_server.limits.shared import SharedBuckets, redis_client, shown_url
 from mlmp_server.settings import Settings
 
 
@@ -28,9 +31,12 @@ class Resources:
     blobs: BlobStore
     signer: UrlSigner
     streams: OpenStreams  # ended at shutdown and on revocation
+    buckets: BucketStore  # rate limits: SharedBuckets over Redis, or this process's own
 
     async def close(self) -> None:
         await self.engine.dispose()
+        if isinstance(self.buckets, SharedBuckets):
+            await self.buckets.close()
 
 
 async def open_resources(settings: Settings, clock: Clock = system_clock) -> Resources:
@@ -50,6 +56,15 @@ async def open_resources(settings: Settings, clock: Clock = system_clock) -> Res
     blobs: BlobStore = LocalBlobStore(settings.data_dir / "blobs")
     if settings.s3 is not None:
         blobs = S3BlobStore(staging=settings.data_dir / "blobs-staging", **vars(settings.s3))
+    buckets: BucketStore = LocalBuckets(clock)
+    if settings.redis_url:
+        shared = SharedBuckets(
+            RedisBuckets(redis_client(settings.redis_url), settings.redis_prefix),
+            where=shown_url(settings.redis_url),
+            clock=clock,
+        )
+        await shared.ping()  # logs at once when Redis does not answer
+        buckets = shared
     return Resources(
         clock=clock,
         engine=engine,
@@ -58,4 +73,5 @@ async def open_resources(settings: Settings, clock: Clock = system_clock) -> Res
         blobs=blobs,
         signer=UrlSigner(signing_keys, clock),
         streams=OpenStreams(clock),
+        buckets=buckets,
     )
