@@ -57,6 +57,7 @@ from mlmp_server.process import (
     stop_on_signals,
     uvicorn_server,
 )
+from mlmp_server.readiness import Readiness
 from mlmp_server.resources import Resources, open_resources
 from mlmp_server.settings import Settings
 from mlmp_server.signals.hub import SignalHub
@@ -273,6 +274,7 @@ async def serve(
         policy = DeliveryPolicy(to_private_addresses=settings.deliver_to_private)
         deliveries = DeliveryWorker(resources.sessions, resources.digester.seed_key, clock, policy)
         deliveries.start()
+        readiness = Readiness(resources.engine, resources.buckets, replica=settings.replica)
         # The gateway calls the server's own method handlers behind the server's own interceptors,
         # in this process: the same policy as a gRPC client meets, without the loopback hop.
         in_process = InProcessChannel(built.handlers, interceptors, max_message_bytes=MAX_MESSAGE_BYTES)
@@ -287,6 +289,7 @@ async def serve(
                 if isinstance(resources.blobs, LocalBlobStore)
                 else []  # S3 serves its own presigned URLs
             ),
+            readiness=readiness.check,
         )
         http_server = uvicorn_server(http_app, settings.shutdown_grace)
         http_task = asyncio.create_task(http_server.serve(sockets=[http_socket]))
@@ -297,7 +300,11 @@ async def serve(
         on_ready(Listening(grpc_port, http_port, admin_token, resources, introspector))
         await stop.wait()
         if exit_if_stuck:
-            exit_after(settings.shutdown_grace + STUCK_SHUTDOWN_MARGIN)
+            exit_after(settings.drain_delay + settings.shutdown_grace + STUCK_SHUTDOWN_MARGIN)
+        readiness.draining = True
+        if settings.drain_delay > 0:
+            log.info("draining: /readyz answers 503 for %.0fs before the shutdown begins", settings.drain_delay)
+            await asyncio.sleep(settings.drain_delay)
         await _shut_down(settings, resources.streams, grpc_server, http_server, http_task)
     finally:
         if grpc_server is not None:

@@ -90,6 +90,9 @@ class Settings:
     """Redis for rate limits shared by every process using it; empty: each process limits on its own."""
     redis_prefix: str = "mp:"
     """Prefix of every Redis key this server writes (several deployments may share one Redis)."""
+    drain_delay: float = 0.0
+    """After SIGTERM, how long /readyz answers 503 while everything is still served, so load balancers stop
+    sending new work before the shutdown begins (default 0 s; 5 s in replica mode)."""
 
     @property
     def replica(self) -> bool:
@@ -164,6 +167,9 @@ class Settings:
             mode=mode,
             redis_url=_parse_redis_url(env.get("MP_REDIS_URL", "")),
             redis_prefix=env.get("MP_REDIS_PREFIX", "mp:"),
+            drain_delay=parse_duration(
+                env.get("MP_DRAIN_DELAY", "5s" if mode == "replica" else "0s"), "MP_DRAIN_DELAY"
+            ),
             s3=S3Settings(
                 bucket=env["MP_S3_BUCKET"],
                 endpoint_url=env.get("MP_S3_ENDPOINT", ""),
