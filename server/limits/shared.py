@@ -26,9 +26,10 @@ from mlmp_server.limits.gcra import RedisBuckets
 log = logging.getLogger("mp.limits")
 T = TypeVar("T")
 
-# A limiter call waits at most this long for Redis before this process decides alone: a rate limit
-# that hangs would stall every call behind it.
-REDIS_TIMEOUT = 0.25
+# A limiter call waits at most about this long for Redis before this process decides alone: a rate limit
+# that hangs would stall every call behind it. Not much less: on a busy host a reply can wait that long for
+# the event loop, and every false alarm lets a second of calls through on per-replica limits.
+REDIS_TIMEOUT = 1.0
 
 
 def shown_url(url: str) -> str:

@@ -7,14 +7,20 @@ restarts it before it ends.
 
 from __future__ import annotations
 
+import http.client
 import json
 import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import httpx
 import pytest
 
+from mlmp_marketplace.v1 import auth_pb2_grpc
+from tests.helpers.auth import bearer, create_vendor_token
 from tests.helpers.processes import BIN, clean_env
 from tests.helpers.redis_server import redis_or_skip
 from tests.helpers.replicas import ReplicaSet, replica_set
@@ -70,6 +76,67 @@ def test_a_round_published_through_one_replica_is_pulled_through_another(replica
 
 
 # --- rate limits: Redis ---------------------------------------------------------------------------------------------
+
+RATE, BURST = 5.0, 10.0  # a burst of 2 s: a caller starved of CPU for a moment loses no tokens
+
+
+def hammer(port: int, token: str, seconds: float, callers: int = 6) -> tuple[int, int, float, float]:
+    """WhoAmI (a `read` call) over the HTTP proxy as fast as `callers` threads can, a new connection each time (so
+    the proxy spreads them over the replicas). Returns the calls answered 200 and 429, and the shortest and longest
+    time the limiter can have been filling for: from the first answer to the last call sent, and from the first
+    call sent to the last answer."""
+    counts = {200: 0, 429: 0}
+    lock = threading.Lock()
+    start = time.monotonic()
+    first_answer, last_sent, last_answer = float("inf"), start, start
+
+    def caller() -> None:
+        nonlocal first_answer, last_sent, last_answer
+        while (sent := time.monotonic()) - start < seconds:
+            # http.client: a bare connection and request, so the callers' own cost stays small.
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            try:
+                connection.request("GET", "/api/whoami", headers={"Authorization": f"Bearer {token}"})
+                answer = connection.getresponse()
+                body = answer.read()
+            finally:
+                connection.close()
+            answered = time.monotonic()
+            assert answer.status in counts, body
+            if answer.status == 429:
+                assert int(answer.headers["Retry-After"]) >= 1
+            with lock:
+                counts[answer.status] += 1
+                first_answer = min(first_answer, answered)
+                last_sent, last_answer = max(last_sent, sent), max(last_answer, answered)
+
+    threads = [threading.Thread(target=caller) for _ in range(callers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return counts[200], counts[429], last_sent - first_answer, last_answer - start
+
+
+def test_the_rate_limit_holds_within_5_percent_across_replicas(
+    postgres_admin_url: str, tmp_path_factory: pytest.TempPathFactory
+):
+    """Own replicas, with a low `read` limit the other cases must not meet. Per-replica buckets would let 3× through."""
+    limits = {"MP_RATE_READ": str(RATE), "MP_RATE_READ_BURST": str(BURST)}
+    with replica_set(3, tmp_path_factory.mktemp("limited"), postgres_admin_url, redis_or_skip(), **limits) as replicas:
+        with grpc.insecure_channel(replicas[0].grpc_target) as channel:
+            token = create_vendor_token(auth_pb2_grpc.AuthServiceStub(channel), bearer(replicas.admin_token)).secret
+        before = dict(replicas.http_proxy.connections)
+        allowed, refused, shortest, longest = hammer(replicas.http_proxy.port, token, seconds=6.0)
+        spread = [replicas.http_proxy.connections[r.http_port] - before.get(r.http_port, 0) for r in replicas.replicas]
+        said = "".join(r.output() for r in replicas.replicas)
+    assert "does not answer" not in said  # no replica fell back to its own limits meanwhile
+    assert min(spread) > 0.25 * sum(spread), spread  # every replica took its share of the calls
+    assert refused > allowed  # the callers did press against the limit
+    # What one bucket lets through in that time, give or take 5%.
+    figures = (allowed, refused, shortest, longest)
+    assert allowed >= 0.95 * (BURST + RATE * shortest), figures
+    assert allowed <= 1.05 * (BURST + RATE * longest), figures
 
 
 # --- revocation across replicas (task `events`) ----------------------------------------------------------------------

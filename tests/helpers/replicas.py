@@ -19,6 +19,7 @@ import secrets
 import signal
 import socket
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -152,6 +153,20 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         writer.close()
 
 
+def wait_until_ready(api_url: str, timeout: float = 30) -> None:
+    """Until /readyz answers 200 (the database, the schema and Redis answer)."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = httpx.get(f"{api_url}/readyz", timeout=5)
+        if answer.status_code == 200:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{api_url} is not ready: {answer.text}")
+        time.sleep(0.1)
+
+
 @dataclass
 class Replica:
     index: int
@@ -207,20 +222,23 @@ class ReplicaSet:
 
     def shared_env(self) -> dict[str, str]:
         """What every replica (and `mp-server migrate`, `create-admin-token`) runs with."""
-        return clean_env(
-            MP_MODE="replica",
-            MP_DATABASE_URL=self.database_url,
-            MP_REDIS_URL=self.redis_url,
-            MP_REDIS_PREFIX=self.redis_prefix,
-            MP_S3_BUCKET=self.bucket,
-            MP_S3_ENDPOINT=self.s3_endpoint,
-            MP_S3_ACCESS_KEY_ID=S3_KEY,
-            MP_S3_SECRET_ACCESS_KEY=S3_KEY,
-            MP_SECRET_KEY=self.secret_key,
-            MP_DEMO_ROUND="false",  # tests publish what they need; replicas starting together is `events`' test
-            MP_GRPC_PUBLIC_TARGET=self.grpc_proxy.address,
-            MP_PUBLIC_URL=self.http_proxy.url,
-            **self.extra_env,
+        return (
+            clean_env(
+                MP_MODE="replica",
+                MP_DATABASE_URL=self.database_url,
+                MP_REDIS_URL=self.redis_url,
+                MP_REDIS_PREFIX=self.redis_prefix,
+                MP_S3_BUCKET=self.bucket,
+                MP_S3_ENDPOINT=self.s3_endpoint,
+                MP_S3_ACCESS_KEY_ID=S3_KEY,
+                MP_S3_SECRET_ACCESS_KEY=S3_KEY,
+                MP_SECRET_KEY=self.secret_key,
+                MP_DEMO_ROUND="false",  # tests publish what they need; replicas starting together is `events`' test
+                MP_DRAIN_DELAY="0s",  # no balancer to tell (the proxies skip a replica that refuses connections)
+                MP_GRPC_PUBLIC_TARGET=self.grpc_proxy.address,
+                MP_PUBLIC_URL=self.http_proxy.url,
+            )
+            | self.extra_env
         )
 
     def start(self) -> ReplicaSet:
@@ -247,6 +265,7 @@ class ReplicaSet:
         http_addr = f"127.0.0.1:{replica.http_port}"
         replica.process = ServerProcess({**replica.env, "MP_GRPC_ADDR": grpc_addr, "MP_HTTP_ADDR": http_addr})
         replica.grpc_port, replica.http_port = replica.process.grpc_port, replica.process.http_port
+        wait_until_ready(replica.api_url)
 
     def kill(self, index: int) -> None:
         """SIGKILL: no drain, no goodbye, as when a machine dies."""
