@@ -21,7 +21,7 @@ import pytest
 
 from mlmp_marketplace.v1 import auth_pb2_grpc
 from tests.helpers.auth import bearer, create_vendor_token
-from tests.helpers.processes import BIN, clean_env
+from tests.helpers.processes import BIN, clean_env, run
 from tests.helpers.redis_server import redis_or_skip
 from tests.helpers.replicas import ReplicaSet, replica_set
 from tests.helpers.rounds import price_csv
@@ -43,6 +43,17 @@ def mp(api_url: str, token: str, config_dir: Path, *args: str, cwd: Path | None 
     )
     assert result.returncode == 0, f"mp {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
     return json.loads(result.stdout)
+
+
+def test_a_replica_refuses_to_start_naming_each_missing_part(tmp_path: Path):
+    env = clean_env(MP_MODE="replica", MP_DATA_DIR=str(tmp_path), MP_DATABASE_URL=f"sqlite:///{tmp_path}/mp.db")
+    refused = run("mp-server", env=env, timeout=30)
+    assert refused.returncode != 0
+    said = " ".join(refused.stderr.split())  # click wraps nothing, but the terminal might
+    assert "MP_DATABASE_URL is sqlite, not PostgreSQL" in said
+    for part in ("MP_REDIS_URL", "MP_S3_BUCKET", "MP_SECRET_KEY"):
+        assert f"{part} is not set" in said
+    assert not (tmp_path / "mp.db").exists()  # refused before touching anything
 
 
 def test_the_proxy_spreads_connections_over_every_replica(replicas: ReplicaSet):
