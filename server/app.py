@@ -274,7 +274,7 @@ async def serve(
         policy = DeliveryPolicy(to_private_addresses=settings.deliver_to_private)
         deliveries = DeliveryWorker(resources.sessions, resources.digester.seed_key, clock, policy)
         deliveries.start()
-        readiness = Readiness(resources.engine, resources.buckets, replica=settings.replica)
+        readiness = Readiness(resources.engine, resources.shared, replica=settings.replica)
         # The gateway calls the server's own method handlers behind the server's own interceptors,
         # in this process: the same policy as a gRPC client meets, without the loopback hop.
         in_process = InProcessChannel(built.handlers, interceptors, max_message_bytes=MAX_MESSAGE_BYTES)

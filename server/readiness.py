@@ -9,21 +9,24 @@ of the balancer for it would turn a degraded limit into an outage). Not ready wh
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from mlmp_server.core.buckets import BucketStore
 from mlmp_server.db.engine import MIGRATIONS_DIR, current_revision
-from mlmp_server.limits.shared import SharedBuckets
+
+if TYPE_CHECKING:
+    from mlmp_server.limits.shared import SharedBuckets
 
 CHECK_TIMEOUT = 2.0
 
 
 class Readiness:
-    def __init__(self, engine: AsyncEngine, buckets: BucketStore, *, replica: bool) -> None:
+    def __init__(self, engine: AsyncEngine, shared: SharedBuckets | None, *, replica: bool) -> None:
+        """`shared`: the rate-limit buckets in Redis, when MP_REDIS_URL is set."""
         self._engine = engine
-        self._buckets = buckets
+        self._shared = shared
         self._replica = replica
         scripts = ScriptDirectory(str(MIGRATIONS_DIR))
         self._head = scripts.get_current_head()
@@ -51,10 +54,10 @@ class Readiness:
                 ready = False
             else:
                 parts["schema"] = f"ahead: at {revision}, migrated by a newer version"
-        if isinstance(self._buckets, SharedBuckets):
-            answers = await self._buckets.ping()
+        if self._shared is not None:
+            answers = await self._shared.ping()
             parts["redis"] = "ok" if answers else "unreachable: rate limits per replica"
-            if self._replica and not self._buckets.answered:
+            if self._replica and not self._shared.answered:
                 ready = False
         parts["status"] = "ready" if ready else "not ready"
         return ready, parts

@@ -5,6 +5,7 @@ streams and the clock. Nothing of any one service: app.py builds those from thes
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -17,9 +18,10 @@ from mlmp_server.core.streams import OpenStreams
 from mlmp_server.core.tokens import TokenDigester
 from mlmp_server.db.engine import create_engine, ensure_schema_current, migrate, session_factory
 from mlmp_server.keys import load_secret_key
-from mlmp_server.limits.gcra import RedisBuckets
-from mlmp_server.limits.shared import SharedBuckets, redis_client, shown_url
 from mlmp_server.settings import Settings
+
+if TYPE_CHECKING:
+    from mlmp_server.limits.shared import SharedBuckets
 
 
 @dataclass
@@ -31,12 +33,13 @@ class Resources:
     blobs: BlobStore
     signer: UrlSigner
     streams: OpenStreams  # ended at shutdown and on revocation
-    buckets: BucketStore  # rate limits: SharedBuckets over Redis, or this process's own
+    buckets: BucketStore  # rate limits: `shared` when MP_REDIS_URL is set, else this process's own
+    shared: SharedBuckets | None = None
 
     async def close(self) -> None:
         await self.engine.dispose()
-        if isinstance(self.buckets, SharedBuckets):
-            await self.buckets.close()
+        if self.shared is not None:
+            await self.shared.close()
 
 
 async def open_resources(settings: Settings, clock: Clock = system_clock) -> Resources:
@@ -57,7 +60,12 @@ async def open_resources(settings: Settings, clock: Clock = system_clock) -> Res
     if settings.s3 is not None:
         blobs = S3BlobStore(staging=settings.data_dir / "blobs-staging", **vars(settings.s3))
     buckets: BucketStore = LocalBuckets(clock)
+    shared: SharedBuckets | None = None
     if settings.redis_url:
+        # Imported only here: the redis client costs a single process without Redis ~15% of its start-up.
+        from mlmp_server.limits.gcra import RedisBuckets
+        from mlmp_server.limits.shared import SharedBuckets, redis_client, shown_url
+
         shared = SharedBuckets(
             RedisBuckets(redis_client(settings.redis_url), settings.redis_prefix),
             where=shown_url(settings.redis_url),
@@ -74,4 +82,5 @@ async def open_resources(settings: Settings, clock: Clock = system_clock) -> Res
         signer=UrlSigner(signing_keys, clock),
         streams=OpenStreams(clock),
         buckets=buckets,
+        shared=shared,
     )

@@ -9,7 +9,6 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from mlmp_server.core.buckets import LocalBuckets
 from mlmp_server.db.engine import create_engine, head_revision, migrate
 from mlmp_server.limits.gcra import RedisBuckets
 from mlmp_server.limits.shared import SharedBuckets, redis_client
@@ -68,7 +67,7 @@ def test_a_database_that_does_not_answer_is_not_ready():
     async def go():
         engine = create_engine(f"postgresql+psycopg://postgres@127.0.0.1:{closed_port()}/mp")
         try:
-            return await Readiness(engine, LocalBuckets(), replica=False).check()
+            return await Readiness(engine, None, replica=False).check()
         finally:
             await engine.dispose()
 
@@ -99,7 +98,7 @@ def test_a_redis_that_never_answered_keeps_a_replica_out(settings, replica: bool
 def test_draining_is_not_ready():
     async def go():
         engine = create_engine(f"postgresql+psycopg://postgres@127.0.0.1:{closed_port()}/mp")
-        readiness = Readiness(engine, LocalBuckets(), replica=False)
+        readiness = Readiness(engine, None, replica=False)
         readiness.draining = True
         try:
             return await readiness.check()
