@@ -109,7 +109,9 @@ def test_an_unreachable_redis_leaves_the_server_serving_with_its_own_limits(sett
     try:
         with grpc.insecure_channel(server.grpc_target) as channel:
             token = create_vendor_token(auth_pb2_grpc.AuthServiceStub(channel), bearer(server.admin_token)).secret
+        refused_before = metrics.rate_limit_rejections.labels("read")._value.get()
         assert _whoami_until_refused(server, token, 3) == ["OK", "OK", "RESOURCE_EXHAUSTED"]
         assert metrics.rate_limiter_shared._value.get() == 0
+        assert metrics.rate_limit_rejections.labels("read")._value.get() == refused_before + 1
     finally:
         server.stop()
