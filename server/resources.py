@@ -17,7 +17,7 @@ from mlmp_server.core.clock import Clock, system_clock
 from mlmp_server.core.streams import OpenStreams
 from mlmp_server.core.tokens import TokenDigester
 from mlmp_server.db.engine import create_engine, ensure_schema_current, migrate, session_factory
-from mlmp_server.keys import load_secret_key
+from mlmp_server.keys import agree_on_secret_key, load_secret_key
 from mlmp_server.settings import Settings
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ class Resources:
     signer: UrlSigner
     streams: OpenStreams  # ended at shutdown and on revocation
     buckets: BucketStore  # rate limits: `shared` when MP_REDIS_URL is set, else this process's own
-    shared: SharedBuckets | None = None
+    shared: SharedBuckets | None  # the same buckets, when they are Redis's: /readyz pings it, close() closes it
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -66,13 +66,19 @@ async def open_resources(settings: Settings, clock: Clock = system_clock) -> Res
         from mlmp_server.limits.gcra import RedisBuckets
         from mlmp_server.limits.shared import SharedBuckets, redis_client, shown_url
 
+        client = redis_client(settings.redis_url)
         shared = SharedBuckets(
-            RedisBuckets(redis_client(settings.redis_url), settings.redis_prefix),
-            where=shown_url(settings.redis_url),
-            clock=clock,
+            RedisBuckets(client, settings.redis_prefix), where=shown_url(settings.redis_url), clock=clock
         )
         await shared.ping()  # logs at once when Redis does not answer
         buckets = shared
+        if settings.replica:
+            try:
+                await agree_on_secret_key(client, settings.redis_prefix, secret_key)
+            except SystemExit:
+                await shared.close()
+                await engine.dispose()
+                raise
     return Resources(
         clock=clock,
         engine=engine,

@@ -21,7 +21,7 @@ import pytest
 
 from mlmp_marketplace.v1 import auth_pb2_grpc
 from tests.helpers.auth import bearer, create_vendor_token
-from tests.helpers.processes import BIN, clean_env, run
+from tests.helpers.processes import BIN, ServerProcess, clean_env, run
 from tests.helpers.redis_server import redis_or_skip
 from tests.helpers.replicas import ReplicaSet, replica_set
 from tests.helpers.rounds import price_csv
@@ -54,6 +54,13 @@ def test_a_replica_refuses_to_start_naming_each_missing_part(tmp_path: Path):
     for part in ("MP_REDIS_URL", "MP_S3_BUCKET", "MP_SECRET_KEY"):
         assert f"{part} is not set" in said
     assert not (tmp_path / "mp.db").exists()  # refused before touching anything
+
+
+def test_a_replica_with_another_secret_key_refuses_to_start(replicas: ReplicaSet, tmp_path: Path):
+    """Token digests must agree: a replica keyed differently would refuse every token the others issued."""
+    env = {**replicas.shared_env(), "MP_DATA_DIR": str(tmp_path), "MP_SECRET_KEY": "another key " * 4}
+    with pytest.raises(RuntimeError, match="MP_SECRET_KEY is not the key the other replicas use"):
+        ServerProcess({**env, "MP_GRPC_ADDR": "127.0.0.1:0", "MP_HTTP_ADDR": "127.0.0.1:0"})
 
 
 def test_the_proxy_spreads_connections_over_every_replica(replicas: ReplicaSet):
