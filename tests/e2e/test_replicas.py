@@ -64,11 +64,31 @@ def test_a_replica_with_another_secret_key_refuses_to_start(replicas: ReplicaSet
 
 
 def test_the_proxy_spreads_connections_over_every_replica(replicas: ReplicaSet):
+    before = {r.http_port: replicas.http_proxy.connections[r.http_port] for r in replicas.replicas}
     for _ in range(6):
         with httpx.Client(base_url=replicas.http_proxy.url) as client:  # a connection per call
             discovery = client.get("/api/discovery").json()
             assert discovery["grpcTarget"] == replicas.grpc_proxy.address  # clients are sent to the proxy
-    assert sorted(replicas.http_proxy.connections.values()) == [2, 2, 2]
+    assert [replicas.http_proxy.connections[port] - count for port, count in before.items()] == [2, 2, 2]
+
+
+def test_a_killed_replica_is_skipped_by_the_proxy_and_comes_back_on_its_ports(replicas: ReplicaSet):
+    """The harness itself, as the fail-over cases use it: SIGKILL, the proxy sends every connection to the
+    others, restart on the same ports, back in turn."""
+    killed = replicas[2]
+    ports = (killed.grpc_port, killed.http_port)
+    replicas.kill(2)
+    assert not killed.running
+    for _ in range(6):
+        with httpx.Client(base_url=replicas.http_proxy.url) as client:
+            assert client.get("/livez").status_code == 200
+    replicas.restart(2)
+    assert (killed.grpc_port, killed.http_port) == ports
+    before = replicas.http_proxy.connections[killed.http_port]
+    for _ in range(3):
+        with httpx.Client(base_url=replicas.http_proxy.url) as client:
+            assert client.get("/readyz").status_code == 200
+    assert replicas.http_proxy.connections[killed.http_port] == before + 1
 
 
 # --- files: S3 ----------------------------------------------------------------------------------------------------
