@@ -19,11 +19,11 @@ import grpc
 import httpx
 import pytest
 
-from mlmp_marketplace.v1 import auth_pb2_grpc
+from mlmp_marketplace.v1 import auth_pb2, auth_pb2_grpc, options_pb2
 from tests.helpers.auth import bearer, create_vendor_token
 from tests.helpers.processes import BIN, ServerProcess, clean_env, run
 from tests.helpers.redis_server import redis_or_skip
-from tests.helpers.replicas import ReplicaSet, replica_set
+from tests.helpers.replicas import OWN_CONNECTION, ReplicaSet, replica_set
 from tests.helpers.rounds import price_csv
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
@@ -63,6 +63,10 @@ def test_a_replica_with_another_secret_key_refuses_to_start(replicas: ReplicaSet
         ServerProcess({**env, "MP_GRPC_ADDR": "127.0.0.1:0", "MP_HTTP_ADDR": "127.0.0.1:0"})
 
 
+def admin(replicas: ReplicaSet) -> tuple[tuple[str, str], ...]:
+    return bearer(replicas.admin_token)
+
+
 def test_the_proxy_spreads_connections_over_every_replica(replicas: ReplicaSet):
     before = {r.http_port: replicas.http_proxy.connections[r.http_port] for r in replicas.replicas}
     for _ in range(6):
@@ -70,6 +74,12 @@ def test_the_proxy_spreads_connections_over_every_replica(replicas: ReplicaSet):
             discovery = client.get("/api/discovery").json()
             assert discovery["grpcTarget"] == replicas.grpc_proxy.address  # clients are sent to the proxy
     assert [replicas.http_proxy.connections[port] - count for port, count in before.items()] == [2, 2, 2]
+    grpc_before = {r.grpc_port: replicas.grpc_proxy.connections[r.grpc_port] for r in replicas.replicas}
+    for _ in range(3):  # gRPC through its proxy: a channel each, so each lands on the next replica
+        with grpc.insecure_channel(replicas.grpc_proxy.address, options=OWN_CONNECTION) as channel:
+            me = auth_pb2_grpc.AuthServiceStub(channel).WhoAmI(auth_pb2.WhoAmIRequest(), metadata=admin(replicas))
+            assert me.kind == options_pb2.PRINCIPAL_KIND_ADMIN
+    assert [replicas.grpc_proxy.connections[port] - count for port, count in grpc_before.items()] == [1, 1, 1]
 
 
 def test_a_killed_replica_is_skipped_by_the_proxy_and_comes_back_on_its_ports(replicas: ReplicaSet):

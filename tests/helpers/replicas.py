@@ -7,7 +7,8 @@ one HTTP address in front of them all. A replica can be SIGKILLed and restarted 
         replicas.http_proxy.url, replicas[1].grpc_target, replicas.admin_token, replicas.kill(0), …
 
 A proxy picks the backend per connection (as an L4 load balancer does): one gRPC channel stays on one replica,
-an HTTP client spreads its calls only when it opens a connection per call.
+an HTTP client spreads its calls only when it opens a connection per call. gRPC shares one connection among the
+channels of a process that have the same target and options: give a channel OWN_CONNECTION to get its own.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from tests.helpers.processes import ServerProcess, clean_env, run
 from tests.helpers.redis_server import redis_prefix
 
 S3_KEY = "test"  # moto takes any credentials
+# Channel options for a connection of the channel's own (grpc's global subchannel pool would reuse another's).
+OWN_CONNECTION = [("grpc.use_local_subchannel_pool", 1)]
 
 
 def free_port() -> int:
