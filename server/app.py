@@ -188,12 +188,19 @@ async def serve_gateway(
     )
     http_socket = bind_socket(settings.http_addr)
     public_target = settings.grpc_public_target or grpc_target
+    draining = asyncio.Event()
+
+    async def readiness() -> tuple[bool, dict[str, str]]:
+        """The gateway holds no state: ready until it drains."""
+        return (False, {"status": "draining"}) if draining.is_set() else (True, {"status": "ready"})
+
     http_app = build_http_app(
         channel=channel,
         services=SERVICES,
         grpc_target=lambda _host: public_target,
         cors_origins=settings.cors_origins,
         default_timeout=settings.gateway_timeout,
+        readiness=readiness,
     )
     http_server = uvicorn_server(http_app, settings.shutdown_grace)
     task = asyncio.create_task(http_server.serve(sockets=[http_socket]))
@@ -203,6 +210,8 @@ async def serve_gateway(
         await task
     on_ready(http_socket.getsockname()[1])
     await stop.wait()
+    draining.set()
+    await asyncio.sleep(settings.drain_delay)
     http_server.should_exit = True
     await task
     await channel.close()

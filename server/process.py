@@ -4,12 +4,13 @@ exit, and the gRPC target discovery hands out."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import uvicorn
 
@@ -62,8 +63,17 @@ def loopback_host(grpc_addr: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "[::]", "::", "") else host
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server without its own SIGTERM/SIGINT handlers: mp-server's stop event (stop_on_signals) says
+    when HTTP stops. uvicorn's would stop it at the signal, so /readyz could never answer 503 while draining."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 def uvicorn_server(app: object, grace: float) -> uvicorn.Server:
-    return uvicorn.Server(
+    return _Server(
         uvicorn.Config(
             app,  # type: ignore[arg-type]
             log_config=None,
