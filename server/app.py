@@ -21,7 +21,7 @@ from mlmp_interceptors.auth import AuthCheck
 from mlmp_interceptors.chain import PolicyInterceptor
 from mlmp_interceptors.introspection import CachingIntrospector, RemoteIntrospector
 from mlmp_interceptors.ownership import OwnershipCheck
-from mlmp_interceptors.rate_limit import InMemoryRateLimiter, RateLimitCheck
+from mlmp_interceptors.rate_limit import BucketRateLimiter, RateLimitCheck
 from mlmp_interceptors.validation import RequestValidator
 from mlmp_server.auth import rules as accounts
 from mlmp_server.auth.introspection import DatabaseIntrospector
@@ -30,7 +30,7 @@ from mlmp_server.blobs.downloads import blob_download_route
 from mlmp_server.blobs.local import LocalBlobStore
 from mlmp_server.catalog.servicer import CatalogServicer
 from mlmp_server.core import metrics
-from mlmp_server.core.buckets import RateLimit
+from mlmp_server.core.buckets import BucketStore, LocalBuckets, RateLimit
 from mlmp_server.core.clock import Clock, system_clock, to_datetime
 from mlmp_server.core.completion import drain_unfinished
 from mlmp_server.core.contract import MethodRules
@@ -63,6 +63,7 @@ from mlmp_server.process import (
     stop_on_signals,
     uvicorn_server,
 )
+from mlmp_server.readiness import Readiness
 from mlmp_server.resources import Resources, open_resources
 from mlmp_server.settings import Settings
 from mlmp_server.signals.hub import SignalHub
@@ -121,7 +122,8 @@ def build_servicers(
     revocations = Revocations(introspector, resources.streams)
     rounds = RoundCache(sessions, clock)
     hub = SignalHub()
-    ingest = SignalIngest(sessions, rounds, hub, clock, SignalBudget(settings.signal_rate, clock))
+    budget = SignalBudget(settings.signal_rate, clock, resources.buckets)
+    ingest = SignalIngest(sessions, rounds, hub, clock, budget)
     return Servicers(
         auth=AuthServicer(sessions, digester, introspector, clock, revocations, public_url=public_url),
         catalog=CatalogServicer(sessions, clock, settings.heartbeat_timeout),
@@ -148,16 +150,17 @@ def interceptor_chain(
     streams: OpenStreams,
     rate_limits: Mapping[str, RateLimit],
     clock: Clock,
+    buckets: BucketStore | None = None,
 ) -> list[grpc.aio.ServerInterceptor]:
-    """Access log and error mapping around auth, rate limiting, request validation, then ownership
-    (see interceptors/chain.py)."""
+    """Access log and error mapping around auth, rate limiting (in `buckets`: shared through Redis, or by
+    default this process's own), request validation, then ownership (see interceptors/chain.py)."""
     rules = MethodRules.from_services(SERVICES)
     validator = RequestValidator()
     return [
         PolicyInterceptor(
             checks=[
                 AuthCheck(rules, introspector),
-                RateLimitCheck(rules, InMemoryRateLimiter(clock), rate_limits),
+                RateLimitCheck(rules, BucketRateLimiter(buckets or LocalBuckets(clock)), rate_limits),
             ],
             streams=streams,
             request_checks=[
@@ -199,6 +202,12 @@ async def serve_gateway(
     )
     http_socket = bind_socket(settings.http_addr)
     public_target = settings.grpc_public_target or grpc_target
+    draining = asyncio.Event()
+
+    async def readiness() -> tuple[bool, dict[str, str]]:
+        """The gateway holds no state: ready until it drains."""
+        return (False, {"status": "draining"}) if draining.is_set() else (True, {"status": "ready"})
+
     http_app = build_http_app(
         channel=channel,
         services=SERVICES,
@@ -206,6 +215,7 @@ async def serve_gateway(
         cors_origins=settings.cors_origins,
         default_timeout=settings.gateway_timeout,
         metrics_token=settings.metrics_token,
+        readiness=readiness,
     )
     http_server = uvicorn_server(http_app, settings.shutdown_grace)
     task = asyncio.create_task(http_server.serve(sockets=[http_socket]))
@@ -215,6 +225,8 @@ async def serve_gateway(
         await task
     on_ready(http_socket.getsockname()[1])
     await stop.wait()
+    draining.set()
+    await asyncio.sleep(settings.drain_delay)
     http_server.should_exit = True
     await task
     await channel.close()
@@ -268,7 +280,7 @@ async def serve(
         http_port = http_socket.getsockname()[1]
         public_url = settings.public_url or f"http://{loopback_host(settings.http_addr)}:{http_port}"
         interceptors = interceptor_chain(
-            introspector, resources.sessions, resources.streams, settings.rate_limits, clock
+            introspector, resources.sessions, resources.streams, settings.rate_limits, clock, resources.buckets
         )
         feed = BarFeed()
         bars = BarPublisher(resources.sessions, feed, clock, resources.notifications)
@@ -296,6 +308,7 @@ async def serve(
         if settings.demo_round and settings.demo_replay_speed > 0:
             replay = DemoReplay(resources.engine, resources.sessions, bars, settings.demo_replay_speed)
             replay.start()
+        readiness = Readiness(resources.engine, resources.shared, replica=settings.replica)
         # The gateway calls the server's own method handlers behind the server's own interceptors,
         # in this process: the same policy as a gRPC client meets, without the loopback hop.
         in_process = InProcessChannel(built.handlers, interceptors, max_message_bytes=MAX_MESSAGE_BYTES)
@@ -311,6 +324,7 @@ async def serve(
                 else []  # S3 serves its own presigned URLs
             ),
             metrics_token=settings.metrics_token,
+            readiness=readiness.check,
         )
         http_server = uvicorn_server(http_app, settings.shutdown_grace)
         http_task = asyncio.create_task(http_server.serve(sockets=[http_socket]))
@@ -321,7 +335,11 @@ async def serve(
         on_ready(Listening(grpc_port, http_port, admin_token, resources, introspector, feed))
         await stop.wait()
         if exit_if_stuck:
-            exit_after(settings.shutdown_grace + STUCK_SHUTDOWN_MARGIN)
+            exit_after(settings.drain_delay + settings.shutdown_grace + STUCK_SHUTDOWN_MARGIN)
+        readiness.draining = True
+        if settings.drain_delay > 0:
+            log.info("draining: /readyz answers 503 for %.0fs before the shutdown begins", settings.drain_delay)
+            await asyncio.sleep(settings.drain_delay)
         await _shut_down(settings, resources.streams, grpc_server, http_server, http_task)
     finally:
         if replay is not None:

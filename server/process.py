@@ -4,13 +4,14 @@ exit, and the gRPC target discovery hands out."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import os
 import signal
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import uvicorn
@@ -110,10 +111,17 @@ class PathSend:
 
         extensions = {**(scope.get("extensions") or {}), "http.response.pathsend": {}}
         await self.app({**scope, "extensions": extensions}, receive, send_or_sendfile)
+class _Server(uvicorn.Server):
+    """uvicorn's server without its own SIGTERM/SIGINT handlers: mp-server's stop event (stop_on_signals) says
+    when HTTP stops. uvicorn's would stop it at the signal, so /readyz could never answer 503 while draining."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 def uvicorn_server(app: object, grace: float) -> uvicorn.Server:
-    return uvicorn.Server(
+    return _Server(
         uvicorn.Config(
             PathSend(app),
             log_config=None,
