@@ -7,6 +7,7 @@ one is answered as a duplicate with the counts of the first.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -128,7 +129,7 @@ class SignalIngest:
             ids = await store.insert_rows(
                 session, writer, sequence, judged.rows, now, want_ids=self._hub.has_subscribers
             )
-        self._hub.publish(lambda: _protos(judged, ids, writer, attribution, now))
+        self._hub.publish(lambda: _protos(judged, ids, writer, attribution, now), committed_at=time.time())
         return Stored(accepted=accepted, rejections=judged.rejections)
 
     @staticmethod

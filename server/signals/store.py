@@ -241,3 +241,25 @@ async def round_score_summaries(
         .group_by(DeploymentScore.deployment_id)
     )
     return {deployment_id: (float(value), int(count)) for deployment_id, value, count in rows}
+
+
+async def signals_after(
+    session: AsyncSession, *, after_id: int, symbol: str, vendor_id: str | None, limit: int
+) -> list[tuple[Signal, Vendor]]:
+    """Oldest first (by id), those with an id above `after_id`: a subscription's replay."""
+    query = select(Signal, Vendor).join(Vendor, Signal.vendor_id == Vendor.id).where(Signal.id > after_id)
+    if symbol:
+        query = query.where(Signal.symbol == symbol)
+    if vendor_id is not None:
+        query = query.where(Signal.vendor_id == vendor_id)
+    rows = await session.execute(query.order_by(Signal.id).limit(limit))
+    return [(signal, vendor) for signal, vendor in rows]
+
+
+async def signals_by_id(session: AsyncSession, ids: Collection[int]) -> list[tuple[Signal, Vendor]]:
+    """These signals, by id (those that exist): what another replica said it stored."""
+    if not ids:
+        return []
+    query = select(Signal, Vendor).join(Vendor, Signal.vendor_id == Vendor.id).where(Signal.id.in_(list(ids)))
+    rows = await session.execute(query.order_by(Signal.id))
+    return [(signal, vendor) for signal, vendor in rows]
