@@ -31,7 +31,7 @@ class Resources:
     blobs: BlobStore
     signer: UrlSigner
     streams: OpenStreams  # ended at shutdown and on revocation
-    notifications: Notifications  # to and from the other replicas on the same database
+    notifications: Notifications  # to and from the other replicas on the same database; app.py starts it
 
     async def close(self) -> None:
         await self.notifications.close()
@@ -56,8 +56,7 @@ async def open_resources(settings: Settings, clock: Clock = system_clock) -> Res
     if settings.s3 is not None:
         blobs = S3BlobStore(staging=settings.data_dir / "blobs-staging", **vars(settings.s3))
     sessions = session_factory(engine)
-    notifications = open_notifications(settings.database_url, sessions)
-    await notifications.start()
+    notifications = open_notifications(settings.database_url, sessions)  # started once handlers are on
     return Resources(
         clock=clock,
         engine=engine,
