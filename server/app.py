@@ -105,13 +105,17 @@ def build_servicers(
     """Each servicer with exactly what it uses. Revocation, the round cache and the signal hub are
     shared by the services that need them; revocation reaches the interceptors' cache."""
     sessions, clock, digester = resources.sessions, resources.clock, resources.digester
-    revocations = Revocations(introspector, resources.streams)
-    rounds = RoundCache(sessions, clock)
+    # Revocations and round changes reach the other replicas through resources.notifications.
+    catalog = CatalogServicer(sessions, clock, settings.heartbeat_timeout)
+    revocations = Revocations(
+        introspector, resources.streams, resources.notifications, on_vendor_or_deployment_change=catalog.invalidate
+    )
+    rounds = RoundCache(sessions, clock, notifications=resources.notifications)
     hub = SignalHub()
     ingest = SignalIngest(sessions, rounds, hub, clock, SignalBudget(settings.signal_rate, clock))
     return Servicers(
         auth=AuthServicer(sessions, digester, introspector, clock, revocations, public_url=public_url),
-        catalog=CatalogServicer(sessions, clock, settings.heartbeat_timeout),
+        catalog=catalog,
         datasets=DatasetServicer(sessions, resources.blobs, resources.signer, public_url, clock, rounds),
         training=TrainingServicer(
             sessions,
@@ -255,6 +259,8 @@ async def serve(
         built = await build_grpc_server(
             build_servicers(settings, resources, introspector, public_url=public_url), interceptors
         )
+        # Listening on every channel the services asked for before the first call is taken.
+        await resources.notifications.start()
         grpc_server = built.server
         try:
             grpc_port = grpc_server.add_insecure_port(settings.grpc_addr)
