@@ -6,16 +6,22 @@ Per row: the delivered share (signals received by the end of the run, 2 s after 
 over sent × subscribers), the lag from a signal's store time to its arrival (p50/p99), and the server's
 CPU (ingest included; with the ratio to the one-subscriber run, what the other subscribers cost) and the
 readers' process's, which shows when the readers rather than the server set the pace.
+
+Across replicas (PostgreSQL; skipped with a note when it is unreachable): two mp-server processes on one
+database, 10,000 signals/s (batches of 100) stored through the first, one subscriber on the second:
+delivered share and lag p50/p99 (store time on A to arrival from B; one machine, one clock).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import grpc
 
@@ -29,6 +35,8 @@ GRACE = 2.0  # after the last signal is sent, what arrives within this still cou
 RATE = 1000
 BATCH = 10
 SUBSCRIBERS = sized((1, 10, 100), (1, 10))
+CROSS_RATE = sized(10_000, 2_000)
+CROSS_BATCH = 100
 
 
 def _signals_of(message) -> list[signals_pb2.Signal]:
@@ -109,11 +117,13 @@ def percentile(values: list[float], share: float) -> float:
 
 
 def measure(
-    target: str, deployment_token: str, reader_token: str, subscribers: int, sequence: int, server_pid: int
+    target: str, deployment_token: str, reader_token: str, subscribers: int, sequence: int, server_pid: int,
+    *, read_from: str = "", rate: int = RATE, batch: int = BATCH,
 ) -> tuple[dict[str, float], int]:
-    """One run: `subscribers` readers in a process of their own while a deployment publishes at RATE."""
+    """One run: `subscribers` readers in a process of their own (on `read_from`, else `target`) while a
+    deployment publishes `rate` signals/s to `target`; server_pid's CPU is measured."""  # fmt: skip
     reader = subprocess.Popen(
-        [sys.executable, "-m", "bench.fanout", "subscribe", target, reader_token, str(subscribers)],
+        [sys.executable, "-m", "bench.fanout", "subscribe", read_from or target, reader_token, str(subscribers)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert reader.stdout is not None
@@ -121,7 +131,7 @@ def measure(
     if reader.stdout.readline().strip() != "ready":
         raise SystemExit("the subscriber process did not start")
     cpu_before, readers_before, started = cpu_seconds(server_pid), cpu_seconds(reader.pid), time.perf_counter()
-    sent, sequence = publish(target, deployment_token, RATE, BATCH, SECONDS, sequence)
+    sent, sequence = publish(target, deployment_token, rate, batch, SECONDS, sequence)
     time.sleep(GRACE)
     elapsed = time.perf_counter() - started
     cpu = (cpu_seconds(server_pid) - cpu_before) / elapsed
@@ -135,6 +145,7 @@ def measure(
         "p50": percentile(found["lags"], 0.5),
         "p99": percentile(found["lags"], 0.99),
         "cpu": cpu,
+        "sent_rate": sent / SECONDS,
         "readers_cpu": readers_cpu,
     }, sequence
 
@@ -159,12 +170,48 @@ def one_replica() -> None:
             process.wait(30)
 
 
+def across_replicas() -> None:
+    from tests.helpers.postgres import PostgresUnavailable, fresh_database, postgres_server
+
+    try:
+        with postgres_server() as admin_url, fresh_database(admin_url) as url, \
+                tempfile.TemporaryDirectory() as data_a, tempfile.TemporaryDirectory() as data_b:  # fmt: skip
+            env = {k: v for k, v in os.environ.items() if not k.startswith("MP_")}
+            env.update(MP_DATABASE_URL=url, MP_DATA_DIR=data_a)
+            mp_server = str(Path(sys.executable).parent / "mp-server")
+            subprocess.run([mp_server, "migrate"], env=env, check=True, capture_output=True)
+            secret = {"MP_SECRET_KEY": "b" * 64}  # replicas share their secret key
+            a, admin_token, port_a, _ = start_server(data_a, MP_DATABASE_URL=url, MP_DEMO_ROUND="false", **secret)
+            b, _, port_b, _ = start_server(data_b, MP_DATABASE_URL=url, MP_DEMO_ROUND="false", **secret)
+            try:
+                token = prepare(port_a, admin_token)
+                sequence = 1
+                # Baseline: the subscriber on A, where the signals are stored.
+                for where, port, pid in (("A", port_a, a.pid), ("B", port_b, b.pid)):
+                    found, sequence = measure(
+                        f"127.0.0.1:{port_a}", token, admin_token, 1, sequence, pid,
+                        read_from=f"127.0.0.1:{port}", rate=CROSS_RATE, batch=CROSS_BATCH,
+                    )  # fmt: skip
+                    p50, p99 = found["p50"] * 1000, found["p99"] * 1000
+                    print(f"fan-out across replicas, {found['sent_rate']:,.0f} signals/s stored on A, one subscriber "
+                          f"on {where}: delivered {found['share']:6.1%}, lag p50 {p50:4.0f} ms p99 {p99:4.0f} ms, "
+                          f"{where}'s CPU {found['cpu']:4.0%} of a core")  # fmt: skip
+            finally:
+                for process in (a, b):
+                    process.terminate()
+                    process.wait(30)
+    except PostgresUnavailable as error:
+        print(f"fan-out across replicas skipped (two servers need PostgreSQL): {error}")
+
+
 def main() -> None:
     if sys.argv[1:2] == ["subscribe"]:
         target, token, count = sys.argv[2], sys.argv[3], int(sys.argv[4])
         asyncio.run(_subscribe(target, token, count))
         return
-    one_replica()
+    if sys.argv[1:2] != ["across"]:  # `python -m bench.fanout across`: that part alone
+        one_replica()
+    across_replicas()
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ from mlmp_server.core.tokens import TokenType, new_token
 from mlmp_server.datasets.demo import publish_demo_round
 from mlmp_server.datasets.round_cache import RoundCache
 from mlmp_server.datasets.servicer import DatasetServicer
+from mlmp_server.db.notifications import LocalNotifications
 from mlmp_server.db.owners import OwnerLookup
 from mlmp_server.deployments.deliveries import DeliveryPolicy, DeliveryWorker
 from mlmp_server.deployments.servicer import DeploymentServicer
@@ -61,6 +62,7 @@ from mlmp_server.resources import Resources, open_resources
 from mlmp_server.settings import Settings
 from mlmp_server.signals.hub import SignalHub
 from mlmp_server.signals.ingest import SignalBudget, SignalIngest
+from mlmp_server.signals.replicas import ReplicaFanout
 from mlmp_server.signals.servicer import SignalServicer
 from mlmp_server.training.servicer import TrainingServicer
 
@@ -112,7 +114,11 @@ def build_servicers(
     )
     rounds = RoundCache(sessions, clock, notifications=resources.notifications)
     hub = SignalHub()
-    ingest = SignalIngest(sessions, rounds, hub, clock, SignalBudget(settings.signal_rate, clock))
+    # Signals stored on any replica reach the subscribers of every one (one database: PostgreSQL).
+    replicas = ReplicaFanout(
+        sessions, hub, resources.notifications, shared=not isinstance(resources.notifications, LocalNotifications)
+    )
+    ingest = SignalIngest(sessions, rounds, hub, clock, SignalBudget(settings.signal_rate, clock), replicas)
     return Servicers(
         auth=AuthServicer(sessions, digester, introspector, clock, revocations, public_url=public_url),
         catalog=catalog,

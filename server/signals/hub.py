@@ -143,17 +143,24 @@ class SignalHub:
             return
         self.publish_signals(build(), committed_at)
 
-    def publish_signals(self, signals: Iterable[signals_pb2.Signal], committed_at: float | None = None) -> None:
+    def publish_signals(
+        self, signals: Iterable[signals_pb2.Signal], committed_at: float | None = None, *, now: bool = False
+    ) -> None:
+        """Takes signals for the next hand-out; `now`: hands them out at once (a batch already)."""
         if not self._groups:
             return
         if not self._outbox:
             self._oldest = time.time() if committed_at is None else committed_at
         self._outbox.extend(signals)
-        if self._outbox and self._flush is None:
+        if now:
+            self.flush()
+        elif self._outbox and self._flush is None:
             self._flush = asyncio.get_running_loop().call_later(self._flush_seconds, self.flush)
 
     def flush(self) -> None:
         """Hands out what was published since the last hand-out: selected once per filter."""
+        if self._flush is not None:
+            self._flush.cancel()
         self._flush = None
         signals, self._outbox = self._outbox, []
         if not signals:
