@@ -1,8 +1,8 @@
 """Rate limiting: a token bucket per principal and rate class (server/core/buckets.py). Over the
 limit: RESOURCE_EXHAUSTED with the delay (see rate_limited).
 
-The limiter sits behind a small interface so a shared store (Redis) can replace the in-memory one
-when several replicas must share limits.
+The limiter sits behind a small interface; its buckets are this process's own, or shared by every replica
+through Redis (server/limits/, chosen in server/app.py). Each refusal counts in `mp_rate_limit_rejections`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from typing import Protocol
 
 import grpc
 
-from mlmp_server.core.buckets import RateLimit, TokenBuckets, rate_limited
+from mlmp_server.core import metrics
+from mlmp_server.core.buckets import BucketStore, LocalBuckets, RateLimit, rate_limited
 from mlmp_server.core.clock import Clock, system_clock
 from mlmp_server.core.contract import MethodRules
 from mlmp_server.core.principal import Principal, current_principal
@@ -24,16 +25,22 @@ class RateLimiter(Protocol):
         ...
 
 
-class InMemoryRateLimiter:
-    def __init__(self, clock: Clock = system_clock, max_keys: int = 100_000) -> None:
-        self._buckets = TokenBuckets(clock, max_keys)
+class BucketRateLimiter:
+    """One token a call, from the buckets of a BucketStore."""
+
+    def __init__(self, buckets: BucketStore) -> None:
+        self._buckets = buckets
 
     async def acquire(self, key: str, limit: RateLimit) -> float:
-        level = self._buckets.level(key, limit)
-        if level >= 1:
-            self._buckets.take(key, limit, 1)
-            return 0.0
-        return (1 - level) / limit.per_second
+        taken = await self._buckets.take(key, limit, 1)
+        return taken.wait(1, limit)
+
+
+class InMemoryRateLimiter(BucketRateLimiter):
+    """This process's own buckets."""
+
+    def __init__(self, clock: Clock = system_clock, max_keys: int = 100_000) -> None:
+        super().__init__(LocalBuckets(clock, max_keys))
 
 
 def limit_key(principal: Principal, rate_class: str) -> str:
@@ -64,4 +71,5 @@ class RateLimitCheck:
             key = limit_key(principal, rule.rate_class)
         wait = await self._limiter.acquire(key, self._limits[rule.rate_class])
         if wait > 0:
+            metrics.rate_limit_rejections.labels(rule.rate_class).inc()
             raise rate_limited(rule.rate_class, wait)

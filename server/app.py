@@ -21,7 +21,7 @@ from mlmp_interceptors.auth import AuthCheck
 from mlmp_interceptors.chain import PolicyInterceptor
 from mlmp_interceptors.introspection import CachingIntrospector, RemoteIntrospector
 from mlmp_interceptors.ownership import OwnershipCheck
-from mlmp_interceptors.rate_limit import InMemoryRateLimiter, RateLimitCheck
+from mlmp_interceptors.rate_limit import BucketRateLimiter, RateLimitCheck
 from mlmp_interceptors.validation import RequestValidator
 from mlmp_server.auth import rules as accounts
 from mlmp_server.auth.introspection import DatabaseIntrospector
@@ -29,7 +29,7 @@ from mlmp_server.auth.servicer import AuthServicer
 from mlmp_server.blobs.downloads import blob_download_route
 from mlmp_server.blobs.local import LocalBlobStore
 from mlmp_server.catalog.servicer import CatalogServicer
-from mlmp_server.core.buckets import RateLimit
+from mlmp_server.core.buckets import BucketStore, LocalBuckets, RateLimit
 from mlmp_server.core.clock import Clock, system_clock, to_datetime
 from mlmp_server.core.completion import drain_unfinished
 from mlmp_server.core.contract import MethodRules
@@ -58,6 +58,7 @@ from mlmp_server.process import (
     stop_on_signals,
     uvicorn_server,
 )
+from mlmp_server.readiness import Readiness
 from mlmp_server.resources import Resources, open_resources
 from mlmp_server.settings import Settings
 from mlmp_server.signals.hub import SignalHub
@@ -118,7 +119,8 @@ def build_servicers(
     replicas = ReplicaFanout(
         sessions, hub, resources.notifications, shared=not isinstance(resources.notifications, LocalNotifications)
     )
-    ingest = SignalIngest(sessions, rounds, hub, clock, SignalBudget(settings.signal_rate, clock), replicas)
+    budget = SignalBudget(settings.signal_rate, clock, resources.buckets)
+    ingest = SignalIngest(sessions, rounds, hub, clock, budget, replicas)
     return Servicers(
         auth=AuthServicer(sessions, digester, introspector, clock, revocations, public_url=public_url),
         catalog=catalog,
@@ -144,16 +146,17 @@ def interceptor_chain(
     streams: OpenStreams,
     rate_limits: Mapping[str, RateLimit],
     clock: Clock,
+    buckets: BucketStore | None = None,
 ) -> list[grpc.aio.ServerInterceptor]:
-    """Access log and error mapping around auth, rate limiting, request validation, then ownership
-    (see interceptors/chain.py)."""
+    """Access log and error mapping around auth, rate limiting (in `buckets`: shared through Redis, or by
+    default this process's own), request validation, then ownership (see interceptors/chain.py)."""
     rules = MethodRules.from_services(SERVICES)
     validator = RequestValidator()
     return [
         PolicyInterceptor(
             checks=[
                 AuthCheck(rules, introspector),
-                RateLimitCheck(rules, InMemoryRateLimiter(clock), rate_limits),
+                RateLimitCheck(rules, BucketRateLimiter(buckets or LocalBuckets(clock)), rate_limits),
             ],
             streams=streams,
             request_checks=[
@@ -260,7 +263,7 @@ async def serve(
         http_port = http_socket.getsockname()[1]
         public_url = settings.public_url or f"http://{loopback_host(settings.http_addr)}:{http_port}"
         interceptors = interceptor_chain(
-            introspector, resources.sessions, resources.streams, settings.rate_limits, clock
+            introspector, resources.sessions, resources.streams, settings.rate_limits, clock, resources.buckets
         )
         built = await build_grpc_server(
             build_servicers(settings, resources, introspector, public_url=public_url), interceptors
@@ -283,6 +286,7 @@ async def serve(
         policy = DeliveryPolicy(to_private_addresses=settings.deliver_to_private)
         deliveries = DeliveryWorker(resources.sessions, resources.digester.seed_key, clock, policy)
         deliveries.start()
+        readiness = Readiness(resources.engine, resources.shared, replica=settings.replica)
         # The gateway calls the server's own method handlers behind the server's own interceptors,
         # in this process: the same policy as a gRPC client meets, without the loopback hop.
         in_process = InProcessChannel(built.handlers, interceptors, max_message_bytes=MAX_MESSAGE_BYTES)
@@ -297,6 +301,7 @@ async def serve(
                 if isinstance(resources.blobs, LocalBlobStore)
                 else []  # S3 serves its own presigned URLs
             ),
+            readiness=readiness.check,
         )
         http_server = uvicorn_server(http_app, settings.shutdown_grace)
         http_task = asyncio.create_task(http_server.serve(sockets=[http_socket]))
@@ -307,7 +312,11 @@ async def serve(
         on_ready(Listening(grpc_port, http_port, admin_token, resources, introspector))
         await stop.wait()
         if exit_if_stuck:
-            exit_after(settings.shutdown_grace + STUCK_SHUTDOWN_MARGIN)
+            exit_after(settings.drain_delay + settings.shutdown_grace + STUCK_SHUTDOWN_MARGIN)
+        readiness.draining = True
+        if settings.drain_delay > 0:
+            log.info("draining: /readyz answers 503 for %.0fs before the shutdown begins", settings.drain_delay)
+            await asyncio.sleep(settings.drain_delay)
         await _shut_down(settings, resources.streams, grpc_server, http_server, http_task)
     finally:
         if grpc_server is not None:

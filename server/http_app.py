@@ -8,7 +8,7 @@ and CORS middleware are all the gateway needs; uvicorn is the common, well-kept 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from urllib.parse import parse_qs
 
 import grpc
@@ -59,6 +59,7 @@ def build_http_app(
     cors_origins: tuple[str, ...] = (),
     default_timeout: float = 30.0,
     extra_routes: Iterable[Route] = (),
+    readiness: Callable[[], Awaitable[tuple[bool, dict[str, str]]]] | None = None,
 ) -> Starlette:
     gateway = Gateway(services, channel, default_timeout=default_timeout)
     document = openapi_document(gateway.routes, title="ML Marketplace API", version=SERVER_VERSION, is_public=is_public)
@@ -112,6 +113,14 @@ def build_http_app(
         fields = {field.name: value for field, value in answer.ListFields()}
         return JSONResponse(fields)
 
+    async def livez(_request: Request) -> Response:
+        return JSONResponse({"status": "live"}, headers={"Cache-Control": "no-store"})
+
+    async def readyz(_request: Request) -> Response:
+        """For load balancers: 200 when this process should get traffic, else 503 (server/readiness.py)."""
+        ready, parts = await readiness() if readiness is not None else (True, {"status": "ready"})
+        return JSONResponse(parts, 200 if ready else 503, headers={"Cache-Control": "no-store"})
+
     async def openapi(_request: Request) -> Response:
         return json_response(document)
 
@@ -135,6 +144,8 @@ def build_http_app(
             _only("/api/discovery", "GET", discovery),
             _only("/oauth2/introspect", "POST", introspect),
             _only("/openapi.json", "GET", openapi),
+            _only("/livez", "GET", livez),
+            _only("/readyz", "GET", readyz),
             _only("/docs", "GET", docs),
             *console_routes(),
             *extra_routes,

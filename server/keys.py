@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 from mlmp_server.settings import Settings
 
@@ -31,3 +34,34 @@ def _read_key(path: Path) -> bytes:
     if len(key) < 32:
         raise SystemExit(f"{path} holds no usable key (fewer than 32 characters); remove it to make a new one.")
     return key
+
+
+SECRET_KEY_CHECK = b"mp-server replicas share this key"
+
+
+def secret_key_fingerprint(secret_key: bytes) -> str:
+    """Tells keys apart without telling anything of them."""
+    return hmac.new(secret_key, SECRET_KEY_CHECK, hashlib.sha256).hexdigest()[:32]
+
+
+async def agree_on_secret_key(redis: Any, prefix: str, secret_key: bytes) -> str:
+    """Replica mode: the first replica leaves its key's fingerprint in Redis; one whose key differs refuses to
+    start (it would refuse every token the others issued, and they its own). Returns what was found:
+    `agreed`, `first` or `unchecked` (Redis did not answer: the limiter has logged it)."""
+    from redis.exceptions import RedisError
+
+    name = f"{prefix}secret-key-fingerprint"
+    mine = secret_key_fingerprint(secret_key)
+    try:
+        if await redis.set(name, mine, nx=True):
+            return "first"
+        theirs = await redis.get(name)
+    except (RedisError, OSError):
+        return "unchecked"
+    if theirs is None or theirs.decode() == mine:
+        return "agreed"
+    raise SystemExit(
+        f"MP_SECRET_KEY is not the key the other replicas use (its fingerprint differs from the one at Redis key "
+        f"{name}): every replica needs the same MP_SECRET_KEY. If you changed it on purpose (which invalidates "
+        f"every token), delete that key once all replicas run with the new one."
+    )

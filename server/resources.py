@@ -6,20 +6,25 @@ those from these."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from mlmp_server.blobs.local import BlobStore, LocalBlobStore
 from mlmp_server.blobs.s3 import S3BlobStore
 from mlmp_server.blobs.signing import UrlSigner, derived_signing_key, parse_signing_keys
+from mlmp_server.core.buckets import BucketStore, LocalBuckets
 from mlmp_server.core.clock import Clock, system_clock
 from mlmp_server.core.notifications import Notifications
 from mlmp_server.core.streams import OpenStreams
 from mlmp_server.core.tokens import TokenDigester
 from mlmp_server.db.engine import create_engine, ensure_schema_current, migrate, session_factory
 from mlmp_server.db.notifications import open_notifications
-from mlmp_server.keys import load_secret_key
+from mlmp_server.keys import agree_on_secret_key, load_secret_key
 from mlmp_server.settings import Settings
+
+if TYPE_CHECKING:
+    from mlmp_server.limits.shared import SharedBuckets
 
 
 @dataclass
@@ -32,10 +37,14 @@ class Resources:
     signer: UrlSigner
     streams: OpenStreams  # ended at shutdown and on revocation
     notifications: Notifications  # to and from the other replicas on the same database; app.py starts it
+    buckets: BucketStore  # rate limits: `shared` when MP_REDIS_URL is set, else this process's own
+    shared: SharedBuckets | None  # the same buckets, when they are Redis's: /readyz pings it, close() closes it
 
     async def close(self) -> None:
         await self.notifications.close()
         await self.engine.dispose()
+        if self.shared is not None:
+            await self.shared.close()
 
 
 async def open_resources(settings: Settings, clock: Clock = system_clock) -> Resources:
@@ -55,6 +64,26 @@ async def open_resources(settings: Settings, clock: Clock = system_clock) -> Res
     blobs: BlobStore = LocalBlobStore(settings.data_dir / "blobs")
     if settings.s3 is not None:
         blobs = S3BlobStore(staging=settings.data_dir / "blobs-staging", **vars(settings.s3))
+    buckets: BucketStore = LocalBuckets(clock)
+    shared: SharedBuckets | None = None
+    if settings.redis_url:
+        # Imported only here: the redis client costs a single process without Redis ~15% of its start-up.
+        from mlmp_server.limits.gcra import RedisBuckets
+        from mlmp_server.limits.shared import SharedBuckets, redis_client, shown_url
+
+        client = redis_client(settings.redis_url)
+        shared = SharedBuckets(
+            RedisBuckets(client, settings.redis_prefix), where=shown_url(settings.redis_url), clock=clock
+        )
+        await shared.ping()  # logs at once when Redis does not answer
+        buckets = shared
+        if settings.replica:
+            try:
+                await agree_on_secret_key(client, settings.redis_prefix, secret_key)
+            except SystemExit:
+                await shared.close()
+                await engine.dispose()
+                raise
     sessions = session_factory(engine)
     notifications = open_notifications(settings.database_url, sessions)  # started once handlers are on
     return Resources(
@@ -66,4 +95,6 @@ async def open_resources(settings: Settings, clock: Clock = system_clock) -> Res
         signer=UrlSigner(signing_keys, clock),
         streams=OpenStreams(clock),
         notifications=notifications,
+        buckets=buckets,
+        shared=shared,
     )

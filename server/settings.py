@@ -37,6 +37,9 @@ DEFAULT_RATE_LIMITS = {
 }
 
 
+MODES = {"single", "replica"}
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -80,6 +83,20 @@ class Settings:
     """A live deployment with no heartbeat for this long shows as unhealthy."""
     deliver_to_private: bool = False
     """Deliver signals to linked URLs on loopback or private addresses too (development only)."""
+    mode: str = "single"
+    """`single`: one process serves everything (SQLite or PostgreSQL, local files or S3). `replica`: one of several
+    stateless replicas, which needs PostgreSQL, Redis, S3 and a shared secret key (checked at start)."""
+    redis_url: str = ""
+    """Redis for rate limits shared by every process using it; empty: each process limits on its own."""
+    redis_prefix: str = "mp:"
+    """Prefix of every Redis key this server writes (several deployments may share one Redis)."""
+    drain_delay: float = 0.0
+    """After SIGTERM, how long /readyz answers 503 while everything is still served, so load balancers stop
+    sending new work before the shutdown begins (default 0 s; 5 s in replica mode)."""
+
+    @property
+    def replica(self) -> bool:
+        return self.mode == "replica"
 
     @property
     def uses_default_database(self) -> bool:
@@ -96,6 +113,9 @@ class Settings:
                     f"MP_ENV=production needs {', '.join(missing)} set (for example through your secrets "
                     "manager: `doppler run -- mp-server`); refusing to start with generated secrets."
                 )
+        mode = _parse_choice(env, "MP_MODE", MODES, "single")
+        if mode == "replica":
+            _check_replica_parts(env)
         data_dir = Path(env.get("MP_DATA_DIR") or platformdirs.user_data_dir("ml-marketplace")).expanduser()
         database_url = normalise_database_url(env.get("MP_DATABASE_URL") or default_database_url(data_dir))
         if "MP_INTROSPECTION_URL" in env and "MP_INTROSPECTION_TOKEN" not in env:
@@ -144,6 +164,12 @@ class Settings:
                 env.get("MP_DEPLOYMENT_HEARTBEAT_TIMEOUT", "90s"), "MP_DEPLOYMENT_HEARTBEAT_TIMEOUT"
             ),
             deliver_to_private=_parse_bool(env, "MP_DELIVER_TO_PRIVATE", False),
+            mode=mode,
+            redis_url=_parse_redis_url(env.get("MP_REDIS_URL", "")),
+            redis_prefix=env.get("MP_REDIS_PREFIX", "mp:"),
+            drain_delay=parse_duration(
+                env.get("MP_DRAIN_DELAY", "5s" if mode == "replica" else "0s"), "MP_DRAIN_DELAY"
+            ),
             s3=S3Settings(
                 bucket=env["MP_S3_BUCKET"],
                 endpoint_url=env.get("MP_S3_ENDPOINT", ""),
@@ -155,6 +181,39 @@ class Settings:
             if "MP_S3_BUCKET" in env
             else None,
         )
+
+
+# What a replica shares with the others, and why it cannot start without it.
+REPLICA_PARTS = {
+    "MP_DATABASE_URL": "a postgresql:// URL: the replicas share one PostgreSQL database",
+    "MP_REDIS_URL": "a redis:// URL: rate limits are shared through Redis",
+    "MP_S3_BUCKET": "an S3-compatible bucket: files published through one replica are served by all",
+    "MP_SECRET_KEY": "the same key on every replica: token digests and signed URLs must agree",
+}
+
+
+def _check_replica_parts(env: Mapping[str, str]) -> None:
+    missing = [name for name in REPLICA_PARTS if name not in env]
+    problems = [f"{name} is not set ({REPLICA_PARTS[name]})" for name in missing]
+    database = env.get("MP_DATABASE_URL", "")
+    if database and not database.startswith(("postgresql", "postgres:")):
+        problems.insert(
+            0, f"MP_DATABASE_URL is {database.split(':', 1)[0]}, not PostgreSQL ({REPLICA_PARTS['MP_DATABASE_URL']})"
+        )
+    if problems:
+        raise SettingsError(
+            "MP_MODE=replica refuses to start: "
+            + "; ".join(problems)
+            + ". Unset MP_MODE to run one process on its own (SQLite and local files by default)."
+        )
+
+
+def _parse_redis_url(text: str) -> str:
+    if text and not text.startswith(("redis://", "rediss://", "unix://")):
+        raise SettingsError(
+            f"MP_REDIS_URL must start with redis://, rediss:// or unix://, not {text.split(':', 1)[0]!r}."
+        )
+    return text
 
 
 def default_database_url(data_dir: Path) -> str:

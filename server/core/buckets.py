@@ -2,12 +2,14 @@
 (refilled from the clock), and the RESOURCE_EXHAUSTED a caller over its limit gets, with the delay
 as `retry-after-ms` trailing metadata and a google.rpc.RetryInfo detail.
 
-The rate-limit interceptor, signal ingest and the signal servicer all use them."""
+The rate-limit interceptor, signal ingest and the signal servicer all use them, through a BucketStore: this
+process's own buckets (LocalBuckets), or buckets every replica shares (server/limits/, over Redis)."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Protocol
 
 import cachetools
 from google.protobuf import duration_pb2
@@ -43,6 +45,47 @@ class TokenBuckets:
         left = self.level(key, limit) - count
         self._buckets[key] = (left, self._clock())
         return left
+
+
+@dataclass(frozen=True)
+class Taken:
+    taken: bool
+    """The tokens were taken (always, into debt if need be, when asked so)."""
+    left: float
+    """The bucket's level after the take; when nothing was taken, as it is."""
+
+    def wait(self, count: float, limit: RateLimit) -> float:
+        """Seconds until `count` tokens would have been there (0 when they were)."""
+        missing = count - self.left if not self.taken else -self.left
+        return max(0.0, missing / limit.per_second)
+
+
+class BucketStore(Protocol):
+    """Where the buckets live. Keys name the rate class and its owner (`read:vendor-id`)."""
+
+    async def level(self, key: str, limit: RateLimit) -> float:
+        """The tokens in the bucket now (negative: debt), taking none."""
+        ...
+
+    async def take(self, key: str, limit: RateLimit, count: float, *, into_debt: bool = False) -> Taken:
+        """Takes `count` tokens when the bucket holds them; with `into_debt`, takes them anyway."""
+        ...
+
+
+class LocalBuckets:
+    """TokenBuckets behind the BucketStore interface: this process's own limits."""
+
+    def __init__(self, clock: Clock = system_clock, max_keys: int = 100_000) -> None:
+        self._buckets = TokenBuckets(clock, max_keys)
+
+    async def level(self, key: str, limit: RateLimit) -> float:
+        return self._buckets.level(key, limit)
+
+    async def take(self, key: str, limit: RateLimit, count: float, *, into_debt: bool = False) -> Taken:
+        level = self._buckets.level(key, limit)
+        if level < count and not into_debt:
+            return Taken(False, level)
+        return Taken(True, self._buckets.take(key, limit, count))
 
 
 def rate_limited(rate_class: str, wait: float) -> ResourceExhausted:

@@ -17,7 +17,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mlmp_marketplace.v1 import signals_pb2
-from mlmp_server.core.buckets import RateLimit, TokenBuckets
+from mlmp_server.core import metrics
+from mlmp_server.core.buckets import BucketStore, LocalBuckets, RateLimit
 from mlmp_server.core.clock import Clock, to_datetime
 from mlmp_server.core.completion import finish_even_if_cancelled
 from mlmp_server.core.convert import timestamp
@@ -66,20 +67,26 @@ class Attribution:
 
 class SignalBudget:
     """Signals per second per deployment. A batch is never split or dropped for the limit: its
-    signals are taken even into debt, and the writer is told how long to wait for the debt to clear."""
+    signals are taken even into debt, and the writer is told how long to wait for the debt to clear.
+    The buckets are this process's own, or every replica's through Redis (server/limits/)."""
 
-    def __init__(self, limit: RateLimit, clock: Clock) -> None:
+    def __init__(self, limit: RateLimit, clock: Clock, buckets: BucketStore | None = None) -> None:
         self._limit = limit
-        self._buckets = TokenBuckets(clock)
+        self._buckets = buckets or LocalBuckets(clock)
 
-    def wait_for(self, key: str, count: int) -> float:
-        """Seconds until `count` signals fit, without taking them (0: they fit now)."""
-        missing = min(count, self._limit.burst) - self._buckets.level(key, self._limit)
-        return max(0.0, missing / self._limit.per_second)
+    async def wait_for(self, key: str, count: int) -> float:
+        """Seconds until `count` signals fit, without taking them (0: they fit now). The caller refuses the
+        batch when this is above 0, so it counts as a rejection."""
+        missing = min(count, self._limit.burst) - await self._buckets.level(f"signals:{key}", self._limit)
+        if missing <= 0:
+            return 0.0
+        metrics.rate_limit_rejections.labels("signal").inc()
+        return missing / self._limit.per_second
 
-    def take(self, key: str, count: int) -> float:
+    async def take(self, key: str, count: int) -> float:
         """Takes `count` signals; returns how long the writer should wait before its next batch."""
-        return max(0.0, -self._buckets.take(key, self._limit, count) / self._limit.per_second)
+        taken = await self._buckets.take(f"signals:{key}", self._limit, count, into_debt=True)
+        return taken.wait(count, self._limit)
 
 
 class SignalIngest:

@@ -42,12 +42,12 @@ class SignalServicer(signals_pb2_grpc.SignalServiceServicer):
     async def StoreSignals(self, request, context: grpc.aio.ServicerContext):
         principal = require_principal()
         writer, attribution = _writer(principal)
-        wait = self._ingest.budget.wait_for(writer.deployment_id, len(request.signals))
+        wait = await self._ingest.budget.wait_for(writer.deployment_id, len(request.signals))
         if wait > 0:
             raise rate_limited("signal", wait)
         stored = await self._ingest.store(writer, attribution, request.sequence, request.signals, request.publisher_id)
         if not stored.duplicate:
-            self._ingest.budget.take(writer.deployment_id, stored.accepted)
+            await self._ingest.budget.take(writer.deployment_id, stored.accepted)
         return signals_pb2.StoreSignalsResponse(
             accepted=stored.accepted, rejections=stored.rejections, duplicate=stored.duplicate
         )
@@ -63,7 +63,7 @@ class SignalServicer(signals_pb2_grpc.SignalServiceServicer):
                 raise InvalidArgument("each streamed batch needs a sequence number above 0, increasing per publisher")
             stored = await self._ingest.store(writer, attribution, batch.sequence, batch.signals, batch.publisher_id)
             committed = max(committed, batch.sequence)
-            wait = 0.0 if stored.duplicate else self._ingest.budget.take(writer.deployment_id, stored.accepted)
+            wait = 0.0 if stored.duplicate else await self._ingest.budget.take(writer.deployment_id, stored.accepted)
             yield signals_pb2.SignalAck(
                 sequence=batch.sequence, committed_sequence=committed, accepted=stored.accepted,
                 rejections=stored.rejections, duplicate=stored.duplicate,
