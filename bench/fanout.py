@@ -31,7 +31,7 @@ from bench.signals import SYMBOLS, bearer, prepare
 from mlmp_marketplace.v1 import signals_pb2, signals_pb2_grpc
 
 SECONDS = sized(6.0, 1.5)
-GRACE = 2.0  # after the last signal is sent, what arrives within this still counts as delivered
+GRACE = sized(2.0, 1.0)  # after the last signal is sent, what arrives within this still counts as delivered
 RATE = 1000
 BATCH = 10
 SUBSCRIBERS = sized((1, 10, 100), (1, 10))
