@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections import deque
 from datetime import UTC, datetime, timedelta
 
 import click
@@ -28,6 +29,10 @@ def _line(signal) -> str:
 
 # Seconds to wait before each attempt to resume a broken subscription; after the last, tail gives up.
 _RETRY_SECONDS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)
+# Ids are numbered before commit, so a batch numbered below the newest signal shown may commit after it:
+# a resumed subscription replays from this many ids back, and the ids shown lately are skipped.
+_RESUME_MARGIN = 10_000
+_REMEMBERED = 2 * _RESUME_MARGIN
 
 
 @click.group()
@@ -71,14 +76,20 @@ def tail(ctx: Context, symbol: str, vendor: str, count: int, since: datetime | N
 
     from mlmp_marketplace.v1 import signals_pb2
 
-    listed_ids: set[str] = set()
-    newest = 0  # the highest id received: a new subscription resumes after it
+    newest = 0  # the highest id shown: a new subscription resumes a little before it
+    recent: deque[int] = deque()  # the ids shown lately, oldest first, so none is shown twice
+    shown: set[int] = set()
 
     def show(signal) -> None:
         nonlocal newest
-        if signal.id in listed_ids:  # stored while the latest were listed: already shown
+        signal_id = int(signal.id)
+        if signal_id in shown:  # stored while the latest were listed, or replayed after a resume
             return
-        newest = max(newest, int(signal.id))
+        recent.append(signal_id)
+        shown.add(signal_id)
+        if len(recent) > _REMEMBERED:
+            shown.discard(recent.popleft())
+        newest = max(newest, signal_id)
         output.echo(json.dumps(output.to_dict(signal), sort_keys=True) if as_json else _line(signal))
 
     def subscribe(after_id: int):
@@ -100,7 +111,6 @@ def tail(ctx: Context, symbol: str, vendor: str, count: int, since: datetime | N
             for signal in reversed(listed):  # listed newest first; shown in the order they were stored
                 if since is None or signal.store_time.ToDatetime(UTC) >= since:
                     show(signal)
-                    listed_ids.add(signal.id)
         output.note("Waiting for new signals (Ctrl-C stops)…")  # stderr: --json's stdout stays JSON
         while True:
             try:
@@ -116,7 +126,7 @@ def tail(ctx: Context, symbol: str, vendor: str, count: int, since: datetime | N
             output.note(f"Subscription ended ({code.name.lower()}); resuming after signal {newest}…")
             time.sleep(_RETRY_SECONDS[min(failures, len(_RETRY_SECONDS) - 1)])
             failures += 1
-            stream = subscribe(newest)
+            stream = subscribe(max(0, newest - _RESUME_MARGIN) if newest else 0)
     except KeyboardInterrupt:
         stream.cancel()
     except grpc.RpcError as error:

@@ -380,8 +380,9 @@ class SubscribeSignalsRequest(_message.Message):
     after_id: _builtins.str
     """Resume after this signal: the stored signals with a greater id (that match the filters) come first,
     read from the database (so from any replica), oldest first, then the live ones, none twice. Use the
-    id of the last signal received. At most 100,000 are replayed; past that, read them with ListSignals.
-    Empty: only signals stored from now on.
+    highest id received, or one a little lower: ids are numbered before commit, so a batch numbered
+    lower can commit later (`mp signals tail` resumes 10,000 ids back and skips what it showed). At most
+    100,000 are replayed; past that, read them with ListSignals. Empty: only signals stored from now on.
     """
     def __init__(
         self,
