@@ -119,6 +119,13 @@ class CachingIntrospector:
             self._cache.pop(key, None)
         return len(keys)
 
+    def forget_all(self) -> int:
+        """Drops every cached answer (revocations may have been missed: each token is asked about again)."""
+        self._forgets += 1
+        count = len(self._cache)
+        self._cache.clear()
+        return count
+
     def _forget(self, matches: Callable[[Principal], bool]) -> int:
         self._forgets += 1
         keys = [key for key, answer in list(self._cache.items()) if answer.principal and matches(answer.principal)]

@@ -42,6 +42,7 @@ from mlmp_server.core.tokens import TokenType, new_token
 from mlmp_server.datasets.demo import publish_demo_round
 from mlmp_server.datasets.round_cache import RoundCache
 from mlmp_server.datasets.servicer import DatasetServicer
+from mlmp_server.db.notifications import LocalNotifications
 from mlmp_server.db.owners import OwnerLookup
 from mlmp_server.deployments.deliveries import DeliveryPolicy, DeliveryWorker
 from mlmp_server.deployments.servicer import DeploymentServicer
@@ -68,6 +69,7 @@ from mlmp_server.resources import Resources, open_resources
 from mlmp_server.settings import Settings
 from mlmp_server.signals.hub import SignalHub
 from mlmp_server.signals.ingest import SignalBudget, SignalIngest
+from mlmp_server.signals.replicas import ReplicaFanout
 from mlmp_server.signals.servicer import SignalServicer
 from mlmp_server.training.servicer import TrainingServicer
 
@@ -119,14 +121,22 @@ def build_servicers(
     feed (inside `bars`) are shared by the services that need them; revocation reaches the interceptors' cache."""
     sessions, clock, digester = resources.sessions, resources.clock, resources.digester
     bars = bars or BarPublisher(sessions, BarFeed(), clock, resources.notifications)
-    revocations = Revocations(introspector, resources.streams)
-    rounds = RoundCache(sessions, clock)
+    # Revocations and round changes reach the other replicas through resources.notifications.
+    catalog = CatalogServicer(sessions, clock, settings.heartbeat_timeout)
+    revocations = Revocations(
+        introspector, resources.streams, resources.notifications, on_vendor_or_deployment_change=catalog.invalidate
+    )
+    rounds = RoundCache(sessions, clock, notifications=resources.notifications)
     hub = SignalHub()
+    # Signals stored on any replica reach the subscribers of every one (one database: PostgreSQL).
+    replicas = ReplicaFanout(
+        sessions, hub, resources.notifications, shared=not isinstance(resources.notifications, LocalNotifications)
+    )
     budget = SignalBudget(settings.signal_rate, clock, resources.buckets)
-    ingest = SignalIngest(sessions, rounds, hub, clock, budget)
+    ingest = SignalIngest(sessions, rounds, hub, clock, budget, replicas)
     return Servicers(
         auth=AuthServicer(sessions, digester, introspector, clock, revocations, public_url=public_url),
-        catalog=CatalogServicer(sessions, clock, settings.heartbeat_timeout),
+        catalog=catalog,
         datasets=DatasetServicer(sessions, resources.blobs, resources.signer, public_url, clock, rounds),
         training=TrainingServicer(
             sessions,
@@ -288,6 +298,8 @@ async def serve(
         built = await build_grpc_server(
             build_servicers(settings, resources, introspector, public_url=public_url, bars=bars), interceptors
         )
+        # Listening on every channel the services asked for before the first call is taken.
+        await resources.notifications.start()
         grpc_server = built.server
         try:
             grpc_port = grpc_server.add_insecure_port(settings.grpc_addr)

@@ -36,7 +36,7 @@ class Resources:
     blobs: BlobStore
     signer: UrlSigner
     streams: OpenStreams  # ended at shutdown and on revocation
-    notifications: Notifications  # to and from the other replicas on the same database
+    notifications: Notifications  # to and from the other replicas on the same database; app.py starts it
     buckets: BucketStore  # rate limits: `shared` when MP_REDIS_URL is set, else this process's own
     shared: SharedBuckets | None  # the same buckets, when they are Redis's: /readyz pings it, close() closes it
 
@@ -85,8 +85,7 @@ async def open_resources(settings: Settings, clock: Clock = system_clock) -> Res
                 await engine.dispose()
                 raise
     sessions = session_factory(engine)
-    notifications = open_notifications(settings.database_url, sessions)
-    await notifications.start()
+    notifications = open_notifications(settings.database_url, sessions)  # started once handlers are on
     return Resources(
         clock=clock,
         engine=engine,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import time
+from collections import deque
 from datetime import UTC, datetime, timedelta
 
 import click
@@ -23,6 +25,14 @@ def _line(signal) -> str:
     return (f"{clock(signal.generate_time)}  {signal.symbol:<10} {action:<5} score {score}  "
             f"conf {signal.confidence:.2f}  round {signal.round_number}  "
             f"{by.vendor_slug}/{by.deployment_id}")  # fmt: skip
+
+
+# Seconds to wait before each attempt to resume a broken subscription; after the last, tail gives up.
+_RETRY_SECONDS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)
+# Ids are numbered before commit, so a batch numbered below the newest signal shown may commit after it:
+# a resumed subscription replays from this many ids back, and the ids shown lately are skipped.
+_RESUME_MARGIN = 10_000
+_REMEMBERED = 2 * _RESUME_MARGIN
 
 
 @click.group()
@@ -66,25 +76,57 @@ def tail(ctx: Context, symbol: str, vendor: str, count: int, since: datetime | N
 
     from mlmp_marketplace.v1 import signals_pb2
 
+    newest = 0  # the highest id shown: a new subscription resumes a little before it
+    recent: deque[int] = deque()  # the ids shown lately, oldest first, so none is shown twice
+    shown: set[int] = set()
+
     def show(signal) -> None:
+        nonlocal newest
+        signal_id = int(signal.id)
+        if signal_id in shown:  # stored while the latest were listed, or replayed after a resume
+            return
+        recent.append(signal_id)
+        shown.add(signal_id)
+        if len(recent) > _REMEMBERED:
+            shown.discard(recent.popleft())
+        newest = max(newest, signal_id)
         output.echo(json.dumps(output.to_dict(signal), sort_keys=True) if as_json else _line(signal))
 
-    request = signals_pb2.SubscribeSignalsRequest(symbol=symbol, vendor=vendor)
-    stream = ctx.signals.SubscribeSignals(request, metadata=ctx.metadata)
-    try:
+    def subscribe(after_id: int):
+        request = signals_pb2.SubscribeSignalsRequest(symbol=symbol, vendor=vendor,
+                                                      after_id=str(after_id) if after_id else "")  # fmt: skip
+        stream = ctx.signals.SubscribeSignals(request, metadata=ctx.metadata)
         stream.initial_metadata()  # subscribed: what is stored from now on arrives on the stream
-        shown: set[str] = set()
+        return stream
+
+    # Resumed after (the server dropped a subscriber that fell behind, a replica went away): the new
+    # subscription replays what was stored after the newest signal shown, so nothing is missed.
+    resumable = {grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE}
+    stream = subscribe(0)
+    failures = 0
+    try:
         if count:
             listed = ctx.call(ctx.signals.ListSignals, signals_pb2.ListSignalsRequest(
                 symbol=symbol, vendor=vendor, page_size=count)).signals  # fmt: skip
             for signal in reversed(listed):  # listed newest first; shown in the order they were stored
                 if since is None or signal.store_time.ToDatetime(UTC) >= since:
                     show(signal)
-                    shown.add(signal.id)
         output.note("Waiting for new signals (Ctrl-C stops)…")  # stderr: --json's stdout stays JSON
-        for signal in stream:
-            if signal.id not in shown:  # stored while the latest were listed: already shown
-                show(signal)
+        while True:
+            try:
+                for message in stream:
+                    failures = 0
+                    for signal in message.signals:
+                        show(signal)
+                code = grpc.StatusCode.UNAVAILABLE  # ended without a status: the server stopped
+            except grpc.RpcError as error:
+                code = error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.UNAVAILABLE
+                if code not in resumable or failures >= len(_RETRY_SECONDS):
+                    raise
+            output.note(f"Subscription ended ({code.name.lower()}); resuming after signal {newest}…")
+            time.sleep(_RETRY_SECONDS[min(failures, len(_RETRY_SECONDS) - 1)])
+            failures += 1
+            stream = subscribe(max(0, newest - _RESUME_MARGIN) if newest else 0)
     except KeyboardInterrupt:
         stream.cancel()
     except grpc.RpcError as error:

@@ -15,6 +15,7 @@ from mlmp_server.core.errors import AlreadyExists, FailedPrecondition, InvalidAr
 from mlmp_server.core.ids import new_id
 from mlmp_server.core.tokens import TokenDigester, TokenType, hint, token_type_of
 from mlmp_server.db import audit
+from mlmp_server.db.locks import one_replica_at_a_time
 from mlmp_server.db.models import ApiToken, Invitation, Vendor
 
 # The kinds of caller an API token is (deployment and run tokens are issued by their own RPCs).
@@ -149,7 +150,10 @@ async def issue_operator_token(
     session: AsyncSession, digester: TokenDigester, secret: str, *, display_name: str, only_if_none: bool, now: datetime
 ) -> bool:
     """An operator token (scope `admin`); with only_if_none, only on a database with no tokens yet.
-    Returns whether it was issued."""
+    Returns whether it was issued. Replicas starting together on a fresh database take turns here, so
+    only one issues (and prints) the first token."""
+    if only_if_none:
+        await one_replica_at_a_time(session, "mp:first-admin-token")
     if only_if_none and await store.any_token(session):
         return False
     await issue_api_token(

@@ -42,6 +42,10 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         self._timeout = timedelta(seconds=heartbeat_timeout)
         self._answers: SingleFlightCache[bytes, Message] = SingleFlightCache(FRESHNESS, clock, stale_for=STALE_FOR)
 
+    def invalidate(self) -> None:
+        """A vendor or deployment changed (here or on another replica): answers built before it go."""
+        self._answers.invalidate()
+
     async def _answer(self, request: Message, build: Callable[[], Awaitable[Message]]) -> Message:
         key = type(request).__name__.encode() + request.SerializeToString(deterministic=True)
         return await self._answers.get(key, build)

@@ -1,13 +1,21 @@
-"""Revocation in this process, in one place: a revoked token, removed vendor or deployment, or ended
-run loses its cached introspection answers (so unary calls are refused from the next one on) and
-every open stream standing on it ends at once with UNAUTHENTICATED and the reason."""
+"""Revocation, in one place: a revoked token, removed vendor or deployment, or ended run loses its
+cached introspection answers (so unary calls are refused from the next one on) and every open stream
+standing on it ends at once with UNAUTHENTICATED and the reason — in this process at once, and on every
+other replica of the same database as soon as the notification arrives (server/core/notifications.py).
+
+A replica that missed notifications (its listener reconnected) forgets every cached answer: each token
+is introspected again at its next call.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import Protocol
 
 from mlmp_marketplace.v1.options_pb2 import PrincipalKind
 from mlmp_server.core.errors import Unauthenticated
+from mlmp_server.core.notifications import REVOCATIONS, Background, Notifications
 from mlmp_server.core.principal import Principal
 from mlmp_server.core.streams import OpenStreams
 
@@ -25,44 +33,114 @@ class CachedAnswers(Protocol):
 
     def forget_refusals(self) -> int: ...
 
+    def forget_all(self) -> int: ...
+
+
+log = logging.getLogger("mp.revocation")
+
 
 class Revocations:
-    def __init__(self, introspector: CachedAnswers, streams: OpenStreams) -> None:
+    """Each public method acts here and tells the other replicas, which act the same way (never telling on)."""
+
+    def __init__(
+        self,
+        introspector: CachedAnswers,
+        streams: OpenStreams,
+        notifications: Notifications | None = None,
+        on_vendor_or_deployment_change: Callable[[], None] = lambda: None,
+    ) -> None:
         self._introspector = introspector
         self._streams = streams
+        self._changed = on_vendor_or_deployment_change  # the catalog's answers go
+        self._actions: dict[str, Callable[[str], int]] = {
+            "token_revoked": self._token_revoked,
+            "token_rotated": self._token_rotated,
+            "vendor_removed": self._vendor_removed,
+            "vendor_suspended": self._vendor_suspended,
+            "vendor_resumed": lambda _: self._vendor_resumed(),
+            "deployment_removed": self._deployment_removed,
+            "run_ended": self._run_ended,
+        }
+        self._sends = Background(notifications) if notifications is not None else None
+        if notifications is not None:
+            notifications.on(REVOCATIONS, self._apply, on_gap=self._missed)
 
     def token_revoked(self, token_id: str) -> int:
-        """Returns how many open streams were ended (as do the others)."""
-        return self._token_gone(token_id, "the token this stream used was revoked")
+        """Returns how many open streams were ended here (as do the others)."""
+        return self._do("token_revoked", token_id)
 
     def token_rotated(self, token_id: str) -> int:
-        return self._token_gone(token_id, "the token this stream used was rotated; reconnect with the new token")
+        return self._do("token_rotated", token_id)
 
     def vendor_removed(self, vendor_id: str) -> int:
         """For every token of the vendor: its own, and its deployments' and runs'."""
-        return self._vendor_gone(vendor_id, "the vendor this stream's token belongs to was removed")
+        return self._do("vendor_removed", vendor_id)
 
     def vendor_suspended(self, vendor_id: str) -> int:
         """As vendor_removed: every token of the vendor, sessions, deployments' and runs' included."""
-        return self._vendor_gone(vendor_id, "the vendor this stream's token belongs to was suspended by an operator")
+        return self._do("vendor_suspended", vendor_id)
 
     def vendor_resumed(self) -> int:
         """Refusals cached while the vendor was suspended go (the cache keeps no vendor for a refusal)."""
+        return self._do("vendor_resumed", "-")
+
+    def deployment_removed(self, deployment_id: str) -> int:
+        return self._do("deployment_removed", deployment_id)
+
+    def run_ended(self, run_id: str) -> int:
+        """A run's tokens die with it; a deployment of the run (which also carries its run id) lives on."""
+        return self._do("run_ended", run_id)
+
+    def _do(self, event: str, subject: str) -> int:
+        ended = self._actions[event](subject)
+        if self._sends is not None:  # after acting here: the callers have committed what this is about
+            self._sends.send(REVOCATIONS, f"{event} {subject}")
+        return ended
+
+    def _apply(self, payload: str) -> None:
+        """Another replica's revocation, done here the same way."""
+        event, _, subject = payload.partition(" ")
+        action = self._actions.get(event)
+        if action is None or not subject:
+            log.warning("ignored a revocation notification of an unknown kind %r", event[:40])
+            return
+        action(subject)
+
+    def _missed(self) -> None:
+        forgotten = self._introspector.forget_all()
+        self._changed()
+        log.info("notifications may have been missed: %d cached introspection answer(s) dropped", forgotten)
+
+    def _token_revoked(self, token_id: str) -> int:
+        return self._token_gone(token_id, "the token this stream used was revoked")
+
+    def _token_rotated(self, token_id: str) -> int:
+        return self._token_gone(token_id, "the token this stream used was rotated; reconnect with the new token")
+
+    def _vendor_removed(self, vendor_id: str) -> int:
+        return self._vendor_gone(vendor_id, "the vendor this stream's token belongs to was removed")
+
+    def _vendor_suspended(self, vendor_id: str) -> int:
+        return self._vendor_gone(vendor_id, "the vendor this stream's token belongs to was suspended by an operator")
+
+    def _vendor_resumed(self) -> int:
+        self._changed()
         return self._introspector.forget_refusals()
 
     def _vendor_gone(self, vendor_id: str, reason: str) -> int:
         self._introspector.forget_vendor(vendor_id)
+        self._changed()
         return self._streams.end_where(lambda principal: principal.vendor_id == vendor_id, Unauthenticated(reason))
 
-    def deployment_removed(self, deployment_id: str) -> int:
+    def _deployment_removed(self, deployment_id: str) -> int:
         self._introspector.forget_deployment(deployment_id)
+        self._changed()
         return self._streams.end_where(
             lambda principal: principal.deployment_id == deployment_id,
             Unauthenticated(f"the deployment {deployment_id} was deleted, and its token with it"),
         )
 
-    def run_ended(self, run_id: str) -> int:
-        """A run's tokens die with it; a deployment of the run (which also carries its run id) lives on."""
+    def _run_ended(self, run_id: str) -> int:
         self._introspector.forget_run(run_id)
         return self._streams.end_where(
             lambda principal: _is_run_token_of(principal, run_id),

@@ -20,12 +20,24 @@ from mlmp_server.datasets import store
 from mlmp_server.datasets.building import ChildBuilder, build_synthetic
 from mlmp_server.datasets.publishing import facts_of, stage_built, store_round
 from mlmp_server.datasets.synthetic import DESCRIPTION
+from mlmp_server.db.locks import one_replica_at_a_time
 
 log = logging.getLogger("mp.demo")
 
 
 async def publish_demo_round(sessions: async_sessionmaker[AsyncSession], blobs: BlobStore, clock: Clock) -> int | None:
-    """Publishes round 1 from synthetic prices when the database has no round yet."""
+    """Publishes round 1 from synthetic prices when the database has no round yet.
+
+    Replicas starting together on a fresh database take turns (an advisory lock held across the check,
+    the build and the commit): the first publishes, the others then find round 1 and do nothing. Without
+    it each built the round and all but one died on round 1's duplicate key. Inserting only if absent
+    would not do: each replica would still build, and store the round's files, for nothing."""
+    async with sessions.begin() as turn:
+        await one_replica_at_a_time(turn, "mp:demo-round")
+        return await _publish_if_none(sessions, blobs, clock)
+
+
+async def _publish_if_none(sessions: async_sessionmaker[AsyncSession], blobs: BlobStore, clock: Clock) -> int | None:
     async with sessions() as session:
         if await store.count_rounds(session):
             return None

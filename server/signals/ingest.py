@@ -8,10 +8,10 @@ one is answered as a duplicate with the counts of the first.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import cast
+from typing import Protocol, cast
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -40,6 +40,16 @@ from mlmp_server.signals.rules import (
 )
 
 WRITABLE = tuple(sorted(deployments.WRITABLE))
+
+
+class Replicas(Protocol):
+    """The other replicas' side of ingest (server/signals/replicas.py)."""
+
+    shared: bool
+
+    async def announce(self, session: AsyncSession, ids: Sequence[int]) -> None: ...
+
+    def handed_out(self, ids: Iterable[int]) -> None: ...
 
 
 @dataclass
@@ -87,12 +97,14 @@ class SignalIngest:
         hub: SignalHub,
         clock: Clock,
         budget: SignalBudget,
+        replicas: Replicas | None = None,
     ) -> None:
         self._sessions = sessions
         self._rounds = rounds
         self._hub = hub
         self._clock = clock
         self.budget = budget
+        self._replicas = replicas
 
     async def store(
         self,
@@ -134,13 +146,19 @@ class SignalIngest:
             # order, which deliveries rely on (server/deployments/store.py).
             if not await store.count_batch(session, writer.deployment_id, sequence, accepted, now, WRITABLE):
                 raise await self._refusal(session, writer.deployment_id)
+            # Ids are needed by this replica's subscribers, and by the other replicas (told in this transaction).
+            replicas = self._replicas if self._replicas is not None and self._replicas.shared else None
             ids = await store.insert_rows(
-                session, writer, sequence, judged.rows, now, want_ids=self._hub.has_subscribers
+                session, writer, sequence, judged.rows, now, want_ids=replicas is not None or self._hub.has_subscribers
             )
+            if replicas is not None:
+                await replicas.announce(session, ids)
         metrics.signal_batches.inc()
         metrics.signals_stored.inc(accepted)
         metrics.signal_batch_seconds.observe(time.perf_counter() - started)
-        self._hub.publish(lambda: _protos(judged, ids, writer, attribution, now))
+        if replicas is not None:
+            replicas.handed_out(ids)
+        self._hub.publish(lambda: _protos(judged, ids, writer, attribution, now), committed_at=time.time())
         return Stored(accepted=accepted, rejections=judged.rejections)
 
     @staticmethod

@@ -11,10 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mlmp_marketplace.v1 import signals_pb2, signals_pb2_grpc
 from mlmp_server.core.buckets import rate_limited
-from mlmp_server.core.errors import InvalidArgument, ResourceExhausted
+from mlmp_server.core.errors import InvalidArgument
 from mlmp_server.core.pagination import read_page
 from mlmp_server.core.principal import Principal, require_principal
-from mlmp_server.signals import rules, store
+from mlmp_server.signals import live, rules, store
 from mlmp_server.signals.hub import SignalHub
 from mlmp_server.signals.ingest import Attribution, SignalIngest, stored_signal_proto
 from mlmp_server.signals.rules import Writer
@@ -92,14 +92,12 @@ class SignalServicer(signals_pb2_grpc.SignalServiceServicer):
 
     async def SubscribeSignals(self, request, context: grpc.aio.ServicerContext):
         principal = require_principal()
-        vendor = rules.own_vendor(principal, request.vendor) if principal.vendor_id else request.vendor
-        subscription = self._hub.subscribe(request.symbol, vendor)
-        await context.send_initial_metadata(())  # subscribed: a gateway client gets its 200 now, not at a first signal
-        try:
-            while True:
-                signal = await subscription.queue.get()
-                if signal is None:
-                    raise ResourceExhausted("this subscriber fell too far behind the signal stream; subscribe again")
-                yield signal
-        finally:
-            self._hub.unsubscribe(subscription)
+
+        async def opened() -> None:
+            await context.send_initial_metadata(())  # a gateway client gets its 200 now, not at a first signal
+
+        async for response in live.follow(
+            self._sessions, self._hub, principal, symbol=request.symbol, vendor=request.vendor,
+            after_id=request.after_id, opened=opened,
+        ):  # fmt: skip
+            yield response

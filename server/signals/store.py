@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from operator import attrgetter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, func, insert, select, update
+from sqlalchemy import ColumnElement, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -241,3 +241,28 @@ async def round_score_summaries(
         .group_by(DeploymentScore.deployment_id)
     )
     return {deployment_id: (float(value), int(count)) for deployment_id, value, count in rows}
+
+
+async def signals_after(
+    session: AsyncSession, *, after_id: int, symbol: str, vendor_id: str | None, limit: int
+) -> list[tuple[Signal, Vendor]]:
+    """Oldest first (by id), those with an id above `after_id`: a subscription's replay."""
+    query = select(Signal, Vendor).join(Vendor, Signal.vendor_id == Vendor.id).where(Signal.id > after_id)
+    if symbol:
+        query = query.where(Signal.symbol == symbol)
+    if vendor_id is not None:
+        query = query.where(Signal.vendor_id == vendor_id)
+    rows = await session.execute(query.order_by(Signal.id).limit(limit))
+    return [(signal, vendor) for signal, vendor in rows]
+
+
+async def signal_rows_in_ranges(session: AsyncSession, ranges: Sequence[tuple[int, int]]) -> Sequence[Any]:
+    """The signals with ids in these (first, last) ranges, as plain rows (every column of signals, and the
+    vendor's slug and display_name): what another replica said it stored, read without the ORM's cost."""
+    if not ranges:
+        return []
+    within = or_(*(Signal.id.between(first, last) for first, last in ranges))
+    query = select(*Signal.__table__.columns, Vendor.slug, Vendor.display_name).join(
+        Vendor, Signal.vendor_id == Vendor.id
+    )
+    return (await session.execute(query.where(within))).all()

@@ -86,8 +86,9 @@ def test_subscribe_streams_ndjson_with_attribution(server):
             break
     reader.join(5)
     (first,) = lines
-    assert first["result"]["symbol"] == "BBB"
-    assert first["result"]["attribution"]["vendorSlug"] == "acme"
+    (signal, *_) = first["result"]["signals"]  # the signals handed out together, one line
+    assert signal["symbol"] == "BBB"
+    assert signal["attribution"]["vendorSlug"] == "acme"
 
 
 def test_a_refused_subscription_is_an_error_status_not_a_stream(server):

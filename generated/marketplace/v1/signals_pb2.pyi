@@ -372,20 +372,51 @@ class SubscribeSignalsRequest(_message.Message):
 
     SYMBOL_FIELD_NUMBER: _builtins.int
     VENDOR_FIELD_NUMBER: _builtins.int
+    AFTER_ID_FIELD_NUMBER: _builtins.int
     symbol: _builtins.str
     """Only signals on this symbol; empty: all."""
     vendor: _builtins.str
     """Only signals of this vendor (slug or id); empty: all."""
+    after_id: _builtins.str
+    """Resume after this signal: the stored signals with a greater id (that match the filters) come first,
+    read from the database (so from any replica), oldest first, then the live ones, none twice. Use the
+    highest id received, or one a little lower: ids are numbered before commit, so a batch numbered
+    lower can commit later (`mp signals tail` resumes 10,000 ids back and skips what it showed). At most
+    100,000 are replayed; past that, read them with ListSignals. Empty: only signals stored from now on.
+    """
     def __init__(
         self,
         *,
         symbol: _builtins.str = ...,
         vendor: _builtins.str = ...,
+        after_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["symbol", b"symbol", "vendor", b"vendor"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_id", b"after_id", "symbol", b"symbol", "vendor", b"vendor"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SubscribeSignalsRequest: _TypeAlias = SubscribeSignalsRequest  # noqa: Y015
+
+@_typing.final
+class SubscribeSignalsResponse(_message.Message):
+    """Signals of a subscription, delivered together."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SIGNALS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def signals(self) -> _containers.RepeatedCompositeFieldContainer[Global___Signal]: ...
+    def __init__(
+        self,
+        *,
+        signals: _abc.Iterable[Global___Signal] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["signals", b"signals"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubscribeSignalsResponse: _TypeAlias = SubscribeSignalsResponse  # noqa: Y015

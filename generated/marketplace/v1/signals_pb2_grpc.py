@@ -54,7 +54,7 @@ class SignalServiceStub:
         self.SubscribeSignals = channel.unary_stream(
                 '/marketplace.v1.SignalService/SubscribeSignals',
                 request_serializer=marketplace_dot_v1_dot_signals__pb2.SubscribeSignalsRequest.SerializeToString,
-                response_deserializer=marketplace_dot_v1_dot_signals__pb2.Signal.FromString,
+                response_deserializer=marketplace_dot_v1_dot_signals__pb2.SubscribeSignalsResponse.FromString,
                 _registered_method=True)
 
 
@@ -91,7 +91,10 @@ class SignalServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SubscribeSignals(self, request, context):
-        """Signals as they are stored, as a stream that stays open (NDJSON over HTTP); filter by symbol or vendor.
+        """Signals as they are stored, as a stream that stays open (NDJSON over HTTP, one line per message);
+        filter by symbol or vendor. Each message carries the signals stored since the previous one, in the
+        order they were handed out. A subscriber that falls 10,000 signals behind is ended at once with
+        RESOURCE_EXHAUSTED; it resumes without gap or duplicate by subscribing again with `after_id`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -118,7 +121,7 @@ def add_SignalServiceServicer_to_server(servicer, server):
             'SubscribeSignals': grpc.unary_stream_rpc_method_handler(
                     servicer.SubscribeSignals,
                     request_deserializer=marketplace_dot_v1_dot_signals__pb2.SubscribeSignalsRequest.FromString,
-                    response_serializer=marketplace_dot_v1_dot_signals__pb2.Signal.SerializeToString,
+                    response_serializer=marketplace_dot_v1_dot_signals__pb2.SubscribeSignalsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -230,7 +233,7 @@ class SignalService:
             target,
             '/marketplace.v1.SignalService/SubscribeSignals',
             marketplace_dot_v1_dot_signals__pb2.SubscribeSignalsRequest.SerializeToString,
-            marketplace_dot_v1_dot_signals__pb2.Signal.FromString,
+            marketplace_dot_v1_dot_signals__pb2.SubscribeSignalsResponse.FromString,
             options,
             channel_credentials,
             insecure,

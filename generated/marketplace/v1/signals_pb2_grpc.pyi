@@ -52,8 +52,12 @@ class SignalServiceStub:
     """Stored signals, newest first, each with its attribution (vendor, deployment, run); filter by symbol,
     vendor, deployment or round.
     """
-    SubscribeSignals: _grpc.UnaryStreamMultiCallable[_signals_pb2.SubscribeSignalsRequest, _signals_pb2.Signal]
-    """Signals as they are stored, as a stream that stays open (NDJSON over HTTP); filter by symbol or vendor."""
+    SubscribeSignals: _grpc.UnaryStreamMultiCallable[_signals_pb2.SubscribeSignalsRequest, _signals_pb2.SubscribeSignalsResponse]
+    """Signals as they are stored, as a stream that stays open (NDJSON over HTTP, one line per message);
+    filter by symbol or vendor. Each message carries the signals stored since the previous one, in the
+    order they were handed out. A subscriber that falls 10,000 signals behind is ended at once with
+    RESOURCE_EXHAUSTED; it resumes without gap or duplicate by subscribing again with `after_id`.
+    """
 
 @_typing.type_check_only
 class SignalServiceAsyncStub(SignalServiceStub):
@@ -77,8 +81,12 @@ class SignalServiceAsyncStub(SignalServiceStub):
     """Stored signals, newest first, each with its attribution (vendor, deployment, run); filter by symbol,
     vendor, deployment or round.
     """
-    SubscribeSignals: _aio.UnaryStreamMultiCallable[_signals_pb2.SubscribeSignalsRequest, _signals_pb2.Signal]  # type: ignore[assignment]
-    """Signals as they are stored, as a stream that stays open (NDJSON over HTTP); filter by symbol or vendor."""
+    SubscribeSignals: _aio.UnaryStreamMultiCallable[_signals_pb2.SubscribeSignalsRequest, _signals_pb2.SubscribeSignalsResponse]  # type: ignore[assignment]
+    """Signals as they are stored, as a stream that stays open (NDJSON over HTTP, one line per message);
+    filter by symbol or vendor. Each message carries the signals stored since the previous one, in the
+    order they were handed out. A subscriber that falls 10,000 signals behind is ended at once with
+    RESOURCE_EXHAUSTED; it resumes without gap or duplicate by subscribing again with `after_id`.
+    """
 
 class SignalServiceServicer(metaclass=_abc_1.ABCMeta):
     """Signals: what deployed models say about symbols, stored and attributed to their vendor, listed, streamed
@@ -123,7 +131,11 @@ class SignalServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _signals_pb2.SubscribeSignalsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_abc.Iterator[_signals_pb2.Signal], _abc.AsyncIterator[_signals_pb2.Signal]]:
-        """Signals as they are stored, as a stream that stays open (NDJSON over HTTP); filter by symbol or vendor."""
+    ) -> _typing.Union[_abc.Iterator[_signals_pb2.SubscribeSignalsResponse], _abc.AsyncIterator[_signals_pb2.SubscribeSignalsResponse]]:
+        """Signals as they are stored, as a stream that stays open (NDJSON over HTTP, one line per message);
+        filter by symbol or vendor. Each message carries the signals stored since the previous one, in the
+        order they were handed out. A subscriber that falls 10,000 signals behind is ended at once with
+        RESOURCE_EXHAUSTED; it resumes without gap or duplicate by subscribing again with `after_id`.
+        """
 
 def add_SignalServiceServicer_to_server(servicer: SignalServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

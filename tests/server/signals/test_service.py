@@ -192,8 +192,9 @@ def test_subscribers_get_new_signals_that_match_their_filters(market):
 
     def read():
         try:
-            for item in call:
-                received.put(item)
+            for message in call:
+                for item in message.signals:
+                    received.put(item)
         except grpc.RpcError:
             pass  # the cancel below ends the call
 

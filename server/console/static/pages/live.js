@@ -206,7 +206,8 @@ export function render(view, { principal }) {
               setStatus("live", "Live");
             }, () => controller.abort());
           },
-          onMessage: (item) => (caughtUp ? take(item) : early.push(item)),
+          // Each line carries the signals handed out together (SubscribeSignalsResponse).
+          onMessage: (item) => (item.signals || []).forEach((one) => (caughtUp ? take(one) : early.push(one))),
         });
       } catch (error) {
         if (!active || mine !== generation) return;
