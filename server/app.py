@@ -47,6 +47,7 @@ from mlmp_server.deployments.servicer import DeploymentServicer
 from mlmp_server.gateway.inprocess import InProcessChannel
 from mlmp_server.grpc_server import MAX_MESSAGE_BYTES, SERVICES, DecodedBeforeOwnership, Servicers, build_grpc_server
 from mlmp_server.http_app import build_http_app
+from mlmp_server.market.servicer import MarketServicer
 from mlmp_server.process import (
     STUCK_SHUTDOWN_MARGIN,
     bind_socket,
@@ -125,6 +126,7 @@ def build_servicers(
         ),
         deployments=DeploymentServicer(sessions, digester, clock, settings.heartbeat_timeout, revocations=revocations),
         signals=SignalServicer(sessions, ingest, hub),
+        market=MarketServicer(),
     )
 
 

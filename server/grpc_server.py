@@ -23,6 +23,7 @@ from mlmp_marketplace.v1 import (
     catalog_pb2_grpc,
     datasets_pb2_grpc,
     deployments_pb2_grpc,
+    market_pb2_grpc,
     signals_pb2_grpc,
     training_pb2_grpc,
 )
@@ -166,6 +167,7 @@ class Servicers:
     training: training_pb2_grpc.TrainingServiceServicer
     deployments: deployments_pb2_grpc.DeploymentServiceServicer
     signals: signals_pb2_grpc.SignalServiceServicer
+    market: market_pb2_grpc.MarketServiceServicer
 
 
 @dataclass(frozen=True)
@@ -195,6 +197,7 @@ async def build_grpc_server(servicers: Servicers, interceptors: Sequence[grpc.ai
     deployments_pb2_grpc.add_DeploymentServiceServicer_to_server(servicers.deployments, server)
     signals_pb2_grpc.add_SignalServiceServicer_to_server(servicers.signals, server)
     catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicers.catalog, server)
+    market_pb2_grpc.add_MarketServiceServicer_to_server(servicers.market, server)
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     for name in ("", *(s.full_name for s in SERVICES)):

@@ -1,6 +1,7 @@
 """The process's infrastructure, opened once by the composition root (server/app.py): the database
 (migrated or checked), sessions, the secret key's digester, the URL signer, the blob store, the open
-streams and the clock. Nothing of any one service: app.py builds those from these."""
+streams, the notifications between replicas and the clock. Nothing of any one service: app.py builds
+those from these."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from mlmp_server.blobs.local import BlobStore, LocalBlobStore
 from mlmp_server.blobs.s3 import S3BlobStore
 from mlmp_server.blobs.signing import UrlSigner, derived_signing_key, parse_signing_keys
 from mlmp_server.core.clock import Clock, system_clock
+from mlmp_server.core.notifications import Notifications
 from mlmp_server.core.streams import OpenStreams
 from mlmp_server.core.tokens import TokenDigester
 from mlmp_server.db.engine import create_engine, ensure_schema_current, migrate, session_factory
+from mlmp_server.db.notifications import open_notifications
 from mlmp_server.keys import load_secret_key
 from mlmp_server.settings import Settings
 
@@ -28,8 +31,10 @@ class Resources:
     blobs: BlobStore
     signer: UrlSigner
     streams: OpenStreams  # ended at shutdown and on revocation
+    notifications: Notifications  # to and from the other replicas on the same database
 
     async def close(self) -> None:
+        await self.notifications.close()
         await self.engine.dispose()
 
 
@@ -50,12 +55,16 @@ async def open_resources(settings: Settings, clock: Clock = system_clock) -> Res
     blobs: BlobStore = LocalBlobStore(settings.data_dir / "blobs")
     if settings.s3 is not None:
         blobs = S3BlobStore(staging=settings.data_dir / "blobs-staging", **vars(settings.s3))
+    sessions = session_factory(engine)
+    notifications = open_notifications(settings.database_url, sessions)
+    await notifications.start()
     return Resources(
         clock=clock,
         engine=engine,
-        sessions=session_factory(engine),
+        sessions=sessions,
         digester=TokenDigester(secret_key),
         blobs=blobs,
         signer=UrlSigner(signing_keys, clock),
         streams=OpenStreams(clock),
+        notifications=notifications,
     )

@@ -131,6 +131,9 @@ class DatasetRound(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     realized_returns: Mapped[dict[str, float] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The bar length of the round's prices and how many bars ahead its target looks (the builder's).
+    bar_seconds: Mapped[int] = mapped_column(Integer, default=86400, server_default="86400")
+    horizon_bars: Mapped[int] = mapped_column(Integer, default=5, server_default="5")
 
 
 class DatasetFile(Base):
@@ -346,6 +349,36 @@ class SignalDestination(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     lease_owner: Mapped[str | None] = mapped_column(String(32))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class MarketBar(Base):
+    """One OHLCV bar of the market feed. The primary key (symbol, time) makes a bar's identity and serves
+    each symbol's bars in time order, either way."""
+
+    __tablename__ = "market_bars"
+
+    symbol: Mapped[str] = mapped_column(String(32), primary_key=True)
+    time: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    open: Mapped[float] = mapped_column(Float)
+    high: Mapped[float] = mapped_column(Float)
+    low: Mapped[float] = mapped_column(Float)
+    close: Mapped[float] = mapped_column(Float)
+    volume: Mapped[float] = mapped_column(Float)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class MarketSymbol(Base):
+    """Each symbol of the feed with the extent of its bars, kept with every insert: the newest time is what
+    a next bar is checked against (its row is locked while a batch is stored, so publishers of one symbol take
+    turns), and listing symbols never scans the bars."""
+
+    __tablename__ = "market_symbols"
+
+    symbol: Mapped[str] = mapped_column(String(32), primary_key=True)
+    first_time: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_time: Mapped[datetime] = mapped_column(UTCDateTime)
+    bar_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 # Deliveries read a deployment's signals by id range.

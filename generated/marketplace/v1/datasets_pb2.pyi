@@ -95,11 +95,20 @@ class Round(_message.Message):
     DATA_END_TIME_FIELD_NUMBER: _builtins.int
     SYNTHETIC_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
+    BAR_SECONDS_FIELD_NUMBER: _builtins.int
+    HORIZON_BARS_FIELD_NUMBER: _builtins.int
+    HORIZON_FIELD_NUMBER: _builtins.int
     number: _builtins.int
     state: Global___RoundState.ValueType
     synthetic: _builtins.bool
     """True when the prices behind the round were generated, not observed."""
     description: _builtins.str
+    bar_seconds: _builtins.int
+    """The length of the round's bars in seconds: the median gap between consecutive bar times of its symbols
+    (86400 for daily bars, 3600 for hourly ones). Rounds published before bar lengths were recorded say 86400.
+    """
+    horizon_bars: _builtins.int
+    """How many bars ahead the target's return is measured (TARGET_HORIZON of the round builder)."""
     @_builtins.property
     def open_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -114,6 +123,12 @@ class Round(_message.Message):
     def data_start_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def data_end_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def horizon(self) -> _duration_pb2.Duration:
+        """The target's horizon in time, horizon_bars × bar_seconds: the horizon of a signal on this round's data,
+        and how long after a signal its realised return is known.
+        """
+
     def __init__(
         self,
         *,
@@ -128,10 +143,13 @@ class Round(_message.Message):
         data_end_time: _timestamp_pb2.Timestamp | None = ...,
         synthetic: _builtins.bool = ...,
         description: _builtins.str = ...,
+        bar_seconds: _builtins.int = ...,
+        horizon_bars: _builtins.int = ...,
+        horizon: _duration_pb2.Duration | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time", "data_end_time", b"data_end_time", "data_start_time", b"data_start_time", "open_time", b"open_time", "resolve_time", b"resolve_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time", "data_end_time", b"data_end_time", "data_start_time", b"data_start_time", "horizon", b"horizon", "open_time", b"open_time", "resolve_time", b"resolve_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time", "data_end_time", b"data_end_time", "data_start_time", b"data_start_time", "description", b"description", "files", b"files", "number", b"number", "open_time", b"open_time", "resolve_time", b"resolve_time", "state", b"state", "symbols", b"symbols", "synthetic", b"synthetic"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bar_seconds", b"bar_seconds", "close_time", b"close_time", "data_end_time", b"data_end_time", "data_start_time", b"data_start_time", "description", b"description", "files", b"files", "horizon", b"horizon", "horizon_bars", b"horizon_bars", "number", b"number", "open_time", b"open_time", "resolve_time", b"resolve_time", "state", b"state", "symbols", b"symbols", "synthetic", b"synthetic"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -326,11 +344,17 @@ class PublishRoundRequest(_message.Message):
         DATA_END_TIME_FIELD_NUMBER: _builtins.int
         SYNTHETIC_FIELD_NUMBER: _builtins.int
         DESCRIPTION_FIELD_NUMBER: _builtins.int
+        BAR_SECONDS_FIELD_NUMBER: _builtins.int
+        HORIZON_BARS_FIELD_NUMBER: _builtins.int
         request_id: _builtins.str
         number: _builtins.int
         """0: next number"""
         synthetic: _builtins.bool
         description: _builtins.str
+        bar_seconds: _builtins.int
+        """The bar length of the prices the files were built from, in seconds (the builder's median gap); 0: 86400."""
+        horizon_bars: _builtins.int
+        """How many bars ahead the target's return is measured; 0: 5 (the builder's TARGET_HORIZON)."""
         @_builtins.property
         def open_time(self) -> _timestamp_pb2.Timestamp: ...
         @_builtins.property
@@ -358,10 +382,12 @@ class PublishRoundRequest(_message.Message):
             data_end_time: _timestamp_pb2.Timestamp | None = ...,
             synthetic: _builtins.bool = ...,
             description: _builtins.str = ...,
+            bar_seconds: _builtins.int = ...,
+            horizon_bars: _builtins.int = ...,
         ) -> None: ...
         _HasFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time", "data_end_time", b"data_end_time", "data_start_time", b"data_start_time", "open_time", b"open_time"]  # noqa: Y015
         def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-        _ClearFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time", "data_end_time", b"data_end_time", "data_start_time", b"data_start_time", "description", b"description", "files", b"files", "number", b"number", "open_time", b"open_time", "request_id", b"request_id", "symbols", b"symbols", "synthetic", b"synthetic"]  # noqa: Y015
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["bar_seconds", b"bar_seconds", "close_time", b"close_time", "data_end_time", b"data_end_time", "data_start_time", b"data_start_time", "description", b"description", "files", b"files", "horizon_bars", b"horizon_bars", "number", b"number", "open_time", b"open_time", "request_id", b"request_id", "symbols", b"symbols", "synthetic", b"synthetic"]  # noqa: Y015
         def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
         def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,1 @@
+"""The market feed's queries: bars and each symbol's extent."""
