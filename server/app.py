@@ -44,6 +44,8 @@ from mlmp_server.datasets.servicer import DatasetServicer
 from mlmp_server.db.owners import OwnerLookup
 from mlmp_server.deployments.deliveries import DeliveryPolicy, DeliveryWorker
 from mlmp_server.deployments.servicer import DeploymentServicer
+from mlmp_server.features.feed import FeatureFeed
+from mlmp_server.features.servicer import FeatureServicer
 from mlmp_server.gateway.inprocess import InProcessChannel
 from mlmp_server.grpc_server import MAX_MESSAGE_BYTES, SERVICES, DecodedBeforeOwnership, Servicers, build_grpc_server
 from mlmp_server.http_app import build_http_app
@@ -101,7 +103,12 @@ def build_introspector(
 
 
 def build_servicers(
-    settings: Settings, resources: Resources, introspector: CachingIntrospector, *, public_url: str
+    settings: Settings,
+    resources: Resources,
+    introspector: CachingIntrospector,
+    *,
+    public_url: str,
+    features: FeatureFeed | None = None,
 ) -> Servicers:
     """Each servicer with exactly what it uses. Revocation, the round cache and the signal hub are
     shared by the services that need them; revocation reaches the interceptors' cache."""
@@ -127,7 +134,22 @@ def build_servicers(
         deployments=DeploymentServicer(sessions, digester, clock, settings.heartbeat_timeout, revocations=revocations),
         signals=SignalServicer(sessions, ingest, hub),
         market=MarketServicer(),
+        features=FeatureServicer(features or feature_feed(resources)),
     )
+
+
+def feature_feed(resources: Resources) -> FeatureFeed:
+    """The feature stream's feed; its worker (a child process) reads a round's live file from the blob store: a
+    local file's path, or an S3 store's presigned URL."""
+    blobs = resources.blobs
+
+    def live_source(key: str) -> str | None:
+        if isinstance(blobs, LocalBlobStore):
+            return str(blobs.path_of(key))
+        presigned = blobs.presigned_url(key, 300)
+        return presigned[0] if presigned is not None else None
+
+    return FeatureFeed(resources.sessions, resources.clock, live_source=live_source)
 
 
 def interceptor_chain(
@@ -246,6 +268,7 @@ async def serve(
     remote: RemoteIntrospector | None = None
     grpc_server: grpc.aio.Server | None = None
     deliveries: DeliveryWorker | None = None
+    features: FeatureFeed | None = None
     try:
         introspector, remote = build_introspector(settings, resources)
         http_socket = bind_socket(settings.http_addr)
@@ -254,8 +277,9 @@ async def serve(
         interceptors = interceptor_chain(
             introspector, resources.sessions, resources.streams, settings.rate_limits, clock
         )
+        features = feature_feed(resources)
         built = await build_grpc_server(
-            build_servicers(settings, resources, introspector, public_url=public_url), interceptors
+            build_servicers(settings, resources, introspector, public_url=public_url, features=features), interceptors
         )
         grpc_server = built.server
         try:
@@ -306,4 +330,6 @@ async def serve(
             await deliveries.stop(grace=1.0)  # the shutdown grace is spent: a cut attempt is resent later
         if remote is not None:
             await remote.aclose()
+        if features is not None:
+            await features.close()
         await resources.close()

@@ -12,16 +12,17 @@ Protocol (stdin → stdout, one JSON object per line; floats as Python writes th
   out: {"rows": [[symbol, time (as received), [value per feature]], ...]}: one per bar whose features are all
        known (a symbol's first W - 1 bars are its warm-up, as the builder's dropna drops them); a bar older than the
        symbol's newest is skipped, one at the same time replaces it (a corrected bar).
-  in:  {"live": base64 file, "format": "parquet" | "csv"}: the newest row of each symbol in a round's live file
+  in:  {"live": path or URL, "format": "parquet" | "csv"}: the newest row of each symbol in a round's live file
+       (a local blob's path, or an S3 store's presigned URL: the file is read here, never in the server)
   out: {"rows": [...]} as above, with the file's time as ISO 8601
 """
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import sys
+import urllib.request
 from collections import deque
 from collections.abc import Iterable
 from typing import Any, TextIO
@@ -81,6 +82,14 @@ class Windows:
         return [symbol, kept[-1][1][1], values]
 
 
+def read_file(source: str) -> bytes:
+    if source.startswith(("http://", "https://")):
+        with urllib.request.urlopen(source, timeout=60) as response:
+            return response.read()  # type: ignore[no-any-return]
+    with open(source, "rb") as file:
+        return file.read()
+
+
 def live_rows(data: bytes, file_format: str) -> list[list[Any]]:
     """The newest row of each symbol in a round's live file: what a model scores before the first bar arrives."""
     table = pd.read_parquet(io.BytesIO(data)) if file_format == "parquet" else pd.read_csv(io.BytesIO(data))
@@ -101,7 +110,7 @@ def serve(lines: Iterable[str], out: TextIO) -> None:
         request = json.loads(line)
         try:
             if "live" in request:
-                answer: dict[str, Any] = {"rows": live_rows(base64.b64decode(request["live"]), request["format"])}
+                answer: dict[str, Any] = {"rows": live_rows(read_file(request["live"]), request["format"])}
             else:
                 answer = {"rows": windows.add(request["bars"])}
         except Exception as error:  # a bad file or bar is this request's failure, not the worker's end

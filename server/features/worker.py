@@ -10,7 +10,6 @@ continue as if it had never stopped.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import logging
 import sys
@@ -79,6 +78,11 @@ class FeatureWorker:
             if process is not None:
                 await _stop(process)
 
+    async def forget(self) -> None:
+        """Drops every symbol's bars and the child with them (the feed missed bars: its windows have a gap)."""
+        self._history.clear()
+        await self.close()
+
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
@@ -98,10 +102,11 @@ class FeatureWorker:
                 kept.append(bar)
             return _rows(answer, self.features)
 
-    async def live_rows(self, data: bytes, file_format: str) -> list[FeatureRow]:
-        """The newest row of each symbol of a round's live file (parquet or csv)."""
+    async def live_rows(self, source: str, file_format: str) -> list[FeatureRow]:
+        """The newest row of each symbol of a round's live file (parquet or csv), read by the child from a path
+        or URL."""
         async with self._lock:
-            request = {"live": base64.b64encode(data).decode(), "format": file_format}
+            request = {"live": source, "format": file_format}
             return _rows(await self._ask(request, replay=False), self.features)
 
     async def _ask(self, request: dict[str, Any], *, replay: bool) -> dict[str, Any]:

@@ -13,25 +13,9 @@ import pytest
 
 from mlmp_cli.rounds.features import FEATURES, build_round, encode, read_price_bytes
 from mlmp_server.features.worker import Bar, FeatureWorker, FeatureWorkerError
+from tests.helpers.bar_history import price_files
 
 TOLERANCE = 1e-12
-
-
-def price_files(seed: int = 11) -> dict[str, bytes]:
-    """Three symbols' CSV price files, with histories of different lengths and periods (as people have them)."""
-    rng = np.random.default_rng(seed)
-    files = {}
-    for symbol, start, days in (("AAA", "2024-01-01", 260), ("BBB", "2024-03-01", 200), ("CCC", "2024-02-10", 120)):
-        times = pd.date_range(start, periods=days, freq="B", tz="UTC")
-        close = 50 * np.exp(np.cumsum(rng.normal(0.0003, 0.02, days)))
-        open_ = close * np.exp(rng.normal(0, 0.005, days))
-        frame = pd.DataFrame({
-            "Date": times.strftime("%Y-%m-%dT%H:%M:%SZ"), "Open": open_,
-            "High": np.maximum(open_, close) * 1.01, "Low": np.minimum(open_, close) * 0.99, "Close": close,
-            "Volume": rng.lognormal(12, 0.5, days).round(),
-        })  # fmt: skip
-        files[f"{symbol}.csv"] = frame.to_csv(index=False).encode()
-    return files
 
 
 def bars_by_time(prices: pd.DataFrame) -> list[list[Bar]]:
@@ -104,14 +88,15 @@ def test_a_worker_killed_mid_feed_is_restarted_with_its_history_and_answers_the_
     assert_rows_equal(streamed, built.tables["live"])
 
 
-def test_the_newest_live_row_of_each_symbol_from_a_round_file():
+def test_the_newest_live_row_of_each_symbol_from_a_round_file(tmp_path):
     prices = pd.concat([read_price_bytes(name, data) for name, data in price_files().items()], ignore_index=True)
     live = build_round([prices]).tables["live"]
 
     async def run(file_format):
         worker = FeatureWorker()
         try:
-            return await worker.live_rows(encode(live, file_format), file_format)
+            (tmp_path / f"live.{file_format}").write_bytes(encode(live, file_format))
+            return await worker.live_rows(str(tmp_path / f"live.{file_format}"), file_format)
         finally:
             await worker.close()
 
@@ -124,12 +109,13 @@ def test_the_newest_live_row_of_each_symbol_from_a_round_file():
             assert row.values["ret_1"] == pytest.approx(newest.loc[row.symbol, "ret_1"], rel=TOLERANCE)
 
 
-def test_an_unreadable_live_file_is_that_requests_error_and_the_worker_goes_on():
+def test_an_unreadable_live_file_is_that_requests_error_and_the_worker_goes_on(tmp_path):
     async def run():
         worker = FeatureWorker()
         try:
+            (tmp_path / "live.parquet").write_bytes(b"not parquet")
             with pytest.raises(FeatureWorkerError, match="Parquet"):
-                await worker.live_rows(b"not parquet", "parquet")
+                await worker.live_rows(str(tmp_path / "live.parquet"), "parquet")
             return worker.starts, await worker.add_bars([Bar("X", pd.Timestamp("2026-01-01", tz="UTC"), 1, 1, 1, 1, 1)])
         finally:
             await worker.close()
