@@ -49,6 +49,10 @@ from mlmp_server.features.servicer import FeatureServicer
 from mlmp_server.gateway.inprocess import InProcessChannel
 from mlmp_server.grpc_server import MAX_MESSAGE_BYTES, SERVICES, DecodedBeforeOwnership, Servicers, build_grpc_server
 from mlmp_server.http_app import build_http_app
+from mlmp_server.market.demo import DemoReplay
+from mlmp_server.market.feed import BarFeed
+from mlmp_server.market.publishing import BarPublisher
+from mlmp_server.market.relay import BarRelay
 from mlmp_server.market.servicer import MarketServicer
 from mlmp_server.process import (
     STUCK_SHUTDOWN_MARGIN,
@@ -83,6 +87,7 @@ class Listening:
     admin_token: str | None  # only on the very first start
     resources: Resources
     introspector: CachingIntrospector
+    feed: BarFeed  # new bars, as they are stored here or by other replicas
 
 
 def build_introspector(
@@ -108,11 +113,13 @@ def build_servicers(
     introspector: CachingIntrospector,
     *,
     public_url: str,
+    bars: BarPublisher | None = None,
     features: FeatureFeed | None = None,
 ) -> Servicers:
-    """Each servicer with exactly what it uses. Revocation, the round cache and the signal hub are
-    shared by the services that need them; revocation reaches the interceptors' cache."""
+    """Each servicer with exactly what it uses. Revocation, the round cache, the signal hub and the bar
+    feed (inside `bars`) are shared by the services that need them; revocation reaches the interceptors' cache."""
     sessions, clock, digester = resources.sessions, resources.clock, resources.digester
+    bars = bars or BarPublisher(sessions, BarFeed(), clock, resources.notifications)
     revocations = Revocations(introspector, resources.streams)
     rounds = RoundCache(sessions, clock)
     hub = SignalHub()
@@ -133,7 +140,7 @@ def build_servicers(
         ),
         deployments=DeploymentServicer(sessions, digester, clock, settings.heartbeat_timeout, revocations=revocations),
         signals=SignalServicer(sessions, ingest, hub),
-        market=MarketServicer(),
+        market=MarketServicer(sessions, bars),
         features=FeatureServicer(features or feature_feed(resources)),
     )
 
@@ -268,6 +275,8 @@ async def serve(
     remote: RemoteIntrospector | None = None
     grpc_server: grpc.aio.Server | None = None
     deliveries: DeliveryWorker | None = None
+    relay: BarRelay | None = None
+    replay: DemoReplay | None = None
     features: FeatureFeed | None = None
     try:
         introspector, remote = build_introspector(settings, resources)
@@ -277,9 +286,14 @@ async def serve(
         interceptors = interceptor_chain(
             introspector, resources.sessions, resources.streams, settings.rate_limits, clock
         )
+        feed = BarFeed()
+        bars = BarPublisher(resources.sessions, feed, clock, resources.notifications)
+        relay = BarRelay(resources.sessions, feed, resources.notifications)
         features = feature_feed(resources)
+        features.follow(feed)
         built = await build_grpc_server(
-            build_servicers(settings, resources, introspector, public_url=public_url, features=features), interceptors
+            build_servicers(settings, resources, introspector, public_url=public_url, bars=bars, features=features),
+            interceptors,
         )
         grpc_server = built.server
         try:
@@ -297,6 +311,10 @@ async def serve(
         policy = DeliveryPolicy(to_private_addresses=settings.deliver_to_private)
         deliveries = DeliveryWorker(resources.sessions, resources.digester.seed_key, clock, policy)
         deliveries.start()
+        relay.start()
+        if settings.demo_round and settings.demo_replay_speed > 0:
+            replay = DemoReplay(resources.engine, resources.sessions, bars, settings.demo_replay_speed)
+            replay.start()
         # The gateway calls the server's own method handlers behind the server's own interceptors,
         # in this process: the same policy as a gRPC client meets, without the loopback hop.
         in_process = InProcessChannel(built.handlers, interceptors, max_message_bytes=MAX_MESSAGE_BYTES)
@@ -318,12 +336,16 @@ async def serve(
             await asyncio.sleep(0.01)
         if http_task.done():
             await http_task  # raises what stopped it
-        on_ready(Listening(grpc_port, http_port, admin_token, resources, introspector))
+        on_ready(Listening(grpc_port, http_port, admin_token, resources, introspector, feed))
         await stop.wait()
         if exit_if_stuck:
             exit_after(settings.shutdown_grace + STUCK_SHUTDOWN_MARGIN)
         await _shut_down(settings, resources.streams, grpc_server, http_server, http_task)
     finally:
+        if replay is not None:
+            await replay.stop()
+        if relay is not None:
+            await relay.stop()
         if grpc_server is not None:
             await grpc_server.stop(0)  # no-op after a clean stop; on a failed start, releases the port
         if deliveries is not None:
