@@ -16,18 +16,19 @@ from mlmp_marketplace.v1 import market_pb2
 HISTORIES = (("AAA", "2024-01-01", 260), ("BBB", "2024-03-01", 200), ("CCC", "2024-02-10", 120))
 
 
-def price_files(seed: int = 11, histories=HISTORIES) -> dict[str, bytes]:
-    """One CSV price file per symbol (name → bytes)."""
-    rng = np.random.default_rng(seed)
+def price_files(seed: int = 11, histories=HISTORIES, extra: int = 0) -> dict[str, bytes]:
+    """One CSV price file per symbol (name → bytes); `extra` more bars continue the same histories."""
     files = {}
-    for symbol, start, days in histories:
-        times = pd.date_range(start, periods=days, freq="B", tz="UTC")
-        close = 50 * np.exp(np.cumsum(rng.normal(0.0003, 0.02, days)))
-        open_ = close * np.exp(rng.normal(0, 0.005, days))
+    for index, (symbol, start, days) in enumerate(histories):
+        rng = np.random.default_rng([seed, index])  # each symbol its own draws: longer histories extend shorter
+        length = days + extra
+        times = pd.date_range(start, periods=length, freq="B", tz="UTC")
+        close = 50 * np.exp(np.cumsum(rng.normal(0.0003, 0.02, 1000)[:length]))
+        open_ = close * np.exp(rng.normal(0, 0.005, 1000)[:length])
         frame = pd.DataFrame({
             "Date": times.strftime("%Y-%m-%dT%H:%M:%SZ"), "Open": open_,
             "High": np.maximum(open_, close) * 1.01, "Low": np.minimum(open_, close) * 0.99, "Close": close,
-            "Volume": rng.lognormal(12, 0.5, days).round(),
+            "Volume": rng.lognormal(12, 0.5, 1000)[:length].round(),
         })  # fmt: skip
         files[f"{symbol}.csv"] = frame.to_csv(index=False).encode()
     return files
