@@ -18,6 +18,7 @@ if TYPE_CHECKING:
         auth_pb2_grpc,
         datasets_pb2_grpc,
         deployments_pb2_grpc,
+        market_pb2_grpc,
         signals_pb2_grpc,
         training_pb2_grpc,
     )
@@ -83,6 +84,10 @@ class Context:
     @property
     def signals(self) -> signals_pb2_grpc.SignalServiceStub:
         return self._stub("signals_pb2_grpc", "SignalServiceStub")
+
+    @property
+    def market(self) -> market_pb2_grpc.MarketServiceStub:
+        return self._stub("market_pb2_grpc", "MarketServiceStub")
 
     def close(self) -> None:
         if self._session is not None:

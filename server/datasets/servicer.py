@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import grpc
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -40,6 +41,9 @@ def _built(snapshot: Snapshot, row: DatasetRound, now: datetime) -> datasets_pb2
 
 
 def round_proto(row: DatasetRound, files: list[DatasetFile], now: datetime) -> datasets_pb2.Round:
+    # A row made in memory (not read back) has no column defaults yet.
+    bar_seconds = row.bar_seconds or rounds.DEFAULT_BAR_SECONDS
+    horizon_bars = row.horizon_bars or rounds.DEFAULT_HORIZON_BARS
     return datasets_pb2.Round(
         number=row.number,
         state=rounds.state_of(row, now),
@@ -61,6 +65,9 @@ def round_proto(row: DatasetRound, files: list[DatasetFile], now: datetime) -> d
         data_end_time=timestamp(row.data_end),
         synthetic=row.synthetic,
         description=row.description,
+        bar_seconds=bar_seconds,
+        horizon_bars=horizon_bars,
+        horizon=Duration(seconds=bar_seconds * horizon_bars),
     )
 
 
@@ -168,6 +175,7 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
                 number=header.number, opens_at=_time(header, "open_time"), closes_at=_time(header, "close_time"),
                 symbols=list(header.symbols), data_start=_time(header, "data_start_time"),
                 data_end=_time(header, "data_end_time"), synthetic=header.synthetic, description=header.description,
+                bar_seconds=header.bar_seconds, horizon_bars=header.horizon_bars,
             )  # fmt: skip
             return await self._publish("PublishRound", header, facts, planned, staged, principal.token_id)
         finally:
