@@ -3,6 +3,7 @@ stored starts from them, and a subscriber that falls LIMIT batches behind is end
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -80,3 +81,60 @@ def test_a_subscriber_limit_batches_behind_is_ended_and_the_feed_goes_on(open_ro
     read, subscribers = open_round.run_in_loop(scenario, timeout=120)
     assert read == LIMIT  # every batch it had queued, then the end
     assert subscribers == 1  # the one that kept up
+
+
+class DroppingSource:
+    """A bar feed whose first subscription ends at once, as the market's feed ends a subscriber that fell behind
+    (FeedOverrun); the next subscription hands `later`."""
+
+    def __init__(self, later: list[Bar]) -> None:
+        self.later, self.subscriptions = later, 0
+
+    def subscribe(self):
+        self.subscriptions += 1
+        return self._dropped() if self.subscriptions == 1 else self._later()
+
+    async def _dropped(self):
+        raise RuntimeError("fell 1000 batches of bars behind and was ended")
+        yield  # an async generator
+
+    async def _later(self):
+        yield self.later
+        await asyncio.Event().wait()
+
+    def unsubscribe(self, subscription) -> None:
+        pass
+
+
+def test_a_feed_that_missed_bars_reads_its_windows_again_from_the_store(open_round, channel, admin):
+    """The feed starts from bars 0–29; bars 30 and 31 are stored, but its subscription to the bar feed is ended
+    before it sees 30: bar 31's row is still the one the full history gives, bar 30 read back from the store."""
+    market = market_pb2_grpc.MarketServiceStub(channel)
+
+    def store(days: range) -> None:
+        market.PublishBars(iter([market_pb2.PublishBarsRequest(bars=[proto(bar(day)) for day in days])]),
+                           metadata=admin)  # fmt: skip
+
+    store(range(30))
+    resources = open_round.listening.resources
+
+    async def scenario():
+        feed = FeatureFeed(resources.sessions, resources.clock)
+        reference = FeatureFeed(resources.sessions, resources.clock)
+        try:
+            rows = (await feed.subscribe()).rows()
+            started = await anext(rows)  # bar 29's row, from the store
+            await asyncio.to_thread(store, range(30, 32))
+            feed.follow(DroppingSource([bar(31)]))
+            after = await asyncio.wait_for(anext(rows), 30)
+            expected = (await reference.subscribe()).start[0].row  # from all 32 stored bars
+            return started.row, after.row, expected, feed.worker.starts
+        finally:
+            await feed.close()
+            await reference.close()
+
+    started, after, expected, starts = open_round.run_in_loop(scenario, timeout=60)
+    assert started.time == bar(29).time
+    assert after.time == expected.time == bar(31).time
+    assert starts == 2  # the worker that missed bars was dropped, and a new one read the store
+    assert after.values == pytest.approx(expected.values, rel=1e-12)
