@@ -70,7 +70,9 @@ class Windows:
         new_rows = 0
         for symbol, series in touched.items():
             self._bars[symbol] = [(when, bar) for when, bar, _ in series[-self.window :]]
-            first_new = next(index for index, (_, _, new) in enumerate(series) if new)
+            first_new = next((index for index, (_, _, new) in enumerate(series) if new), None)
+            if first_new is None:
+                continue  # every bar of it was older than its newest
             span = series[max(0, first_new - self.window + 1) :]
             parts.extend((when, *bar[2:], symbol, bar[1], new) for when, bar, new in span)
             new_rows += sum(new for *_, new in span)

@@ -140,3 +140,16 @@ def test_one_bar_fewer_than_the_window_leaves_the_volatility_unknown():
     assert [row for bar in bars for row in short.add([bar])] == []
     assert len([row for bar in bars for row in full.add([bar])]) == len(bars) - (child.WINDOW - 1)
     assert len(child.Windows(child.WINDOW).add(bars)) == len(bars) - (child.WINDOW - 1)  # all at once: the same
+
+
+def test_a_bar_older_than_its_symbols_newest_gives_no_row_and_spoils_nothing_else():
+    from mlmp_server.features import child
+
+    days = pd.date_range("2026-01-01", periods=30, freq="D", tz="UTC")
+    bars = [(s, t.isoformat(), 1.0, 1.1, 0.9, 1 + i / 100, 10.0 + i) for i, t in enumerate(days) for s in ("A", "B")]
+    windows = child.Windows()
+    windows.add(bars[:-2])  # both symbols up to day 28
+    late_a = ("A", days[3].isoformat(), 1.0, 1.1, 0.9, 1.0, 10.0)
+    rows = windows.add([late_a, bars[-1]])  # A's bar is older than A's newest; B's is new
+    assert [(symbol, when) for symbol, when, _ in rows] == [("B", days[29].isoformat())]
+    assert windows.add([late_a]) == []
