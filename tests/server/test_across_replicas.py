@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import grpc
+import psycopg
 import pytest
 
 from mlmp_marketplace.v1 import (
@@ -30,6 +31,7 @@ from mlmp_marketplace.v1 import (
 from mlmp_server.core.buckets import RateLimit
 from mlmp_server.core.clock import ManualClock
 from mlmp_server.db.engine import create_engine, migrate
+from mlmp_server.db.notifications import APPLICATION_NAME, libpq_url
 from mlmp_server.settings import Settings, normalise_database_url
 from tests.helpers.auth import bearer, create_vendor_token
 from tests.helpers.postgres import fresh_database
@@ -189,3 +191,27 @@ def test_a_round_published_on_one_replica_is_current_on_the_other_at_once(replic
     assert current_on_b() == 1  # B's snapshot now holds round 1, and its clock does not move
     a.datasets.PublishRound(publish_request({"train": b"y"}), metadata=admin)
     log.info("published on A, current on B after %.3f s", waited_for(lambda: current_on_b() == 2))
+
+
+def test_a_revocation_missed_while_not_listening_is_caught_up_when_listening_again(replicas):
+    a, b = replicas
+    admin = bearer(a.server.admin_token)
+    vendor = create_vendor_token(a.auth, admin, scopes=SCOPES)
+    acme = bearer(vendor.secret)
+
+    def list_on_b() -> object:
+        return b.signals.ListSignals(signals_pb2.ListSignalsRequest(), metadata=acme)
+
+    list_on_b()
+    stream = subscribed(b, acme)
+    with psycopg.connect(libpq_url(b.server.settings.database_url), autocommit=True) as conn:
+        # Revoked with no notification at all: as if it was sent while B's listener was away.
+        conn.execute("UPDATE api_tokens SET revoked_at = now() WHERE id = %s", [vendor.token.id])
+        assert not refused(list_on_b)  # B still holds its answer
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND application_name = %s",
+            [APPLICATION_NAME],
+        )
+    assert_ended_unauthenticated(stream, "the token this stream used is no longer valid")
+    assert refused(list_on_b)

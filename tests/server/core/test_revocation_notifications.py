@@ -129,3 +129,25 @@ def test_missed_notifications_forget_every_cached_answer():
         gap()
     assert cache.forgotten == ["all"]
     assert changes == ["x"]
+
+
+def test_after_a_gap_open_streams_on_tokens_no_longer_valid_end_and_the_others_stay():
+    async def scenario() -> None:
+        bus, streams = Bus(), OpenStreams()
+        opened_meanwhile: list = []
+
+        async def still_valid(principals: list[Principal]) -> set[str]:
+            # A stream opened while the check runs was let in by a fresh introspection: it is not judged.
+            opened_meanwhile.append(vendor_stream(streams, "tok_new"))
+            return {"tok_kept"} & {principal.token_id for principal in principals}
+
+        revocations = Revocations(Cache(), streams, bus, still_valid=still_valid)
+        revoked, kept = vendor_stream(streams, "tok_revoked"), vendor_stream(streams, "tok_kept")
+        assert await revocations.recheck_streams() == 1
+        assert isinstance(revoked.ending, Unauthenticated)
+        assert "no longer valid" in str(revoked.ending)
+        assert kept.ending is None
+        assert opened_meanwhile[0].ending is None
+        assert bus.sent == []  # nothing to tell: every replica re-checks its own
+
+    asyncio.run(scenario())
