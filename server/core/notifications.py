@@ -19,6 +19,7 @@ REVOCATIONS = "mp_revocations"  # "<event> <id>": a token, vendor, deployment or
 ROUNDS = "mp_rounds"  # a round was published, closed or resolved: round snapshots are stale
 CATALOG = "mp_catalog"  # a vendor or deployment changed: catalog answers are stale
 
+RETRY_DELAYS = (0.1, 0.3)  # seconds before the second and third try of a background send
 MAX_PAYLOAD_BYTES = 7000  # NOTIFY's limit is 8000 bytes, the sender's replica id included
 
 
@@ -64,9 +65,22 @@ class Background:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # no loop (a synchronous unit test): there is no other replica to tell
             return
-        task = loop.create_task(self._bus.send(channel, payload))
+        task = loop.create_task(self._send(channel, payload))
         self._tasks.add(task)
         task.add_done_callback(self._landed)
+
+    async def _send(self, channel: str, payload: str) -> None:
+        # A second and third try for a connection lost under it; acting twice on a notification is harmless.
+        for delay in RETRY_DELAYS:
+            try:
+                await self._bus.send(channel, payload)
+                return
+            except ValueError:
+                raise
+            except Exception:
+                log.info("sending a notification failed; trying again in %.1fs", delay)
+            await asyncio.sleep(delay)
+        await self._bus.send(channel, payload)
 
     def _landed(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)

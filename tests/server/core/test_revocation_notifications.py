@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from mlmp_marketplace.v1.options_pb2 import PrincipalKind
 from mlmp_server.core.errors import Unauthenticated
-from mlmp_server.core.notifications import REVOCATIONS
+from mlmp_server.core.notifications import REVOCATIONS, Background
 from mlmp_server.core.principal import CallPrincipal, Principal
 from mlmp_server.core.revocation import Revocations
 from mlmp_server.core.streams import OpenStreams
@@ -149,5 +149,25 @@ def test_after_a_gap_open_streams_on_tokens_no_longer_valid_end_and_the_others_s
         assert kept.ending is None
         assert opened_meanwhile[0].ending is None
         assert bus.sent == []  # nothing to tell: every replica re-checks its own
+
+    asyncio.run(scenario())
+
+
+def test_a_background_send_that_fails_is_tried_again():
+    async def scenario() -> None:
+        class Flaky(Bus):
+            failures = 2
+
+            async def send(self, channel: str, payload: str) -> None:
+                if self.failures:
+                    self.failures -= 1
+                    raise ConnectionError("lost under it")
+                await super().send(channel, payload)
+
+        bus = Flaky()
+        sends = Background(bus)
+        sends.send(REVOCATIONS, "token_revoked tok_1")
+        await sends.drain(timeout=5)
+        assert bus.sent == [(REVOCATIONS, "token_revoked tok_1")]
 
     asyncio.run(scenario())
