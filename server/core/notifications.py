@@ -15,9 +15,9 @@ from typing import Any, Protocol
 log = logging.getLogger("mp.notifications")
 
 # The channels, one per kind of news (PostgreSQL channel names: lower case, no quoting needed).
-REVOCATIONS = "mp_revocations"  # "<event> <id>": a token, vendor, deployment or run stopped being valid
+# "<event> <id>": a token, vendor, deployment or run stopped being valid (the catalog's answers go too)
+REVOCATIONS = "mp_revocations"
 ROUNDS = "mp_rounds"  # a round was published, closed or resolved: round snapshots are stale
-CATALOG = "mp_catalog"  # a vendor or deployment changed: catalog answers are stale
 
 RETRY_DELAYS = (0.1, 0.3)  # seconds before the second and third try of a background send
 MAX_PAYLOAD_BYTES = 7000  # NOTIFY's limit is 8000 bytes, the sender's replica id included

@@ -10,6 +10,7 @@ it reconnects with backoff and calls every on_gap handler: what was sent meanwhi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections import defaultdict
@@ -105,7 +106,7 @@ class PostgresNotifications:
         while True:
             try:
                 conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
-            except psycopg.Error as error:
+            except Exception as error:  # psycopg's errors, and any other: the listener must outlive them
                 first_attempt = False
                 self._first_attempt.set()
                 log.warning("cannot listen for other replicas' notifications (%s); retrying in %.1fs",
@@ -125,14 +126,15 @@ class PostgresNotifications:
                     self._gap()
                 first_attempt = False
                 await self._receive(conn)
-            except psycopg.Error as error:
+            except Exception as error:
                 log.warning("lost the connection listening for other replicas' notifications (%s); reconnecting",
                             type(error).__name__)  # fmt: skip
             finally:
                 self._first_attempt.set()
                 first_attempt = False
                 self._set_connected(False)
-                await conn.close()
+                with contextlib.suppress(Exception):  # already broken, most likely
+                    await conn.close()
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, BACKOFF_MAX)
 
