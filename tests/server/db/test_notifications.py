@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 
 import psycopg
@@ -140,5 +141,25 @@ def test_the_single_process_bus_tells_nobody() -> None:
         await bus.send("mp_test", "x")
         await bus.close()
         assert called == []
+
+    asyncio.run(run())
+
+
+def test_a_replica_that_could_not_listen_at_start_listens_once_it_can_and_reports_the_gap(postgres_admin_url):
+    name = f"mp_test_late_{uuid.uuid4().hex[:8]}"
+    url = normalise_database_url(postgres_admin_url.rpartition("/")[0] + "/" + name)
+
+    async def run() -> None:
+        replica = Replica(url)
+        try:
+            await replica.bus.start()  # returns after the first attempt, which fails: no such database yet
+            assert not replica.bus.connected
+            async with await psycopg.AsyncConnection.connect(postgres_admin_url, autocommit=True) as admin:
+                await admin.execute(f'CREATE DATABASE "{name}"')
+            await eventually(lambda: replica.bus.connected and replica.gaps == 1)
+        finally:
+            await replica.close()
+            async with await psycopg.AsyncConnection.connect(postgres_admin_url, autocommit=True) as admin:
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     asyncio.run(run())
