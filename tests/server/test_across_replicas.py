@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -25,6 +26,8 @@ from mlmp_marketplace.v1 import (
     catalog_pb2_grpc,
     datasets_pb2,
     datasets_pb2_grpc,
+    deployments_pb2,
+    deployments_pb2_grpc,
     signals_pb2,
     signals_pb2_grpc,
 )
@@ -34,6 +37,7 @@ from mlmp_server.db.engine import create_engine, migrate
 from mlmp_server.db.notifications import APPLICATION_NAME, libpq_url
 from mlmp_server.settings import Settings, normalise_database_url
 from tests.helpers.auth import bearer, create_vendor_token
+from tests.helpers.market import batch, signal
 from tests.helpers.postgres import fresh_database
 from tests.helpers.rounds import publish_request
 from tests.helpers.server_thread import ServerThread
@@ -215,3 +219,28 @@ def test_a_revocation_missed_while_not_listening_is_caught_up_when_listening_aga
         )
     assert_ended_unauthenticated(stream, "the token this stream used is no longer valid")
     assert refused(list_on_b)
+
+
+def test_a_deployment_deleted_on_one_replica_ends_its_signal_stream_on_the_other(replicas):
+    a, b = replicas
+    admin = bearer(a.server.admin_token)
+    a.datasets.PublishRound(publish_request({"train": b"x"}, symbols=["AAA"]), metadata=admin)
+    acme = bearer(create_vendor_token(a.auth, admin, scopes=("deploy:write",)).secret)
+    deployments = deployments_pb2_grpc.DeploymentServiceStub(a.channel)
+    deployed = deployments.CreateDeployment(deployments_pb2.CreateDeploymentRequest(provider="local"), metadata=acme)
+    outbox: queue.Queue = queue.Queue()
+
+    def batches() -> Iterator[signals_pb2.SignalBatch]:
+        while (message := outbox.get(timeout=20)) is not None:
+            yield message
+
+    stream = b.signals.StreamSignals(batches(), metadata=bearer(deployed.token), timeout=30)
+    try:
+        outbox.put(batch(1, signal("AAA")))
+        assert next(stream).sequence == 1  # B let the deployment's token in
+        deployments.DeleteDeployment(
+            deployments_pb2.DeleteDeploymentRequest(deployment_id=deployed.deployment.id), metadata=acme
+        )
+        assert_ended_unauthenticated(stream, f"the deployment {deployed.deployment.id} was deleted")
+    finally:
+        outbox.put(None)
