@@ -37,10 +37,15 @@ class Notifications(Protocol):
     async def send_in(self, session: Any, channel: str, payload: str) -> None:
         """Inside the caller's transaction (an AsyncSession): delivered when it commits, never if it rolls back."""
 
+    def send_soon(self, channel: str, payload: str) -> None:
+        """From code that cannot await (revocation, after its caller's commit): sent in the background, tried
+        again if it fails, and waited for by close()."""
+
     async def start(self) -> None:
         """Listens from now on: returns once the first LISTEN is in place (or the first attempt failed)."""
 
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        """Waits (briefly) for background sends, then stops listening."""
 
 
 def check_payload(payload: str) -> bytes:
@@ -53,8 +58,8 @@ def check_payload(payload: str) -> bytes:
 
 
 class Background:
-    """Sends that a synchronous caller starts and does not wait for (revocation happens after its commit, in
-    code that is not async): kept here so they are not garbage-collected mid-way, logged when they fail."""
+    """send_soon's sends, for the implementations: kept so they are not garbage-collected mid-way, tried
+    again, logged when they fail, drained at close."""
 
     def __init__(self, bus: Notifications) -> None:
         self._bus = bus

@@ -16,7 +16,7 @@ from typing import Protocol
 
 from mlmp_marketplace.v1.options_pb2 import PrincipalKind
 from mlmp_server.core.errors import Unauthenticated
-from mlmp_server.core.notifications import REVOCATIONS, Background, Notifications
+from mlmp_server.core.notifications import REVOCATIONS, Notifications
 from mlmp_server.core.principal import Principal
 from mlmp_server.core.streams import OpenStreams
 
@@ -67,7 +67,7 @@ class Revocations:
             "deployment_removed": self._deployment_removed,
             "run_ended": self._run_ended,
         }
-        self._sends = Background(notifications) if notifications is not None else None
+        self._notifications = notifications
         if notifications is not None:
             notifications.on(REVOCATIONS, self._apply, on_gap=self._missed)
 
@@ -99,8 +99,8 @@ class Revocations:
 
     def _do(self, event: str, subject: str) -> int:
         ended = self._actions[event](subject)
-        if self._sends is not None:  # after acting here: the callers have committed what this is about
-            self._sends.send(REVOCATIONS, f"{event} {subject}")
+        if self._notifications is not None:  # after acting here: the callers have committed what this is about
+            self._notifications.send_soon(REVOCATIONS, f"{event} {subject}")
         return ended
 
     def _apply(self, payload: str) -> None:

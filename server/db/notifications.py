@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mlmp_server.core import metrics
-from mlmp_server.core.notifications import check_payload
+from mlmp_server.core.notifications import Background, check_payload
 
 log = logging.getLogger("mp.notifications")
 
@@ -64,6 +64,7 @@ class PostgresNotifications:
         self._first_attempt = asyncio.Event()
         self.connected = False
         self.reconnects = 0  # (tests read it)
+        self._soon = Background(self)
 
     def on(self, channel: str, handler: Callable[[str], None], on_gap: Callable[[], None] | None = None) -> None:
         self._handlers[channel].append(handler)
@@ -81,12 +82,17 @@ class PostgresNotifications:
     async def send_in(self, session: Any, channel: str, payload: str) -> None:
         await session.execute(_NOTIFY, {"channel": channel, "payload": self._tagged(payload)})
 
+    def send_soon(self, channel: str, payload: str) -> None:
+        check_payload(payload)  # refused here, to its caller, rather than logged later
+        self._soon.send(channel, payload)
+
     async def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._listen(), name="mp-notifications")
         await self._first_attempt.wait()
 
     async def close(self) -> None:
+        await self._soon.drain()  # a revocation made just before shutdown still reaches the others
         if self._task is not None:
             self._task.cancel()
             try:
@@ -188,6 +194,9 @@ class LocalNotifications:
         check_payload(payload)
 
     async def send_in(self, session: Any, channel: str, payload: str) -> None:
+        check_payload(payload)
+
+    def send_soon(self, channel: str, payload: str) -> None:
         check_payload(payload)
 
     async def start(self) -> None:
