@@ -104,6 +104,7 @@ bench: $(VENV)/.dev-installed ## print the benchmarks' figures
 	$(PY) -m bench.operations
 	$(PY) -m bench.rate_limits
 	$(PY) -m bench.feed_latency
+	$(PY) -m bench.notifications
 
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache build *.egg-info

@@ -127,8 +127,10 @@ def build_servicers(
     # Revocations and round changes reach the other replicas through resources.notifications.
     catalog = CatalogServicer(sessions, clock, settings.heartbeat_timeout)
     revocations = Revocations(
-        introspector, resources.streams, resources.notifications, on_vendor_or_deployment_change=catalog.invalidate
-    )
+        introspector, resources.streams, resources.notifications, on_vendor_or_deployment_change=catalog.invalidate,
+        # Tokens checked elsewhere (MP_INTROSPECTION_URL) are not this database's to re-check.
+        still_valid=None if settings.introspection_url else DatabaseIntrospector(sessions, digester, clock).still_valid,
+    )  # fmt: skip
     rounds = RoundCache(sessions, clock, notifications=resources.notifications)
     hub = SignalHub()
     # Signals stored on any replica reach the subscribers of every one (one database: PostgreSQL).

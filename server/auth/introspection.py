@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mlmp_marketplace.v1.options_pb2 import PrincipalKind
@@ -10,7 +12,7 @@ from mlmp_server.auth.rules import scopes_of_kind
 from mlmp_server.core.clock import Clock, system_clock
 from mlmp_server.core.principal import Principal, api_token_kind
 from mlmp_server.core.tokens import TokenDigester, TokenType, token_type_of
-from mlmp_server.db.models import ApiToken, Vendor
+from mlmp_server.db.models import ApiToken, Deployment, DeploymentToken, RunToken, TrainingRun, Vendor
 from mlmp_server.training.rules import TERMINAL
 
 
@@ -30,6 +32,16 @@ def api_token_principal(token: ApiToken, vendor: Vendor | None) -> Principal:
 def _suspended(vendor: Vendor | None) -> bool:
     """Every token of a suspended vendor is refused: API tokens, sessions, deployment and run tokens."""
     return vendor is not None and vendor.suspended_at is not None
+
+
+def _deployment_active(token: DeploymentToken, deployment: Deployment, vendor: Vendor) -> bool:
+    return token.revoked_at is None and deployment.deleted_at is None and not _suspended(vendor)
+
+
+_TABLE_OF = {
+    PrincipalKind.PRINCIPAL_KIND_DEPLOYMENT: "deployment",
+    PrincipalKind.PRINCIPAL_KIND_RUN: "run",
+}  # every other kind is an API token's
 
 
 class DatabaseIntrospector:
@@ -52,14 +64,37 @@ class DatabaseIntrospector:
                 return await self._deployment_principal(session, digest)
             return await self._run_principal(session, digest)
 
+    async def still_valid(self, principals: Iterable[Principal]) -> set[str]:
+        """The token ids among these principals' that introspection would still accept (by id: the open
+        streams keep no token), for re-checking open streams after revocations may have been missed."""
+        ids: dict[str, set[str]] = {"api": set(), "deployment": set(), "run": set()}
+        for principal in principals:
+            ids[_TABLE_OF.get(principal.kind, "api")].add(principal.token_id)
+        async with self._sessions() as session:
+            api, deployment, run = await api_tokens.tokens_by_id(
+                session, sorted(ids["api"]), sorted(ids["deployment"]), sorted(ids["run"])
+            )
+        return (
+            {token.id for token, vendor in api if self._api_active(token, vendor)}
+            | {token.id for token, placed, vendor in deployment if _deployment_active(token, placed, vendor)}
+            | {token.id for token, run_row, vendor in run if self._run_active(token, run_row, vendor)}
+        )
+
+    def _api_active(self, token: ApiToken, vendor: Vendor | None) -> bool:
+        if token.revoked_at is not None or _suspended(vendor):
+            return False
+        return token.expires_at is None or token.expires_at.timestamp() > self._clock()
+
+    def _run_active(self, token: RunToken, run: TrainingRun, vendor: Vendor) -> bool:
+        # A run token dies with its run.
+        return run.state not in TERMINAL and token.expires_at.timestamp() > self._clock() and not _suspended(vendor)
+
     async def _api_principal(self, session: AsyncSession, digest: str) -> Principal | None:
         found = await api_tokens.find_by_digest(session, digest)
         if found is None:
             return None
         token, vendor = found
-        if token.revoked_at is not None or _suspended(vendor):
-            return None
-        if token.expires_at is not None and token.expires_at.timestamp() <= self._clock():
+        if not self._api_active(token, vendor):
             return None
         return api_token_principal(token, vendor)
 
@@ -68,8 +103,8 @@ class DatabaseIntrospector:
         if found is None:
             return None
         token, run, vendor = found
-        if run.state in TERMINAL or token.expires_at.timestamp() <= self._clock() or _suspended(vendor):
-            return None  # a run token dies with its run
+        if not self._run_active(token, run, vendor):
+            return None
         return Principal(
             token_id=token.id,
             kind=PrincipalKind.PRINCIPAL_KIND_RUN,
@@ -86,7 +121,7 @@ class DatabaseIntrospector:
         if found is None:
             return None
         token, deployment, vendor = found
-        if token.revoked_at is not None or deployment.deleted_at is not None or _suspended(vendor):
+        if not _deployment_active(token, deployment, vendor):
             return None
         return Principal(
             token_id=token.id,

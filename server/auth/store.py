@@ -124,6 +124,45 @@ async def find_run_token(session: AsyncSession, digest: str) -> tuple[RunToken, 
     )
 
 
+async def tokens_by_id(
+    session: AsyncSession, api: Sequence[str], deployment: Sequence[str], run: Sequence[str]
+) -> tuple[list[Any], list[Any], list[Any]]:
+    """The rows introspection reads, by token id rather than digest: (ApiToken, Vendor | None),
+    (DeploymentToken, Deployment, Vendor) and (RunToken, TrainingRun, Vendor) tuples, for the ids
+    given (re-checking open streams after notifications may have been missed)."""
+    found_api = (
+        await session.execute(
+            select(ApiToken, Vendor).outerjoin(Vendor, ApiToken.vendor_id == Vendor.id).where(ApiToken.id.in_(api))
+        )
+        if api
+        else None
+    )
+    found_deployment = (
+        await session.execute(
+            select(DeploymentToken, Deployment, Vendor)
+            .join(Deployment, DeploymentToken.deployment_id == Deployment.id)
+            .join(Vendor, Deployment.vendor_id == Vendor.id)
+            .where(DeploymentToken.id.in_(deployment))
+        )
+        if deployment
+        else None
+    )
+    found_run = (
+        await session.execute(
+            select(RunToken, TrainingRun, Vendor)
+            .join(TrainingRun, RunToken.run_id == TrainingRun.id)
+            .join(Vendor, TrainingRun.vendor_id == Vendor.id)
+            .where(RunToken.id.in_(run))
+        )
+        if run
+        else None
+    )
+    return tuple(  # type: ignore[return-value]
+        [tuple(row) for row in found] if found is not None else []
+        for found in (found_api, found_deployment, found_run)
+    )
+
+
 async def _first(session: AsyncSession, query: Select[*tuple[Any, ...]]) -> Any:
     """The first row of the query as a tuple; None when it finds none."""
     row = (await session.execute(query)).first()

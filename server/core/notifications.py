@@ -15,10 +15,11 @@ from typing import Any, Protocol
 log = logging.getLogger("mp.notifications")
 
 # The channels, one per kind of news (PostgreSQL channel names: lower case, no quoting needed).
-REVOCATIONS = "mp_revocations"  # "<event> <id>": a token, vendor, deployment or run stopped being valid
+# "<event> <id>": a token, vendor, deployment or run stopped being valid (the catalog's answers go too)
+REVOCATIONS = "mp_revocations"
 ROUNDS = "mp_rounds"  # a round was published, closed or resolved: round snapshots are stale
-CATALOG = "mp_catalog"  # a vendor or deployment changed: catalog answers are stale
 
+RETRY_DELAYS = (0.1, 0.3)  # seconds before the second and third try of a background send
 MAX_PAYLOAD_BYTES = 7000  # NOTIFY's limit is 8000 bytes, the sender's replica id included
 
 
@@ -36,10 +37,15 @@ class Notifications(Protocol):
     async def send_in(self, session: Any, channel: str, payload: str) -> None:
         """Inside the caller's transaction (an AsyncSession): delivered when it commits, never if it rolls back."""
 
+    def send_soon(self, channel: str, payload: str) -> None:
+        """From code that cannot await (revocation, after its caller's commit): sent in the background, tried
+        again if it fails, and waited for by close()."""
+
     async def start(self) -> None:
         """Listens from now on: returns once the first LISTEN is in place (or the first attempt failed)."""
 
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        """Waits (briefly) for background sends, then stops listening."""
 
 
 def check_payload(payload: str) -> bytes:
@@ -52,8 +58,8 @@ def check_payload(payload: str) -> bytes:
 
 
 class Background:
-    """Sends that a synchronous caller starts and does not wait for (revocation happens after its commit, in
-    code that is not async): kept here so they are not garbage-collected mid-way, logged when they fail."""
+    """send_soon's sends, for the implementations: kept so they are not garbage-collected mid-way, tried
+    again, logged when they fail, drained at close."""
 
     def __init__(self, bus: Notifications) -> None:
         self._bus = bus
@@ -64,9 +70,22 @@ class Background:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # no loop (a synchronous unit test): there is no other replica to tell
             return
-        task = loop.create_task(self._bus.send(channel, payload))
+        task = loop.create_task(self._send(channel, payload))
         self._tasks.add(task)
         task.add_done_callback(self._landed)
+
+    async def _send(self, channel: str, payload: str) -> None:
+        # A second and third try for a connection lost under it; acting twice on a notification is harmless.
+        for delay in RETRY_DELAYS:
+            try:
+                await self._bus.send(channel, payload)
+                return
+            except ValueError:
+                raise
+            except Exception:
+                log.info("sending a notification failed; trying again in %.1fs", delay)
+            await asyncio.sleep(delay)
+        await self._bus.send(channel, payload)
 
     def _landed(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)

@@ -3,19 +3,20 @@ cached introspection answers (so unary calls are refused from the next one on) a
 standing on it ends at once with UNAUTHENTICATED and the reason — in this process at once, and on every
 other replica of the same database as soon as the notification arrives (server/core/notifications.py).
 
-A replica that missed notifications (its listener reconnected) forgets every cached answer: each token
-is introspected again at its next call.
+A replica that missed notifications (its listener reconnected) forgets every cached answer, so each
+token is introspected again at its next call, and re-checks the tokens its open streams stand on.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from mlmp_marketplace.v1.options_pb2 import PrincipalKind
 from mlmp_server.core.errors import Unauthenticated
-from mlmp_server.core.notifications import REVOCATIONS, Background, Notifications
+from mlmp_server.core.notifications import REVOCATIONS, Notifications
 from mlmp_server.core.principal import Principal
 from mlmp_server.core.streams import OpenStreams
 
@@ -48,9 +49,14 @@ class Revocations:
         streams: OpenStreams,
         notifications: Notifications | None = None,
         on_vendor_or_deployment_change: Callable[[], None] = lambda: None,
+        still_valid: Callable[[list[Principal]], Awaitable[set[str]]] | None = None,
     ) -> None:
+        """still_valid(principals) → the token ids among theirs that are still accepted (the database's
+        introspection); without it, open streams are not re-checked after a gap."""
         self._introspector = introspector
         self._streams = streams
+        self._still_valid = still_valid
+        self._rechecks: set[asyncio.Task[int]] = set()
         self._changed = on_vendor_or_deployment_change  # the catalog's answers go
         self._actions: dict[str, Callable[[str], int]] = {
             "token_revoked": self._token_revoked,
@@ -61,7 +67,7 @@ class Revocations:
             "deployment_removed": self._deployment_removed,
             "run_ended": self._run_ended,
         }
-        self._sends = Background(notifications) if notifications is not None else None
+        self._notifications = notifications
         if notifications is not None:
             notifications.on(REVOCATIONS, self._apply, on_gap=self._missed)
 
@@ -93,8 +99,8 @@ class Revocations:
 
     def _do(self, event: str, subject: str) -> int:
         ended = self._actions[event](subject)
-        if self._sends is not None:  # after acting here: the callers have committed what this is about
-            self._sends.send(REVOCATIONS, f"{event} {subject}")
+        if self._notifications is not None:  # after acting here: the callers have committed what this is about
+            self._notifications.send_soon(REVOCATIONS, f"{event} {subject}")
         return ended
 
     def _apply(self, payload: str) -> None:
@@ -110,6 +116,30 @@ class Revocations:
         forgotten = self._introspector.forget_all()
         self._changed()
         log.info("notifications may have been missed: %d cached introspection answer(s) dropped", forgotten)
+        if self._still_valid is not None and len(self._streams):
+            task = asyncio.get_running_loop().create_task(self.recheck_streams())
+            self._rechecks.add(task)
+            task.add_done_callback(self._rechecks.discard)
+
+    async def recheck_streams(self) -> int:
+        """Ends the open streams whose token is no longer accepted; returns how many."""
+        assert self._still_valid is not None
+        principals = self._streams.principals()
+        if not principals:
+            return 0
+        checked = {principal.token_id for principal in principals}
+        try:
+            gone = checked - await self._still_valid(principals)
+        except Exception as error:  # the database is still away: the next gap tries again
+            log.warning("could not re-check the open streams' tokens (%s)", type(error).__name__)
+            return 0
+        ended = self._streams.end_where(
+            lambda principal: principal.token_id in gone,  # streams opened since were checked when they opened
+            Unauthenticated("the token this stream used is no longer valid (revoked, or its vendor suspended)"),
+        )
+        if ended:
+            log.info("%d open stream(s) ended: their tokens were revoked while notifications were missed", ended)
+        return ended
 
     def _token_revoked(self, token_id: str) -> int:
         return self._token_gone(token_id, "the token this stream used was revoked")

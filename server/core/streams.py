@@ -69,6 +69,10 @@ class OpenStreams:
         if stream.expiry is not None:
             stream.expiry.cancel()
 
+    def principals(self) -> list[Principal]:
+        """Who the open streams stand on (known once their checks let them in)."""
+        return [stream.principal for stream in self._open if stream.principal is not None]
+
     def end_where(self, standing_on: Callable[[Principal], bool], error: DomainError) -> int:
         """Ends the streams whose caller matches; returns how many."""
         ended = [s for s in self._open if s.principal is not None and standing_on(s.principal)]

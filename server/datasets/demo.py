@@ -20,7 +20,7 @@ from mlmp_server.datasets import store
 from mlmp_server.datasets.building import ChildBuilder, build_synthetic
 from mlmp_server.datasets.publishing import facts_of, stage_built, store_round
 from mlmp_server.datasets.synthetic import DESCRIPTION
-from mlmp_server.db.locks import one_replica_at_a_time
+from mlmp_server.db.locks import one_replica_at_a_time_for
 
 log = logging.getLogger("mp.demo")
 
@@ -32,8 +32,7 @@ async def publish_demo_round(sessions: async_sessionmaker[AsyncSession], blobs: 
     the build and the commit): the first publishes, the others then find round 1 and do nothing. Without
     it each built the round and all but one died on round 1's duplicate key. Inserting only if absent
     would not do: each replica would still build, and store the round's files, for nothing."""
-    async with sessions.begin() as turn:
-        await one_replica_at_a_time(turn, "mp:demo-round")
+    async with one_replica_at_a_time_for(sessions, "mp:demo-round"):
         return await _publish_if_none(sessions, blobs, clock)
 
 

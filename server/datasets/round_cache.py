@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mlmp_server.core.clock import Clock
-from mlmp_server.core.notifications import ROUNDS, Background, Notifications
+from mlmp_server.core.notifications import ROUNDS, Notifications
 from mlmp_server.core.single_flight import SingleFlightCache
 from mlmp_server.datasets import store
 from mlmp_server.db.models import DatasetFile, DatasetRound
@@ -42,7 +42,7 @@ class RoundCache:
     ) -> None:
         self._sessions = sessions
         self._snapshots: SingleFlightCache[str, Snapshot] = SingleFlightCache(ttl, clock, max_size=1)
-        self._sends = Background(notifications) if notifications is not None else None
+        self._notifications = notifications
         if notifications is not None:
             notifications.on(ROUNDS, lambda _payload: self._snapshots.invalidate(), on_gap=self._snapshots.invalidate)
 
@@ -57,8 +57,8 @@ class RoundCache:
     def invalidate(self) -> None:
         """After a commit that changed a round: here at once, on the other replicas at their notification."""
         self._snapshots.invalidate()
-        if self._sends is not None:
-            self._sends.send(ROUNDS, "changed")
+        if self._notifications is not None:
+            self._notifications.send_soon(ROUNDS, "changed")
 
     async def _load(self) -> Snapshot:
         async with self._sessions() as session:

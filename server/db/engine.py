@@ -14,6 +14,7 @@ from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from mlmp_server.core.errors import FailedPrecondition
+from mlmp_server.db.locks import one_replica_at_a_time
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -73,9 +74,13 @@ async def current_revision(engine: AsyncEngine) -> str | None:
 
 
 async def migrate(engine: AsyncEngine, target: str = "head") -> tuple[str | None, str]:
-    """Upgrades the schema to `target` (the newest revision by default); returns (before, after)."""
-    before = await current_revision(engine)
+    """Upgrades the schema to `target` (the newest revision by default); returns (before, after).
+
+    Replicas migrating at once (each one's init step) take turns: the first upgrades, the others then find
+    the schema current. Without the lock, all but one failed on the tables the first was creating."""
     async with engine.begin() as conn:
+        await one_replica_at_a_time(conn, "mp:migrate")
+        before = await conn.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
         await conn.run_sync(lambda sync: command.upgrade(_alembic_config(sync), target))
     return before, head_revision() if target == "head" else target
 

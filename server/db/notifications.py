@@ -10,6 +10,7 @@ it reconnects with backoff and calls every on_gap handler: what was sent meanwhi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections import defaultdict
@@ -24,7 +25,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mlmp_server.core import metrics
-from mlmp_server.core.notifications import check_payload
+from mlmp_server.core.notifications import Background, check_payload
 
 log = logging.getLogger("mp.notifications")
 
@@ -63,6 +64,7 @@ class PostgresNotifications:
         self._first_attempt = asyncio.Event()
         self.connected = False
         self.reconnects = 0  # (tests read it)
+        self._soon = Background(self)
 
     def on(self, channel: str, handler: Callable[[str], None], on_gap: Callable[[], None] | None = None) -> None:
         self._handlers[channel].append(handler)
@@ -80,12 +82,17 @@ class PostgresNotifications:
     async def send_in(self, session: Any, channel: str, payload: str) -> None:
         await session.execute(_NOTIFY, {"channel": channel, "payload": self._tagged(payload)})
 
+    def send_soon(self, channel: str, payload: str) -> None:
+        check_payload(payload)  # refused here, to its caller, rather than logged later
+        self._soon.send(channel, payload)
+
     async def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._listen(), name="mp-notifications")
         await self._first_attempt.wait()
 
     async def close(self) -> None:
+        await self._soon.drain()  # a revocation made just before shutdown still reaches the others
         if self._task is not None:
             self._task.cancel()
             try:
@@ -105,7 +112,7 @@ class PostgresNotifications:
         while True:
             try:
                 conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
-            except psycopg.Error as error:
+            except Exception as error:  # psycopg's errors, and any other: the listener must outlive them
                 first_attempt = False
                 self._first_attempt.set()
                 log.warning("cannot listen for other replicas' notifications (%s); retrying in %.1fs",
@@ -125,14 +132,15 @@ class PostgresNotifications:
                     self._gap()
                 first_attempt = False
                 await self._receive(conn)
-            except psycopg.Error as error:
+            except Exception as error:
                 log.warning("lost the connection listening for other replicas' notifications (%s); reconnecting",
                             type(error).__name__)  # fmt: skip
             finally:
                 self._first_attempt.set()
                 first_attempt = False
                 self._set_connected(False)
-                await conn.close()
+                with contextlib.suppress(Exception):  # already broken, most likely
+                    await conn.close()
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, BACKOFF_MAX)
 
@@ -186,6 +194,9 @@ class LocalNotifications:
         check_payload(payload)
 
     async def send_in(self, session: Any, channel: str, payload: str) -> None:
+        check_payload(payload)
+
+    def send_soon(self, channel: str, payload: str) -> None:
         check_payload(payload)
 
     async def start(self) -> None:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import grpc
+import psycopg
 import pytest
 
 from mlmp_marketplace.v1 import (
@@ -24,14 +26,18 @@ from mlmp_marketplace.v1 import (
     catalog_pb2_grpc,
     datasets_pb2,
     datasets_pb2_grpc,
+    deployments_pb2,
+    deployments_pb2_grpc,
     signals_pb2,
     signals_pb2_grpc,
 )
 from mlmp_server.core.buckets import RateLimit
 from mlmp_server.core.clock import ManualClock
 from mlmp_server.db.engine import create_engine, migrate
+from mlmp_server.db.notifications import APPLICATION_NAME, libpq_url
 from mlmp_server.settings import Settings, normalise_database_url
 from tests.helpers.auth import bearer, create_vendor_token
+from tests.helpers.market import batch, signal
 from tests.helpers.postgres import fresh_database
 from tests.helpers.rounds import publish_request
 from tests.helpers.server_thread import ServerThread
@@ -189,3 +195,52 @@ def test_a_round_published_on_one_replica_is_current_on_the_other_at_once(replic
     assert current_on_b() == 1  # B's snapshot now holds round 1, and its clock does not move
     a.datasets.PublishRound(publish_request({"train": b"y"}), metadata=admin)
     log.info("published on A, current on B after %.3f s", waited_for(lambda: current_on_b() == 2))
+
+
+def test_a_revocation_missed_while_not_listening_is_caught_up_when_listening_again(replicas):
+    a, b = replicas
+    admin = bearer(a.server.admin_token)
+    vendor = create_vendor_token(a.auth, admin, scopes=SCOPES)
+    acme = bearer(vendor.secret)
+
+    def list_on_b() -> object:
+        return b.signals.ListSignals(signals_pb2.ListSignalsRequest(), metadata=acme)
+
+    list_on_b()
+    stream = subscribed(b, acme)
+    with psycopg.connect(libpq_url(b.server.settings.database_url), autocommit=True) as conn:
+        # Revoked with no notification at all: as if it was sent while B's listener was away.
+        conn.execute("UPDATE api_tokens SET revoked_at = now() WHERE id = %s", [vendor.token.id])
+        assert not refused(list_on_b)  # B still holds its answer
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND application_name = %s",
+            [APPLICATION_NAME],
+        )
+    assert_ended_unauthenticated(stream, "the token this stream used is no longer valid")
+    assert refused(list_on_b)
+
+
+def test_a_deployment_deleted_on_one_replica_ends_its_signal_stream_on_the_other(replicas):
+    a, b = replicas
+    admin = bearer(a.server.admin_token)
+    a.datasets.PublishRound(publish_request({"train": b"x"}, symbols=["AAA"]), metadata=admin)
+    acme = bearer(create_vendor_token(a.auth, admin, scopes=("deploy:write",)).secret)
+    deployments = deployments_pb2_grpc.DeploymentServiceStub(a.channel)
+    deployed = deployments.CreateDeployment(deployments_pb2.CreateDeploymentRequest(provider="local"), metadata=acme)
+    outbox: queue.Queue = queue.Queue()
+
+    def batches() -> Iterator[signals_pb2.SignalBatch]:
+        while (message := outbox.get(timeout=20)) is not None:
+            yield message
+
+    stream = b.signals.StreamSignals(batches(), metadata=bearer(deployed.token), timeout=30)
+    try:
+        outbox.put(batch(1, signal("AAA")))
+        assert next(stream).sequence == 1  # B let the deployment's token in
+        deployments.DeleteDeployment(
+            deployments_pb2.DeleteDeploymentRequest(deployment_id=deployed.deployment.id), metadata=acme
+        )
+        assert_ended_unauthenticated(stream, f"the deployment {deployed.deployment.id} was deleted")
+    finally:
+        outbox.put(None)

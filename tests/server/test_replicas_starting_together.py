@@ -65,3 +65,18 @@ def test_replicas_started_together_publish_the_demo_round_once_and_one_admin_tok
         with psycopg.connect(admin_url) as conn:
             assert conn.execute("SELECT number FROM dataset_rounds").fetchall() == [(1,)]
             assert conn.execute("SELECT count(*) FROM api_tokens").fetchone() == (1,)
+
+
+def test_the_demo_round_turn_keeps_no_transaction_open_while_it_builds(postgres_admin_url, tmp_path):
+    # A database that ends transactions left idle (some hosted PostgreSQL do): the build takes seconds.
+    with fresh_database(postgres_admin_url) as admin_url:
+        url = normalise_database_url(admin_url)
+        migrated(url)
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(
+                f'ALTER DATABASE "{admin_url.rpartition("/")[2]}" SET idle_in_transaction_session_timeout = 300'
+            )
+        server = ServerThread(Settings(data_dir=tmp_path, database_url=url, log_level="INFO")).start()
+        server.stop()
+        with psycopg.connect(admin_url) as conn:
+            assert conn.execute("SELECT number FROM dataset_rounds").fetchall() == [(1,)]

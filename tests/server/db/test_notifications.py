@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 
 import psycopg
@@ -10,7 +11,7 @@ import pytest
 
 from mlmp_server.core.notifications import MAX_PAYLOAD_BYTES
 from mlmp_server.db.engine import create_engine, session_factory
-from mlmp_server.db.notifications import APPLICATION_NAME, LocalNotifications, PostgresNotifications
+from mlmp_server.db.notifications import APPLICATION_NAME, LocalNotifications, PostgresNotifications, libpq_url
 from mlmp_server.settings import normalise_database_url
 from tests.helpers.postgres import fresh_database
 
@@ -142,3 +143,38 @@ def test_the_single_process_bus_tells_nobody() -> None:
         assert called == []
 
     asyncio.run(run())
+
+
+def test_a_replica_that_could_not_listen_at_start_listens_once_it_can_and_reports_the_gap(postgres_admin_url):
+    name = f"mp_test_late_{uuid.uuid4().hex[:8]}"
+    url = normalise_database_url(postgres_admin_url.rpartition("/")[0] + "/" + name)
+
+    async def run() -> None:
+        replica = Replica(url)
+        try:
+            await replica.bus.start()  # returns after the first attempt, which fails: no such database yet
+            assert not replica.bus.connected
+            async with await psycopg.AsyncConnection.connect(postgres_admin_url, autocommit=True) as admin:
+                await admin.execute(f'CREATE DATABASE "{name}"')
+            await eventually(lambda: replica.bus.connected and replica.gaps == 1)
+        finally:
+            await replica.close()
+            async with await psycopg.AsyncConnection.connect(postgres_admin_url, autocommit=True) as admin:
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    asyncio.run(run())
+
+
+def test_a_background_send_made_just_before_shutdown_is_delivered(database: str) -> None:
+    with psycopg.connect(libpq_url(database), autocommit=True) as listener:
+        listener.execute("LISTEN mp_test")
+
+        async def replica_shutting_down() -> None:
+            replica = Replica(database)
+            await replica.bus.start()
+            replica.bus.send_soon("mp_test", "token_revoked tok_1")
+            await replica.close()  # then the loop ends, as mp-server's does: nothing left running
+
+        asyncio.run(replica_shutting_down())
+        received = [notify.payload for notify in listener.notifies(timeout=2, stop_after=1)]
+    assert [payload.partition(" ")[2] for payload in received] == ["token_revoked tok_1"]
