@@ -62,6 +62,7 @@ from mlmp_server.resources import Resources, open_resources
 from mlmp_server.settings import Settings
 from mlmp_server.signals.hub import SignalHub
 from mlmp_server.signals.ingest import SignalBudget, SignalIngest
+from mlmp_server.signals.scorer import Scorer
 from mlmp_server.signals.servicer import SignalServicer
 from mlmp_server.training.servicer import TrainingServicer
 
@@ -246,6 +247,7 @@ async def serve(
     remote: RemoteIntrospector | None = None
     grpc_server: grpc.aio.Server | None = None
     deliveries: DeliveryWorker | None = None
+    scorer: Scorer | None = None
     try:
         introspector, remote = build_introspector(settings, resources)
         http_socket = bind_socket(settings.http_addr)
@@ -273,6 +275,8 @@ async def serve(
         policy = DeliveryPolicy(to_private_addresses=settings.deliver_to_private)
         deliveries = DeliveryWorker(resources.sessions, resources.digester.seed_key, clock, policy)
         deliveries.start()
+        scorer = Scorer(resources.sessions, clock)  # live scores as bars arrive; one replica at a time
+        scorer.start()
         # The gateway calls the server's own method handlers behind the server's own interceptors,
         # in this process: the same policy as a gRPC client meets, without the loopback hop.
         in_process = InProcessChannel(built.handlers, interceptors, max_message_bytes=MAX_MESSAGE_BYTES)
@@ -302,6 +306,8 @@ async def serve(
     finally:
         if grpc_server is not None:
             await grpc_server.stop(0)  # no-op after a clean stop; on a failed start, releases the port
+        if scorer is not None:
+            await scorer.stop()  # a turn cut short commits nothing; the next start does it again
         if deliveries is not None:
             await deliveries.stop(grace=1.0)  # the shutdown grace is spent: a cut attempt is resent later
         if remote is not None:

@@ -1,0 +1,193 @@
+"""Signal outcomes and live scores: their rows. Which signals are pending, which fall due with the bars
+stored, the prices that score them, a deployment's window; server/signals/scoring.py says what is computed
+from these, server/signals/scorer.py when."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import UnaryExpression, and_, exists, func, or_, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mlmp_server.db.models import DeploymentLiveScore, MarketBar, MarketSymbol, Signal, SignalOutcome
+
+# One scorer at a time across replicas (PostgreSQL); a scorer that does not get it skips its turn.
+_SCORER_LOCK = 0x6D705F73636F7265  # "mp_score"
+
+
+@dataclass(frozen=True, slots=True)
+class NewSignal:
+    id: int
+    deployment_id: str
+    symbol: str
+    action: int
+    score: float | None
+    generated_at: datetime
+    horizon_seconds: float
+    stored_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    """A pending outcome whose exit bar is stored, with the prices that score it."""
+
+    signal_id: int
+    deployment_id: str
+    entry_close: float | None  # None: no bar at or before the signal's time
+    exit_time: datetime
+    exit_close: float
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
+
+
+async def take_scorer_lock(session: AsyncSession) -> bool:
+    """True when this transaction may score: always on SQLite (one process), on PostgreSQL when no other
+    replica's scorer holds the lock (released at the end of the transaction)."""
+    if _dialect(session) != "postgresql":
+        return True
+    return bool(await session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _SCORER_LOCK}))
+
+
+async def enrolled_through(session: AsyncSession) -> int:
+    """The highest signal id with an outcome row (0: none)."""
+    return int(await session.scalar(select(func.coalesce(func.max(SignalOutcome.signal_id), 0))) or 0)
+
+
+async def unenrolled_signals(session: AsyncSession, after_id: int, limit: int) -> list[NewSignal]:
+    """Signals past `after_id` without an outcome row, by id."""
+    enrolled = exists().where(SignalOutcome.signal_id == Signal.id)
+    rows = await session.execute(
+        select(Signal.id, Signal.deployment_id, Signal.symbol, Signal.action, Signal.score, Signal.generated_at,
+               Signal.horizon_seconds, Signal.stored_at)  # fmt: skip
+        .where(Signal.id > after_id, ~enrolled)
+        .order_by(Signal.id)
+        .limit(limit)
+    )
+    return [NewSignal(*row) for row in rows]
+
+
+async def enroll(session: AsyncSession, rows: Sequence[Mapping[str, object]]) -> None:
+    """Adds pending outcome rows; a row already there (another scorer's) stays as it is."""
+    if not rows:
+        return
+    upsert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
+    await session.execute(upsert(SignalOutcome).on_conflict_do_nothing(), list(rows))
+
+
+async def symbols_updated_since(session: AsyncSession, since: datetime | None) -> dict[str, datetime]:
+    """Symbol → its newest bar's time, for the symbols whose bars changed at or after `since` (all: None)."""
+    query = select(MarketSymbol.symbol, MarketSymbol.last_time)
+    if since is not None:
+        query = query.where(MarketSymbol.updated_at >= since)
+    return {symbol: last for symbol, last in await session.execute(query)}
+
+
+async def last_bar_times(session: AsyncSession, symbols: Collection[str]) -> dict[str, datetime]:
+    """Symbol → its newest bar's time, for those of `symbols` in the feed."""
+    if not symbols:
+        return {}
+    rows = await session.execute(
+        select(MarketSymbol.symbol, MarketSymbol.last_time).where(MarketSymbol.symbol.in_(sorted(symbols)))
+    )
+    return {symbol: last for symbol, last in rows}
+
+
+def _entry_close():  # the close of the last bar at or before the signal's time
+    return (
+        select(MarketBar.close)
+        .where(MarketBar.symbol == SignalOutcome.symbol, MarketBar.time <= SignalOutcome.signal_time)
+        .order_by(MarketBar.time.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def _exit(column):  # a column of the first bar at or after the signal's due time
+    return (
+        select(column)
+        .where(MarketBar.symbol == SignalOutcome.symbol, MarketBar.time >= SignalOutcome.due_at)
+        .order_by(MarketBar.time)
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+async def due_outcomes(session: AsyncSession, last_bars: dict[str, datetime], limit: int) -> list[Due]:
+    """Pending outcomes of these symbols due by their newest bar, with their entry and exit prices."""
+    if not last_bars:
+        return []
+    symbol_due = [
+        and_(SignalOutcome.symbol == symbol, SignalOutcome.due_at <= last) for symbol, last in sorted(last_bars.items())
+    ]
+    found: list[Due] = []
+    # A few hundred symbols per statement keeps each one's text (and PostgreSQL's plan of it) small.
+    for start in range(0, len(symbol_due), 200):
+        rows = await session.execute(
+            select(SignalOutcome.signal_id, SignalOutcome.deployment_id, _entry_close(),
+                   _exit(MarketBar.time), _exit(MarketBar.close))  # fmt: skip
+            .where(SignalOutcome.exit_time.is_(None))
+            .where(or_(*symbol_due[start : start + 200]))
+            .limit(limit - len(found))
+        )
+        found.extend(Due(*row) for row in rows)
+        if len(found) >= limit:
+            break
+    return found
+
+
+async def record(session: AsyncSession, scored: Sequence[Mapping[str, object]]) -> None:
+    """Stores the outcomes scored: rows of signal_id with entry_close, exit_time, exit_close,
+    realized_return and scored_at. Bars are immutable, so scoring an outcome twice stores the same values."""
+    if scored:
+        await session.execute(update(SignalOutcome), list(scored))
+
+
+async def window(
+    session: AsyncSession, deployment_id: str, order: Sequence[UnaryExpression], limit: int
+) -> list[tuple[float, float, datetime]]:
+    """(view, realised return, signal time) of the deployment's latest `limit` scored signals in `order`."""
+    rows = await session.execute(
+        select(SignalOutcome.view, SignalOutcome.realized_return, SignalOutcome.signal_time)
+        .where(SignalOutcome.deployment_id == deployment_id, SignalOutcome.realized_return.is_not(None))
+        .order_by(*order)
+        .limit(limit)
+    )
+    return [(float(view), float(r or 0.0), t) for view, r, t in rows]  # r is set: see the where clause
+
+
+async def save_live_score(
+    session: AsyncSession,
+    deployment_id: str,
+    rank_correlation: float | None,
+    hit_rate: float | None,
+    scored_signals: int,
+    window_size: int,
+    latest_signal_time: datetime | None,
+    now: datetime,
+) -> None:
+    values = {
+        "rank_correlation": rank_correlation,
+        "hit_rate": hit_rate,
+        "scored_signals": scored_signals,
+        "window": window_size,
+        "latest_signal_time": latest_signal_time,
+        "updated_at": now,
+    }
+    upsert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
+    statement = upsert(DeploymentLiveScore).values(deployment_id=deployment_id, **values)
+    await session.execute(statement.on_conflict_do_update(index_elements=["deployment_id"], set_=values))
+
+
+async def live_scores_of(session: AsyncSession, deployment_ids: Collection[str]) -> list[DeploymentLiveScore]:
+    if not deployment_ids:
+        return []
+    rows = await session.scalars(
+        select(DeploymentLiveScore).where(DeploymentLiveScore.deployment_id.in_(sorted(deployment_ids)))
+    )
+    return list(rows)
+

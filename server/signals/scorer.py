@@ -1,0 +1,138 @@
+"""The live scorer: as bars arrive, signals whose horizon has passed get their realised return stored and their
+deployments' live scores are recomputed (server/signals/scoring.py defines both; this module decides when).
+
+Each turn, in one transaction: new signals are enrolled as pending outcomes; the symbols whose bars changed
+since the last turn (and those of the signals just enrolled) are looked at; their pending outcomes due by
+their newest bar are scored; the deployments those belong to get their live score recomputed from their
+window. Across replicas one scorer works at a time (a PostgreSQL advisory lock held for the turn; the others
+skip theirs), and a turn is idempotent besides: bars are immutable, so an outcome scored twice is scored alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from bisect import insort
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from mlmp_server.core.clock import Clock, to_datetime
+from mlmp_server.signals import outcomes, scoring
+
+log = logging.getLogger("mp.scorer")
+
+
+@dataclass(frozen=True, slots=True)
+class ScorerPolicy:
+    poll: float = 1.0  # seconds between turns
+    # A signal or bar row committed this long after it was stamped is still seen: its turn looks back so far.
+    settle: timedelta = timedelta(seconds=10)
+    enroll_batch: int = 20_000  # new signals enrolled per turn, at most
+    score_batch: int = 50_000  # outcomes scored per turn, at most
+
+
+@dataclass(slots=True)
+class Turn:
+    """What one turn did."""
+
+    enrolled: int = 0
+    scored: int = 0
+    void: int = 0  # due, but with no bar at or before the signal's time
+    deployments: set[str] = field(default_factory=set)
+    skipped: bool = False  # another replica's scorer held the lock
+    more: bool = False  # a batch limit was reached: the next turn should not wait
+
+
+class Scorer:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], clock: Clock, policy: ScorerPolicy | None = None
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self.policy = policy or ScorerPolicy()
+        self._cursor: int | None = None  # signals up to this id are enrolled, and were committed long enough ago
+        self._recent: list[tuple[int, datetime]] = []  # (id, stored_at) enrolled past the cursor, by id
+        self._since: datetime | None = None  # bars changed before this were looked at
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="mp-scorer")
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+
+    async def _run(self) -> None:
+        while not self._stop.is_set():
+            more = False
+            try:
+                more = (await self.turn()).more
+            except Exception:  # a database hiccup must not end scoring for good
+                log.exception("a scoring turn failed; trying again")
+            if more:
+                continue
+            try:
+                await asyncio.wait_for(self._stop.wait(), self.policy.poll)
+            except TimeoutError:
+                pass
+
+    async def turn(self) -> Turn:
+        """Enrolls, scores what is due and rescores the deployments concerned, in one transaction."""
+        done = Turn()
+        async with self._sessions.begin() as session:
+            if not await outcomes.take_scorer_lock(session):
+                done.skipped = True
+                return done
+            now = to_datetime(self._clock())
+            enrolled_symbols = await self._enroll(session, now, done)
+            since, self._since = self._since, now - self.policy.settle
+            last_bars = await outcomes.symbols_updated_since(session, since)
+            last_bars |= await outcomes.last_bar_times(session, enrolled_symbols - set(last_bars))
+            due = await outcomes.due_outcomes(session, last_bars, self.policy.score_batch)
+            if len(due) >= self.policy.score_batch:
+                done.more = True
+                self._since = since  # the rest of these symbols' due outcomes next turn
+            rows: list[dict[str, object]] = []
+            for item in due:
+                r = None if item.entry_close is None else scoring.realized_return(item.entry_close, item.exit_close)
+                done.void += r is None
+                rows.append({"signal_id": item.signal_id, "entry_close": item.entry_close, "exit_time": item.exit_time,
+                             "exit_close": item.exit_close, "realized_return": r, "scored_at": now})  # fmt: skip
+                if r is not None:
+                    done.deployments.add(item.deployment_id)
+            await outcomes.record(session, rows)
+            done.scored = len(rows) - done.void
+            if done.deployments:
+                await scoring.rescore(session, done.deployments, now)
+        return done
+
+    async def _enroll(self, session: AsyncSession, now: datetime, done: Turn) -> set[str]:
+        if self._cursor is None:
+            self._cursor = await outcomes.enrolled_through(session)
+        found = await outcomes.unenrolled_signals(session, self._cursor, self.policy.enroll_batch)
+        await outcomes.enroll(
+            session,
+            [
+                {
+                    "signal_id": s.id, "deployment_id": s.deployment_id, "symbol": s.symbol,
+                    "view": scoring.view_of(s.action, s.score), "signal_time": s.generated_at,
+                    "due_at": scoring.due_at(s.generated_at, s.horizon_seconds),
+                }  # fmt: skip
+                for s in found
+            ],
+        )
+        done.enrolled = len(found)
+        done.more = done.more or len(found) >= self.policy.enroll_batch
+        for s in found:
+            insort(self._recent, (s.id, s.stored_at))
+        # The cursor passes a signal once it was stored `settle` ago: a transaction still open then (and so a
+        # signal of a lower id, not yet visible) is not expected; until then the signals past it are read
+        # again each turn, and skipped as enrolled.
+        settled = now - self.policy.settle
+        while self._recent and self._recent[0][1] <= settled:
+            self._cursor = max(self._cursor, self._recent.pop(0)[0])
+        return {s.symbol for s in found}
