@@ -191,3 +191,30 @@ async def live_scores_of(session: AsyncSession, deployment_ids: Collection[str])
     )
     return list(rows)
 
+
+@dataclass(frozen=True, slots=True)
+class Closes:
+    """The bars around one reference time of one symbol: the entry (last at or before it) and the exit (first
+    at or after it plus the horizon), and the symbol's newest bar."""
+
+    entry_close: float | None
+    exit_close: float | None
+    newest: datetime | None
+
+
+async def closes_around(
+    session: AsyncSession, symbols: Collection[str], at: datetime, due: datetime
+) -> dict[str, Closes]:
+    """Symbol → its closes around `at` (entry) and `due` (exit), for each of `symbols`."""
+    found = {}
+    for symbol in sorted(symbols):
+        here = MarketBar.symbol == symbol
+        entry = await session.scalar(
+            select(MarketBar.close).where(here, MarketBar.time <= at).order_by(MarketBar.time.desc()).limit(1)
+        )
+        exit_close = await session.scalar(
+            select(MarketBar.close).where(here, MarketBar.time >= due).order_by(MarketBar.time).limit(1)
+        )
+        newest = await session.scalar(select(MarketSymbol.last_time).where(MarketSymbol.symbol == symbol))
+        found[symbol] = Closes(entry, exit_close, newest)
+    return found

@@ -198,6 +198,35 @@ async def rescore(session: AsyncSession, deployment_ids: Collection[str], now: d
     return scores
 
 
+@dataclass(frozen=True, slots=True)
+class FeedReturns:
+    """A round's realised returns from the feed, or why some symbols have none yet."""
+
+    returns: dict[str, float]
+    short: dict[str, str]  # symbol → why its return is not known (its bars do not reach far enough)
+
+
+async def returns_from_feed(
+    session: AsyncSession, symbols: Collection[str], at: datetime, horizon_seconds: float
+) -> FeedReturns:
+    """Each symbol's realised return as a signal made at `at` with this horizon would get it (the live score's
+    definition): close(first bar >= at + horizon) / close(last bar <= at) - 1."""
+    due = due_at(at, horizon_seconds)
+    returns, short = {}, {}
+    for symbol, closes in (await outcomes.closes_around(session, symbols, at, due)).items():
+        if closes.newest is None:
+            short[symbol] = "no bars"
+        elif closes.entry_close is None:
+            short[symbol] = f"no bar at or before {at:%Y-%m-%d %H:%M}"
+        elif closes.exit_close is None:
+            short[symbol] = f"newest bar {closes.newest:%Y-%m-%d %H:%M}"
+        elif (value := realized_return(closes.entry_close, closes.exit_close)) is None:
+            short[symbol] = "a close of 0 at the start"
+        else:
+            returns[symbol] = value
+    return FeedReturns(returns, short)
+
+
 def headline(live: LiveScore | None, rounds: RoundSummary | None) -> float | None:
     """What the catalog orders a model by: its live rank correlation, or until it has one, its round-based
     score (both correlate its views with realised returns, in [-1, 1])."""
