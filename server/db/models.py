@@ -69,9 +69,10 @@ class Vendor(Base):
     # Sort keys of the catalog's orders by activity and by score, stored so those orders page through an
     # index (server/catalog/store.py) instead of computing every vendor's value for each page. Both ascend:
     # minus the microseconds since 1970 of its latest signal (0: none yet, so after every other), kept by
-    # each stored batch (server/signals/store.py count_batch); minus its best model's live score (2.0: none
-    # scored, after every other, as scores lie in [-1, 1]), kept by scoring a round and deleting a model
-    # (server/signals/scoring.py refresh_score_ranks).
+    # each stored batch (server/signals/store.py count_batch); minus its best model's headline score, the live
+    # rank correlation or else the round-based score (2.0: none scored, after every other, as scores lie in
+    # [-1, 1]), kept by the live scorer, scoring a round and deleting a model (server/signals/scoring.py
+    # refresh_score_ranks).
     activity_rank: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     score_rank: Mapped[float] = mapped_column(Float, default=2.0, server_default="2")
 

@@ -8,7 +8,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import UnaryExpression, and_, exists, func, or_, select, text, update
+from sqlalchemy import UnaryExpression, and_, exists, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -79,22 +79,12 @@ async def enroll(session: AsyncSession, rows: Sequence[Mapping[str, object]]) ->
     await session.execute(upsert(SignalOutcome).on_conflict_do_nothing(), list(rows))
 
 
-async def symbols_updated_since(session: AsyncSession, since: datetime | None) -> dict[str, datetime]:
-    """Symbol → its newest bar's time, for the symbols whose bars changed at or after `since` (all: None)."""
-    query = select(MarketSymbol.symbol, MarketSymbol.last_time)
+async def symbols_updated_since(session: AsyncSession, since: datetime | None) -> set[str]:
+    """The symbols whose bars changed at or after `since` (all: None)."""
+    query = select(MarketSymbol.symbol)
     if since is not None:
         query = query.where(MarketSymbol.updated_at >= since)
-    return {symbol: last for symbol, last in await session.execute(query)}
-
-
-async def last_bar_times(session: AsyncSession, symbols: Collection[str]) -> dict[str, datetime]:
-    """Symbol → its newest bar's time, for those of `symbols` in the feed."""
-    if not symbols:
-        return {}
-    rows = await session.execute(
-        select(MarketSymbol.symbol, MarketSymbol.last_time).where(MarketSymbol.symbol.in_(sorted(symbols)))
-    )
-    return {symbol: last for symbol, last in rows}
+    return set(await session.scalars(query))
 
 
 def _entry_close():  # the close of the last bar at or before the signal's time
@@ -117,27 +107,20 @@ def _exit(column):  # a column of the first bar at or after the signal's due tim
     )
 
 
-async def due_outcomes(session: AsyncSession, last_bars: dict[str, datetime], limit: int) -> list[Due]:
-    """Pending outcomes of these symbols due by their newest bar, with their entry and exit prices."""
-    if not last_bars:
+async def due_outcomes(session: AsyncSession, symbols: Collection[str], limit: int) -> list[Due]:
+    """Pending outcomes of these symbols due by their newest bar (each symbol's pending ones through the
+    (symbol, due_at) index, up to its market_symbols row's last_time), with their entry and exit prices."""
+    if not symbols:
         return []
-    symbol_due = [
-        and_(SignalOutcome.symbol == symbol, SignalOutcome.due_at <= last) for symbol, last in sorted(last_bars.items())
-    ]
-    found: list[Due] = []
-    # A few hundred symbols per statement keeps each one's text (and PostgreSQL's plan of it) small.
-    for start in range(0, len(symbol_due), 200):
-        rows = await session.execute(
-            select(SignalOutcome.signal_id, SignalOutcome.deployment_id, _entry_close(),
-                   _exit(MarketBar.time), _exit(MarketBar.close))  # fmt: skip
-            .where(SignalOutcome.exit_time.is_(None))
-            .where(or_(*symbol_due[start : start + 200]))
-            .limit(limit - len(found))
-        )
-        found.extend(Due(*row) for row in rows)
-        if len(found) >= limit:
-            break
-    return found
+    rows = await session.execute(
+        select(SignalOutcome.signal_id, SignalOutcome.deployment_id, _entry_close(),
+               _exit(MarketBar.time), _exit(MarketBar.close))  # fmt: skip
+        .join(MarketSymbol, and_(MarketSymbol.symbol == SignalOutcome.symbol,
+                                 SignalOutcome.due_at <= MarketSymbol.last_time))  # fmt: skip
+        .where(SignalOutcome.exit_time.is_(None), MarketSymbol.symbol.in_(sorted(symbols)))
+        .limit(limit)
+    )
+    return [Due(*row) for row in rows]
 
 
 async def record(session: AsyncSession, scored: Sequence[Mapping[str, object]]) -> None:

@@ -90,9 +90,8 @@ class Scorer:
             now = to_datetime(self._clock())
             enrolled_symbols = await self._enroll(session, now, done)
             since, self._since = self._since, now - self.policy.settle
-            last_bars = await outcomes.symbols_updated_since(session, since)
-            last_bars |= await outcomes.last_bar_times(session, enrolled_symbols - set(last_bars))
-            due = await outcomes.due_outcomes(session, last_bars, self.policy.score_batch)
+            symbols = await outcomes.symbols_updated_since(session, since) | enrolled_symbols
+            due = await outcomes.due_outcomes(session, symbols, self.policy.score_batch)
             if len(due) >= self.policy.score_batch:
                 done.more = True
                 self._since = since  # the rest of these symbols' due outcomes next turn
