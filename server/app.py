@@ -47,6 +47,10 @@ from mlmp_server.deployments.servicer import DeploymentServicer
 from mlmp_server.gateway.inprocess import InProcessChannel
 from mlmp_server.grpc_server import MAX_MESSAGE_BYTES, SERVICES, DecodedBeforeOwnership, Servicers, build_grpc_server
 from mlmp_server.http_app import build_http_app
+from mlmp_server.market.demo import DemoReplay
+from mlmp_server.market.feed import BarFeed
+from mlmp_server.market.publishing import BarPublisher
+from mlmp_server.market.relay import BarRelay
 from mlmp_server.market.servicer import MarketServicer
 from mlmp_server.process import (
     STUCK_SHUTDOWN_MARGIN,
@@ -82,6 +86,7 @@ class Listening:
     admin_token: str | None  # only on the very first start
     resources: Resources
     introspector: CachingIntrospector
+    feed: BarFeed  # new bars, as they are stored here or by other replicas
 
 
 def build_introspector(
@@ -102,11 +107,17 @@ def build_introspector(
 
 
 def build_servicers(
-    settings: Settings, resources: Resources, introspector: CachingIntrospector, *, public_url: str
+    settings: Settings,
+    resources: Resources,
+    introspector: CachingIntrospector,
+    *,
+    public_url: str,
+    bars: BarPublisher | None = None,
 ) -> Servicers:
-    """Each servicer with exactly what it uses. Revocation, the round cache and the signal hub are
-    shared by the services that need them; revocation reaches the interceptors' cache."""
+    """Each servicer with exactly what it uses. Revocation, the round cache, the signal hub and the bar
+    feed (inside `bars`) are shared by the services that need them; revocation reaches the interceptors' cache."""
     sessions, clock, digester = resources.sessions, resources.clock, resources.digester
+    bars = bars or BarPublisher(sessions, BarFeed(), clock, resources.notifications)
     revocations = Revocations(introspector, resources.streams)
     rounds = RoundCache(sessions, clock)
     hub = SignalHub()
@@ -127,7 +138,7 @@ def build_servicers(
         ),
         deployments=DeploymentServicer(sessions, digester, clock, settings.heartbeat_timeout, revocations=revocations),
         signals=SignalServicer(sessions, ingest, hub),
-        market=MarketServicer(),
+        market=MarketServicer(sessions, bars),
     )
 
 
@@ -248,6 +259,8 @@ async def serve(
     grpc_server: grpc.aio.Server | None = None
     deliveries: DeliveryWorker | None = None
     scorer: Scorer | None = None
+    relay: BarRelay | None = None
+    replay: DemoReplay | None = None
     try:
         introspector, remote = build_introspector(settings, resources)
         http_socket = bind_socket(settings.http_addr)
@@ -256,8 +269,11 @@ async def serve(
         interceptors = interceptor_chain(
             introspector, resources.sessions, resources.streams, settings.rate_limits, clock
         )
+        feed = BarFeed()
+        bars = BarPublisher(resources.sessions, feed, clock, resources.notifications)
+        relay = BarRelay(resources.sessions, feed, resources.notifications)
         built = await build_grpc_server(
-            build_servicers(settings, resources, introspector, public_url=public_url), interceptors
+            build_servicers(settings, resources, introspector, public_url=public_url, bars=bars), interceptors
         )
         grpc_server = built.server
         try:
@@ -275,8 +291,12 @@ async def serve(
         policy = DeliveryPolicy(to_private_addresses=settings.deliver_to_private)
         deliveries = DeliveryWorker(resources.sessions, resources.digester.seed_key, clock, policy)
         deliveries.start()
-        scorer = Scorer(resources.sessions, clock)  # live scores as bars arrive; one replica at a time
+        scorer = Scorer(resources.sessions, clock, new_bars=feed.subscribe)  # live scores as bars arrive
         scorer.start()
+        relay.start()
+        if settings.demo_round and settings.demo_replay_speed > 0:
+            replay = DemoReplay(resources.engine, resources.sessions, bars, settings.demo_replay_speed)
+            replay.start()
         # The gateway calls the server's own method handlers behind the server's own interceptors,
         # in this process: the same policy as a gRPC client meets, without the loopback hop.
         in_process = InProcessChannel(built.handlers, interceptors, max_message_bytes=MAX_MESSAGE_BYTES)
@@ -298,12 +318,16 @@ async def serve(
             await asyncio.sleep(0.01)
         if http_task.done():
             await http_task  # raises what stopped it
-        on_ready(Listening(grpc_port, http_port, admin_token, resources, introspector))
+        on_ready(Listening(grpc_port, http_port, admin_token, resources, introspector, feed))
         await stop.wait()
         if exit_if_stuck:
             exit_after(settings.shutdown_grace + STUCK_SHUTDOWN_MARGIN)
         await _shut_down(settings, resources.streams, grpc_server, http_server, http_task)
     finally:
+        if replay is not None:
+            await replay.stop()
+        if relay is not None:
+            await relay.stop()
         if grpc_server is not None:
             await grpc_server.stop(0)  # no-op after a clean stop; on a failed start, releases the port
         if scorer is not None:

@@ -5,6 +5,7 @@ Nothing else reads the environment. Bad values fail start-up with a message nami
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -68,6 +69,9 @@ class Settings:
     """A running training run that sends no heartbeat for this long is lost."""
     demo_round: bool = True
     """Publish a demo round (synthetic prices) on a database that has none."""
+    demo_replay_speed: float = 17280.0
+    """With the demo round: new synthetic bars continuing its prices, at this many market seconds per second
+    (17280: a daily bar every 5 s), on one replica; 0: none."""
     s3: S3Settings | None = None
     """An S3-compatible bucket for blobs (MP_S3_BUCKET and friends); None: the data dir."""
     signing_keys: str = ""
@@ -135,6 +139,7 @@ class Settings:
             public_url=_parse_public_url(env.get("MP_PUBLIC_URL", "")),
             signing_keys=_checked_signing_keys(env.get("MP_SIGNING_KEYS", "")),
             demo_round=_parse_bool(env, "MP_DEMO_ROUND", True),
+            demo_replay_speed=_parse_speed(env, "MP_DEMO_REPLAY_SPEED", 17280.0),
             run_lease=parse_duration(env.get("MP_RUN_LEASE", "60s"), "MP_RUN_LEASE"),
             signal_rate=RateLimit(
                 _parse_float(env, "MP_SIGNAL_RATE", DEFAULT_SIGNAL_RATE.per_second),
@@ -193,6 +198,20 @@ def _parse_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     if value.lower() not in ("true", "false", "1", "0"):
         raise SettingsError(f"{name}={value!r} must be true or false")
     return value.lower() in ("true", "1")
+
+
+def _parse_speed(env: Mapping[str, str], name: str, default: float) -> float:
+    """A replay speed: `60`, `60x` or `60X`; 0 turns the replay off."""
+    text = env.get(name)
+    if text is None:
+        return default
+    try:
+        value = float(text.strip().removesuffix("x").removesuffix("X"))
+    except ValueError:
+        value = -1.0
+    if not math.isfinite(value) or value < 0:
+        raise SettingsError(f"{name}={text!r} must be a speed such as 17280x (market seconds per second), or 0")
+    return value
 
 
 def _parse_public_url(text: str) -> str:

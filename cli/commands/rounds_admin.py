@@ -124,6 +124,8 @@ def show_split(built, as_json: bool) -> None:
             "symbols": [{"symbol": s.symbol, "rows": s.rows, "start": s.start.isoformat(), "end": s.end.isoformat(),
                          "bar_seconds": s.bar.total_seconds()} for s in built.per_symbol],
             "left_out": [{"symbol": symbol, "reason": reason} for symbol, reason in built.left_out.items()],
+            "bar_seconds": built.bar_seconds, "horizon_bars": built.horizon_bars,
+            "horizon_seconds": built.horizon_seconds,
         })  # fmt: skip
         return
     output.table(
@@ -133,6 +135,8 @@ def show_split(built, as_json: bool) -> None:
     )  # fmt: skip
     for symbol, reason in built.left_out.items():
         output.echo(f"left out: {symbol}: {reason}")
+    bar, horizon = timedelta(seconds=built.bar_seconds), timedelta(seconds=built.horizon_seconds)
+    output.echo(f"Bars of {_bar(bar)}: the target looks {built.horizon_bars} bars ({_bar(horizon)}) ahead.")
     output.echo("Dry run: nothing was published.")
 
 

@@ -72,6 +72,12 @@ class BuiltRound:
     end: pd.Timestamp
     per_symbol: list[SymbolSplit] = field(default_factory=list)
     left_out: dict[str, str] = field(default_factory=dict)  # symbol → why it has no rows
+    bar_seconds: int = 86400  # the round's bar length: the median gap between consecutive bars of a symbol
+    horizon_bars: int = TARGET_HORIZON  # the target's horizon in bars; in time, horizon_bars × bar_seconds
+
+    @property
+    def horizon_seconds(self) -> int:
+        return self.horizon_bars * self.bar_seconds
 
 
 def read_prices(name: str, text: str) -> pd.DataFrame:
@@ -329,8 +335,19 @@ def build_round(prices: Iterable[pd.DataFrame]) -> BuiltRound:
         tables[split] = rows.sort_values(["time", "symbol"]).reset_index(drop=True)
     return BuiltRound(
         tables, sorted(table["symbol"].unique()), table["time"].min(), table["time"].max(),
-        per_symbol=_per_symbol(table, tables), left_out=left_out,
+        per_symbol=_per_symbol(table, tables), left_out=left_out, bar_seconds=bar_seconds(table),
     )  # fmt: skip
+
+
+def bar_seconds(table: pd.DataFrame) -> int:
+    """The bar length of rows sorted by symbol then time: the median gap between consecutive bars of a symbol, in
+    whole seconds (at least 1). Weekends and holidays are rare gaps, so daily bars give 86400 and hourly 3600."""
+    symbol = table["symbol"].to_numpy()
+    nanos = pd.DatetimeIndex(table["time"]).as_unit("ns").asi8
+    gaps = np.diff(nanos)[symbol[1:] == symbol[:-1]]
+    if not len(gaps):
+        return 86400
+    return max(1, round(float(np.median(gaps)) / 1e9))
 
 
 def _split_each_symbol(symbol: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

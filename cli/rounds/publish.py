@@ -38,6 +38,8 @@ class RoundContent:
     symbols: list[str] = field(default_factory=list)
     start: datetime | None = None
     end: datetime | None = None
+    bar_seconds: int = 0  # the builder's bar length; 0: unknown (prepared files), the server assumes daily
+    horizon_bars: int = 0
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,10 @@ def round_content(built: Any, file_format: str) -> RoundContent:
         RoundFile(name, file_format, encode(table, file_format), list(table.columns), len(table))
         for name, table in built.tables.items()
     ]
-    return RoundContent(files, built.symbols, built.start.to_pydatetime(), built.end.to_pydatetime())
+    return RoundContent(
+        files, built.symbols, built.start.to_pydatetime(), built.end.to_pydatetime(), built.bar_seconds,
+        built.horizon_bars,
+    )  # fmt: skip
 
 
 def prepared_files(paths: tuple[Path, ...]) -> RoundContent:
@@ -135,7 +140,7 @@ def publish_round(ctx: Context, plan: RoundPlan, content: RoundContent, show_pro
     header = datasets_pb2.PublishRoundRequest.Header(
         request_id=str(uuid.uuid4()), number=plan.number, open_time=stamp(plan.opens), close_time=stamp(plan.closes),
         symbols=content.symbols, data_start_time=stamp(content.start), data_end_time=stamp(content.end),
-        description=plan.description,
+        description=plan.description, bar_seconds=content.bar_seconds, horizon_bars=content.horizon_bars,
         files=[
             datasets_pb2.DatasetFile(
                 name=f.name, format=f.format, columns=f.columns, row_count=f.rows,

@@ -29,6 +29,8 @@ class BuiltFiles:
     symbols: list[str]
     data_start: datetime
     data_end: datetime
+    bar_seconds: int = 86400
+    horizon_bars: int = 5
 
 
 def built_files(built: Any, file_format: str) -> BuiltFiles:
@@ -44,6 +46,8 @@ def built_files(built: Any, file_format: str) -> BuiltFiles:
         symbols=list(built.symbols),
         data_start=built.start.to_pydatetime(),
         data_end=built.end.to_pydatetime(),
+        bar_seconds=built.bar_seconds,
+        horizon_bars=built.horizon_bars,
     )
 
 

@@ -32,6 +32,8 @@ class RoundFacts:
     data_end: datetime | None
     synthetic: bool
     description: str
+    bar_seconds: int = 0  # 0: daily, what rounds assumed before bar lengths were recorded
+    horizon_bars: int = 0  # 0: the builder's 5
 
 
 async def store_round(
@@ -52,7 +54,8 @@ async def store_round(
         session, number=facts.number, opens_at=facts.opens_at, closes_at=facts.closes_at, files=planned,
         key_for=lambda number, p: f"rounds/{number}/{attempt}/{p.name}.{p.format}", symbols=facts.symbols,
         data_start=facts.data_start, data_end=facts.data_end, synthetic=facts.synthetic,
-        description=facts.description, actor=actor, now=now,
+        description=facts.description, actor=actor, now=now, bar_seconds=facts.bar_seconds,
+        horizon_bars=facts.horizon_bars,
     )  # fmt: skip
     for planned_file, key in keyed:
         await asyncio.to_thread(blobs.commit, staged[planned_file.name], key)
@@ -77,7 +80,8 @@ async def stage_built(blobs: BlobStore, built: BuiltFiles, staged: dict[str, Sta
 def facts_of(built: BuiltFiles, **window: Any) -> RoundFacts:
     """The facts of a round of built files: what they cover, plus its number, window and description."""
     return RoundFacts(
-        symbols=built.symbols, data_start=built.data_start, data_end=built.data_end, **window,
+        symbols=built.symbols, data_start=built.data_start, data_end=built.data_end, bar_seconds=built.bar_seconds,
+        horizon_bars=built.horizon_bars, **window,
     )  # fmt: skip
 
 

@@ -25,6 +25,10 @@ from mlmp_server.signals import scoring
 FILE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 FORMATS = ("parquet", "csv")
 DEFAULT_LENGTH = timedelta(days=7)
+# A round published without its bar length (prepared files, an older mp): daily bars, a 5-bar target, what
+# every round was taken to be before rounds recorded them.
+DEFAULT_BAR_SECONDS = 86400
+DEFAULT_HORIZON_BARS = 5
 # Price CSVs a round is built from on the server, all files together; the builder holds them in memory
 # several times over. Larger histories are built where the operator runs `mp admin rounds publish --from-csv`.
 MAX_CSV_BYTES = 64 * 1024 * 1024
@@ -141,6 +145,8 @@ async def publish(
     description: str,
     actor: str,
     now: datetime,
+    bar_seconds: int = 0,
+    horizon_bars: int = 0,
 ) -> tuple[DatasetRound, list[tuple[PlannedFile, str]]]:
     """Adds the round and its file rows; returns them with the blob key each file must be stored under."""
     check_planned_files(files)
@@ -158,6 +164,7 @@ async def publish(
         number=number, state="published", opens_at=opens_at, closes_at=closes_at, resolved_at=None,
         symbols=sorted(set(symbols)), data_start=data_start, data_end=data_end, synthetic=synthetic,
         description=description, realized_returns=None, created_at=now,
+        bar_seconds=bar_seconds or DEFAULT_BAR_SECONDS, horizon_bars=horizon_bars or DEFAULT_HORIZON_BARS,
     )  # fmt: skip
     keyed = [(planned, key_for(number, planned)) for planned in files]
     rows = [

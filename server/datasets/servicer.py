@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import grpc
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -61,6 +62,9 @@ def round_proto(row: DatasetRound, files: list[DatasetFile], now: datetime) -> d
         data_end_time=timestamp(row.data_end),
         synthetic=row.synthetic,
         description=row.description,
+        bar_seconds=row.bar_seconds,
+        horizon_bars=row.horizon_bars,
+        horizon=Duration(seconds=row.bar_seconds * row.horizon_bars),
     )
 
 
@@ -168,6 +172,7 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
                 number=header.number, opens_at=_time(header, "open_time"), closes_at=_time(header, "close_time"),
                 symbols=list(header.symbols), data_start=_time(header, "data_start_time"),
                 data_end=_time(header, "data_end_time"), synthetic=header.synthetic, description=header.description,
+                bar_seconds=header.bar_seconds, horizon_bars=header.horizon_bars,
             )  # fmt: skip
             return await self._publish("PublishRound", header, facts, planned, staged, principal.token_id)
         finally:

@@ -37,3 +37,16 @@ def synthetic_prices(days: int = 400, seed: int = 7) -> list[pd.DataFrame]:
             )
         )  # fmt: skip
     return frames
+
+
+def synthetic_bars() -> list[tuple[str, float, float, float, float, float, float]]:
+    """The demo round's prices as plain rows (symbol, seconds since 1970, open, high, low, close, volume), for a
+    process without pandas: the market feed's demo replay starts from the history the round was built from."""
+    rows = []
+    for frame in synthetic_prices():
+        for row in frame.itertuples(index=False):
+            rows.append(
+                (str(row.symbol), row.time.timestamp(), float(row.open), float(row.high), float(row.low),
+                 float(row.close), float(row.volume))
+            )  # fmt: skip
+    return rows

@@ -1,11 +1,13 @@
 """The live scorer: as bars arrive, signals whose horizon has passed get their realised return stored and their
 deployments' live scores are recomputed (server/signals/scoring.py defines both; this module decides when).
 
-Each turn, in one transaction: new signals are enrolled as pending outcomes; the symbols whose bars changed
-since the last turn (and those of the signals just enrolled) are looked at; their pending outcomes due by
-their newest bar are scored; the deployments those belong to get their live score recomputed from their
-window. Across replicas one scorer works at a time (a PostgreSQL advisory lock held for the turn; the others
-skip theirs), and a turn is idempotent besides: bars are immutable, so an outcome scored twice is scored alike.
+A turn starts as soon as bars are stored (the in-process bar feed wakes the scorer; bars stored by other
+replicas reach it through the market relay), and at least every `poll` seconds. Each turn, in one
+transaction: new signals are enrolled as pending outcomes; the symbols whose bars changed since the last
+turn (and those of the signals just enrolled) are looked at; their pending outcomes due by their newest bar
+are scored; the deployments those belong to get their live score recomputed from their window. Across
+replicas one scorer works at a time (a PostgreSQL advisory lock held for the turn; the others skip theirs),
+and a turn is idempotent besides: bars are immutable, so an outcome scored twice is scored alike.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from bisect import insort
+from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -47,9 +50,18 @@ class Turn:
 
 class Scorer:
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], clock: Clock, policy: ScorerPolicy | None = None
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        policy: ScorerPolicy | None = None,
+        *,
+        new_bars: Callable[[], AsyncIterable[object]] | None = None,
     ) -> None:
+        """`new_bars` subscribes to the bar feed: each batch it yields starts a turn."""
         self._sessions = sessions
+        self._new_bars = new_bars
+        self._wake = asyncio.Event()
+        self._listener: asyncio.Task[None] | None = None
         self._clock = clock
         self.policy = policy or ScorerPolicy()
         self._cursor: int | None = None  # signals up to this id are enrolled, and were committed long enough ago
@@ -60,11 +72,26 @@ class Scorer:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="mp-scorer")
+        if self._new_bars is not None:
+            self._listener = asyncio.create_task(self._listen(self._new_bars), name="mp-scorer-bars")
 
     async def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
+        if self._listener is not None:
+            self._listener.cancel()
+            await asyncio.gather(self._listener, return_exceptions=True)
         if self._task is not None:
             await self._task
+
+    async def _listen(self, new_bars: Callable[[], AsyncIterable[object]]) -> None:
+        while not self._stop.is_set():
+            try:
+                async for _ in new_bars():
+                    self._wake.set()
+            except Exception:  # fell behind the feed (or it failed): the polls carry on; subscribe again
+                log.warning("the scorer's bar subscription ended; subscribing again", exc_info=True)
+                await asyncio.sleep(self.policy.poll)
 
     async def _run(self) -> None:
         while not self._stop.is_set():
@@ -76,9 +103,10 @@ class Scorer:
             if more:
                 continue
             try:
-                await asyncio.wait_for(self._stop.wait(), self.policy.poll)
+                await asyncio.wait_for(self._wake.wait(), self.policy.poll)
             except TimeoutError:
                 pass
+            self._wake.clear()
 
     async def turn(self) -> Turn:
         """Enrolls, scores what is due and rescores the deployments concerned, in one transaction."""

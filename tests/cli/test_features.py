@@ -224,3 +224,18 @@ def test_a_byte_order_mark_is_not_part_of_the_first_column_and_bad_bytes_are_nam
     pd.testing.assert_frame_equal(read_price_bytes("abc.csv", b"\xef\xbb\xbf" + CSV.encode()), frame_of(CSV))
     with pytest.raises(PriceDataError, match=r"abc.csv: not UTF-8 text \(byte 3 is b'\\xff'\)"):
         read_price_bytes("abc.csv", b"Dat\xff")
+
+
+def test_a_round_knows_its_bar_length_and_target_horizon(built):
+    assert built.bar_seconds == 86400  # daily bars (a month's end is no gap of its own)
+    assert (built.horizon_bars, built.horizon_seconds) == (5, 5 * 86400)
+    hourly_only = build_round([hourly("h.csv", "2026-01-01", 200), hourly("g.csv", "2027-01-01", 100)])
+    assert hourly_only.bar_seconds == 3600
+    assert hourly_only.horizon_seconds == 5 * 3600
+    # Weekends are gaps of three days, but rare ones: business-day bars are daily bars.
+    weekdays = pd.bdate_range("2026-01-05", periods=80)
+    text = "Date,Open,High,Low,Close,Volume\n" + "".join(
+        f"{day:%Y-%m-%d},{100 + i % 5},{102 + i % 5},{98 + i % 5},{100 + i % 3},1000\n"
+        for i, day in enumerate(weekdays)
+    )
+    assert build_round([read_prices("wk.csv", text)]).bar_seconds == 86400

@@ -38,10 +38,12 @@ def test_a_folder_dry_run_shows_each_symbols_split_and_who_is_left_out(tmp_path:
     assert [s["symbol"] for s in shown["symbols"]] == ["ABC", "XYZ"]
     assert all(min(s["rows"].values()) > 0 for s in shown["symbols"])
     assert shown["left_out"][0]["symbol"] == "TINY"
+    assert (shown["bar_seconds"], shown["horizon_bars"], shown["horizon_seconds"]) == (86400, 5, 432000)
     human = mp(tmp_path, "--from-csv", str(folder / "*.csv"), "--dry-run")
     assert human.returncode == 0, human.stderr
     assert "ABC " in human.stdout
     assert "left out: TINY" in human.stdout
+    assert "Bars of 1d: the target looks 5 bars (5d) ahead." in human.stdout
     assert "nothing was published" in human.stdout
 
 

@@ -51,6 +51,7 @@ def test_publish_list_info_pull_verify(mp_env, tmp_path):
     )  # fmt: skip
     assert published["number"] == 1
     assert published["symbols"] == ["AAPL", "MSFT"]
+    assert (published["barSeconds"], published["horizonBars"], published["horizon"]) == (86400, 5, "432000s")
     listed = mp(mp_env, "data", "list").stdout
     assert "open" in listed.splitlines()[1]
     info = json.loads(mp(mp_env, "data", "info", "--round", "current", "--json").stdout)

@@ -58,6 +58,7 @@ def test_two_csvs_become_a_round_with_the_builders_files(datasets, admin):
     assert all(f.row_count > 0 and "target_fwd_ret_5" in f.columns for f in published.files)
     assert published.data_start_time.ToDatetime().date().isoformat() == "2026-01-21"  # after the 20-bar warm-up
     assert published.description == "two symbols"
+    assert (published.bar_seconds, published.horizon.seconds) == (86400, 5 * 86400)  # the builder's, from daily bars
     assert not published.synthetic
     closes = published.close_time.ToDatetime() - published.open_time.ToDatetime()
     assert closes.days == 7  # no window given: open now, for 7 days

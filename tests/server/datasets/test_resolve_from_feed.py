@@ -12,7 +12,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from mlmp_marketplace.v1 import catalog_pb2, datasets_pb2, datasets_pb2_grpc
 from tests.helpers.auth import bearer, create_vendor_token
-from tests.helpers.bars import BarFeed, daily
+from tests.helpers.feed_client import FeedClient, daily_closes
 from tests.helpers.market import Market, batch, signal
 from tests.helpers.rounds import publish_request
 
@@ -45,14 +45,14 @@ def resolve(market: Market, returns: dict[str, float] | None = None) -> datasets
 
 
 def test_a_round_resolves_from_the_feed_once_every_symbols_bars_reach_its_horizon(round_market: Market, server):
-    feed = BarFeed(server)
+    feed = FeedClient(server)
     good = round_market.deploy(name="good")
     round_market.stream(good.token, [batch(1, signal("EEE", score=0.9), signal("FFF", score=-0.5),
                                            signal("GGG", score=0.1))])  # fmt: skip
     # EEE: 100 at the data end, 110 five days later; FFF 50 → 45; GGG has bars only up to the data end.
-    feed.publish(daily("EEE", DATA_END - DAY, [99, 100, 101, 102, 103, 104, 110, 111]))
-    feed.publish(daily("FFF", DATA_END, [50, 49, 48, 47, 46, 45]))
-    feed.publish(daily("GGG", DATA_END - 3 * DAY, [20, 21, 22, 23]))
+    feed.publish(daily_closes("EEE", DATA_END - DAY, [99, 100, 101, 102, 103, 104, 110, 111]))
+    feed.publish(daily_closes("FFF", DATA_END, [50, 49, 48, 47, 46, 45]))
+    feed.publish(daily_closes("GGG", DATA_END - 3 * DAY, [20, 21, 22, 23]))
     with pytest.raises(grpc.RpcError) as refused:
         resolve(round_market)
     assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
@@ -64,7 +64,7 @@ def test_a_round_resolves_from_the_feed_once_every_symbols_bars_reach_its_horizo
     unchanged = round_market.datasets.GetRound(datasets_pb2.GetRoundRequest(number=1), metadata=round_market.admin)
     assert unchanged.state != datasets_pb2.ROUND_STATE_RESOLVED
 
-    feed.publish(daily("GGG", DATA_END + 5 * DAY, [22]))  # a gap: its first bar at or after the horizon
+    feed.publish(daily_closes("GGG", DATA_END + 5 * DAY, [22]))  # a gap: its first bar at or after the horizon
     resolved = resolve(round_market)
     assert resolved.state == datasets_pb2.ROUND_STATE_RESOLVED
     entry = round_market.catalog.GetCatalogEntry(
@@ -78,9 +78,9 @@ def test_a_round_resolves_from_the_feed_once_every_symbols_bars_reach_its_horizo
 
 
 def test_a_symbol_without_bars_or_without_a_start_price_is_named(round_market: Market, server):
-    feed = BarFeed(server)
-    feed.publish(daily("EEE", DATA_END + DAY, [100, 101, 102, 103, 104, 105, 106]))  # starts after the data end
-    feed.publish(daily("FFF", DATA_END, [50, 49, 48, 47, 46, 45]))
+    feed = FeedClient(server)
+    feed.publish(daily_closes("EEE", DATA_END + DAY, [100, 101, 102, 103, 104, 105, 106]))  # starts after the data end
+    feed.publish(daily_closes("FFF", DATA_END, [50, 49, 48, 47, 46, 45]))
     with pytest.raises(grpc.RpcError) as refused:
         resolve(round_market)
     message = refused.value.details()

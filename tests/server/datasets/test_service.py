@@ -51,8 +51,10 @@ def test_publish_then_read_back_the_manifest(datasets, admin, reader):
     }
     current = datasets.GetCurrentRound(datasets_pb2.GetCurrentRoundRequest(), metadata=reader)
     assert current == published
-    second = datasets.PublishRound(publish_request({"live": b"x"}), metadata=admin)
+    assert (current.bar_seconds, current.horizon_bars, current.horizon.seconds) == (86400, 5, 432000)  # unsaid: daily
+    second = datasets.PublishRound(publish_request({"live": b"x"}, bar_seconds=3600, horizon_bars=4), metadata=admin)
     assert second.number == 2
+    assert (second.bar_seconds, second.horizon_bars, second.horizon.seconds) == (3600, 4, 4 * 3600)
     listed = datasets.ListRounds(datasets_pb2.ListRoundsRequest(), metadata=reader)
     assert [r.number for r in listed.rounds] == [2, 1]
 

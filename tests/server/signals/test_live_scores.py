@@ -15,7 +15,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from mlmp_marketplace.v1 import catalog_pb2, signals_pb2
 from mlmp_server.db.models import MarketBar, Signal
-from tests.helpers.bars import BarFeed, daily
+from tests.helpers.feed_client import FeedClient, daily_closes
 from tests.helpers.market import SYMBOLS, Market, batch, signal
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
@@ -23,8 +23,8 @@ DAY = timedelta(days=1)
 
 
 @pytest.fixture
-def feed(market: Market) -> BarFeed:
-    return BarFeed(market.server)
+def feed(market: Market) -> FeedClient:
+    return FeedClient(market.server)
 
 
 def at(moment: datetime) -> Timestamp:
@@ -54,10 +54,10 @@ def wait_for_scores(market: Market, expected_signals: dict[str, int], timeout: f
         time.sleep(0.3)
 
 
-def test_signals_are_scored_once_bars_pass_their_horizon(market: Market, feed: BarFeed):
+def test_signals_are_scored_once_bars_pass_their_horizon(market: Market, feed: FeedClient):
     good, bad = market.deploy(name="good"), market.deploy(name="bad")
     closes = {"AAA": [100, 101, 103, 110], "BBB": [50, 50, 49, 51], "CCC": [20, 21, 20, 18], "DDD": [10, 10, 9, 8]}
-    feed.publish([bar for symbol, prices in closes.items() for bar in daily(symbol, T0, prices[:3])])
+    feed.publish([bar for symbol, prices in closes.items() for bar in daily_closes(symbol, T0, prices[:3])])
     # Signals on day 1 with a two-day horizon: scored at day 3's bar, against close(day 3) / close(day 1) - 1.
     views = {"AAA": 0.9, "BBB": 0.3, "CCC": -0.2, "DDD": -0.8}  # the order of the returns to come
     for token, sign in [(good.token, 1), (bad.token, -1)]:
@@ -66,7 +66,7 @@ def test_signals_are_scored_once_bars_pass_their_horizon(market: Market, feed: B
     time.sleep(2.5)  # two turns of the scorer: nothing is due before day 3
     assert {name: model.HasField("score") for name, model in models(market).items()} == {"good": False, "bad": False}
 
-    feed.publish([bar for symbol, prices in closes.items() for bar in daily(symbol, T0 + 3 * DAY, prices[3:])])
+    feed.publish([bar for symbol, prices in closes.items() for bar in daily_closes(symbol, T0 + 3 * DAY, prices[3:])])
     found = wait_for_scores(market, {"good": 4, "bad": 4})
     assert found["good"].score.rank_correlation == pytest.approx(1.0)
     assert found["bad"].score.rank_correlation == pytest.approx(-1.0)
@@ -79,17 +79,17 @@ def test_signals_are_scored_once_bars_pass_their_horizon(market: Market, feed: B
     assert {m.name: m.score.scored_signals for m in listed.entries[0].models} == {"good": 4, "bad": 4}
 
 
-def test_a_signal_before_the_first_bar_is_never_scored(market: Market, feed: BarFeed):
+def test_a_signal_before_the_first_bar_is_never_scored(market: Market, feed: FeedClient):
     early = market.deploy(name="early")
     market.stream(early.token, [batch(1, signal("AAA", generate_time=at(T0 - DAY), horizon=horizon(1)),
                                       signal("BBB", generate_time=at(T0), horizon=horizon(1)))])  # fmt: skip
-    feed.publish(daily("AAA", T0, [100, 101, 102]) + daily("BBB", T0, [50, 52, 51]))
+    feed.publish(daily_closes("AAA", T0, [100, 101, 102]) + daily_closes("BBB", T0, [50, 52, 51]))
     found = wait_for_scores(market, {"early": 1})  # BBB's only: AAA's has no price to start from
     assert found["early"].score.hit_rate == 1.0  # BBB rose, and its view was +0.5
     assert not found["early"].score.HasField("rank_correlation")  # one signal: no correlation
 
 
-def test_live_scores_match_pandas_on_the_stored_data(market: Market, feed: BarFeed):
+def test_live_scores_match_pandas_on_the_stored_data(market: Market, feed: FeedClient):
     """The contract's definition, in pandas over the stored signals and bars, gives the catalog's numbers:
     views with ties (actions without a score), flat bars (returns of 0), horizons of several lengths."""
     rng = random.Random(14)
@@ -98,7 +98,7 @@ def test_live_scores_match_pandas_on_the_stored_data(market: Market, feed: BarFe
     for s in SYMBOLS:  # flat stretches: some returns are exactly 0
         prices[s][6] = prices[s][5]
     deployments = {name: market.deploy(name=name) for name in ("alpha", "beta")}
-    feed.publish([bar for s in SYMBOLS for bar in daily(s, T0, prices[s][:4])])
+    feed.publish([bar for s in SYMBOLS for bar in daily_closes(s, T0, prices[s][:4])])
     sequence = 0
     for day in range(1, 9):
         for created in deployments.values():
@@ -113,7 +113,7 @@ def test_live_scores_match_pandas_on_the_stored_data(market: Market, feed: BarFe
                 else:
                     signals.append(signal(s, score=rng.choice([-0.5, 0.0, 0.25, 0.5, 1.0]), **fields))
             market.stream(created.token, [batch(sequence, *signals)])
-    feed.publish([bar for s in SYMBOLS for bar in daily(s, T0 + 4 * DAY, prices[s][4:])])
+    feed.publish([bar for s in SYMBOLS for bar in daily_closes(s, T0 + 4 * DAY, prices[s][4:])])
 
     expected = pandas_scores(*feed.stored(Signal, MarketBar), window=1000)
     found = wait_for_scores(market, {name: int(expected[created.deployment.id][2])
