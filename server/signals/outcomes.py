@@ -25,9 +25,9 @@ class NewSignal:
     symbol: str
     action: int
     score: float | None
-    generated_at: datetime
     horizon_seconds: float
     stored_at: datetime
+    seen_bar: datetime | None  # the newest bar of its symbol stored before it; None: none was
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,12 +58,22 @@ async def enrolled_through(session: AsyncSession) -> int:
     return int(await session.scalar(select(func.coalesce(func.max(SignalOutcome.signal_id), 0))) or 0)
 
 
+def _seen_bar():  # the time of the signal's symbol's newest bar stored (received) before the signal was
+    return (
+        select(MarketBar.time)
+        .where(MarketBar.symbol == Signal.symbol, MarketBar.received_at <= Signal.stored_at)
+        .order_by(MarketBar.time.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
 async def unenrolled_signals(session: AsyncSession, after_id: int, limit: int) -> list[NewSignal]:
-    """Signals past `after_id` without an outcome row, by id."""
+    """Signals past `after_id` without an outcome row, by id, each with the bar it was made after."""
     enrolled = exists().where(SignalOutcome.signal_id == Signal.id)
     rows = await session.execute(
-        select(Signal.id, Signal.deployment_id, Signal.symbol, Signal.action, Signal.score, Signal.generated_at,
-               Signal.horizon_seconds, Signal.stored_at)  # fmt: skip
+        select(Signal.id, Signal.deployment_id, Signal.symbol, Signal.action, Signal.score, Signal.horizon_seconds,
+               Signal.stored_at, _seen_bar())  # fmt: skip
         .where(Signal.id > after_id, ~enrolled)
         .order_by(Signal.id)
         .limit(limit)

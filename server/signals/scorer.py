@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from bisect import insort
 from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -65,7 +64,7 @@ class Scorer:
         self._clock = clock
         self.policy = policy or ScorerPolicy()
         self._cursor: int | None = None  # signals up to this id are enrolled, and were committed long enough ago
-        self._recent: list[tuple[int, datetime]] = []  # (id, stored_at) enrolled past the cursor, by id
+        self._recent: dict[int, datetime] = {}  # id → stored_at of the signals read past the cursor
         self._since: datetime | None = None  # bars changed before this were looked at
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -141,25 +140,30 @@ class Scorer:
         if self._cursor is None:
             self._cursor = await outcomes.enrolled_through(session)
         found = await outcomes.unenrolled_signals(session, self._cursor, self.policy.enroll_batch)
+        # A signal stored before any bar of its symbol has no bar to start from: never scored, never enrolled.
+        scorable = [s for s in found if s.seen_bar is not None]
         await outcomes.enroll(
             session,
             [
                 {
                     "signal_id": s.id, "deployment_id": s.deployment_id, "symbol": s.symbol,
-                    "view": scoring.view_of(s.action, s.score), "signal_time": s.generated_at,
-                    "due_at": scoring.due_at(s.generated_at, s.horizon_seconds),
+                    "view": scoring.view_of(s.action, s.score), "signal_time": s.seen_bar,
+                    "due_at": scoring.due_at(s.seen_bar, s.horizon_seconds),
                 }  # fmt: skip
-                for s in found
+                for s in scorable
+                if s.seen_bar is not None
             ],
         )
-        done.enrolled = len(found)
+        done.enrolled = len(scorable)
         done.more = done.more or len(found) >= self.policy.enroll_batch
-        for s in found:
-            insort(self._recent, (s.id, s.stored_at))
+        self._recent.update((s.id, s.stored_at) for s in found)
         # The cursor passes a signal once it was stored `settle` ago: a transaction still open then (and so a
         # signal of a lower id, not yet visible) is not expected; until then the signals past it are read
         # again each turn, and skipped as enrolled.
         settled = now - self.policy.settle
-        while self._recent and self._recent[0][1] <= settled:
-            self._cursor = max(self._cursor, self._recent.pop(0)[0])
-        return {s.symbol for s in found}
+        for signal_id in sorted(self._recent):
+            if self._recent[signal_id] > settled:
+                break
+            self._cursor = max(self._cursor, signal_id)
+            del self._recent[signal_id]
+        return {s.symbol for s in scorable}

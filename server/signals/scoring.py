@@ -1,14 +1,17 @@
 """Scores: how well a deployment's signals foretold realised returns. The whole formula is here.
 
-**Live score** (what the catalog shows, updated as bars arrive). A signal on `symbol` made at time t
-(its generate_time) with horizon h says `view`: its score, or without one its action (buy +1, sell -1,
-hold 0). Its realised return is known at the symbol's first bar at or after t + h:
+**Live score** (what the catalog shows, updated as bars arrive). A signal on `symbol` with horizon h says
+`view`: its score, or without one its action (buy +1, sell -1, hold 0). It was made after bar B: the newest
+bar of its symbol the feed had received when the signal was stored (bar receive_time <= signal store_time);
+its time t is B's time. Its realised return is known at the symbol's first bar at or after t + h:
 
-    r = close(first bar with time >= t + h) / close(last bar with time <= t) - 1
+    r = close(first bar with time >= t + h) / close(B) - 1
 
-(bar times as the feed stamps them; a signal with no bar at or before t has no entry price and is never
-scored). A deployment's live score rests on its last WINDOW scored signals: the scored signals with the
-latest t, ties broken by the higher signal id. Over them:
+A signal stored before any bar of its symbol is never scored. Why the feed's time and not the signal's
+generate_time: a replay stamps bars in the feed's own time (days of history a minute), and a daily bar
+stamped at its day's start closes at its end; the bar a signal could have seen is the one stored before it.
+A deployment's live score rests on its last WINDOW scored signals: the scored signals with the latest t,
+ties broken by the higher signal id. Over them:
 
 - rank_correlation: Spearman's correlation of view and r (Pearson's correlation of their ranks, ties
   given their average rank); none with fewer than 2 signals, or when all views or all returns are equal;
@@ -73,12 +76,12 @@ def view_of(action: int, score: float | None) -> float:
 
 
 def due_at(signal_time: datetime, horizon_seconds: float) -> datetime:
-    """When a signal's realised return is known: at its symbol's first bar at or after this."""
+    """When a signal's realised return is known: at its symbol's first bar at or after this (t + h)."""
     return signal_time + timedelta(seconds=horizon_seconds)
 
 
 def realized_return(entry_close: float, exit_close: float) -> float | None:
-    """close(first bar >= t + h) / close(last bar <= t) - 1; None when the entry price is not positive."""
+    """close(first bar >= t + h) / close(the bar at t) - 1; None when the entry price is not positive."""
     if not entry_close > 0 or not math.isfinite(exit_close):
         return None
     return exit_close / entry_close - 1.0

@@ -123,18 +123,25 @@ Global___CatalogModel: _TypeAlias = CatalogModel  # noqa: Y015
 class LiveScore(_message.Message):
     """A model's live score: how its latest signals foretold the returns the market feed then realised.
 
-    A signal on a symbol, made at time t (its generate_time) with horizon h, has a view: its score, or
-    without one its action (buy +1, sell -1, hold 0). It is scored at the symbol's first bar (of the market
-    feed, by bar time) at or after t + h, against the realised return
-      r = close(first bar at or after t + h) / close(last bar at or before t) - 1.
-    A signal with no bar at or before t is never scored. The live score rests on the model's `window` latest
-    scored signals: those with the latest t, ties going to the higher signal id. Over them:
+    A signal on a symbol with horizon h has a view: its score, or without one its action (buy +1, sell -1,
+    hold 0). It was made after bar B: the newest bar of its symbol that the feed had received when the signal
+    was stored (the newest Bar.receive_time at or before Signal.store_time); its time t is B's time (not its
+    generate_time: a replay stamps bars in the feed's own time, and a bar closes after its stamp). It is
+    scored at the symbol's first bar at or after t + h, against the realised return
+      r = close(first bar at or after t + h) / close(B) - 1.
+    A signal stored before any bar of its symbol is never scored. The live score rests on the model's
+    `window` latest scored signals: those with the latest t, ties going to the higher signal id. Over them:
       rank_correlation = Spearman's correlation of view and r: Pearson's correlation of their ranks, tied
                          values given the average of the ranks they span;
       hit_rate         = the share whose view has the sign of r (a view of 0 or an r of 0 is a miss);
       scored_signals   = how many there are (at most window).
-    In pandas, with one row per scored signal (id, t, view, r):
-      w = df.sort_values(["t", "id"]).tail(window)
+    In pandas, with a model's signals (id, symbol, store_time, view, h) and the feed's bars (symbol, time,
+    receive_time, close), all times as timestamps:
+      b = pd.merge_asof(signals.sort_values("store_time"), bars.sort_values("receive_time"),
+                        left_on="store_time", right_on="receive_time", by="symbol").dropna(subset=["time"])
+      x = pd.merge_asof(b.assign(due=b.time + b.h).sort_values("due"), bars.sort_values("time"), left_on="due",
+                        right_on="time", by="symbol", direction="forward", suffixes=("", "_x"))
+      w = x.assign(r=x.close_x / x.close - 1).dropna(subset=["r"]).sort_values(["time", "id"]).tail(window)
       rank_correlation = w.view.rank().corr(w.r.rank()); hit_rate = (w.view * w.r > 0).mean()
     """
 
@@ -162,7 +169,7 @@ class LiveScore(_message.Message):
 
     @_builtins.property
     def latest_signal_time(self) -> _timestamp_pb2.Timestamp:
-        """The latest signal time among the signals it rests on."""
+        """The latest signal time t (the time of the bar a signal was made after) among the signals it rests on."""
 
     def __init__(
         self,

@@ -56,9 +56,10 @@ export function render(view, { params }) {
             `updated ${format.ago(live.updateTime)}): Spearman rank correlation ${format.score(live.rankCorrelation)}, ` +
             `hit rate ${percent(live.hitRate)}.`
           : "No signal of this model has been scored yet." }),
-        el("p", { class: "muted small", text: "A signal made at t with horizon h is scored at its symbol's first bar at or after " +
-          "t + h: r = close(that bar) / close(last bar at or before t) − 1. The rank correlation is Spearman's between " +
-          "the signals' views (score, or buy +1 / sell −1 / hold 0) and r; a hit is a view with the sign of r (0 is a miss)." })),
+        el("p", { class: "muted small", text: "A signal made after bar B (the newest of its symbol when it was stored; t = B's time) " +
+          "with horizon h is scored at its symbol's first bar at or after t + h: r = close(that bar) / close(B) − 1. The rank " +
+          "correlation is Spearman's between the signals' views (score, or buy +1 / sell −1 / hold 0) and r; a hit is a view " +
+          "with the sign of r (0 is a miss)." })),
       el("section", { class: "panel", id: "model-scores" },
         el("h2", { text: "Score per round" }),
         scores.length
