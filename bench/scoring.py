@@ -65,7 +65,7 @@ async def run(url: str) -> None:
                 price[symbol] *= 1 + ((step * 7 + n * 13) % 11 - 5) / 1000
             await session.execute(insert(MarketBar), [
                 {"symbol": s, "time": bar_time, "open": p, "high": p, "low": p, "close": p, "volume": 1.0,
-                 "received_at": now} for s, p in price.items()
+                 "received_at": datetime.now(UTC)} for s, p in price.items()
             ])  # fmt: skip
             if step == 0:
                 await session.execute(insert(MarketSymbol), [
@@ -84,7 +84,7 @@ async def run(url: str) -> None:
                 {"deployment_id": d, "vendor_id": "vnd_bench", "run_id": None, "symbol": s, "action": 1,
                  "score": ((n * 31 + k * 17 + step) % 21 - 10) / 10, "confidence": 0.5,
                  "horizon_seconds": HORIZON_BARS * BAR.total_seconds(), "generated_at": bar_time, "round_number": 1,
-                 "model_version": "", "batch_sequence": step, "stored_at": datetime.now(UTC) - timedelta(minutes=1)}
+                 "model_version": "", "batch_sequence": step, "stored_at": datetime.now(UTC)}
                 for k, d in enumerate(deployment_ids) for n, s in enumerate(SYMBOLS)
             ])  # fmt: skip
         started = time.perf_counter()
@@ -96,22 +96,23 @@ async def run(url: str) -> None:
         async with sessions() as session:
             signals = pd.DataFrame(
                 (await session.execute(select(Signal.id, Signal.deployment_id, Signal.symbol, Signal.score,
-                                              Signal.generated_at, Signal.horizon_seconds))).all(),  # fmt: skip
-                columns=["id", "deployment_id", "symbol", "view", "t", "h"],
+                                              Signal.stored_at, Signal.horizon_seconds))).all(),  # fmt: skip
+                columns=["id", "deployment_id", "symbol", "view", "store_time", "h"],
             )
             bars = pd.DataFrame(
-                (await session.execute(select(MarketBar.symbol, MarketBar.time, MarketBar.close))).all(),
-                columns=["symbol", "time", "close"],
-            ).sort_values("time")
-        signals["due"] = signals.t + pd.to_timedelta(signals.h, unit="s")
-        entry = pd.merge_asof(signals.sort_values("t"), bars, left_on="t", right_on="time", by="symbol")
-        exit_ = pd.merge_asof(signals.sort_values("due"), bars, left_on="due", right_on="time", by="symbol",
-                              direction="forward")  # fmt: skip
-        signals = signals.set_index("id")
-        signals["r"] = exit_.set_index("id").close / entry.set_index("id").close - 1
-        done = signals.dropna(subset=["r"]).reset_index()
+                (await session.execute(select(MarketBar.symbol, MarketBar.time, MarketBar.received_at,
+                                              MarketBar.close))).all(),  # fmt: skip
+                columns=["symbol", "time", "receive_time", "close"],
+            )
+        signals["h"] = pd.to_timedelta(signals.h, unit="s")
+        # catalog.proto's LiveScore lines, for every deployment at once
+        b = pd.merge_asof(signals.sort_values("store_time"), bars.sort_values("receive_time"), left_on="store_time",
+                          right_on="receive_time", by="symbol").dropna(subset=["time"])  # fmt: skip
+        x = pd.merge_asof(b.assign(due=b.time + b.h).sort_values("due"), bars.sort_values("time"), left_on="due",
+                          right_on="time", by="symbol", direction="forward", suffixes=("", "_x"))  # fmt: skip
+        done = x.assign(r=x.close_x / x.close - 1).dropna(subset=["r"])
         for _, rows in done.groupby("deployment_id"):
-            w = rows.sort_values(["t", "id"]).tail(WINDOW)
+            w = rows.sort_values(["time", "id"]).tail(WINDOW)
             w.view.rank().corr(w.r.rank()), (w.view * w.r > 0).mean()
         baselines.append(time.perf_counter() - started)
     await engine.dispose()
