@@ -19,6 +19,7 @@ if TYPE_CHECKING:
         catalog_pb2_grpc,
         datasets_pb2_grpc,
         deployments_pb2_grpc,
+        market_pb2_grpc,
         signals_pb2_grpc,
         training_pb2_grpc,
     )
@@ -88,6 +89,10 @@ class Context:
     @property
     def catalog(self) -> catalog_pb2_grpc.CatalogServiceStub:
         return self._stub("catalog_pb2_grpc", "CatalogServiceStub")
+
+    @property
+    def market(self) -> market_pb2_grpc.MarketServiceStub:
+        return self._stub("market_pb2_grpc", "MarketServiceStub")
 
     def close(self) -> None:
         if self._session is not None:

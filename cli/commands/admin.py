@@ -7,6 +7,7 @@ import uuid
 import click
 
 from mlmp_cli import output
+from mlmp_cli.commands.market import market
 from mlmp_cli.commands.rounds_admin import rounds
 from mlmp_cli.commands.tokens import all_pages as _all_pages
 from mlmp_cli.commands.tokens import parse_scopes as _parse_scopes
@@ -18,10 +19,11 @@ from mlmp_cli.output import json_option
 
 @click.group()
 def admin() -> None:
-    """Operator commands: vendors, API tokens, dataset rounds."""
+    """Operator commands: vendors, API tokens, dataset rounds, the market feed."""
 
 
 admin.add_command(rounds)
+admin.add_command(market)
 
 
 @admin.group()

@@ -1,0 +1,1 @@
+"""Work behind `mp admin market`: replaying price histories into the market feed."""
