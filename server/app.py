@@ -44,6 +44,8 @@ from mlmp_server.datasets.servicer import DatasetServicer
 from mlmp_server.db.owners import OwnerLookup
 from mlmp_server.deployments.deliveries import DeliveryPolicy, DeliveryWorker
 from mlmp_server.deployments.servicer import DeploymentServicer
+from mlmp_server.features.feed import FeatureFeed
+from mlmp_server.features.servicer import FeatureServicer
 from mlmp_server.gateway.inprocess import InProcessChannel
 from mlmp_server.grpc_server import MAX_MESSAGE_BYTES, SERVICES, DecodedBeforeOwnership, Servicers, build_grpc_server
 from mlmp_server.http_app import build_http_app
@@ -113,6 +115,7 @@ def build_servicers(
     *,
     public_url: str,
     bars: BarPublisher | None = None,
+    features: FeatureFeed | None = None,
 ) -> Servicers:
     """Each servicer with exactly what it uses. Revocation, the round cache, the signal hub and the bar
     feed (inside `bars`) are shared by the services that need them; revocation reaches the interceptors' cache."""
@@ -139,7 +142,22 @@ def build_servicers(
         deployments=DeploymentServicer(sessions, digester, clock, settings.heartbeat_timeout, revocations=revocations),
         signals=SignalServicer(sessions, ingest, hub),
         market=MarketServicer(sessions, bars),
+        features=FeatureServicer(features or feature_feed(resources)),
     )
+
+
+def feature_feed(resources: Resources) -> FeatureFeed:
+    """The feature stream's feed; its worker (a child process) reads a round's live file from the blob store: a
+    local file's path, or an S3 store's presigned URL."""
+    blobs = resources.blobs
+
+    def live_source(key: str) -> str | None:
+        if isinstance(blobs, LocalBlobStore):
+            return str(blobs.path_of(key))
+        presigned = blobs.presigned_url(key, 300)
+        return presigned[0] if presigned is not None else None
+
+    return FeatureFeed(resources.sessions, resources.clock, live_source=live_source)
 
 
 def interceptor_chain(
@@ -261,6 +279,7 @@ async def serve(
     scorer: Scorer | None = None
     relay: BarRelay | None = None
     replay: DemoReplay | None = None
+    features: FeatureFeed | None = None
     try:
         introspector, remote = build_introspector(settings, resources)
         http_socket = bind_socket(settings.http_addr)
@@ -272,8 +291,11 @@ async def serve(
         feed = BarFeed()
         bars = BarPublisher(resources.sessions, feed, clock, resources.notifications)
         relay = BarRelay(resources.sessions, feed, resources.notifications)
+        features = feature_feed(resources)
+        features.follow(feed)
         built = await build_grpc_server(
-            build_servicers(settings, resources, introspector, public_url=public_url, bars=bars), interceptors
+            build_servicers(settings, resources, introspector, public_url=public_url, bars=bars, features=features),
+            interceptors,
         )
         grpc_server = built.server
         try:
@@ -336,4 +358,6 @@ async def serve(
             await deliveries.stop(grace=1.0)  # the shutdown grace is spent: a cut attempt is resent later
         if remote is not None:
             await remote.aclose()
+        if features is not None:
+            await features.close()
         await resources.close()

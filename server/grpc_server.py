@@ -23,6 +23,7 @@ from mlmp_marketplace.v1 import (
     catalog_pb2_grpc,
     datasets_pb2_grpc,
     deployments_pb2_grpc,
+    features_pb2_grpc,
     market_pb2_grpc,
     signals_pb2_grpc,
     training_pb2_grpc,
@@ -168,6 +169,7 @@ class Servicers:
     deployments: deployments_pb2_grpc.DeploymentServiceServicer
     signals: signals_pb2_grpc.SignalServiceServicer
     market: market_pb2_grpc.MarketServiceServicer
+    features: features_pb2_grpc.FeatureServiceServicer
 
 
 @dataclass(frozen=True)
@@ -198,6 +200,7 @@ async def build_grpc_server(servicers: Servicers, interceptors: Sequence[grpc.ai
     signals_pb2_grpc.add_SignalServiceServicer_to_server(servicers.signals, server)
     catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicers.catalog, server)
     market_pb2_grpc.add_MarketServiceServicer_to_server(servicers.market, server)
+    features_pb2_grpc.add_FeatureServiceServicer_to_server(servicers.features, server)
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     for name in ("", *(s.full_name for s in SERVICES)):

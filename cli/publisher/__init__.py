@@ -11,12 +11,19 @@ with back-off and resends every unacknowledged batch, and the server's de-duplic
 and numbers its batches from 1, so replicas of a model, or a restart overlapping the old process,
 never take each other's batches for resends.
 
+FeatureStream follows the open round's feature rows as bars arrive (a model answers each with a signal);
+it reconnects with back-off on its own and asks the publisher for the current token each time.
+
 A heartbeat every HEARTBEAT seconds keeps the deployment live. Signals and the token only ever go to the
 marketplace given (MP_GRPC_TARGET); destinations linked with `mp link-infra` receive the signals from the
 marketplace, never from here.
 """
 
+from mlmp_cli.publisher.features import FeatureStream, FeatureStreamUnsupported, LiveFeatures
 from mlmp_cli.publisher.publisher import PublisherStopped, SignalPublisher, Totals
 from mlmp_cli.publisher.signals import to_signal
 
-__all__ = ["PublisherStopped", "SignalPublisher", "Totals", "to_signal"]
+__all__ = [
+    "FeatureStream", "FeatureStreamUnsupported", "LiveFeatures", "PublisherStopped", "SignalPublisher", "Totals",
+    "to_signal",
+]

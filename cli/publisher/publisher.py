@@ -96,6 +96,21 @@ class SignalPublisher:
             raise RuntimeError("MP_DEPLOYMENT_TOKEN and MP_GRPC_TARGET must be set (mp deploy sets both)")
         return cls(target, token, secure=env.get("MP_GRPC_SECURE") == "1", token_pipe=pipe, **options)
 
+    @property
+    def target(self) -> str:
+        """The marketplace this publisher sends to (MP_GRPC_TARGET)."""
+        return self._home
+
+    @property
+    def secure(self) -> bool:
+        return self._secure
+
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        """The authorization metadata with the current token (a renewed one once `mp deployments rotate-token`
+        handed it over): what a feature stream of the same deployment reconnects with."""
+        with self._lock:
+            return self._metadata
+
     def _channel(self, target: str, secure: bool | None = None) -> grpc.Channel:
         if secure if secure is not None else self._secure:
             return grpc.secure_channel(target, grpc.ssl_channel_credentials())

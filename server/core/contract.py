@@ -17,6 +17,7 @@ from mlmp_marketplace.v1 import (
     catalog_pb2,
     datasets_pb2,
     deployments_pb2,
+    features_pb2,
     market_pb2,
     options_pb2,
     signals_pb2,
@@ -153,6 +154,7 @@ def contract_services() -> tuple[ServiceDescriptor, ...]:
     """Every service of the contract (marketplace.v1), the ones whose (access) rules the server enforces."""
     return tuple(
         service
-        for module in (auth_pb2, catalog_pb2, datasets_pb2, training_pb2, deployments_pb2, signals_pb2, market_pb2)
+        for module in (auth_pb2, catalog_pb2, datasets_pb2, training_pb2, deployments_pb2, signals_pb2, market_pb2,
+                       features_pb2)
         for service in module.DESCRIPTOR.services_by_name.values()
     )

@@ -4,10 +4,13 @@ live signals.
 POST /predict {"rows": [{"symbol": "AAPL", "ret_1": ..., ...}, ...]}
   → {"signals": [{"symbol": "AAPL", "score": 0.12, "action": "buy"}, ...]}
 
-Deployed (MP_DEPLOYMENT_TOKEN set by `mp deploy`), it also scores the round's live symbols every
-MP_SIGNAL_INTERVAL seconds and publishes the signals with the marketplace's SignalPublisher, which
-batches them and resends what was not acknowledged (to the marketplace only: it delivers them on to
-what `mp link-infra` links).
+Deployed (MP_DEPLOYMENT_TOKEN set by `mp deploy`), it also follows the marketplace's feature stream: for each
+new bar the marketplace sends the symbol's features (computed by the code that built the round's files), this
+server scores them and publishes a signal for that symbol, on the round the features are for. A round that
+rolls over needs no redeploy: the stream moves to the new round and the signals with it. The stream starts with
+the latest row of each symbol, and reconnects by itself when it breaks. Signals go out with the marketplace's
+SignalPublisher, which batches them and resends what was not acknowledged (to the marketplace only: it delivers
+them on to what `mp link-infra` links).
 """
 
 import json
@@ -48,52 +51,50 @@ def predict(rows: list[dict]) -> list[dict]:
     ]
 
 
-def live_rows(round_dir: Path) -> pd.DataFrame:
-    """The newest row of each symbol in the round's live file: what the model scores now."""
-    live = pd.read_parquet(round_dir / "live.parquet")
-    return live.sort_values("time").groupby("symbol", as_index=False).tail(1)
-
-
-def publisher_class():
-    """The marketplace's SignalPublisher: from this environment (the Dockerfile installs it), else from the
-    mp that started this server (`mp deploy` names its own packages in MP_PUBLISHER_SITE; they come after
-    this project's own, which always win)."""
+def marketplace_library():
+    """The marketplace's SignalPublisher and FeatureStream: from this environment (the Dockerfile installs them),
+    else from the mp that started this server (`mp deploy` names its own packages in MP_PUBLISHER_SITE; they come
+    after this project's own, which always win)."""
     try:
-        from mlmp_cli.publisher import SignalPublisher
+        from mlmp_cli.publisher import FeatureStream, SignalPublisher
     except ImportError:
         if not os.environ.get("MP_PUBLISHER_SITE"):
             raise
         site.addsitedir(os.environ["MP_PUBLISHER_SITE"])
-        from mlmp_cli.publisher import SignalPublisher
-    return SignalPublisher
+        from mlmp_cli.publisher import FeatureStream, SignalPublisher
+    return SignalPublisher, FeatureStream
 
 
-def publish_signals(SignalPublisher, interval: float) -> None:
+def publish_signals(SignalPublisher, FeatureStream) -> None:
     try:
-        publish_every(SignalPublisher, interval)
+        follow_features(SignalPublisher, FeatureStream)
     except BaseException:
         # A server that no longer publishes must not look live: end the process, so the deployment fails visibly.
         logging.exception("publishing signals failed; the server stops")
         os._exit(1)
 
 
-def publish_every(SignalPublisher, interval: float) -> None:
-    round_dir = Path(os.environ.get("MP_ROUND_DIR", "data"))
-    round_number = int(os.environ.get("MP_ROUND", "0"))
+def signal_for(row, version: str) -> dict:
+    """The signal for one feature row of the stream: on the row's round, with the round's horizon."""
+    (predicted,) = predict([{"symbol": row.symbol, **row.features}])
+    return {
+        "symbol": predicted["symbol"], "score": predicted["score"], "action": predicted["action"],
+        "confidence": min(1.0, abs(predicted["score"])), "horizon": f"{row.horizon.total_seconds():.0f}s",
+        "roundNumber": row.round_number, "modelVersion": version,
+    }  # fmt: skip
+
+
+def follow_features(SignalPublisher, FeatureStream) -> None:
     version = os.environ.get("MP_MODEL_VERSION", "")
     publisher = SignalPublisher.from_env(model_version=version)
     while MODEL is None:
         time.sleep(0.1)
-    rows = live_rows(round_dir)
-    logging.info("publishing signals for %d symbols of round %d every %gs", len(rows), round_number, interval)
-    while True:
-        predicted = predict(rows.to_dict("records"))
-        publisher.publish(*(
-            {"symbol": p["symbol"], "score": p["score"], "action": p["action"], "confidence": min(1.0, abs(p["score"])),
-             "horizon": "432000s", "roundNumber": round_number, "modelVersion": version}
-            for p in predicted
-        ))  # fmt: skip
-        time.sleep(interval)
+    current_round = None
+    for row in FeatureStream.following(publisher):
+        if row.round_number != current_round:
+            logging.info("publishing signals on round %d as its bars arrive", row.round_number)
+            current_round = row.round_number
+        publisher.publish(signal_for(row, version))
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -131,12 +132,11 @@ def main() -> None:
     threading.Thread(target=load_model, daemon=True).start()
     if os.environ.get("MP_DEPLOYMENT_TOKEN"):
         try:
-            publisher = publisher_class()
+            library = marketplace_library()
         except ImportError as error:
             sys.exit(f"cannot publish signals: {error}. Install the marketplace's package (ml-marketplace) in this "
                      "project's environment, or start the server with `mp deploy`, which lends it its own.")
-        interval = float(os.environ.get("MP_SIGNAL_INTERVAL", "60"))
-        threading.Thread(target=publish_signals, args=(publisher, interval), daemon=True).start()
+        threading.Thread(target=publish_signals, args=library, daemon=True).start()
     server = ThreadingHTTPServer(("0.0.0.0", int(os.environ.get("PORT", "8080"))), Handler)
     logging.info("serving /ping and /predict on port %d", server.server_address[1])
     server.serve_forever()

@@ -1,6 +1,8 @@
 import json
 import threading
 import urllib.request
+from dataclasses import dataclass
+from datetime import timedelta
 from http.server import ThreadingHTTPServer
 
 import numpy as np
@@ -33,12 +35,53 @@ def test_ping_says_loading_then_ready_and_predict_returns_signals(tmp_path, monk
         server.shutdown()
 
 
-def test_live_rows_are_the_newest_row_of_each_symbol(tmp_path):
-    times = pd.to_datetime(["2026-01-01", "2026-01-02", "2026-01-01", "2026-01-03"], utc=True)
-    live = pd.DataFrame(
-        {"symbol": ["AAA", "AAA", "BBB", "BBB"], "time": times, **{name: [1.0, 2.0, 3.0, 4.0] for name in FEATURES}}
-    )
-    live.to_parquet(tmp_path / "live.parquet")
-    rows = serve.live_rows(tmp_path).sort_values("symbol")
-    assert list(rows["symbol"]) == ["AAA", "BBB"]
-    assert list(rows["ret_1"]) == [2.0, 4.0]
+@dataclass(frozen=True)
+class Row:
+    """A row as the marketplace's FeatureStream yields it (mlmp_cli.publisher.LiveFeatures)."""
+
+    symbol: str
+    round_number: int
+    features: dict
+    horizon: timedelta = timedelta(days=5)
+    latest: bool = False
+
+
+class FakeStream:
+    rows: list = []
+
+    @classmethod
+    def following(cls, publisher):
+        assert isinstance(publisher, FakePublisher)
+        return iter(cls.rows)
+
+
+class FakePublisher:
+    published: list = []
+
+    @classmethod
+    def from_env(cls, model_version=""):
+        assert model_version == "run-1"
+        return cls()
+
+    def publish(self, *signals):
+        self.published.extend(signals)
+
+
+def test_each_feature_row_becomes_a_signal_on_its_round_with_the_rounds_horizon(tmp_path, monkeypatch):
+    rng = np.random.default_rng(4)
+    frame = pd.DataFrame(rng.normal(size=(100, len(FEATURES))), columns=FEATURES)
+    frame[TARGET] = frame["ret_1"]
+    monkeypatch.setattr(serve, "MODEL", Model.fit(frame))
+    monkeypatch.setenv("MP_MODEL_VERSION", "run-1")
+    features = {name: 0.5 for name in FEATURES}
+    FakeStream.rows = [
+        Row("AAA", 7, features, latest=True), Row("BBB", 7, {n: -0.5 for n in FEATURES}, latest=True),
+        Row("AAA", 7, features), Row("AAA", 8, features, horizon=timedelta(hours=5)),  # the round rolled over
+    ]
+    FakePublisher.published = []
+    serve.follow_features(FakePublisher, FakeStream)
+    signals = FakePublisher.published
+    assert [(s["symbol"], s["roundNumber"]) for s in signals] == [("AAA", 7), ("BBB", 7), ("AAA", 7), ("AAA", 8)]
+    assert [s["horizon"] for s in signals] == ["432000s", "432000s", "432000s", "18000s"]
+    assert signals[0]["score"] == signals[2]["score"] != signals[1]["score"]
+    assert all(s["modelVersion"] == "run-1" and 0 <= s["confidence"] <= 1 for s in signals)
