@@ -4,11 +4,11 @@ from these, server/signals/scorer.py when."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import UnaryExpression, and_, exists, func, select, text, update
+from sqlalchemy import ColumnElement, UnaryExpression, and_, exists, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,17 +28,6 @@ class NewSignal:
     horizon_seconds: float
     stored_at: datetime
     seen_bar: datetime | None  # the newest bar of its symbol stored before it; None: none was
-
-
-@dataclass(frozen=True, slots=True)
-class Due:
-    """A pending outcome whose exit bar is stored, with the prices that score it."""
-
-    signal_id: int
-    deployment_id: str
-    entry_close: float | None  # None: no bar at or before the signal's time
-    exit_time: datetime
-    exit_close: float
 
 
 def _dialect(session: AsyncSession) -> str:
@@ -117,27 +106,37 @@ def _exit(column):  # a column of the first bar at or after the signal's due tim
     )
 
 
-async def due_outcomes(session: AsyncSession, symbols: Collection[str], limit: int) -> list[Due]:
-    """Pending outcomes of these symbols due by their newest bar (each symbol's pending ones through the
-    (symbol, due_at) index, up to its market_symbols row's last_time), with their entry and exit prices."""
+async def score_due(
+    session: AsyncSession,
+    symbols: Collection[str],
+    realized: Callable[[ColumnElement[float], ColumnElement[float]], ColumnElement[float]],
+    now: datetime,
+    limit: int,
+) -> list[tuple[str, float | None]]:
+    """Scores the pending outcomes of these symbols that their newest bar made due (found through the
+    (symbol, due_at) index up to each symbol's market_symbols last_time), at most `limit`, in one UPDATE:
+    entry and exit closes by probes of market_bars' key, the realised return by `realized(entry, exit)`.
+    Returns (deployment, realised return) of each; None: void. Bars are immutable, so scoring an outcome
+    twice would store the same values."""
     if not symbols:
         return []
-    rows = await session.execute(
-        select(SignalOutcome.signal_id, SignalOutcome.deployment_id, _entry_close(),
-               _exit(MarketBar.time), _exit(MarketBar.close))  # fmt: skip
+    due = (
+        select(SignalOutcome.signal_id)
         .join(MarketSymbol, and_(MarketSymbol.symbol == SignalOutcome.symbol,
                                  SignalOutcome.due_at <= MarketSymbol.last_time))  # fmt: skip
         .where(SignalOutcome.exit_time.is_(None), MarketSymbol.symbol.in_(sorted(symbols)))
         .limit(limit)
     )
-    return [Due(*row) for row in rows]
-
-
-async def record(session: AsyncSession, scored: Sequence[Mapping[str, object]]) -> None:
-    """Stores the outcomes scored: rows of signal_id with entry_close, exit_time, exit_close,
-    realized_return and scored_at. Bars are immutable, so scoring an outcome twice stores the same values."""
-    if scored:
-        await session.execute(update(SignalOutcome), list(scored))
+    entry, exit_close = _entry_close(), _exit(MarketBar.close)
+    rows = await session.execute(
+        update(SignalOutcome)
+        .where(SignalOutcome.signal_id.in_(due.scalar_subquery()))
+        .values(entry_close=entry, exit_time=_exit(MarketBar.time), exit_close=exit_close,
+                realized_return=realized(entry, exit_close), scored_at=now)  # fmt: skip
+        .returning(SignalOutcome.deployment_id, SignalOutcome.realized_return)
+        .execution_options(synchronize_session=False)
+    )
+    return [(deployment_id, r) for deployment_id, r in rows]
 
 
 async def window(

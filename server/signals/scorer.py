@@ -118,20 +118,14 @@ class Scorer:
             enrolled_symbols = await self._enroll(session, now, done)
             since, self._since = self._since, now - self.policy.settle
             symbols = await outcomes.symbols_updated_since(session, since) | enrolled_symbols
-            due = await outcomes.due_outcomes(session, symbols, self.policy.score_batch)
-            if len(due) >= self.policy.score_batch:
+            limit = self.policy.score_batch
+            scored = await outcomes.score_due(session, symbols, scoring.realized_return_of, now, limit)
+            if len(scored) >= limit:
                 done.more = True
                 self._since = since  # the rest of these symbols' due outcomes next turn
-            rows: list[dict[str, object]] = []
-            for item in due:
-                r = None if item.entry_close is None else scoring.realized_return(item.entry_close, item.exit_close)
-                done.void += r is None
-                rows.append({"signal_id": item.signal_id, "entry_close": item.entry_close, "exit_time": item.exit_time,
-                             "exit_close": item.exit_close, "realized_return": r, "scored_at": now})  # fmt: skip
-                if r is not None:
-                    done.deployments.add(item.deployment_id)
-            await outcomes.record(session, rows)
-            done.scored = len(rows) - done.void
+            done.deployments = {deployment_id for deployment_id, r in scored if r is not None}
+            done.void = sum(1 for _, r in scored if r is None)
+            done.scored = len(scored) - done.void
             if done.deployments:
                 await scoring.rescore(session, done.deployments, now)
         return done

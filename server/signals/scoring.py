@@ -87,6 +87,11 @@ def realized_return(entry_close: float, exit_close: float) -> float | None:
     return exit_close / entry_close - 1.0
 
 
+def realized_return_of(entry_close: ColumnElement[float], exit_close: ColumnElement[float]) -> ColumnElement[float]:
+    """realized_return in SQL, as the scorer stores it: NULL (void) without a positive entry price."""
+    return case((entry_close > 0, exit_close / entry_close - 1.0), else_=None)
+
+
 def average_ranks(values: Sequence[float]) -> list[float]:
     """1-based ranks, tied values sharing the mean of the ranks they span (pandas' rank(method="average"))."""
     order = sorted(range(len(values)), key=values.__getitem__)
