@@ -67,3 +67,21 @@ def live_columns(model: Any) -> tuple[str, str, str, str]:
     rank = f"{score.rank_correlation:+.3f}" if score.HasField("rank_correlation") else "-"
     hits = f"{score.hit_rate:.1%}" if score.HasField("hit_rate") else "-"
     return rank, hits, str(score.scored_signals), str(score.window)
+
+
+def live_score_text(ctx: Context, deployment: Any) -> str | None:
+    """A deployment's live score in words, from its catalog entry; None when the token may not read the
+    catalog (or the deployment is not in it)."""
+    from mlmp_marketplace.v1 import catalog_pb2
+
+    try:
+        entry = ctx.call(ctx.catalog.GetCatalogEntry, catalog_pb2.GetCatalogEntryRequest(vendor=deployment.vendor_id))
+    except click.ClickException:
+        return None
+    model = next((m for m in entry.models if m.deployment_id == deployment.id), None)
+    if model is None:
+        return None
+    if not model.HasField("score"):
+        return "not scored yet (no signal of it has reached its horizon in the market feed)"
+    rank, hits, scored, window = live_columns(model)
+    return f"rank correlation {rank}, hit rate {hits}, over its latest {scored} scored signals (window {window})"

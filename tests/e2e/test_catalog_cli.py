@@ -48,7 +48,7 @@ def test_catalog_lists_models_and_resolution_from_the_feed_names_what_is_missing
                env=operator).stdout.strip()  # fmt: skip
     vendor = {**operator, "MP_CONFIG_DIR": str(tmp_path / "vendor"), "MP_TOKEN": token}
     with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
-        deployments_pb2_grpc.DeploymentServiceStub(channel).CreateDeployment(
+        created = deployments_pb2_grpc.DeploymentServiceStub(channel).CreateDeployment(
             deployments_pb2.CreateDeploymentRequest(provider="local", name="momentum"), metadata=bearer(token)
         )
 
@@ -59,6 +59,9 @@ def test_catalog_lists_models_and_resolution_from_the_feed_names_what_is_missing
     table = mp("catalog", "acme", env=vendor).stdout
     assert "LIVE" in table
     assert "momentum" in table
+
+    status = mp("deployments", "status", created.deployment.id, env=vendor).stdout
+    assert "Live score:      not scored yet" in status
 
     refused = mp("admin", "rounds", "resolve", "1", env=operator, ok=False)
     assert refused.returncode == ExitCode.CONFLICT

@@ -108,6 +108,8 @@ def test_a_round_from_price_files_is_signalled_bar_by_bar_scored_live_and_resolv
         assert -1 <= live["rankCorrelation"] <= 1
         assert 0 <= live["hitRate"] <= 1
         assert live["window"] == 1000
+        status = mp_in(folder, env, "deployments", "status", deployment["id"]).stdout
+        assert "Live score:      rank correlation" in status
         table = mp_in(folder, env, "catalog").stdout
         assert "GOOG" not in table  # models, not symbols
         assert deployment["id"] in table or model["name"] in table
