@@ -137,6 +137,34 @@ def _show(line: str, final: bool = False) -> None:
         click.echo(line, err=True)
 
 
+@market.command("bars")
+@click.argument("symbol")
+@click.option("--last", type=click.IntRange(1, 500), default=20, show_default=True, help="How many of the newest bars.")
+@json_option
+@pass_context
+def bars(ctx: Context, symbol: str, last: int, as_json: bool) -> None:
+    """Show SYMBOL's newest bars as the feed stored them, oldest of them first.
+
+    \b
+    Example:
+      mp admin market bars AAPL --last 5
+    """
+    from mlmp_cli.display import when
+    from mlmp_marketplace.v1 import market_pb2
+
+    request = market_pb2.ListBarsRequest(symbol=symbol, newest_first=True, page_size=last)
+    found = list(reversed(ctx.call(ctx.market.ListBars, request).bars))
+    if as_json:
+        output.emit_json([output.to_dict(b) for b in found])
+        return
+    output.table(
+        ["TIME", "OPEN", "HIGH", "LOW", "CLOSE", "VOLUME", "RECEIVED"],
+        [[when(b.time), f"{b.open:g}", f"{b.high:g}", f"{b.low:g}", f"{b.close:g}", f"{b.volume:g}",
+          when(b.receive_time, seconds=True)] for b in found],
+        empty=f"(no bars of {symbol})",
+    )  # fmt: skip
+
+
 @market.command("symbols")
 @json_option
 @pass_context

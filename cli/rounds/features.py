@@ -38,6 +38,7 @@ UNNAMED_FIRST = ("", "unnamed: 0", "index")  # how a first column without a head
 ALIASES = {"close": ("adj close", "adj_close", "adjclose")}  # read where the column itself is missing
 EPOCH_MILLISECONDS_FROM = 1e11  # larger epoch numbers are milliseconds (1e11 s is the year 5138)
 EPOCH_SECONDS_FROM = 1e8  # smaller integers are not epoch times (20260131 is a date written as a number)
+GAP_SAMPLE = 20_000  # gaps between bars the bar length's median is taken over, at most
 MIN_USABLE_BARS = 3 * (TARGET_HORIZON + 1)  # after the warm-up: enough for a train, validation and live share
 _HEADER = "Date,Open,High,Low,Close,Volume"
 _RAGGED = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")  # pandas' words for a ragged row
@@ -341,10 +342,14 @@ def build_round(prices: Iterable[pd.DataFrame]) -> BuiltRound:
 
 def bar_seconds(table: pd.DataFrame) -> int:
     """The bar length of rows sorted by symbol then time: the median gap between consecutive bars of a symbol, in
-    whole seconds (at least 1). Weekends and holidays are rare gaps, so daily bars give 86400 and hourly 3600."""
-    symbol = table["symbol"].to_numpy()
+    whole seconds (at least 1). Weekends and holidays are rare gaps, so daily bars give 86400 and hourly 3600.
+    The median is taken over at most GAP_SAMPLE gaps spread evenly over the rows: the full one cost 5-9% of a
+    500k-row build (converting the Arrow symbol column and a 500k median), this one 0.8% (23 ms)."""
     nanos = pd.DatetimeIndex(table["time"]).as_unit("ns").asi8
-    gaps = np.diff(nanos)[symbol[1:] == symbol[:-1]]
+    at = np.arange(1, len(nanos), max(1, len(nanos) // GAP_SAMPLE))
+    symbol = table["symbol"]  # only the sampled rows' symbols are converted (an Arrow column's whole costs more)
+    same = symbol.iloc[at].to_numpy() == symbol.iloc[at - 1].to_numpy()
+    gaps = (nanos[at] - nanos[at - 1])[same]
     if not len(gaps):
         return 86400
     return max(1, round(float(np.median(gaps)) / 1e9))

@@ -41,6 +41,9 @@ def _built(snapshot: Snapshot, row: DatasetRound, now: datetime) -> datasets_pb2
 
 
 def round_proto(row: DatasetRound, files: list[DatasetFile], now: datetime) -> datasets_pb2.Round:
+    # A row made in memory (not read back) has no column defaults yet.
+    bar_seconds = row.bar_seconds or rounds.DEFAULT_BAR_SECONDS
+    horizon_bars = row.horizon_bars or rounds.DEFAULT_HORIZON_BARS
     return datasets_pb2.Round(
         number=row.number,
         state=rounds.state_of(row, now),
@@ -62,9 +65,9 @@ def round_proto(row: DatasetRound, files: list[DatasetFile], now: datetime) -> d
         data_end_time=timestamp(row.data_end),
         synthetic=row.synthetic,
         description=row.description,
-        bar_seconds=row.bar_seconds,
-        horizon_bars=row.horizon_bars,
-        horizon=Duration(seconds=row.bar_seconds * row.horizon_bars),
+        bar_seconds=bar_seconds,
+        horizon_bars=horizon_bars,
+        horizon=Duration(seconds=bar_seconds * horizon_bars),
     )
 
 

@@ -8,6 +8,7 @@ hears one reads those bars from the database and publishes them to its own feed 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -70,14 +71,19 @@ class BarPublisher:
         self.feed = feed  # this process's subscribers of new bars
         self._clock = clock
         self._notifications = notifications
+        # One batch at a time in this process, from its transaction to its hand-over to the feed: subscribers then
+        # get batches in commit order (the feed leaves out a bar older than one it handed on, so a later commit of
+        # a symbol's bars handed on first would hide the earlier one's).
+        self._in_order = asyncio.Lock()
 
     async def publish(self, bars: Sequence[BarValues], *, prefix: str = "") -> Published:
         """Stores a batch all or nothing, then feeds its new bars to this process's subscribers. `prefix` is
         put before `bars[i]` in errors (the message of a stream it came in)."""
-        async with self._sessions.begin() as session:
-            published = await rules.publish_bars(session, bars, now=to_datetime(self._clock()), prefix=prefix)
-            if self._notifications is not None and published.stored:
-                for payload in notification_payloads(published.stored):
-                    await self._notifications.send_in(session, MARKET_CHANNEL, payload)
-        self.feed.publish(published.stored)
+        async with self._in_order:
+            async with self._sessions.begin() as session:
+                published = await rules.publish_bars(session, bars, now=to_datetime(self._clock()), prefix=prefix)
+                if self._notifications is not None and published.stored:
+                    for payload in notification_payloads(published.stored):
+                        await self._notifications.send_in(session, MARKET_CHANNEL, payload)
+            self.feed.publish(published.stored)
         return published

@@ -76,6 +76,15 @@ def test_a_replay_sends_every_bar_paced_by_the_speed_with_progress(mp_env, tmp_p
     assert (paced["sent"], paced["stored"], paced["skipped"]) == (10, 10, 30)
     assert paced["elapsed_seconds"] >= 2 * 0.9  # 9 days of gaps at 4.5 days a second; never faster
     assert paced["symbols"][0]["lastBarTime"] == "2026-02-09T00:00:00Z"
+    newest = json.loads(mp(mp_env, "admin", "market", "bars", "AAA", "--last", "3", "--json").stdout)
+    assert [(b["time"], b["close"]) for b in newest] == [
+        ("2026-02-07T00:00:00Z", 140),
+        ("2026-02-08T00:00:00Z", 141),
+        ("2026-02-09T00:00:00Z", 142),
+    ]
+    shown = mp(mp_env, "admin", "market", "bars", "AAA", "--last", "2").stdout
+    assert "2026-02-09 00:00" in shown
+    assert "142" in shown
 
 
 def test_a_bad_bar_is_named_by_file_and_time_and_nothing_is_replayed(mp_env, tmp_path):
