@@ -101,6 +101,7 @@ bench: $(VENV)/.dev-installed ## print the benchmarks' figures
 	$(PY) -m bench.console
 	$(PY) -m bench.session_parent
 	$(PY) -m bench.lists
+	$(PY) -m bench.feed_latency
 
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache build *.egg-info

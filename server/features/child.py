@@ -23,10 +23,10 @@ import io
 import json
 import sys
 import urllib.request
-from collections import deque
 from collections.abc import Iterable
 from typing import Any, TextIO
 
+import numpy as np
 import pandas as pd
 
 from mlmp_cli.rounds.features import (
@@ -45,41 +45,44 @@ Bar = tuple[str, str, float, float, float, float, float]
 
 
 class Windows:
-    """The last `window` bars of each symbol, and the feature row of each new one."""
+    """The last `window` bars of each symbol, and the feature rows of new ones: one `_features` call per request
+    for every symbol in it (a batch of a feed's bars, or a replayed history), over each symbol's new bars and the
+    `window` - 1 kept before them."""
 
     def __init__(self, window: int = WINDOW) -> None:
         self.window = window
-        self._bars: dict[str, deque[tuple[pd.Timestamp, Bar]]] = {}
+        self._bars: dict[str, list[tuple[pd.Timestamp, Bar]]] = {}
 
     def add(self, bars: list[Bar]) -> list[list[Any]]:
-        rows = []
+        touched: dict[str, list[tuple[pd.Timestamp, Bar, bool]]] = {}  # symbol → its bars, True for a new one
         for bar in bars:
             symbol, when = bar[0], pd.Timestamp(bar[1])
             when = when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
-            kept = self._bars.setdefault(symbol, deque(maxlen=self.window))
-            if kept and when < kept[-1][0]:
-                continue
-            if kept and when == kept[-1][0]:
-                kept.pop()
-            kept.append((when, bar))
-            row = self.row(symbol)
-            if row is not None:
-                rows.append(row)
-        return rows
-
-    def row(self, symbol: str) -> list[Any] | None:
-        kept = self._bars[symbol]
-        if len(kept) < self.window:
-            return None
-        frame = pd.DataFrame(
-            [(when, *bar[2:], symbol) for when, bar in kept],
-            columns=["time", "open", "high", "low", "close", "volume", "symbol"],
-        )
-        last = _features(frame).iloc[-1]
-        values = [float(last[name]) for name in FEATURES]
-        if any(value != value for value in values):  # NaN: what the builder's dropna would drop
-            return None
-        return [symbol, kept[-1][1][1], values]
+            if symbol not in touched:
+                touched[symbol] = [(kept_when, kept, False) for kept_when, kept in self._bars.get(symbol, [])]
+            series = touched[symbol]
+            if series and when < series[-1][0]:
+                continue  # older than the symbol's newest: the feed never sends one, and it has no row
+            if series and when == series[-1][0]:
+                series.pop()  # a corrected bar replaces the one at its time
+            series.append((when, bar, True))
+        parts: list[tuple[Any, ...]] = []
+        new_rows = 0
+        for symbol, series in touched.items():
+            self._bars[symbol] = [(when, bar) for when, bar, _ in series[-self.window :]]
+            first_new = next(index for index, (_, _, new) in enumerate(series) if new)
+            span = series[max(0, first_new - self.window + 1) :]
+            parts.extend((when, *bar[2:], symbol, bar[1], new) for when, bar, new in span)
+            new_rows += sum(new for *_, new in span)
+        if not new_rows:
+            return []
+        frame = pd.DataFrame(parts, columns=["time", "open", "high", "low", "close", "volume", "symbol", "sent", "new"])
+        frame = frame.sort_values(["symbol", "time"], ignore_index=True)  # the order `_features` returns its rows in
+        values = _features(frame)[list(FEATURES)].to_numpy(dtype=float)
+        # NaN: a warm-up row, which the builder's dropna drops
+        wanted = np.flatnonzero(frame["new"].to_numpy(dtype=bool) & ~np.isnan(values).any(axis=1))
+        symbols, sent = frame["symbol"].to_numpy(), frame["sent"].to_numpy()
+        return [[symbols[i], sent[i], values[i].tolist()] for i in wanted]
 
 
 def read_file(source: str) -> bytes:

@@ -86,7 +86,9 @@ def signal_for(row, version: str) -> dict:
 
 def follow_features(SignalPublisher, FeatureStream) -> None:
     version = os.environ.get("MP_MODEL_VERSION", "")
-    publisher = SignalPublisher.from_env(model_version=version)
+    # A bar's rows of every symbol arrive together: 5 ms of linger still sends them as one batch, where the 50 ms
+    # default (made for models that publish in bursts) would add its whole wait to every bar's signals.
+    publisher = SignalPublisher.from_env(model_version=version, linger=0.005)
     while MODEL is None:
         time.sleep(0.1)
     current_round = None

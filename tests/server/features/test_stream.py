@@ -4,12 +4,14 @@ followed, and a subscriber that leaves."""
 
 from __future__ import annotations
 
+import json
 import queue
 import threading
 import time
 from dataclasses import dataclass
 
 import grpc
+import httpx
 import pandas as pd
 import pytest
 
@@ -230,3 +232,20 @@ def test_when_the_open_round_changes_the_stream_continues_with_the_new_round(fea
 async def stored_round(server, number: int) -> DatasetRound:
     async with server.listening.resources.sessions() as session:
         return await session.get(DatasetRound, number)
+
+
+def test_over_rest_the_stream_is_ndjson_and_a_run_token_gets_403(feature_market, server, channel):
+    token = feature_market.deployment[0][1]
+    with httpx.stream("GET", server.http_url + "/api/features:stream", params={"symbols": "CCC"},
+                      headers={"Authorization": token}, timeout=30) as response:  # fmt: skip
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("application/x-ndjson")
+        first = json.loads(next(response.iter_lines()))["result"]
+    assert (first["symbol"], first["roundNumber"], first["latest"], first["horizon"]) == ("CCC", 1, True, "432000s")
+    assert [feature["name"] for feature in first["features"]] == list(FEATURES)
+    runs = training_pb2_grpc.TrainingServiceStub(channel)
+    run = runs.CreateTrainingRun(training_pb2.CreateTrainingRunRequest(task="signal"), metadata=feature_market.acme)
+    run_token = runs.IssueRunToken(training_pb2.IssueRunTokenRequest(run_id=run.id), metadata=feature_market.acme)
+    refused = httpx.get(server.http_url + "/api/features:stream",
+                        headers={"Authorization": f"Bearer {run_token.token}"})  # fmt: skip
+    assert refused.status_code == 403

@@ -50,14 +50,18 @@ async def feed(worker: FeatureWorker, batches: list[list[Bar]], kill_at: int | N
     return streamed
 
 
-def test_bars_fed_one_at_a_time_give_the_published_rounds_live_rows():
+@pytest.mark.parametrize("arriving", ["a time at a time", "all at once"])
+def test_bars_fed_to_the_worker_give_the_published_rounds_rows(arriving):
     prices = pd.concat([read_price_bytes(name, data) for name, data in price_files().items()], ignore_index=True)
     built = build_round([prices])
+    batches = bars_by_time(prices)
+    if arriving == "all at once":  # a replayed history: one request, one _features call
+        batches = [[bar for batch in batches for bar in batch]]
 
     async def run():
         worker = FeatureWorker()
         try:
-            return await feed(worker, bars_by_time(prices)), worker.window
+            return await feed(worker, batches), worker.window
         finally:
             await worker.close()
 
@@ -132,5 +136,7 @@ def test_one_bar_fewer_than_the_window_leaves_the_volatility_unknown():
     frame = pd.DataFrame({"time": pd.date_range("2026-01-01", periods=40, freq="D", tz="UTC"), "open": 1.0,
                           "high": 1.1, "low": 0.9, "close": np.linspace(1, 2, 40), "volume": 10.0})  # fmt: skip
     bars = [("S", t.isoformat(), *values) for t, *values in frame.itertuples(index=False)]
-    assert child.Windows(child.WINDOW - 1).add(bars) == []
-    assert len(child.Windows(child.WINDOW).add(bars)) == len(bars) - (child.WINDOW - 1)
+    short, full = child.Windows(child.WINDOW - 1), child.Windows(child.WINDOW)
+    assert [row for bar in bars for row in short.add([bar])] == []
+    assert len([row for bar in bars for row in full.add([bar])]) == len(bars) - (child.WINDOW - 1)
+    assert len(child.Windows(child.WINDOW).add(bars)) == len(bars) - (child.WINDOW - 1)  # all at once: the same

@@ -59,7 +59,7 @@ class FakePublisher:
     published: list = []
 
     @classmethod
-    def from_env(cls, model_version=""):
+    def from_env(cls, model_version="", **options):
         assert model_version == "run-1"
         return cls()
 
