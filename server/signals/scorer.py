@@ -31,6 +31,9 @@ class ScorerPolicy:
     poll: float = 1.0  # seconds between turns
     # A signal or bar row committed this long after it was stamped is still seen: its turn looks back so far.
     settle: timedelta = timedelta(seconds=10)
+    # Every symbol is looked at this often, changed or not: a bar stamped by a replica whose clock runs more
+    # than `settle` behind would otherwise wait for its symbol's next bar.
+    sweep: timedelta = timedelta(seconds=60)
     enroll_batch: int = 20_000  # new signals enrolled per turn, at most
     score_batch: int = 50_000  # outcomes scored per turn, at most
 
@@ -66,6 +69,7 @@ class Scorer:
         self._cursor: int | None = None  # signals up to this id are enrolled, and were committed long enough ago
         self._recent: dict[int, datetime] = {}  # id → stored_at of the signals read past the cursor
         self._since: datetime | None = None  # bars changed before this were looked at
+        self._swept: datetime | None = None  # when every symbol was last looked at
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -117,6 +121,8 @@ class Scorer:
             now = to_datetime(self._clock())
             enrolled_symbols = await self._enroll(session, now, done)
             since, self._since = self._since, now - self.policy.settle
+            if self._swept is None or now - self._swept >= self.policy.sweep:
+                since, self._swept = None, now
             symbols = await outcomes.symbols_updated_since(session, since) | enrolled_symbols
             limit = self.policy.score_batch
             scored = await outcomes.score_due(session, symbols, scoring.realized_return_of, now, limit)

@@ -100,3 +100,27 @@ def test_only_one_replica_scores_at_a_time(sessions):
     assert while_held.skipped
     assert not after.skipped
     assert held == 0
+
+
+def test_a_bar_stamped_by_a_clock_far_behind_is_found_by_the_next_sweep(sessions):
+    engine, factory = sessions
+    clock = ManualClock(T0.timestamp() + 100 * 86400)
+    now = to_datetime(clock())
+
+    async def scenario():
+        scorer = Scorer(factory, clock)
+        async with factory.begin() as session:
+            await add_bar(session, "AAA", 0, 100.0, now - timedelta(seconds=5))
+            await session.execute(Signal.__table__.insert(), [signal_row(1, "AAA", 0.5, now)])
+        await scorer.turn()  # the first turn looks at every symbol
+        clock.now += 2
+        async with factory.begin() as session:  # another replica, its clock 5 minutes behind
+            await add_bar(session, "AAA", 1, 110.0, to_datetime(clock()) - timedelta(minutes=5))
+        missed = await scorer.turn()
+        clock.now += 60
+        swept = await scorer.turn()
+        return missed, swept
+
+    missed, swept = asyncio.run(scenario())
+    assert missed.scored == 0  # its market_symbols row looks older than the last turn
+    assert swept.scored == 1
