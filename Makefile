@@ -97,6 +97,7 @@ bench: $(VENV)/.dev-installed ## print the benchmarks' figures
 	$(PY) -m bench.training
 	$(PY) -m bench.signals
 	$(PY) -m bench.fanout
+	$(PY) -m bench.scoring
 	$(PY) -m bench.memory
 	$(PY) -m bench.console
 	$(PY) -m bench.session_parent

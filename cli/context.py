@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from mlmp_cli.config import Credentials
     from mlmp_marketplace.v1 import (
         auth_pb2_grpc,
+        catalog_pb2_grpc,
         datasets_pb2_grpc,
         deployments_pb2_grpc,
         market_pb2_grpc,
@@ -84,6 +85,10 @@ class Context:
     @property
     def signals(self) -> signals_pb2_grpc.SignalServiceStub:
         return self._stub("signals_pb2_grpc", "SignalServiceStub")
+
+    @property
+    def catalog(self) -> catalog_pb2_grpc.CatalogServiceStub:
+        return self._stub("catalog_pb2_grpc", "CatalogServiceStub")
 
     @property
     def market(self) -> market_pb2_grpc.MarketServiceStub:

@@ -8,6 +8,7 @@ import click
 
 from mlmp_cli.commands.account import login, logout, whoami
 from mlmp_cli.commands.admin import admin
+from mlmp_cli.commands.catalog import catalog
 from mlmp_cli.commands.data import data
 from mlmp_cli.commands.deploy import deploy, link_infra
 from mlmp_cli.commands.deployments import deployments
@@ -53,6 +54,7 @@ cli.add_command(deploy)
 cli.add_command(link_infra)
 cli.add_command(deployments)
 cli.add_command(signals)
+cli.add_command(catalog)
 cli.add_command(tokens)
 
 

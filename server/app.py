@@ -72,6 +72,7 @@ from mlmp_server.settings import Settings
 from mlmp_server.signals.hub import SignalHub
 from mlmp_server.signals.ingest import SignalBudget, SignalIngest
 from mlmp_server.signals.replicas import ReplicaFanout
+from mlmp_server.signals.scorer import Scorer
 from mlmp_server.signals.servicer import SignalServicer
 from mlmp_server.training.servicer import TrainingServicer
 
@@ -302,6 +303,7 @@ async def serve(
     remote: RemoteIntrospector | None = None
     grpc_server: grpc.aio.Server | None = None
     deliveries: DeliveryWorker | None = None
+    scorer: Scorer | None = None
     relay: BarRelay | None = None
     replay: DemoReplay | None = None
     features: FeatureFeed | None = None
@@ -340,6 +342,8 @@ async def serve(
         policy = DeliveryPolicy(to_private_addresses=settings.deliver_to_private)
         deliveries = DeliveryWorker(resources.sessions, resources.digester.seed_key, clock, policy)
         deliveries.start()
+        scorer = Scorer(resources.sessions, clock, new_bars=feed.subscribe)  # live scores as bars arrive
+        scorer.start()
         relay.start()
         if settings.demo_round and settings.demo_replay_speed > 0:
             replay = DemoReplay(resources.engine, resources.sessions, bars, settings.demo_replay_speed)
@@ -384,6 +388,8 @@ async def serve(
             await relay.stop()
         if grpc_server is not None:
             await grpc_server.stop(0)  # no-op after a clean stop; on a failed start, releases the port
+        if scorer is not None:
+            await scorer.stop()  # a turn cut short commits nothing; the next start does it again
         if deliveries is not None:
             await deliveries.stop(grace=1.0)  # the shutdown grace is spent: a cut attempt is resent later
         if remote is not None:

@@ -46,7 +46,7 @@ def list_deployments(ctx: Context, as_json: bool) -> None:
 @json_option
 @pass_context
 def status(ctx: Context, deployment_id: str, as_json: bool) -> None:
-    """State, links, heartbeat, signal counts and deliveries to linked destinations of DEPLOYMENT_ID.
+    """State, links, heartbeat, signal counts, live score and deliveries to linked destinations of DEPLOYMENT_ID.
 
     \b
     Examples:
@@ -71,6 +71,11 @@ def status(ctx: Context, deployment_id: str, as_json: bool) -> None:
         ("Last heartbeat", when(found.last_heartbeat_time, seconds=True)), ("Token", found.token_hint or "-"),
         ("Created", when(found.create_time, seconds=True)), ("Message", found.message or "-"),
     ]  # fmt: skip
+    from mlmp_cli.commands.catalog import live_score_text
+
+    score = live_score_text(ctx, found)
+    if score is not None:  # after the signal counts
+        rows.insert([label for label, _ in rows].index("Last heartbeat"), ("Live score", score))
     for label, value in rows:
         output.echo(f"{label + ':':<16} {value}")
     if found.deliveries:

@@ -171,23 +171,27 @@ def close(ctx: Context, number: int, as_json: bool) -> None:
 @rounds.command()
 @click.argument("number", type=click.IntRange(min=1))
 @click.option("--returns", "returns_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="CSV with columns symbol,realized_return: one row per symbol of the round.")  # fmt: skip
+              help="CSV with columns symbol,realized_return: one row per symbol of the round (data from elsewhere; "
+                   "without it, the returns come from the market feed).")  # fmt: skip
 @click.option("--return", "pairs", multiple=True, metavar="SYMBOL=VALUE", help="One realised return (repeatable).")
 @json_option
 @pass_context
 def resolve(ctx: Context, number: int, returns_file: Path | None, pairs: tuple[str, ...], as_json: bool) -> None:
-    """Record round NUMBER's realised returns; deployments that signalled in it get their live scores.
+    """Record round NUMBER's realised returns; deployments that signalled in it get their round scores.
+
+    Without --returns or --return, the server computes each symbol's return from the market feed's bars:
+    close(first bar at or after the round's data end + its horizon) / close(last bar at or before its data
+    end) - 1. It refuses, naming them, while some symbols' bars do not reach that far.
 
     \b
     Examples:
+      mp admin rounds resolve 12
       mp admin rounds resolve 12 --returns realised.csv
       mp admin rounds resolve 12 --return AAPL=0.031 --return MSFT=-0.012
     """
     from mlmp_marketplace.v1 import datasets_pb2
 
     returns = _read_returns(returns_file, pairs)
-    if not returns:
-        raise click.UsageError("give the realised returns: --returns FILE.csv or --return SYMBOL=VALUE")
     request = datasets_pb2.ResolveRoundRequest(
         number=number, returns=[datasets_pb2.SymbolReturn(symbol=s, realized_return=r) for s, r in returns.items()]
     )
@@ -195,7 +199,8 @@ def resolve(ctx: Context, number: int, returns_file: Path | None, pairs: tuple[s
     if as_json:
         output.emit_json(output.to_dict(resolved))
     else:
-        output.echo(f"Round {resolved.number} is resolved ({len(returns)} realised returns); live scores updated.")
+        source = f"{len(returns)} realised returns" if returns else "realised returns from the market feed"
+        output.echo(f"Round {resolved.number} is resolved ({source}); round scores updated.")
         output.note("See them with: curl -H 'Authorization: Bearer …' $API/api/catalog")
 
 

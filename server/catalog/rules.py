@@ -15,7 +15,7 @@ from mlmp_server.core.errors import NotFound
 from mlmp_server.core.pagination import SortKey
 from mlmp_server.db.models import Deployment, DeploymentScore, Vendor
 from mlmp_server.signals import scoring
-from mlmp_server.signals.scoring import LiveScore
+from mlmp_server.signals.scoring import LiveScore, RoundSummary
 
 __all__ = ["Entry", "Query", "StateFilter", "entries", "entry_of", "list_entries", "sort_key_types"]
 
@@ -35,7 +35,8 @@ class Query:
 class Entry:
     vendor: Vendor
     models: list[Deployment]  # its deployments but the deleted ones
-    live_scores: dict[str, LiveScore]  # deployment id → its live score, for those scored
+    live_scores: dict[str, LiveScore]  # deployment id → its live score, for those with a scored signal
+    round_summaries: dict[str, RoundSummary]  # deployment id → the mean of its round scores, for those scored
     rounds_entered: list[int]
     signal_count: int  # deleted deployments' signals count too
     last_signal_at: datetime | None
@@ -48,6 +49,7 @@ async def entries(session: AsyncSession, vendors: list[Vendor]) -> list[Entry]:
         return []
     all_deployments = await store.deployments_of(session, vendor_ids)
     scores = await scoring.live_scores(session, [d.id for d in all_deployments])
+    summaries = await scoring.round_summaries(session, [d.id for d in all_deployments])
     rounds = await store.rounds_entered(session, vendor_ids)
     found = []
     for vendor in vendors:
@@ -58,6 +60,7 @@ async def entries(session: AsyncSession, vendors: list[Vendor]) -> list[Entry]:
                 vendor=vendor,
                 models=[d for d in own if d.deleted_at is None],
                 live_scores=scores,
+                round_summaries=summaries,
                 rounds_entered=rounds.get(vendor.id, []),
                 signal_count=sum(d.signal_count for d in own),
                 last_signal_at=max(last_signals) if last_signals else None,

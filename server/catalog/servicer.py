@@ -19,7 +19,7 @@ from mlmp_server.core.single_flight import SingleFlightCache
 from mlmp_server.db.models import Deployment
 from mlmp_server.deployments import rules as deployments
 from mlmp_server.deployments.servicer import state_text, state_value
-from mlmp_server.signals.scoring import LiveScore
+from mlmp_server.signals.scoring import LiveScore, RoundSummary
 
 # The catalog is the same for every caller and read far more often than it changes: answers are
 # kept this long, so the frontend's polling costs one set of queries per second, not one per call
@@ -92,14 +92,25 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         ]
 
     def _model(self, deployment: Deployment, entry: catalog.Entry, now: datetime) -> catalog_pb2.CatalogModel:
-        score: LiveScore | None = entry.live_scores.get(deployment.id)
+        rounds: RoundSummary | None = entry.round_summaries.get(deployment.id)
         return catalog_pb2.CatalogModel(
             deployment_id=deployment.id, run_id=deployment.run_id or "", name=deployment.name,
             state=state_value(deployments.health_state(deployment, now, self._timeout)),
             signal_count=deployment.signal_count, last_signal_time=timestamp(deployment.last_signal_at),
-            live_score=score.score if score else None, scored_rounds=score.rounds if score else 0,
+            live_score=rounds.score if rounds else None, scored_rounds=rounds.rounds if rounds else 0,
             round_scores=[
                 catalog_pb2.RoundScore(round_number=row.round_number, score=row.score, symbols=row.symbols)
                 for row in entry.round_scores.get(deployment.id, [])
             ],
+            score=live_score_proto(entry.live_scores.get(deployment.id)),
         )  # fmt: skip
+
+
+def live_score_proto(score: LiveScore | None) -> catalog_pb2.LiveScore | None:
+    if score is None:
+        return None
+    return catalog_pb2.LiveScore(
+        rank_correlation=score.rank_correlation, hit_rate=score.hit_rate, scored_signals=score.scored_signals,
+        window=score.window, update_time=timestamp(score.updated_at),
+        latest_signal_time=timestamp(score.latest_signal_time),
+    )  # fmt: skip

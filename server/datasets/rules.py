@@ -196,12 +196,14 @@ async def resolve(
     session: AsyncSession, number: int, returns: dict[str, float], *, actor: str, now: datetime
 ) -> DatasetRound:
     """Records the round's realised returns (closing it if it was still open) and scores the deployments
-    that signalled in it."""
+    that signalled in it. No returns given: they are computed from the market feed's bars."""
     row = await require_round(session, number, for_update=True)
     if row.resolved_at is not None:
         raise FailedPrecondition(f"round {number} was already resolved on {row.resolved_at:%Y-%m-%d %H:%M} UTC")
     if state_of(row, now) == RoundState.ROUND_STATE_UPCOMING:
         raise FailedPrecondition(f"round {number} has not opened yet (opens {row.opens_at:%Y-%m-%d %H:%M} UTC)")
+    if not returns:
+        returns = await returns_from_feed(session, row)
     unknown = sorted(set(returns) - set(row.symbols))
     if unknown:
         raise InvalidArgument(f"not symbols of round {number}: {', '.join(unknown[:10])}")
@@ -220,3 +222,25 @@ async def resolve(
     audit.record(session, actor=actor, action="round.resolve", target=str(number), at=now, symbols=len(returns))
     await scoring.score_round(session, row.number, returns, now)
     return row
+
+
+async def returns_from_feed(session: AsyncSession, row: DatasetRound) -> dict[str, float]:
+    """The round's realised returns from the feed: each symbol's, as a signal made at the round's data end
+    time with the round's horizon would get it (server/signals/scoring.py); refused while any symbol's bars
+    do not reach that far."""
+    if row.data_end is None:
+        raise FailedPrecondition(
+            f"round {row.number} has no data end time to measure returns from; resolve it with --returns"
+        )
+    horizon = timedelta(seconds=row.bar_seconds * row.horizon_bars)
+    found = await scoring.returns_from_feed(session, row.symbols, row.data_end, horizon.total_seconds())
+    if found.short:
+        named = ", ".join(f"{symbol} ({why})" for symbol, why in sorted(found.short.items())[:10])
+        more = f" and {len(found.short) - 10} more" if len(found.short) > 10 else ""
+        raise FailedPrecondition(
+            f"round {row.number} cannot be resolved from the feed yet: its returns run from the data end "
+            f"{row.data_end:%Y-%m-%d %H:%M} UTC over {horizon} ({row.horizon_bars} bars of {row.bar_seconds} s), "
+            f"to the first bar at or after {row.data_end + horizon:%Y-%m-%d %H:%M} UTC, and the bars of "
+            f"{len(found.short)} symbol(s) do not reach it: {named}{more}"
+        )
+    return found.returns

@@ -22,6 +22,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -68,9 +69,10 @@ class Vendor(Base):
     # Sort keys of the catalog's orders by activity and by score, stored so those orders page through an
     # index (server/catalog/store.py) instead of computing every vendor's value for each page. Both ascend:
     # minus the microseconds since 1970 of its latest signal (0: none yet, so after every other), kept by
-    # each stored batch (server/signals/store.py count_batch); minus its best model's live score (2.0: none
-    # scored, after every other, as scores lie in [-1, 1]), kept by scoring a round and deleting a model
-    # (server/signals/scoring.py refresh_score_ranks).
+    # each stored batch (server/signals/store.py count_batch); minus its best model's headline score, the live
+    # rank correlation or else the round-based score (2.0: none scored, after every other, as scores lie in
+    # [-1, 1]), kept by the live scorer, scoring a round and deleting a model (server/signals/scoring.py
+    # refresh_score_ranks).
     activity_rank: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     score_rank: Mapped[float] = mapped_column(Float, default=2.0, server_default="2")
 
@@ -297,6 +299,56 @@ class DeploymentScore(Base):
     score: Mapped[float] = mapped_column(Float)
     symbols: Mapped[int] = mapped_column(Integer)
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SignalOutcome(Base):
+    """A signal's realised return, as server/signals/scoring.py defines it: enrolled (pending) when the scorer
+    first sees the signal, scored at its symbol's first bar at or after due_at. exit_time set with no
+    realised_return: void (no bar at or before the signal's time, so no entry price)."""
+
+    __tablename__ = "signal_outcomes"
+    __table_args__ = (
+        # Pending outcomes of a symbol, by when they fall due: what a new bar of the symbol may score.
+        Index(
+            "ix_signal_outcomes_pending", "symbol", "due_at",
+            postgresql_where=text("exit_time IS NULL"), sqlite_where=text("exit_time IS NULL"),
+        ),
+        # A deployment's window: its scored signals, latest signal time first.
+        Index(
+            "ix_signal_outcomes_window", "deployment_id", "signal_time", "signal_id",
+            postgresql_where=text("realized_return IS NOT NULL"), sqlite_where=text("realized_return IS NOT NULL"),
+        ),
+    )  # fmt: skip
+
+    signal_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
+    deployment_id: Mapped[str] = mapped_column(String(32))
+    symbol: Mapped[str] = mapped_column(String(32))
+    view: Mapped[float] = mapped_column(Float)  # the signal's score, or its action as +1, -1 or 0
+    signal_time: Mapped[datetime] = mapped_column(UTCDateTime)  # t: the signal's generate_time
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)  # t + horizon
+    entry_close: Mapped[float | None] = mapped_column(Float)  # close of the last bar at or before t
+    exit_time: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the first bar at or after due_at
+    exit_close: Mapped[float | None] = mapped_column(Float)
+    realized_return: Mapped[float | None] = mapped_column(Float)
+    scored_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when the scorer stored it
+
+
+class DeploymentLiveScore(Base):
+    """A deployment's live score over its window of scored signals (server/signals/scoring.py), recomputed
+    for that deployment whenever one of its signals is scored."""
+
+    __tablename__ = "deployment_live_scores"
+
+    deployment_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    rank_correlation: Mapped[float | None] = mapped_column(Float)
+    hit_rate: Mapped[float | None] = mapped_column(Float)
+    scored_signals: Mapped[int] = mapped_column(Integer)
+    window: Mapped[int] = mapped_column(Integer)
+    # The latest signal time in the window: how recent the signals it rests on are.
+    latest_signal_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class AuditEvent(Base):

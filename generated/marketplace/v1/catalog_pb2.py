@@ -29,7 +29,7 @@ from mlmp_marketplace.v1 import deployments_pb2 as marketplace_dot_v1_dot_deploy
 from mlmp_marketplace.v1 import options_pb2 as marketplace_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cmarketplace/v1/catalog.proto\x12\x0emarketplace.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bmarketplace/v1/common.proto\x1a marketplace/v1/deployments.proto\x1a\x1cmarketplace/v1/options.proto\"\xb0\x02\n\x0c\x43\x61talogModel\x12\x15\n\rdeployment_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12.\n\x05state\x18\x04 \x01(\x0e\x32\x1f.marketplace.v1.DeploymentState\x12\x14\n\x0csignal_count\x18\x05 \x01(\x03\x12\x34\n\x10last_signal_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\nlive_score\x18\x07 \x01(\x01H\x00\x88\x01\x01\x12\x15\n\rscored_rounds\x18\x08 \x01(\x05\x12\x30\n\x0cround_scores\x18\t \x03(\x0b\x32\x1a.marketplace.v1.RoundScoreB\r\n\x0b_live_score\"B\n\nRoundScore\x12\x14\n\x0cround_number\x18\x01 \x01(\x05\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x0f\n\x07symbols\x18\x03 \x01(\x05\"\xc8\x01\n\x0c\x43\x61talogEntry\x12&\n\x06vendor\x18\x01 \x01(\x0b\x32\x16.marketplace.v1.Vendor\x12,\n\x06models\x18\x02 \x03(\x0b\x32\x1c.marketplace.v1.CatalogModel\x12\x16\n\x0erounds_entered\x18\x03 \x03(\x05\x12\x14\n\x0csignal_count\x18\x04 \x01(\x03\x12\x34\n\x10last_signal_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8f\x02\n\x12ListCatalogRequest\x12\x16\n\x06vendor\x18\x01 \x01(\tB\x06\xd2\xf3\x18\x02\x18@\x12\x11\n\tlive_only\x18\x02 \x01(\x08\x12)\n\tpage_size\x18\x03 \x01(\x05\x42\x16\xd2\xf3\x18\x12)\x00\x00\x00\x00\x00\x00\x00\x00\x31\x00\x00\x00\x00\x00@\x8f@\x12\x1b\n\npage_token\x18\x04 \x01(\tB\x07\xd2\xf3\x18\x03\x18\x80\x08\x12\x16\n\x05query\x18\x05 \x01(\tB\x07\xd2\xf3\x18\x03\x18\xc8\x01\x12\x36\n\x05state\x18\x06 \x01(\x0e\x32\x1f.marketplace.v1.DeploymentStateB\x06\xd2\xf3\x18\x02h\x01\x12\x36\n\x08order_by\x18\x07 \x01(\x0e\x32\x1c.marketplace.v1.CatalogOrderB\x06\xd2\xf3\x18\x02h\x01\"]\n\x13ListCatalogResponse\x12-\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1c.marketplace.v1.CatalogEntry\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"2\n\x16GetCatalogEntryRequest\x12\x18\n\x06vendor\x18\x01 \x01(\tB\x08\xd2\xf3\x18\x04\x08\x01\x18@*z\n\x0c\x43\x61talogOrder\x12\x1d\n\x19\x43\x41TALOG_ORDER_UNSPECIFIED\x10\x00\x12\x17\n\x13\x43\x41TALOG_ORDER_SCORE\x10\x01\x12\x1a\n\x16\x43\x41TALOG_ORDER_ACTIVITY\x10\x02\x12\x16\n\x12\x43\x41TALOG_ORDER_NAME\x10\x03\x32\xaa\x02\n\x0e\x43\x61talogService\x12\x85\x01\n\x0bListCatalog\x12\".marketplace.v1.ListCatalogRequest\x1a#.marketplace.v1.ListCatalogResponse\"-\xca\xf3\x18\x15\x12\x0c\x63\x61talog:read\x1a\x03\x01\x02\x05 \x01\x82\xd3\xe4\x93\x02\x0e\x12\x0c/api/catalog\x12\x8f\x01\n\x0fGetCatalogEntry\x12&.marketplace.v1.GetCatalogEntryRequest\x1a\x1c.marketplace.v1.CatalogEntry\"6\xca\xf3\x18\x15\x12\x0c\x63\x61talog:read\x1a\x03\x01\x02\x05 \x01\x82\xd3\xe4\x93\x02\x17\x12\x15/api/catalog/{vendor}b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cmarketplace/v1/catalog.proto\x12\x0emarketplace.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bmarketplace/v1/common.proto\x1a marketplace/v1/deployments.proto\x1a\x1cmarketplace/v1/options.proto\"\xda\x02\n\x0c\x43\x61talogModel\x12\x15\n\rdeployment_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12.\n\x05state\x18\x04 \x01(\x0e\x32\x1f.marketplace.v1.DeploymentState\x12\x14\n\x0csignal_count\x18\x05 \x01(\x03\x12\x34\n\x10last_signal_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\nlive_score\x18\x07 \x01(\x01H\x00\x88\x01\x01\x12\x15\n\rscored_rounds\x18\x08 \x01(\x05\x12\x30\n\x0cround_scores\x18\t \x03(\x0b\x32\x1a.marketplace.v1.RoundScore\x12(\n\x05score\x18\n \x01(\x0b\x32\x19.marketplace.v1.LiveScoreB\r\n\x0b_live_score\"\xf4\x01\n\tLiveScore\x12\x1d\n\x10rank_correlation\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\x15\n\x08hit_rate\x18\x02 \x01(\x01H\x01\x88\x01\x01\x12\x16\n\x0escored_signals\x18\x03 \x01(\x03\x12\x0e\n\x06window\x18\x04 \x01(\x05\x12/\n\x0bupdate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x12latest_signal_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x13\n\x11_rank_correlationB\x0b\n\t_hit_rate\"B\n\nRoundScore\x12\x14\n\x0cround_number\x18\x01 \x01(\x05\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x0f\n\x07symbols\x18\x03 \x01(\x05\"\xc8\x01\n\x0c\x43\x61talogEntry\x12&\n\x06vendor\x18\x01 \x01(\x0b\x32\x16.marketplace.v1.Vendor\x12,\n\x06models\x18\x02 \x03(\x0b\x32\x1c.marketplace.v1.CatalogModel\x12\x16\n\x0erounds_entered\x18\x03 \x03(\x05\x12\x14\n\x0csignal_count\x18\x04 \x01(\x03\x12\x34\n\x10last_signal_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8f\x02\n\x12ListCatalogRequest\x12\x16\n\x06vendor\x18\x01 \x01(\tB\x06\xd2\xf3\x18\x02\x18@\x12\x11\n\tlive_only\x18\x02 \x01(\x08\x12)\n\tpage_size\x18\x03 \x01(\x05\x42\x16\xd2\xf3\x18\x12)\x00\x00\x00\x00\x00\x00\x00\x00\x31\x00\x00\x00\x00\x00@\x8f@\x12\x1b\n\npage_token\x18\x04 \x01(\tB\x07\xd2\xf3\x18\x03\x18\x80\x08\x12\x16\n\x05query\x18\x05 \x01(\tB\x07\xd2\xf3\x18\x03\x18\xc8\x01\x12\x36\n\x05state\x18\x06 \x01(\x0e\x32\x1f.marketplace.v1.DeploymentStateB\x06\xd2\xf3\x18\x02h\x01\x12\x36\n\x08order_by\x18\x07 \x01(\x0e\x32\x1c.marketplace.v1.CatalogOrderB\x06\xd2\xf3\x18\x02h\x01\"]\n\x13ListCatalogResponse\x12-\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1c.marketplace.v1.CatalogEntry\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"2\n\x16GetCatalogEntryRequest\x12\x18\n\x06vendor\x18\x01 \x01(\tB\x08\xd2\xf3\x18\x04\x08\x01\x18@*z\n\x0c\x43\x61talogOrder\x12\x1d\n\x19\x43\x41TALOG_ORDER_UNSPECIFIED\x10\x00\x12\x17\n\x13\x43\x41TALOG_ORDER_SCORE\x10\x01\x12\x1a\n\x16\x43\x41TALOG_ORDER_ACTIVITY\x10\x02\x12\x16\n\x12\x43\x41TALOG_ORDER_NAME\x10\x03\x32\xaa\x02\n\x0e\x43\x61talogService\x12\x85\x01\n\x0bListCatalog\x12\".marketplace.v1.ListCatalogRequest\x1a#.marketplace.v1.ListCatalogResponse\"-\xca\xf3\x18\x15\x12\x0c\x63\x61talog:read\x1a\x03\x01\x02\x05 \x01\x82\xd3\xe4\x93\x02\x0e\x12\x0c/api/catalog\x12\x8f\x01\n\x0fGetCatalogEntry\x12&.marketplace.v1.GetCatalogEntryRequest\x1a\x1c.marketplace.v1.CatalogEntry\"6\xca\xf3\x18\x15\x12\x0c\x63\x61talog:read\x1a\x03\x01\x02\x05 \x01\x82\xd3\xe4\x93\x02\x17\x12\x15/api/catalog/{vendor}b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -54,20 +54,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CATALOGSERVICE'].methods_by_name['ListCatalog']._serialized_options = b'\312\363\030\025\022\014catalog:read\032\003\001\002\005 \001\202\323\344\223\002\016\022\014/api/catalog'
   _globals['_CATALOGSERVICE'].methods_by_name['GetCatalogEntry']._loaded_options = None
   _globals['_CATALOGSERVICE'].methods_by_name['GetCatalogEntry']._serialized_options = b'\312\363\030\025\022\014catalog:read\032\003\001\002\005 \001\202\323\344\223\002\027\022\025/api/catalog/{vendor}'
-  _globals['_CATALOGORDER']._serialized_start=1203
-  _globals['_CATALOGORDER']._serialized_end=1325
+  _globals['_CATALOGORDER']._serialized_start=1492
+  _globals['_CATALOGORDER']._serialized_end=1614
   _globals['_CATALOGMODEL']._serialized_start=205
-  _globals['_CATALOGMODEL']._serialized_end=509
-  _globals['_ROUNDSCORE']._serialized_start=511
-  _globals['_ROUNDSCORE']._serialized_end=577
-  _globals['_CATALOGENTRY']._serialized_start=580
-  _globals['_CATALOGENTRY']._serialized_end=780
-  _globals['_LISTCATALOGREQUEST']._serialized_start=783
-  _globals['_LISTCATALOGREQUEST']._serialized_end=1054
-  _globals['_LISTCATALOGRESPONSE']._serialized_start=1056
-  _globals['_LISTCATALOGRESPONSE']._serialized_end=1149
-  _globals['_GETCATALOGENTRYREQUEST']._serialized_start=1151
-  _globals['_GETCATALOGENTRYREQUEST']._serialized_end=1201
-  _globals['_CATALOGSERVICE']._serialized_start=1328
-  _globals['_CATALOGSERVICE']._serialized_end=1626
+  _globals['_CATALOGMODEL']._serialized_end=551
+  _globals['_LIVESCORE']._serialized_start=554
+  _globals['_LIVESCORE']._serialized_end=798
+  _globals['_ROUNDSCORE']._serialized_start=800
+  _globals['_ROUNDSCORE']._serialized_end=866
+  _globals['_CATALOGENTRY']._serialized_start=869
+  _globals['_CATALOGENTRY']._serialized_end=1069
+  _globals['_LISTCATALOGREQUEST']._serialized_start=1072
+  _globals['_LISTCATALOGREQUEST']._serialized_end=1343
+  _globals['_LISTCATALOGRESPONSE']._serialized_start=1345
+  _globals['_LISTCATALOGRESPONSE']._serialized_end=1438
+  _globals['_GETCATALOGENTRYREQUEST']._serialized_start=1440
+  _globals['_GETCATALOGENTRYREQUEST']._serialized_end=1490
+  _globals['_CATALOGSERVICE']._serialized_start=1617
+  _globals['_CATALOGSERVICE']._serialized_end=1915
 # @@protoc_insertion_point(module_scope)

@@ -31,7 +31,9 @@ class _CatalogOrderEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CatalogO
     CATALOG_ORDER_UNSPECIFIED: _CatalogOrder.ValueType  # 0
     """the order vendors were listed in"""
     CATALOG_ORDER_SCORE: _CatalogOrder.ValueType  # 1
-    """best live score of a vendor's models first; unscored vendors last"""
+    """best score of a vendor's models first (a model's live rank_correlation, or without one its round-based
+    live_score); unscored vendors last
+    """
     CATALOG_ORDER_ACTIVITY: _CatalogOrder.ValueType  # 2
     """latest signal first; vendors without signals last"""
     CATALOG_ORDER_NAME: _CatalogOrder.ValueType  # 3
@@ -43,7 +45,9 @@ class CatalogOrder(_CatalogOrder, metaclass=_CatalogOrderEnumTypeWrapper):
 CATALOG_ORDER_UNSPECIFIED: CatalogOrder.ValueType  # 0
 """the order vendors were listed in"""
 CATALOG_ORDER_SCORE: CatalogOrder.ValueType  # 1
-"""best live score of a vendor's models first; unscored vendors last"""
+"""best score of a vendor's models first (a model's live rank_correlation, or without one its round-based
+live_score); unscored vendors last
+"""
 CATALOG_ORDER_ACTIVITY: CatalogOrder.ValueType  # 2
 """latest signal first; vendors without signals last"""
 CATALOG_ORDER_NAME: CatalogOrder.ValueType  # 3
@@ -65,20 +69,30 @@ class CatalogModel(_message.Message):
     LIVE_SCORE_FIELD_NUMBER: _builtins.int
     SCORED_ROUNDS_FIELD_NUMBER: _builtins.int
     ROUND_SCORES_FIELD_NUMBER: _builtins.int
+    SCORE_FIELD_NUMBER: _builtins.int
     deployment_id: _builtins.str
     run_id: _builtins.str
     name: _builtins.str
     state: _deployments_pb2.DeploymentState.ValueType
     signal_count: _builtins.int
     live_score: _builtins.float
-    """Mean correlation of the model's scores with realised returns over resolved rounds."""
+    """Round-based score: the mean of round_scores over the resolved rounds the model signalled in. Kept
+    beside `score` (the live one): a resolved round still scores the models that signalled in it.
+    """
     scored_rounds: _builtins.int
+    """How many resolved rounds have a score for this model (the rounds behind live_score)."""
     @_builtins.property
     def last_signal_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def round_scores(self) -> _containers.RepeatedCompositeFieldContainer[Global___RoundScore]:
         """The score of each resolved round behind live_score, oldest first. GetCatalogEntry only (empty in
         ListCatalog, whose pages stay small).
+        """
+
+    @_builtins.property
+    def score(self) -> Global___LiveScore:
+        """The model's live score over its latest scored signals, updated as bars arrive; unset until one of its
+        signals is scored. CATALOG_ORDER_SCORE orders by its rank_correlation, or without one by live_score.
         """
 
     def __init__(
@@ -93,16 +107,94 @@ class CatalogModel(_message.Message):
         live_score: _builtins.float | None = ...,
         scored_rounds: _builtins.int = ...,
         round_scores: _abc.Iterable[Global___RoundScore] | None = ...,
+        score: Global___LiveScore | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_live_score", b"_live_score", "last_signal_time", b"last_signal_time", "live_score", b"live_score"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_live_score", b"_live_score", "last_signal_time", b"last_signal_time", "live_score", b"live_score", "score", b"score"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_live_score", b"_live_score", "deployment_id", b"deployment_id", "last_signal_time", b"last_signal_time", "live_score", b"live_score", "name", b"name", "round_scores", b"round_scores", "run_id", b"run_id", "scored_rounds", b"scored_rounds", "signal_count", b"signal_count", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_live_score", b"_live_score", "deployment_id", b"deployment_id", "last_signal_time", b"last_signal_time", "live_score", b"live_score", "name", b"name", "round_scores", b"round_scores", "run_id", b"run_id", "score", b"score", "scored_rounds", b"scored_rounds", "signal_count", b"signal_count", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__live_score: _TypeAlias = _typing.Literal["live_score"]  # noqa: Y015
     _WhichOneofArgType__live_score: _TypeAlias = _typing.Literal["_live_score", b"_live_score"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType__live_score) -> _WhichOneofReturnType__live_score | None: ...
 
 Global___CatalogModel: _TypeAlias = CatalogModel  # noqa: Y015
+
+@_typing.final
+class LiveScore(_message.Message):
+    """A model's live score: how its latest signals foretold the returns the market feed then realised.
+
+    A signal on a symbol with horizon h has a view: its score, or without one its action (buy +1, sell -1,
+    hold 0). It was made after bar B: the newest bar of its symbol that the feed had received when the signal
+    was stored (the newest Bar.receive_time at or before Signal.store_time); its time t is B's time (not its
+    generate_time: a replay stamps bars in the feed's own time, and a bar closes after its stamp). It is
+    scored at the symbol's first bar at or after t + h, against the realised return
+      r = close(first bar at or after t + h) / close(B) - 1.
+    A signal stored before any bar of its symbol is never scored. The live score rests on the model's
+    `window` latest scored signals: those with the latest t, ties going to the higher signal id. Over them:
+      rank_correlation = Spearman's correlation of view and r: Pearson's correlation of their ranks, tied
+                         values given the average of the ranks they span;
+      hit_rate         = the share whose view has the sign of r (a view of 0 or an r of 0 is a miss);
+      scored_signals   = how many there are (at most window).
+    In pandas, with a model's signals (id, symbol, store_time, view, h) and the feed's bars (symbol, time,
+    receive_time, close), all times as timestamps:
+      b = pd.merge_asof(signals.sort_values("store_time"), bars.sort_values("receive_time"),
+                        left_on="store_time", right_on="receive_time", by="symbol").dropna(subset=["time"])
+      x = pd.merge_asof(b.assign(due=b.time + b.h).sort_values("due"), bars.sort_values("time"), left_on="due",
+                        right_on="time", by="symbol", direction="forward", suffixes=("", "_x"))
+      w = x.assign(r=x.close_x / x.close - 1).dropna(subset=["r"]).sort_values(["time", "id"]).tail(window)
+      rank_correlation = w.view.rank().corr(w.r.rank()); hit_rate = (w.view * w.r > 0).mean()
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RANK_CORRELATION_FIELD_NUMBER: _builtins.int
+    HIT_RATE_FIELD_NUMBER: _builtins.int
+    SCORED_SIGNALS_FIELD_NUMBER: _builtins.int
+    WINDOW_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    LATEST_SIGNAL_TIME_FIELD_NUMBER: _builtins.int
+    rank_correlation: _builtins.float
+    """Spearman's rank correlation of views and realised returns, in [-1, 1]; unset with fewer than 2 scored
+    signals, or when all their views or all their returns are equal.
+    """
+    hit_rate: _builtins.float
+    """The share of the scored signals whose view had the sign of the realised return, in [0, 1]."""
+    scored_signals: _builtins.int
+    """How many scored signals the score rests on."""
+    window: _builtins.int
+    """The most signals a score rests on: the latest `window` scored ones count."""
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp:
+        """When the score was last recomputed (a signal of the model was scored)."""
+
+    @_builtins.property
+    def latest_signal_time(self) -> _timestamp_pb2.Timestamp:
+        """The latest signal time t (the time of the bar a signal was made after) among the signals it rests on."""
+
+    def __init__(
+        self,
+        *,
+        rank_correlation: _builtins.float | None = ...,
+        hit_rate: _builtins.float | None = ...,
+        scored_signals: _builtins.int = ...,
+        window: _builtins.int = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
+        latest_signal_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_hit_rate", b"_hit_rate", "_rank_correlation", b"_rank_correlation", "hit_rate", b"hit_rate", "latest_signal_time", b"latest_signal_time", "rank_correlation", b"rank_correlation", "update_time", b"update_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_hit_rate", b"_hit_rate", "_rank_correlation", b"_rank_correlation", "hit_rate", b"hit_rate", "latest_signal_time", b"latest_signal_time", "rank_correlation", b"rank_correlation", "scored_signals", b"scored_signals", "update_time", b"update_time", "window", b"window"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__hit_rate: _TypeAlias = _typing.Literal["hit_rate"]  # noqa: Y015
+    _WhichOneofArgType__hit_rate: _TypeAlias = _typing.Literal["_hit_rate", b"_hit_rate"]  # noqa: Y015
+    _WhichOneofReturnType__rank_correlation: _TypeAlias = _typing.Literal["rank_correlation"]  # noqa: Y015
+    _WhichOneofArgType__rank_correlation: _TypeAlias = _typing.Literal["_rank_correlation", b"_rank_correlation"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__hit_rate) -> _WhichOneofReturnType__hit_rate | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__rank_correlation) -> _WhichOneofReturnType__rank_correlation | None: ...
+
+Global___LiveScore: _TypeAlias = LiveScore  # noqa: Y015
 
 @_typing.final
 class RoundScore(_message.Message):

@@ -608,7 +608,7 @@ class ResolveRoundRequest(_message.Message):
     """The round whose returns are known."""
     @_builtins.property
     def returns(self) -> _containers.RepeatedCompositeFieldContainer[Global___SymbolReturn]:
-        """The realised return of each of the round's symbols."""
+        """The realised return of each of the round's symbols (data from elsewhere); empty: from the market feed."""
 
     def __init__(
         self,

@@ -137,7 +137,11 @@ class DatasetServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ResolveRound(self, request, context):
-        """Records the realised returns of a round's symbols, which makes live scores computable.
+        """Records the realised returns of a round's symbols and scores the deployments that signalled in it (each
+        gets a RoundScore). Without returns in the request they come from the market feed: each symbol's is
+        close(first bar at or after data_end_time + horizon) / close(last bar at or before data_end_time) - 1,
+        as a signal made at the round's data end would be scored (see LiveScore); while any symbol's bars do not
+        reach that far, FAILED_PRECONDITION names those symbols and nothing changes.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -58,7 +58,12 @@ class DatasetServiceStub:
     CloseRound: _grpc.UnaryUnaryMultiCallable[_datasets_pb2.CloseRoundRequest, _datasets_pb2.Round]
     """Closes a round before its close time: no new training runs start on it. Operators only."""
     ResolveRound: _grpc.UnaryUnaryMultiCallable[_datasets_pb2.ResolveRoundRequest, _datasets_pb2.Round]
-    """Records the realised returns of a round's symbols, which makes live scores computable."""
+    """Records the realised returns of a round's symbols and scores the deployments that signalled in it (each
+    gets a RoundScore). Without returns in the request they come from the market feed: each symbol's is
+    close(first bar at or after data_end_time + horizon) / close(last bar at or before data_end_time) - 1,
+    as a signal made at the round's data end would be scored (see LiveScore); while any symbol's bars do not
+    reach that far, FAILED_PRECONDITION names those symbols and nothing changes.
+    """
 
 @_typing.type_check_only
 class DatasetServiceAsyncStub(DatasetServiceStub):
@@ -90,7 +95,12 @@ class DatasetServiceAsyncStub(DatasetServiceStub):
     CloseRound: _aio.UnaryUnaryMultiCallable[_datasets_pb2.CloseRoundRequest, _datasets_pb2.Round]  # type: ignore[assignment]
     """Closes a round before its close time: no new training runs start on it. Operators only."""
     ResolveRound: _aio.UnaryUnaryMultiCallable[_datasets_pb2.ResolveRoundRequest, _datasets_pb2.Round]  # type: ignore[assignment]
-    """Records the realised returns of a round's symbols, which makes live scores computable."""
+    """Records the realised returns of a round's symbols and scores the deployments that signalled in it (each
+    gets a RoundScore). Without returns in the request they come from the market feed: each symbol's is
+    close(first bar at or after data_end_time + horizon) / close(last bar at or before data_end_time) - 1,
+    as a signal made at the round's data end would be scored (see LiveScore); while any symbol's bars do not
+    reach that far, FAILED_PRECONDITION names those symbols and nothing changes.
+    """
 
 class DatasetServiceServicer(metaclass=_abc_1.ABCMeta):
     """Dataset rounds: numbered, time-boxed releases of feature tables that models train on, and their files."""
@@ -167,6 +177,11 @@ class DatasetServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _datasets_pb2.ResolveRoundRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_datasets_pb2.Round, _abc.Awaitable[_datasets_pb2.Round]]:
-        """Records the realised returns of a round's symbols, which makes live scores computable."""
+        """Records the realised returns of a round's symbols and scores the deployments that signalled in it (each
+        gets a RoundScore). Without returns in the request they come from the market feed: each symbol's is
+        close(first bar at or after data_end_time + horizon) / close(last bar at or before data_end_time) - 1,
+        as a signal made at the round's data end would be scored (see LiveScore); while any symbol's bars do not
+        reach that far, FAILED_PRECONDITION names those symbols and nothing changes.
+        """
 
 def add_DatasetServiceServicer_to_server(servicer: DatasetServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

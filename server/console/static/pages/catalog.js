@@ -138,10 +138,24 @@ export function statePill(value) {
   return el("span", { class: `pill state-${label.replace(/\s+/g, "-")}`, text: label });
 }
 
+// The live score: rank correlation over the model's latest scored signals, with its hit rate and how many
+// signals it rests on (CatalogModel.score); the round-based score only when no live one exists yet.
 function scoreCell(model) {
+  const live = model.score;
+  if (live && live.rankCorrelation !== undefined) {
+    const n = Number(live.scoredSignals || 0);
+    return el("span", { title: "Spearman rank correlation of views and realised returns over the latest scored signals" },
+      el("span", { class: live.rankCorrelation >= 0 ? "up" : "down", text: format.score(live.rankCorrelation) }),
+      el("span", { class: "muted small", text: ` · hits ${percent(live.hitRate)} · ${format.count(n)} signal${n === 1 ? "" : "s"}` }));
+  }
+  if (live) return el("span", { class: "muted", text: `${format.count(live.scoredSignals)} scored` });
   if (model.liveScore === undefined) return el("span", { class: "muted", text: "not scored" });
   const rounds = model.scoredRounds || 0;
-  return el("span", {},
+  return el("span", { title: "Mean score over resolved rounds" },
     el("span", { class: model.liveScore >= 0 ? "up" : "down", text: format.score(model.liveScore) }),
     el("span", { class: "muted small", text: ` · ${rounds} round${rounds === 1 ? "" : "s"}` }));
+}
+
+export function percent(value) {
+  return value === undefined || value === null ? "—" : `${(Number(value) * 100).toFixed(1)}%`;
 }

@@ -1,10 +1,11 @@
-// One model (a deployment) on the marketplace: who made it, its run, its score per round, its signals.
+// One model (a deployment) on the marketplace: who made it, its run, its live score, its score per round,
+// its signals.
 
 import * as api from "../api.js";
 import { barChart } from "../chart.js";
 import { el, link } from "../dom.js";
 import * as format from "../format.js";
-import { statePill } from "./catalog.js";
+import { percent, statePill } from "./catalog.js";
 
 export const title = "Model";
 
@@ -30,6 +31,7 @@ export function render(view, { params }) {
 
   function page(vendor, model) {
     const scores = model.roundScores || [];
+    const live = model.score;
     return [
       el("div", { class: "page-head" },
         el("div", {},
@@ -39,11 +41,25 @@ export function render(view, { params }) {
             el("span", { class: "badge-model", text: model.name || format.shortId(model.deploymentId) }),
             model.runId ? el("span", { class: "badge-run", text: `run ${format.shortId(model.runId)}` }) : null))),
       el("dl", { class: "facts wide" },
-        fact("Live score", model.liveScore === undefined ? "not scored" : format.score(model.liveScore)),
+        fact("Live score", live ? format.score(live.rankCorrelation) : "not scored"),
+        fact("Hit rate", live ? percent(live.hitRate) : "—"),
+        fact("Scored signals", live ? `${format.count(live.scoredSignals)} of the latest ${format.count(live.window)}` : "none yet"),
+        fact("Round score", model.liveScore === undefined ? "—" : format.score(model.liveScore)),
         fact("Scored rounds", format.count(model.scoredRounds)),
         fact("Signals", format.count(model.signalCount)),
         fact("Last signal", format.ago(model.lastSignalTime)),
         fact("Deployment", model.deploymentId)),
+      el("section", { class: "panel", id: "model-live-score" },
+        el("h2", { text: "Live score" }),
+        el("p", { class: "muted", text: live
+          ? `Over its latest ${format.count(live.scoredSignals)} scored signals (up to ${format.dateTime(live.latestSignalTime)}; ` +
+            `updated ${format.ago(live.updateTime)}): Spearman rank correlation ${format.score(live.rankCorrelation)}, ` +
+            `hit rate ${percent(live.hitRate)}.`
+          : "No signal of this model has been scored yet." }),
+        el("p", { class: "muted small", text: "A signal made after bar B (the newest of its symbol when it was stored; t = B's time) " +
+          "with horizon h is scored at its symbol's first bar at or after t + h: r = close(that bar) / close(B) − 1. The rank " +
+          "correlation is Spearman's between the signals' views (score, or buy +1 / sell −1 / hold 0) and r; a hit is a view " +
+          "with the sign of r (0 is a miss)." })),
       el("section", { class: "panel", id: "model-scores" },
         el("h2", { text: "Score per round" }),
         scores.length

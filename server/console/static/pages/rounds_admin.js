@@ -1,6 +1,7 @@
 // Operator actions on rounds (tokens with the `admin` scope): publish a round built on the server from price
-// CSVs picked here (PublishRoundFromCsv), close a round after a confirmation (CloseRound), resolve it from a
-// returns CSV as `mp admin rounds resolve --returns` takes it (ResolveRound). Loaded only for operators.
+// CSVs picked here (PublishRoundFromCsv), close a round after a confirmation (CloseRound), resolve it from the
+// market feed's bars or from a returns CSV as `mp admin rounds resolve --returns` takes it (ResolveRound).
+// Loaded only for operators.
 
 import * as api from "../api.js";
 import { clear, el } from "../dom.js";
@@ -146,7 +147,7 @@ export function roundActions(round, { navigate }) {
         on: { click: confirmClose } }),
       el("span", { class: "muted small", text: "Vendors can still pull its files; it stops being the current round." })));
   }
-  if (state !== "resolved") panel.append(resolveForm());
+  if (state !== "resolved") panel.append(resolveFromFeed(), resolveForm());
   else panel.append(el("p", { class: "muted", text: `Resolved ${format.dateTime(round.resolveTime)}: live scores include it.` }));
   panel.append(dialog);
   return panel;
@@ -163,6 +164,25 @@ export function roundActions(round, { navigate }) {
           if (await guarded(() => api.post(`/api/admin/rounds/${round.number}:close`, {}))) reload();
         } } })));
     dialog.showModal();
+  }
+
+  // No returns in the request: the server computes them from the stored bars, or says which symbols' bars
+  // do not reach the round's horizon yet (shown as the problem).
+  function resolveFromFeed() {
+    const button = el("button", { type: "button", class: "primary", id: "resolve-from-feed",
+      text: `Resolve round ${round.number} from the market feed` });
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      const done = await guarded(() => api.post(`/api/admin/rounds/${round.number}:resolve`, { returns: [] }));
+      if (done) reload();
+      else button.disabled = false;
+    });
+    return el("div", { class: "resolve-feed", id: "resolve-feed" },
+      el("h3", { text: "Resolve from the feed" }),
+      el("p", { class: "muted small", text: "Each symbol's return from the stored bars: close(first bar at or after the "
+        + "round's data end + its horizon) / close(last bar at or before its data end) − 1, as `mp admin rounds resolve` "
+        + "without --returns computes it." }),
+      button);
   }
 
   function resolveForm() {
@@ -199,7 +219,7 @@ export function roundActions(round, { navigate }) {
       if (done) reload();
       else submit.disabled = false;
     } } },
-      el("h3", { text: "Resolve" }),
+      el("h3", { text: "Resolve from a returns file" }),
       el("p", { class: "muted small", id: "returns-help",
         text: "A CSV with the columns symbol,realized_return and one row per symbol of the round, as "
           + "`mp admin rounds resolve --returns` takes it. Resolving scores every model that signalled in the round." }),
