@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -73,6 +76,22 @@ def build_synthetic() -> BuiltFiles:
     return built_files(build_round(synthetic_prices()), "parquet")
 
 
+PARENT_CHECK_SECONDS = 0.5
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Runs first in the child. A server killed (SIGKILL) mid-build leaves its child orphaned, and the child
+    would wait forever to hand back its result: it holds its result pipe's reading end too, so nothing tells
+    it that no one reads. It watches for its parent's end instead, and ends with it."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 class ChildBuilder:
     """Runs builds in a spawned child process, one at a time: each child loads ~100 MB of libraries."""
 
@@ -82,5 +101,8 @@ class ChildBuilder:
     async def run(self, function: Callable[..., T], *args: Any) -> T:
         async with self._slots:
             # spawn, not fork: the server's gRPC and database threads must not be copied mid-flight.
-            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            with ProcessPoolExecutor(
+                1, mp_context=multiprocessing.get_context("spawn"), initializer=_exit_with_parent,
+                initargs=(os.getpid(),),
+            ) as pool:  # fmt: skip
                 return await asyncio.get_running_loop().run_in_executor(pool, function, *args)
