@@ -109,6 +109,10 @@ class ServerProcess:
             raise
         finally:
             self._pump_thread.join(5)
+            # Closing the pipe while the pump still reads it would block for good (the reader holds its lock).
+            assert not self._pump_thread.is_alive(), (
+                "a process mp-server started outlived it and still holds its output:\n" + "".join(self.lines)
+            )
             assert self.process.stdout is not None
             self.process.stdout.close()
 
