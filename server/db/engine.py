@@ -20,8 +20,8 @@ from mlmp_server.core.errors import FailedPrecondition
 from mlmp_server.db.locks import one_replica_at_a_time
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-# A revision id's number: `00NN_<topic>`, numbered in order along the one chain of revisions.
-_NUMBERED = re.compile(r"^(\d{4})_")
+# A revision id's number: `00NN_<topic>` (the first ones are bare `00NN`), in order along the one chain of revisions.
+_NUMBERED = re.compile(r"^(\d{4})(?:_|$)")
 log = logging.getLogger("mp.server")
 
 SchemaState = Literal["current", "ahead", "behind", "unknown"]
