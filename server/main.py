@@ -21,11 +21,11 @@ def _settings():
 
 
 def _run_async(coroutine):
-    from mlmp_server.db.engine import SchemaBehind
+    from mlmp_server.db.engine import SchemaNotUsable
 
     try:
         return asyncio.run(coroutine)
-    except SchemaBehind as error:
+    except SchemaNotUsable as error:
         raise click.ClickException(error.message) from None
     except KeyboardInterrupt:
         return None

@@ -11,10 +11,9 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from mlmp_server.db.engine import MIGRATIONS_DIR, current_revision
+from mlmp_server.db.engine import current_revision, head_revision, schema_state
 
 if TYPE_CHECKING:
     from mlmp_server.limits.shared import SharedBuckets
@@ -28,9 +27,7 @@ class Readiness:
         self._engine = engine
         self._shared = shared
         self._replica = replica
-        scripts = ScriptDirectory(str(MIGRATIONS_DIR))
-        self._head = scripts.get_current_head()
-        self._known = {script.revision for script in scripts.walk_revisions()}
+        self._head = head_revision()
         self.draining = False
 
     async def check(self) -> tuple[bool, dict[str, str]]:
@@ -47,13 +44,17 @@ class Readiness:
             ready = False
         else:
             parts["database"] = "ok"
-            if revision == self._head:
+            state = schema_state(revision)
+            if state == "current":
                 parts["schema"] = f"current ({revision})"
-            elif revision in self._known or revision is None:
+            elif state == "behind":
                 parts["schema"] = f"behind: at {revision or 'none'}, this version needs {self._head}"
                 ready = False
-            else:
+            elif state == "ahead":
                 parts["schema"] = f"ahead: at {revision}, migrated by a newer version"
+            else:
+                parts["schema"] = f"unknown: at {revision}, not a revision of this version or a newer one"
+                ready = False
         if self._shared is not None:
             answers = await self._shared.ping()
             parts["redis"] = "ok" if answers else "unreachable: rate limits per replica"

@@ -46,6 +46,11 @@ def test_live_and_ready_with_the_schema_current_then_ahead_then_behind(server: S
     assert behind.status_code == 503
     assert behind.json()["schema"].startswith("behind")
     assert head_revision() in behind.json()["schema"]
+    # A revision this version cannot place (not ours, not numbered after our head): not ready either.
+    set_revision(settings.database_url, "3f9a1c2b7d4e")
+    unknown = httpx.get(f"{server.http_url}/readyz")
+    assert unknown.status_code == 503
+    assert unknown.json()["schema"].startswith("unknown")
     assert httpx.post(f"{server.http_url}/readyz").status_code == 405
 
 

@@ -5,7 +5,15 @@ import pytest
 from alembic import command
 from sqlalchemy import text
 
-from mlmp_server.db.engine import SchemaBehind, _alembic_config, create_engine, current_revision, head_revision, migrate
+from mlmp_server.db.engine import (
+    SchemaBehind,
+    _alembic_config,
+    create_engine,
+    current_revision,
+    head_revision,
+    migrate,
+    schema_state,
+)
 from mlmp_server.resources import open_resources
 from mlmp_server.settings import Settings, default_database_url
 from tests.helpers.postgres import fresh_database
@@ -105,3 +113,21 @@ def test_keyset_revision_ranks_the_vendors_already_listed(database_url):
 
     # a: latest signal 1 s after 1970, best live model 0.5 (d2; d1's mean is 0.3); b: its only model is deleted
     assert asyncio.run(scenario()) == [("a", -1_000_000, -0.5), ("b", 0, 2.0), ("c", 0, 2.0)]
+
+
+def test_a_revision_is_placed_against_this_versions_head():
+    head = head_revision()
+    number = int(head[:4])
+    assert schema_state(head) == "current"
+    assert schema_state(None) == "behind"
+    assert schema_state("0001") == "behind"
+    assert schema_state("0009_keyset_indexes") == "behind"
+    assert schema_state(f"{number + 1:04d}_from_the_next_version") == "ahead"
+    assert schema_state(f"{number + 7:04d}_several_versions_on") == "ahead"
+    # Not ours, and not numbered after our head: nothing says this database has our revisions.
+    assert schema_state(f"{number:04d}_a_sibling_of_our_head") == "unknown"
+    assert schema_state("0002_from_a_branch") == "unknown"
+    assert schema_state("0001_initial_schema") == "unknown"  # our first revision is "0001"
+    assert schema_state(f"{number + 1:04d}") == "ahead"
+    assert schema_state("3f9a1c2b7d4e") == "unknown"
+    assert schema_state("head") == "unknown"
