@@ -131,13 +131,16 @@ class Handler(BaseHTTPRequestHandler):
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    threading.Thread(target=load_model, daemon=True).start()
+    library = None
     if os.environ.get("MP_DEPLOYMENT_TOKEN"):
+        # Before any thread starts: one still writing to stderr while the interpreter exits aborts it.
         try:
             library = marketplace_library()
         except ImportError as error:
             sys.exit(f"cannot publish signals: {error}. Install the marketplace's package (ml-marketplace) in this "
                      "project's environment, or start the server with `mp deploy`, which lends it its own.")
+    threading.Thread(target=load_model, daemon=True).start()
+    if library is not None:
         threading.Thread(target=publish_signals, args=library, daemon=True).start()
     server = ThreadingHTTPServer(("0.0.0.0", int(os.environ.get("PORT", "8080"))), Handler)
     logging.info("serving /ping and /predict on port %d", server.server_address[1])
