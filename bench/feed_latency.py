@@ -97,8 +97,9 @@ def measure(grpc_port: int, admin_token: str, token: str, deploy) -> tuple[list[
 
         def read() -> None:
             try:
-                for signal in subscription:
-                    stored.put(signal)
+                for response in subscription:  # a response holds the signals handed out together
+                    for signal in response.signals:
+                        stored.put(signal)
             except grpc.RpcError:
                 pass  # cancelled at the end
 
