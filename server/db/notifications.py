@@ -15,17 +15,17 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psycopg
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mlmp_server.core import metrics
 from mlmp_server.core.notifications import Background, check_payload
+
+if TYPE_CHECKING:
+    import psycopg
 
 log = logging.getLogger("mp.notifications")
 
@@ -52,6 +52,9 @@ class PostgresNotifications:
         replica_id: str | None = None,
         connect_timeout: int = 5,
     ) -> None:
+        # psycopg only here: on SQLite (the embedded default) it would cost the server ~10 MB for nothing.
+        from psycopg.conninfo import make_conninfo
+
         self._conninfo = make_conninfo(
             libpq_url(database_url), connect_timeout=connect_timeout, application_name=APPLICATION_NAME, **KEEPALIVES
         )
@@ -111,6 +114,8 @@ class PostgresNotifications:
         first_attempt = True
         while True:
             try:
+                import psycopg
+
                 conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
             except Exception as error:  # psycopg's errors, and any other: the listener must outlive them
                 first_attempt = False
@@ -145,6 +150,8 @@ class PostgresNotifications:
             backoff = min(backoff * 2, BACKOFF_MAX)
 
     async def _listen_to_new(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        from psycopg import sql
+
         for channel in list(self._handlers):
             if channel not in self._listening:
                 await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-HEAVY = ("pandas", "numpy", "pyarrow", "boto3", "httpx")
+# psycopg: the PostgreSQL driver and the notification bus need it; the embedded default (SQLite) does not.
+HEAVY = ("pandas", "numpy", "pyarrow", "boto3", "httpx", "psycopg")
 
 # Runs in a fresh interpreter: the test process itself has imported all of them long ago.
 START_AND_REPORT = """
