@@ -1,5 +1,5 @@
 """PostgreSQL plans of the queries store functions build: EXPLAIN of the statement a store call ran, and the
-check that a list query seeks its index (the same as tests/server/db/test_list_plans.py uses)."""
+check that a list query seeks its index (tests/server/db/test_list_plans.py and the market tests use it)."""
 
 from __future__ import annotations
 

@@ -5,20 +5,19 @@ no Sort and no Seq Scan of the listed table, so a page costs the same on page 1 
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import event
 
 from mlmp_server.auth import store as auth_store
 from mlmp_server.catalog import store as catalog_store
-from mlmp_server.db.engine import create_engine, migrate, session_factory
+from mlmp_server.db.engine import create_engine, migrate
 from mlmp_server.deployments import store as deployment_store
 from mlmp_server.settings import normalise_database_url
 from mlmp_server.signals import store as signal_store
 from mlmp_server.training import store as run_store
+from tests.helpers.plans import assert_seeks, plan_of
 from tests.helpers.postgres import fresh_database
 
 pytestmark = [pytest.mark.postgres, pytest.mark.e2e]
@@ -75,48 +74,6 @@ def sessions(postgres_admin_url) -> Iterator[tuple]:
         finally:
             loop.run_until_complete(engine.dispose())
             loop.close()
-
-
-def plan_of(sessions, query: Callable[..., Awaitable[object]]) -> dict:
-    """EXPLAIN of the last statement `query(session)` ran, with its parameters."""
-    loop, engine = sessions
-    seen: list[tuple[str, object]] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany) -> None:
-        if not statement.startswith("EXPLAIN"):
-            seen.append((statement, parameters))
-
-    async def run() -> dict:
-        async with session_factory(engine)() as session:
-            await query(session)
-            statement, parameters = seen[-1]
-            found = await session.connection()
-            result = await found.exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement, parameters)  # type: ignore[arg-type]
-            raw = result.scalar_one()
-            return (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
-        return loop.run_until_complete(run())
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
-
-
-def nodes(plan: dict) -> Iterator[dict]:
-    yield plan
-    for child in plan.get("Plans", []):
-        yield from nodes(child)
-
-
-def assert_seeks(plan: dict, index: str, table: str, *, sorts: bool = False) -> None:
-    """`index` used, no Seq Scan of `table`, and no Sort unless `sorts` (the rows of one vendor, or of one
-    vendor's symbol, may be few enough for the planner to fetch them all and sort them)."""
-    found = list(nodes(plan))
-    shown = json.dumps(plan, indent=1)[:3000]
-    assert any(n.get("Index Name") == index for n in found), f"{index} not used:\n{shown}"
-    if not sorts:
-        assert not any(n["Node Type"] in ("Sort", "Incremental Sort") for n in found), f"sorts:\n{shown}"
-    assert not any(n["Node Type"] == "Seq Scan" and n.get("Relation Name") == table for n in found), shown
 
 
 SIGNALS = {
